@@ -1,0 +1,671 @@
+#!/usr/bin/env python3
+"""Benchmark ``mlprov attest`` / ``mlprov verify`` against ``openssl dgst`` and model_signing.
+
+The script generates a synthetic model (one large file plus a number of small files in
+sub-directories), warms the page cache with one untimed read, then times in rounds:
+
+* ``openssl dgst -sha256`` over every file of the model (one invocation),
+* ``mlprov attest`` (ECDSA P-256 key, no passphrase),
+* ``mlprov verify`` of the evidence ``attest`` just wrote,
+* ``model_signing sign key`` and ``model_signing verify key`` (signature outside the model),
+
+and the start-up time of ``mlprov --help`` and ``model_signing --help``. Every command runs as a
+subprocess resolved from the same virtual environment as ``sys.executable``. The median of each
+series is reported with the ratios the project targets, each marked PASS or MISS.
+
+Exit status: 0 whether or not targets are met (this is a benchmark), 2 on bad arguments, 3 when a
+command fails (its stderr is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+MODEL_NAME = "bench"
+MARKER = ".mlprov-bench"  # marks a --keep directory as one this script owns
+
+KIB = 1 << 10
+MIB = 1 << 20
+SMALL_MIN = 4 * KIB
+SMALL_MAX = 1 * MIB
+GEN_CHUNK = 16 * MIB
+READ_CHUNK = 8 * MIB
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": KIB,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": MIB,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1 << 30,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "tib": 1 << 40,
+}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+_VERSION_RE = re.compile(r"\d+(?:\.\d+)+[\w.+-]*")
+
+
+class CommandError(Exception):
+    """A benchmarked or set-up command exited non-zero."""
+
+    def __init__(self, cmd: Sequence[str], returncode: int, stdout: str, stderr: str) -> None:
+        super().__init__(f"command failed with exit status {returncode}: {' '.join(cmd)}")
+        self.cmd = list(cmd)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+Logger = Callable[[str], None]
+
+
+class SetupError(Exception):
+    """The benchmark cannot start (missing tool, unusable directory, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A reported figure: ``numerator / denominator`` (or absolute seconds) and its limit.
+
+    ``limit`` is None for figures reported for information only (no target).
+    """
+
+    key: str
+    label: str
+    numerator: str
+    denominator: str | None  # None: absolute seconds of ``numerator``
+    limit: float | None
+
+
+@dataclass(slots=True)
+class Series:
+    """Wall-clock samples (seconds) of one benchmarked command."""
+
+    key: str
+    label: str
+    samples: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        """Median of the samples."""
+        return statistics.median(self.samples)
+
+
+@dataclass(frozen=True, slots=True)
+class Tools:
+    """Executables used by the benchmark."""
+
+    openssl: str
+    mlprov: Path | None
+    model_signing: Path
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("attest_vs_openssl", "attest / openssl dgst", "mlprov_attest", "openssl_dgst", 1.15),
+    Target("attest_vs_ms_sign", "attest / model_signing sign", "mlprov_attest", "ms_sign", 0.85),
+    Target(
+        "verify_vs_ms_verify", "verify / model_signing verify", "mlprov_verify", "ms_verify", 0.85
+    ),
+    Target("verify_vs_openssl", "verify / openssl dgst", "mlprov_verify", "openssl_dgst", None),
+    Target("startup", "mlprov --help start-up", "mlprov_help", None, 0.15),
+)
+
+LABELS: dict[str, str] = {
+    "openssl_dgst": "openssl dgst -sha256",
+    "mlprov_attest": "mlprov attest",
+    "mlprov_verify": "mlprov verify",
+    "ms_sign": "model_signing sign key",
+    "ms_verify": "model_signing verify key",
+    "mlprov_help": "mlprov --help",
+    "ms_help": "model_signing --help",
+}
+
+# --------------------------------------------------------------------------- sizes & model
+
+
+def parse_size(text: str) -> int:
+    """Parse a size such as ``1GiB``, ``64MiB``, ``500MB`` or ``1048576`` into bytes."""
+    match = _SIZE_RE.match(text)
+    if not match or match.group(2).lower() not in _UNITS:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r} (try 1GiB, 64MiB, 500MB)")
+    value = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive: {text!r}")
+    return value
+
+
+def format_size(n: int) -> str:
+    """Format a byte count with a binary unit, e.g. ``1.00 GiB``."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.2f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def plan_model(total: int, small_files: int, seed: int) -> list[tuple[str, int]]:
+    """Return ``(relative path, size)`` for each file of a model of ``total`` bytes.
+
+    ``small_files`` files of log-uniform size between 4 KiB and 1 MiB go into nested
+    sub-directories (scaled down if they would exceed half the model), and one large
+    ``model.safetensors`` file holds the rest.
+    """
+    rng = random.Random(seed)
+    sizes = [int(SMALL_MIN * (SMALL_MAX / SMALL_MIN) ** rng.random()) for _ in range(small_files)]
+    budget = total // 2
+    if sum(sizes) > budget:
+        scale = budget / sum(sizes)
+        sizes = [max(1, int(s * scale)) for s in sizes]
+    plan = [(f"shard{i % 4}/part{i % 3}/small_{i:03d}.bin", size) for i, size in enumerate(sizes)]
+    plan.append(("model.safetensors", total - sum(sizes)))
+    return plan
+
+
+def existing_model_matches(model: Path, plan: Sequence[tuple[str, int]]) -> bool:
+    """Whether ``model`` holds exactly the planned files with the planned sizes."""
+    if not model.is_dir():
+        return False
+    found = {
+        p.relative_to(model).as_posix(): p.stat().st_size for p in model.rglob("*") if p.is_file()
+    }
+    return found == dict(plan)
+
+
+def write_model(model: Path, plan: Sequence[tuple[str, int]]) -> None:
+    """Write the planned files under ``model`` with random content (os.urandom in chunks)."""
+    for rel, size in plan:
+        path = model / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as fh:
+            remaining = size
+            while remaining:
+                n = min(remaining, GEN_CHUNK)
+                fh.write(os.urandom(n))
+                remaining -= n
+
+
+def warm_page_cache(files: Sequence[Path]) -> int:
+    """Read every file once (untimed) so all timed runs see a warm page cache."""
+    total = 0
+    buf = bytearray(READ_CHUNK)
+    view = memoryview(buf)
+    for path in files:
+        with path.open("rb", buffering=0) as fh:
+            while n := fh.readinto(view):
+                total += n
+    return total
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def venv_tool(name: str) -> Path:
+    """Path of console script ``name`` next to ``sys.executable`` (the same venv)."""
+    return Path(sys.executable).parent / name
+
+
+def find_tools(skip_mlprov: bool) -> Tools:
+    """Locate openssl, mlprov and model_signing, or raise SetupError."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise SetupError("openssl not found on PATH")
+    model_signing = venv_tool("model_signing")
+    if not model_signing.exists():
+        raise SetupError(f"model_signing not found at {model_signing} (pip install model-signing)")
+    mlprov: Path | None = None
+    if not skip_mlprov:
+        mlprov = venv_tool("mlprov")
+        if not mlprov.exists():
+            raise SetupError(
+                f"mlprov not found at {mlprov} (pip install -e . or use --skip-mlprov)"
+            )
+    return Tools(openssl=openssl, mlprov=mlprov, model_signing=model_signing)
+
+
+def bench_env() -> dict[str, str]:
+    """Environment for subprocesses: inherited, minus the mlprov key passphrase."""
+    env = dict(os.environ)
+    env.pop("MLPROV_KEY_PASSPHRASE", None)
+    return env
+
+
+def run(cmd: Sequence[str | Path], env: dict[str, str]) -> float:
+    """Run ``cmd``, capturing its output; return wall-clock seconds or raise CommandError."""
+    args = [str(c) for c in cmd]
+    start = time.perf_counter()
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise CommandError(args, proc.returncode, proc.stdout, proc.stderr)
+    return elapsed
+
+
+def tool_version(cmd: Sequence[str | Path], env: dict[str, str]) -> str:
+    """Run a ``--version``-style command and return the first version number it prints."""
+    args = [str(c) for c in cmd]
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    match = _VERSION_RE.search(proc.stdout)
+    if proc.returncode != 0 or match is None:
+        return "unknown"
+    return match.group(0)
+
+
+def make_openssl_key(openssl: str, work: Path, env: dict[str, str]) -> tuple[Path, Path]:
+    """Create an ECDSA P-256 key pair (PKCS#8 / SPKI PEM) for model_signing with openssl."""
+    private, public = work / "ms-key.pem", work / "ms-key.pub.pem"
+    run(
+        [
+            openssl,
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            private,
+        ],
+        env,
+    )
+    run([openssl, "pkey", "-in", private, "-pubout", "-out", public], env)
+    return private, public
+
+
+def make_mlprov_key(mlprov: Path, work: Path, env: dict[str, str]) -> tuple[Path, Path]:
+    """Create an ECDSA P-256 key with ``mlprov keygen`` (writes KEY and KEY.pub)."""
+    private = work / "mlprov-key.pem"
+    run([mlprov, "keygen", "--out", private, "--type", "ecdsa-p256"], env)
+    public = Path(f"{private}.pub")
+    if not public.exists():
+        raise SetupError(f"mlprov keygen did not write the public key {public}")
+    return private, public
+
+
+# --------------------------------------------------------------------------- benchmark
+
+
+@dataclass(slots=True)
+class Workspace:
+    """Paths of one benchmark run."""
+
+    root: Path
+    model: Path
+    owned: bool  # delete root at the end
+
+    def cleanup(self) -> None:
+        """Delete the workspace when it is a temporary directory."""
+        if self.owned:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def prepare_workspace(keep: Path | None, tmpdir: Path | None) -> Workspace:
+    """Create a temporary workspace, or reuse/claim the ``--keep`` directory."""
+    if keep is None:
+        root = Path(tempfile.mkdtemp(prefix="mlprov-bench-", dir=tmpdir))
+        return Workspace(root=root, model=root / "model", owned=True)
+    keep = keep.resolve()
+    if keep.exists() and any(keep.iterdir()) and not (keep / MARKER).exists():
+        raise SetupError(f"--keep directory {keep} is not empty and was not made by this script")
+    keep.mkdir(parents=True, exist_ok=True)
+    (keep / MARKER).touch()
+    # Remove what an earlier run left behind, except the (possibly reusable) model.
+    for child in keep.iterdir():
+        if child.name in ("model", MARKER):
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+    return Workspace(root=keep, model=keep / "model", owned=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key pairs: one from ``mlprov keygen`` (absent with --skip-mlprov), one for model_signing."""
+
+    mlprov: tuple[Path, Path] | None
+    model_signing: tuple[Path, Path]
+
+
+def round_commands(
+    tools: Tools, ws: Workspace, files: Sequence[Path], keys: Keys, rnd: int
+) -> list[tuple[str, list[str | Path]]]:
+    """The ``(series key, argv)`` pairs timed in round ``rnd``, in execution order.
+
+    Evidence and signatures go to fresh paths outside the model directory, so they are
+    never hashed as part of the model and every run writes from scratch.
+    """
+    commands: list[tuple[str, list[str | Path]]] = [
+        ("openssl_dgst", [tools.openssl, "dgst", "-sha256", *files]),
+    ]
+    if tools.mlprov is not None and keys.mlprov is not None:
+        key, pub = keys.mlprov
+        evidence = ws.root / f"evidence-{rnd}"
+        attest: list[str | Path] = [tools.mlprov, "attest", ws.model, "--name", MODEL_NAME]
+        attest += ["--key", key, "--out", evidence, "--commit", COMMIT]
+        verify: list[str | Path] = [tools.mlprov, "verify", ws.model]
+        verify += ["--evidence", evidence, "--key", pub]
+        commands += [("mlprov_attest", attest), ("mlprov_verify", verify)]
+    ms_key, ms_pub = keys.model_signing
+    signature = ws.root / f"model-{rnd}.sig"
+    sign: list[str | Path] = [tools.model_signing, "sign", "key", ws.model]
+    sign += ["--private_key", ms_key, "--signature", signature]
+    check: list[str | Path] = [tools.model_signing, "verify", "key", ws.model]
+    check += ["--signature", signature, "--public_key", ms_pub]
+    commands += [("ms_sign", sign), ("ms_verify", check)]
+    return commands
+
+
+def prepare_model(ws: Workspace, plan: Sequence[tuple[str, int]], log: Logger) -> bool:
+    """Generate the model (untimed) unless a matching one exists; return whether reused."""
+    if existing_model_matches(ws.model, plan):
+        log(f"reusing model in {ws.model}")
+        return True
+    if ws.model.exists():
+        shutil.rmtree(ws.model)
+    total = sum(size for _, size in plan)
+    log(f"generating {format_size(total)} model ({len(plan)} files) in {ws.model} ...")
+    start = time.perf_counter()
+    write_model(ws.model, plan)
+    log(f"  generated in {time.perf_counter() - start:.1f} s")
+    return False
+
+
+def run_benchmark(args: argparse.Namespace, tools: Tools, ws: Workspace) -> dict[str, Any]:
+    """Generate the model, time every command and return the results document."""
+    env = bench_env()
+    log = make_logger(quiet=args.json)
+    plan = plan_model(args.size, args.small_files, args.seed)
+    files = sorted(ws.model / rel for rel, _ in plan)
+    reused = prepare_model(ws, plan, log)
+
+    keys = Keys(
+        mlprov=None if tools.mlprov is None else make_mlprov_key(tools.mlprov, ws.root, env),
+        model_signing=make_openssl_key(tools.openssl, ws.root, env),
+    )
+    help_commands: list[tuple[str, Path]] = [("ms_help", tools.model_signing)]
+    if tools.mlprov is not None:
+        help_commands.insert(0, ("mlprov_help", tools.mlprov))
+
+    # Untimed: one start-up of each Python CLI (primes .pyc caches) and one read of the model.
+    for _, exe in help_commands:
+        run([exe, "--help"], env)
+    warm_page_cache(files)
+
+    series: dict[str, Series] = {}
+    for rnd in range(1, args.repeat + 1):
+        log(f"round {rnd}/{args.repeat}")
+        for key, cmd in round_commands(tools, ws, files, keys, rnd):
+            s = series.setdefault(key, Series(key, LABELS[key]))
+            s.samples.append(run(cmd, env))
+            log(f"  {s.label:<28} {s.samples[-1]:8.3f} s")
+
+    log(f"start-up: {args.startup_repeat} runs each")
+    for _ in range(args.startup_repeat):
+        for key, exe in help_commands:
+            series.setdefault(key, Series(key, LABELS[key])).samples.append(
+                run([exe, "--help"], env)
+            )
+
+    return build_report(args, tools, ws, plan, series, reused=reused)
+
+
+def make_logger(*, quiet: bool) -> Logger:
+    """Return a progress logger writing to stderr (silent with ``--json``)."""
+
+    def log(message: str) -> None:
+        if not quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    return log
+
+
+def _result(value: float | None, limit: float | None) -> str:
+    """``PASS``/``MISS`` against ``limit``; ``SKIP`` when not measured; ``-`` with no target."""
+    if value is None:
+        return "SKIP"
+    if limit is None:
+        return "-"
+    return "PASS" if value <= limit else "MISS"
+
+
+def evaluate_targets(series: dict[str, Series]) -> list[dict[str, Any]]:
+    """Compute each figure's value and result (value ``None`` when its inputs were skipped)."""
+    results: list[dict[str, Any]] = []
+    for t in TARGETS:
+        num = series.get(t.numerator)
+        den = series.get(t.denominator) if t.denominator else None
+        value: float | None
+        if num is None or (t.denominator is not None and den is None):
+            value = None
+        elif den is None:
+            value = num.median
+        else:
+            value = num.median / den.median
+        results.append(
+            {
+                "key": t.key,
+                "label": t.label,
+                "unit": "s" if t.denominator is None else "x",
+                "value": value,
+                "limit": t.limit,
+                "pass": None if value is None or t.limit is None else value <= t.limit,
+                "result": _result(value, t.limit),
+            }
+        )
+    return results
+
+
+def build_report(
+    args: argparse.Namespace,
+    tools: Tools,
+    ws: Workspace,
+    plan: Sequence[tuple[str, int]],
+    series: dict[str, Series],
+    *,
+    reused: bool,
+) -> dict[str, Any]:
+    """Assemble the JSON-serialisable results document."""
+    env = bench_env()
+    versions = {
+        "python": platform.python_version(),
+        "openssl": tool_version([tools.openssl, "version"], env),
+        "model_signing": tool_version([tools.model_signing, "--version"], env),
+    }
+    if tools.mlprov is not None:
+        versions["mlprov"] = tool_version([tools.mlprov, "--version"], env)
+    return {
+        "model": {
+            "bytes": args.size,
+            "size": format_size(args.size),
+            "files": len(plan),
+            "small_files": args.small_files,
+            "large_file_bytes": plan[-1][1],
+            "path": str(ws.model) if not ws.owned else None,
+            "reused": reused,
+        },
+        "repeat": args.repeat,
+        "startup_repeat": args.startup_repeat,
+        "platform": {
+            "system": platform.platform(),
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+        },
+        "versions": versions,
+        "timings": {
+            key: {
+                "label": s.label,
+                "median_s": s.median,
+                "min_s": min(s.samples),
+                "max_s": max(s.samples),
+                "samples_s": s.samples,
+            }
+            for key, s in series.items()
+        },
+        "targets": evaluate_targets(series),
+    }
+
+
+def render_text(report: dict[str, Any]) -> str:
+    """Render the results document as a human-readable table."""
+    model = report["model"]
+    size = model["bytes"]
+    lines = [
+        (
+            f"mlprov benchmark: {model['size']} model, {model['files']} files "
+            f"({model['small_files']} small + 1 large); median of {report['repeat']} runs "
+            f"(start-up: {report['startup_repeat']}), warm page cache"
+        ),
+        f"platform: {report['platform']['system']}, {report['platform']['cpus']} CPUs",
+        "versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+        "",
+        f"{'command':<28} {'median s':>9} {'min s':>8} {'max s':>8} {'MiB/s':>8}",
+        "-" * 65,
+    ]
+    for key, t in report["timings"].items():
+        rate = "" if key.endswith("_help") else f"{size / MIB / t['median_s']:8.0f}"
+        lines.append(
+            f"{t['label']:<28} {t['median_s']:9.3f} {t['min_s']:8.3f} {t['max_s']:8.3f} {rate:>8}"
+        )
+    lines += [
+        "",
+        f"{'target':<32} {'value':>8} {'limit':>9}  result",
+        "-" * 59,
+    ]
+    for t in report["targets"]:
+        unit = t["unit"]
+        value = "n/a" if t["value"] is None else f"{t['value']:.3f}{unit}"
+        limit = "-" if t["limit"] is None else f"<= {t['limit']:.2f}{unit}"
+        lines.append(f"{t['label']:<32} {value:>8} {limit:>9}  {t['result']}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def positive_int(text: str) -> int:
+    """Argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1: {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """Argparse type: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text}")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(
+        description="Time mlprov attest/verify against openssl dgst and model_signing.",
+    )
+    parser.add_argument(
+        "--size",
+        type=parse_size,
+        default=parse_size("1GiB"),
+        help="total model size, e.g. 1GiB, 64MiB, 500MB (default: 1GiB)",
+    )
+    parser.add_argument(
+        "--small-files",
+        type=non_negative_int,
+        default=20,
+        metavar="N",
+        help="number of small files (4 KiB..1 MiB) in sub-directories, "
+        "besides the one large file (default: 20)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=positive_int,
+        default=3,
+        help="timed runs per command; the median is reported (default: 3)",
+    )
+    parser.add_argument(
+        "--startup-repeat",
+        type=positive_int,
+        default=10,
+        metavar="N",
+        help="timed runs of each '--help' start-up (default: 10)",
+    )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="work in DIR and keep the model, keys and evidence there; "
+        "a matching model from an earlier run is reused",
+    )
+    parser.add_argument(
+        "--tmpdir",
+        type=Path,
+        metavar="DIR",
+        help="parent of the temporary work directory (default: system temp)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed for the small-file sizes (default: 0)"
+    )
+    parser.add_argument(
+        "--skip-mlprov",
+        action="store_true",
+        help="time only the baselines (openssl, model_signing)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON document instead of the table"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; return the process exit status."""
+    args = parse_args(argv)
+    ws: Workspace | None = None
+    try:
+        tools = find_tools(args.skip_mlprov)
+        ws = prepare_workspace(args.keep, args.tmpdir)
+        report = run_benchmark(args, tools, ws)
+    except SetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if exc.stdout.strip():
+            print(f"--- stdout ---\n{exc.stdout.rstrip()}", file=sys.stderr)
+        print(f"--- stderr ---\n{exc.stderr.rstrip()}", file=sys.stderr)
+        return 3
+    finally:
+        if ws is not None:
+            ws.cleanup()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(render_text(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""mlprov: prove where a model came from.
+
+The public API, imported lazily so ``mlprov --help`` stays fast::
+
+    import mlprov
+    result = mlprov.attest("model/", name="credit-risk", key="ci.key", out="evidence/",
+                           commit="0123...")
+    verdict = mlprov.verify("model/", evidence="evidence/", key="ci.key.pub")
+    assert verdict.verified
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["AttestResult", "Verdict", "__version__", "attest", "hash_path", "verify"]
+
+if TYPE_CHECKING:
+    from mlprov.attestation import AttestResult, attest
+    from mlprov.hashing import hash_path
+    from mlprov.verification import Verdict, verify
+
+_LAZY = {
+    "attest": "mlprov.attestation",
+    "AttestResult": "mlprov.attestation",
+    "verify": "mlprov.verification",
+    "Verdict": "mlprov.verification",
+    "hash_path": "mlprov.hashing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlprov' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,1 @@
+"""The ``mlprov`` command line: a thin layer over the public API (not a stable API)."""

@@ -1,0 +1,63 @@
+"""``mlprov attest``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from mlprov._cli.options import build_inputs, identity_options
+from mlprov._cli.output import emit_json, note
+from mlprov._cli.progress import byte_progress, tree_size
+
+ATTEST_SCHEMA = "https://mlprov.dev/schemas/attest-result/v1"
+
+
+@click.command()
+@click.argument("model_path", type=click.Path(exists=True, path_type=Path))
+@click.option("--name", required=True, help="The model's name, e.g. credit-risk-classifier.")
+@click.option("--key", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="PEM private key (see `mlprov keygen`).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Evidence directory to write.")
+@identity_options
+@click.option("--metrics", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Metrics JSON, recorded in the provenance with its digest.")
+@click.option("--builder-id", help="SLSA builder id (default: the CI workflow, else local).")
+@click.option("--invocation-id", help="The training run's id (default: a new UUID).")
+@click.option("--started-on", type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%SZ",
+                                                           "%Y-%m-%dT%H:%M:%S%z"]),
+              help="When training started, RFC 3339 (default: now).")
+@click.option("--allow-symlinks", is_flag=True, help="Follow symlinks that stay in the model.")
+@click.option("--force", is_flag=True, help="Replace a non-empty evidence directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def attest(model_path: Path, name: str, key: Path, out: Path, commit: str | None,
+           repo: Path | None, allow_dirty: bool, data: tuple[str, ...],
+           configs: tuple[Path, ...], seeds: tuple[str, ...], metrics: Path | None,
+           builder_id: str | None, invocation_id: str | None, started_on: dt.datetime | None,
+           allow_symlinks: bool, force: bool, as_json: bool) -> None:
+    """Hash MODEL_PATH once and write signed evidence to --out.
+
+    Writes model.sig (OpenSSF model-signing signature over every file),
+    provenance.sigstore.json (SLSA Provenance v1 in a DSSE envelope in a
+    Sigstore bundle v0.3, subject = the model's root digest) and evidence.json.
+    """
+    from mlprov.attestation import attest as run_attest
+
+    inputs = build_inputs(commit, repo, allow_dirty, data, configs, seeds)
+    if started_on is not None and started_on.tzinfo is None:
+        started_on = started_on.replace(tzinfo=dt.UTC)
+    with byte_progress("hashing", tree_size(str(model_path))) as progress:
+        result = run_attest(model_path, name=name, key=key, out=out, inputs=inputs,
+                            metrics=metrics, builder_id=builder_id, invocation_id=invocation_id,
+                            started_on=started_on, allow_symlinks=allow_symlinks,
+                            overwrite=force, progress=progress)
+    if as_json:
+        emit_json({"schema": ATTEST_SCHEMA, "name": result.name, "identity": result.identity,
+                   "rootDigest": f"sha256:{result.root_digest}",
+                   "evidence": str(result.evidence_dir), "files": result.files})
+        return
+    click.echo(str(result.evidence_dir))
+    note(f"attested {result.name}: {result.identity}, root sha256:{result.root_digest} "
+         f"({len(result.manifest.files)} files)")

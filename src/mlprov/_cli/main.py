@@ -1,0 +1,90 @@
+"""Entry point: the command group, lazy sub-commands and the one error-to-exit-code map."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from mlprov import __version__
+from mlprov.errors import EXIT_ERROR, EXIT_INTERNAL, EXIT_USAGE, MlprovError
+
+# command name -> (module, attribute, one-line help). Modules load only when run,
+# so `mlprov --help` imports neither pydantic nor cryptography.
+_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "keygen": ("mlprov._cli.keys", "keygen", "Make a signing key pair."),
+    "hash": ("mlprov._cli.hashing", "hash_cmd", "Print a model's manifest and root digest."),
+    "identity": ("mlprov._cli.identity", "identity", "Derive a version identity from its inputs."),
+    "attest": ("mlprov._cli.attest", "attest", "Hash a model and write signed evidence."),
+    "verify": ("mlprov._cli.verify", "verify", "Verify a model against its evidence."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = _COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module, attribute, _ = entry
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, entry[2]) for name, entry in _COMMANDS.items()])
+
+
+EPILOG = """\b
+Exit codes: 0 ok, 1 a check failed (not verified), 2 usage error,
+3 other error (bad input, key, file), 4 internal error.
+Environment: MLPROV_KEY_PASSPHRASE (private key passphrase), MLPROV_DEBUG=1.
+"""
+
+
+@click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mlprov")
+@click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
+def cli(debug: bool) -> None:
+    """mlprov: prove where a model came from.
+
+    Hash a model, derive its version identity, write signed evidence (OMS
+    signature and SLSA provenance in Sigstore bundles), and verify it offline.
+    """
+
+
+def _fail(message: str, code: int) -> int:
+    click.echo(message, err=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Run the CLI and map every outcome to a documented exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args or os.environ.get("MLPROV_DEBUG") == "1"
+    try:
+        code = cli.main(args=args, prog_name="mlprov", standalone_mode=False)
+    except click.exceptions.Abort:
+        code = _fail("error: aborted", EXIT_ERROR)
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code if exc.exit_code != 1 else EXIT_USAGE
+    except MlprovError as exc:
+        code = _fail(f"error: {exc} (hint: {exc.diagnostics()})", exc.exit_code)
+    except KeyboardInterrupt:
+        code = _fail("error: interrupted", 130)
+    except BrokenPipeError:
+        code = 0
+    except Exception as exc:
+        if debug:
+            raise
+        code = _fail(f"internal error: {type(exc).__name__}: {exc} "
+                     "(a bug in mlprov: rerun with --debug and report it)", EXIT_INTERNAL)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,62 @@
+"""Options shared by commands that derive a version identity."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlprov.identity import (
+    IdentityInputs,
+    code_from_commit,
+    code_from_repo,
+    load_configs,
+    parse_data_spec,
+    parse_seed,
+)
+
+F = Callable[..., Any]
+
+
+def identity_options(fn: F) -> F:
+    """Add --commit/--repo/--allow-dirty/--data/--config/--seed to a command."""
+    options = [
+        click.option("--commit", metavar="SHA", help="The training code's full git commit."),
+        click.option("--repo", type=click.Path(file_okay=False, path_type=Path),
+                     help="Read the commit from this git work tree (default: the current "
+                          "directory when --commit is not given)."),
+        click.option("--allow-dirty", is_flag=True,
+                     help="Accept uncommitted changes to tracked files; recorded as dirty."),
+        click.option("--data", "data", multiple=True, metavar="[NAME=]PATH_OR_URI@sha256:HEX",
+                     help="A dataset: a local path (hashed) or URI@sha256:HEX; repeatable."),
+        click.option("--config", "configs", multiple=True,
+                     type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Training config (YAML/JSON/TOML), deep-merged in order; repeatable."),
+        click.option("--seed", "seeds", multiple=True, metavar="NAME=VALUE",
+                     help="A named integer random seed; repeatable."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def build_inputs(commit: str | None, repo: Path | None, allow_dirty: bool,
+                 data: tuple[str, ...], configs: tuple[Path, ...],
+                 seeds: tuple[str, ...]) -> IdentityInputs:
+    """Turn the identity options into checked identity inputs."""
+    from mlprov.attestation import make_inputs
+
+    if commit and repo:
+        raise click.UsageError("give --commit or --repo, not both")
+    code = code_from_commit(commit) if commit else code_from_repo(repo or Path("."),
+                                                                  allow_dirty=allow_dirty)
+    seed_map: dict[str, int] = {}
+    for spec in seeds:
+        name, value = parse_seed(spec)
+        if name in seed_map:
+            raise click.UsageError(f"seed {name} given twice")
+        seed_map[name] = value
+    return make_inputs(code, [parse_data_spec(d) for d in data], load_configs(list(configs)),
+                       seed_map)

@@ -1,0 +1,53 @@
+"""``mlprov verify``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mlprov._cli.output import emit_json, note
+from mlprov._cli.progress import byte_progress, tree_size
+from mlprov.errors import EXIT_CHECK_FAILED
+
+
+@click.command()
+@click.argument("model_path", type=click.Path(path_type=Path))
+@click.option("--evidence", required=True, type=click.Path(path_type=Path),
+              help="Evidence directory from `mlprov attest`, or one signature file "
+                   "(e.g. a model.sig from model_signing).")
+@click.option("--trust", type=click.Path(dir_okay=False, path_type=Path),
+              help="Trust file naming signers and their roles.")
+@click.option("--key", type=click.Path(dir_okay=False, path_type=Path),
+              help="A public key trusted for every role (instead of --trust).")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict with every check.")
+@click.pass_context
+def verify(ctx: click.Context, model_path: Path, evidence: Path, trust: Path | None,
+           key: Path | None, as_json: bool) -> None:
+    """Verify MODEL_PATH against its signed evidence.
+
+    Checks every signature against the trust file and its roles, the payload
+    and predicate types, that the subject is the model's root digest, every
+    file (missing, extra and changed files are named), and that the identity
+    recomputed from the recorded inputs matches. Exit 0 verified, 1 not.
+    """
+    from mlprov.verification import verify as run_verify
+
+    if (trust is None) == (key is None):
+        raise click.UsageError("give exactly one of --trust TRUST_FILE or --key PUBLIC_KEY")
+    with byte_progress("verifying", tree_size(str(model_path))) as progress:
+        verdict = run_verify(model_path, evidence=evidence, trust=trust, key=key,
+                             progress=progress)
+    if as_json:
+        emit_json(verdict.to_json_dict())
+    if not verdict.verified:
+        failures = verdict.failures()
+        detail = failures[0].detail if failures else "no check ran"
+        note(f"error: verification failed: {detail}")
+        ctx.exit(EXIT_CHECK_FAILED)
+    if not as_json:
+        click.echo(f"verified {verdict.name or Path(model_path).name}"
+                   + (f" {verdict.identity}" if verdict.identity else "")
+                   + (f" {verdict.root_digest}" if verdict.root_digest else ""))
+        for check in verdict.checks:
+            note(f"  ok  {check.name}: {check.detail}")

@@ -1,0 +1,1 @@
+"""mlprov internals: no stability promise; import from the public modules instead."""

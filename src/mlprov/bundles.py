@@ -1,0 +1,234 @@
+"""Signed statements on disk: Sigstore bundles, plain DSSE envelopes, in-toto JSONL.
+
+mlprov writes Sigstore bundle v0.3 JSON holding a DSSE envelope
+(https://github.com/sigstore/protobuf-specs, ``sigstore_bundle.proto``); key
+signatures carry ``verificationMaterial.publicKey.hint`` (the key id) and no
+transparency-log entry, as OMS writes them. It reads those, plain DSSE envelope
+JSON and ``.intoto.jsonl`` bundles (https://github.com/in-toto/attestation/blob/main/spec/v1/bundle.md).
+
+Verification order follows DSSE: decode, check the signature over PAE with a
+trusted key holding the needed role, then check the payload type, then parse
+the exact signed bytes. Nothing is parsed as a statement before that.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ConfigDict, Field, ValidationError
+
+from mlprov.canonical import loads_strict
+from mlprov.errors import BundleError, InputError, SignatureError
+from mlprov.signing import Signer, b64decode_any, pae
+from mlprov.statements import (
+    PAYLOAD_TYPE_IN_TOTO,
+    MlprovModel,
+    Statement,
+    parse_statement,
+)
+from mlprov.trust import Role, Trust, TrustedKey
+
+__all__ = [
+    "BUNDLE_MEDIA_TYPE",
+    "Bundle",
+    "Envelope",
+    "EnvelopeSignature",
+    "VerifiedStatement",
+    "read_envelopes",
+    "sign_statement",
+    "verify_statement_file",
+]
+
+BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+#: Bundle media types this version reads (sigstore clients accept all of these).
+KNOWN_BUNDLE_MEDIA_TYPES = frozenset({
+    BUNDLE_MEDIA_TYPE,
+    "application/vnd.dev.sigstore.bundle+json;version=0.3",
+    "application/vnd.dev.sigstore.bundle+json;version=0.2",
+    "application/vnd.dev.sigstore.bundle+json;version=0.1",
+})
+_READ = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+class EnvelopeSignature(MlprovModel):
+    """One DSSE signature: the signature bytes (base64) and an untrusted key hint."""
+
+    model_config = _READ
+    sig: str = Field(min_length=1)
+    keyid: str = ""
+
+
+class Envelope(MlprovModel):
+    """A DSSE envelope."""
+
+    model_config = _READ
+    payload: str
+    payload_type: str = Field(alias="payloadType", min_length=1)
+    signatures: list[EnvelopeSignature] = Field(min_length=1)
+
+
+class Bundle(MlprovModel):
+    """A Sigstore bundle carrying a DSSE envelope."""
+
+    model_config = _READ
+    media_type: str = Field(alias="mediaType")
+    verification_material: dict[str, Any] = Field(alias="verificationMaterial")
+    dsse_envelope: Envelope = Field(alias="dsseEnvelope")
+
+
+@dataclass(frozen=True)
+class VerifiedStatement:
+    """A statement whose signature checked out, with who signed it."""
+
+    statement: Statement
+    payload: bytes
+    signer: TrustedKey
+    path: Path
+    file_sha256: str
+
+
+def sign_statement(statement: Statement, signer: Signer) -> bytes:
+    """Sign ``statement`` (canonical JSON) into Sigstore bundle v0.3 JSON bytes."""
+    payload = statement.canonical_bytes()
+    signature = signer.sign(pae(PAYLOAD_TYPE_IN_TOTO, payload))
+    keyid = signer.public_key.keyid
+    document = {
+        "mediaType": BUNDLE_MEDIA_TYPE,
+        "verificationMaterial": {"publicKey": {"hint": keyid}, "tlogEntries": []},
+        "dsseEnvelope": {
+            "payload": base64.b64encode(payload).decode("ascii"),
+            "payloadType": PAYLOAD_TYPE_IN_TOTO,
+            "signatures": [{"sig": base64.b64encode(signature).decode("ascii"),
+                            "keyid": keyid}],
+        },
+    }
+    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "document"
+    return f"{where}: {first['msg']}"
+
+
+def _envelope_from_document(document: Any, what: str) -> tuple[Envelope, str | None]:
+    """Return the envelope of a bundle or bare DSSE document, and the key hint."""
+    if not isinstance(document, dict):
+        raise BundleError(f"{what} is not a JSON object")
+    try:
+        if "mediaType" in document:
+            media_type = document["mediaType"]
+            if media_type not in KNOWN_BUNDLE_MEDIA_TYPES:
+                raise BundleError(f"{what} has an unknown bundle media type {media_type!r}",
+                                  hint="mlprov reads Sigstore bundles v0.1-v0.3")
+            if "dsseEnvelope" not in document:
+                raise BundleError(f"{what} holds no DSSE envelope (a message signature?)")
+            bundle = Bundle.model_validate(document)
+            material = bundle.verification_material
+            if "publicKey" not in material:
+                raise BundleError(
+                    f"{what} is a keyless (certificate) bundle; this version of mlprov "
+                    "verifies key-signed bundles only")
+            hint = material["publicKey"].get("hint") if isinstance(
+                material["publicKey"], dict) else None
+            return bundle.dsse_envelope, hint
+        if "payloadType" in document:
+            envelope = Envelope.model_validate(document)
+            return envelope, envelope.signatures[0].keyid or None
+    except ValidationError as exc:
+        raise BundleError(f"{what} is malformed: {_first_error(exc)}") from exc
+    raise BundleError(f"{what} is neither a Sigstore bundle nor a DSSE envelope")
+
+
+def read_envelopes(data: bytes, *, what: str) -> list[tuple[Envelope, str | None]]:
+    """Parse a bundle, a DSSE envelope or a JSON Lines in-toto bundle (no verification).
+
+    Raises:
+        BundleError: the bytes are none of those.
+    """
+    try:
+        return [_envelope_from_document(loads_strict(data, what=what), what)]
+    except InputError as exc:
+        if isinstance(exc, BundleError):
+            raise
+        lines = [line for line in data.splitlines() if line.strip()]
+        if len(lines) < 2:
+            raise BundleError(str(exc)) from exc
+    envelopes = []
+    for number, line in enumerate(lines, 1):
+        try:
+            envelopes.append(_envelope_from_document(
+                loads_strict(line, what=f"{what} line {number}"), f"{what} line {number}"))
+        except (BundleError, InputError):
+            continue  # in-toto bundles: unknown lines MUST be ignored
+    if not envelopes:
+        raise BundleError(f"{what} holds no DSSE envelope")
+    return envelopes
+
+
+def _verify_envelope(envelope: Envelope, hint: str | None, trust: Trust, role: Role,
+                     what: str) -> tuple[TrustedKey, bytes]:
+    payload = b64decode_any(envelope.payload, what=f"{what} payload")
+    message = pae(envelope.payload_type, payload)
+    signatures = [b64decode_any(s.sig, what=f"{what} signature") for s in envelope.signatures]
+    signed_by: list[TrustedKey] = []
+    for candidate in trust.candidates(hint):
+        if any(candidate.key.verify(sig, message) for sig in signatures):
+            if role in candidate.roles:
+                return candidate, payload
+            signed_by.append(candidate)
+    if signed_by:
+        names = ", ".join(k.name for k in signed_by)
+        raise SignatureError(f"{what} is signed by {names}, which lacks the {role} role",
+                             hint=f"give {names} the {role} role in the trust file, "
+                                  "or re-sign with a key that holds it")
+    raise SignatureError(f"{what} is not signed by any key trusted by {trust.source}")
+
+
+def verify_statement_file(path: Path, trust: Trust, role: Role, *,
+                          predicate_type: str | None = None) -> VerifiedStatement:
+    """Verify a signed statement file and return the statement with its signer.
+
+    Checks, in order: the file parses as a known bundle kind; a signature over
+    PAE verifies with a trusted key holding ``role``; the payload type is
+    in-toto; the signed bytes are an in-toto Statement v1; the predicate type
+    is ``predicate_type`` when given.
+
+    Raises:
+        BundleError: missing, unreadable or malformed file, or wrong types.
+        SignatureError: no trusted signer with ``role``.
+    """
+    what = path.name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise BundleError(f"evidence file missing: {path}") from exc
+    except OSError as exc:
+        raise BundleError(f"cannot read {path}: {exc.strerror}") from exc
+    failures: list[Exception] = []
+    for envelope, hint in read_envelopes(data, what=what):
+        try:
+            signer, payload = _verify_envelope(envelope, hint, trust, role, what)
+        except SignatureError as exc:
+            failures.append(exc)
+            continue
+        if envelope.payload_type != PAYLOAD_TYPE_IN_TOTO and not (
+                envelope.payload_type.startswith("application/vnd.in-toto.")
+                and envelope.payload_type.endswith("+json")):
+            raise BundleError(f"{what} has payload type {envelope.payload_type!r}, "
+                              f"expected {PAYLOAD_TYPE_IN_TOTO!r}")
+        statement = parse_statement(payload, what=f"{what} payload")
+        if predicate_type is not None and statement.predicate_type != predicate_type:
+            failures.append(BundleError(
+                f"{what} has predicate type {statement.predicate_type!r}, "
+                f"expected {predicate_type!r}"))
+            continue
+        return VerifiedStatement(statement=statement, payload=payload, signer=signer, path=path,
+                                 file_sha256=hashlib.sha256(data).hexdigest())
+    assert failures
+    raise failures[0]

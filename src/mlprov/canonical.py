@@ -1,0 +1,63 @@
+"""Canonical JSON (RFC 8785, JCS): the one byte form mlprov hashes and signs.
+
+See https://www.rfc-editor.org/rfc/rfc8785. Any machine serialising the same
+value gets the same bytes, so a digest over them is a stable identity.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mlprov.errors import InputError
+
+__all__ = ["canonical_json", "loads_strict"]
+
+#: Documents larger than this are refused before parsing (a DoS bound).
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
+
+
+def canonical_json(value: Any) -> bytes:
+    """Serialise ``value`` to RFC 8785 canonical JSON bytes.
+
+    Raises:
+        InputError: the value holds something JSON cannot carry (NaN, infinity,
+            non-string keys, integers beyond IEEE 754 double precision...).
+    """
+    import rfc8785
+
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise InputError(f"value cannot be written as canonical JSON: {exc}") from exc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, val in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = val
+    return out
+
+
+def loads_strict(data: bytes | str, *, what: str) -> Any:
+    """Parse JSON strictly: no NaN/Infinity, no duplicate keys, bounded size.
+
+    Duplicate keys are refused because two parsers could each pick a different
+    value from the same signed bytes.
+
+    Raises:
+        InputError: naming ``what`` when the document is not such JSON.
+    """
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise InputError(f"{what} is too large ({len(data)} bytes)")
+    try:
+        return json.loads(data, parse_constant=_reject_constant,
+                          object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"{what} is not valid JSON: {exc}") from exc

@@ -1,0 +1,117 @@
+"""The evidence directory: its file names and its index, ``evidence.json``.
+
+``evidence.json`` is an unsigned convenience index (name, identity, root digest,
+each evidence file's digest). Verification never trusts it: every claim in it
+is checked against the signed statements, and a mismatch fails verification.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+
+from mlprov.canonical import loads_strict
+from mlprov.errors import BundleError, InputError
+from mlprov.statements import MlprovModel
+
+__all__ = [
+    "EVIDENCE_SCHEMA",
+    "INDEX_FILE",
+    "OMS_FILE",
+    "PROVENANCE_FILE",
+    "EvidenceIndex",
+    "read_index",
+    "write_dir_atomically",
+]
+
+EVIDENCE_SCHEMA = "https://mlprov.dev/schemas/evidence/v1"
+INDEX_FILE = "evidence.json"
+OMS_FILE = "model.sig"
+PROVENANCE_FILE = "provenance.sigstore.json"
+
+
+class EvidenceIndex(MlprovModel):
+    """The index of an evidence directory."""
+
+    schema_: str = Field(default=EVIDENCE_SCHEMA, alias="schema")
+    name: str
+    identity: str
+    root_digest: str = Field(alias="rootDigest")
+    files: dict[str, str] = Field(description="evidence file name -> sha256:<hex>")
+    mlprov_version: str = Field(alias="mlprovVersion")
+
+
+def read_index(evidence: Path) -> EvidenceIndex:
+    """Read ``evidence.json`` (unverified; callers check it against signed statements).
+
+    Raises:
+        InputError: the directory does not exist or has no index.
+        BundleError: the index is malformed or of an unknown schema.
+    """
+    if not evidence.is_dir():
+        raise InputError(f"evidence directory not found: {evidence}")
+    path = evidence / INDEX_FILE
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise BundleError(f"{path} is missing",
+                          hint="pass the directory `mlprov attest --out` wrote, or a single "
+                               "signature file with --evidence") from exc
+    except OSError as exc:
+        raise BundleError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        document = loads_strict(data, what=INDEX_FILE)
+    except InputError as exc:
+        raise BundleError(str(exc)) from exc
+    if isinstance(document, dict) and document.get("schema") != EVIDENCE_SCHEMA:
+        raise BundleError(f"{INDEX_FILE} has unknown schema {document.get('schema')!r}",
+                          hint="upgrade mlprov to read evidence from newer versions")
+    try:
+        return EvidenceIndex.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise BundleError(f"{INDEX_FILE} is malformed: "
+                          f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
+
+
+def write_dir_atomically(out: Path, files: dict[str, bytes], *, overwrite: bool) -> None:
+    """Write ``files`` into directory ``out`` all at once, or not at all.
+
+    The files go to a fresh sibling directory first, which then replaces ``out``.
+
+    Raises:
+        InputError: ``out`` exists and is not empty while ``overwrite`` is false,
+            or the directory cannot be written.
+    """
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise InputError(f"evidence directory {out} is not empty",
+                         hint="pass --force to replace it, or choose another --out")
+    parent = out.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    except OSError as exc:
+        raise InputError(f"cannot create {out}: {exc.strerror}") from exc
+    try:
+        for name, data in files.items():
+            with open(staging / name, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(staging, 0o755)  # noqa: S103 - evidence is public; mkdtemp made it 0700
+        if out.is_dir():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=parent))
+            os.replace(out, old / "evidence")
+            os.replace(staging, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, out)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise InputError(f"cannot write evidence to {out}: {exc.strerror}") from exc

@@ -1,0 +1,252 @@
+"""Hash a model (a file or a directory tree) into a manifest and a root digest.
+
+The rule is the OpenSSF model-signing (OMS) one, so both tools name a model by
+the same digest: each file gets its SHA-256; the manifest is the list of
+``(posix relative path, digest)`` sorted by path; the *root digest* is SHA-256
+over the concatenated raw per-file digests in that order. A single-file model
+has one entry named ``"."`` (what OMS records for it).
+
+Safety: names are relative POSIX paths with no ``..``, ``.`` or empty parts;
+symlinks are refused unless allowed, and even then may never leave the model
+root; special files are refused. Files are opened with ``O_NOFOLLOW`` so a
+symlink swapped in after the walk is not followed.
+
+Speed: files are hashed on a thread pool (hashlib releases the GIL), largest
+first, each read once into a reused buffer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from mlprov.errors import InputError, UnsafePathError
+
+__all__ = [
+    "DEFAULT_IGNORE_PATHS",
+    "FileDigest",
+    "Manifest",
+    "ProgressCallback",
+    "check_relative_path",
+    "hash_file",
+    "hash_path",
+    "manifest_sort_key",
+    "root_digest",
+]
+
+#: Paths OMS ignores by default (top-level, relative to the model root).
+DEFAULT_IGNORE_PATHS: tuple[str, ...] = (".git", ".gitattributes", ".github", ".gitignore")
+
+#: Called with the number of bytes just hashed; may be called from worker threads.
+ProgressCallback = Callable[[int], None]
+
+_CHUNK = 1 << 20  # 1 MiB: large enough to amortise syscalls, small enough for L2.
+_SINGLE_FILE_NAME = "."
+
+
+@dataclass(frozen=True, slots=True)
+class FileDigest:
+    """One manifest entry: a file's relative path, SHA-256 (hex) and size."""
+
+    path: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """The hashed view of a model: its files, their digests and the root digest."""
+
+    name: str
+    files: tuple[FileDigest, ...]
+    ignore_paths: tuple[str, ...] = ()
+    allow_symlinks: bool = False
+    is_file: bool = False
+    root: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", root_digest(f.sha256 for f in self.files))
+
+    @property
+    def total_size(self) -> int:
+        """Bytes hashed, over all files."""
+        return sum(f.size for f in self.files)
+
+    def by_path(self) -> dict[str, str]:
+        """Map each relative path to its SHA-256 hex digest."""
+        return {f.path: f.sha256 for f in self.files}
+
+
+def root_digest(file_digests: Iterable[str]) -> str:
+    """Return the OMS root digest: SHA-256 over the raw digests, in manifest order."""
+    h = hashlib.sha256()
+    for digest in file_digests:
+        h.update(bytes.fromhex(digest))
+    return h.hexdigest()
+
+
+def manifest_sort_key(path: str) -> list[str]:
+    """Order manifest paths part by part, as ``pathlib.PurePosixPath`` (and OMS) do.
+
+    ``"a/b"`` sorts before ``"a-c"`` here, unlike a plain string sort.
+    """
+    return path.split("/")
+
+
+def check_relative_path(name: str) -> str:
+    """Return ``name`` if it is a safe relative POSIX path inside a root.
+
+    Raises:
+        UnsafePathError: for absolute names, ``..``/``.``/empty parts, backslashes
+            or NUL bytes.
+    """
+    if name == _SINGLE_FILE_NAME:
+        return name
+    if not name or "\x00" in name or "\\" in name or name.startswith("/"):
+        raise UnsafePathError(f"unsafe path in manifest: {name!r}")
+    parts = name.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise UnsafePathError(f"unsafe path in manifest: {name!r}")
+    return name
+
+
+def hash_file(path: Path | str, *, progress: ProgressCallback | None = None,
+              follow_symlinks: bool = False) -> tuple[str, int]:
+    """Return the SHA-256 hex digest and size of one regular file, read once."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) * (not follow_symlinks)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    h = hashlib.sha256()
+    size = 0
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafePathError(f"not a regular file: {path}")
+        while n := os.readv(fd, [buf]):
+            h.update(view[:n])
+            size += n
+            if progress is not None:
+                progress(n)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+    return h.hexdigest(), size
+
+
+def _is_ignored(rel: PurePosixPath, ignore: Sequence[PurePosixPath]) -> bool:
+    return any(rel == ig or rel.is_relative_to(ig) for ig in ignore)
+
+
+def _inside(root_real: str, target: str) -> bool:
+    return target == root_real or target.startswith(root_real.rstrip(os.sep) + os.sep)
+
+
+def _walk(root: Path, ignore: Sequence[PurePosixPath], allow_symlinks: bool) -> list[str]:
+    """List the relative paths of the regular files under ``root``, checked."""
+    root_real = os.path.realpath(root)
+    found: list[str] = []
+    seen_dirs: set[str] = {root_real}
+    stack: list[tuple[str, PurePosixPath]] = [(str(root), PurePosixPath())]
+    while stack:
+        directory, rel_dir = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError as exc:
+            raise InputError(f"cannot list {directory}: {exc.strerror}") from exc
+        for entry in entries:
+            rel = rel_dir / entry.name
+            if _is_ignored(rel, ignore):
+                continue
+            if entry.is_symlink():
+                if not allow_symlinks:
+                    raise UnsafePathError(
+                        f"symlink in model: {rel} (pass --allow-symlinks to follow links "
+                        "that stay inside the model)"
+                    )
+                target = os.path.realpath(entry.path)
+                if not _inside(root_real, target):
+                    raise UnsafePathError(f"symlink leaves the model root: {rel} -> {target}")
+                if os.path.isdir(target):
+                    if target in seen_dirs:
+                        raise UnsafePathError(f"symlink loop in model: {rel}")
+                    seen_dirs.add(target)
+                    stack.append((entry.path, rel))
+                elif os.path.isfile(target):
+                    found.append(rel.as_posix())
+                else:
+                    raise UnsafePathError(f"symlink to a special or missing file: {rel}")
+            elif entry.is_dir(follow_symlinks=False):
+                seen_dirs.add(os.path.realpath(entry.path))
+                stack.append((entry.path, rel))
+            elif entry.is_file(follow_symlinks=False):
+                found.append(rel.as_posix())
+            else:
+                raise UnsafePathError(f"special file in model (not a regular file): {rel}")
+    return found
+
+
+def hash_path(
+    path: Path | str,
+    *,
+    ignore_paths: Iterable[str] = DEFAULT_IGNORE_PATHS,
+    allow_symlinks: bool = False,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> Manifest:
+    """Hash a model file or directory into a :class:`Manifest`.
+
+    Args:
+        path: the model: one file, or a directory tree.
+        ignore_paths: paths relative to the model root to leave out (directories
+            cover everything below them). Ignored for a single-file model.
+        allow_symlinks: follow symlinks that stay inside the model root.
+        workers: hashing threads (default: at least 4, to overlap I/O).
+        progress: called with byte counts as they are hashed.
+
+    Raises:
+        InputError: the path is missing, unreadable or an empty directory.
+        UnsafePathError: a symlink, special file or ignore path is unsafe.
+    """
+    root = Path(path)
+    if root.is_symlink() and not allow_symlinks:
+        raise UnsafePathError(f"model path is a symlink: {root} (pass --allow-symlinks)")
+    if root.is_file():
+        digest, size = hash_file(root, progress=progress, follow_symlinks=allow_symlinks)
+        return Manifest(name=root.name, files=(FileDigest(_SINGLE_FILE_NAME, digest, size),),
+                        allow_symlinks=allow_symlinks, is_file=True)
+    if not root.is_dir():
+        raise InputError(f"no such file or directory: {root}")
+    ignores = tuple(sorted({check_relative_path(p.rstrip("/")) for p in ignore_paths}))
+    rel_paths = _walk(root, [PurePosixPath(p) for p in ignores], allow_symlinks)
+    if not rel_paths:
+        raise InputError(f"model directory holds no files to hash: {root}",
+                         hint="point at the directory that holds the model's files")
+    sizes = {p: os.stat(root / p).st_size for p in rel_paths}
+    order = sorted(rel_paths, key=lambda p: -sizes[p])
+    lock = threading.Lock()
+
+    def locked_progress(n: int) -> None:
+        assert progress is not None
+        with lock:
+            progress(n)
+
+    def one(rel: str) -> FileDigest:
+        digest, size = hash_file(root / rel, follow_symlinks=allow_symlinks,
+                                 progress=locked_progress if progress else None)
+        return FileDigest(rel, digest, size)
+
+    n_workers = workers or max(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=min(n_workers, len(order))) as pool:
+        files = sorted(pool.map(one, order), key=lambda f: manifest_sort_key(f.path))
+    return Manifest(name=root.resolve().name, files=tuple(files), ignore_paths=ignores,
+                    allow_symlinks=allow_symlinks)

@@ -1,0 +1,263 @@
+"""A model version's identity: a hash of what made it.
+
+``mlid:sha256:<hex>`` is SHA-256 over the RFC 8785 canonical JSON of::
+
+    {"code": {"commit": ..., "dirty": false, "uri": ...},
+     "data": [{"digest": "sha256:<hex>", "name": ...}, ...],   # sorted by name
+     "config": {...},                                         # the merged config files
+     "seeds": {"name": int, ...}}
+
+Any machine deriving it from the same inputs gets the same value; the inputs are
+recorded in the provenance so a verifier can recompute it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from mlprov.canonical import canonical_json
+from mlprov.errors import IdentityError, InputError
+from mlprov.hashing import hash_path
+from mlprov.statements import MlprovModel
+
+__all__ = [
+    "IDENTITY_PREFIX",
+    "CodeRef",
+    "DataRef",
+    "IdentityInputs",
+    "code_from_commit",
+    "code_from_repo",
+    "compute_identity",
+    "load_configs",
+    "parse_data_spec",
+    "parse_seed",
+]
+
+IDENTITY_PREFIX = "mlid:sha256:"
+_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_DATA_NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+class CodeRef(MlprovModel):
+    """The training code: a git commit, where it lives, and whether the tree was dirty."""
+
+    commit: str
+    uri: str | None = None
+    dirty: bool = False
+
+    @field_validator("commit")
+    @classmethod
+    def _commit_is_hex(cls, value: str) -> str:
+        if not _COMMIT.match(value):
+            raise ValueError(f"not a full git commit id: {value!r}")
+        return value
+
+
+class DataRef(MlprovModel):
+    """A dataset by name and content digest (``sha256:<hex>``)."""
+
+    name: str = Field(min_length=1)
+    digest: str
+    uri: str | None = None
+
+    @field_validator("digest")
+    @classmethod
+    def _digest_form(cls, value: str) -> str:
+        if not value.startswith("sha256:") or not _SHA256.match(value[7:]):
+            raise ValueError(f"dataset digest must be sha256:<64 hex>, got {value!r}")
+        return value
+
+    @property
+    def sha256(self) -> str:
+        """The hex digest."""
+        return self.digest.removeprefix("sha256:")
+
+
+class IdentityInputs(MlprovModel):
+    """Everything a version identity is derived from."""
+
+    code: CodeRef
+    data: list[DataRef] = Field(default_factory=list)
+    config: dict[str, Any] = Field(default_factory=dict)
+    seeds: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("data")
+    @classmethod
+    def _sorted_unique(cls, value: list[DataRef]) -> list[DataRef]:
+        names = [d.name for d in value]
+        if len(set(names)) != len(names):
+            raise ValueError("two datasets share a name")
+        return sorted(value, key=lambda d: d.name)
+
+    def canonical_inputs(self) -> dict[str, Any]:
+        """Return the exact document the identity hashes."""
+        return {
+            "code": self.code.to_json_dict(),
+            "data": [{"digest": d.digest, "name": d.name} for d in self.data],
+            "config": self.config,
+            "seeds": self.seeds,
+        }
+
+
+def compute_identity(inputs: IdentityInputs) -> str:
+    """Return ``mlid:sha256:<hex>`` for ``inputs``."""
+    return IDENTITY_PREFIX + hashlib.sha256(canonical_json(inputs.canonical_inputs())).hexdigest()
+
+
+def code_from_commit(commit: str, uri: str | None = None) -> CodeRef:
+    """Name the code by an explicit commit id."""
+    commit = commit.strip().lower()
+    if not _COMMIT.match(commit):
+        raise IdentityError(f"not a full git commit id: {commit!r}",
+                            hint="pass the full 40-hex commit (git rev-parse HEAD)")
+    return CodeRef(commit=commit, uri=uri)
+
+
+def _git(repo: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
+                              check=False, timeout=60)
+    except FileNotFoundError as exc:
+        raise IdentityError("git is not installed", hint="install git or pass --commit SHA") \
+            from exc
+    if done.returncode != 0:
+        raise IdentityError(f"{repo} is not a git work tree with a commit: "
+                            f"{done.stderr.strip().splitlines()[-1] if done.stderr else ''}",
+                            hint="pass --repo DIR pointing at the training code, or --commit SHA")
+    return done.stdout.strip()
+
+
+def _normalise_remote(url: str) -> str:
+    """Turn a git remote into a ResourceURI (``git+https://host/path``)."""
+    scp = re.match(r"^[\w.-]+@([\w.-]+):(.+)$", url)
+    if scp:
+        url = f"https://{scp.group(1)}/{scp.group(2)}"
+    url = re.sub(r"^(https?://)[^@/]+@", r"\1", url)  # never record credentials
+    return url if url.startswith("git+") else f"git+{url}"
+
+
+def code_from_repo(repo: Path, *, allow_dirty: bool = False) -> CodeRef:
+    """Read the HEAD commit, origin URL and cleanliness of a git work tree.
+
+    Untracked files do not make a tree dirty (outputs usually are untracked);
+    changes to tracked files do.
+
+    Raises:
+        IdentityError: not a work tree, no commit, or dirty without ``allow_dirty``.
+    """
+    commit = _git(repo, "rev-parse", "HEAD")
+    status = _git(repo, "status", "--porcelain", "--untracked-files=no")
+    dirty = bool(status)
+    if dirty and not allow_dirty:
+        first = status.splitlines()[0].strip()
+        raise IdentityError(f"git tree {repo} has uncommitted changes ({first})")
+    try:
+        remote: str | None = _normalise_remote(_git(repo, "remote", "get-url", "origin"))
+    except IdentityError:
+        remote = None
+    return CodeRef(commit=commit, uri=remote, dirty=dirty)
+
+
+def _jsonable(value: Any, where: str) -> Any:
+    """Turn YAML/TOML values into plain JSON (dates become ISO 8601 strings)."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InputError(f"{where}: key {key!r} is not a string")
+            out[key] = _jsonable(item, where)
+        return out
+    if isinstance(value, list | tuple):
+        return [_jsonable(item, where) for item in value]
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise InputError(f"{where}: value {value!r} cannot be represented in JSON")
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_configs(paths: list[Path]) -> dict[str, Any]:
+    """Load YAML/JSON/TOML config files and deep-merge them, later files winning.
+
+    Raises:
+        InputError: a file is unreadable, malformed, or not a mapping.
+    """
+    import yaml
+
+    merged: dict[str, Any] = {}
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read config {path}: {exc}") from exc
+        suffix = path.suffix.lower()
+        try:
+            if suffix == ".toml":
+                document: Any = tomllib.loads(text)
+            elif suffix == ".json":
+                document = json.loads(text)
+            else:
+                document = yaml.safe_load(text)
+        except (tomllib.TOMLDecodeError, ValueError, yaml.YAMLError) as exc:
+            raise InputError(f"config {path} is malformed: {str(exc).splitlines()[0]}") from exc
+        if not isinstance(document, dict):
+            raise InputError(f"config {path} is not a mapping at the top level")
+        merged = _merge(merged, _jsonable(document, f"config {path}"))
+    canonical_json(merged)  # fail early on NaN, infinities and huge integers
+    return merged
+
+
+def parse_seed(spec: str) -> tuple[str, int]:
+    """Parse ``NAME=INT``."""
+    name, sep, value = spec.partition("=")
+    if not sep or not name:
+        raise InputError(f"seed must be NAME=INTEGER, got {spec!r}")
+    try:
+        return name, int(value, 10)
+    except ValueError as exc:
+        raise InputError(f"seed {name} must be an integer, got {value!r}") from exc
+
+
+def parse_data_spec(spec: str, *, allow_symlinks: bool = False) -> DataRef:
+    """Parse ``[NAME=]PATH`` (hashed here) or ``[NAME=]URI@sha256:HEX`` (pinned).
+
+    The name defaults to the path's last component, or the URI.
+
+    Raises:
+        InputError: a malformed digest, a missing path, or a path that cannot be hashed.
+    """
+    name: str | None = None
+    head, sep, rest = spec.partition("=")
+    if sep and _DATA_NAME.match(head):
+        name, spec = head, rest
+    if "@sha256:" in spec:
+        uri, _, hexdigest = spec.rpartition("@sha256:")
+        hexdigest = hexdigest.lower()
+        if not uri or not _SHA256.match(hexdigest):
+            raise InputError(f"dataset must be URI@sha256:<64 hex>, got {spec!r}")
+        return DataRef(name=name or uri, digest=f"sha256:{hexdigest}", uri=uri)
+    path = Path(spec)
+    if not path.exists():
+        raise InputError(f"dataset {spec!r} is neither an existing path nor URI@sha256:HEX")
+    manifest = hash_path(path, allow_symlinks=allow_symlinks)
+    return DataRef(name=name or path.resolve().name, digest=f"sha256:{manifest.root}")

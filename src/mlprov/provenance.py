@@ -1,0 +1,135 @@
+"""SLSA Provenance v1 for a training run.
+
+Predicate ``https://slsa.dev/provenance/v1`` (https://slsa.dev/spec/v1.1/provenance)
+with mlprov's build type ``https://mlprov.dev/buildtypes/training/v1``
+(documented in ``docs/buildtype-training-v1.md``):
+
+- ``externalParameters``: ``name`` (the model's name) and the identity inputs
+  ``code``, ``data``, ``config``, ``seeds``, exactly as hashed into the identity.
+- ``internalParameters``: ``identity`` (``mlid:sha256:...``), ``python``, ``platform``.
+- ``resolvedDependencies``: the code commit (``gitCommit``) and each dataset (``sha256``).
+- ``runDetails``: builder id and mlprov version, invocation id, start and finish times,
+  and byproducts such as the metrics file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import sys
+from typing import Any
+
+from pydantic import ValidationError
+
+from mlprov import __version__
+from mlprov.errors import BundleError
+from mlprov.identity import IdentityInputs, compute_identity
+from mlprov.statements import MlprovModel, ResourceDescriptor, Statement, sha256_descriptor
+
+__all__ = [
+    "BUILD_TYPE",
+    "DEFAULT_BUILDER_ID",
+    "SLSA_PROVENANCE_V1",
+    "TrainingProvenance",
+    "build_provenance",
+    "read_provenance",
+    "rfc3339",
+]
+
+SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
+BUILD_TYPE = "https://mlprov.dev/buildtypes/training/v1"
+DEFAULT_BUILDER_ID = "https://mlprov.dev/builders/local/v1"
+
+
+def rfc3339(moment: dt.datetime) -> str:
+    """Format a time as RFC 3339 UTC with a ``Z`` (what in-toto requires)."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class TrainingProvenance(MlprovModel):
+    """What mlprov reads back out of a verified provenance statement."""
+
+    name: str
+    identity: str
+    inputs: IdentityInputs
+    builder_id: str
+    invocation_id: str | None = None
+    started_on: str | None = None
+    finished_on: str | None = None
+    predicate: dict[str, Any]
+
+
+def build_provenance(*, name: str, root: str, inputs: IdentityInputs,
+                     started_on: dt.datetime, finished_on: dt.datetime,
+                     builder_id: str = DEFAULT_BUILDER_ID, invocation_id: str | None = None,
+                     byproducts: list[ResourceDescriptor] | None = None) -> Statement:
+    """Build the SLSA Provenance v1 statement for a model with root digest ``root``."""
+    dependencies: list[ResourceDescriptor] = []
+    code = inputs.code
+    dependencies.append(ResourceDescriptor(
+        name="code", uri=f"{code.uri}@{code.commit}" if code.uri else None,
+        digest={"gitCommit": code.commit},
+        annotations={"dirty": True} if code.dirty else None))
+    for dataset in inputs.data:
+        dependencies.append(sha256_descriptor(f"dataset:{dataset.name}", dataset.sha256,
+                                              uri=dataset.uri))
+    external = {"name": name, **inputs.canonical_inputs()}
+    metadata: dict[str, Any] = {"startedOn": rfc3339(started_on),
+                                "finishedOn": rfc3339(finished_on)}
+    if invocation_id:
+        metadata["invocationId"] = invocation_id
+    run_details: dict[str, Any] = {
+        "builder": {"id": builder_id, "version": {"mlprov": __version__}},
+        "metadata": metadata,
+    }
+    if byproducts:
+        run_details["byproducts"] = [b.to_json_dict() for b in byproducts]
+    predicate = {
+        "buildDefinition": {
+            "buildType": BUILD_TYPE,
+            "externalParameters": external,
+            "internalParameters": {
+                "identity": compute_identity(inputs),
+                "python": platform.python_version(),
+                "platform": f"{sys.platform}-{platform.machine()}",
+            },
+            "resolvedDependencies": [d.to_json_dict() for d in dependencies],
+        },
+        "runDetails": run_details,
+    }
+    return Statement(subject=[sha256_descriptor(name, root)],
+                     predicate_type=SLSA_PROVENANCE_V1, predicate=predicate)
+
+
+def read_provenance(statement: Statement, *, what: str) -> TrainingProvenance:
+    """Read mlprov's training provenance out of a verified statement.
+
+    Unknown ``externalParameters`` are rejected, as SLSA asks of verifiers.
+
+    Raises:
+        BundleError: not SLSA v1, not mlprov's build type, or malformed fields.
+    """
+    if statement.predicate_type != SLSA_PROVENANCE_V1:
+        raise BundleError(f"{what}: predicate type {statement.predicate_type!r} is not "
+                          f"{SLSA_PROVENANCE_V1!r}")
+    predicate = statement.predicate
+    try:
+        definition = predicate["buildDefinition"]
+        if definition["buildType"] != BUILD_TYPE:
+            raise BundleError(f"{what}: unknown build type {definition['buildType']!r}")
+        external = dict(definition["externalParameters"])
+        name = external.pop("name")
+        inputs = IdentityInputs.model_validate(external)
+        run = predicate["runDetails"]
+        metadata = run.get("metadata", {})
+        return TrainingProvenance(
+            name=name, identity=definition["internalParameters"]["identity"], inputs=inputs,
+            builder_id=run["builder"]["id"], invocation_id=metadata.get("invocationId"),
+            started_on=metadata.get("startedOn"), finished_on=metadata.get("finishedOn"),
+            predicate=predicate)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise BundleError(f"{what}: provenance lacks field {exc}") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise BundleError(f"{what}: externalParameters: "
+                          f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc

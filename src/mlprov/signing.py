@@ -1,0 +1,309 @@
+"""Keys and DSSE signatures.
+
+DSSE v1.0.2 (https://github.com/secure-systems-lab/dsse/blob/v1.0.2/protocol.md):
+a signature covers ``PAE(payloadType, payload)``, never the JSON around it.
+Verifiers accept standard and URL-safe base64, and ECDSA signatures both DER
+and raw ``r||s``; mlprov writes DER, as Sigstore and OMS do.
+
+Keys: Ed25519 and ECDSA P-256/P-384 (P-521 verified too, for OMS). Private keys
+are PKCS#8 PEM, encrypted when a passphrase is given; public keys are SPKI PEM.
+A key's id is the SHA-256 of its SPKI PEM, hex: the ``publicKey.hint`` OMS writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import getpass
+import hashlib
+import os
+import sys
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlprov.errors import BundleError, InputError, KeyMaterialError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.types import (
+        PrivateKeyTypes,
+        PublicKeyTypes,
+    )
+
+__all__ = [
+    "PASSPHRASE_ENV",
+    "KeySigner",
+    "KeyType",
+    "PublicKey",
+    "Signer",
+    "b64decode_any",
+    "generate_key",
+    "load_private_key",
+    "load_public_key",
+    "pae",
+    "passphrase_from_env_or_prompt",
+    "write_key_pair",
+]
+
+PASSPHRASE_ENV = "MLPROV_KEY_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
+
+
+class KeyType(StrEnum):
+    """Key algorithms ``mlprov keygen`` makes."""
+
+    ED25519 = "ed25519"
+    ECDSA_P256 = "ecdsa-p256"
+    ECDSA_P384 = "ecdsa-p384"
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """Return DSSE's Pre-Authentication Encoding of ``payload``."""
+    type_bytes = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %b %d %b" % (len(type_bytes), type_bytes, len(payload), payload)
+
+
+def b64decode_any(value: str, *, what: str) -> bytes:
+    """Decode standard or URL-safe base64, padded or not (DSSE requires both).
+
+    Raises:
+        BundleError: the value is not base64.
+    """
+    if not isinstance(value, str):
+        raise BundleError(f"{what} is not a base64 string")
+    text = value.strip().replace("-", "+").replace("_", "/")
+    text += "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BundleError(f"{what} is not valid base64") from exc
+
+
+def _hash_for_curve(key_size: int) -> Any:
+    from cryptography.hazmat.primitives import hashes
+
+    return {256: hashes.SHA256(), 384: hashes.SHA384(), 521: hashes.SHA512()}[key_size]
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """A verification key with its id (SHA-256 of its SPKI PEM)."""
+
+    key: PublicKeyTypes
+    pem: bytes
+
+    @classmethod
+    def from_key(cls, key: PublicKeyTypes) -> PublicKey:
+        """Wrap a ``cryptography`` public key, checking it is a supported kind."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            if key.curve.name not in ("secp256r1", "secp384r1", "secp521r1"):
+                raise KeyMaterialError(f"unsupported elliptic curve {key.curve.name}")
+        elif not isinstance(key, ed25519.Ed25519PublicKey):
+            raise KeyMaterialError(f"unsupported key type {type(key).__name__}",
+                                   hint="use an Ed25519 or ECDSA P-256/P-384 key")
+        pem = key.public_bytes(serialization.Encoding.PEM,
+                               serialization.PublicFormat.SubjectPublicKeyInfo)
+        return cls(key=key, pem=pem)
+
+    @property
+    def keyid(self) -> str:
+        """SHA-256 hex of the SPKI PEM: the OMS ``publicKey.hint``."""
+        return hashlib.sha256(self.pem).hexdigest()
+
+    @property
+    def algorithm(self) -> str:
+        """A short name for the key's algorithm."""
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        if isinstance(self.key, ec.EllipticCurvePublicKey):
+            return f"ecdsa-{self.key.curve.name}"
+        return "ed25519"
+
+    def verify(self, signature: bytes, message: bytes) -> bool:
+        """Return whether ``signature`` over ``message`` is valid for this key.
+
+        ECDSA signatures are accepted DER-encoded or as raw ``r||s``.
+        """
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+        try:
+            if isinstance(self.key, ed25519.Ed25519PublicKey):
+                self.key.verify(signature, message)
+                return True
+            if isinstance(self.key, ec.EllipticCurvePublicKey):
+                algorithm = ec.ECDSA(_hash_for_curve(self.key.curve.key_size))
+                try:
+                    self.key.verify(signature, message, algorithm)
+                    return True
+                except (InvalidSignature, ValueError):
+                    width = (self.key.curve.key_size + 7) // 8
+                    if len(signature) != 2 * width:
+                        return False
+                    r = int.from_bytes(signature[:width], "big")
+                    s = int.from_bytes(signature[width:], "big")
+                    self.key.verify(encode_dss_signature(r, s), message, algorithm)
+                    return True
+        except (InvalidSignature, ValueError):
+            return False
+        return False
+
+
+class Signer(ABC):
+    """Something that signs DSSE PAE bytes: a local key or (later) Sigstore."""
+
+    @abstractmethod
+    def sign(self, message: bytes) -> bytes:
+        """Return a signature over ``message``."""
+
+    @property
+    @abstractmethod
+    def public_key(self) -> PublicKey:
+        """The key that verifies this signer's signatures."""
+
+
+class KeySigner(Signer):
+    """Signs with a local private key (Ed25519 or ECDSA, DER signatures)."""
+
+    def __init__(self, private_key: PrivateKeyTypes) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+        if not isinstance(private_key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+            raise KeyMaterialError(f"unsupported private key type {type(private_key).__name__}",
+                                   hint="use an Ed25519 or ECDSA P-256/P-384 key")
+        self._key = private_key
+        self._public = PublicKey.from_key(private_key.public_key())
+
+    @property
+    def public_key(self) -> PublicKey:
+        """The public half of this key."""
+        return self._public
+
+    def sign(self, message: bytes) -> bytes:
+        """Sign ``message``; ECDSA signatures are DER-encoded."""
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        if isinstance(self._key, ec.EllipticCurvePrivateKey):
+            return self._key.sign(message, ec.ECDSA(_hash_for_curve(self._key.curve.key_size)))
+        return self._key.sign(message)
+
+
+def generate_key(key_type: KeyType) -> PrivateKeyTypes:
+    """Make a new private key of ``key_type``."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+    if key_type is KeyType.ED25519:
+        return ed25519.Ed25519PrivateKey.generate()
+    curve = ec.SECP256R1() if key_type is KeyType.ECDSA_P256 else ec.SECP384R1()
+    return ec.generate_private_key(curve)
+
+
+def _write_atomic(path: Path, data: bytes, mode: int) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_key_pair(private_key: PrivateKeyTypes, out: Path, passphrase: bytes | None,
+                   *, overwrite: bool = False) -> tuple[Path, Path]:
+    """Write ``out`` (PKCS#8 PEM, mode 0600, encrypted if ``passphrase``) and ``out.pub``.
+
+    Raises:
+        InputError: a file exists and ``overwrite`` is false, or cannot be written.
+    """
+    from cryptography.hazmat.primitives import serialization
+
+    pub_path = out.with_name(out.name + ".pub")
+    for path in (out, pub_path):
+        if path.exists() and not overwrite:
+            raise InputError(f"refusing to overwrite {path}", hint="pass --force to replace it")
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase) if passphrase
+        else serialization.NoEncryption())
+    private_pem = private_key.private_bytes(serialization.Encoding.PEM,
+                                            serialization.PrivateFormat.PKCS8, encryption)
+    public = PublicKey.from_key(private_key.public_key())
+    try:
+        _write_atomic(out, private_pem, 0o600)
+        _write_atomic(pub_path, public.pem, 0o644)
+    except OSError as exc:
+        raise InputError(f"cannot write key to {exc.filename}: {exc.strerror}") from exc
+    return out, pub_path
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise KeyMaterialError(f"cannot read {what} {path}: {exc.strerror}") from exc
+
+
+def passphrase_from_env_or_prompt(path: Path, *, confirm: bool = False) -> bytes | None:
+    """Return the passphrase from ``MLPROV_KEY_PASSPHRASE``, or ask on a terminal."""
+    value = os.environ.get(PASSPHRASE_ENV)
+    if value is not None:
+        return value.encode("utf-8") or None
+    if not sys.stdin.isatty():
+        return None
+    first = getpass.getpass(f"Passphrase for {path} (empty for none): ")
+    if confirm and first and getpass.getpass("Repeat passphrase: ") != first:
+        raise KeyMaterialError("passphrases do not match")
+    return first.encode("utf-8") or None
+
+
+def load_private_key(path: Path) -> KeySigner:
+    """Load a PEM private key, decrypting it with the env or prompted passphrase.
+
+    Raises:
+        KeyMaterialError: unreadable, not a key, encrypted without a passphrase,
+            or the passphrase is wrong.
+    """
+    from cryptography.hazmat.primitives import serialization
+
+    data = _read(path, "private key")
+    encrypted = b"ENCRYPTED" in data.split(b"\n", 1)[0]
+    passphrase = passphrase_from_env_or_prompt(path) if encrypted else None
+    if encrypted and passphrase is None:
+        raise KeyMaterialError(f"private key {path} is encrypted and no passphrase was given",
+                               hint=f"set {PASSPHRASE_ENV} or run on a terminal to be prompted")
+    try:
+        key = serialization.load_pem_private_key(data, password=passphrase)
+    except (ValueError, TypeError) as exc:
+        if encrypted:
+            raise KeyMaterialError(f"wrong passphrase for private key {path}",
+                                   hint=f"check {PASSPHRASE_ENV}") from exc
+        raise KeyMaterialError(f"{path} is not a PEM private key") from exc
+    except Exception as exc:  # cryptography raises UnsupportedAlgorithm too
+        raise KeyMaterialError(f"cannot load private key {path}: {exc}") from exc
+    return KeySigner(key)
+
+
+def load_public_key(path: Path) -> PublicKey:
+    """Load a PEM public key (SPKI).
+
+    Raises:
+        KeyMaterialError: unreadable or not a supported public key.
+    """
+    from cryptography.hazmat.primitives import serialization
+
+    data = _read(path, "public key")
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError) as exc:
+        hint = ("that looks like a private key; pass the .pub file"
+                if b"PRIVATE KEY" in data else "pass a PEM public key (the .pub file)")
+        raise KeyMaterialError(f"{path} is not a PEM public key", hint=hint) from exc
+    except Exception as exc:
+        raise KeyMaterialError(f"cannot load public key {path}: {exc}") from exc
+    return PublicKey.from_key(key)

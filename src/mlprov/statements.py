@@ -1,0 +1,124 @@
+"""in-toto Statement v1 and its parts, as pydantic models.
+
+Spec: https://github.com/in-toto/attestation/tree/main/spec/v1. What mlprov
+emits is strict (``extra="forbid"``); what it reads ignores unknown fields, as
+the spec requires of consumers. Statements are serialised as RFC 8785 canonical
+JSON before signing; a verified statement keeps the exact bytes that were signed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlprov.canonical import canonical_json, loads_strict
+from mlprov.errors import BundleError, InputError
+
+__all__ = [
+    "PAYLOAD_TYPE_IN_TOTO",
+    "STATEMENT_TYPE_V1",
+    "MlprovModel",
+    "ResourceDescriptor",
+    "Statement",
+    "parse_statement",
+    "sha256_descriptor",
+]
+
+STATEMENT_TYPE_V1 = "https://in-toto.io/Statement/v1"
+PAYLOAD_TYPE_IN_TOTO = "application/vnd.in-toto+json"
+
+_HEX = re.compile(r"^[0-9a-f]+$")
+# Lengths of the hex digests the in-toto DigestSet names with a fixed size.
+_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128, "sha1": 40, "sha224": 56,
+                "sha512_256": 64, "sha3_256": 64, "sha3_384": 96, "sha3_512": 128}
+
+
+class MlprovModel(BaseModel):
+    """Shared base: frozen, no unknown fields, camelCase aliases where the spec has them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Return the JSON form (aliases, no unset optional fields)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    def canonical_bytes(self) -> bytes:
+        """Return the RFC 8785 canonical JSON bytes of this model."""
+        return canonical_json(self.to_json_dict())
+
+
+class ResourceDescriptor(MlprovModel):
+    """An artefact by name, URI and digests (in-toto ResourceDescriptor v1)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+
+    name: str | None = None
+    uri: str | None = None
+    digest: dict[str, str] | None = None
+    content: str | None = None
+    download_location: str | None = Field(default=None, alias="downloadLocation")
+    media_type: str | None = Field(default=None, alias="mediaType")
+    annotations: dict[str, Any] | None = None
+
+    @field_validator("digest")
+    @classmethod
+    def _digests_are_hex(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for algorithm, hexdigest in (value or {}).items():
+            expected = _HEX_LENGTHS.get(algorithm)
+            if expected is not None and (len(hexdigest) != expected or not _HEX.match(hexdigest)):
+                raise ValueError(f"bad {algorithm} digest {hexdigest!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _has_locator(self) -> ResourceDescriptor:
+        if not (self.uri or self.digest or self.content):
+            raise ValueError("a resource descriptor needs one of uri, digest, content")
+        return self
+
+
+class Statement(MlprovModel):
+    """An in-toto Statement v1: subjects by digest, a typed predicate."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+
+    type_: Literal["https://in-toto.io/Statement/v1"] = Field(
+        default=STATEMENT_TYPE_V1, alias="_type")
+    subject: list[ResourceDescriptor] = Field(min_length=1)
+    predicate_type: str = Field(alias="predicateType", min_length=1)
+    predicate: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("subject")
+    @classmethod
+    def _subjects_have_digests(cls, value: list[ResourceDescriptor]) -> list[ResourceDescriptor]:
+        if any(not s.digest for s in value):
+            raise ValueError("every subject needs a digest")
+        return value
+
+    def subject_sha256(self) -> set[str]:
+        """Return the SHA-256 digests of all subjects."""
+        return {s.digest["sha256"] for s in self.subject if s.digest and "sha256" in s.digest}
+
+
+def sha256_descriptor(name: str, sha256: str, **extra: Any) -> ResourceDescriptor:
+    """Return a descriptor naming ``name`` by its SHA-256 digest."""
+    return ResourceDescriptor(name=name, digest={"sha256": sha256}, **extra)
+
+
+def parse_statement(payload: bytes, *, what: str) -> Statement:
+    """Parse verified payload bytes as an in-toto Statement v1.
+
+    Raises:
+        BundleError: the payload is not JSON or not a Statement v1.
+    """
+    try:
+        document = loads_strict(payload, what=what)
+        return Statement.model_validate(document)
+    except InputError as exc:
+        raise BundleError(str(exc)) from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "statement"
+        raise BundleError(f"{what} is not an in-toto Statement v1: {where}: {first['msg']}") \
+            from exc

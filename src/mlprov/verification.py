@@ -1,0 +1,292 @@
+"""``mlprov.verify``: check a model against its evidence, trusting only signatures.
+
+Every claim is taken from a statement whose signature verified with a trusted
+key holding the needed role; ``evidence.json`` is only checked, never believed.
+Each check is reported, so a deploy pipeline or an auditor sees what passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mlprov.bundles import VerifiedStatement, verify_statement_file
+from mlprov.errors import InputError, MlprovError, VerificationError
+from mlprov.evidence import INDEX_FILE, OMS_FILE, PROVENANCE_FILE, EvidenceIndex, read_index
+from mlprov.hashing import DEFAULT_IGNORE_PATHS, Manifest, ProgressCallback, hash_path
+from mlprov.identity import compute_identity
+from mlprov.oms import OMS_PREDICATE_TYPE, SignedManifest, read_signed_manifest
+from mlprov.provenance import SLSA_PROVENANCE_V1, TrainingProvenance, read_provenance
+from mlprov.trust import Role, Trust, load_trust
+
+__all__ = ["VERDICT_SCHEMA", "Check", "Verdict", "compare_files", "verify"]
+
+VERDICT_SCHEMA = "https://mlprov.dev/schemas/verdict/v1"
+T = TypeVar("T")
+_MAX_LISTED = 10
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verification step and its outcome (``ok`` None = skipped)."""
+
+    name: str
+    ok: bool | None
+    detail: str
+
+
+@dataclass
+class Verdict:
+    """The outcome of verifying a model against its evidence."""
+
+    model: str
+    evidence: str
+    checks: list[Check] = field(default_factory=list)
+    name: str | None = None
+    identity: str | None = None
+    root_digest: str | None = None
+    signers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def verified(self) -> bool:
+        """True when every check ran and passed."""
+        return bool(self.checks) and all(c.ok is True for c in self.checks)
+
+    def failures(self) -> list[Check]:
+        """The checks that failed."""
+        return [c for c in self.checks if c.ok is False]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Return the machine-readable verdict."""
+        return {"schema": VERDICT_SCHEMA, "verified": self.verified, **asdict(self)}
+
+
+class _Run:
+    """Collects checks; a failed step yields None and its dependants are skipped."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        self.verdict = verdict
+
+    def step(self, name: str, fn: Callable[[], tuple[T, str]]) -> T | None:
+        try:
+            value, detail = fn()
+        except MlprovError as exc:
+            self.verdict.checks.append(Check(name, False, str(exc)))
+            return None
+        self.verdict.checks.append(Check(name, True, detail))
+        return value
+
+    def skip(self, name: str, why: str) -> None:
+        self.verdict.checks.append(Check(name, None, f"skipped: {why}"))
+
+    def fail(self, name: str, detail: str) -> None:
+        self.verdict.checks.append(Check(name, False, detail))
+
+
+def compare_files(signed: dict[str, str], actual: Manifest, *, label: str) -> str:
+    """Compare signed digests with the files on disk, naming every difference.
+
+    Raises:
+        VerificationError: a file is missing, extra or changed.
+    """
+    on_disk = actual.by_path()
+
+    def show(path: str) -> str:
+        return label if path == "." else path
+
+    missing = sorted(set(signed) - set(on_disk))
+    extra = sorted(set(on_disk) - set(signed))
+    changed = sorted(p for p in set(signed) & set(on_disk) if signed[p] != on_disk[p])
+    if not (missing or extra or changed):
+        return f"{len(on_disk)} files, {actual.total_size} bytes match the signed manifest"
+    parts = []
+    for kind, paths in (("changed", changed), ("missing", missing), ("extra", extra)):
+        if paths:
+            listed = ", ".join(show(p) for p in paths[:_MAX_LISTED])
+            more = f" (+{len(paths) - _MAX_LISTED} more)" if len(paths) > _MAX_LISTED else ""
+            parts.append(f"{kind}: {listed}{more}")
+    raise VerificationError("model files differ from the signed manifest: " + "; ".join(parts))
+
+
+def _check_files(model: Path, signed: SignedManifest, progress: ProgressCallback | None
+                 ) -> tuple[Manifest, str]:
+    ignore = tuple(dict.fromkeys(DEFAULT_IGNORE_PATHS + signed.ignore_paths))
+    try:
+        actual = hash_path(model, ignore_paths=ignore, allow_symlinks=signed.allow_symlinks,
+                           progress=progress)
+    except InputError as exc:
+        raise VerificationError(str(exc)) from exc
+    return actual, compare_files(signed.files, actual, label=model.name)
+
+
+def _signature(run: _Run, path: Path, trust: Trust, role: Role, predicate_type: str
+               ) -> VerifiedStatement | None:
+    def go() -> tuple[VerifiedStatement, str]:
+        verified = verify_statement_file(path, trust, role, predicate_type=predicate_type)
+        return verified, f"signed by {verified.signer.name} ({role})"
+
+    verified = run.step(f"signature:{path.name}", go)
+    if verified is not None:
+        run.verdict.signers[path.name] = verified.signer.name
+    return verified
+
+
+def _verify_oms(run: _Run, model: Path, oms: VerifiedStatement,
+                progress: ProgressCallback | None) -> Manifest | None:
+    signed = run.step("manifest", lambda: (
+        read_signed_manifest(oms.statement, what=oms.path.name), "safe and self-consistent"))
+    if signed is None:
+        run.skip("files", "no usable signed manifest")
+        return None
+    return run.step("files", lambda: _check_files(model, signed, progress))
+
+
+def _verify_provenance(run: _Run, provenance: VerifiedStatement, root: str | None
+                       ) -> TrainingProvenance | None:
+    what = provenance.path.name
+    prov = run.step("provenance", lambda: (read_provenance(provenance.statement, what=what),
+                                           "SLSA Provenance v1, mlprov training build type"))
+    if prov is None:
+        run.skip("subject", "no usable provenance")
+        run.skip("identity", "no usable provenance")
+        return None
+
+    def subject() -> tuple[None, str]:
+        digests = provenance.statement.subject_sha256()
+        names = {s.name for s in provenance.statement.subject}
+        if names != {prov.name}:
+            raise VerificationError(f"{what}: subject name {sorted(names)} is not {prov.name!r}")
+        if root is None:
+            raise VerificationError("model root digest unknown: the file check failed")
+        if root not in digests:
+            raise VerificationError(f"{what}: subject is not the model's root digest "
+                                    f"sha256:{root}")
+        return None, f"subject is the model's root digest sha256:{root}"
+
+    def identity() -> tuple[None, str]:
+        recomputed = compute_identity(prov.inputs)
+        if recomputed != prov.identity:
+            raise VerificationError(f"identity {prov.identity} does not match its recorded "
+                                    f"inputs ({recomputed})")
+        return None, f"{recomputed} recomputed from the recorded inputs"
+
+    run.step("subject", subject)
+    run.step("identity", identity)
+    run.verdict.name, run.verdict.identity = prov.name, prov.identity
+    return prov
+
+
+def _check_index(index: EvidenceIndex, evidence: Path, prov: TrainingProvenance,
+                 root: str) -> tuple[None, str]:
+    if index.name != prov.name or index.identity != prov.identity:
+        raise VerificationError(f"{INDEX_FILE} disagrees with the signed provenance "
+                                "(name or identity edited)")
+    if index.root_digest != f"sha256:{root}":
+        raise VerificationError(f"{INDEX_FILE} names another root digest than the signatures")
+    for required in (OMS_FILE, PROVENANCE_FILE):
+        if required not in index.files:
+            raise VerificationError(f"{INDEX_FILE} does not list {required}")
+    for file_name, digest in index.files.items():
+        path = evidence / file_name
+        if "/" in file_name or file_name.startswith("."):
+            raise VerificationError(f"{INDEX_FILE} lists an unsafe file name {file_name!r}")
+        try:
+            actual = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise VerificationError(f"evidence file missing: {file_name}") from exc
+        if actual != digest:
+            raise VerificationError(f"evidence file {file_name} changed since it was indexed")
+    return None, f"{len(index.files)} evidence files match the index"
+
+
+def _resolve_trust(trust: Trust | Path | str | None, key: Path | str | None) -> Trust:
+    if isinstance(trust, Trust):
+        return trust
+    if trust is not None and key is not None:
+        raise InputError("give a trust file or a key, not both")
+    if trust is not None:
+        return load_trust(Path(trust))
+    if key is not None:
+        return Trust.single_key(Path(key))
+    raise InputError("nothing to trust", hint="pass --trust TRUST_FILE or --key PUBLIC_KEY")
+
+
+def verify(
+    model: Path | str,
+    *,
+    evidence: Path | str,
+    trust: Trust | Path | str | None = None,
+    key: Path | str | None = None,
+    progress: ProgressCallback | None = None,
+) -> Verdict:
+    """Verify ``model`` against an evidence directory (or one signature file).
+
+    Args:
+        model: the model file or directory on disk.
+        evidence: the directory ``mlprov attest`` wrote, or a single signed
+            statement file (e.g. a ``model.sig`` made by ``model_signing``).
+        trust: a :class:`Trust`, or the path of a trust file.
+        key: a public key trusted for every role (instead of ``trust``).
+        progress: called with byte counts while hashing.
+
+    Returns:
+        The verdict; ``verdict.verified`` is true only when every check passed.
+
+    Raises:
+        InputError: the model, evidence or trust cannot be found or read.
+        KeyMaterialError, TrustError: unusable trust material.
+    """
+    model_path, evidence_path = Path(model), Path(evidence)
+    resolved = _resolve_trust(trust, key)
+    if not model_path.exists() and not model_path.is_symlink():
+        raise InputError(f"model not found: {model_path}")
+    if not evidence_path.exists():
+        raise InputError(f"evidence not found: {evidence_path}")
+    verdict = Verdict(model=str(model_path), evidence=str(evidence_path))
+    run = _Run(verdict)
+    if evidence_path.is_file():
+        _verify_single(run, model_path, evidence_path, resolved, progress)
+        return verdict
+
+    index = run.step("index", lambda: (read_index(evidence_path), f"{INDEX_FILE} readable"))
+    oms = _signature(run, evidence_path / OMS_FILE, resolved, Role.BUILDER, OMS_PREDICATE_TYPE)
+    actual = _verify_oms(run, model_path, oms, progress) if oms else None
+    if oms is None:
+        run.skip("files", "the OMS signature did not verify")
+    root = actual.root if actual is not None else None
+    verdict.root_digest = f"sha256:{root}" if root else None
+    provenance = _signature(run, evidence_path / PROVENANCE_FILE, resolved, Role.BUILDER,
+                            SLSA_PROVENANCE_V1)
+    prov = _verify_provenance(run, provenance, root) if provenance else None
+    if index is not None and prov is not None and root is not None:
+        run.step("index-consistent", lambda: _check_index(index, evidence_path, prov, root))
+    else:
+        run.skip("index-consistent", "an earlier check failed")
+    return verdict
+
+
+def _verify_single(run: _Run, model: Path, path: Path, trust: Trust,
+                   progress: ProgressCallback | None) -> None:
+    """Verify one signed statement file: an OMS signature or a provenance bundle."""
+    def go() -> tuple[VerifiedStatement, str]:
+        verified = verify_statement_file(path, trust, Role.BUILDER)
+        return verified, f"signed by {verified.signer.name} ({Role.BUILDER})"
+
+    verified = run.step(f"signature:{path.name}", go)
+    if verified is None:
+        return
+    run.verdict.signers[path.name] = verified.signer.name
+    predicate_type = verified.statement.predicate_type
+    if predicate_type == OMS_PREDICATE_TYPE:
+        actual = _verify_oms(run, model, verified, progress)
+        run.verdict.root_digest = f"sha256:{actual.root}" if actual else None
+    elif predicate_type == SLSA_PROVENANCE_V1:
+        actual = run.step("files", lambda: (
+            hash_path(model, progress=progress), "model hashed"))
+        _verify_provenance(run, verified, actual.root if actual else None)
+    else:
+        run.fail("predicate", f"{path.name}: cannot verify a model against predicate type "
+                              f"{predicate_type!r}")
