@@ -7,6 +7,7 @@ value gets the same bytes, so a digest over them is a stable identity.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from mlprov.errors import InputError
@@ -30,10 +31,22 @@ def canonical_json(value: Any) -> bytes:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise InputError(f"value cannot be written as canonical JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InputError("value cannot be written as canonical JSON: nested too deeply") \
+            from exc
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    # json.loads turns an overflowing literal such as 1e400 into inf without
+    # calling parse_constant; refuse it like the Infinity token.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text} is out of range for a double")
+    return value
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -48,16 +61,21 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def loads_strict(data: bytes | str, *, what: str) -> Any:
     """Parse JSON strictly: no NaN/Infinity, no duplicate keys, bounded size.
 
+    Number literals that overflow a double (``1e400``) count as Infinity.
     Duplicate keys are refused because two parsers could each pick a different
     value from the same signed bytes.
 
     Raises:
         InputError: naming ``what`` when the document is not such JSON.
     """
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise InputError(f"{what} is too large ({len(data)} bytes)")
+    # A str is bounded by its UTF-8 size (up to 4 bytes a character), not its length.
+    size = len(data)
+    if isinstance(data, str) and size <= MAX_DOCUMENT_BYTES:
+        size = len(data.encode("utf-8", "surrogatepass"))
+    if size > MAX_DOCUMENT_BYTES:
+        raise InputError(f"{what} is too large ({size} bytes)")
     try:
-        return json.loads(data, parse_constant=_reject_constant,
+        return json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float,
                           object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError) as exc:
         raise InputError(f"{what} is not valid JSON: {exc}") from exc

@@ -152,13 +152,20 @@ def _inside(root_real: str, target: str) -> bool:
 
 
 def _walk(root: Path, ignore: Sequence[PurePosixPath], allow_symlinks: bool) -> list[str]:
-    """List the relative paths of the regular files under ``root``, checked."""
+    """List the relative paths of the regular files under ``root``, checked.
+
+    A followed directory symlink is a loop only when it points at one of the
+    directories it sits in; two names for one directory (``b -> a``) are not a
+    loop, and each name is listed, as OMS lists them.
+    """
     root_real = os.path.realpath(root)
     found: list[str] = []
-    seen_dirs: set[str] = {root_real}
-    stack: list[tuple[str, PurePosixPath]] = [(str(root), PurePosixPath())]
+    # (directory, its path relative to root, the real paths of it and its ancestors)
+    stack: list[tuple[str, PurePosixPath, frozenset[str]]] = [
+        (str(root), PurePosixPath(), frozenset({root_real}))
+    ]
     while stack:
-        directory, rel_dir = stack.pop()
+        directory, rel_dir, ancestors = stack.pop()
         try:
             entries = list(os.scandir(directory))
         except OSError as exc:
@@ -177,17 +184,15 @@ def _walk(root: Path, ignore: Sequence[PurePosixPath], allow_symlinks: bool) -> 
                 if not _inside(root_real, target):
                     raise UnsafePathError(f"symlink leaves the model root: {rel} -> {target}")
                 if os.path.isdir(target):
-                    if target in seen_dirs:
+                    if target in ancestors:
                         raise UnsafePathError(f"symlink loop in model: {rel}")
-                    seen_dirs.add(target)
-                    stack.append((entry.path, rel))
+                    stack.append((entry.path, rel, ancestors | {target}))
                 elif os.path.isfile(target):
                     found.append(rel.as_posix())
                 else:
                     raise UnsafePathError(f"symlink to a special or missing file: {rel}")
             elif entry.is_dir(follow_symlinks=False):
-                seen_dirs.add(os.path.realpath(entry.path))
-                stack.append((entry.path, rel))
+                stack.append((entry.path, rel, ancestors | {os.path.realpath(entry.path)}))
             elif entry.is_file(follow_symlinks=False):
                 found.append(rel.as_posix())
             else:
@@ -225,13 +230,18 @@ def hash_path(
         return Manifest(name=root.name, files=(FileDigest(_SINGLE_FILE_NAME, digest, size),),
                         allow_symlinks=allow_symlinks, is_file=True)
     if not root.is_dir():
+        if os.path.lexists(root) and root.exists():
+            raise UnsafePathError(f"not a regular file or directory: {root}")
         raise InputError(f"no such file or directory: {root}")
     ignores = tuple(sorted({check_relative_path(p.rstrip("/")) for p in ignore_paths}))
     rel_paths = _walk(root, [PurePosixPath(p) for p in ignores], allow_symlinks)
     if not rel_paths:
         raise InputError(f"model directory holds no files to hash: {root}",
                          hint="point at the directory that holds the model's files")
-    sizes = {p: os.stat(root / p).st_size for p in rel_paths}
+    try:
+        sizes = {p: os.stat(root / p).st_size for p in rel_paths}
+    except OSError as exc:
+        raise InputError(f"cannot read {exc.filename}: {exc.strerror}") from exc
     order = sorted(rel_paths, key=lambda p: -sizes[p])
     lock = threading.Lock()
 

@@ -60,9 +60,20 @@ def cli(debug: bool) -> None:
     """
 
 
+def _one_line(text: str) -> str:
+    """Fold a message onto one line: stderr carries exactly one line per error."""
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
 def _fail(message: str, code: int) -> int:
-    click.echo(message, err=True)
+    click.echo(_one_line(message), err=True)
     return code
+
+
+def _usage_hint(exc: click.ClickException) -> str:
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "mlprov"
+    return f"run '{command} --help'"
 
 
 def main(argv: list[str] | None = None) -> Any:
@@ -73,9 +84,12 @@ def main(argv: list[str] | None = None) -> Any:
         code = cli.main(args=args, prog_name="mlprov", standalone_mode=False)
     except click.exceptions.Abort:
         code = _fail("error: aborted", EXIT_ERROR)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        exc.show()  # `mlprov` alone: the help text, as every click tool does
+        code = EXIT_USAGE
     except click.ClickException as exc:
-        exc.show()
-        code = exc.exit_code if exc.exit_code != 1 else EXIT_USAGE
+        # One line, not click's usage block: scripts read the first stderr line.
+        code = _fail(f"error: {exc.format_message()} (hint: {_usage_hint(exc)})", EXIT_USAGE)
     except MlprovError as exc:
         code = _fail(f"error: {exc} (hint: {exc.diagnostics()})", exc.exit_code)
     except KeyboardInterrupt:
