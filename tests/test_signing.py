@@ -51,7 +51,8 @@ def flip_bit(data: bytes, index: int) -> bytes:
 # --- PAE and the DSSE test vector -----------------------------------------------------------
 
 def test_pae_exact_bytes():
-    assert pae(VECTOR_TYPE, VECTOR_BODY) == b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    expected = b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    assert pae(VECTOR_TYPE, VECTOR_BODY) == expected
 
 
 def test_pae_counts_bytes_not_characters():
@@ -293,5 +294,23 @@ def test_missing_and_garbage_key_files(tmp_path: Path, loader):
         loader(tmp_path / "absent.pem")
     garbage = tmp_path / "garbage.pem"
     garbage.write_bytes(b"not a key at all\n")
-    with pytest.raises(KeyMaterialError, match="garbage.pem"):
+    with pytest.raises(KeyMaterialError, match=r"garbage\.pem"):
         loader(garbage)
+
+
+def test_write_key_pair_never_clobbers_a_file_that_appears_late(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch):
+    # The public key file appears between the existence check and the write.
+    real_exists = Path.exists
+
+    def exists(self: Path) -> bool:
+        if self.name == "ci.key.pub":
+            return False
+        return real_exists(self)
+
+    (tmp_path / "ci.key.pub").write_bytes(b"someone else's")
+    monkeypatch.setattr(Path, "exists", exists)
+    with pytest.raises(InputError, match="refusing to overwrite"):
+        write_key_pair(generate_key(KeyType.ED25519), tmp_path / "ci.key", None)
+    assert (tmp_path / "ci.key.pub").read_bytes() == b"someone else's"
+    assert not real_exists(tmp_path / "ci.key")  # no orphaned private key either

@@ -20,6 +20,7 @@ from mlprov.evidence import (
     OMS_FILE,
     PROVENANCE_FILE,
     EvidenceIndex,
+    check_out_dir,
     write_dir_atomically,
 )
 from mlprov.hashing import DEFAULT_IGNORE_PATHS, Manifest, ProgressCallback, hash_path
@@ -77,6 +78,14 @@ def _evidence_ignore(model: Path, out: Path) -> tuple[str, ...]:
     except ValueError:
         return ()
     return (rel.as_posix(),) if rel.parts else ()
+
+
+def _check_out_is_not_model(model: Path, out: Path) -> None:
+    """Refuse an --out that is the model or holds it: replacing it would delete the model."""
+    model_real, out_real = model.resolve(), out.resolve()
+    if model_real == out_real or out_real in model_real.parents:
+        raise InputError(f"evidence directory {out} would hold the model {model}",
+                         hint="choose an --out outside the model, or a new directory inside it")
 
 
 def _metrics_byproduct(path: Path) -> ResourceDescriptor:
@@ -149,6 +158,8 @@ def attest(
     model_path, out_path = Path(model), Path(out)
     if not name or "/" in name:
         raise InputError(f"invalid model name {name!r}", hint="use a name without '/'")
+    _check_out_is_not_model(model_path, out_path)
+    check_out_dir(out_path, overwrite=overwrite)  # fail before hashing, not after
     if signer is None:
         if key is None:
             raise InputError("no signing key given", hint="pass --key PRIVATE_KEY")

@@ -60,7 +60,7 @@ class EnvelopeSignature(MlprovModel):
 
     model_config = _READ
     sig: str = Field(min_length=1)
-    keyid: str = ""
+    keyid: str | None = None  # protobuf JSON may omit it or write null
 
 
 class Envelope(MlprovModel):
@@ -156,6 +156,7 @@ def read_envelopes(data: bytes, *, what: str) -> list[tuple[Envelope, str | None
     except InputError as exc:
         if isinstance(exc, BundleError):
             raise
+        whole_error = exc
         lines = [line for line in data.splitlines() if line.strip()]
         if len(lines) < 2:
             raise BundleError(str(exc)) from exc
@@ -167,7 +168,10 @@ def read_envelopes(data: bytes, *, what: str) -> list[tuple[Envelope, str | None
         except (BundleError, InputError):
             continue  # in-toto bundles: unknown lines MUST be ignored
     if not envelopes:
-        raise BundleError(f"{what} holds no DSSE envelope")
+        # Not JSON Lines either: report why the document as a whole did not parse
+        # (a truncated or duplicate-key bundle is more likely than a junk-only JSONL).
+        raise BundleError(f"{whole_error} (nor is it JSON Lines holding a DSSE envelope)"
+                          ) from whole_error
     return envelopes
 
 
@@ -188,6 +192,16 @@ def _verify_envelope(envelope: Envelope, hint: str | None, trust: Trust, role: R
                              hint=f"give {names} the {role} role in the trust file, "
                                   "or re-sign with a key that holds it")
     raise SignatureError(f"{what} is not signed by any key trusted by {trust.source}")
+
+
+def _is_in_toto_payload_type(payload_type: str) -> bool:
+    """``application/vnd.in-toto+json`` or ``application/vnd.in-toto.<predicate>+json``."""
+    if payload_type == PAYLOAD_TYPE_IN_TOTO:
+        return True
+    prefix, suffix = "application/vnd.in-toto.", "+json"
+    middle = payload_type[len(prefix):-len(suffix)]
+    return (payload_type.startswith(prefix) and payload_type.endswith(suffix)
+            and bool(middle) and "/" not in middle and "+" not in middle)
 
 
 def verify_statement_file(path: Path, trust: Trust, role: Role, *,
@@ -217,12 +231,17 @@ def verify_statement_file(path: Path, trust: Trust, role: Role, *,
         except SignatureError as exc:
             failures.append(exc)
             continue
-        if envelope.payload_type != PAYLOAD_TYPE_IN_TOTO and not (
-                envelope.payload_type.startswith("application/vnd.in-toto.")
-                and envelope.payload_type.endswith("+json")):
-            raise BundleError(f"{what} has payload type {envelope.payload_type!r}, "
-                              f"expected {PAYLOAD_TYPE_IN_TOTO!r}")
-        statement = parse_statement(payload, what=f"{what} payload")
+        # In a JSON Lines bundle other envelopes may carry anything: a failure
+        # here only rules this envelope out (in-toto bundle.md: ignore unknowns).
+        if not _is_in_toto_payload_type(envelope.payload_type):
+            failures.append(BundleError(f"{what} has payload type {envelope.payload_type!r}, "
+                                        f"expected {PAYLOAD_TYPE_IN_TOTO!r}"))
+            continue
+        try:
+            statement = parse_statement(payload, what=f"{what} payload")
+        except BundleError as exc:
+            failures.append(exc)
+            continue
         if predicate_type is not None and statement.predicate_type != predicate_type:
             failures.append(BundleError(
                 f"{what} has predicate type {statement.predicate_type!r}, "

@@ -49,6 +49,29 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_MAX_SAFE_INT = 2**53 - 1
+
+
+def _exact_int(text: str) -> int | float:
+    # RFC 8785 writes a double of 2**53 or more in integer form ("1e20" becomes
+    # "100000000000000000000"), which json.loads would read back as an int outside
+    # the range canonical_json accepts. Read such a literal as the double it names
+    # (I-JSON, RFC 7493 2.2) when it is exactly that double's canonical text. Any
+    # other integer stays an exact int (canonical_json refuses it if re-serialised).
+    value = int(text)
+    if abs(value) <= _MAX_SAFE_INT:
+        return value
+    import rfc8785
+
+    try:
+        as_double = float(value)
+    except OverflowError:
+        return value
+    if rfc8785.dumps(as_double) == text.encode():
+        return as_double
+    return value
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, val in pairs:
@@ -62,6 +85,9 @@ def loads_strict(data: bytes | str, *, what: str) -> Any:
     """Parse JSON strictly: no NaN/Infinity, no duplicate keys, bounded size.
 
     Number literals that overflow a double (``1e400``) count as Infinity.
+    Integers beyond 2**53 - 1 are read as doubles when they are exactly the
+    canonical text of one (what :func:`canonical_json` writes for large floats),
+    so ``canonical_json(loads_strict(canonical_json(x)))`` always round-trips.
     Duplicate keys are refused because two parsers could each pick a different
     value from the same signed bytes.
 
@@ -76,6 +102,7 @@ def loads_strict(data: bytes | str, *, what: str) -> Any:
         raise InputError(f"{what} is too large ({size} bytes)")
     try:
         return json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float,
+                          parse_int=_exact_int,
                           object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError) as exc:
         raise InputError(f"{what} is not valid JSON: {exc}") from exc

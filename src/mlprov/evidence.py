@@ -7,6 +7,7 @@ is checked against the signed statements, and a mismatch fails verification.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -24,6 +25,7 @@ __all__ = [
     "OMS_FILE",
     "PROVENANCE_FILE",
     "EvidenceIndex",
+    "check_out_dir",
     "read_index",
     "write_dir_atomically",
 ]
@@ -78,26 +80,73 @@ def read_index(evidence: Path) -> EvidenceIndex:
                           f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
 
 
+def _replaceable(out: Path) -> bool:
+    """Whether ``out`` holds only files an evidence directory holds (safe to replace)."""
+    allowed = {INDEX_FILE, OMS_FILE, PROVENANCE_FILE}
+    with contextlib.suppress(InputError, BundleError):
+        allowed |= set(read_index(out).files)
+    try:
+        return all(entry.is_file(follow_symlinks=False) and entry.name in allowed
+                   for entry in os.scandir(out))
+    except OSError:
+        return False
+
+
+def check_out_dir(out: Path, *, overwrite: bool) -> None:
+    """Check that evidence may be written to ``out``, before any work is done.
+
+    ``out`` may be missing or empty; with ``overwrite`` it may also be an
+    evidence directory written before. Anything else is refused, so that
+    ``--force`` never deletes files mlprov did not write.
+
+    Raises:
+        InputError: ``out`` is a file, or a non-empty directory that may not be replaced.
+    """
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise InputError(f"{out} exists and is not a directory",
+                         hint="choose another --out")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise InputError(f"evidence directory {out} is not empty",
+                         hint="pass --force to replace it, or choose another --out")
+    if not _replaceable(out):
+        raise InputError(f"refusing to replace {out}: it holds files that are not mlprov "
+                         "evidence", hint="choose another --out, or empty it yourself")
+
+
+def _restore(old: Path, out: Path) -> None:
+    """Put the previous evidence back after a failed replace; never delete it."""
+    previous = old / "evidence"
+    if not previous.is_dir():
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    try:
+        if not os.path.lexists(out):
+            os.replace(previous, out)
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        raise InputError(f"cannot restore the previous evidence of {out}: {exc.strerror}",
+                         hint=f"it is kept in {previous}; move it back by hand") from exc
+
+
 def write_dir_atomically(out: Path, files: dict[str, bytes], *, overwrite: bool) -> None:
     """Write ``files`` into directory ``out`` all at once, or not at all.
 
-    The files go to a fresh sibling directory first, which then replaces ``out``.
+    The files go to a fresh sibling directory first, which then replaces
+    ``out``. On any failure ``out`` is left as it was.
 
     Raises:
-        InputError: ``out`` exists and is not empty while ``overwrite`` is false,
-            or the directory cannot be written.
+        InputError: see :func:`check_out_dir`, or the directory cannot be written.
     """
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise InputError(f"evidence directory {out} is not empty",
-                         hint="pass --force to replace it, or choose another --out")
+    check_out_dir(out, overwrite=overwrite)
     parent = out.resolve().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
     except OSError as exc:
         raise InputError(f"cannot create {out}: {exc.strerror}") from exc
+    old: Path | None = None
     try:
         for name, data in files.items():
             with open(staging / name, "wb") as f:
@@ -108,10 +157,13 @@ def write_dir_atomically(out: Path, files: dict[str, bytes], *, overwrite: bool)
         if out.is_dir():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=parent))
             os.replace(out, old / "evidence")
-            os.replace(staging, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, out)
-    except OSError as exc:
+        os.replace(staging, out)
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        raise InputError(f"cannot write evidence to {out}: {exc.strerror}") from exc
+        if old is not None:
+            _restore(old, out)
+        if isinstance(exc, OSError):
+            raise InputError(f"cannot write evidence to {out}: {exc.strerror}") from exc
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

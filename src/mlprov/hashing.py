@@ -230,7 +230,7 @@ def hash_path(
         return Manifest(name=root.name, files=(FileDigest(_SINGLE_FILE_NAME, digest, size),),
                         allow_symlinks=allow_symlinks, is_file=True)
     if not root.is_dir():
-        if os.path.lexists(root) and root.exists():
+        if root.exists():  # a FIFO, socket or device: never opened (a FIFO would block)
             raise UnsafePathError(f"not a regular file or directory: {root}")
         raise InputError(f"no such file or directory: {root}")
     ignores = tuple(sorted({check_relative_path(p.rstrip("/")) for p in ignore_paths}))

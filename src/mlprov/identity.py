@@ -7,6 +7,8 @@
      "config": {...},                                         # the merged config files
      "seeds": {"name": int, ...}}
 
+(``uri`` is left out when the code has no known remote.)
+
 Any machine deriving it from the same inputs gets the same value; the inputs are
 recorded in the provenance so a verifier can recompute it.
 """
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import re
 import subprocess
 import tomllib
@@ -24,7 +25,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from mlprov.canonical import canonical_json
+from mlprov.canonical import canonical_json, loads_strict
 from mlprov.errors import IdentityError, InputError
 from mlprov.hashing import hash_path
 from mlprov.statements import MlprovModel
@@ -46,6 +47,8 @@ IDENTITY_PREFIX = "mlid:sha256:"
 _COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DATA_NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
+_SEED = re.compile(r"^-?[0-9]+$")
+_MAX_SAFE_INT = 2**53 - 1
 
 
 class CodeRef(MlprovModel):
@@ -131,18 +134,27 @@ def _git(repo: Path, *args: str) -> str:
         raise IdentityError("git is not installed", hint="install git or pass --commit SHA") \
             from exc
     if done.returncode != 0:
+        why = done.stderr.strip().splitlines()
         raise IdentityError(f"{repo} is not a git work tree with a commit: "
-                            f"{done.stderr.strip().splitlines()[-1] if done.stderr else ''}",
+                            f"{why[-1] if why else f'git {args[0]} failed'}",
                             hint="pass --repo DIR pointing at the training code, or --commit SHA")
     return done.stdout.strip()
 
 
 def _normalise_remote(url: str) -> str:
-    """Turn a git remote into a ResourceURI (``git+https://host/path``)."""
-    scp = re.match(r"^[\w.-]+@([\w.-]+):(.+)$", url)
-    if scp:
-        url = f"https://{scp.group(1)}/{scp.group(2)}"
-    url = re.sub(r"^(https?://)[^@/]+@", r"\1", url)  # never record credentials
+    """Turn a git remote into a ResourceURI (``git+https://host/path``).
+
+    The scp form (``git@host:org/repo.git``) and ``ssh://`` URLs become
+    ``https://`` so one repository has one URI (and one identity) however it
+    was cloned; user info (``user:token@``) is never recorded.
+    """
+    scp = re.match(r"^(?:[^@/]+@)?([\w.-]+):(.+)$", url)
+    if scp and "://" not in url:
+        url = f"https://{scp.group(1)}/{scp.group(2).lstrip('/')}"
+    elif url.startswith("/"):
+        url = f"file://{url}"  # a local remote: keep it a URI
+    url = re.sub(r"^([a-z][a-z0-9+.-]*://)[^@/]*@", r"\1", url, flags=re.I)
+    url = re.sub(r"^(?:git\+)?ssh://([^/:]+)(?::\d+)?/", r"https://\1/", url, flags=re.I)
     return url if url.startswith("git+") else f"git+{url}"
 
 
@@ -215,27 +227,40 @@ def load_configs(paths: list[Path]) -> dict[str, Any]:
             if suffix == ".toml":
                 document: Any = tomllib.loads(text)
             elif suffix == ".json":
-                document = json.loads(text)
+                # strict: a duplicate key would silently pick one of two values
+                document = loads_strict(text, what=f"config {path}")
             else:
                 document = yaml.safe_load(text)
-        except (tomllib.TOMLDecodeError, ValueError, yaml.YAMLError) as exc:
-            raise InputError(f"config {path} is malformed: {str(exc).splitlines()[0]}") from exc
+        except (tomllib.TOMLDecodeError, ValueError, yaml.YAMLError, RecursionError) as exc:
+            why = str(exc).splitlines() or [type(exc).__name__]
+            raise InputError(f"config {path} is malformed: {why[0]}") from exc
         if not isinstance(document, dict):
             raise InputError(f"config {path} is not a mapping at the top level")
-        merged = _merge(merged, _jsonable(document, f"config {path}"))
+        try:
+            merged = _merge(merged, _jsonable(document, f"config {path}"))
+        except RecursionError as exc:
+            raise InputError(f"config {path} is nested too deeply") from exc
     canonical_json(merged)  # fail early on NaN, infinities and huge integers
     return merged
 
 
 def parse_seed(spec: str) -> tuple[str, int]:
-    """Parse ``NAME=INT``."""
+    """Parse ``NAME=INT`` (decimal, optionally negative, within JSON's exact integers).
+
+    Raises:
+        InputError: no name, or a value that is not such an integer.
+    """
     name, sep, value = spec.partition("=")
-    if not sep or not name:
+    if not sep or not name.strip():
         raise InputError(f"seed must be NAME=INTEGER, got {spec!r}")
-    try:
-        return name, int(value, 10)
-    except ValueError as exc:
-        raise InputError(f"seed {name} must be an integer, got {value!r}") from exc
+    # int() alone would also take " 5", "1_000" and non-ASCII digits.
+    if not _SEED.match(value):
+        raise InputError(f"seed {name} must be a decimal integer, got {value!r}")
+    seed = int(value, 10)
+    if abs(seed) > _MAX_SAFE_INT:
+        raise InputError(f"seed {name} is out of range (|seed| <= 2**53 - 1): {value}",
+                         hint="canonical JSON (RFC 8785) carries integers up to 2**53 - 1")
+    return name, seed
 
 
 def parse_data_spec(spec: str, *, allow_symlinks: bool = False) -> DataRef:
@@ -256,6 +281,9 @@ def parse_data_spec(spec: str, *, allow_symlinks: bool = False) -> DataRef:
         if not uri or not _SHA256.match(hexdigest):
             raise InputError(f"dataset must be URI@sha256:<64 hex>, got {spec!r}")
         return DataRef(name=name or uri, digest=f"sha256:{hexdigest}", uri=uri)
+    if not spec:
+        # Path("") is the current directory: never hash it by accident.
+        raise InputError("dataset path is empty (expected [NAME=]PATH or URI@sha256:HEX)")
     path = Path(spec)
     if not path.exists():
         raise InputError(f"dataset {spec!r} is neither an existing path nor URI@sha256:HEX")

@@ -101,6 +101,48 @@ def build_provenance(*, name: str, root: str, inputs: IdentityInputs,
                      predicate_type=SLSA_PROVENANCE_V1, predicate=predicate)
 
 
+def _object(value: Any, where: str, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BundleError(f"{what}: provenance field {where} is not an object")
+    return value
+
+
+def _field(container: dict[str, Any], key: str, where: str, what: str) -> Any:
+    if key not in container:
+        raise BundleError(f"{what}: provenance lacks field {where}.{key}")
+    return container[key]
+
+
+def _optional_str(container: dict[str, Any], key: str, where: str, what: str) -> str | None:
+    value = container.get(key)
+    if value is not None and not isinstance(value, str):
+        raise BundleError(f"{what}: provenance field {where}.{key} is not a string")
+    return value
+
+
+def _string(container: dict[str, Any], key: str, where: str, what: str) -> str:
+    value = _field(container, key, where, what)
+    if not isinstance(value, str):
+        raise BundleError(f"{what}: provenance field {where}.{key} is not a string")
+    return value
+
+
+def _with_dataset_uris(inputs: IdentityInputs, dependencies: Any) -> IdentityInputs:
+    """Restore dataset URIs, which live in ``resolvedDependencies`` (not in the identity)."""
+    if not isinstance(dependencies, list):
+        return inputs
+    uris: dict[tuple[str, str], str] = {}
+    for dep in dependencies:
+        if isinstance(dep, dict) and isinstance(dep.get("name"), str) \
+                and isinstance(dep.get("uri"), str) and isinstance(dep.get("digest"), dict):
+            sha256 = dep["digest"].get("sha256")
+            if isinstance(sha256, str):
+                uris[(dep["name"], sha256)] = dep["uri"]
+    data = [d.model_copy(update={"uri": uris.get((f"dataset:{d.name}", d.sha256), d.uri)})
+            for d in inputs.data]
+    return inputs.model_copy(update={"data": data})
+
+
 def read_provenance(statement: Statement, *, what: str) -> TrainingProvenance:
     """Read mlprov's training provenance out of a verified statement.
 
@@ -113,23 +155,33 @@ def read_provenance(statement: Statement, *, what: str) -> TrainingProvenance:
         raise BundleError(f"{what}: predicate type {statement.predicate_type!r} is not "
                           f"{SLSA_PROVENANCE_V1!r}")
     predicate = statement.predicate
+    definition = _object(_field(predicate, "buildDefinition", "predicate", what),
+                         "buildDefinition", what)
+    build_type = _field(definition, "buildType", "buildDefinition", what)
+    if build_type != BUILD_TYPE:
+        raise BundleError(f"{what}: unknown build type {build_type!r}",
+                          hint=f"mlprov reads provenance of build type {BUILD_TYPE}")
+    external = dict(_object(_field(definition, "externalParameters", "buildDefinition", what),
+                            "externalParameters", what))
+    name = _string(external, "name", "externalParameters", what)
+    del external["name"]
     try:
-        definition = predicate["buildDefinition"]
-        if definition["buildType"] != BUILD_TYPE:
-            raise BundleError(f"{what}: unknown build type {definition['buildType']!r}")
-        external = dict(definition["externalParameters"])
-        name = external.pop("name")
         inputs = IdentityInputs.model_validate(external)
-        run = predicate["runDetails"]
-        metadata = run.get("metadata", {})
-        return TrainingProvenance(
-            name=name, identity=definition["internalParameters"]["identity"], inputs=inputs,
-            builder_id=run["builder"]["id"], invocation_id=metadata.get("invocationId"),
-            started_on=metadata.get("startedOn"), finished_on=metadata.get("finishedOn"),
-            predicate=predicate)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise BundleError(f"{what}: provenance lacks field {exc}") from exc
     except ValidationError as exc:
         first = exc.errors()[0]
         raise BundleError(f"{what}: externalParameters: "
                           f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
+    inputs = _with_dataset_uris(inputs, definition.get("resolvedDependencies"))
+    internal = _object(_field(definition, "internalParameters", "buildDefinition", what),
+                       "internalParameters", what)
+    identity = _string(internal, "identity", "internalParameters", what)
+    run = _object(_field(predicate, "runDetails", "predicate", what), "runDetails", what)
+    builder = _object(_field(run, "builder", "runDetails", what), "runDetails.builder", what)
+    builder_id = _string(builder, "id", "runDetails.builder", what)
+    metadata = _object(run.get("metadata", {}), "runDetails.metadata", what)
+    return TrainingProvenance(
+        name=name, identity=identity, inputs=inputs, builder_id=builder_id,
+        invocation_id=_optional_str(metadata, "invocationId", "metadata", what),
+        started_on=_optional_str(metadata, "startedOn", "metadata", what),
+        finished_on=_optional_str(metadata, "finishedOn", "metadata", what),
+        predicate=predicate)

@@ -203,13 +203,18 @@ def generate_key(key_type: KeyType) -> PrivateKeyTypes:
     return ec.generate_private_key(curve)
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
+def _write_atomic(path: Path, data: bytes, mode: int, *, overwrite: bool) -> None:
+    """Write via a temporary file; without ``overwrite``, never replace an existing file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # fails with FileExistsError instead of replacing
+            tmp.unlink()
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -235,8 +240,16 @@ def write_key_pair(private_key: PrivateKeyTypes, out: Path, passphrase: bytes | 
                                             serialization.PrivateFormat.PKCS8, encryption)
     public = PublicKey.from_key(private_key.public_key())
     try:
-        _write_atomic(out, private_pem, 0o600)
-        _write_atomic(pub_path, public.pem, 0o644)
+        _write_atomic(out, private_pem, 0o600, overwrite=overwrite)
+        try:
+            _write_atomic(pub_path, public.pem, 0o644, overwrite=overwrite)
+        except OSError:
+            if not overwrite:
+                out.unlink(missing_ok=True)  # we just created it: leave no half pair
+            raise
+    except FileExistsError as exc:
+        raise InputError(f"refusing to overwrite {exc.filename2 or exc.filename}",
+                         hint="pass --force to replace it") from exc
     except OSError as exc:
         raise InputError(f"cannot write key to {exc.filename}: {exc.strerror}") from exc
     return out, pub_path
@@ -262,6 +275,16 @@ def passphrase_from_env_or_prompt(path: Path, *, confirm: bool = False) -> bytes
     return first.encode("utf-8") or None
 
 
+def _is_encrypted_pem(data: bytes) -> bool:
+    """Return whether a PEM private key is encrypted (PKCS#8 or OpenSSL's traditional form)."""
+    for line in data.splitlines():
+        line = line.strip()
+        if line.startswith(b"-----BEGIN ENCRYPTED ") or (
+                line.startswith(b"Proc-Type:") and b"ENCRYPTED" in line):
+            return True
+    return False
+
+
 def load_private_key(path: Path) -> KeySigner:
     """Load a PEM private key, decrypting it with the env or prompted passphrase.
 
@@ -272,14 +295,22 @@ def load_private_key(path: Path) -> KeySigner:
     from cryptography.hazmat.primitives import serialization
 
     data = _read(path, "private key")
-    encrypted = b"ENCRYPTED" in data.split(b"\n", 1)[0]
+    if b"PRIVATE KEY-----" not in data and b"PUBLIC KEY-----" in data:
+        raise KeyMaterialError(f"{path} is a public key, not a private key",
+                               hint="pass the private key (the file without .pub)")
+    encrypted = _is_encrypted_pem(data)
     passphrase = passphrase_from_env_or_prompt(path) if encrypted else None
     if encrypted and passphrase is None:
         raise KeyMaterialError(f"private key {path} is encrypted and no passphrase was given",
                                hint=f"set {PASSPHRASE_ENV} or run on a terminal to be prompted")
     try:
         key = serialization.load_pem_private_key(data, password=passphrase)
-    except (ValueError, TypeError) as exc:
+    except TypeError as exc:
+        # cryptography's way of saying "encrypted, but no password given".
+        raise KeyMaterialError(f"private key {path} is encrypted and no passphrase was given",
+                               hint=f"set {PASSPHRASE_ENV} or run on a terminal to be prompted"
+                               ) from exc
+    except ValueError as exc:
         if encrypted:
             raise KeyMaterialError(f"wrong passphrase for private key {path}",
                                    hint=f"check {PASSPHRASE_ENV}") from exc
@@ -301,9 +332,11 @@ def load_public_key(path: Path) -> PublicKey:
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, TypeError) as exc:
-        hint = ("that looks like a private key; pass the .pub file"
-                if b"PRIVATE KEY" in data else "pass a PEM public key (the .pub file)")
-        raise KeyMaterialError(f"{path} is not a PEM public key", hint=hint) from exc
+        if b"PRIVATE KEY-----" in data:
+            raise KeyMaterialError(f"{path} is a private key, not a public key",
+                                   hint="pass the public key (the .pub file)") from exc
+        raise KeyMaterialError(f"{path} is not a PEM public key",
+                               hint="pass a PEM public key (the .pub file)") from exc
     except Exception as exc:
         raise KeyMaterialError(f"cannot load public key {path}: {exc}") from exc
     return PublicKey.from_key(key)

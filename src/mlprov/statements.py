@@ -9,7 +9,7 @@ JSON before signing; a verified statement keeps the exact bytes that were signed
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -26,7 +26,7 @@ __all__ = [
     "sha256_descriptor",
 ]
 
-STATEMENT_TYPE_V1 = "https://in-toto.io/Statement/v1"
+STATEMENT_TYPE_V1: Final = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE_IN_TOTO = "application/vnd.in-toto+json"
 
 _HEX = re.compile(r"^[0-9a-f]+$")

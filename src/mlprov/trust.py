@@ -82,6 +82,39 @@ class _TrustFile(BaseModel):
     keys: list[_KeyEntry] = Field(default_factory=list)
 
 
+def _yaml_error(exc: Exception) -> str:
+    """One line for a YAML error: the problem and where it is."""
+    import yaml
+
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return f"{exc.problem}{where}"
+    return " ".join(str(exc).split())
+
+
+def _parse_yaml(text: str) -> object:
+    """``yaml.safe_load``, refusing duplicate mapping keys (PyYAML keeps the last silently)."""
+    import yaml
+
+    class _StrictLoader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[object, object]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return loader.construct_mapping(node, deep=True)
+
+    _StrictLoader.add_constructor(
+        yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def load_trust(path: Path) -> Trust:
     """Load and check a trust file; key paths are relative to the file.
 
@@ -99,9 +132,9 @@ def load_trust(path: Path) -> Trust:
     except UnicodeDecodeError as exc:
         raise TrustError(f"trust file {path} is not UTF-8 text") from exc
     try:
-        document = yaml.safe_load(text)
+        document = _parse_yaml(text)
     except yaml.YAMLError as exc:
-        raise TrustError(f"trust file {path} is not valid YAML: {exc}") from exc
+        raise TrustError(f"trust file {path} is not valid YAML: {_yaml_error(exc)}") from exc
     try:
         parsed = _TrustFile.model_validate(document)
     except ValidationError as exc:
@@ -111,9 +144,12 @@ def load_trust(path: Path) -> Trust:
     if not parsed.keys:
         raise TrustError(f"trust file {path} trusts no signer",
                          hint="add at least one entry under 'keys'")
-    names = [entry.name for entry in parsed.keys]
-    if len(set(names)) != len(names):
-        raise TrustError(f"trust file {path} names a signer twice")
+    seen: set[str] = set()
+    for entry in parsed.keys:
+        if entry.name in seen:
+            raise TrustError(f"trust file {path} names signer {entry.name!r} twice",
+                             hint="give each key entry a unique name")
+        seen.add(entry.name)
     keys = []
     for entry in parsed.keys:
         key = load_public_key(path.parent / entry.public_key)

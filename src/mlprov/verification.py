@@ -60,8 +60,18 @@ class Verdict:
         return [c for c in self.checks if c.ok is False]
 
     def to_json_dict(self) -> dict[str, Any]:
-        """Return the machine-readable verdict."""
-        return {"schema": VERDICT_SCHEMA, "verified": self.verified, **asdict(self)}
+        """Return the machine-readable verdict (camelCase keys, like mlprov's other JSON)."""
+        return {
+            "schema": VERDICT_SCHEMA,
+            "verified": self.verified,
+            "model": self.model,
+            "evidence": self.evidence,
+            "name": self.name,
+            "identity": self.identity,
+            "rootDigest": self.root_digest,
+            "signers": dict(self.signers),
+            "checks": [asdict(c) for c in self.checks],
+        }
 
 
 class _Run:
@@ -154,13 +164,11 @@ def _verify_provenance(run: _Run, provenance: VerifiedStatement, root: str | Non
         run.skip("identity", "no usable provenance")
         return None
 
-    def subject() -> tuple[None, str]:
+    def subject(root: str) -> tuple[None, str]:
         digests = provenance.statement.subject_sha256()
-        names = {s.name for s in provenance.statement.subject}
+        names = {s.name or "" for s in provenance.statement.subject}
         if names != {prov.name}:
             raise VerificationError(f"{what}: subject name {sorted(names)} is not {prov.name!r}")
-        if root is None:
-            raise VerificationError("model root digest unknown: the file check failed")
         if root not in digests:
             raise VerificationError(f"{what}: subject is not the model's root digest "
                                     f"sha256:{root}")
@@ -173,7 +181,12 @@ def _verify_provenance(run: _Run, provenance: VerifiedStatement, root: str | Non
                                     f"inputs ({recomputed})")
         return None, f"{recomputed} recomputed from the recorded inputs"
 
-    run.step("subject", subject)
+    if root is None:
+        # Not a second failure: the subject cannot be checked without the files' root.
+        run.skip("subject", "the model's root digest is unknown (files not verified)")
+    else:
+        known: str = root
+        run.step("subject", lambda: subject(known))
     run.step("identity", identity)
     run.verdict.name, run.verdict.identity = prov.name, prov.identity
     return prov

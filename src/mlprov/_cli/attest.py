@@ -13,24 +13,40 @@ from mlprov._cli.progress import byte_progress, tree_size
 
 ATTEST_SCHEMA = "https://mlprov.dev/schemas/attest-result/v1"
 
+EPILOG = """\b
+Examples:
+  mlprov attest model/ --name credit-risk --key ci.key --out evidence/ \\
+      --repo . --data train=data/train.parquet --seed torch=42 --metrics metrics.json
+  mlprov attest model/ --name credit-risk --key ci.key --out evidence/ --commit SHA --json
+\b
+An encrypted key is decrypted with MLPROV_KEY_PASSPHRASE, or a prompt on a terminal.
+Check the result with `mlprov verify MODEL_PATH --evidence EVIDENCE_DIR --key KEY.pub`.
+"""
 
-@click.command()
+
+@click.command(epilog=EPILOG)
 @click.argument("model_path", type=click.Path(exists=True, path_type=Path))
-@click.option("--name", required=True, help="The model's name, e.g. credit-risk-classifier.")
-@click.option("--key", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--name", required=True, metavar="NAME",
+              help="The model's name, e.g. credit-risk-classifier.")
+@click.option("--key", required=True, metavar="PRIVATE_KEY",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="PEM private key (see `mlprov keygen`).")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Evidence directory to write.")
+@click.option("--out", required=True, metavar="EVIDENCE_DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Evidence directory to write (created; may lie inside the model, "
+                   "which then leaves it out of the hash).")
 @identity_options
-@click.option("--metrics", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--metrics", metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Metrics JSON, recorded in the provenance with its digest.")
 @click.option("--builder-id", help="SLSA builder id (default: the CI workflow, else local).")
 @click.option("--invocation-id", help="The training run's id (default: a new UUID).")
-@click.option("--started-on", type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%SZ",
+@click.option("--started-on", metavar="RFC3339", type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%SZ",
                                                            "%Y-%m-%dT%H:%M:%S%z"]),
-              help="When training started, RFC 3339 (default: now).")
+              help="When training started, e.g. 2026-01-31T12:00:00Z (default: now).")
 @click.option("--allow-symlinks", is_flag=True, help="Follow symlinks that stay in the model.")
-@click.option("--force", is_flag=True, help="Replace a non-empty evidence directory.")
+@click.option("--force", is_flag=True,
+              help="Replace an existing evidence directory (only one mlprov wrote).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def attest(model_path: Path, name: str, key: Path, out: Path, commit: str | None,
            repo: Path | None, allow_dirty: bool, data: tuple[str, ...],

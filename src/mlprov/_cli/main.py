@@ -43,8 +43,8 @@ class LazyGroup(click.Group):
 
 
 EPILOG = """\b
-Exit codes: 0 ok, 1 a check failed (not verified), 2 usage error,
-3 other error (bad input, key, file), 4 internal error.
+Exit codes: 0 ok, 1 a check failed (not verified), 2 usage error (bad flags,
+a named path that does not exist), 3 other error (bad input, key, file), 4 internal error.
 Environment: MLPROV_KEY_PASSPHRASE (private key passphrase), MLPROV_DEBUG=1.
 """
 
@@ -58,6 +58,10 @@ def cli(debug: bool) -> None:
     Hash a model, derive its version identity, write signed evidence (OMS
     signature and SLSA provenance in Sigstore bundles), and verify it offline.
     """
+
+
+# click >= 8.2 raises this for a bare `mlprov`; older click prints the help itself.
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 def _one_line(text: str) -> str:
@@ -84,7 +88,7 @@ def main(argv: list[str] | None = None) -> Any:
         code = cli.main(args=args, prog_name="mlprov", standalone_mode=False)
     except click.exceptions.Abort:
         code = _fail("error: aborted", EXIT_ERROR)
-    except click.exceptions.NoArgsIsHelpError as exc:
+    except _NO_ARGS_IS_HELP as exc:
         exc.show()  # `mlprov` alone: the help text, as every click tool does
         code = EXIT_USAGE
     except click.ClickException as exc:

@@ -29,7 +29,7 @@ def identity_options(fn: F) -> F:
                           "directory when --commit is not given)."),
         click.option("--allow-dirty", is_flag=True,
                      help="Accept uncommitted changes to tracked files; recorded as dirty."),
-        click.option("--data", "data", multiple=True, metavar="[NAME=]PATH_OR_URI@sha256:HEX",
+        click.option("--data", "data", multiple=True, metavar="[NAME=]PATH|URI@sha256:HEX",
                      help="A dataset: a local path (hashed) or URI@sha256:HEX; repeatable."),
         click.option("--config", "configs", multiple=True,
                      type=click.Path(exists=True, dir_okay=False, path_type=Path),

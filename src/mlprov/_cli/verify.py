@@ -10,17 +10,32 @@ from mlprov._cli.output import emit_json, note
 from mlprov._cli.progress import byte_progress, tree_size
 from mlprov.errors import EXIT_CHECK_FAILED
 
+EPILOG = """\b
+Examples:
+  mlprov verify model/ --evidence evidence/ --key ci.key.pub
+  mlprov verify model/ --evidence evidence/ --trust trust.yaml --json
+  mlprov verify model/ --evidence model.sig --key signer.pub   # a model_signing signature
+\b
+Exit codes: 0 verified, 1 a check failed (do not use the model),
+2 usage (bad flags, a path that does not exist), 3 unusable trust or key material.
+"""
 
-@click.command()
-@click.argument("model_path", type=click.Path(path_type=Path))
-@click.option("--evidence", required=True, type=click.Path(path_type=Path),
+
+@click.command(epilog=EPILOG)
+@click.argument("model_path", type=click.Path(exists=True, path_type=Path))
+@click.option("--evidence", required=True, metavar="DIR|FILE",
+              type=click.Path(exists=True, path_type=Path),
               help="Evidence directory from `mlprov attest`, or one signature file "
                    "(e.g. a model.sig from model_signing).")
-@click.option("--trust", type=click.Path(dir_okay=False, path_type=Path),
-              help="Trust file naming signers and their roles.")
-@click.option("--key", type=click.Path(dir_okay=False, path_type=Path),
-              help="A public key trusted for every role (instead of --trust).")
-@click.option("--json", "as_json", is_flag=True, help="Print the verdict with every check.")
+@click.option("--trust", metavar="TRUST_FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Trust file (YAML) naming signers and their roles; signatures must "
+                   "come from a key with the builder role.")
+@click.option("--key", metavar="PUBLIC_KEY",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A PEM public key trusted for every role (instead of --trust).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the verdict with every check as one JSON document.")
 @click.pass_context
 def verify(ctx: click.Context, model_path: Path, evidence: Path, trust: Path | None,
            key: Path | None, as_json: bool) -> None:
@@ -29,7 +44,7 @@ def verify(ctx: click.Context, model_path: Path, evidence: Path, trust: Path | N
     Checks every signature against the trust file and its roles, the payload
     and predicate types, that the subject is the model's root digest, every
     file (missing, extra and changed files are named), and that the identity
-    recomputed from the recorded inputs matches. Exit 0 verified, 1 not.
+    recomputed from the recorded inputs matches.
     """
     from mlprov.verification import verify as run_verify
 
@@ -43,7 +58,9 @@ def verify(ctx: click.Context, model_path: Path, evidence: Path, trust: Path | N
     if not verdict.verified:
         failures = verdict.failures()
         detail = failures[0].detail if failures else "no check ran"
-        note(f"error: verification failed: {detail}")
+        more = (f"; {len(failures) - 1} more check(s) failed" if len(failures) > 1 else "")
+        where = "" if as_json else "; --json lists every check"
+        note(f"error: verification failed: {detail} (hint: do not use this model{more}{where})")
         ctx.exit(EXIT_CHECK_FAILED)
     if not as_json:
         click.echo(f"verified {verdict.name or Path(model_path).name}"
