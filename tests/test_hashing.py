@@ -526,3 +526,55 @@ def test_cli_hash_empty_dir_error(run_cli, tmp_path: Path):
 
 def test_cli_hash_bad_ignore_error(run_cli, model_dir: Path):
     _assert_one_line_error(run_cli("hash", str(model_dir), "--ignore", "../x"))
+
+
+def test_hash_job_gives_the_same_manifest_as_hash_path(tmp_path):
+    from mlprov.hashing import HashJob, hash_path
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "a.bin").write_bytes(b"x" * 3_000_000)
+    (tmp_path / "m" / "b.txt").write_text("b")
+    assert HashJob(tmp_path / "m").result() == hash_path(tmp_path / "m")
+
+
+def test_hash_job_reraises_hashing_errors(tmp_path):
+    from mlprov.errors import InputError
+    from mlprov.hashing import HashJob
+
+    (tmp_path / "empty").mkdir()
+    job = HashJob(tmp_path / "empty")
+    with pytest.raises(InputError, match="holds no files"):
+        job.result()
+
+
+def test_hash_job_cancel_stops_hashing(tmp_path):
+    import threading
+    import time
+
+    from mlprov.hashing import HashJob
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "big.bin").write_bytes(b"\0" * (8 << 20))
+    started = threading.Event()
+    seen: list[int] = []
+
+    def progress(n: int) -> None:
+        seen.append(n)
+        started.set()
+        time.sleep(0.05)  # 1 MiB chunks: a full run would take 0.4 s
+
+    job = HashJob(tmp_path / "m", progress=progress)
+    started.wait(5)
+    job.cancel()
+    with pytest.raises(Exception) as caught:
+        job.result()
+    assert type(caught.value).__name__ == "_Cancelled"
+    assert sum(seen) < 8 << 20
+
+
+def test_default_ignore_paths_adds_an_evidence_dir_inside_the_model(tmp_path):
+    from mlprov.hashing import DEFAULT_IGNORE_PATHS, default_ignore_paths
+
+    assert default_ignore_paths(tmp_path, tmp_path / "ev") == (*DEFAULT_IGNORE_PATHS, "ev")
+    assert default_ignore_paths(tmp_path / "m", tmp_path / "ev") == DEFAULT_IGNORE_PATHS
+    assert default_ignore_paths(tmp_path) == DEFAULT_IGNORE_PATHS

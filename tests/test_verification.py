@@ -113,3 +113,16 @@ def test_trust_for_a_single_key_covers_every_role(signed):
     _model, _out, key = signed
     trust = Trust.single_key(key.public)
     assert len(trust.keys) == 1 and len(trust.keys[0].roles) == 4
+
+
+def test_single_provenance_file_inside_the_model_verifies(make_key, model_dir):
+    """The evidence dir inside the model is left out when verifying one bundle from it."""
+    import mlprov
+
+    key = make_key()
+    evidence = model_dir / "evidence"
+    mlprov.attest(model_dir, name="m", key=key.private, out=evidence,
+                  commit="0123456789abcdef0123456789abcdef01234567")
+    verdict = mlprov.verify(model_dir, evidence=evidence / "provenance.sigstore.json",
+                            key=key.public)
+    assert verdict.verified, verdict.failures()

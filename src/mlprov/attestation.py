@@ -23,7 +23,13 @@ from mlprov.evidence import (
     check_out_dir,
     write_dir_atomically,
 )
-from mlprov.hashing import DEFAULT_IGNORE_PATHS, Manifest, ProgressCallback, hash_path
+from mlprov.hashing import (
+    HashJob,
+    Manifest,
+    ProgressCallback,
+    default_ignore_paths,
+    hash_path,
+)
 from mlprov.identity import (
     CodeRef,
     DataRef,
@@ -71,15 +77,6 @@ def default_builder_id() -> str:
     return DEFAULT_BUILDER_ID
 
 
-def _evidence_ignore(model: Path, out: Path) -> tuple[str, ...]:
-    """Leave the evidence directory out of the hash when it lies inside the model."""
-    try:
-        rel = out.resolve().relative_to(model.resolve())
-    except ValueError:
-        return ()
-    return (rel.as_posix(),) if rel.parts else ()
-
-
 def _check_out_is_not_model(model: Path, out: Path) -> None:
     """Refuse an --out that is the model or holds it: replacing it would delete the model."""
     model_real, out_real = model.resolve(), out.resolve()
@@ -121,6 +118,7 @@ def attest(
     allow_symlinks: bool = False,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
+    hashing: HashJob | None = None,
 ) -> AttestResult:
     """Hash ``model`` once and write signed evidence to ``out``.
 
@@ -150,6 +148,9 @@ def attest(
         allow_symlinks: follow symlinks that stay inside the model.
         overwrite: replace a non-empty ``out``.
         progress: called with byte counts while hashing.
+        hashing: a :class:`HashJob` already hashing ``model`` with the ignore
+            paths ``default_ignore_paths(model, out)``, so callers can overlap
+            start-up work with hashing.
 
     Raises:
         MlprovError: bad input, unreadable key, or an unsafe model tree.
@@ -172,9 +173,11 @@ def attest(
         inputs = make_inputs(code, data or [], config or {}, seeds or {})
     byproducts = [_metrics_byproduct(Path(metrics))] if metrics is not None else []
 
-    ignore = DEFAULT_IGNORE_PATHS + _evidence_ignore(model_path, out_path)
-    manifest = hash_path(model_path, ignore_paths=ignore, allow_symlinks=allow_symlinks,
-                         progress=progress)
+    if hashing is not None:
+        manifest = hashing.result()
+    else:
+        manifest = hash_path(model_path, ignore_paths=default_ignore_paths(model_path, out_path),
+                             allow_symlinks=allow_symlinks, progress=progress)
     identity = compute_identity(inputs)
     provenance = build_provenance(
         name=name, root=manifest.root, inputs=inputs, started_on=started,

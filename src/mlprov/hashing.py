@@ -31,9 +31,11 @@ from mlprov.errors import InputError, UnsafePathError
 __all__ = [
     "DEFAULT_IGNORE_PATHS",
     "FileDigest",
+    "HashJob",
     "Manifest",
     "ProgressCallback",
     "check_relative_path",
+    "default_ignore_paths",
     "hash_file",
     "hash_path",
     "manifest_sort_key",
@@ -260,3 +262,65 @@ def hash_path(
         files = sorted(pool.map(one, order), key=lambda f: manifest_sort_key(f.path))
     return Manifest(name=root.resolve().name, files=tuple(files), ignore_paths=ignores,
                     allow_symlinks=allow_symlinks)
+
+
+def default_ignore_paths(model: Path | str, evidence: Path | str | None = None
+                         ) -> tuple[str, ...]:
+    """The paths left out of a model's hash: the git files, and ``evidence`` if inside.
+
+    An evidence directory kept inside the model must not hash itself.
+    """
+    if evidence is None:
+        return DEFAULT_IGNORE_PATHS
+    try:
+        rel = Path(evidence).resolve().relative_to(Path(model).resolve())
+    except ValueError:
+        return DEFAULT_IGNORE_PATHS
+    return DEFAULT_IGNORE_PATHS + ((rel.as_posix(),) if rel.parts else ())
+
+
+class _Cancelled(Exception):
+    """Raised inside hashing threads once a job is cancelled."""
+
+
+class HashJob:
+    """:func:`hash_path` running in the background, so start-up work overlaps the I/O.
+
+    hashlib releases the GIL while it hashes, so importing modules, loading keys
+    and building statements on the main thread cost almost nothing extra.
+    """
+
+    def __init__(self, path: Path | str, *, ignore_paths: Iterable[str] = DEFAULT_IGNORE_PATHS,
+                 allow_symlinks: bool = False, progress: ProgressCallback | None = None) -> None:
+        self._cancel = threading.Event()
+        self._manifest: Manifest | None = None
+        self._error: BaseException | None = None
+
+        def checked(n: int) -> None:
+            if self._cancel.is_set():
+                raise _Cancelled
+            if progress is not None:
+                progress(n)
+
+        def run() -> None:
+            try:
+                self._manifest = hash_path(path, ignore_paths=ignore_paths,
+                                           allow_symlinks=allow_symlinks, progress=checked)
+            except BaseException as exc:  # handed to the caller by result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="mlprov-hash", daemon=True)
+        self._thread.start()
+
+    def result(self) -> Manifest:
+        """Wait for the manifest; re-raise whatever hashing raised."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._manifest is not None
+        return self._manifest
+
+    def cancel(self) -> None:
+        """Stop hashing at the next chunk and wait for the threads (no-op when done)."""
+        self._cancel.set()
+        self._thread.join()

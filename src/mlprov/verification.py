@@ -16,7 +16,13 @@ from typing import Any, TypeVar
 from mlprov.bundles import VerifiedStatement, verify_statement_file
 from mlprov.errors import InputError, MlprovError, VerificationError
 from mlprov.evidence import INDEX_FILE, OMS_FILE, PROVENANCE_FILE, EvidenceIndex, read_index
-from mlprov.hashing import DEFAULT_IGNORE_PATHS, Manifest, ProgressCallback, hash_path
+from mlprov.hashing import (
+    DEFAULT_IGNORE_PATHS,
+    Manifest,
+    ProgressCallback,
+    default_ignore_paths,
+    hash_path,
+)
 from mlprov.identity import compute_identity
 from mlprov.oms import OMS_PREDICATE_TYPE, SignedManifest, read_signed_manifest
 from mlprov.provenance import SLSA_PROVENANCE_V1, TrainingProvenance, read_provenance
@@ -298,7 +304,8 @@ def _verify_single(run: _Run, model: Path, path: Path, trust: Trust,
         run.verdict.root_digest = f"sha256:{actual.root}" if actual else None
     elif predicate_type == SLSA_PROVENANCE_V1:
         actual = run.step("files", lambda: (
-            hash_path(model, progress=progress), "model hashed"))
+            hash_path(model, ignore_paths=default_ignore_paths(model, path.parent),
+                      progress=progress), "model hashed"))
         _verify_provenance(run, verified, actual.root if actual else None)
     else:
         run.fail("predicate", f"{path.name}: cannot verify a model against predicate type "

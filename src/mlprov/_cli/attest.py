@@ -10,6 +10,7 @@ import click
 from mlprov._cli.options import build_inputs, identity_options
 from mlprov._cli.output import emit_json, note
 from mlprov._cli.progress import byte_progress, tree_size
+from mlprov.hashing import HashJob, default_ignore_paths
 
 ATTEST_SCHEMA = "https://mlprov.dev/schemas/attest-result/v1"
 
@@ -59,16 +60,24 @@ def attest(model_path: Path, name: str, key: Path, out: Path, commit: str | None
     provenance.sigstore.json (SLSA Provenance v1 in a DSSE envelope in a
     Sigstore bundle v0.3, subject = the model's root digest) and evidence.json.
     """
-    from mlprov.attestation import attest as run_attest
-
-    inputs = build_inputs(commit, repo, allow_dirty, data, configs, seeds)
     if started_on is not None and started_on.tzinfo is None:
         started_on = started_on.replace(tzinfo=dt.UTC)
+    ignore = default_ignore_paths(model_path, out)
     with byte_progress("hashing", tree_size(str(model_path))) as progress:
-        result = run_attest(model_path, name=name, key=key, out=out, inputs=inputs,
-                            metrics=metrics, builder_id=builder_id, invocation_id=invocation_id,
-                            started_on=started_on, allow_symlinks=allow_symlinks,
-                            overwrite=force, progress=progress)
+        # Hash first: the imports, key and inputs below overlap the disk and hash work.
+        job = HashJob(model_path, ignore_paths=ignore, allow_symlinks=allow_symlinks,
+                      progress=progress)
+        try:
+            from mlprov.attestation import attest as run_attest
+
+            inputs = build_inputs(commit, repo, allow_dirty, data, configs, seeds)
+            result = run_attest(model_path, name=name, key=key, out=out, inputs=inputs,
+                                metrics=metrics, builder_id=builder_id,
+                                invocation_id=invocation_id, started_on=started_on,
+                                allow_symlinks=allow_symlinks, overwrite=force,
+                                progress=progress, hashing=job)
+        finally:
+            job.cancel()  # stops hashing early when attest failed; a no-op when it is done
     if as_json:
         emit_json({"schema": ATTEST_SCHEMA, "name": result.name, "identity": result.identity,
                    "rootDigest": f"sha256:{result.root_digest}",

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlprov.identity import (
-    IdentityInputs,
-    code_from_commit,
-    code_from_repo,
-    load_configs,
-    parse_data_spec,
-    parse_seed,
-)
+if TYPE_CHECKING:
+    from mlprov.identity import IdentityInputs
 
 F = Callable[..., Any]
 
@@ -45,8 +39,19 @@ def identity_options(fn: F) -> F:
 def build_inputs(commit: str | None, repo: Path | None, allow_dirty: bool,
                  data: tuple[str, ...], configs: tuple[Path, ...],
                  seeds: tuple[str, ...]) -> IdentityInputs:
-    """Turn the identity options into checked identity inputs."""
+    """Turn the identity options into checked identity inputs.
+
+    The identity modules (pydantic) load here, not at start-up, so that
+    `attest` can start hashing first and import them while the disk works.
+    """
     from mlprov.attestation import make_inputs
+    from mlprov.identity import (
+        code_from_commit,
+        code_from_repo,
+        load_configs,
+        parse_data_spec,
+        parse_seed,
+    )
 
     if commit and repo:
         raise click.UsageError("give --commit or --repo, not both")
