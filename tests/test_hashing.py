@@ -578,3 +578,38 @@ def test_default_ignore_paths_adds_an_evidence_dir_inside_the_model(tmp_path):
     assert default_ignore_paths(tmp_path, tmp_path / "ev") == (*DEFAULT_IGNORE_PATHS, "ev")
     assert default_ignore_paths(tmp_path / "m", tmp_path / "ev") == DEFAULT_IGNORE_PATHS
     assert default_ignore_paths(tmp_path) == DEFAULT_IGNORE_PATHS
+
+
+def test_hash_job_without_progress_hashes_in_a_child_process(tmp_path, monkeypatch):
+    import os
+
+    from mlprov.hashing import HashJob, hash_path
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "w.bin").write_bytes(os.urandom(100_000))
+    job = HashJob(tmp_path / "m")
+    assert job._pid is not None  # the fork path was taken
+    assert job.result() == hash_path(tmp_path / "m")
+
+
+def test_hash_job_child_errors_keep_their_type_and_hint(tmp_path):
+    from mlprov.errors import InputError
+    from mlprov.hashing import HashJob
+
+    (tmp_path / "empty").mkdir()
+    job = HashJob(tmp_path / "empty")
+    with pytest.raises(InputError, match="holds no files") as caught:
+        job.result()
+    assert "point at the directory" in caught.value.diagnostics()
+
+
+def test_hash_job_cancel_kills_the_child(tmp_path):
+    from mlprov.errors import InputError
+    from mlprov.hashing import HashJob
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "big.bin").write_bytes(b"\0" * (32 << 20))
+    job = HashJob(tmp_path / "m")
+    job.cancel()
+    with pytest.raises(InputError, match="cancelled"):
+        job.result()

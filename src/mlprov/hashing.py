@@ -286,8 +286,12 @@ class _Cancelled(Exception):
 class HashJob:
     """:func:`hash_path` running in the background, so start-up work overlaps the I/O.
 
-    hashlib releases the GIL while it hashes, so importing modules, loading keys
-    and building statements on the main thread cost almost nothing extra.
+    Without a progress callback, on systems with ``fork``, the hashing runs in a
+    forked child process: importing modules, loading keys and building
+    statements in the parent then cost no wall time at all, whereas a thread
+    would stall behind native code (pydantic-core, cryptography) that holds the
+    GIL. With a progress callback it runs in a thread, so the bar can advance.
+    Call :meth:`result` for the manifest, or :meth:`cancel` to stop early.
     """
 
     def __init__(self, path: Path | str, *, ignore_paths: Iterable[str] = DEFAULT_IGNORE_PATHS,
@@ -295,6 +299,12 @@ class HashJob:
         self._cancel = threading.Event()
         self._manifest: Manifest | None = None
         self._error: BaseException | None = None
+        self._pid: int | None = None
+        self._read_fd: int | None = None
+        ignore = tuple(ignore_paths)
+        if progress is None and hasattr(os, "fork") and threading.active_count() == 1:
+            self._start_process(path, ignore, allow_symlinks)
+            return
 
         def checked(n: int) -> None:
             if self._cancel.is_set():
@@ -304,23 +314,82 @@ class HashJob:
 
         def run() -> None:
             try:
-                self._manifest = hash_path(path, ignore_paths=ignore_paths,
+                self._manifest = hash_path(path, ignore_paths=ignore,
                                            allow_symlinks=allow_symlinks, progress=checked)
             except BaseException as exc:  # handed to the caller by result()
                 self._error = exc
 
-        self._thread = threading.Thread(target=run, name="mlprov-hash", daemon=True)
+        self._thread: threading.Thread | None = threading.Thread(
+            target=run, name="mlprov-hash", daemon=True)
         self._thread.start()
+
+    def _start_process(self, path: Path | str, ignore: tuple[str, ...],
+                       allow_symlinks: bool) -> None:
+        import pickle
+
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: hash, send the pickled outcome, exit at once
+            code = 0
+            try:
+                os.close(read_fd)
+                try:
+                    outcome: tuple[bool, object] = (True, hash_path(
+                        path, ignore_paths=ignore, allow_symlinks=allow_symlinks))
+                except BaseException as exc:
+                    outcome = (False, exc)
+                data = pickle.dumps(outcome)
+                with os.fdopen(write_fd, "wb") as pipe:
+                    pipe.write(data)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        self._pid, self._read_fd, self._thread = pid, read_fd, None
+
+    def _collect_process(self) -> None:
+        import pickle
+
+        assert self._pid is not None and self._read_fd is not None
+        with os.fdopen(self._read_fd, "rb") as pipe:
+            data = pipe.read()
+        self._read_fd = None
+        os.waitpid(self._pid, 0)
+        self._pid = None
+        try:
+            ok, value = pickle.loads(data)  # noqa: S301 - our own child wrote it
+        except Exception:
+            self._error = InputError("hashing stopped unexpectedly")
+            return
+        if ok:
+            self._manifest = value
+        else:
+            self._error = value
 
     def result(self) -> Manifest:
         """Wait for the manifest; re-raise whatever hashing raised."""
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
+        elif self._pid is not None:
+            self._collect_process()
         if self._error is not None:
             raise self._error
-        assert self._manifest is not None
+        if self._manifest is None:
+            raise InputError("hashing was cancelled")
         return self._manifest
 
     def cancel(self) -> None:
-        """Stop hashing at the next chunk and wait for the threads (no-op when done)."""
+        """Stop hashing now and wait for it to end (a no-op when it is done)."""
         self._cancel.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
+        elif self._pid is not None:
+            import signal
+
+            os.kill(self._pid, signal.SIGKILL)
+            os.waitpid(self._pid, 0)
+            self._pid = None
+            if self._read_fd is not None:
+                os.close(self._read_fd)
+                self._read_fd = None
