@@ -126,3 +126,34 @@ def test_single_provenance_file_inside_the_model_verifies(make_key, model_dir):
     verdict = mlprov.verify(model_dir, evidence=evidence / "provenance.sigstore.json",
                             key=key.public)
     assert verdict.verified, verdict.failures()
+
+
+def test_a_prehashed_job_is_filtered_by_the_signed_ignore_paths(make_key, model_dir, tmp_path):
+    """A background hash that ignored fewer paths is narrowed to the signed view."""
+    import mlprov
+    from mlprov.hashing import DEFAULT_IGNORE_PATHS, HashJob
+
+    key = make_key()
+    (model_dir / "notes").mkdir()
+    (model_dir / "notes" / "scratch.txt").write_text("left out at signing")
+    evidence = tmp_path / "ev"
+    from mlprov.attestation import attest
+    from mlprov.bundles import sign_statement
+    from mlprov.hashing import hash_path
+    from mlprov.oms import manifest_statement
+    from mlprov.signing import load_private_key
+
+    attest(model_dir, name="m", key=key.private, out=evidence,
+           commit="0123456789abcdef0123456789abcdef01234567")
+    # Re-sign model.sig over a manifest that ignores notes/, as OMS --ignore-paths would.
+    manifest = hash_path(model_dir, ignore_paths=(*DEFAULT_IGNORE_PATHS, "notes"))
+    oms = tmp_path / "model.sig"
+    oms.write_bytes(sign_statement(manifest_statement(manifest), load_private_key(key.private)))
+    job = HashJob(model_dir)
+    verdict = mlprov.verify(model_dir, evidence=oms, key=key.public, hashing=job)
+    assert verdict.verified, verdict.failures()
+    # and a tampered ignored-in-the-job file is still caught
+    (model_dir / "weights.bin").write_bytes(b"x")
+    verdict = mlprov.verify(model_dir, evidence=oms, key=key.public, hashing=HashJob(model_dir))
+    assert not verdict.verified
+    assert "changed: weights.bin" in verdict.failures()[0].detail

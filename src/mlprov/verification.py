@@ -18,6 +18,7 @@ from mlprov.errors import InputError, MlprovError, VerificationError
 from mlprov.evidence import INDEX_FILE, OMS_FILE, PROVENANCE_FILE, EvidenceIndex, read_index
 from mlprov.hashing import (
     DEFAULT_IGNORE_PATHS,
+    HashJob,
     Manifest,
     ProgressCallback,
     default_ignore_paths,
@@ -127,14 +128,32 @@ def compare_files(signed: dict[str, str], actual: Manifest, *, label: str) -> st
     raise VerificationError("model files differ from the signed manifest: " + "; ".join(parts))
 
 
-def _check_files(model: Path, signed: SignedManifest, progress: ProgressCallback | None
-                 ) -> tuple[Manifest, str]:
-    ignore = tuple(dict.fromkeys(DEFAULT_IGNORE_PATHS + signed.ignore_paths))
+def _prehashed(job: HashJob | None, ignore: tuple[str, ...], allow_symlinks: bool
+               ) -> Manifest | None:
+    """Reuse a background hash when it covers the signed view, else None.
+
+    The job may have ignored fewer paths than the signature records (those
+    files are dropped here), never more, and must agree on symlinks.
+    """
+    if job is None or job.allow_symlinks != allow_symlinks \
+            or not set(job.ignore_paths) <= set(ignore):
+        return None
     try:
-        actual = hash_path(model, ignore_paths=ignore, allow_symlinks=signed.allow_symlinks,
-                           progress=progress)
-    except InputError as exc:
-        raise VerificationError(str(exc)) from exc
+        return job.result().without(ignore)
+    except MlprovError:
+        return None  # hash again under the signed settings, which names the problem
+
+
+def _check_files(model: Path, signed: SignedManifest, progress: ProgressCallback | None,
+                 job: HashJob | None = None) -> tuple[Manifest, str]:
+    ignore = tuple(dict.fromkeys(DEFAULT_IGNORE_PATHS + signed.ignore_paths))
+    actual = _prehashed(job, ignore, signed.allow_symlinks)
+    if actual is None:
+        try:
+            actual = hash_path(model, ignore_paths=ignore, allow_symlinks=signed.allow_symlinks,
+                               progress=progress)
+        except InputError as exc:
+            raise VerificationError(str(exc)) from exc
     return actual, compare_files(signed.files, actual, label=model.name)
 
 
@@ -151,13 +170,13 @@ def _signature(run: _Run, path: Path, trust: Trust, role: Role, predicate_type: 
 
 
 def _verify_oms(run: _Run, model: Path, oms: VerifiedStatement,
-                progress: ProgressCallback | None) -> Manifest | None:
+                progress: ProgressCallback | None, job: HashJob | None) -> Manifest | None:
     signed = run.step("manifest", lambda: (
         read_signed_manifest(oms.statement, what=oms.path.name), "safe and self-consistent"))
     if signed is None:
         run.skip("files", "no usable signed manifest")
         return None
-    return run.step("files", lambda: _check_files(model, signed, progress))
+    return run.step("files", lambda: _check_files(model, signed, progress, job))
 
 
 def _verify_provenance(run: _Run, provenance: VerifiedStatement, root: str | None
@@ -240,6 +259,7 @@ def verify(
     trust: Trust | Path | str | None = None,
     key: Path | str | None = None,
     progress: ProgressCallback | None = None,
+    hashing: HashJob | None = None,
 ) -> Verdict:
     """Verify ``model`` against an evidence directory (or one signature file).
 
@@ -250,6 +270,9 @@ def verify(
         trust: a :class:`Trust`, or the path of a trust file.
         key: a public key trusted for every role (instead of ``trust``).
         progress: called with byte counts while hashing.
+        hashing: a :class:`HashJob` started on ``model`` before this call (with
+            ``default_ignore_paths(model, evidence_dir)``); used when it matches
+            the signed settings, so start-up overlaps the hashing.
 
     Returns:
         The verdict; ``verdict.verified`` is true only when every check passed.
@@ -267,12 +290,12 @@ def verify(
     verdict = Verdict(model=str(model_path), evidence=str(evidence_path))
     run = _Run(verdict)
     if evidence_path.is_file():
-        _verify_single(run, model_path, evidence_path, resolved, progress)
+        _verify_single(run, model_path, evidence_path, resolved, progress, hashing)
         return verdict
 
     index = run.step("index", lambda: (read_index(evidence_path), f"{INDEX_FILE} readable"))
     oms = _signature(run, evidence_path / OMS_FILE, resolved, Role.BUILDER, OMS_PREDICATE_TYPE)
-    actual = _verify_oms(run, model_path, oms, progress) if oms else None
+    actual = _verify_oms(run, model_path, oms, progress, hashing) if oms else None
     if oms is None:
         run.skip("files", "the OMS signature did not verify")
     root = actual.root if actual is not None else None
@@ -288,7 +311,7 @@ def verify(
 
 
 def _verify_single(run: _Run, model: Path, path: Path, trust: Trust,
-                   progress: ProgressCallback | None) -> None:
+                   progress: ProgressCallback | None, job: HashJob | None) -> None:
     """Verify one signed statement file: an OMS signature or a provenance bundle."""
     def go() -> tuple[VerifiedStatement, str]:
         verified = verify_statement_file(path, trust, Role.BUILDER)
@@ -300,12 +323,13 @@ def _verify_single(run: _Run, model: Path, path: Path, trust: Trust,
     run.verdict.signers[path.name] = verified.signer.name
     predicate_type = verified.statement.predicate_type
     if predicate_type == OMS_PREDICATE_TYPE:
-        actual = _verify_oms(run, model, verified, progress)
+        actual = _verify_oms(run, model, verified, progress, job)
         run.verdict.root_digest = f"sha256:{actual.root}" if actual else None
     elif predicate_type == SLSA_PROVENANCE_V1:
+        ignore = default_ignore_paths(model, path.parent)
         actual = run.step("files", lambda: (
-            hash_path(model, ignore_paths=default_ignore_paths(model, path.parent),
-                      progress=progress), "model hashed"))
+            _prehashed(job, ignore, False) or hash_path(model, ignore_paths=ignore,
+                                                        progress=progress), "model hashed"))
         _verify_provenance(run, verified, actual.root if actual else None)
     else:
         run.fail("predicate", f"{path.name}: cannot verify a model against predicate type "

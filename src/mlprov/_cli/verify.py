@@ -9,6 +9,7 @@ import click
 from mlprov._cli.output import emit_json, note
 from mlprov._cli.progress import byte_progress, tree_size
 from mlprov.errors import EXIT_CHECK_FAILED
+from mlprov.hashing import HashJob, default_ignore_paths
 
 EPILOG = """\b
 Examples:
@@ -46,13 +47,21 @@ def verify(ctx: click.Context, model_path: Path, evidence: Path, trust: Path | N
     file (missing, extra and changed files are named), and that the identity
     recomputed from the recorded inputs matches.
     """
-    from mlprov.verification import verify as run_verify
-
     if (trust is None) == (key is None):
         raise click.UsageError("give exactly one of --trust TRUST_FILE or --key PUBLIC_KEY")
+    evidence_dir = evidence if evidence.is_dir() else evidence.parent
     with byte_progress("verifying", tree_size(str(model_path))) as progress:
-        verdict = run_verify(model_path, evidence=evidence, trust=trust, key=key,
-                             progress=progress)
+        # Hash first, trusting nothing yet: the digests are only compared with the
+        # signed manifest once its signature verified; imports overlap the disk work.
+        job = HashJob(model_path, ignore_paths=default_ignore_paths(model_path, evidence_dir),
+                      progress=progress)
+        try:
+            from mlprov.verification import verify as run_verify
+
+            verdict = run_verify(model_path, evidence=evidence, trust=trust, key=key,
+                                 progress=progress, hashing=job)
+        finally:
+            job.cancel()
     if as_json:
         emit_json(verdict.to_json_dict())
     if not verdict.verified:
