@@ -56,6 +56,11 @@ class Verdict:
     identity: str | None = None
     root_digest: str | None = None
     signers: dict[str, str] = field(default_factory=dict)
+    #: Every statement whose signature verified, by evidence file name. Only
+    #: these (never raw files) may feed later decisions such as policies.
+    statements: dict[str, VerifiedStatement] = field(default_factory=dict)
+    #: The verified training provenance, when it verified.
+    provenance: TrainingProvenance | None = None
 
     @property
     def verified(self) -> bool:
@@ -166,6 +171,7 @@ def _signature(run: _Run, path: Path, trust: Trust, role: Role, predicate_type: 
     verified = run.step(f"signature:{path.name}", go)
     if verified is not None:
         run.verdict.signers[path.name] = verified.signer.name
+        run.verdict.statements[path.name] = verified
     return verified
 
 
@@ -214,6 +220,7 @@ def _verify_provenance(run: _Run, provenance: VerifiedStatement, root: str | Non
         run.step("subject", lambda: subject(known))
     run.step("identity", identity)
     run.verdict.name, run.verdict.identity = prov.name, prov.identity
+    run.verdict.provenance = prov
     return prov
 
 
@@ -321,6 +328,7 @@ def _verify_single(run: _Run, model: Path, path: Path, trust: Trust,
     if verified is None:
         return
     run.verdict.signers[path.name] = verified.signer.name
+    run.verdict.statements[path.name] = verified
     predicate_type = verified.statement.predicate_type
     if predicate_type == OMS_PREDICATE_TYPE:
         actual = _verify_oms(run, model, verified, progress, job)
