@@ -17,6 +17,7 @@ from mlprov.canonical import canonical_json, loads_strict
 from mlprov.errors import BundleError, InputError
 
 __all__ = [
+    "MLPROV_PREDICATE_PREFIX",
     "PAYLOAD_TYPE_IN_TOTO",
     "STATEMENT_TYPE_V1",
     "MlprovModel",
@@ -28,6 +29,9 @@ __all__ = [
 
 STATEMENT_TYPE_V1: Final = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE_IN_TOTO = "application/vnd.in-toto+json"
+#: mlprov's own predicate types live under this prefix, each versioned:
+#: ``<prefix>eval/v1``, ``<prefix>review/v1``, ... (documented in docs/predicates.md).
+MLPROV_PREDICATE_PREFIX = "https://mlprov.dev/predicates/"
 
 _HEX = re.compile(r"^[0-9a-f]+$")
 # Lengths of the hex digests the in-toto DigestSet names with a fixed size.
