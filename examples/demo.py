@@ -67,23 +67,41 @@ def main() -> None:
     run(python, "train.py", "--data", work / "loans.csv", "--out", work / "model",
         "--metrics", work / "metrics.json", "--epochs", "60", cwd=repo)
 
-    print("\n== 3. A signing key for the CI builder, and a trust file naming its role")
+    print("\n== 3. Keys for the CI builder and the evaluator, and a trust file naming roles")
     (work / "keys").mkdir()
     run(mlprov, "keygen", "--out", work / "keys" / "ci.key", "--type", "ecdsa-p256", cwd=work)
+    run(mlprov, "keygen", "--out", work / "keys" / "qa.key", "--type", "ed25519", cwd=work)
     (work / "trust.yaml").write_text(
         "version: 1\nkeys:\n  - name: ci\n    public_key: keys/ci.key.pub\n"
-        "    roles: [builder]\n")
+        "    roles: [builder]\n  - name: qa\n    public_key: keys/qa.key.pub\n"
+        "    roles: [evaluator]\n")
+    (work / "card.yaml").write_text(
+        "description: Scores consumer loan applications for default risk.\n"
+        "license: apache-2.0\ntask: tabular-classification\napproach: supervised\n"
+        "architecture_family: logistic-regression\n"
+        "intended_use: [pre-screening of loan applications]\n"
+        "out_of_scope_uses: [final credit decisions without human review]\n"
+        "factors: [applicant age group]\n"
+        "ethical_considerations:\n  - name: age is a protected attribute\n"
+        "    mitigation: AUC reported for applicants under 30\n"
+        "caveats_and_recommendations: [trained on synthetic data]\n")
 
     print("\n== 4. Attest: hash the model once, derive its identity, sign the evidence")
+    print("   (provenance, SBOM and card by the builder; the metrics by the evaluator)")
     run(mlprov, "attest", work / "model", "--name", "credit-risk-classifier",
         "--key", work / "keys" / "ci.key", "--out", work / "evidence",
         "--repo", repo, "--data", f"train={work / 'loans.csv'}",
         "--config", repo / "train.yaml", "--seed", "data=7",
-        "--metrics", work / "metrics.json", cwd=work)
+        "--metrics", work / "metrics.json", "--eval-key", work / "keys" / "qa.key",
+        "--card", work / "card.yaml", cwd=work)
 
     print("\n== 5. Verify, as a deploy pipeline would (offline: files + evidence + trust)")
     run(mlprov, "verify", work / "model", "--evidence", work / "evidence",
         "--trust", work / "trust.yaml", cwd=work)
+
+    print("\n== 5b. Inspect, as an auditor would: what went in, how good, who vouches")
+    run(mlprov, "inspect", work / "evidence", "--trust", work / "trust.yaml",
+        "--model", work / "model", cwd=work)
 
     print("\n== 6. Someone swaps the weights: verification names the file and fails")
     weights = work / "model" / "model.safetensors"

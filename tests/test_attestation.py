@@ -28,7 +28,8 @@ def test_attest_returns_a_typed_result(make_key, model_dir: Path, tmp_path: Path
     assert result.root_digest == hash_path(model_dir).root == result.manifest.root
     expected = compute_identity(IdentityInputs(code=code_from_commit(COMMIT), seeds={"torch": 1}))
     assert result.identity == expected
-    assert set(result.files) == {"model.sig", "provenance.sigstore.json"}
+    assert set(result.files) == {"model.sig", "provenance.sigstore.json", "sbom.cdx.json",
+                                 "sbom.sigstore.json", "MODEL_CARD.md"}
     assert mlprov.verify(model_dir, evidence=out, key=key.public).verified
 
 

@@ -57,7 +57,8 @@ def parse_ita(payload: bytes) -> ItaStatement:
     return statement
 
 
-@pytest.mark.parametrize("file_name", [OMS_FILE, PROVENANCE_FILE])
+@pytest.mark.parametrize("file_name", [OMS_FILE, PROVENANCE_FILE, "sbom.sigstore.json",
+                                       "eval.sigstore.json"])
 def test_statements_validate_with_in_toto_bindings(evidence, file_name: str):
     out, _ = evidence
     payload = payload_of(out / file_name)
@@ -120,7 +121,8 @@ def test_strict_parse_without_ignore_unknown_fields(evidence):
         json_format.Parse(payload_of(out / file_name), statement_pb2.Statement())
 
 
-@pytest.mark.parametrize("file_name", [OMS_FILE, PROVENANCE_FILE])
+@pytest.mark.parametrize("file_name", [OMS_FILE, PROVENANCE_FILE, "sbom.sigstore.json",
+                                       "eval.sigstore.json"])
 def test_bundle_parses_with_sigstore_models(evidence, file_name: str):
     from sigstore_models.bundle.v1 import Bundle
 

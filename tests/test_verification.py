@@ -50,7 +50,7 @@ def test_verify_accepts_a_trust_object(signed, tmp_path: Path):
     trust = load_trust(trust_file)
     assert mlprov.verify(model, evidence=out, trust=trust).verified
     assert mlprov.verify(model, evidence=out, trust=trust_file).signers == {
-        "model.sig": "ci", "provenance.sigstore.json": "ci"}
+        "model.sig": "ci", "provenance.sigstore.json": "ci", "sbom.sigstore.json": "ci"}
 
 
 def test_verify_input_errors(signed, tmp_path: Path):
@@ -86,7 +86,7 @@ def test_verdict_json_is_one_camel_case_document(signed):
     document = mlprov.verify(model, evidence=out, key=key.public).to_json_dict()
     assert document["schema"] == VERDICT_SCHEMA
     assert set(document) == {"schema", "verified", "model", "evidence", "name", "identity",
-                             "rootDigest", "signers", "checks"}
+                             "rootDigest", "signers", "checks", "lineage"}
     assert json.loads(json.dumps(document)) == document
     assert set(document["checks"][0]) == {"name", "ok", "detail"}
 

@@ -7,6 +7,7 @@ The public API, imported lazily so ``mlprov --help`` stays fast::
                            commit="0123...")
     verdict = mlprov.verify("model/", evidence="evidence/", key="ci.key.pub")
     assert verdict.verified
+    path = mlprov.load("models:/credit-risk@production")   # a verified local path
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["AttestResult", "Verdict", "__version__", "attest", "hash_path", "verify"]
+__all__ = ["AttestResult", "Lineage", "Verdict", "__version__", "attest", "hash_path", "load",
+           "verify", "verify_lineage"]
 
 if TYPE_CHECKING:
     from mlprov.attestation import AttestResult, attest
     from mlprov.hashing import hash_path
+    from mlprov.lineage import Lineage, verify_lineage
+    from mlprov.registry import load
     from mlprov.verification import Verdict, verify
 
 _LAZY = {
@@ -28,6 +32,9 @@ _LAZY = {
     "verify": "mlprov.verification",
     "Verdict": "mlprov.verification",
     "hash_path": "mlprov.hashing",
+    "verify_lineage": "mlprov.lineage",
+    "Lineage": "mlprov.lineage",
+    "load": "mlprov.registry",
 }
 
 

@@ -14,11 +14,17 @@ from pydantic import ValidationError
 from mlprov import __version__
 from mlprov.bundles import sign_statement
 from mlprov.canonical import loads_strict
+from mlprov.card import CardInput, card_facts, load_card_input, render_card
 from mlprov.errors import InputError
+from mlprov.evaluation import MetricsFile, build_eval_statement, load_metrics, read_eval
 from mlprov.evidence import (
+    CARD_FILE,
+    EVAL_FILE,
     INDEX_FILE,
     OMS_FILE,
     PROVENANCE_FILE,
+    SBOM_BUNDLE_FILE,
+    SBOM_FILE,
     EvidenceIndex,
     check_out_dir,
     write_dir_atomically,
@@ -38,10 +44,22 @@ from mlprov.identity import (
     code_from_repo,
     compute_identity,
 )
+from mlprov.lineage import ParentRecord, ParentSpec, parse_parent_spec, resolve_parent
 from mlprov.oms import manifest_statement
-from mlprov.provenance import DEFAULT_BUILDER_ID, build_provenance
-from mlprov.signing import Signer, load_private_key
-from mlprov.statements import ResourceDescriptor, sha256_descriptor
+from mlprov.provenance import DEFAULT_BUILDER_ID, build_provenance, read_provenance
+from mlprov.sbom import (
+    Package,
+    bom_file_bytes,
+    bom_statement,
+    build_bom,
+    installed_packages,
+    pin_evidence,
+    read_environment_file,
+    sbom_info,
+)
+from mlprov.signing import BundleSigner, Signer, load_private_key
+from mlprov.statements import ResourceDescriptor, Statement, sha256_descriptor
+from mlprov.trust import Role, Trust, TrustedKey, load_trust
 
 __all__ = ["AttestResult", "attest", "default_builder_id", "make_inputs"]
 
@@ -56,6 +74,8 @@ class AttestResult:
     evidence_dir: Path
     files: dict[str, str]
     manifest: Manifest
+    #: The parents recorded in the provenance (each verified before it was recorded).
+    parents: tuple[ParentRecord, ...] = ()
 
 
 def make_inputs(code: CodeRef, data: list[DataRef], config: dict[str, object],
@@ -97,13 +117,89 @@ def _metrics_byproduct(path: Path) -> ResourceDescriptor:
                              mediaType="application/json", annotations=document)
 
 
+def _parent_trust(trust: Trust | Path | str | None, key: Path | str | None,
+                  signer: BundleSigner) -> Trust:
+    """Whom a parent's evidence must be signed by: the given trust, else the signing key."""
+    if trust is not None and key is not None:
+        raise InputError("give a parent trust file or a parent key, not both")
+    if isinstance(trust, Trust):
+        return trust
+    if trust is not None:
+        return load_trust(Path(trust))
+    if key is not None:
+        return Trust.single_key(Path(key))
+    # Never record an unverified parent: by default it must carry the signature
+    # of the key signing this model, as in a pipeline with one CI builder key.
+    if not isinstance(signer, Signer):
+        raise InputError("keyless signing has no key to trust the parents' evidence by",
+                         hint="pass --parent-trust TRUST_FILE naming the parents' builders")
+    return Trust(keys=(TrustedKey(name="the signing key", key=signer.public_key,
+                                  roles=frozenset({Role.BUILDER})),),
+                 source="the signing key (--key)")
+
+
+def _resolve_parents(specs: list[str | ParentSpec], trust: Trust) -> tuple[ParentRecord, ...]:
+    records: list[ParentRecord] = []
+    for spec in specs:
+        parsed = parse_parent_spec(spec) if isinstance(spec, str) else spec
+        record = resolve_parent(parsed, trust)
+        if any((r.role, r.root_digest) == (record.role, record.root_digest) for r in records):
+            raise InputError(f"parent {parsed} is given twice")
+        records.append(record)
+    return tuple(records)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _environment(environment: Path | str | list[Package] | None) -> list[Package]:
+    if isinstance(environment, list):
+        return environment
+    if environment is not None:
+        return read_environment_file(Path(environment))
+    return installed_packages()
+
+
+def _sbom_eval_card(*, name: str, root: str, provenance: Statement, provenance_bundle: bytes,
+                    signer: BundleSigner, eval_signer: BundleSigner | None,
+                    metrics: MetricsFile | None,
+                    eval_data: list[DataRef], evaluator_id: str, card: CardInput,
+                    packages: list[Package]) -> dict[str, bytes]:
+    """Sign the eval statement, render the card, and sign the SBOM that pins both.
+
+    The card is rendered from the same readers ``mlprov card`` uses on verified
+    evidence, so re-rendering it later gives the same bytes.
+    """
+    prov = read_provenance(provenance, what=PROVENANCE_FILE)
+    files: dict[str, bytes] = {}
+    pins = {PROVENANCE_FILE: ("attestation", _sha256(provenance_bundle))}
+    evaluation = None
+    if metrics is not None:
+        statement = build_eval_statement(name=name, root=root, metrics=metrics,
+                                         evaluator_id=evaluator_id, datasets=eval_data)
+        evaluation = read_eval(statement, what=EVAL_FILE)
+        files[EVAL_FILE] = sign_statement(statement, eval_signer or signer)
+        pins[EVAL_FILE] = ("attestation", _sha256(files[EVAL_FILE]))
+    # Validated once, after pinning (the pins only add external references).
+    bom = build_bom(provenance=prov, root=root, packages=packages, card=card,
+                    evaluation=evaluation, validate=False)
+    sbom = sbom_info(bom)
+    files[CARD_FILE] = render_card(card_facts(prov, root, evaluation, sbom)).encode("utf-8")
+    pins[CARD_FILE] = ("model-card", _sha256(files[CARD_FILE]))
+    bom = pin_evidence(bom, pins)
+    files[SBOM_FILE] = bom_file_bytes(bom)
+    files[SBOM_BUNDLE_FILE] = sign_statement(bom_statement(bom, name=name, root=root), signer)
+    return files
+
+
 def attest(
     model: Path | str,
     *,
     name: str,
     out: Path | str,
     key: Path | str | None = None,
-    signer: Signer | None = None,
+    signer: BundleSigner | None = None,
     commit: str | None = None,
     repo: Path | str | None = None,
     allow_dirty: bool = False,
@@ -119,20 +215,34 @@ def attest(
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
     hashing: HashJob | None = None,
+    parents: list[str | ParentSpec] | None = None,
+    parent_trust: Trust | Path | str | None = None,
+    parent_key: Path | str | None = None,
+    eval_key: Path | str | None = None,
+    eval_signer: BundleSigner | None = None,
+    eval_data: list[DataRef] | None = None,
+    evaluator_id: str | None = None,
+    card: CardInput | Path | str | None = None,
+    environment: Path | str | list[Package] | None = None,
 ) -> AttestResult:
     """Hash ``model`` once and write signed evidence to ``out``.
 
     The evidence directory holds ``model.sig`` (the OMS signature over every
     file), ``provenance.sigstore.json`` (SLSA Provenance v1, subject = the root
-    digest, identity inputs recorded) and ``evidence.json`` (the index). It is
-    written all at once: on any error nothing is left behind.
+    digest, identity inputs recorded), ``sbom.cdx.json`` and its signed
+    statement ``sbom.sigstore.json`` (CycloneDX 1.6 ML-BOM), ``eval.sigstore.json``
+    (the metrics, when given), ``MODEL_CARD.md`` (its digest recorded in the
+    SBOM) and ``evidence.json`` (the index). It is written all at once: on any
+    error nothing is left behind.
 
     Args:
         model: the model file or directory.
         name: the model's name.
         out: the evidence directory to write.
         key: a PEM private key (or give ``signer``).
-        signer: a ready signer, instead of ``key``.
+        signer: a ready signer, instead of ``key``: a key, or Sigstore keyless
+            (:func:`mlprov.signing.make_signer`); every statement of this run is
+            signed in its one session.
         commit: the training code's commit.
         repo: a git work tree to read the commit from, when ``commit`` is not
             given (default: the current directory).
@@ -141,7 +251,8 @@ def attest(
         config: the training config (merged), part of the identity.
         seeds: named random seeds, part of the identity.
         inputs: complete identity inputs, instead of commit/repo/data/config/seeds.
-        metrics: a JSON metrics file recorded as a byproduct.
+        metrics: a JSON metrics file (see :mod:`mlprov.evaluation`), signed as
+            ``eval.sigstore.json`` and recorded as a provenance byproduct.
         builder_id: the SLSA builder id (default: detected CI, else local).
         invocation_id: the training run's id (default: a new UUID).
         started_on: when training started (default: now).
@@ -151,9 +262,26 @@ def attest(
         hashing: a :class:`HashJob` already hashing ``model`` with the ignore
             paths ``default_ignore_paths(model, out)``, so callers can overlap
             start-up work with hashing.
+        parents: parent models, ``ROLE=EVIDENCE_DIR`` or
+            ``ROLE=external:NAME@sha256:HEX`` (see :mod:`mlprov.lineage`); each
+            evidence directory is verified before it is recorded.
+        parent_trust: whom parents' evidence must be signed by (a trust file
+            with builders); default: the key signing this model.
+        parent_key: a public key trusted for parents' evidence, instead.
+        eval_key: a PEM private key signing the eval statement (its holder needs
+            the ``evaluator`` role); default: the builder's key.
+        eval_signer: a ready signer for the eval statement, instead of ``eval_key``.
+        eval_data: evaluation datasets, added to the metrics file's ``datasets``.
+        evaluator_id: the evaluator's URI when the metrics file names none
+            (default: the builder id).
+        card: the model card input (a :class:`~mlprov.card.CardInput`, or a
+            YAML/JSON file, see :mod:`mlprov.card`).
+        environment: the training environment: a requirements or lock file, or
+            packages; default: this interpreter's installed distributions.
 
     Raises:
         MlprovError: bad input, unreadable key, or an unsafe model tree.
+        LineageError: a parent's evidence does not verify.
     """
     started = started_on or dt.datetime.now(dt.UTC)
     model_path, out_path = Path(model), Path(out)
@@ -172,25 +300,51 @@ def attest(
             code = code_from_repo(Path(repo or "."), allow_dirty=allow_dirty)
         inputs = make_inputs(code, data or [], config or {}, seeds or {})
     byproducts = [_metrics_byproduct(Path(metrics))] if metrics is not None else []
+    # Everything the SBOM, eval and card need is read before hashing, so bad
+    # input fails fast and the reading overlaps a background hash.
+    metrics_file = load_metrics(Path(metrics))[0] if metrics is not None else None
+    if metrics_file is None and (eval_key or eval_signer or eval_data):
+        raise InputError("an eval key or eval datasets were given without metrics",
+                         hint="pass --metrics FILE, the results the evaluator signs")
+    if eval_signer is None and eval_key is not None:
+        eval_signer = load_private_key(Path(eval_key))
+    card_input = card if isinstance(card, CardInput) else (
+        load_card_input(Path(card)) if card is not None else CardInput())
+    packages = _environment(environment)
+    parent_records = _resolve_parents(list(parents), _parent_trust(
+        parent_trust, parent_key, signer)) if parents else ()
 
     if hashing is not None:
         manifest = hashing.result()
     else:
         manifest = hash_path(model_path, ignore_paths=default_ignore_paths(model_path, out_path),
                              allow_symlinks=allow_symlinks, progress=progress)
+    for record in parent_records:
+        if record.root_digest == manifest.root:
+            raise InputError(f"the model is its own {record.role} parent "
+                             f"({record.name}, sha256:{manifest.root})",
+                             hint="a parent must be another model; check the --parent values")
     identity = compute_identity(inputs)
+    builder = builder_id or default_builder_id()
     provenance = build_provenance(
         name=name, root=manifest.root, inputs=inputs, started_on=started,
-        finished_on=dt.datetime.now(dt.UTC), builder_id=builder_id or default_builder_id(),
-        invocation_id=invocation_id or str(uuid.uuid4()), byproducts=byproducts)
+        finished_on=dt.datetime.now(dt.UTC), builder_id=builder,
+        invocation_id=invocation_id or str(uuid.uuid4()), byproducts=byproducts,
+        parents=[r.descriptor() for r in parent_records])
     files = {
         OMS_FILE: sign_statement(manifest_statement(manifest), signer),
         PROVENANCE_FILE: sign_statement(provenance, signer),
     }
+    files.update(_sbom_eval_card(
+        name=name, root=manifest.root, provenance=provenance,
+        provenance_bundle=files[PROVENANCE_FILE], signer=signer, eval_signer=eval_signer,
+        metrics=metrics_file, eval_data=eval_data or [], evaluator_id=evaluator_id or builder,
+        card=card_input, packages=packages))
     digests = {n: "sha256:" + hashlib.sha256(b).hexdigest() for n, b in files.items()}
     index = EvidenceIndex(name=name, identity=identity, root_digest=f"sha256:{manifest.root}",
                           files=digests, mlprov_version=__version__)
     files[INDEX_FILE] = index.model_dump_json(by_alias=True, indent=2).encode() + b"\n"
     write_dir_atomically(out_path, files, overwrite=overwrite)
     return AttestResult(name=name, identity=identity, root_digest=manifest.root,
-                        evidence_dir=out_path, files=digests, manifest=manifest)
+                        evidence_dir=out_path, files=digests, manifest=manifest,
+                        parents=parent_records)

@@ -3,28 +3,28 @@
 mlprov writes Sigstore bundle v0.3 JSON holding a DSSE envelope
 (https://github.com/sigstore/protobuf-specs, ``sigstore_bundle.proto``); key
 signatures carry ``verificationMaterial.publicKey.hint`` (the key id) and no
-transparency-log entry, as OMS writes them. It reads those, plain DSSE envelope
-JSON and ``.intoto.jsonl`` bundles (https://github.com/in-toto/attestation/blob/main/spec/v1/bundle.md).
+transparency-log entry, as OMS writes them. Sigstore keyless signatures carry a
+Fulcio ``certificate`` and a Rekor entry. It reads all of those, plain DSSE
+envelope JSON and ``.intoto.jsonl`` bundles (https://github.com/in-toto/attestation/blob/main/spec/v1/bundle.md).
 
 Verification order follows DSSE: decode, check the signature over PAE with a
-trusted key holding the needed role, then check the payload type, then parse
-the exact signed bytes. Nothing is parsed as a statement before that.
+trusted key holding the needed role (for a certificate bundle: sigstore-python's
+verifier and the trust file's identity rules), then check the payload type,
+then parse the exact signed bytes. Nothing is parsed as a statement before that.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ConfigDict, Field, ValidationError
 
 from mlprov.canonical import loads_strict
 from mlprov.errors import BundleError, InputError, SignatureError
-from mlprov.signing import Signer, b64decode_any, pae
+from mlprov.signing import BundleSigner, b64decode_any, pae
 from mlprov.statements import (
     PAYLOAD_TYPE_IN_TOTO,
     MlprovModel,
@@ -92,22 +92,14 @@ class VerifiedStatement:
     file_sha256: str
 
 
-def sign_statement(statement: Statement, signer: Signer) -> bytes:
-    """Sign ``statement`` (canonical JSON) into Sigstore bundle v0.3 JSON bytes."""
-    payload = statement.canonical_bytes()
-    signature = signer.sign(pae(PAYLOAD_TYPE_IN_TOTO, payload))
-    keyid = signer.public_key.keyid
-    document = {
-        "mediaType": BUNDLE_MEDIA_TYPE,
-        "verificationMaterial": {"publicKey": {"hint": keyid}, "tlogEntries": []},
-        "dsseEnvelope": {
-            "payload": base64.b64encode(payload).decode("ascii"),
-            "payloadType": PAYLOAD_TYPE_IN_TOTO,
-            "signatures": [{"sig": base64.b64encode(signature).decode("ascii"),
-                            "keyid": keyid}],
-        },
-    }
-    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+def sign_statement(statement: Statement, signer: BundleSigner) -> bytes:
+    """Sign ``statement`` (canonical JSON) into Sigstore bundle v0.3 JSON bytes.
+
+    ``signer`` is a key (:class:`mlprov.signing.KeySigner`: a ``publicKey``
+    bundle) or Sigstore keyless (:func:`mlprov.signing.make_signer`: a
+    certificate bundle with a transparency-log entry).
+    """
+    return signer.sign_statement(statement)
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -116,7 +108,18 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
-def _envelope_from_document(document: Any, what: str) -> tuple[Envelope, str | None]:
+class _Signed(NamedTuple):
+    """One envelope found in a file, with what verifying it needs.
+
+    ``keyless`` is a certificate bundle's exact JSON, for sigstore-python.
+    """
+
+    envelope: Envelope
+    hint: str | None
+    keyless: bytes | None = None
+
+
+def _envelope_from_document(document: Any, raw: bytes, what: str) -> _Signed:
     """Return the envelope of a bundle or bare DSSE document, and the key hint."""
     if not isinstance(document, dict):
         raise BundleError(f"{what} is not a JSON object")
@@ -131,15 +134,15 @@ def _envelope_from_document(document: Any, what: str) -> tuple[Envelope, str | N
             bundle = Bundle.model_validate(document)
             material = bundle.verification_material
             if "publicKey" not in material:
-                raise BundleError(
-                    f"{what} is a keyless (certificate) bundle; this version of mlprov "
-                    "verifies key-signed bundles only")
+                if "certificate" in material or "x509CertificateChain" in material:
+                    return _Signed(bundle.dsse_envelope, None, raw)
+                raise BundleError(f"{what} names neither a public key nor a certificate")
             hint = material["publicKey"].get("hint") if isinstance(
                 material["publicKey"], dict) else None
-            return bundle.dsse_envelope, hint
+            return _Signed(bundle.dsse_envelope, hint)
         if "payloadType" in document:
             envelope = Envelope.model_validate(document)
-            return envelope, envelope.signatures[0].keyid or None
+            return _Signed(envelope, envelope.signatures[0].keyid or None)
     except ValidationError as exc:
         raise BundleError(f"{what} is malformed: {_first_error(exc)}") from exc
     raise BundleError(f"{what} is neither a Sigstore bundle nor a DSSE envelope")
@@ -151,8 +154,12 @@ def read_envelopes(data: bytes, *, what: str) -> list[tuple[Envelope, str | None
     Raises:
         BundleError: the bytes are none of those.
     """
+    return [(signed.envelope, signed.hint) for signed in _read_signed(data, what)]
+
+
+def _read_signed(data: bytes, what: str) -> list[_Signed]:
     try:
-        return [_envelope_from_document(loads_strict(data, what=what), what)]
+        return [_envelope_from_document(loads_strict(data, what=what), data, what)]
     except InputError as exc:
         if isinstance(exc, BundleError):
             raise
@@ -164,7 +171,8 @@ def read_envelopes(data: bytes, *, what: str) -> list[tuple[Envelope, str | None
     for number, line in enumerate(lines, 1):
         try:
             envelopes.append(_envelope_from_document(
-                loads_strict(line, what=f"{what} line {number}"), f"{what} line {number}"))
+                loads_strict(line, what=f"{what} line {number}"), line,
+                f"{what} line {number}"))
         except (BundleError, InputError):
             continue  # in-toto bundles: unknown lines MUST be ignored
     if not envelopes:
@@ -209,13 +217,16 @@ def verify_statement_file(path: Path, trust: Trust, role: Role, *,
     """Verify a signed statement file and return the statement with its signer.
 
     Checks, in order: the file parses as a known bundle kind; a signature over
-    PAE verifies with a trusted key holding ``role``; the payload type is
-    in-toto; the signed bytes are an in-toto Statement v1; the predicate type
-    is ``predicate_type`` when given.
+    PAE verifies with a trusted key holding ``role`` (a certificate bundle:
+    sigstore-python's verifier against the trust's Sigstore root, and an
+    identity rule holding ``role``); the payload type is in-toto; the signed
+    bytes are an in-toto Statement v1; the predicate type is ``predicate_type``
+    when given. A keyless signer's identity is on ``result.signer.identity``.
 
     Raises:
         BundleError: missing, unreadable or malformed file, or wrong types.
         SignatureError: no trusted signer with ``role``.
+        TrustError: the Sigstore trusted root cannot be loaded.
     """
     what = path.name
     try:
@@ -225,16 +236,23 @@ def verify_statement_file(path: Path, trust: Trust, role: Role, *,
     except OSError as exc:
         raise BundleError(f"cannot read {path}: {exc.strerror}") from exc
     failures: list[Exception] = []
-    for envelope, hint in read_envelopes(data, what=what):
+    for envelope, hint, keyless in _read_signed(data, what):
         try:
-            signer, payload = _verify_envelope(envelope, hint, trust, role, what)
+            if keyless is not None:
+                # Imported here: sigstore loads only when a certificate bundle shows up.
+                from mlprov._signing.verify_keyless import verify_keyless
+
+                signer, payload_type, payload = verify_keyless(keyless, trust, role, what)
+            else:
+                signer, payload = _verify_envelope(envelope, hint, trust, role, what)
+                payload_type = envelope.payload_type
         except SignatureError as exc:
             failures.append(exc)
             continue
         # In a JSON Lines bundle other envelopes may carry anything: a failure
         # here only rules this envelope out (in-toto bundle.md: ignore unknowns).
-        if not _is_in_toto_payload_type(envelope.payload_type):
-            failures.append(BundleError(f"{what} has payload type {envelope.payload_type!r}, "
+        if not _is_in_toto_payload_type(payload_type):
+            failures.append(BundleError(f"{what} has payload type {payload_type!r}, "
                                         f"expected {PAYLOAD_TYPE_IN_TOTO!r}"))
             continue
         try:

@@ -28,8 +28,11 @@ __all__ = [
     "IdentityError",
     "InputError",
     "KeyMaterialError",
+    "LineageError",
     "MlprovError",
+    "PolicyError",
     "SignatureError",
+    "SigningError",
     "TrustError",
     "UnsafePathError",
     "VerificationError",
@@ -82,6 +85,13 @@ class KeyMaterialError(MlprovError):
     hint = "check the key file and MLPROV_KEY_PASSPHRASE; `mlprov keygen` makes a new key pair"
 
 
+class SigningError(MlprovError):
+    """Keyless signing failed: no identity token, or Sigstore refused or was unreachable."""
+
+    hint = ("check the identity token (or the CI job's id-token permission) and the network "
+            "path to Fulcio and Rekor")
+
+
 class TrustError(InputError):
     """The trust file is malformed or names unusable keys."""
 
@@ -111,3 +121,17 @@ class DigestMismatchError(VerificationError):
     """Bytes on disk differ from the signed digests."""
 
     hint = "the model's files changed after they were attested; do not deploy them"
+
+
+class LineageError(VerificationError):
+    """A parent's evidence does not verify, or a link of the lineage is broken."""
+
+    hint = ("the message names the broken link (child -> parent, role); find out who changed "
+            "that parent's evidence or files")
+
+
+class PolicyError(VerificationError):
+    """A policy is missing, does not parse, or is not Rego v1: it cannot allow anything."""
+
+    hint = ("fix the policy: Rego v1 syntax (`deny contains msg if { ... }`); "
+            "`mlprov policy test DIR` runs its tests")

@@ -20,10 +20,15 @@ from mlprov.errors import BundleError, InputError
 from mlprov.statements import MlprovModel
 
 __all__ = [
+    "CARD_FILE",
+    "EVAL_FILE",
     "EVIDENCE_SCHEMA",
     "INDEX_FILE",
     "OMS_FILE",
     "PROVENANCE_FILE",
+    "SBOM_BUNDLE_FILE",
+    "SBOM_FILE",
+    "STANDARD_FILES",
     "EvidenceIndex",
     "check_out_dir",
     "read_index",
@@ -34,6 +39,16 @@ EVIDENCE_SCHEMA = "https://mlprov.dev/schemas/evidence/v1"
 INDEX_FILE = "evidence.json"
 OMS_FILE = "model.sig"
 PROVENANCE_FILE = "provenance.sigstore.json"
+#: The CycloneDX ML-BOM, exactly the predicate signed in ``SBOM_BUNDLE_FILE``.
+SBOM_FILE = "sbom.cdx.json"
+SBOM_BUNDLE_FILE = "sbom.sigstore.json"
+#: The eval statement (mlprov eval predicate), written when metrics are given.
+EVAL_FILE = "eval.sigstore.json"
+#: The model card; its SHA-256 is recorded in the signed SBOM.
+CARD_FILE = "MODEL_CARD.md"
+#: Files every evidence directory holds (the eval statement is required when the
+#: signed SBOM records one).
+STANDARD_FILES = (OMS_FILE, PROVENANCE_FILE, SBOM_FILE, SBOM_BUNDLE_FILE, CARD_FILE)
 
 
 class EvidenceIndex(MlprovModel):
@@ -82,7 +97,7 @@ def read_index(evidence: Path) -> EvidenceIndex:
 
 def _replaceable(out: Path) -> bool:
     """Whether ``out`` holds only files an evidence directory holds (safe to replace)."""
-    allowed = {INDEX_FILE, OMS_FILE, PROVENANCE_FILE}
+    allowed = {INDEX_FILE, EVAL_FILE, *STANDARD_FILES}
     with contextlib.suppress(InputError, BundleError):
         allowed |= set(read_index(out).files)
     try:

@@ -62,8 +62,14 @@ class TrainingProvenance(MlprovModel):
 def build_provenance(*, name: str, root: str, inputs: IdentityInputs,
                      started_on: dt.datetime, finished_on: dt.datetime,
                      builder_id: str = DEFAULT_BUILDER_ID, invocation_id: str | None = None,
-                     byproducts: list[ResourceDescriptor] | None = None) -> Statement:
-    """Build the SLSA Provenance v1 statement for a model with root digest ``root``."""
+                     byproducts: list[ResourceDescriptor] | None = None,
+                     parents: list[ResourceDescriptor] | None = None) -> Statement:
+    """Build the SLSA Provenance v1 statement for a model with root digest ``root``.
+
+    ``parents`` are the parent models' descriptors
+    (:meth:`mlprov.lineage.ParentRecord.descriptor`), appended to
+    ``resolvedDependencies``; they are not part of the identity.
+    """
     dependencies: list[ResourceDescriptor] = []
     code = inputs.code
     dependencies.append(ResourceDescriptor(
@@ -73,6 +79,7 @@ def build_provenance(*, name: str, root: str, inputs: IdentityInputs,
     for dataset in inputs.data:
         dependencies.append(sha256_descriptor(f"dataset:{dataset.name}", dataset.sha256,
                                               uri=dataset.uri))
+    dependencies.extend(parents or [])
     external = {"name": name, **inputs.canonical_inputs()}
     metadata: dict[str, Any] = {"startedOn": rfc3339(started_on),
                                 "finishedOn": rfc3339(finished_on)}

@@ -18,12 +18,13 @@ import getpass
 import hashlib
 import os
 import sys
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlprov._signing.interface import BundleSigner
 from mlprov.errors import BundleError, InputError, KeyMaterialError
 
 if TYPE_CHECKING:
@@ -32,8 +33,12 @@ if TYPE_CHECKING:
         PublicKeyTypes,
     )
 
+    from mlprov.statements import Statement
+
 __all__ = [
+    "IDENTITY_TOKEN_ENV",
     "PASSPHRASE_ENV",
+    "BundleSigner",
     "KeySigner",
     "KeyType",
     "PublicKey",
@@ -42,12 +47,15 @@ __all__ = [
     "generate_key",
     "load_private_key",
     "load_public_key",
+    "make_signer",
     "pae",
     "passphrase_from_env_or_prompt",
     "write_key_pair",
 ]
 
 PASSPHRASE_ENV = "MLPROV_KEY_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
+#: Where keyless signing finds an OIDC identity token (safer than a command-line flag).
+IDENTITY_TOKEN_ENV = "MLPROV_IDENTITY_TOKEN"  # noqa: S105 - a variable name, not a secret
 
 
 class KeyType(StrEnum):
@@ -154,8 +162,13 @@ class PublicKey:
         return False
 
 
-class Signer(ABC):
-    """Something that signs DSSE PAE bytes: a local key or (later) Sigstore."""
+class Signer(BundleSigner):
+    """Something holding a key that signs DSSE PAE bytes (a local key; later KMS, PKCS#11).
+
+    As a :class:`BundleSigner` it signs a statement over PAE and wraps the
+    signature in a ``publicKey`` bundle. Sigstore keyless signing holds no key
+    and implements :class:`BundleSigner` directly (see :func:`make_signer`).
+    """
 
     @abstractmethod
     def sign(self, message: bytes) -> bytes:
@@ -165,6 +178,17 @@ class Signer(ABC):
     @abstractmethod
     def public_key(self) -> PublicKey:
         """The key that verifies this signer's signatures."""
+
+    def sign_statement(self, statement: Statement) -> bytes:
+        """Sign the canonical statement over PAE into a ``publicKey`` bundle's JSON."""
+        from mlprov._signing.key import key_bundle
+
+        return key_bundle(statement, self)
+
+    @property
+    def description(self) -> str:
+        """``key <key id prefix>``."""
+        return f"key {self.public_key.keyid[:16]}"
 
 
 class KeySigner(Signer):
@@ -340,3 +364,36 @@ def load_public_key(path: Path) -> PublicKey:
     except Exception as exc:
         raise KeyMaterialError(f"cannot load public key {path}: {exc}") from exc
     return PublicKey.from_key(key)
+
+
+def make_signer(*, key: Path | str | None = None, sigstore: bool = False,
+                identity_token: str | None = None, staging: bool = False,
+                trust_config: Path | str | None = None) -> BundleSigner:
+    """Build the signer a command was asked for: a local key, or Sigstore keyless.
+
+    Keyless signing uses ``identity_token`` when given, else the CI job's
+    ambient OIDC credential (GitHub Actions, GitLab, Buildkite, CircleCI, GCP);
+    ``staging`` or ``trust_config`` (a ClientTrustConfig JSON file) pick another
+    instance than the public-good one. The token is checked here, so a missing
+    one fails before any work; the certificate is requested at the first signature.
+
+    Raises:
+        InputError: both or neither of ``key`` and ``sigstore``, or keyless
+            options without ``sigstore``.
+        KeyMaterialError: the key cannot be loaded.
+        SigningError: no usable identity token, or the instance is unreachable.
+    """
+    if key is not None and sigstore:
+        raise InputError("give a signing key or Sigstore keyless signing, not both",
+                         hint="pass --key PRIVATE_KEY or --sigstore")
+    if not sigstore:
+        if identity_token is not None or staging or trust_config is not None:
+            raise InputError("an identity token, staging or a trust config needs "
+                             "Sigstore keyless signing", hint="add --sigstore")
+        if key is None:
+            raise InputError("no signer given", hint="pass --key PRIVATE_KEY or --sigstore")
+        return load_private_key(Path(key))
+    from mlprov._signing.keyless import SigstoreSigner
+
+    return SigstoreSigner.create(identity_token=identity_token, staging=staging,
+                                 trust_config=trust_config)

@@ -8,14 +8,26 @@ Each check is reported, so a deploy pipeline or an auditor sees what passed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from mlprov.bundles import VerifiedStatement, verify_statement_file
 from mlprov.errors import InputError, MlprovError, VerificationError
-from mlprov.evidence import INDEX_FILE, OMS_FILE, PROVENANCE_FILE, EvidenceIndex, read_index
+from mlprov.evaluation import EVAL_PREDICATE_TYPE, EvalPredicate, read_eval
+from mlprov.evidence import (
+    CARD_FILE,
+    EVAL_FILE,
+    INDEX_FILE,
+    OMS_FILE,
+    PROVENANCE_FILE,
+    SBOM_BUNDLE_FILE,
+    SBOM_FILE,
+    STANDARD_FILES,
+    EvidenceIndex,
+    read_index,
+)
 from mlprov.hashing import (
     DEFAULT_IGNORE_PATHS,
     HashJob,
@@ -25,8 +37,10 @@ from mlprov.hashing import (
     hash_path,
 )
 from mlprov.identity import compute_identity
+from mlprov.lineage import Lineage, walk_lineage
 from mlprov.oms import OMS_PREDICATE_TYPE, SignedManifest, read_signed_manifest
 from mlprov.provenance import SLSA_PROVENANCE_V1, TrainingProvenance, read_provenance
+from mlprov.sbom import CYCLONEDX_BOM_PREDICATE, SbomInfo, read_bom
 from mlprov.trust import Role, Trust, load_trust
 
 __all__ = ["VERDICT_SCHEMA", "Check", "Verdict", "compare_files", "verify"]
@@ -61,6 +75,14 @@ class Verdict:
     statements: dict[str, VerifiedStatement] = field(default_factory=dict)
     #: The verified training provenance, when it verified.
     provenance: TrainingProvenance | None = None
+    #: The verified ML-BOM (``sbom.sigstore.json``), when its checks passed.
+    sbom: SbomInfo | None = None
+    #: The verified eval predicate (``eval.sigstore.json``), when its checks passed.
+    evaluation: EvalPredicate | None = None
+    #: The lineage graph walked from this evidence to every root (check
+    #: ``lineage.verified``; ``lineage.status`` is ``incomplete`` when parents
+    #: were not found), or None when it was not walked (no verified provenance).
+    lineage: Lineage | None = None
 
     @property
     def verified(self) -> bool:
@@ -83,6 +105,7 @@ class Verdict:
             "rootDigest": self.root_digest,
             "signers": dict(self.signers),
             "checks": [asdict(c) for c in self.checks],
+            "lineage": self.lineage.to_json_dict() if self.lineage is not None else None,
         }
 
 
@@ -166,13 +189,19 @@ def _signature(run: _Run, path: Path, trust: Trust, role: Role, predicate_type: 
                ) -> VerifiedStatement | None:
     def go() -> tuple[VerifiedStatement, str]:
         verified = verify_statement_file(path, trust, role, predicate_type=predicate_type)
-        return verified, f"signed by {verified.signer.name} ({role})"
+        return verified, f"signed by {verified.signer.describe()} ({role})"
 
     verified = run.step(f"signature:{path.name}", go)
     if verified is not None:
         run.verdict.signers[path.name] = verified.signer.name
         run.verdict.statements[path.name] = verified
     return verified
+
+
+def _signed_manifest(run: _Run, oms: VerifiedStatement) -> SignedManifest | None:
+    """The checked manifest of a verified OMS statement (evidence-only verification)."""
+    return run.step("manifest", lambda: (
+        read_signed_manifest(oms.statement, what=oms.path.name), "safe and self-consistent"))
 
 
 def _verify_oms(run: _Run, model: Path, oms: VerifiedStatement,
@@ -231,7 +260,7 @@ def _check_index(index: EvidenceIndex, evidence: Path, prov: TrainingProvenance,
                                 "(name or identity edited)")
     if index.root_digest != f"sha256:{root}":
         raise VerificationError(f"{INDEX_FILE} names another root digest than the signatures")
-    for required in (OMS_FILE, PROVENANCE_FILE):
+    for required in STANDARD_FILES:
         if required not in index.files:
             raise VerificationError(f"{INDEX_FILE} does not list {required}")
     for file_name, digest in index.files.items():
@@ -247,6 +276,94 @@ def _check_index(index: EvidenceIndex, evidence: Path, prov: TrainingProvenance,
     return None, f"{len(index.files)} evidence files match the index"
 
 
+def _file_sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise VerificationError(f"evidence file missing: {path.name}") from exc
+
+
+def _check_subject(verified: VerifiedStatement, root: str) -> None:
+    if root not in verified.statement.subject_sha256():
+        raise VerificationError(f"{verified.path.name}: subject is not the model's root digest "
+                                f"sha256:{root}")
+
+
+def _check_sbom(evidence: Path, verified: VerifiedStatement, root: str
+                ) -> tuple[SbomInfo, str]:
+    """The signed BOM: schema-valid, about this model, equal to sbom.cdx.json, pins intact."""
+    from mlprov.canonical import loads_strict
+
+    sbom = read_bom(verified.statement, what=SBOM_BUNDLE_FILE)
+    _check_subject(verified, root)
+    try:
+        data = (evidence / SBOM_FILE).read_bytes()
+    except OSError as exc:
+        raise VerificationError(f"evidence file missing: {SBOM_FILE}") from exc
+    try:
+        same = loads_strict(data, what=SBOM_FILE) == verified.statement.predicate
+    except InputError:
+        same = False
+    if not same:
+        raise VerificationError(f"{SBOM_FILE} differs from the SBOM signed in {SBOM_BUNDLE_FILE}")
+    if CARD_FILE not in sbom.pinned:
+        raise VerificationError(f"{SBOM_BUNDLE_FILE}: the signed SBOM records no digest of "
+                                f"{CARD_FILE}")
+    pinned = sbom.pinned.get(PROVENANCE_FILE)
+    if pinned is not None and _file_sha256(evidence / PROVENANCE_FILE) != pinned:
+        raise VerificationError(f"{PROVENANCE_FILE} is not the provenance the signed SBOM "
+                                "records (evidence of two attest runs mixed?)")
+    return sbom, (f"CycloneDX {sbom.spec_version}: packages {len(sbom.packages)}, "
+                  f"datasets {len(sbom.datasets)}; {SBOM_FILE} is the signed document")
+
+
+def _check_eval(verified: VerifiedStatement, root: str, sbom: SbomInfo | None
+                ) -> tuple[EvalPredicate, str]:
+    predicate = read_eval(verified.statement, what=EVAL_FILE)
+    _check_subject(verified, root)
+    if sbom is not None and sbom.pinned.get(EVAL_FILE) != verified.file_sha256:
+        raise VerificationError(f"{EVAL_FILE} is not the eval statement the signed SBOM records")
+    return predicate, (f"metrics {len(predicate.metrics)}, slices {len(predicate.slices)}, "
+                       f"evaluator {predicate.evaluator.id}")
+
+
+def _check_card(evidence: Path, sbom: SbomInfo) -> tuple[None, str]:
+    digest = _file_sha256(evidence / CARD_FILE)
+    if digest != sbom.pinned.get(CARD_FILE):
+        raise VerificationError(f"{CARD_FILE} does not match the digest the signed SBOM records")
+    return None, f"sha256:{digest}, recorded in the signed SBOM"
+
+
+def _verify_sbom_eval_card(run: _Run, evidence: Path, trust: Trust, root: str | None) -> None:
+    """The SBOM (builder), the eval statement (evaluator) and the model card it pins."""
+    unknown_root = "the model's root digest is unknown"
+    bom = _signature(run, evidence / SBOM_BUNDLE_FILE, trust, Role.BUILDER,
+                     CYCLONEDX_BOM_PREDICATE)
+    sbom: SbomInfo | None = None
+    if bom is None or root is None:
+        run.skip("sbom", "the SBOM signature did not verify" if bom is None else unknown_root)
+    else:
+        known, statement = root, bom
+        sbom = run.step("sbom", lambda: _check_sbom(evidence, statement, known))
+    run.verdict.sbom = sbom
+    # The eval statement is required when the signed SBOM records one; one the
+    # SBOM does not record is refused (it was not part of this attestation).
+    if (sbom is not None and EVAL_FILE in sbom.pinned) or (evidence / EVAL_FILE).exists():
+        signed = _signature(run, evidence / EVAL_FILE, trust, Role.EVALUATOR,
+                            EVAL_PREDICATE_TYPE)
+        if signed is None or root is None:
+            run.skip("eval", "the eval signature did not verify" if signed is None
+                     else unknown_root)
+        else:
+            known, statement = root, signed
+            run.verdict.evaluation = run.step("eval", lambda: _check_eval(statement, known, sbom))
+    if sbom is None:
+        run.skip("card", "the SBOM did not verify")
+    else:
+        pins = sbom
+        run.step("card", lambda: _check_card(evidence, pins))
+
+
 def _resolve_trust(trust: Trust | Path | str | None, key: Path | str | None) -> Trust:
     if isinstance(trust, Trust):
         return trust
@@ -259,19 +376,51 @@ def _resolve_trust(trust: Trust | Path | str | None, key: Path | str | None) -> 
     raise InputError("nothing to trust", hint="pass --trust TRUST_FILE or --key PUBLIC_KEY")
 
 
+def _check_lineage(run: _Run, evidence: Path, trust: Trust, prov: TrainingProvenance | None,
+                   search: Sequence[Path | str], require: bool) -> None:
+    """Walk the lineage; a root model adds no check, missing parents fail only if required."""
+    if prov is None:
+        if require:
+            run.skip("lineage", "no verified provenance to walk")
+        return
+    try:
+        lineage = walk_lineage(evidence, trust=trust, search=search)
+    except MlprovError as exc:
+        run.fail("lineage", str(exc))
+        return
+    run.verdict.lineage = lineage
+    if lineage.verified:
+        if lineage.parents(lineage.start) or require:
+            run.verdict.checks.append(Check("lineage", True, lineage.summary()))
+    elif lineage.status != "incomplete" or require:
+        more = len(lineage.failures) - 1
+        first = lineage.failures[0] if lineage.failures else "lineage not verified"
+        run.fail("lineage", first + (f" (+{more} more)" if more > 0 else ""))
+
+
 def verify(
-    model: Path | str,
+    model: Path | str | None,
     *,
     evidence: Path | str,
     trust: Trust | Path | str | None = None,
     key: Path | str | None = None,
     progress: ProgressCallback | None = None,
     hashing: HashJob | None = None,
+    search: Sequence[Path | str] = (),
+    require_lineage: bool = False,
 ) -> Verdict:
     """Verify ``model`` against an evidence directory (or one signature file).
 
+    A derived model's lineage is verified too (check ``lineage``) when its
+    parents' evidence is found under the directory holding ``evidence`` or
+    under ``search``; when parents are missing the verdict still passes,
+    with ``verdict.lineage.status == "incomplete"``, unless ``require_lineage``.
+    A parent found but not verifying always fails.
+
     Args:
-        model: the model file or directory on disk.
+        model: the model file or directory on disk; None checks the evidence
+            directory alone (signatures, subject, identity, index): the root
+            digest is the signed manifest's and the ``files`` check is skipped.
         evidence: the directory ``mlprov attest`` wrote, or a single signed
             statement file (e.g. a ``model.sig`` made by ``model_signing``).
         trust: a :class:`Trust`, or the path of a trust file.
@@ -280,6 +429,8 @@ def verify(
         hashing: a :class:`HashJob` started on ``model`` before this call (with
             ``default_ignore_paths(model, evidence_dir)``); used when it matches
             the signed settings, so start-up overlaps the hashing.
+        search: more directories holding parents' evidence (found by digest).
+        require_lineage: fail unless the whole lineage verified to its roots.
 
     Returns:
         The verdict; ``verdict.verified`` is true only when every check passed.
@@ -288,32 +439,42 @@ def verify(
         InputError: the model, evidence or trust cannot be found or read.
         KeyMaterialError, TrustError: unusable trust material.
     """
-    model_path, evidence_path = Path(model), Path(evidence)
+    model_path, evidence_path = (Path(model) if model is not None else None), Path(evidence)
     resolved = _resolve_trust(trust, key)
-    if not model_path.exists() and not model_path.is_symlink():
+    if model_path is not None and not model_path.exists() and not model_path.is_symlink():
         raise InputError(f"model not found: {model_path}")
     if not evidence_path.exists():
         raise InputError(f"evidence not found: {evidence_path}")
-    verdict = Verdict(model=str(model_path), evidence=str(evidence_path))
+    verdict = Verdict(model=str(model_path or ""), evidence=str(evidence_path))
     run = _Run(verdict)
     if evidence_path.is_file():
+        if model_path is None:
+            raise InputError("a single signature file is verified against the model's files",
+                             hint="give the model, or the evidence directory")
         _verify_single(run, model_path, evidence_path, resolved, progress, hashing)
         return verdict
 
     index = run.step("index", lambda: (read_index(evidence_path), f"{INDEX_FILE} readable"))
     oms = _signature(run, evidence_path / OMS_FILE, resolved, Role.BUILDER, OMS_PREDICATE_TYPE)
-    actual = _verify_oms(run, model_path, oms, progress, hashing) if oms else None
-    if oms is None:
-        run.skip("files", "the OMS signature did not verify")
-    root = actual.root if actual is not None else None
+    if model_path is None:  # evidence only: the signed manifest names the root
+        signed = _signed_manifest(run, oms) if oms else None
+        root = signed.root if signed is not None else None
+        run.skip("files", "evidence only: the model's files were not given")
+    else:
+        actual = _verify_oms(run, model_path, oms, progress, hashing) if oms else None
+        if oms is None:
+            run.skip("files", "the OMS signature did not verify")
+        root = actual.root if actual is not None else None
     verdict.root_digest = f"sha256:{root}" if root else None
     provenance = _signature(run, evidence_path / PROVENANCE_FILE, resolved, Role.BUILDER,
                             SLSA_PROVENANCE_V1)
     prov = _verify_provenance(run, provenance, root) if provenance else None
+    _verify_sbom_eval_card(run, evidence_path, resolved, root)
     if index is not None and prov is not None and root is not None:
         run.step("index-consistent", lambda: _check_index(index, evidence_path, prov, root))
     else:
         run.skip("index-consistent", "an earlier check failed")
+    _check_lineage(run, evidence_path, resolved, prov, search, require_lineage)
     return verdict
 
 
@@ -322,7 +483,7 @@ def _verify_single(run: _Run, model: Path, path: Path, trust: Trust,
     """Verify one signed statement file: an OMS signature or a provenance bundle."""
     def go() -> tuple[VerifiedStatement, str]:
         verified = verify_statement_file(path, trust, Role.BUILDER)
-        return verified, f"signed by {verified.signer.name} ({Role.BUILDER})"
+        return verified, f"signed by {verified.signer.describe()} ({Role.BUILDER})"
 
     verified = run.step(f"signature:{path.name}", go)
     if verified is None:

@@ -12,7 +12,8 @@ from tests.cli.conftest import COMMIT, Attested, read_payload, snapshot
 
 def test_evidence_directory_contents(attested: Attested):
     assert sorted(p.name for p in attested.evidence.iterdir()) == [
-        "evidence.json", "model.sig", "provenance.sigstore.json"]
+        "MODEL_CARD.md", "evidence.json", "model.sig", "provenance.sigstore.json",
+        "sbom.cdx.json", "sbom.sigstore.json"]
     index = json.loads((attested.evidence / "evidence.json").read_text())
     assert index["schema"] == "https://mlprov.dev/schemas/evidence/v1"
     assert index["name"] == "m"
@@ -122,7 +123,8 @@ def test_attest_json(run_cli, make_key, model_dir: Path, tmp_path: Path):
     assert document["identity"].startswith("mlid:sha256:")
     assert document["rootDigest"] == f"sha256:{hash_path(model_dir).root}"
     assert document["evidence"] == str(out)
-    assert set(document["files"]) == {"model.sig", "provenance.sigstore.json"}
+    assert set(document["files"]) == {"model.sig", "provenance.sigstore.json", "sbom.cdx.json",
+                                      "sbom.sigstore.json", "MODEL_CARD.md"}
     identity = run_cli("identity", "--commit", COMMIT)
     assert identity.stdout.strip() == document["identity"]
 

@@ -33,7 +33,10 @@ def test_unknown_option_is_one_line(run_cli, tmp_path):
 
 
 def test_missing_required_option_is_one_line(run_cli, tmp_path):
-    assert_error(run_cli("attest", str(tmp_path), "--name", "m"), 2, "--key")
+    assert_error(run_cli("attest", str(tmp_path), "--name", "m"), 2, "--out")
+    # --key or --sigstore: one of them is required.
+    assert_error(run_cli("attest", str(tmp_path), "--name", "m", "--out", str(tmp_path / "e")),
+                 2, "--key", "--sigstore")
 
 
 def test_bare_command_shows_help(run_cli):

@@ -9,7 +9,7 @@ from tests.cli.conftest import COMMIT, Attested, assert_error
 
 EXPECTED_CHECKS = ["index", "signature:model.sig", "manifest", "files",
                    "signature:provenance.sigstore.json", "provenance", "subject", "identity",
-                   "index-consistent"]
+                   "signature:sbom.sigstore.json", "sbom", "card", "index-consistent"]
 
 
 def test_verify_prints_result_on_stdout_and_checks_on_stderr(verify_cli, attested: Attested):
@@ -35,7 +35,8 @@ def test_verify_json_success(verify_cli, attested: Attested):
     assert verdict["identity"].startswith("mlid:sha256:")
     assert verdict["rootDigest"].startswith("sha256:")
     assert verdict["signers"] == {"model.sig": "ci.key.pub",
-                                  "provenance.sigstore.json": "ci.key.pub"}
+                                  "provenance.sigstore.json": "ci.key.pub",
+                                  "sbom.sigstore.json": "ci.key.pub"}
     assert r.stderr == ""
 
 
@@ -86,7 +87,8 @@ def test_trust_file_with_two_keys_and_roles(run_cli, verify_cli, make_key, model
     r = verify_cli(model_dir, tmp_path / "ev-ci", "--trust", str(trust), "--json")
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["signers"] == {"model.sig": "ci",
-                                               "provenance.sigstore.json": "ci"}
+                                               "provenance.sigstore.json": "ci",
+                                               "sbom.sigstore.json": "ci"}
     r = verify_cli(model_dir, tmp_path / "ev-alice", "--trust", str(trust))
     assert_error(r, 1, "signed by alice", "lacks the builder role")
 

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mlprov._cli.options import build_inputs, identity_options
 from mlprov._cli.output import emit_json, note
 from mlprov._cli.progress import byte_progress, tree_size
+from mlprov._cli.signer_options import SignerOptions, signer_options
 from mlprov.hashing import HashJob, default_ignore_paths
+
+if TYPE_CHECKING:
+    from mlprov.identity import DataRef
+    from mlprov.lineage import ParentSpec
 
 ATTEST_SCHEMA = "https://mlprov.dev/schemas/attest-result/v1"
 
@@ -19,7 +25,15 @@ Examples:
   mlprov attest model/ --name credit-risk --key ci.key --out evidence/ \\
       --repo . --data train=data/train.parquet --seed torch=42 --metrics metrics.json
   mlprov attest model/ --name credit-risk --key ci.key --out evidence/ --commit SHA --json
+  mlprov attest model/ --name credit-risk --key ci.key --out evidence/ --commit SHA \\
+      --metrics metrics.json --eval-key eval.key --card card.yaml \\
+      --environment requirements.lock
+  mlprov attest ft/ --name credit-risk-ft --key ci.key --out ft-evidence/ --commit SHA \\
+      --parent fine-tune-of=base-evidence/ --parent-trust trust.yaml
+  mlprov attest model/ --name credit-risk --sigstore --out evidence/ --commit SHA
 \b
+--sigstore signs keyless: in CI with the job's OIDC identity (GitHub Actions:
+permissions: id-token: write), elsewhere with --identity-token or MLPROV_IDENTITY_TOKEN.
 An encrypted key is decrypted with MLPROV_KEY_PASSPHRASE, or a prompt on a terminal.
 Check the result with `mlprov verify MODEL_PATH --evidence EVIDENCE_DIR --key KEY.pub`.
 """
@@ -29,9 +43,7 @@ Check the result with `mlprov verify MODEL_PATH --evidence EVIDENCE_DIR --key KE
 @click.argument("model_path", type=click.Path(exists=True, path_type=Path))
 @click.option("--name", required=True, metavar="NAME",
               help="The model's name, e.g. credit-risk-classifier.")
-@click.option("--key", required=True, metavar="PRIVATE_KEY",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="PEM private key (see `mlprov keygen`).")
+@signer_options
 @click.option("--out", required=True, metavar="EVIDENCE_DIR",
               type=click.Path(file_okay=False, path_type=Path),
               help="Evidence directory to write (created; may lie inside the model, "
@@ -39,26 +51,60 @@ Check the result with `mlprov verify MODEL_PATH --evidence EVIDENCE_DIR --key KE
 @identity_options
 @click.option("--metrics", metavar="FILE",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Metrics JSON, recorded in the provenance with its digest.")
+              help='Metrics JSON, {"metrics": {...}, "slices": {NAME: {...}}, "datasets": '
+                   '[...]}: signed as eval.sigstore.json, recorded in the provenance.')
+@click.option("--eval-key", metavar="PRIVATE_KEY",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Sign the eval statement with this key (its holder needs the evaluator "
+                   "role; default: --key).")
+@click.option("--eval-data", "eval_data", multiple=True,
+              metavar="[NAME=]PATH|URI@sha256:HEX",
+              help="An evaluation dataset, recorded in the eval statement; repeatable.")
+@click.option("--card", "card", metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Model card input (YAML): description, license, task, intended_use, "
+                   "out_of_scope_uses, factors, ethical_considerations, "
+                   "caveats_and_recommendations...")
+@click.option("--environment", metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The training environment for the SBOM: a pinned requirements file or a "
+                   "pylock.toml/uv.lock/poetry.lock (default: this interpreter's packages).")
 @click.option("--builder-id", help="SLSA builder id (default: the CI workflow, else local).")
 @click.option("--invocation-id", help="The training run's id (default: a new UUID).")
 @click.option("--started-on", metavar="RFC3339", type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%SZ",
                                                            "%Y-%m-%dT%H:%M:%S%z"]),
               help="When training started, e.g. 2026-01-31T12:00:00Z (default: now).")
+@click.option("--parent", "parents", multiple=True, metavar="ROLE=SOURCE",
+              help="A parent model: ROLE=EVIDENCE_DIR (verified, then recorded) or "
+                   "ROLE=external:NAME@sha256:HEX; ROLE is base, fine-tune-of, teacher, "
+                   "merge-of, quantized-from or adapter-of. Repeatable.")
+@click.option("--parent-trust", metavar="TRUST_FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Trust file naming the parents' builders (default: trust --key's own "
+                   "public key).")
+@click.option("--parent-key", metavar="PUBLIC_KEY",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A public key the parents' evidence must be signed with (instead of "
+                   "--parent-trust).")
 @click.option("--allow-symlinks", is_flag=True, help="Follow symlinks that stay in the model.")
 @click.option("--force", is_flag=True,
               help="Replace an existing evidence directory (only one mlprov wrote).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def attest(model_path: Path, name: str, key: Path, out: Path, commit: str | None,
+def attest(model_path: Path, name: str, signer: SignerOptions, out: Path, commit: str | None,
            repo: Path | None, allow_dirty: bool, data: tuple[str, ...],
            configs: tuple[Path, ...], seeds: tuple[str, ...], metrics: Path | None,
+           eval_key: Path | None, eval_data: tuple[str, ...], card: Path | None,
+           environment: Path | None,
            builder_id: str | None, invocation_id: str | None, started_on: dt.datetime | None,
+           parents: tuple[str, ...], parent_trust: Path | None, parent_key: Path | None,
            allow_symlinks: bool, force: bool, as_json: bool) -> None:
     """Hash MODEL_PATH once and write signed evidence to --out.
 
     Writes model.sig (OpenSSF model-signing signature over every file),
     provenance.sigstore.json (SLSA Provenance v1 in a DSSE envelope in a
-    Sigstore bundle v0.3, subject = the model's root digest) and evidence.json.
+    Sigstore bundle v0.3, subject = the model's root digest), sbom.cdx.json and
+    sbom.sigstore.json (CycloneDX 1.6 ML-BOM), eval.sigstore.json (with
+    --metrics), MODEL_CARD.md (its digest signed in the SBOM) and evidence.json.
     """
     if started_on is not None and started_on.tzinfo is None:
         started_on = started_on.replace(tzinfo=dt.UTC)
@@ -71,18 +117,59 @@ def attest(model_path: Path, name: str, key: Path, out: Path, commit: str | None
             from mlprov.attestation import attest as run_attest
 
             inputs = build_inputs(commit, repo, allow_dirty, data, configs, seeds)
-            result = run_attest(model_path, name=name, key=key, out=out, inputs=inputs,
-                                metrics=metrics, builder_id=builder_id,
+            specs = _parse_parents(parents, parent_trust, parent_key)
+            eval_datasets = _parse_eval_data(eval_data, metrics, eval_key)
+            result = run_attest(model_path, name=name, signer=signer.build(), out=out,
+                                inputs=inputs,
+                                metrics=metrics, eval_key=eval_key, eval_data=eval_datasets,
+                                card=card, environment=environment, builder_id=builder_id,
                                 invocation_id=invocation_id, started_on=started_on,
                                 allow_symlinks=allow_symlinks, overwrite=force,
-                                progress=progress, hashing=job)
+                                progress=progress, hashing=job, parents=specs,
+                                parent_trust=parent_trust, parent_key=parent_key)
         finally:
             job.cancel()  # stops hashing early when attest failed; a no-op when it is done
     if as_json:
         emit_json({"schema": ATTEST_SCHEMA, "name": result.name, "identity": result.identity,
                    "rootDigest": f"sha256:{result.root_digest}",
-                   "evidence": str(result.evidence_dir), "files": result.files})
+                   "evidence": str(result.evidence_dir), "files": result.files,
+                   "parents": [p.to_json_dict() for p in result.parents]})
         return
     click.echo(str(result.evidence_dir))
     note(f"attested {result.name}: {result.identity}, root sha256:{result.root_digest} "
          f"({len(result.manifest.files)} files)")
+    for parent in result.parents:
+        kind = "external, pinned by digest" if parent.external else "evidence verified"
+        note(f"  parent {parent.role}: {parent.name} sha256:{parent.root_digest} ({kind})")
+
+
+def _parse_parents(values: tuple[str, ...], parent_trust: Path | None,
+                   parent_key: Path | None) -> list[str | ParentSpec]:
+    """Check the --parent values (usage errors, exit 2) before any evidence is read."""
+    from mlprov.errors import InputError
+    from mlprov.lineage import parse_parent_spec
+
+    if parent_trust is not None and parent_key is not None:
+        raise click.UsageError("give --parent-trust or --parent-key, not both")
+    specs: list[str | ParentSpec] = []
+    for value in values:
+        try:
+            spec = parse_parent_spec(value)
+        except InputError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--parent'") from exc
+        if spec.evidence is not None and not spec.evidence.is_dir():
+            raise click.BadParameter(f"evidence directory {str(spec.evidence)!r} does not exist",
+                                     param_hint="'--parent'")
+        specs.append(spec)
+    return specs
+
+
+def _parse_eval_data(values: tuple[str, ...], metrics: Path | None,
+                     eval_key: Path | None) -> list[DataRef]:
+    """The --eval-data datasets (hashed when paths); they and --eval-key need --metrics."""
+    from mlprov.identity import parse_data_spec
+
+    for given, flag in ((values, "--eval-data"), (eval_key, "--eval-key")):
+        if given and metrics is None:
+            raise click.UsageError(f"{flag} needs --metrics (the results the evaluator signs)")
+    return [parse_data_spec(value) for value in values]

@@ -16,7 +16,13 @@ Examples:
   mlprov verify model/ --evidence evidence/ --key ci.key.pub
   mlprov verify model/ --evidence evidence/ --trust trust.yaml --json
   mlprov verify model/ --evidence model.sig --key signer.pub   # a model_signing signature
+  mlprov verify model/ --evidence evidence/ --trust trust.yaml --offline   # keyless too
+  mlprov verify ft/ --evidence ft-evidence/ --trust trust.yaml --search models/ \\
+      --require-lineage
 \b
+A derived model's parents are looked up by digest next to the evidence directory
+and under --search; their lineage is verified when found, a warning is printed
+when not (--require-lineage makes that a failure).
 Exit codes: 0 verified, 1 a check failed (do not use the model),
 2 usage (bad flags, a path that does not exist), 3 unusable trust or key material.
 """
@@ -30,22 +36,35 @@ Exit codes: 0 verified, 1 a check failed (do not use the model),
                    "(e.g. a model.sig from model_signing).")
 @click.option("--trust", metavar="TRUST_FILE",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Trust file (YAML) naming signers and their roles; signatures must "
-                   "come from a key with the builder role.")
+              help="Trust file (YAML) naming signers (keys, Sigstore identities) and their "
+                   "roles; signatures must come from a signer with the builder role (the "
+                   "eval statement: evaluator).")
 @click.option("--key", metavar="PUBLIC_KEY",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A PEM public key trusted for every role (instead of --trust).")
+@click.option("--offline", is_flag=True,
+              help="Use no network: keyless (Sigstore) bundles are checked against the "
+                   "trust file's trusted_root, or the public-good root sigstore-python "
+                   "ships (same as MLPROV_OFFLINE=1).")
+@click.option("--search", "search", multiple=True, metavar="DIR",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Also look for parents' evidence here (by digest); repeatable.")
+@click.option("--require-lineage", is_flag=True,
+              help="Fail unless the model's lineage verifies to every root (parents found).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the verdict with every check as one JSON document.")
 @click.pass_context
 def verify(ctx: click.Context, model_path: Path, evidence: Path, trust: Path | None,
-           key: Path | None, as_json: bool) -> None:
+           key: Path | None, offline: bool, search: tuple[Path, ...], require_lineage: bool,
+           as_json: bool) -> None:
     """Verify MODEL_PATH against its signed evidence.
 
     Checks every signature against the trust file and its roles, the payload
     and predicate types, that the subject is the model's root digest, every
     file (missing, extra and changed files are named), and that the identity
-    recomputed from the recorded inputs matches.
+    recomputed from the recorded inputs matches. The SBOM (builder), the eval
+    statement (evaluator) and the model card (its digest is in the SBOM) are
+    checked too, and every file evidence.json lists.
     """
     if (trust is None) == (key is None):
         raise click.UsageError("give exactly one of --trust TRUST_FILE or --key PUBLIC_KEY")
@@ -56,10 +75,14 @@ def verify(ctx: click.Context, model_path: Path, evidence: Path, trust: Path | N
         job = HashJob(model_path, ignore_paths=default_ignore_paths(model_path, evidence_dir),
                       progress=progress)
         try:
+            from mlprov.trust import Trust, load_trust
             from mlprov.verification import verify as run_verify
 
-            verdict = run_verify(model_path, evidence=evidence, trust=trust, key=key,
-                                 progress=progress, hashing=job)
+            trusted: Trust | Path | None = (load_trust(trust, offline=True)
+                                            if trust is not None and offline else trust)
+            verdict = run_verify(model_path, evidence=evidence, trust=trusted, key=key,
+                                 progress=progress, hashing=job, search=search,
+                                 require_lineage=require_lineage)
         finally:
             job.cancel()
     if as_json:
@@ -77,3 +100,8 @@ def verify(ctx: click.Context, model_path: Path, evidence: Path, trust: Path | N
                    + (f" {verdict.root_digest}" if verdict.root_digest else ""))
         for check in verdict.checks:
             note(f"  ok  {check.name}: {check.detail}")
+    lineage = verdict.lineage
+    if lineage is not None and lineage.status == "incomplete":
+        more = f" (+{len(lineage.missing) - 1} more)" if len(lineage.missing) > 1 else ""
+        note(f"warning: lineage not verified: {lineage.missing[0]}{more} (hint: pass --search "
+             "DIR where the parents' evidence lives; --require-lineage makes this an error)")

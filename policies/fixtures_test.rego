@@ -1,0 +1,161 @@
+# Shared fixtures for the policy unit tests: a model that passes every shipped gate.
+#
+# Test files end in _test.rego, so they are never part of a policy. regopy crashes on
+# `with input as {...}`; tests mock one key at a time (`with input.model as ...`), which
+# the helpers below do for every key of an input object.
+package mlprov.fixtures
+
+import rego.v1
+
+import data.mlprov.admission
+import data.mlprov.production
+import data.mlprov.staging
+
+root_hex := "4a203b51b592148d1a4f8482fa2b9a9ffbd836f17e94b070c808c4e8bbb991ea"
+
+other_hex := "0000000000000000000000000000000000000000000000000000000000000000"
+
+subject := [{"name": "credit-risk", "digest": {"sha256": root_hex}}]
+
+builder := {"name": "ci", "keyid": "k-ci", "kind": "key", "roles": ["builder"]}
+
+evaluator := {"name": "eval-bot", "keyid": "k-eval", "kind": "key", "roles": ["evaluator"]}
+
+alice := {"name": "alice", "keyid": "k-alice", "kind": "key", "roles": ["reviewer"]}
+
+bob := {"name": "bob", "keyid": "k-bob", "kind": "key", "roles": ["reviewer"]}
+
+# The builder's key, also trusted as a reviewer (e.g. `--key K` trusts one key for all roles).
+builder_reviewer := {"name": "ci", "keyid": "k-ci", "kind": "key", "roles": ["builder", "reviewer"]}
+
+model := {
+	"name": "credit-risk",
+	"identity": "mlid:sha256:37bea7890f67a915cef60a355f23cc1f75863dff24138441656d55bb05ebfec1",
+	"rootDigest": "sha256:4a203b51b592148d1a4f8482fa2b9a9ffbd836f17e94b070c808c4e8bbb991ea",
+	"filesVerified": true,
+}
+
+verification := {"verified": true, "checks": [
+	{"name": "signature:model.sig", "ok": true},
+	{"name": "files", "ok": true},
+]}
+
+oms := {
+	"file": "model.sig", "predicateType": "https://model_signing/signature/v1.0",
+	"subject": subject, "signer": builder,
+	"predicate": {"serialization": {"method": "files"}, "resourceCount": 2},
+}
+
+provenance := {
+	"file": "provenance.sigstore.json", "predicateType": "https://slsa.dev/provenance/v1",
+	"subject": subject, "signer": builder,
+	"predicate": {"runDetails": {"builder": {"id": "https://mlprov.dev/builders/local/v1"}}},
+}
+
+sbom := {
+	"file": "sbom.sigstore.json", "predicateType": "https://cyclonedx.org/bom",
+	"subject": subject, "signer": builder,
+	"predicate": {"bomFormat": "CycloneDX", "specVersion": "1.6"},
+	"summary": {"componentCount": 3, "unlicensedCount": 0, "licenses": {
+		"mit": ["click@8.1.7"],
+		"apache-2.0": ["regopy@1.5.2", "sigstore@4.5.1"],
+	}},
+}
+
+evaluation := {
+	"file": "eval.sigstore.json", "predicateType": "https://mlprov.dev/predicates/eval/v1",
+	"subject": subject, "signer": evaluator,
+	"predicate": {"metrics": {"auc": 0.91, "accuracy": 0.86}, "slices": {"age<30": {"auc": 0.88}}},
+}
+
+statements := [oms, provenance, sbom, evaluation]
+
+approval := {
+	"file": "alice.json", "reviewer": "alice", "decision": "approve", "comment": "looks good",
+	"time": "2026-01-31T12:00:00Z", "signer": alice, "evidence": {},
+}
+
+scan := {
+	"scanner": {"name": "picklescan", "version": "1.0.5"},
+	"rootDigest": "sha256:4a203b51b592148d1a4f8482fa2b9a9ffbd836f17e94b070c808c4e8bbb991ea",
+	"files": [{"path": "model.pt", "status": "clean", "imports": ["torch._utils._rebuild_tensor_v2"]}],
+	"findings": [],
+}
+
+lineage := {"verified": true, "status": "verified", "failures": []}
+
+# A complete input that every gate allows (transition: to Production).
+good := {
+	"model": model, "verification": verification, "statements": statements,
+	"reviews": [approval], "scan": scan, "lineage": lineage,
+	"transition": {"from": "Staging", "to": "Production", "actor": "bob"},
+}
+
+# What each gate says about input `i` (every key of `good` must be present in `i`).
+staging_deny(i) := d if {
+	d := staging.deny with input.model as i.model with input.verification as i.verification
+		with input.statements as i.statements with input.reviews as i.reviews
+		with input.scan as i.scan with input.lineage as i.lineage
+		with input.transition as i.transition
+}
+
+staging_warn(i) := w if {
+	w := staging.warn with input.model as i.model with input.verification as i.verification
+		with input.statements as i.statements with input.reviews as i.reviews
+		with input.scan as i.scan with input.lineage as i.lineage
+		with input.transition as i.transition
+}
+
+production_deny(i) := d if {
+	d := production.deny with input.model as i.model with input.verification as i.verification
+		with input.statements as i.statements with input.reviews as i.reviews
+		with input.scan as i.scan with input.lineage as i.lineage
+		with input.transition as i.transition
+}
+
+production_warn(i) := w if {
+	w := production.warn with input.model as i.model with input.verification as i.verification
+		with input.statements as i.statements with input.reviews as i.reviews
+		with input.scan as i.scan with input.lineage as i.lineage
+		with input.transition as i.transition
+}
+
+# The same without a lineage chain, or without a scan, in the input.
+staging_deny_no_lineage(i) := d if {
+	d := staging.deny with input.model as i.model with input.verification as i.verification
+		with input.statements as i.statements with input.reviews as i.reviews
+		with input.scan as i.scan with input.transition as i.transition
+}
+
+staging_warn_no_lineage(i) := w if {
+	w := staging.warn with input.model as i.model with input.verification as i.verification
+		with input.statements as i.statements with input.reviews as i.reviews
+		with input.scan as i.scan with input.transition as i.transition
+}
+
+production_deny_no_scan(i) := d if {
+	d := production.deny with input.model as i.model with input.verification as i.verification
+		with input.statements as i.statements with input.reviews as i.reviews
+		with input.lineage as i.lineage with input.transition as i.transition
+}
+
+admission_deny(i) := d if {
+	d := admission.deny with input.model as i.model with input.verification as i.verification
+		with input.statements as i.statements with input.reviews as i.reviews
+		with input.scan as i.scan with input.lineage as i.lineage
+		with input.transition as i.transition
+}
+
+# `good` with one key replaced.
+with_key(key, value) := object.union(good, {key: value})
+
+# The statements with the one of `predicate_type` replaced by `statement` (or dropped: null).
+replace_statement(predicate_type, statement) := [s |
+	some original in statements
+	s := pick(original, predicate_type, statement)
+	s != null
+]
+
+pick(original, predicate_type, replacement) := replacement if {
+	original.predicateType == predicate_type
+} else := original

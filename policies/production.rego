@@ -1,0 +1,245 @@
+# mlprov production gate (Rego v1).
+#
+# Everything staging.rego requires, and:
+#   - the model's files verified (not only its evidence), and scanned for pickles;
+#   - every metric threshold in data.mlprov_config.production met by the signed eval
+#     (overall metrics, and per-slice metrics in every slice that reports them);
+#   - at least min_approvals approvals by reviewers who are not the builder, and no
+#     standing rejection (a reviewer's latest review counts);
+#   - no pickle import outside the scanner's allow-list (and the data's own list);
+#   - no licence from the denied list anywhere in the signed SBOM.
+#
+# Thresholds and lists live in policies/data.yaml (data.mlprov_config), not here.
+package mlprov.production
+
+import rego.v1
+
+import data.mlprov.staging
+
+# --- settings (data.yaml) --------------------------------------------------------------
+
+settings := object.get(staging.cfg, "production", {})
+
+thresholds := object.get(settings, "metrics", {})
+
+slice_thresholds := object.get(settings, "slices", {})
+
+min_approvals := object.get(settings, "min_approvals", 1)
+
+allowed_imports := {x | some x in object.get(settings, "allowed_pickle_imports", [])}
+
+denied_licenses := {lower(x) | some x in settings.denied_licenses}
+
+# --- everything staging requires ------------------------------------------------------
+
+deny contains msg if {
+	some msg in staging.deny
+}
+
+warn contains msg if {
+	some msg in staging.warn
+}
+
+# --- files -----------------------------------------------------------------------------
+
+deny contains msg if {
+	not input.model.filesVerified == true
+	msg := "the model's files were not verified against the evidence (give the model files)"
+}
+
+# --- metrics ---------------------------------------------------------------------------
+
+evals := [s |
+	some s in staging.statements_of(staging.eval_type)
+	staging.counts(s, "eval")
+]
+
+deny contains msg if {
+	count(thresholds) == 0
+	msg := "no metric thresholds configured (data.mlprov_config.production.metrics)"
+}
+
+deny contains msg if {
+	some name, _ in thresholds
+	some s in evals
+	not is_number(s.predicate.metrics[name])
+	msg := sprintf("eval metric %s is missing or not a number (needed by the production thresholds)",
+		[name])
+}
+
+deny contains msg if {
+	some name, bound in thresholds
+	not well_formed(bound)
+	msg := sprintf("threshold for metric %s must be {min: N} and/or {max: N}", [name])
+}
+
+deny contains msg if {
+	some name, bound in slice_thresholds
+	not well_formed(bound)
+	msg := sprintf("slice threshold for metric %s must be {min: N} and/or {max: N}", [name])
+}
+
+deny contains msg if {
+	some name, bound in thresholds
+	some s in evals
+	value := s.predicate.metrics[name]
+	some problem in out_of_bounds(value, bound)
+	msg := sprintf("eval metric %s = %g is %s", [name, value, problem])
+}
+
+deny contains msg if {
+	some name, bound in slice_thresholds
+	some s in evals
+	some slice_name, slice in s.predicate.slices
+	value := slice[name]
+	some problem in out_of_bounds(value, bound)
+	msg := sprintf("eval metric %s = %g in slice %s is %s", [name, value, slice_name, problem])
+}
+
+warn contains msg if {
+	count(slice_thresholds) > 0
+	some s in evals
+	count(object.get(s.predicate, "slices", {})) == 0
+	msg := "the eval reports no per-slice metrics; slice thresholds were not checked"
+}
+
+well_formed(bound) if {
+	is_object(bound)
+	count(bound) > 0
+	every key, value in bound {
+		key in {"min", "max"}
+		is_number(value)
+	}
+}
+
+out_of_bounds(value, bound) := {problem |
+	some problem in [below(value, bound), above(value, bound)]
+	problem != ""
+}
+
+below(value, bound) := sprintf("below the minimum %g", [bound.min]) if {
+	is_number(value)
+	value < bound.min
+} else := ""
+
+above(value, bound) := sprintf("above the maximum %g", [bound.max]) if {
+	is_number(value)
+	value > bound.max
+} else := ""
+
+# --- reviews ---------------------------------------------------------------------------
+
+builder_types := {staging.provenance_type, staging.sbom_type, "https://model_signing/signature/v1.0"}
+
+# Who built the model: the signers of its provenance, SBOM and file signature.
+builder_keyids := {s.signer.keyid | some s in input.statements; s.predicateType in builder_types}
+
+builder_names := {s.signer.name | some s in input.statements; s.predicateType in builder_types}
+
+is_builder(signer) if signer.keyid in builder_keyids
+
+is_builder(signer) if signer.name in builder_names
+
+# A signer's latest review is the one that stands.
+superseded(r) if {
+	some other in input.reviews
+	other.signer.keyid == r.signer.keyid
+	other.time > r.time
+}
+
+standing := [r | some r in input.reviews; not superseded(r)]
+
+approvers := {r.signer.keyid |
+	some r in standing
+	r.decision == "approve"
+	"reviewer" in r.signer.roles
+	not is_builder(r.signer)
+}
+
+builder_approvals := [r |
+	some r in standing
+	r.decision == "approve"
+	is_builder(r.signer)
+]
+
+deny contains msg if {
+	count(approvers) < min_approvals
+	count(builder_approvals) == 0
+	msg := sprintf("needs %v approval(s) by a reviewer who is not the builder; found %v",
+		[min_approvals, count(approvers)])
+}
+
+deny contains msg if {
+	count(approvers) < min_approvals
+	count(builder_approvals) > 0
+	msg := sprintf(
+		"needs %v approval(s) by a reviewer who is not the builder; found %v (a review signed by the builder's own key does not count)",
+		[min_approvals, count(approvers)],
+	)
+}
+
+deny contains msg if {
+	some r in standing
+	r.decision == "reject"
+	msg := sprintf("rejected by reviewer %s: %s", [r.reviewer, r.comment])
+}
+
+# --- pickles ---------------------------------------------------------------------------
+
+deny contains msg if {
+	not input.scan
+	msg := "no pickle scan of the model's files in the input (give the model files)"
+}
+
+deny contains msg if {
+	input.scan.rootDigest
+	input.scan.rootDigest != input.model.rootDigest
+	msg := sprintf("the pickle scan is of another model (%v)", [input.scan.rootDigest])
+}
+
+deny contains msg if {
+	some finding in input.scan.findings
+	finding.severity != "error"
+	not import_allowed(finding.global)
+	msg := sprintf("unsafe pickle: %s imports %s (%s)", [finding.file, finding.global, finding.severity])
+}
+
+deny contains msg if {
+	some finding in input.scan.findings
+	finding.severity == "error"
+	msg := sprintf("pickle scan failed: %s %s", [finding.file, object.get(finding, "detail", "")])
+}
+
+# "module.name" exactly, or "module.*" for everything under a module.
+import_allowed(name) if name in allowed_imports
+
+import_allowed(name) if {
+	some pattern in allowed_imports
+	endswith(pattern, ".*")
+	startswith(name, trim_suffix(pattern, "*"))
+}
+
+# --- licences --------------------------------------------------------------------------
+
+deny contains msg if {
+	not is_array(settings.denied_licenses)
+	msg := "no denied-licence list configured (data.mlprov_config.production.denied_licenses)"
+}
+
+sboms := [s |
+	some s in staging.statements_of(staging.sbom_type)
+	staging.counts(s, "sbom")
+]
+
+# The signed SBOM's licences, as mlprov summarises them (see the input schema): every
+# lower-case licence id (or name) its components declare, with those components.
+deny contains msg if {
+	some s in sboms
+	some id in denied_licenses
+	components := s.summary.licenses[id]
+	msg := concat("", ["denied licence ", id, " in the SBOM (", components_text(components), ")"])
+}
+
+components_text(names) := concat(", ", names) if {
+	count(names) <= 5
+} else := concat("", [concat(", ", array.slice(names, 0, 5)), sprintf(" and %v more", [count(names) - 5])])

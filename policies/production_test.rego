@@ -1,0 +1,214 @@
+# Unit tests of production.rego: each rule allows the good model and denies its own case.
+# Run: mlprov policy test policies/
+package mlprov.production_test
+
+import rego.v1
+
+import data.mlprov.fixtures as f
+
+eval_type := "https://mlprov.dev/predicates/eval/v1"
+
+sbom_type := "https://cyclonedx.org/bom"
+
+with_metrics(metrics, slices) := f.with_key("statements", f.replace_statement(eval_type,
+	object.union(f.evaluation, {"predicate": {"metrics": metrics, "slices": slices}})))
+
+with_reviews(reviews) := f.with_key("reviews", reviews)
+
+with_findings(findings) := f.with_key("scan", object.union(f.scan, {"findings": findings}))
+
+with_licenses(licenses) := f.with_key("statements", f.replace_statement(sbom_type,
+	object.union(f.sbom, {"summary": {"componentCount": 1, "unlicensedCount": 0, "licenses": licenses}})))
+
+review(signer, decision, time) := {
+	"file": "r.json", "reviewer": signer.name, "decision": decision, "comment": "because",
+	"time": time, "signer": signer, "evidence": {},
+}
+
+os_system := {"file": "model.pkl", "module": "os", "name": "system", "global": "os.system", "severity": "dangerous"}
+
+# --- the whole gate ---
+
+test_good_model_is_allowed if {
+	count(f.production_deny(f.good)) == 0
+	count(f.production_warn(f.good)) == 0
+}
+
+test_everything_staging_denies_is_denied if {
+	deny := f.production_deny(f.with_key("statements", f.replace_statement(sbom_type, null)))
+	"no SBOM (https://cyclonedx.org/bom) signed by a signer with the builder role" in deny
+}
+
+test_unverified_files_are_denied if {
+	deny := f.production_deny(f.with_key("model", object.union(f.model, {"filesVerified": false})))
+	deny == {"the model's files were not verified against the evidence (give the model files)"}
+}
+
+# --- metric thresholds (data.yaml: auc >= 0.70, accuracy >= 0.65, slice auc >= 0.60) ---
+
+test_metrics_at_the_thresholds_are_allowed if {
+	count(f.production_deny(with_metrics({"auc": 0.70, "accuracy": 0.65}, {"a": {"auc": 0.60}}))) == 0
+}
+
+test_metric_below_minimum_is_denied if {
+	deny := f.production_deny(with_metrics({"auc": 0.69, "accuracy": 0.9}, {}))
+	deny == {"eval metric auc = 0.69 is below the minimum 0.7"}
+}
+
+test_missing_metric_is_denied if {
+	deny := f.production_deny(with_metrics({"auc": 0.9}, {}))
+	deny == {"eval metric accuracy is missing or not a number (needed by the production thresholds)"}
+}
+
+test_non_numeric_metric_is_denied if {
+	deny := f.production_deny(with_metrics({"auc": "0.9", "accuracy": 0.9}, {}))
+	deny == {"eval metric auc is missing or not a number (needed by the production thresholds)"}
+}
+
+test_slice_below_minimum_is_denied if {
+	deny := f.production_deny(with_metrics({"auc": 0.9, "accuracy": 0.9}, {"age<30": {"auc": 0.5}, "age>=30": {"auc": 0.9}}))
+	deny == {"eval metric auc = 0.5 in slice age<30 is below the minimum 0.6"}
+}
+
+test_thresholds_come_from_data if {
+	deny := f.production_deny(f.good) with data.mlprov_config.production.metrics as {"auc": {"min": 0.95}}
+	deny == {"eval metric auc = 0.91 is below the minimum 0.95"}
+}
+
+test_maximum_threshold_is_enforced if {
+	deny := f.production_deny(f.good) with data.mlprov_config.production.metrics as {"loss": {"max": 0.2}}
+	deny == {"eval metric loss is missing or not a number (needed by the production thresholds)"}
+	deny2 := f.production_deny(with_metrics({"loss": 0.3}, {})) with data.mlprov_config.production.metrics as {"loss": {"max": 0.2}}
+	deny2 == {"eval metric loss = 0.3 is above the maximum 0.2"}
+}
+
+test_no_thresholds_is_denied if {
+	deny := f.production_deny(f.good) with data.mlprov_config.production.metrics as {}
+	deny == {"no metric thresholds configured (data.mlprov_config.production.metrics)"}
+}
+
+test_malformed_threshold_is_denied if {
+	deny := f.production_deny(f.good) with data.mlprov_config.production.metrics as {"auc": 0.7}
+	"threshold for metric auc must be {min: N} and/or {max: N}" in deny
+}
+
+test_eval_without_slices_warns if {
+	warn := f.production_warn(with_metrics({"auc": 0.9, "accuracy": 0.9}, {}))
+	warn == {"the eval reports no per-slice metrics; slice thresholds were not checked"}
+}
+
+# --- reviews ---
+
+test_no_approval_is_denied if {
+	deny := f.production_deny(with_reviews([]))
+	deny == {"needs 1 approval(s) by a reviewer who is not the builder; found 0"}
+}
+
+test_approval_signed_by_the_builder_does_not_count if {
+	deny := f.production_deny(with_reviews([review(f.builder_reviewer, "approve", "2026-01-31T12:00:00Z")]))
+	deny == {"needs 1 approval(s) by a reviewer who is not the builder; found 0 (a review signed by the builder's own key does not count)"}
+}
+
+test_approval_under_the_builders_name_does_not_count if {
+	same_name := {"name": "ci", "keyid": "k-other", "kind": "key", "roles": ["reviewer"]}
+	deny := f.production_deny(with_reviews([review(same_name, "approve", "2026-01-31T12:00:00Z")]))
+	count(deny) == 1
+}
+
+test_approval_needs_the_reviewer_role if {
+	not_reviewer := {"name": "eve", "keyid": "k-eve", "kind": "key", "roles": ["evaluator"]}
+	deny := f.production_deny(with_reviews([review(not_reviewer, "approve", "2026-01-31T12:00:00Z")]))
+	deny == {"needs 1 approval(s) by a reviewer who is not the builder; found 0"}
+}
+
+test_min_approvals_comes_from_data if {
+	deny := f.production_deny(f.good) with data.mlprov_config.production.min_approvals as 2
+	deny == {"needs 2 approval(s) by a reviewer who is not the builder; found 1"}
+	two := with_reviews([f.approval, review(f.bob, "approve", "2026-01-31T12:00:00Z")])
+	count(f.production_deny(two)) == 0 with data.mlprov_config.production.min_approvals as 2
+}
+
+test_two_approvals_by_one_reviewer_count_once if {
+	twice := with_reviews([f.approval, review(f.alice, "approve", "2026-02-01T12:00:00Z")])
+	deny := f.production_deny(twice) with data.mlprov_config.production.min_approvals as 2
+	deny == {"needs 2 approval(s) by a reviewer who is not the builder; found 1"}
+}
+
+test_standing_rejection_is_denied if {
+	deny := f.production_deny(with_reviews([f.approval, review(f.bob, "reject", "2026-01-31T13:00:00Z")]))
+	deny == {"rejected by reviewer bob: because"}
+}
+
+test_later_approval_replaces_a_rejection if {
+	reviews := [review(f.alice, "reject", "2026-01-30T12:00:00Z"), f.approval]
+	count(f.production_deny(with_reviews(reviews))) == 0
+}
+
+test_later_rejection_replaces_an_approval if {
+	reviews := [f.approval, review(f.alice, "reject", "2026-02-01T12:00:00Z")]
+	deny := f.production_deny(with_reviews(reviews))
+	"rejected by reviewer alice: because" in deny
+	"needs 1 approval(s) by a reviewer who is not the builder; found 0" in deny
+}
+
+# --- pickles ---
+
+test_no_scan_is_denied if {
+	deny := f.production_deny_no_scan(f.good)
+	deny == {"no pickle scan of the model's files in the input (give the model files)"}
+}
+
+test_scan_of_another_model_is_denied if {
+	other := object.union(f.scan, {"rootDigest": "sha256:0000000000000000000000000000000000000000000000000000000000000000"})
+	deny := f.production_deny(f.with_key("scan", other))
+	deny == {"the pickle scan is of another model (sha256:0000000000000000000000000000000000000000000000000000000000000000)"}
+}
+
+test_unsafe_pickle_is_denied if {
+	deny := f.production_deny(with_findings([os_system]))
+	deny == {"unsafe pickle: model.pkl imports os.system (dangerous)"}
+}
+
+test_unknown_import_is_denied if {
+	odd := {"file": "m.pkl", "module": "mylib", "name": "Model", "global": "mylib.Model", "severity": "suspicious"}
+	deny := f.production_deny(with_findings([odd]))
+	deny == {"unsafe pickle: m.pkl imports mylib.Model (suspicious)"}
+}
+
+test_imports_allowed_by_data_pass if {
+	odd := {"file": "m.pkl", "module": "sklearn.linear_model", "name": "LogisticRegression", "global": "sklearn.linear_model.LogisticRegression", "severity": "suspicious"}
+	count(f.production_deny(with_findings([odd]))) == 1
+	count(f.production_deny(with_findings([odd]))) == 0 with data.mlprov_config.production.allowed_pickle_imports as ["sklearn.linear_model.LogisticRegression"]
+	count(f.production_deny(with_findings([odd]))) == 0 with data.mlprov_config.production.allowed_pickle_imports as ["sklearn.*"]
+	count(f.production_deny(with_findings([odd]))) == 1 with data.mlprov_config.production.allowed_pickle_imports as ["sk.*"]
+}
+
+test_unscannable_file_is_denied if {
+	broken := {"file": "m.pt", "module": "", "name": "", "global": "<unscannable>", "severity": "error", "detail": "could not be scanned (BadZipFile)"}
+	deny := f.production_deny(with_findings([broken]))
+	deny == {"pickle scan failed: m.pt could not be scanned (BadZipFile)"}
+}
+
+# --- licences (data.yaml: AGPL, SSPL, CC-BY-NC...) ---
+
+test_denied_licence_is_denied if {
+	deny := f.production_deny(with_licenses({"mit": ["a@1"], "agpl-3.0-only": ["evil@2", "worse@3"]}))
+	deny == {"denied licence agpl-3.0-only in the SBOM (evil@2, worse@3)"}
+}
+
+test_many_components_are_summarised if {
+	names := ["a@1", "b@1", "c@1", "d@1", "e@1", "f@1", "g@1"]
+	deny := f.production_deny(with_licenses({"sspl-1.0": names}))
+	deny == {"denied licence sspl-1.0 in the SBOM (a@1, b@1, c@1, d@1, e@1 and 2 more)"}
+}
+
+test_denied_list_comes_from_data if {
+	count(f.production_deny(f.good)) == 0
+	deny := f.production_deny(f.good) with data.mlprov_config.production.denied_licenses as ["MIT"]
+	deny == {"denied licence mit in the SBOM (click@8.1.7)"}
+}
+
+test_missing_denied_list_is_denied if {
+	deny := f.production_deny(f.good) with data.mlprov_config.production as {"metrics": {"auc": {"min": 0.5}}}
+	deny == {"no denied-licence list configured (data.mlprov_config.production.denied_licenses)"}
+}

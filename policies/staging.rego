@@ -1,0 +1,133 @@
+# mlprov staging gate (Rego v1).
+#
+# Allows a model into Staging when its evidence verified and it carries, each
+# signed by a signer holding the right role (trust file) and each about this
+# model's root digest:
+#   - SLSA provenance           (role: builder)
+#   - a CycloneDX ML-BOM         (role: builder)
+#   - an mlprov eval statement   (role: evaluator)
+# and, when the input carries a lineage chain, that chain verified.
+#
+# The input is documented by src/mlprov/schemas/policy-input-v1.schema.json;
+# settings come from data.mlprov_config (policies/data.yaml), never from here.
+package mlprov.staging
+
+import rego.v1
+
+provenance_type := "https://slsa.dev/provenance/v1"
+
+sbom_type := "https://cyclonedx.org/bom"
+
+eval_type := "https://mlprov.dev/predicates/eval/v1"
+
+# --- settings (data.yaml), with the documented defaults -------------------------------
+
+cfg := data.mlprov_config if { data.mlprov_config } else := {}
+
+default_roles := {"provenance": ["builder"], "sbom": ["builder"], "eval": ["evaluator"]}
+
+roles_for(kind) := object.get(cfg, ["signer_roles", kind], default_roles[kind])
+
+require_lineage := object.get(cfg, ["staging", "require_lineage"], false)
+
+# --- helpers ---------------------------------------------------------------------------
+
+kinds := {provenance_type: "provenance", sbom_type: "sbom", eval_type: "eval"}
+
+root_hex := trim_prefix(input.model.rootDigest, "sha256:")
+
+statements_of(predicate_type) := [s |
+	some s in input.statements
+	s.predicateType == predicate_type
+]
+
+about_this_model(s) if {
+	some subject in s.subject
+	subject.digest.sha256 == root_hex
+}
+
+# A statement counts when its signer holds one of the roles its kind needs, and its
+# subject is this model's root digest.
+counts(s, kind) if {
+	some role in s.signer.roles
+	role in roles_for(kind)
+	about_this_model(s)
+}
+
+# The kinds (provenance, sbom, eval) present in a statement that counts.
+counted_kinds contains kind if {
+	some s in input.statements
+	kind := kinds[s.predicateType]
+	counts(s, kind)
+}
+
+failed_checks := [sprintf("%s: %s", [c.name, c.detail]) |
+	some c in input.verification.checks
+	c.ok == false
+]
+
+# --- rules -----------------------------------------------------------------------------
+
+deny contains msg if {
+	not input.verification.verified
+	count(failed_checks) > 0
+	msg := concat("", ["the evidence did not verify: ", concat("; ", failed_checks)])
+}
+
+deny contains msg if {
+	not input.verification.verified
+	count(failed_checks) == 0
+	msg := "the evidence was not fully verified (a verification step did not run)"
+}
+
+deny contains msg if {
+	not input.model.rootDigest
+	msg := "the input names no verified root digest for the model"
+}
+
+deny contains msg if {
+	not "provenance" in counted_kinds
+	msg := concat("", ["no provenance (", provenance_type, ") signed by a signer with the ",
+		concat(" or ", roles_for("provenance")), " role"])
+}
+
+deny contains msg if {
+	not "sbom" in counted_kinds
+	msg := concat("", ["no SBOM (", sbom_type, ") signed by a signer with the ",
+		concat(" or ", roles_for("sbom")), " role"])
+}
+
+deny contains msg if {
+	not "eval" in counted_kinds
+	msg := concat("", ["no eval results (", eval_type, ") signed by a signer with the ",
+		concat(" or ", roles_for("eval")), " role"])
+}
+
+# A signed statement about another model is suspicious wherever it appears.
+deny contains msg if {
+	some s in input.statements
+	not about_this_model(s)
+	msg := sprintf("%s is about another model than %v", [s.file, input.model.rootDigest])
+}
+
+deny contains msg if {
+	input.lineage
+	not input.lineage.verified == true
+	msg := sprintf("the model's lineage did not verify (%s)%s", [input.lineage.status, lineage_detail])
+}
+
+lineage_detail := sprintf(": %s", [input.lineage.failures[0]]) if {
+	count(input.lineage.failures) > 0
+} else := ""
+
+deny contains msg if {
+	require_lineage == true
+	not input.lineage
+	msg := "no verified lineage in the input (data.mlprov_config.staging.require_lineage)"
+}
+
+warn contains msg if {
+	not require_lineage == true
+	not input.lineage
+	msg := "no lineage in the input: parents, if any, were not checked"
+}

@@ -1,0 +1,113 @@
+"""``mlprov deployment create|promote|list|show``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mlprov._cli.output import emit_json
+from mlprov._cli.registry_common import (
+    actor_option,
+    emit_change,
+    model_uri,
+    open_registry,
+    registry_option,
+    version_argument,
+)
+
+DEPLOYMENTS_SCHEMA = "https://mlprov.dev/schemas/deployments/v1"
+STAGES = ("None", "Staging", "Production", "Archived")
+
+EPILOG = """\b
+Examples:
+  mlprov deployment create fraud-stack --model credit-risk@production \\
+      --model models:/fraud-rules/3 --reason "Q3 release"
+  mlprov deployment promote fraud-stack 1 --to Production --reason "go live"
+  mlprov deployment show fraud-stack
+"""
+
+
+@click.group(epilog=EPILOG)
+def deployment() -> None:
+    """Pin several model versions as one versioned, signed unit, and promote it."""
+
+
+def _uris(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+          ) -> list[str]:
+    out = []
+    for value in values:
+        uri = value if value.startswith("models:/") else f"models:/{value}"
+        out.append(model_uri(uri))
+    return out
+
+
+@deployment.command("create")
+@click.argument("name")
+@click.option("--model", "models", required=True, multiple=True, callback=_uris,
+              metavar="NAME@ALIAS|NAME/N|NAME/STAGE",
+              help="A model version to pin (a models:/ URI, the prefix optional); repeatable. "
+                   "Aliases and stages are resolved now.")
+@click.option("--reason", required=True, metavar="TEXT", help="Why (recorded in the audit log).")
+@registry_option
+@actor_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def create(name: str, models: list[str], reason: str, registry_dir: Path | None,
+           actor: str | None, as_json: bool) -> None:
+    """Create the next version of deployment NAME from the given model versions."""
+    with open_registry(registry_dir) as reg:
+        result = reg.create_deployment(name, models, reason=reason, actor=actor)
+    pinned = ", ".join(result.details.get("models", []))
+    emit_change(result, as_json, f"deployments:/{name}/{result.version}: {pinned}")
+
+
+@deployment.command("promote")
+@click.argument("name")
+@version_argument
+@click.option("--to", "stage", required=True, type=click.Choice(STAGES, case_sensitive=False),
+              help="The stage to move the deployment to.")
+@click.option("--reason", required=True, metavar="TEXT", help="Why (recorded in the audit log).")
+@registry_option
+@actor_option
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+def promote(name: str, version: int, stage: str, reason: str, registry_dir: Path | None,
+            actor: str | None, as_json: bool) -> None:
+    """Move deployment NAME version VERSION to a stage (its gate must allow every member)."""
+    with open_registry(registry_dir) as reg:
+        result = reg.promote_deployment(name, version, to=stage, reason=reason, actor=actor)
+    emit_change(result, as_json, f"deployments:/{name}/{version}: {result.details.get('from')} "
+                                 f"-> {result.details.get('to')}")
+
+
+@deployment.command("list")
+@registry_option
+@click.option("--json", "as_json", is_flag=True, help="Print the deployments as JSON.")
+def list_cmd(registry_dir: Path | None, as_json: bool) -> None:
+    """List every deployment version."""
+    with open_registry(registry_dir) as reg:
+        found = reg.list_deployments()
+    if as_json:
+        emit_json({"schema": DEPLOYMENTS_SCHEMA, "deployments": found})
+        return
+    for d in found:
+        click.echo(f"{d['uri']}  {d['stage']}")
+
+
+@deployment.command("show")
+@click.argument("name")
+@click.argument("version", required=False, type=click.IntRange(min=1))
+@registry_option
+@click.option("--json", "as_json", is_flag=True, help="Print the deployment as JSON.")
+def show(name: str, version: int | None, registry_dir: Path | None, as_json: bool) -> None:
+    """Show deployment NAME (or one VERSION) with its pinned models, signature verified."""
+    with open_registry(registry_dir) as reg:
+        views = reg.show_deployment(name, version)
+    if as_json:
+        emit_json({"schema": DEPLOYMENTS_SCHEMA,
+                   "deployments": [v.to_json_dict() for v in views]})
+        return
+    for view in views:
+        data = view.to_json_dict()
+        click.echo(f"{data['uri']}  {data['stage']}  (signed by {data['signedBy']})")
+        for member in data["models"]:
+            click.echo(f"  {member['uri']}  {member['rootDigest']}  (from {member['requested']})")

@@ -1,0 +1,190 @@
+"""``mlprov policy check`` and ``mlprov policy test``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mlprov._cli.output import emit_json, note
+from mlprov.errors import EXIT_CHECK_FAILED
+
+if TYPE_CHECKING:
+    from mlprov.policy import Decision
+    from mlprov.reviews import VerifiedReview
+
+CHECK_SCHEMA = "https://mlprov.dev/schemas/policy-check/v1"
+
+EPILOG_CHECK = """\b
+Examples:
+  mlprov policy check --policy policies/ --evidence evidence/ --trust trust.yaml \\
+      --model model/ --review alice.review.json --to Production
+  mlprov policy check --policy policies/staging.rego --evidence evidence/ --key ci.key.pub
+  mlprov policy check --policy policies/ --evidence evidence/ --trust trust.yaml \\
+      --data strict.yaml --to Staging --json
+\b
+The evidence is verified first; only verified facts reach the policy (see
+docs/policy.md). Without --model only the evidence is verified and no pickle scan
+is made, so gates that need them (production) deny.
+\b
+Exit codes: 0 allowed, 1 denied (or the policy is missing or broken),
+2 usage, 3 unusable trust, key or data file.
+"""
+
+EPILOG_TEST = """\b
+Examples:
+  mlprov policy test policies/
+  mlprov policy test policies/ --json
+\b
+Runs every rule named test_* in the directory's *_test.rego files, with the
+directory's data file. Exit codes: 0 all passed, 1 a test failed (or none found).
+"""
+
+
+@click.group()
+def policy() -> None:
+    """Check a model against a Rego policy, or run a policy's tests."""
+
+
+def _load_trust(trust: Path | None, key: Path | None) -> Any:
+    from mlprov.trust import Trust, load_trust
+
+    if trust is not None and key is None:
+        return load_trust(trust)
+    if key is not None and trust is None:
+        return Trust.single_key(key)
+    raise click.UsageError("give exactly one of --trust TRUST_FILE or --key PUBLIC_KEY")
+
+
+def _reviews(paths: tuple[Path, ...], trust: Any, verdict: Any) -> list[VerifiedReview]:
+    from mlprov.reviews import VerifiedReview, verify_reviews
+
+    if not paths:
+        return []
+    if not (verdict.root_digest and verdict.identity):
+        return [VerifiedReview(p, False, "the model's evidence did not verify") for p in paths]
+    return verify_reviews(paths, trust, root_digest=verdict.root_digest,
+                          identity=verdict.identity)
+
+
+def _render(decision: Decision, policy_path: Path, model: dict[str, Any],
+            reviews: list[VerifiedReview]) -> None:
+    verb = "allow" if decision.allowed else "deny"
+    facts = " ".join(str(model[k]) for k in ("name", "identity", "rootDigest") if k in model)
+    click.echo(f"{verb} {facts}".rstrip())
+    for message in decision.deny:
+        click.echo(f"  deny: {message}")
+    for message in decision.warn:
+        click.echo(f"  warn: {message}")
+    for review in reviews:
+        if review.counted:
+            click.echo(f"  review {review.path.name}: {review.decision} by {review.reviewer} "
+                       f"(signer {review.signer.name if review.signer else '?'})")
+        else:
+            click.echo(f"  review {review.path.name}: not counted: {review.problem}")
+    click.echo(f"policy {decision.policy_digest} ({policy_path}, {decision.entrypoint})")
+    click.echo(f"input  {decision.input_digest}")
+    click.echo(f"data   {decision.data_digest}")
+
+
+@policy.command(epilog=EPILOG_CHECK)
+@click.option("--policy", "policy_path", required=True, metavar="FILE_OR_DIR",
+              type=click.Path(exists=True, path_type=Path),
+              help="A .rego file, or a directory of them (entry point mlprov.admission).")
+@click.option("--evidence", required=True, metavar="DIR",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The evidence directory `mlprov attest` wrote.")
+@click.option("--trust", metavar="TRUST_FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Trust file naming signers and their roles (reviews need a reviewer).")
+@click.option("--key", metavar="PUBLIC_KEY",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A PEM public key trusted for every role (instead of --trust).")
+@click.option("--model", "model_path", metavar="PATH",
+              type=click.Path(exists=True, path_type=Path),
+              help="The model's files: verified against the evidence and scanned for pickles.")
+@click.option("--data", "data_path", metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Policy data (YAML/JSON) instead of the data file beside the policy.")
+@click.option("--review", "review_paths", multiple=True, metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A signed review (`mlprov review approve|reject`); repeatable.")
+@click.option("--to", "to_stage", metavar="STAGE", help="Requested stage, e.g. Production.")
+@click.option("--from", "from_stage", metavar="STAGE", help="Current stage, e.g. Staging.")
+@click.option("--alias", metavar="ALIAS", help="Requested alias, e.g. champion.")
+@click.option("--actor", metavar="NAME", help="Who asks (recorded in the input).")
+@click.option("--reason", metavar="TEXT", help="Why (recorded in the input).")
+@click.option("--search", "search", multiple=True, metavar="DIR",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="More directories holding parents' evidence, for the lineage; repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as one JSON document.")
+@click.pass_context
+def check(ctx: click.Context, policy_path: Path, evidence: Path, trust: Path | None,
+          key: Path | None, model_path: Path | None, data_path: Path | None,
+          review_paths: tuple[Path, ...], to_stage: str | None, from_stage: str | None,
+          alias: str | None, actor: str | None, reason: str | None, search: tuple[Path, ...],
+          as_json: bool) -> None:
+    """Decide whether a model may move: verify, gather facts, evaluate the policy.
+
+    Prints allow or deny, every deny and warn message, and the digests of the
+    policy, the input and the data.
+    """
+    trusted = _load_trust(trust, key)
+    from mlprov.policy import build_input, load_policy, load_policy_data
+    from mlprov.scanning import scan_verified_model
+    from mlprov.verification import verify
+
+    policy_obj = load_policy(policy_path)
+    data = load_policy_data(data_path) if data_path is not None else None
+    verdict = verify(model_path, evidence=evidence, trust=trusted, search=search)
+    files_ok = any(c.name == "files" and c.ok is True for c in verdict.checks)
+    scan = scan_verified_model(model_path, verdict) if model_path is not None and files_ok \
+        else None
+    reviews = _reviews(review_paths, trusted, verdict)
+    transition = {"from": from_stage, "to": to_stage, "alias": alias, "actor": actor,
+                  "reason": reason}
+    document = build_input(verdict, reviews=reviews, scan=scan,
+                           transition=transition if any(transition.values()) else None)
+    decision = policy_obj.evaluate(document, data)
+    if as_json:
+        result = {**decision.to_json_dict(), "schema": CHECK_SCHEMA, "policy": str(policy_path),
+                  "model": document["model"], "reviews": [r.to_json_dict() for r in reviews]}
+        emit_json(result)
+    else:
+        _render(decision, policy_path, document["model"], reviews)
+    if not decision.allowed:
+        first = decision.deny[0] if decision.deny else "no reason given"
+        more = len(decision.deny) - 1
+        hint = f"{more} more reason(s) on stdout" if more > 0 else "see the decision on stdout"
+        note(f"error: policy denied: {first} (hint: {hint})")
+        ctx.exit(EXIT_CHECK_FAILED)
+
+
+@policy.command("test", epilog=EPILOG_TEST)
+@click.argument("directory", type=click.Path(exists=True, path_type=Path))
+@click.option("--data", "data_path", metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Policy data instead of the directory's data file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON document.")
+@click.pass_context
+def test_cmd(ctx: click.Context, directory: Path, data_path: Path | None, as_json: bool) -> None:
+    """Run the Rego unit tests (rules named test_*) of a policy directory."""
+    from mlprov.policy import load_policy_data, run_policy_tests
+
+    data = load_policy_data(data_path) if data_path is not None else None
+    report = run_policy_tests(directory, data)
+    if as_json:
+        emit_json(report.to_json_dict())
+    else:
+        for result in report.tests:
+            verdict = "PASS" if result.passed else "FAIL"
+            detail = f" ({result.detail})" if result.detail else ""
+            click.echo(f"{verdict} {result.file}: {result.name}{detail}")
+        click.echo(f"{report.passed} passed, {report.failed} failed")
+    if not report.ok:
+        failed = [t for t in report.tests if not t.passed]
+        first = f"{failed[0].file}: {failed[0].name}" if failed else "no test ran"
+        note(f"error: {report.failed} of {len(report.tests)} policy test(s) failed, first "
+             f"{first} (hint: fix the policy or the test; stdout lists every result)")
+        ctx.exit(EXIT_CHECK_FAILED)

@@ -1,0 +1,142 @@
+"""``mlprov registry``: create a registry and change what it enforces (audited)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mlprov._cli.output import emit_json, note
+from mlprov._cli.registry_common import (
+    F,
+    actor_option,
+    emit_change,
+    open_registry,
+    registry_option,
+)
+
+INIT_SCHEMA = "https://mlprov.dev/schemas/registry-info/v1"
+
+EPILOG = """\b
+Examples:
+  mlprov registry init --trust trust.yaml                  # ~/.mlprov, shipped policies
+  mlprov registry init --registry /srv/mlprov --trust trust.yaml --policies policies/ \\
+      --key registry.key
+  mlprov registry set-trust trust.yaml --reason "add reviewer bob"
+  mlprov registry set-policies policies/ --reason "raise the AUC threshold"
+  mlprov registry set-config ~/.mlprov/mlprov.toml --reason "webhook for alias changes"
+\b
+The registry lives in --registry DIR, else $MLPROV_HOME, else ~/.mlprov.
+"""
+
+
+@click.group(epilog=EPILOG)
+def registry() -> None:
+    """Create a model registry and change the trust, policies and config it enforces.
+
+    Every change after `init` is an audited, signed registry change.
+    """
+
+
+@registry.command()
+@registry_option
+@click.option("--trust", required=True, metavar="TRUST_FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The trust file (who may sign what) the registry enforces.")
+@click.option("--policies", metavar="DIR",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Rego policies for the gates (default: the shipped policies).")
+@click.option("--key", metavar="PRIVATE_KEY",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The registry's signing key (default: a new ECDSA P-256 key, mode 0600).")
+@actor_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def init(registry_dir: Path | None, trust: Path, policies: Path | None, key: Path | None,
+         actor: str | None, as_json: bool) -> None:
+    """Create a registry: database, blob store, signing key, trust, policies, mlprov.toml."""
+    from mlprov.registry import Registry
+
+    with Registry.init(registry_dir, trust=trust, policies=policies, key=key,
+                       actor=actor) as created:
+        info = {"schema": INIT_SCHEMA, **created.describe()}
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(str(info["home"]))
+    note(f"created registry {info['id']} (signing key {info['publicKey']}); gates in "
+         f"{info['home']}/mlprov.toml")
+
+
+@registry.command()
+@registry_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def show(registry_dir: Path | None, as_json: bool) -> None:
+    """Show where the registry is and what it enforces."""
+    with open_registry(registry_dir) as reg:
+        info = {"schema": INIT_SCHEMA, **reg.describe()}
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(f"registry {info['id']} at {info['home']}")
+    click.echo(f"  trust     {info['trust']}")
+    signers = info["signers"]
+    assert isinstance(signers, list)
+    for signer in signers:
+        click.echo(f"    {signer['name']}: {', '.join(signer['roles'])}")
+    click.echo(f"  policies  {info['policies']}")
+    gates = info["gates"]
+    assert isinstance(gates, dict)
+    for stage, gate in gates["stages"].items():
+        click.echo(f"    stage {stage}: {gate}")
+    for alias, gate in gates["aliases"].items():
+        click.echo(f"    alias {alias}: {gate}")
+    click.echo(f"  config    {info['config']}")
+    click.echo(f"  audit log {info['auditHead']} entries")
+
+
+def _reason_option(fn: F) -> F:
+    return click.option("--reason", required=True, metavar="TEXT",
+                        help="Why (recorded in the audit log).")(fn)
+
+
+@registry.command("set-trust")
+@registry_option
+@click.argument("trust", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_reason_option
+@actor_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def set_trust(registry_dir: Path | None, trust: Path, reason: str, actor: str | None,
+              as_json: bool) -> None:
+    """Replace the trust file the registry enforces (audited, signed)."""
+    with open_registry(registry_dir) as reg:
+        result = reg.set_trust(trust, reason=reason, actor=actor)
+    emit_change(result, as_json, f"trust set to {result.details.get('to')}")
+
+
+@registry.command("set-policies")
+@registry_option
+@click.argument("policies", required=False,
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_reason_option
+@actor_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def set_policies(registry_dir: Path | None, policies: Path | None, reason: str,
+                 actor: str | None, as_json: bool) -> None:
+    """Replace the policies (default: the shipped ones); audited, signed."""
+    with open_registry(registry_dir) as reg:
+        result = reg.set_policies(policies, reason=reason, actor=actor)
+    emit_change(result, as_json, f"policies set to {result.details.get('to')}")
+
+
+@registry.command("set-config")
+@registry_option
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_reason_option
+@actor_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def set_config(registry_dir: Path | None, config: Path, reason: str, actor: str | None,
+               as_json: bool) -> None:
+    """Record a new mlprov.toml (gates, hooks); checked, copied in, audited, signed."""
+    with open_registry(registry_dir) as reg:
+        result = reg.set_config(config, reason=reason, actor=actor)
+    emit_change(result, as_json, f"config set to {result.details.get('to')}")

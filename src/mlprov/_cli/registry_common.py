@@ -1,0 +1,76 @@
+"""What the registry commands share: ``--registry``, opening it, URIs, result output."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mlprov._cli.output import emit_json, note
+
+if TYPE_CHECKING:
+    from mlprov.registry import ChangeResult, Registry
+
+F = Callable[..., Any]
+
+CHANGE_SCHEMA = "https://mlprov.dev/schemas/registry-change/v1"
+
+REGISTRY_HELP = ("The registry directory (default: $MLPROV_HOME, else ~/.mlprov).")
+
+
+def registry_option(fn: F) -> F:
+    """Add ``--registry DIR``."""
+    return click.option("--registry", "registry_dir", metavar="DIR",
+                        type=click.Path(file_okay=False, path_type=Path),
+                        help=REGISTRY_HELP)(fn)
+
+
+def actor_option(fn: F) -> F:
+    """Add ``--actor NAME`` (who makes the change; recorded, not authenticated)."""
+    return click.option("--actor", metavar="NAME",
+                        help="Who is making the change (default: $MLPROV_ACTOR, else "
+                             "user@host). Recorded in the audit log; the registry key "
+                             "holder is the authority.")(fn)
+
+
+def open_registry(registry_dir: Path | None) -> Registry:
+    """Open the registry (imports SQLAlchemy only now, not at CLI start-up)."""
+    from mlprov.registry import Registry
+
+    return Registry.open(registry_dir)
+
+
+def model_uri(value: str) -> str:
+    """Check a ``models:/`` URI as a usage error (exit 2) before anything is opened."""
+    from mlprov.errors import InputError
+    from mlprov.registry import parse_model_uri
+
+    try:
+        parse_model_uri(value)
+    except InputError as exc:
+        raise click.BadParameter(f"{exc} ({exc.diagnostics()})") from exc
+    return value
+
+
+def uri_argument(fn: F) -> F:
+    """A ``URI`` argument checked as a ``models:/`` URI."""
+    return click.argument("uri", metavar="URI",
+                          callback=lambda _ctx, _param, value: model_uri(value))(fn)
+
+
+def version_argument(fn: F) -> F:
+    """A positive ``VERSION`` argument."""
+    return click.argument("version", type=click.IntRange(min=1))(fn)
+
+
+def emit_change(result: ChangeResult, as_json: bool, done: str) -> None:
+    """Print an accepted change: JSON, or one line on stdout and the policy's warnings."""
+    if as_json:
+        emit_json({"schema": CHANGE_SCHEMA, **result.to_json_dict()})
+    else:
+        click.echo(done)
+    for warning in result.warn:
+        note(f"warning: {warning}")
+    note(f"decision {result.decision} signed; audit entry {result.seq}")

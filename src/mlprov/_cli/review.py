@@ -1,0 +1,150 @@
+"""``mlprov review approve`` and ``mlprov review reject``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlprov._cli.output import emit_json, note
+from mlprov._cli.registry_review import add as registry_add
+from mlprov.errors import InputError
+
+REVIEW_RESULT_SCHEMA = "https://mlprov.dev/schemas/review-result/v1"
+
+EPILOG = """\b
+Examples:
+  mlprov review approve evidence/ --key alice.key --trust trust.yaml \\
+      --comment "metrics, card and SBOM read" --out alice.review.json
+  mlprov review reject evidence/ --key alice.key --verify-key ci.key.pub \\
+      --comment "AUC on age<30 too low" --out alice.review.json --reviewer "Alice Liddell"
+\b
+The evidence is verified before anything is signed: with --trust TRUST_FILE (its
+signers and roles) or --verify-key PUBLIC_KEY (one key trusted for every role);
+--model also checks the model's files. The review binds the model's root digest
+and identity. It counts in `mlprov policy check --review FILE` only when --key's
+public key has the reviewer role in the trust file used there.
+\b
+Exit codes: 0 written, 1 the evidence did not verify (nothing signed),
+2 usage, 3 unusable key, trust file or output path.
+"""
+
+
+@click.group()
+def review() -> None:
+    """Sign a review (approve or reject) of a model's verified evidence."""
+
+
+def _write_new(path: Path, data: bytes, *, overwrite: bool) -> None:
+    """Write ``data`` to ``path`` via a temporary file; without ``overwrite`` never replace."""
+    if path.exists() and not overwrite:
+        raise InputError(f"refusing to overwrite {path}", hint="pass --force to replace it")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+            tmp.unlink()
+    except FileExistsError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"refusing to overwrite {path}", hint="pass --force to replace it") \
+            from exc
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+def _reviewer_name(signer: Any, trusted: Any, key: Path) -> tuple[str, bool]:
+    """The signer's name in the trust file (else the key file's stem), and whether it
+    holds the reviewer role there."""
+    from mlprov.trust import Role
+
+    for entry in trusted.keys:
+        if entry.key.keyid == signer.public_key.keyid:
+            return entry.name, Role.REVIEWER in entry.roles
+    return key.name.removesuffix(".key").removesuffix(".pem") or key.name, False
+
+
+def _review(decision: str, evidence: Path, key: Path, comment: str, out: Path,
+            reviewer: str | None, trust: Path | None, verify_key: Path | None,
+            model: Path | None, force: bool, as_json: bool) -> None:
+    from mlprov.reviews import evidence_verified, make_review
+    from mlprov.signing import load_private_key
+    from mlprov.trust import Trust, load_trust
+    from mlprov.verification import verify
+
+    if trust is not None and verify_key is None:
+        trusted = load_trust(trust)
+    elif verify_key is not None and trust is None:
+        trusted = Trust.single_key(verify_key)
+    else:
+        raise click.UsageError("give exactly one of --trust TRUST_FILE or --verify-key "
+                               "PUBLIC_KEY to verify the evidence before reviewing it")
+    if out.exists() and not force:
+        raise InputError(f"refusing to overwrite {out}", hint="pass --force to replace it")
+    signer = load_private_key(key)
+    name, is_reviewer = _reviewer_name(signer, trusted, key)
+    verdict = verify(model, evidence=evidence, trust=trusted)
+    bundle = make_review(verdict, signer=signer, reviewer=reviewer or name,
+                         decision="approve" if decision == "approve" else "reject",
+                         comment=comment)
+    _write_new(out, bundle, overwrite=force)
+    if as_json:
+        emit_json({"schema": REVIEW_RESULT_SCHEMA, "out": str(out), "decision": decision,
+                   "reviewer": reviewer or name, "name": verdict.name,
+                   "identity": verdict.identity, "rootDigest": verdict.root_digest,
+                   "filesVerified": evidence_verified(verdict) and model is not None})
+    else:
+        click.echo(str(out))
+    note(f"signed {'an approval' if decision == 'approve' else 'a rejection'} of "
+         f"{verdict.name} {verdict.identity} {verdict.root_digest} as {reviewer or name}")
+    if trust is not None and not is_reviewer:
+        note(f"note: {key.name} is not a reviewer in {trust}; this review will not count "
+             "there (give its public key the reviewer role)")
+
+
+def _command(decision: str) -> click.Command:
+    @click.command(decision, epilog=EPILOG)
+    @click.argument("evidence", type=click.Path(exists=True, file_okay=False, path_type=Path))
+    @click.option("--key", required=True, metavar="PRIVATE_KEY",
+                  type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  help="The reviewer's PEM private key (see `mlprov keygen`).")
+    @click.option("--comment", required=True, metavar="TEXT", help="Why (signed with the review).")
+    @click.option("--out", required=True, metavar="FILE",
+                  type=click.Path(dir_okay=False, path_type=Path),
+                  help="Where to write the signed review (a Sigstore bundle).")
+    @click.option("--reviewer", metavar="NAME",
+                  help="The reviewer's name (default: the key's name in the trust file, "
+                       "else the key file's name).")
+    @click.option("--trust", metavar="TRUST_FILE",
+                  type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  help="Trust file to verify the evidence with.")
+    @click.option("--verify-key", metavar="PUBLIC_KEY",
+                  type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  help="A public key trusted for every role to verify the evidence "
+                       "(instead of --trust).")
+    @click.option("--model", metavar="PATH", type=click.Path(exists=True, path_type=Path),
+                  help="The model's files, verified too.")
+    @click.option("--force", is_flag=True, help="Replace an existing --out file.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    def command(evidence: Path, key: Path, comment: str, out: Path, reviewer: str | None,
+                trust: Path | None, verify_key: Path | None, model: Path | None, force: bool,
+                as_json: bool) -> None:
+        _review(decision, evidence, key, comment, out, reviewer, trust, verify_key, model,
+                force, as_json)
+
+    command.help = (f"{'Approve' if decision == 'approve' else 'Reject'} the model whose "
+                    "evidence is in EVIDENCE: verify it, then sign a review bound to its root "
+                    "digest and identity, with the reviewer's name and the time.")
+    return command
+
+
+review.add_command(_command("approve"))
+review.add_command(_command("reject"))
+# `mlprov review add NAME VERSION FILE`: attach a review to a registry version.
+review.add_command(registry_add)

@@ -1,0 +1,154 @@
+"""``mlprov promote``, ``mlprov alias set|delete|history`` and ``mlprov rollback``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mlprov._cli.output import emit_json
+from mlprov._cli.registry_common import (
+    actor_option,
+    emit_change,
+    open_registry,
+    registry_option,
+    version_argument,
+)
+
+HISTORY_SCHEMA = "https://mlprov.dev/schemas/alias-history/v1"
+STAGES = ("None", "Staging", "Production", "Archived")
+
+PROMOTE_EPILOG = """\b
+Examples:
+  mlprov promote credit-risk 3 --to Staging --reason "eval passed"
+  mlprov promote credit-risk 3 --to Production --reason "approved by risk team"
+\b
+The gate for the stage (mlprov.toml in the registry) is evaluated over the
+version's re-verified evidence, reviews and the registry's state. Exit codes:
+0 moved, 1 the policy denied it (the reasons are printed; the denial is audited),
+2 usage, 3 other (unknown model or version, registry busy).
+"""
+
+
+@click.command(epilog=PROMOTE_EPILOG)
+@click.argument("name")
+@version_argument
+@click.option("--to", "stage", required=True, type=click.Choice(STAGES, case_sensitive=False),
+              help="The stage to move the version to.")
+@click.option("--reason", required=True, metavar="TEXT", help="Why (recorded in the audit log).")
+@registry_option
+@actor_option
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+def promote(name: str, version: int, stage: str, reason: str, registry_dir: Path | None,
+            actor: str | None, as_json: bool) -> None:
+    """Move version VERSION of NAME to a stage, if its gate allows it."""
+    with open_registry(registry_dir) as reg:
+        result = reg.promote(name, version, to=stage, reason=reason, actor=actor)
+    emit_change(result, as_json, f"{name} v{version}: {result.details.get('from')} -> "
+                                 f"{result.details.get('to')}")
+
+
+ALIAS_EPILOG = """\b
+Examples:
+  mlprov alias set credit-risk production 3 --reason "promote v3"
+  mlprov alias delete credit-risk champion --reason "experiment over"
+  mlprov alias history credit-risk production --at 2026-01-31T12:00:00Z
+"""
+
+
+@click.group(epilog=ALIAS_EPILOG)
+def alias() -> None:
+    """Point aliases (production, champion, ...) at versions; show their history."""
+
+
+@alias.command("set")
+@click.argument("name")
+@click.argument("alias_name", metavar="ALIAS")
+@version_argument
+@click.option("--reason", required=True, metavar="TEXT", help="Why (recorded in the audit log).")
+@registry_option
+@actor_option
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+def set_alias(name: str, alias_name: str, version: int, reason: str,
+              registry_dir: Path | None, actor: str | None, as_json: bool) -> None:
+    """Point ALIAS of NAME at VERSION, if the alias's gate allows it (exit 1 if denied)."""
+    with open_registry(registry_dir) as reg:
+        result = reg.set_alias(name, alias_name, version, reason=reason, actor=actor)
+    before = result.details.get("from")
+    click_from = f"v{before}" if before is not None else "unset"
+    emit_change(result, as_json, f"{name}@{alias_name}: {click_from} -> v{version}")
+
+
+@alias.command("delete")
+@click.argument("name")
+@click.argument("alias_name", metavar="ALIAS")
+@click.option("--reason", required=True, metavar="TEXT", help="Why (recorded in the audit log).")
+@registry_option
+@actor_option
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+def delete_alias(name: str, alias_name: str, reason: str, registry_dir: Path | None,
+                 actor: str | None, as_json: bool) -> None:
+    """Remove ALIAS of NAME (never gated; signed and audited)."""
+    with open_registry(registry_dir) as reg:
+        result = reg.delete_alias(name, alias_name, reason=reason, actor=actor)
+    emit_change(result, as_json, f"{name}@{alias_name}: v{result.details.get('from')} -> unset")
+
+
+@alias.command("history")
+@click.argument("name")
+@click.argument("alias_name", metavar="ALIAS")
+@click.option("--at", "at", metavar="TIME",
+              help="Only changes up to this time (RFC 3339, e.g. 2026-01-31T12:00:00Z): "
+                   "the last line is what the alias pointed to then.")
+@registry_option
+@click.option("--json", "as_json", is_flag=True, help="Print the history as JSON.")
+def history(name: str, alias_name: str, at: str | None, registry_dir: Path | None,
+            as_json: bool) -> None:
+    """Every accepted change of ALIAS, from the audit log (not the alias table)."""
+    from mlprov.registry import parse_time
+
+    moment = parse_time(at) if at is not None else None
+    with open_registry(registry_dir) as reg:
+        changes = reg.alias_history(name, alias_name, at=moment)
+    current = changes[-1].version if changes else None
+    if as_json:
+        emit_json({"schema": HISTORY_SCHEMA, "name": name, "alias": alias_name, "at": moment,
+                   "version": current, "changes": [c.to_json_dict() for c in changes]})
+        return
+    for change in changes:
+        target = f"v{change.version}" if change.version is not None else "unset"
+        click.echo(f"{change.time}  #{change.seq:<6} {change.kind:<15} {target:<7} "
+                   f"{change.actor}: {change.reason or ''}".rstrip())
+    if at is not None:
+        shown = f"v{current}" if current is not None else "nothing"
+        click.echo(f"at {moment}: {name}@{alias_name} pointed to {shown}")
+
+
+ROLLBACK_EPILOG = """\b
+Examples:
+  mlprov rollback credit-risk --alias production              # to the previous target
+  mlprov rollback credit-risk --alias production --to 2 --reason "v3 regressed"
+\b
+Gated and audited like any alias move; exit 1 if the gate denies it.
+"""
+
+
+@click.command(epilog=ROLLBACK_EPILOG)
+@click.argument("name")
+@click.option("--alias", "alias_name", required=True, metavar="ALIAS",
+              help="The alias to re-point.")
+@click.option("--to", "to", type=click.IntRange(min=1), metavar="VERSION",
+              help="The version to point it at (default: its previous target, from the "
+                   "audit log).")
+@click.option("--reason", metavar="TEXT", help="Why (default: 'rollback').")
+@registry_option
+@actor_option
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+def rollback(name: str, alias_name: str, to: int | None, reason: str | None,
+             registry_dir: Path | None, actor: str | None, as_json: bool) -> None:
+    """Re-point ALIAS of NAME to an earlier version, without a redeploy."""
+    with open_registry(registry_dir) as reg:
+        result = reg.rollback(name, alias_name, to=to, reason=reason or "rollback",
+                              actor=actor)
+    emit_change(result, as_json, f"{name}@{alias_name}: v{result.details.get('from')} -> "
+                                 f"v{result.version} (rollback)")

@@ -1,0 +1,433 @@
+"""The Rego engine behind :mod:`mlprov.policy`: regopy (rego-cpp), in-process.
+
+regopy 1.5.2 has pitfalls that would make a gate fail open or kill the
+process; each is fenced here (docs/policy.md lists them):
+
+- Rego v0 syntax is accepted, but a v0 partial set (``deny[msg] { ... }``)
+  evaluates to an object: :func:`lint` refuses rule bodies without ``if``,
+  and :mod:`mlprov.policy` refuses a ``deny`` that is not a set.
+- ``with input as VALUE`` crashes the interpreter (SIGSEGV) as soon as a rule
+  evaluated under it calls a built-in; :func:`lint` refuses it (mock single
+  keys instead: ``with input.model as {...}``).
+- Built-in errors (division by zero, type errors) are silently undefined by
+  default, which can drop a deny: strict built-in errors are turned on.
+- Parse errors print a report on stdout at the default log level: the log
+  level is set to none, and the error is read from the exception instead.
+- Evaluation errors carry their message only in the output's node tree, and
+  some (an unknown function, recursion) come back as a non-JSON "ok" output:
+  :meth:`Engine.query` reads both.
+
+Nothing here is public API.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Engine", "LintIssue", "RegoFailure", "Token", "lint", "package_of", "rule_names",
+           "tokens"]
+
+
+class RegoFailure(Exception):
+    """The engine refused a module or failed to evaluate a query (one-line message)."""
+
+
+@dataclass(frozen=True)
+class Token:
+    """One lexical token of a Rego module (strings and comments kept whole)."""
+
+    kind: str  # ident | string | number | op | nl | other
+    text: str
+    line: int
+    column: int
+
+
+_TOKEN = re.compile(r"""
+    (?P<ws>[ \t\r\f]+)
+  | (?P<nl>\n)
+  | (?P<comment>\#[^\n]*)
+  | (?P<string>"(?:[^"\\\n]|\\.)*")
+  | (?P<raw>`[^`]*`)
+  | (?P<number>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>:=|==|!=|<=|>=|[{}\[\]().,;:=<>|&+\-*/%])
+  | (?P<other>.)
+""", re.VERBOSE)
+
+
+def tokens(source: str) -> Iterator[Token]:
+    """Yield the tokens of ``source``, without whitespace and comments."""
+    line, line_start = 1, 0
+    for match in _TOKEN.finditer(source):
+        kind = match.lastgroup or "other"
+        text = match.group()
+        column = match.start() - line_start + 1
+        if kind == "nl":
+            yield Token("nl", text, line, column)
+        elif kind == "raw":
+            yield Token("string", text, line, column)
+        elif kind not in ("ws", "comment"):
+            yield Token(kind, text, line, column)
+        newlines = text.count("\n")
+        if newlines:
+            line += newlines
+            line_start = match.start() + text.rindex("\n") + 1
+
+
+@dataclass(frozen=True)
+class LintIssue:
+    """A construct mlprov refuses, with where it is and what to write instead."""
+
+    line: int
+    column: int
+    message: str
+
+
+# After these, a '{' at the top level opens a value (object or set), not a rule body.
+_VALUE_CONTEXT = {":=", "=", "==", "!=", "<", ">", "<=", ">=", "+", "-", "*", "/", "%", "&",
+                  "|", ",", ":", "(", "[", "{", "contains", "in", "if", "else", "not", "some",
+                  "every", "with", "as", "default"}
+
+
+def lint(source: str) -> list[LintIssue]:
+    """Find Rego v0 rule bodies and ``with input as`` in ``source``.
+
+    A rule body at the top level must follow ``if`` (Rego v1); ``p { ... }``,
+    ``p[x] { ... }`` and ``p = v { ... }`` are v0 and are refused, because
+    regopy evaluates v0 partial sets differently from OPA.
+    """
+    issues: list[LintIssue] = []
+    depth = 0
+    previous: Token | None = None
+    seen_if = False  # an `if` earlier in this top-level statement (`p if every x in y {`)
+    recent: list[Token] = []
+    for token in tokens(source):
+        if token.kind == "nl":
+            if depth == 0:
+                seen_if = False
+            continue
+        recent = [*recent[-2:], token]
+        if [t.text for t in recent] == ["with", "input", "as"]:
+            issues.append(LintIssue(recent[0].line, recent[0].column,
+                                    "`with input as ...` crashes the Rego engine (regopy 1.5.2); "
+                                    "mock single keys instead: `with input.model as {...}`"))
+        if token.text in ("{", "[", "("):
+            if (token.text == "{" and depth == 0 and not seen_if and previous is not None
+                    and previous.text not in _VALUE_CONTEXT):
+                issues.append(LintIssue(token.line, token.column,
+                                        "Rego v0 rule body (no `if`); write Rego v1: "
+                                        "`deny contains msg if { ... }`, `allow if { ... }`"))
+            depth += 1
+        elif token.text in ("}", "]", ")"):
+            depth = max(depth - 1, 0)
+        elif token.text == ";" and depth == 0:
+            seen_if = False
+        elif token.text == "if" and depth == 0:
+            seen_if = True
+        previous = token
+    return issues
+
+
+def package_of(source: str) -> str | None:
+    """The package a module declares (``package a.b`` gives ``a.b``)."""
+    words: list[str] = []
+    taking = False
+    for token in tokens(source):
+        if not taking:
+            if token.kind == "ident" and token.text == "package":
+                taking = True
+            elif token.kind != "nl":
+                return None
+            continue
+        if token.kind == "nl":
+            break
+        words.append(token.text)
+    name = "".join(words)
+    return name or None
+
+
+def rule_names(source: str) -> list[str]:
+    """Names of the rules a module defines at its top level, in order, once each."""
+    names: list[str] = []
+    depth = 0
+    at_start = True
+    for token in tokens(source):
+        if token.kind == "nl":
+            at_start = at_start or depth == 0
+            continue
+        if at_start and depth == 0 and token.kind == "ident" \
+                and token.text not in ("package", "import", "default") and token.text not in names:
+            names.append(token.text)
+        if token.text == "default" and depth == 0:
+            at_start = True
+            continue
+        at_start = False
+        if token.text in ("{", "[", "("):
+            depth += 1
+        elif token.text in ("}", "]", ")"):
+            depth = max(depth - 1, 0)
+    return names
+
+
+# --- reading regopy's errors ------------------------------------------------------------
+
+def _atoms(text: str, tag: str) -> list[str]:
+    """Length-prefixed values after ``(tag N:`` in an engine error dump."""
+    data = text.encode("utf-8", "replace")
+    found: list[str] = []
+    for match in re.finditer(rb"\(" + re.escape(tag.encode()) + rb" (\d+):", data):
+        size = int(match.group(1))
+        found.append(data[match.end():match.end() + size].decode("utf-8", "replace"))
+    return found
+
+
+def _locations(text: str) -> list[tuple[str, int]]:
+    """(module name, byte offset) of each located error in an engine error dump."""
+    data = text.encode("utf-8", "replace")
+    found: list[tuple[str, int]] = []
+    for match in re.finditer(rb"\(error (\d+):", data):
+        size = int(match.group(1))
+        rest = data[match.end():]
+        name = rest[:size].decode("utf-8", "replace")
+        where = re.match(rb"\|(\d+)\|", rest[size:])
+        if where:
+            found.append((name, int(where.group(1))))
+    return found
+
+
+def _line_col(source: str, offset: int) -> tuple[int, int]:
+    before = source.encode("utf-8")[:offset].decode("utf-8", "replace")
+    return before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+
+
+def describe_error(dump: str, sources: dict[str, str]) -> str:
+    """One line from an engine error dump: the first message and where it is."""
+    messages = _atoms(dump, "errormsg")
+    message = messages[0] if messages else " ".join(dump.split())[:200]
+    for name, offset in _locations(dump):
+        if name in sources:
+            line, column = _line_col(sources[name], offset)
+            return f"{name}:{line}:{column}: {message}"
+    return message
+
+
+def _regopy() -> tuple[Any, Any]:
+    """Import regopy and its low-level bindings (on first use: a 14 MB library).
+
+    Raises:
+        RegoFailure: regopy is not installed.
+    """
+    import importlib
+
+    try:
+        return (importlib.import_module("regopy"),
+                importlib.import_module("regopy.rego_shared"))
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise RegoFailure("the Rego engine (regopy) is not installed: pip install regopy") \
+            from exc
+
+
+def _node_errors(output_impl: Any) -> list[str]:
+    """Messages of the error nodes of a failed query (regopy keeps them only there)."""
+    regopy, rs = _regopy()
+    error_kinds = (regopy.NodeKind.ErrorSeq.value, regopy.NodeKind.Error.value)
+    message_kind = regopy.NodeKind.ErrorMessage.value
+    messages: list[str] = []
+    try:
+        root = rs.rego_output_node(output_impl)
+        stack = [root] if root else []
+        while stack and len(messages) < 10:
+            node = stack.pop()
+            kind = rs.rego.regoNodeType(node)
+            if kind == message_kind:
+                messages.append(rs.rego_node_value(node))
+            elif kind in error_kinds:
+                size = rs.rego_node_size(node)
+                stack.extend(rs.rego_node_get(node, i) for i in reversed(range(size)))
+    except Exception:  # reading the error must never hide that there was one
+        return messages
+    return list(dict.fromkeys(messages))
+
+
+def _node_to_python(rs: Any, kinds: Any, node: Any, depth: int = 0) -> Any:
+    """A result node as a Python value (used when regopy's JSON text is malformed).
+
+    rego-cpp 1.5.2 leaves quotes unescaped in the JSON of strings that some
+    built-ins (``concat``, ``lower``, ``replace``, ...) produced and ``sprintf``
+    then formatted; the node tree still holds each string whole.
+    """
+    if depth > 100:
+        raise RegoFailure("result nested too deeply")
+    kind = rs.rego.regoNodeType(node)
+    size = rs.rego_node_size(node)
+    children = [rs.rego_node_get(node, i) for i in range(size)]
+    if kind in (kinds.Term.value, kinds.Scalar.value) and size == 1:
+        return _node_to_python(rs, kinds, children[0], depth + 1)
+    if kind in (kinds.Array.value, kinds.Set.value, kinds.Terms.value):
+        return [_node_to_python(rs, kinds, c, depth + 1) for c in children]
+    if kind == kinds.Object.value:
+        result: dict[str, Any] = {}
+        for item in children:
+            key = _node_to_python(rs, kinds, rs.rego_node_get(item, 0), depth + 1)
+            result[str(key)] = _node_to_python(rs, kinds, rs.rego_node_get(item, 1), depth + 1)
+        return result
+    text = rs.rego_node_json(node)
+    if kind == kinds.String.value:
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text[1:-1] if text.startswith('"') and text.endswith('"') else text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class Engine:
+    """One compiled set of Rego modules and data, queried many times.
+
+    Modules are parsed when added; entry points (``pkg/rule``) are compiled
+    into a bundle once, then each query only sets the input and runs the plan.
+    rego-cpp interpreters are not thread-safe, so queries are serialised.
+    """
+
+    def __init__(self, modules: Sequence[tuple[str, str]], data: dict[str, Any]) -> None:
+        """Add ``modules`` (name, source) and ``data``.
+
+        Raises:
+            RegoFailure: regopy is missing, a module does not parse, or the data is refused.
+        """
+        regopy, _ = _regopy()
+        self._lock = threading.Lock()
+        self._sources = dict(modules)
+        self._bundles: dict[tuple[str, ...], Any] = {}
+        interpreter = regopy.Interpreter()
+        interpreter.log_level = regopy.LogLevel.NONE  # else parse errors are printed on stdout
+        interpreter.strict_built_in_errors = True  # else a failing built-in drops a deny
+        for name, source in modules:
+            try:
+                interpreter.add_module(name, source)
+            except regopy.RegoError as exc:
+                raise RegoFailure(describe_error(str(exc), self._sources)) from exc
+        if data:
+            try:
+                interpreter.add_data_json(json.dumps(data))
+            except regopy.RegoError as exc:
+                raise RegoFailure(f"policy data refused: {describe_error(str(exc), {})}") \
+                    from exc
+        self._interpreter = interpreter
+
+    def compile(self, entrypoints: Sequence[str]) -> None:
+        """Compile ``entrypoints`` (``a/b/rule``) into a bundle, once.
+
+        Raises:
+            RegoFailure: the modules do not compile.
+        """
+        key = tuple(entrypoints)
+        with self._lock:
+            self._bundle(key)
+
+    def _bundle(self, key: tuple[str, ...]) -> Any:
+        bundle = self._bundles.get(key)
+        if bundle is None:
+            regopy, _ = _regopy()
+            try:
+                bundle = self._interpreter.build(None, list(key))
+            except regopy.RegoError as exc:
+                raise RegoFailure(describe_error(str(exc), self._sources)) from exc
+            if not bundle.ok():
+                raise RegoFailure("the policy does not compile")
+            self._bundles[key] = bundle
+        return bundle
+
+    def evaluate(self, entrypoints: Sequence[str], input_value: Any) -> list[Any]:
+        """Set the input (a JSON value; None keeps the last one) and evaluate each entry point.
+
+        Returns:
+            One value per entry point; None where it is undefined.
+
+        Raises:
+            RegoFailure: compiling or evaluating failed (the engine's message).
+        """
+        regopy, rs = _regopy()
+        key = tuple(entrypoints)
+        with self._lock:
+            bundle = self._bundle(key)
+            if input_value is not None:
+                try:
+                    # regopy.Input builds the value directly: faster than parsing JSON text.
+                    self._interpreter.set_input(regopy.Input(input_value))
+                except regopy.RegoError as exc:
+                    raise RegoFailure(f"input refused: {describe_error(str(exc), {})}") \
+                        from exc
+            values = []
+            for entrypoint in key:
+                try:
+                    output = rs.rego_bundle_query_entrypoint(self._interpreter._impl,
+                                                             bundle._impl, entrypoint)
+                except regopy.RegoError as exc:
+                    raise RegoFailure(describe_error(str(exc), self._sources)) from exc
+                try:
+                    values.append(self._read(regopy, rs, output))
+                finally:
+                    rs.rego_free_output(output)
+        return values
+
+    def evaluate_each(self, entrypoints: Sequence[str]) -> list[tuple[Any, str | None]]:
+        """Evaluate each entry point on its own (no input); (value, error) per entry point.
+
+        Raises:
+            RegoFailure: the entry points do not compile.
+        """
+        regopy, rs = _regopy()
+        key = tuple(entrypoints)
+        results: list[tuple[Any, str | None]] = []
+        with self._lock:
+            bundle = self._bundle(key)
+            for entrypoint in key:
+                try:
+                    output = rs.rego_bundle_query_entrypoint(self._interpreter._impl,
+                                                             bundle._impl, entrypoint)
+                except regopy.RegoError as exc:
+                    results.append((None, describe_error(str(exc), self._sources)))
+                    continue
+                try:
+                    results.append((self._read(regopy, rs, output), None))
+                except RegoFailure as exc:
+                    results.append((None, str(exc)))
+                finally:
+                    rs.rego_free_output(output)
+        return results
+
+    def _read(self, regopy: Any, rs: Any, output: Any) -> Any:
+        """The value of a query's first expression; None when undefined."""
+        try:
+            ok = rs.rego_output_ok(output)
+            text = rs.rego_output_string(output)
+        except regopy.RegoError as exc:
+            raise RegoFailure(f"cannot read the engine's output: {exc}") from exc
+        if not ok:
+            raise RegoFailure("; ".join(_node_errors(output)) or "evaluation failed")
+        if text.strip() == "undefined":
+            return None
+        if text.lstrip().startswith("(error"):
+            raise RegoFailure(describe_error(text, self._sources))
+        try:
+            document = json.loads(text)
+        except ValueError:
+            try:
+                node = rs.rego_output_expressions_at_index(output, 0)
+                values = _node_to_python(rs, regopy.NodeKind, node) if node else []
+            except Exception as exc:
+                raise RegoFailure(f"cannot read the engine's output: {text[:200]}") from exc
+            return values[0] if isinstance(values, list) and values else None
+        results = document if isinstance(document, list) else [document]
+        for result in results:
+            if isinstance(result, dict) and result.get("expressions"):
+                return result["expressions"][0]
+        return None

@@ -1,0 +1,524 @@
+"""The model card: ``MODEL_CARD.md``, rendered from signed evidence.
+
+The card has the sections of Mitchell et al., "Model Cards for Model Reporting"
+(FAT* 2019, https://arxiv.org/abs/1810.03993): model details, intended use,
+factors, metrics, evaluation data, training data, quantitative analyses,
+ethical considerations, caveats and recommendations. Its YAML header follows
+the Hugging Face model card metadata (``license``, ``datasets``, ``base_model``,
+``model-index`` with the metrics; https://huggingface.co/docs/hub/model-cards).
+
+Every fact on the card comes from a signed statement: name, identity, digests,
+code, data and builder from the provenance; metrics from the eval statement;
+the human-written parts (``--card FILE``) from the SBOM's ``modelCard``, where
+:meth:`CardInput.model_card_json` puts them and :meth:`CardInput.from_bom` reads
+them back. So ``mlprov card`` re-renders the same card from verified evidence,
+and the card's SHA-256, recorded in the signed SBOM, binds it.
+
+The ``--card`` file (YAML or JSON), every key optional::
+
+    description: Scores loan applications for default risk.
+    developers: [ACME risk team]
+    license: apache-2.0
+    base_model: acme/credit-base          # or a list; else parents from the provenance
+    task: tabular-classification
+    approach: supervised                  # CycloneDX: supervised, unsupervised, ...
+    architecture_family: logistic-regression
+    model_architecture: 4 features -> sigmoid
+    inputs: [tabular]
+    outputs: [probability of default]
+    intended_use: [pre-screening of consumer loan applications]
+    intended_users: [credit analysts]
+    out_of_scope_uses: [final credit decisions without human review]
+    factors: [applicant age group]
+    ethical_considerations:
+      - name: age is a protected attribute in some jurisdictions
+        mitigation: per-slice AUC reported; threshold reviewed
+    caveats_and_recommendations: [trained on synthetic data]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal, get_args
+
+from pydantic import Field, ValidationError, field_validator
+
+from mlprov import __version__
+from mlprov._internal.parents import ParentRef, parents_from_predicate
+from mlprov.errors import InputError, VerificationError
+from mlprov.evaluation import EvalPredicate, format_metric
+from mlprov.evidence import EVAL_FILE, PROVENANCE_FILE, SBOM_BUNDLE_FILE, SBOM_FILE
+from mlprov.statements import MlprovModel
+
+if TYPE_CHECKING:
+    from mlprov.provenance import TrainingProvenance
+    from mlprov.sbom import SbomInfo
+    from mlprov.trust import Trust
+    from mlprov.verification import Verdict
+
+__all__ = [
+    "CardFacts",
+    "CardInput",
+    "EthicalConsideration",
+    "card_facts",
+    "card_from_verdict",
+    "load_card_input",
+    "render_card",
+    "render_verified_card",
+]
+
+#: CycloneDX ``modelCard.properties`` names for card fields CycloneDX has no field for.
+PROPERTY_PREFIX: Final = "mlprov:modelcard:"
+_OUT_OF_SCOPE = PROPERTY_PREFIX + "outOfScopeUse"
+_FACTOR = PROPERTY_PREFIX + "factor"
+_BASE_MODEL = PROPERTY_PREFIX + "baseModel"
+_HF_ID = re.compile(r"^[a-z0-9][a-z0-9.+-]*$")
+_HF_DATASET = re.compile(r"^hf://datasets/([^@]+?)(?:@.*)?$")
+Approach = Literal["supervised", "unsupervised", "reinforcement-learning", "semi-supervised",
+                   "self-supervised"]
+
+
+class EthicalConsideration(MlprovModel):
+    """A risk and, when known, how it is mitigated."""
+
+    name: str = Field(min_length=1)
+    mitigation: str | None = None
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class CardInput(MlprovModel):
+    """The human-written parts of a model card (the ``--card`` file)."""
+
+    description: str | None = None
+    developers: list[str] = Field(default_factory=list)
+    license: str | None = None
+    base_model: list[str] = Field(default_factory=list)
+    task: str | None = None
+    approach: Approach | None = None
+    architecture_family: str | None = None
+    model_architecture: str | None = None
+    inputs: list[str] = Field(default_factory=list)
+    outputs: list[str] = Field(default_factory=list)
+    intended_use: list[str] = Field(default_factory=list)
+    intended_users: list[str] = Field(default_factory=list)
+    out_of_scope_uses: list[str] = Field(default_factory=list)
+    factors: list[str] = Field(default_factory=list)
+    ethical_considerations: list[EthicalConsideration] = Field(default_factory=list)
+    caveats_and_recommendations: list[str] = Field(default_factory=list)
+
+    @field_validator("developers", "base_model", "inputs", "outputs", "intended_use",
+                     "intended_users", "out_of_scope_uses", "factors",
+                     "caveats_and_recommendations", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return _as_list(value)
+
+    @field_validator("ethical_considerations", mode="before")
+    @classmethod
+    def _names_or_objects(cls, value: Any) -> Any:
+        value = _as_list(value)
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("developers", "base_model", "inputs", "outputs", "intended_use",
+                     "intended_users", "out_of_scope_uses", "factors",
+                     "caveats_and_recommendations")
+    @classmethod
+    def _no_blanks(cls, value: list[str]) -> list[str]:
+        if any(not v.strip() for v in value):
+            raise ValueError("entries must not be empty")
+        return value
+
+    @field_validator("description", "license", "task", "architecture_family",
+                     "model_architecture")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    def model_card_json(self, dataset_refs: list[str], evaluation: EvalPredicate | None
+                        ) -> dict[str, Any]:
+        """The CycloneDX 1.6 ``modelCard`` object (empty parts left out)."""
+        parameters: dict[str, Any] = {}
+        if self.approach:
+            parameters["approach"] = {"type": self.approach}
+        for key, value in (("task", self.task), ("architectureFamily", self.architecture_family),
+                           ("modelArchitecture", self.model_architecture)):
+            if value:
+                parameters[key] = value
+        if dataset_refs:
+            parameters["datasets"] = [{"ref": ref} for ref in dataset_refs]
+        if self.inputs:
+            parameters["inputs"] = [{"format": f} for f in self.inputs]
+        if self.outputs:
+            parameters["outputs"] = [{"format": f} for f in self.outputs]
+        card: dict[str, Any] = {}
+        if parameters:
+            card["modelParameters"] = parameters
+        if evaluation is not None:
+            metrics = [{"type": name, "value": format_metric(value)}
+                       for name, value in sorted(evaluation.metrics.items())]
+            metrics += [{"type": name, "value": format_metric(value), "slice": slice_name}
+                        for slice_name, values in sorted(evaluation.slices.items())
+                        for name, value in sorted(values.items())]
+            card["quantitativeAnalysis"] = {"performanceMetrics": metrics}
+        considerations: dict[str, Any] = {}
+        for key, values in (("users", self.intended_users), ("useCases", self.intended_use),
+                            ("technicalLimitations", self.caveats_and_recommendations)):
+            if values:
+                considerations[key] = list(values)
+        if self.ethical_considerations:
+            considerations["ethicalConsiderations"] = [
+                {"name": e.name, **({"mitigationStrategy": e.mitigation} if e.mitigation else {})}
+                for e in self.ethical_considerations]
+        if considerations:
+            card["considerations"] = considerations
+        properties = [{"name": name, "value": value}
+                      for name, values in ((_OUT_OF_SCOPE, self.out_of_scope_uses),
+                                           (_FACTOR, self.factors),
+                                           (_BASE_MODEL, self.base_model))
+                      for value in values]
+        if properties:
+            card["properties"] = properties
+        return card
+
+    @classmethod
+    def from_bom(cls, document: dict[str, Any]) -> CardInput:
+        """Read the card input back out of a (verified) BOM; unknown shapes are skipped."""
+        component = _dict(_dict(document.get("metadata")).get("component"))
+        card = _dict(component.get("modelCard"))
+        parameters = _dict(card.get("modelParameters"))
+        considerations = _dict(card.get("considerations"))
+        properties = [p for p in _list(card.get("properties")) if isinstance(p, dict)]
+
+        def prop(name: str) -> list[str]:
+            return [str(p.get("value")) for p in properties if p.get("name") == name]
+
+        def formats(key: str) -> list[str]:
+            return [str(f["format"]) for f in _list(parameters.get(key))
+                    if isinstance(f, dict) and isinstance(f.get("format"), str)]
+
+        from mlprov.sbom import licence_names
+
+        licences = licence_names(component)
+        approach = _dict(parameters.get("approach")).get("type")
+        try:
+            return cls(
+                description=_str(component.get("description")),
+                developers=[str(a["name"]) for a in _list(component.get("authors"))
+                            if isinstance(a, dict) and isinstance(a.get("name"), str)],
+                license=licences[0] if licences else None,
+                base_model=prop(_BASE_MODEL),
+                task=_str(parameters.get("task")),
+                approach=approach if approach in get_args(Approach) else None,
+                architecture_family=_str(parameters.get("architectureFamily")),
+                model_architecture=_str(parameters.get("modelArchitecture")),
+                inputs=formats("inputs"), outputs=formats("outputs"),
+                intended_use=_strings(considerations.get("useCases")),
+                intended_users=_strings(considerations.get("users")),
+                out_of_scope_uses=prop(_OUT_OF_SCOPE), factors=prop(_FACTOR),
+                ethical_considerations=[
+                    EthicalConsideration(name=e["name"],
+                                         mitigation=_str(e.get("mitigationStrategy")))
+                    for e in _list(considerations.get("ethicalConsiderations"))
+                    if isinstance(e, dict) and isinstance(e.get("name"), str) and e["name"]],
+                caveats_and_recommendations=_strings(considerations.get("technicalLimitations")))
+        except ValidationError:
+            return cls()  # a BOM written by another tool: show no human-written parts
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in _list(value) if isinstance(v, str) and v.strip()]
+
+
+def load_card_input(path: Path) -> CardInput:
+    """Read a ``--card`` file (YAML or JSON; see the module docstring).
+
+    Raises:
+        InputError: unreadable, not a mapping, an unknown key or a bad value.
+    """
+    import yaml
+
+    from mlprov.trust import _parse_yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read card file {path}: {exc}") from exc
+    try:
+        document = _parse_yaml(text)
+    except yaml.YAMLError as exc:
+        why = " ".join(str(exc).split())
+        raise InputError(f"card file {path} is not valid YAML: {why}") from exc
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise InputError(f"card file {path} is not a mapping at the top level")
+    try:
+        return CardInput.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "document"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise InputError(f"card file {path}: {where}: {message}",
+                         hint="see docs/sbom-eval-card.md for the card file's keys") from exc
+
+
+# ---------------------------------------------------------------------------
+# Facts and rendering
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    """Everything a card shows, each taken from a signed statement."""
+
+    provenance: TrainingProvenance
+    root_digest: str  # hex
+    card: CardInput
+    evaluation: EvalPredicate | None
+    package_count: int
+    licenses: dict[str, int]
+    parents: tuple[ParentRef, ...] = ()
+
+
+def card_facts(provenance: TrainingProvenance, root: str, evaluation: EvalPredicate | None,
+               sbom: SbomInfo) -> CardFacts:
+    """Gather the card's facts from verified (or just built) statements."""
+    return CardFacts(provenance=provenance, root_digest=root,
+                     card=CardInput.from_bom(sbom.document), evaluation=evaluation,
+                     package_count=len(sbom.packages), licenses=sbom.license_counts(),
+                     parents=parents_from_predicate(provenance.predicate))
+
+
+def _cell(text: object) -> str:
+    """Text for a Markdown table cell: one line, pipes escaped."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _bullets(items: list[str], empty: str = "_Not stated._") -> list[str]:
+    return [f"- {_line(i)}" for i in items] if items else [empty]
+
+
+def _hf_license(licence: str | None) -> dict[str, Any]:
+    """HF ``license`` (lower-case SPDX id or HF id), else ``other`` with ``license_name``."""
+    if not licence:
+        return {}
+    from mlprov.sbom import is_spdx_id
+
+    if is_spdx_id(licence) or _HF_ID.match(licence):
+        return {"license": licence.lower()}
+    return {"license": "other", "license_name": licence}
+
+
+def _dataset_id(name: str, uri: str | None) -> str:
+    match = _HF_DATASET.match(uri or "")
+    return match.group(1) if match else name
+
+
+def _metric_entries(evaluation: EvalPredicate) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = [{"type": name, "value": value, "name": name}
+                                     for name, value in sorted(evaluation.metrics.items())]
+    entries += [{"type": name, "value": value, "name": f"{name} (slice: {slice_name})"}
+                for slice_name, values in sorted(evaluation.slices.items())
+                for name, value in sorted(values.items())]
+    return entries
+
+
+def _header(facts: CardFacts) -> dict[str, Any]:
+    prov, card = facts.provenance, facts.card
+    header: dict[str, Any] = {**_hf_license(card.license)}
+    datasets = [_dataset_id(d.name, d.uri) for d in prov.inputs.data]
+    if datasets:
+        header["datasets"] = datasets
+    base = card.base_model or [p.name for p in facts.parents]
+    if base:
+        header["base_model"] = base[0] if len(base) == 1 else base
+    header["tags"] = ["mlprov"]
+    if facts.evaluation is not None:
+        evaluation = facts.evaluation
+        names = [d.name for d in evaluation.datasets]
+        dataset = ({"type": _dataset_id(evaluation.datasets[0].name, evaluation.datasets[0].uri),
+                    "name": ", ".join(names)} if names
+                   else {"type": "unspecified", "name": "unspecified evaluation data"})
+        header["model-index"] = [{"name": prov.name, "results": [{
+            "task": {"type": card.task or "other"},
+            "dataset": dataset,
+            "metrics": _metric_entries(evaluation)}]}]
+    header["mlprov"] = {"identity": prov.identity, "rootDigest": f"sha256:{facts.root_digest}"}
+    return header
+
+
+def render_card(facts: CardFacts) -> str:
+    """Render ``MODEL_CARD.md`` (deterministic: the same facts give the same bytes)."""
+    import yaml
+
+    prov, card, evaluation = facts.provenance, facts.card, facts.evaluation
+    code = prov.inputs.code
+    lines = ["---", yaml.safe_dump(_header(facts), sort_keys=False, allow_unicode=True,
+                                   width=4096).rstrip("\n"), "---", "",
+             f"# Model card: {_line(prov.name)}", ""]
+    if card.description:
+        lines += [card.description.strip(), ""]
+    lines += [f"Generated by mlprov {__version__} from signed evidence: the provenance "
+              f"(`{PROVENANCE_FILE}`), the SBOM (`{SBOM_BUNDLE_FILE}`, which records this "
+              f"card's SHA-256) and the evaluation (`{EVAL_FILE}`). Check them with "
+              "`mlprov verify MODEL --evidence DIR --trust TRUST` or `mlprov inspect DIR`.", ""]
+
+    code_text = f"`{code.uri}` at " if code.uri else ""
+    code_text += f"commit `{code.commit}`" + (" (uncommitted changes)" if code.dirty else "")
+    rows = [("Name", prov.name), ("Version identity", f"`{prov.identity}`"),
+            ("Root digest", f"`sha256:{facts.root_digest}` (SHA-256 over the files' SHA-256 "
+                            "digests, the OpenSSF model-signing rule)")]
+    if card.developers:
+        rows.append(("Developers", ", ".join(card.developers)))
+    rows.append(("Licence", card.license or "not stated"))
+    for label, value in (("Task", card.task), ("Approach", card.approach),
+                         ("Architecture family", card.architecture_family),
+                         ("Architecture", card.model_architecture)):
+        if value:
+            rows.append((label, value))
+    if card.inputs:
+        rows.append(("Inputs", ", ".join(card.inputs)))
+    if card.outputs:
+        rows.append(("Outputs", ", ".join(card.outputs)))
+    rows += [("Training code", code_text), ("Builder", f"`{prov.builder_id}`")]
+    if prov.invocation_id:
+        rows.append(("Training run", f"`{prov.invocation_id}`"))
+    if prov.started_on or prov.finished_on:
+        rows.append(("Trained", f"{prov.started_on or '?'} to {prov.finished_on or '?'}"))
+    for parent in facts.parents:
+        digest = f", `sha256:{parent.sha256}`" if parent.sha256 else ""
+        rows.append((f"Parent ({parent.role})", f"{parent.name}{digest}"))
+    for base in card.base_model:
+        rows.append(("Base model", base))
+    lines += ["## Model details", "", "| | |", "| --- | --- |"]
+    lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in rows]
+
+    lines += ["", "## Intended use", "", "### Primary intended uses", "",
+              *_bullets(card.intended_use), "", "### Primary intended users", "",
+              *_bullets(card.intended_users), "", "### Out-of-scope uses", "",
+              *_bullets(card.out_of_scope_uses)]
+    lines += ["", "## Factors", "", *_bullets(card.factors)]
+
+    lines += ["", "## Metrics", ""]
+    if evaluation is None:
+        lines.append("_No evaluation was attested (attest with `--metrics`)._")
+    else:
+        names = sorted({*evaluation.metrics, *(m for s in evaluation.slices.values() for m in s)})
+        lines.append("Reported: " + ", ".join(f"`{_line(n)}`" for n in names) + ".")
+        if evaluation.slices:
+            lines.append("Per slice: " + ", ".join(f"`{_line(s)}`"
+                                                   for s in sorted(evaluation.slices)) + ".")
+        lines.append(f"Evaluator: `{evaluation.evaluator.id}`.")
+
+    lines += ["", "## Evaluation data", ""]
+    if evaluation is None or not evaluation.datasets:
+        lines.append("_Not stated._")
+    else:
+        lines += _data_table([(d.name, d.sha256, d.uri) for d in evaluation.datasets])
+
+    lines += ["", "## Training data", ""]
+    if prov.inputs.data:
+        lines += _data_table([(d.name, d.sha256, d.uri) for d in prov.inputs.data])
+    else:
+        lines.append("_No dataset was recorded._")
+
+    lines += ["", "## Quantitative analyses", ""]
+    if evaluation is None:
+        lines.append("_No evaluation was attested._")
+    else:
+        if evaluation.metrics:
+            lines += ["| metric | value |", "| --- | --- |"]
+            lines += [f"| {_cell(n)} | {format_metric(v)} |"
+                      for n, v in sorted(evaluation.metrics.items())]
+        if evaluation.slices:
+            lines += ["", "### Per slice", "", "| slice | metric | value |", "| --- | --- | --- |"]
+            lines += [f"| {_cell(s)} | {_cell(n)} | {format_metric(v)} |"
+                      for s, values in sorted(evaluation.slices.items())
+                      for n, v in sorted(values.items())]
+
+    lines += ["", "## Ethical considerations", ""]
+    lines += _bullets([e.name + (f" (mitigation: {e.mitigation})" if e.mitigation else "")
+                       for e in card.ethical_considerations])
+    lines += ["", "## Caveats and recommendations", "",
+              *_bullets(card.caveats_and_recommendations)]
+
+    lines += ["", "## Training environment", "",
+              f"{facts.package_count} Python packages, listed with versions, purls and "
+              f"licences in `{SBOM_FILE}` (CycloneDX 1.6)."]
+    if facts.licenses:
+        lines.append("Licences: " + ", ".join(f"{_line(n)} ({c})"
+                                              for n, c in facts.licenses.items()) + ".")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _data_table(rows: list[tuple[str, str, str | None]]) -> list[str]:
+    out = ["| name | digest | location |", "| --- | --- | --- |"]
+    out += [f"| {_cell(n)} | `sha256:{d}` | {_cell(u) if u else '-'} |" for n, d, u in rows]
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Re-rendering from verified evidence
+# ---------------------------------------------------------------------------
+
+
+def card_from_verdict(verdict: Verdict) -> str:
+    """Render the card from a verdict's verified statements.
+
+    The provenance and the SBOM must have verified, and the eval statement too
+    when the SBOM records one; the model's files need not have been checked.
+
+    Raises:
+        VerificationError: a statement the card needs did not verify.
+    """
+    failed = [c for c in verdict.checks if c.ok is False]
+    if failed:
+        raise VerificationError(f"cannot render the card from unverified evidence: "
+                                f"{failed[0].name}: {failed[0].detail}")
+    provenance, sbom = verdict.provenance, verdict.sbom
+    if provenance is None or sbom is None or verdict.root_digest is None:
+        raise VerificationError("cannot render the card: the provenance or the SBOM did not "
+                                "verify")
+    if EVAL_FILE in sbom.pinned and verdict.evaluation is None:
+        raise VerificationError(f"cannot render the card: {EVAL_FILE} did not verify")
+    root = verdict.root_digest.removeprefix("sha256:")
+    return render_card(card_facts(provenance, root, verdict.evaluation, sbom))
+
+
+def render_verified_card(evidence: Path | str, *, trust: Trust | Path | str | None = None,
+                         key: Path | str | None = None) -> str:
+    """Verify an evidence directory's statements and re-render its model card.
+
+    Raises:
+        VerificationError: the evidence does not verify (named in the message).
+        InputError, TrustError, KeyMaterialError: unusable evidence path or trust.
+    """
+    from mlprov.verification import verify
+
+    return card_from_verdict(verify(None, evidence=evidence, trust=trust, key=key))

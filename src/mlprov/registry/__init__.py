@@ -1,0 +1,105 @@
+"""``mlprov.registry``: a model registry in which nothing is trusted because a row says so.
+
+Names map to numbered versions, each bound to a verified identity, root digest
+and evidence; versions move through stages (None → Staging → Production →
+Archived) and aliases point at them. Every change is gated by a policy over
+re-verified evidence, signed by the registry's key as a SLSA VSA, appended to
+a hash-chained audit log and announced as an event, all in one transaction::
+
+    from mlprov.registry import Registry
+
+    registry = Registry.init("~/.mlprov", trust="trust.yaml")   # once
+    registry = Registry.open()              # --registry DIR / $MLPROV_HOME / ~/.mlprov
+    v = registry.register("model/", evidence="evidence/")
+    registry.promote(v.name, v.version, to="Staging", reason="eval passed")
+    registry.set_alias(v.name, "production", v.version, reason="approved")
+    path = registry.load("models:/credit-risk@production")   # verified local path
+
+Storage is pluggable (:mod:`mlprov.registry.interface`): SQLite through
+SQLAlchemy Core and a local content-addressed blob store are the embedded
+defaults. See docs/registry.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlprov.registry._auditlog import AuditReport
+from mlprov.registry._core import (
+    AliasChange,
+    ChangeResult,
+    PolicyDeniedError,
+    PullResult,
+    RegisterResult,
+    RegistrationRefusedError,
+    Registry,
+    Resolved,
+)
+from mlprov.registry._facts import RegistryIntegrityError, VersionFacts
+from mlprov.registry._home import HOME_ENV, default_home
+from mlprov.registry._uri import ModelUri, parse_model_uri, parse_time
+from mlprov.registry.interface import (
+    NotFoundError,
+    RegistryBusyError,
+    RegistryError,
+    Stage,
+)
+
+if TYPE_CHECKING:
+    from mlprov.trust import Trust
+
+__all__ = [
+    "HOME_ENV",
+    "AliasChange",
+    "AuditReport",
+    "ChangeResult",
+    "ModelUri",
+    "NotFoundError",
+    "PolicyDeniedError",
+    "PullResult",
+    "RegisterResult",
+    "RegistrationRefusedError",
+    "Registry",
+    "RegistryBusyError",
+    "RegistryError",
+    "RegistryIntegrityError",
+    "Resolved",
+    "Stage",
+    "VersionFacts",
+    "default_home",
+    "load",
+    "parse_model_uri",
+    "parse_time",
+]
+
+
+def load(uri: str, registry: Registry | Path | str | None = None, *,
+         trust: Trust | Path | str | None = None) -> Path:
+    """Return a verified local path for a ``models:/`` URI.
+
+    The decision that put the version there, its evidence and every byte of
+    its files are verified first; the path is a read-only checkout inside the
+    registry (``checkouts/``), re-checked on every call.
+
+    Args:
+        uri: ``models:/NAME@ALIAS``, ``models:/NAME/N``, ``models:/NAME/STAGE``.
+        registry: a :class:`Registry`, or its directory (default:
+            ``$MLPROV_HOME``, else ``~/.mlprov``).
+        trust: verify with this trust (a :class:`~mlprov.trust.Trust` or a trust
+            file) instead of the registry's own; it must name the registry's key
+            with the ``registry`` role.
+
+    Raises:
+        NotFoundError: unknown model, alias, stage or version.
+        mlprov.errors.VerificationError: a signature, digest or decision check failed.
+    """
+    from mlprov.trust import Trust as _Trust
+    from mlprov.trust import load_trust
+
+    resolved_trust = trust if isinstance(trust, _Trust) or trust is None \
+        else load_trust(Path(trust))
+    if isinstance(registry, Registry):
+        return registry.load(uri, trust=resolved_trust)
+    with Registry.open(registry) as opened:
+        return opened.load(uri, trust=resolved_trust)

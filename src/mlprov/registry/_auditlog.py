@@ -1,0 +1,284 @@
+"""``mlprov audit verify``: prove the log was not changed, dropped or reordered.
+
+Checks, in one pass over the log:
+
+- the hash chain: each body hashes to its stored hash, names its predecessor's
+  hash and its own sequence number, and matches its queryable columns;
+- every signed checkpoint (in the database and ``head.json``, and one given by
+  the caller, e.g. saved by CI earlier): signed by a key with the registry
+  role, naming an entry that exists with that hash. A checkpoint past the end
+  of the log means the tail was truncated;
+- the signed decisions of every entry after the last checkpoint (all with
+  ``deep``): each names its entry's sequence number, predecessor hash, kind
+  and outcome, so a re-hashed rewrite of the unsigned tail is caught;
+- replay: the current versions, stages, aliases and settings recomputed from
+  the log equal the tables, so a row edited directly is caught.
+
+When everything holds, a new checkpoint of the head is signed and stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlprov.errors import MlprovError
+from mlprov.registry._audit import GENESIS, Entry, check_entry
+from mlprov.registry._decisions import (
+    CHECKPOINT_PREDICATE,
+    VSA_PREDICATE,
+    change_of,
+    verify_signed,
+)
+from mlprov.registry._home import HEAD_FILE
+from mlprov.registry._uri import utc_now
+from mlprov.registry.interface import CheckpointRecord, ReadTransaction
+
+if TYPE_CHECKING:
+    from mlprov.registry._core import Registry
+
+__all__ = ["AuditReport", "verify_audit"]
+
+
+@dataclass
+class AuditReport:
+    """The outcome of ``audit verify``."""
+
+    entries: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS
+    checkpoints: int = 0
+    decisions: int = 0
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    new_checkpoint: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was found wrong."""
+        return not self.problems
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """As printed by ``mlprov audit verify --json``."""
+        return {"schema": "https://mlprov.dev/schemas/audit-verify/v1", "ok": self.ok,
+                "entries": self.entries, "head": {"seq": self.head_seq, "hash": self.head_hash},
+                "checkpointsVerified": self.checkpoints, "decisionsVerified": self.decisions,
+                "problems": self.problems, "warnings": self.warnings,
+                "newCheckpoint": self.new_checkpoint}
+
+
+@dataclass
+class _Replay:
+    """The state recomputed from accepted entries."""
+
+    versions: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    stages: dict[tuple[str, int], tuple[str, str | None]] = field(default_factory=dict)
+    aliases: dict[tuple[str, str], tuple[int, str | None]] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)
+    deployments: dict[tuple[str, int], tuple[str, str, str | None]] = field(
+        default_factory=dict)
+    deployment_stages: dict[tuple[str, int], tuple[str, str | None]] = field(
+        default_factory=dict)
+
+    def apply(self, entry: Entry) -> None:
+        if not entry.accepted:
+            return
+        details = entry.details
+        key = (entry.name or "", entry.version or 0)
+        if entry.kind == "model.register":
+            self.versions[key] = {"identity": details.get("identity"),
+                                  "root": details.get("rootDigest"), "decision": entry.decision}
+        elif entry.kind == "stage.transition":
+            self.stages[key] = (str(details.get("to")), entry.decision)
+        elif entry.kind in ("alias.set", "alias.rollback"):
+            self.aliases[(entry.name or "", str(details.get("alias")))] = (
+                entry.version or 0, entry.decision)
+        elif entry.kind == "alias.delete":
+            self.aliases.pop((entry.name or "", str(details.get("alias"))), None)
+        elif entry.kind == "registry.init":
+            for setting in ("trust", "policies", "config"):
+                if isinstance(details.get(setting), str):
+                    self.settings[setting] = details[setting]
+        elif entry.kind == "deployment.create":
+            self.deployments[key] = (str(details.get("spec")), str(details.get("statement")),
+                                     entry.decision)
+        elif entry.kind == "deployment.transition":
+            self.deployment_stages[key] = (str(details.get("to")), entry.decision)
+        elif entry.kind in ("registry.trust", "registry.policies", "registry.config"):
+            self.settings[entry.kind.split(".", 1)[1]] = str(details.get("to"))
+
+
+def _check_checkpoint(bundle: bytes, hashes: dict[int, str], head: int, registry: Registry,
+                      what: str, report: AuditReport, stored: CheckpointRecord | None = None
+                      ) -> None:
+    try:
+        signed = verify_signed(bundle, registry.trust, what=what,
+                               predicate_type=CHECKPOINT_PREDICATE)
+    except MlprovError as exc:
+        report.problems.append(f"{what}: {exc}")
+        return
+    predicate = signed.predicate
+    seq, entry_hash = predicate.get("seq"), predicate.get("entryHash")
+    if not isinstance(seq, int) or not isinstance(entry_hash, str):
+        report.problems.append(f"{what} is malformed")
+        return
+    if predicate.get("registry") != registry.registry_id:
+        report.problems.append(f"{what} belongs to another registry")
+        return
+    if stored is not None and (stored.seq != seq or stored.entry_hash != entry_hash):
+        report.problems.append(f"{what}: its row was changed (it signs entry {seq})")
+        return
+    if seq > head:
+        report.problems.append(f"{what} signs entry {seq}, but the log ends at entry {head}: "
+                               "the log was truncated")
+        return
+    if hashes.get(seq) != entry_hash:
+        report.problems.append(f"{what} signs another hash for entry {seq}: the log before it "
+                               "was rewritten")
+        return
+    report.checkpoints += 1
+
+
+def _check_decision(registry: Registry, entry: Entry, report: AuditReport) -> None:
+    if entry.decision is None:
+        return
+    what = f"decision of audit entry {entry.seq}"
+    try:
+        decision = verify_signed(registry.blobs.get_bytes(entry.decision), registry.trust,
+                                 what=what, predicate_type=VSA_PREDICATE)
+    except MlprovError as exc:
+        report.problems.append(f"{what}: {exc}")
+        return
+    change = change_of(decision)
+    result = decision.predicate.get("verificationResult")
+    expected = {"auditSeq": entry.seq, "prevEntryHash": entry.prev, "kind": entry.kind,
+                "registry": registry.registry_id}
+    wrong = sorted(k for k, v in expected.items() if change.get(k) != v)
+    if (result == "PASSED") != entry.accepted:
+        wrong.append("verificationResult")
+    if wrong:
+        report.problems.append(f"audit entry {entry.seq} disagrees with its signed decision "
+                               f"({', '.join(wrong)}): the entry was rewritten")
+    else:
+        report.decisions += 1
+
+
+def _replay_problems(tx: ReadTransaction, replay: _Replay) -> list[str]:
+    problems: list[str] = []
+    seen: set[tuple[str, int]] = set()
+    for record in tx.versions_for_replay():
+        key = (record.name, record.version)
+        seen.add(key)
+        logged = replay.versions.get(key)
+        label = f"{record.name} v{record.version}"
+        if logged is None:
+            problems.append(f"{label} is in the versions table but was never registered in "
+                            "the log (row inserted directly)")
+            continue
+        if (logged["identity"], logged["root"], logged["decision"]) != (
+                record.identity, record.root_digest, record.registration):
+            problems.append(f"{label}: its row differs from its registration in the log")
+        stage, decision = replay.stages.get(key, ("None", None))
+        if (record.stage.value, record.stage_decision) != (stage, decision):
+            problems.append(f"{label}: its stage row says {record.stage.value}, the log says "
+                            f"{stage}")
+    for gone in sorted(set(replay.versions) - seen):
+        problems.append(f"{gone[0]} v{gone[1]} was registered in the log but its row is gone")
+    rows: dict[tuple[str, str], tuple[int, str | None]] = {
+        (a.name, a.alias): (a.version, a.decision) for a in tx.all_aliases()}
+    for alias_key in sorted(set(rows) | set(replay.aliases)):
+        row, logged_alias = rows.get(alias_key), replay.aliases.get(alias_key)
+        if row != logged_alias:
+            table = row[0] if row else None
+            logged_version = logged_alias[0] if logged_alias else None
+            problems.append(f"{alias_key[0]}@{alias_key[1]}: the alias table says {table}, "
+                            f"the log says {logged_version}")
+    seen_deployments: set[tuple[str, int]] = set()
+    for deployment in tx.list_deployments():
+        key = (deployment.name, deployment.version)
+        seen_deployments.add(key)
+        label = f"deployment {deployment.name} v{deployment.version}"
+        if replay.deployments.get(key) != (deployment.spec_digest, deployment.statement,
+                                           deployment.decision):
+            problems.append(f"{label}: its row differs from its creation in the log")
+        stage, decision = replay.deployment_stages.get(key, ("None", None))
+        if (deployment.stage.value, deployment.stage_decision) != (stage, decision):
+            problems.append(f"{label}: its stage row says {deployment.stage.value}, the log "
+                            f"says {stage}")
+    for name, number in sorted(set(replay.deployments) - seen_deployments):
+        problems.append(f"deployment {name} v{number} was created in the log but its row is "
+                        "gone")
+    for setting, digest in replay.settings.items():
+        if tx.get_state(setting) != digest:
+            problems.append(f"the registry's {setting} differs from the last audited change")
+    return problems
+
+
+def verify_audit(registry: Registry, *, deep: bool = False, checkpoint: Path | None = None,
+                 sign_checkpoint: bool = True) -> AuditReport:
+    """Verify the whole audit log (see the module docstring)."""
+    report = AuditReport()
+    replay = _Replay()
+    with registry.metadata.read() as tx:
+        stored_checkpoints = tx.checkpoints()
+        wanted = {c.seq for c in stored_checkpoints}
+        last_checkpoint = max(wanted, default=0)
+        hashes: dict[int, str] = {}
+        prev, expected = GENESIS, 1
+        for record in tx.iter_audit():
+            entry, problems = check_entry(record, prev, expected)
+            report.problems.extend(p.problem for p in problems)
+            hashes[record.seq] = record.entry_hash
+            report.entries += 1
+            prev, expected = record.entry_hash, record.seq + 1
+            if entry is None:
+                continue
+            replay.apply(entry)
+            if deep or record.seq > last_checkpoint:
+                _check_decision(registry, entry, report)
+        report.head_seq = expected - 1
+        report.head_hash = prev
+        report.problems.extend(_replay_problems(tx, replay))
+    head = report.head_seq
+    for stored in stored_checkpoints:
+        _check_checkpoint(stored.bundle, hashes, head, registry,
+                          f"checkpoint of entry {stored.seq}", report, stored)
+    head_file = registry.home / HEAD_FILE
+    if head_file.is_file():
+        _check_checkpoint(head_file.read_bytes(), hashes, head, registry, HEAD_FILE, report)
+    elif head:
+        report.warnings.append(f"no {HEAD_FILE} yet (it is written at each checkpoint)")
+    if checkpoint is not None:
+        try:
+            data = checkpoint.read_bytes()
+        except OSError as exc:
+            report.problems.append(f"cannot read checkpoint {checkpoint}: {exc.strerror}")
+        else:
+            _check_checkpoint(data, hashes, head, registry, f"checkpoint {checkpoint.name}",
+                              report)
+    if report.ok and sign_checkpoint and head:
+        report.new_checkpoint = _sign_head(registry, head, report.head_hash)
+    return report
+
+
+def _sign_head(registry: Registry, seq: int, entry_hash: str) -> int | None:
+    """Sign a checkpoint of the verified head (if it is still the head) and mirror it."""
+    bundle: bytes | None = None
+    with contextlib.suppress(MlprovError), registry.metadata.write() as tx:
+        current = tx.audit_head()
+        if current is None or current.seq != seq or current.entry_hash != entry_hash:
+            return None
+        bundle = registry._checkpoint(tx, seq, entry_hash, utc_now())
+    if bundle is None:
+        return None
+    registry.write_head(bundle, seq)
+    return seq
+
+
+def export_head(registry: Registry) -> bytes | None:
+    """The latest signed checkpoint (to keep outside the registry, e.g. in CI)."""
+    with registry.metadata.read() as tx:
+        checkpoints = tx.checkpoints()
+    return checkpoints[-1].bundle if checkpoints else None

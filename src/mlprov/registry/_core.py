@@ -1,0 +1,1434 @@
+"""The registry: names, versions, stages, aliases, gated changes, the audit log.
+
+Every mutation runs in one write transaction (SQLite ``BEGIN IMMEDIATE``):
+re-verify the version from the blob store, evaluate the gate's policy, sign a
+decision (SLSA VSA v1) with the registry key, write the state change (only if
+allowed), append the audit entry chained to the previous one, and enqueue the
+event. Blobs are made durable before the rows that name them, so a crash at
+any point leaves either the whole change or none of it (plus, at worst,
+unreferenced blobs, which are harmless).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import getpass
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlprov.canonical import canonical_json, loads_strict
+from mlprov.errors import InputError, MlprovError, VerificationError
+from mlprov.registry import _faults
+from mlprov.registry._audit import GENESIS, make_entry
+from mlprov.registry._blobs import LocalBlobStore
+from mlprov.registry._config import DEFAULT_CONFIG, UNGATED, RegistryConfig, parse_config
+from mlprov.registry._decisions import (
+    CHECKPOINT_PREDICATE,
+    build_checkpoint,
+    build_decision,
+    sign,
+    verify_signed,
+)
+from mlprov.registry._facts import (
+    EVIDENCE_INPUT,
+    FILES_INPUT,
+    SCAN_INPUT,
+    VerifiedCache,
+    VersionFacts,
+    evidence_map_document,
+    files_document,
+    verify_version,
+)
+from mlprov.registry._gate import GateOutcome, PolicyCache, evaluate, rule_outcome
+from mlprov.registry._home import (
+    CONFIG_FILE,
+    DB_FILE,
+    HEAD_FILE,
+    KEY_FILE,
+    load_trust_snapshot,
+    materialize_policies,
+    policies_snapshot,
+    require_registry,
+    resolve_home,
+    trust_snapshot,
+)
+from mlprov.registry._sql import SqlMetadataStore, sqlite_url
+from mlprov.registry._uri import (
+    ModelUri,
+    check_alias,
+    check_name,
+    parse_model_uri,
+    utc_now,
+    version_uri,
+)
+from mlprov.registry.interface import (
+    AliasRecord,
+    AuditRecord,
+    BlobStore,
+    CheckpointRecord,
+    MetadataStore,
+    NotFoundError,
+    ReadTransaction,
+    RegistryError,
+    ReviewRecord,
+    Stage,
+    StoreConflictError,
+    VersionRecord,
+    WriteTransaction,
+)
+from mlprov.trust import Trust
+
+__all__ = [
+    "ChangeResult",
+    "PolicyDeniedError",
+    "RegisterResult",
+    "Registry",
+    "Resolved",
+]
+
+ACTOR_ENV = "MLPROV_ACTOR"
+EVENT_SCHEMA = "https://mlprov.dev/schemas/event/v1"
+_MAX_EVIDENCE_FILE = 64 * 1024 * 1024
+_MAX_REVIEW_FILE = 1024 * 1024
+_CONFLICT_RETRIES = 5
+
+
+class PolicyDeniedError(VerificationError):
+    """The policy gating a change said no; the denial was audited."""
+
+    hint = "the reasons are the policy's; fix them (e.g. add a review) and try again"
+
+    def __init__(self, message: str, *, result: ChangeResult, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.result = result
+
+
+class RegistrationRefusedError(VerificationError):
+    """The model or its evidence did not verify against the registry's trust (audited)."""
+
+    hint = "run `mlprov verify MODEL --evidence DIR --trust TRUST` to see every failed check"
+
+
+@dataclass(frozen=True)
+class RegisterResult:
+    """What ``register`` did."""
+
+    name: str
+    version: int
+    identity: str
+    root_digest: str
+    created: bool
+    reproducible: bool
+    same_identity: tuple[int, ...]
+    decision: str | None
+    seq: int | None
+
+    @property
+    def uri(self) -> str:
+        """``models:/NAME/N``."""
+        return version_uri(self.name, self.version)
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    """What a gated change decided, and where it is recorded."""
+
+    kind: str
+    name: str
+    version: int | None
+    target: str | None
+    allowed: bool
+    deny: tuple[str, ...]
+    warn: tuple[str, ...]
+    policy_uri: str
+    policy_digest: str
+    decision: str
+    seq: int
+    previous: Any = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The result as printed with ``--json``."""
+        return {"kind": self.kind, "name": self.name, "version": self.version,
+                "target": self.target, "allowed": self.allowed, "deny": list(self.deny),
+                "warn": list(self.warn), "policy": {"uri": self.policy_uri,
+                                                    "digest": self.policy_digest},
+                "decision": self.decision, "auditSeq": self.seq, "previous": self.previous,
+                "details": self.details}
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A URI resolved to a version, with the decision that put it there."""
+
+    uri: str
+    record: VersionRecord
+    decision: str
+    via: str
+
+    @property
+    def name(self) -> str:
+        """The model's name."""
+        return self.record.name
+
+    @property
+    def version(self) -> int:
+        """The version number."""
+        return self.record.version
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The resolution as printed by ``mlprov resolve --json``."""
+        r = self.record
+        return {"uri": self.uri, "name": r.name, "version": r.version,
+                "versionUri": version_uri(r.name, r.version), "stage": r.stage.value,
+                "identity": r.identity, "rootDigest": r.root_digest,
+                "reproducible": r.reproducible, "decision": self.decision, "via": self.via}
+
+
+def default_actor() -> str:
+    """Who is making a change: ``$MLPROV_ACTOR``, else ``user@host`` (a claim, not proof)."""
+    value = os.environ.get(ACTOR_ENV)
+    if value:
+        return value
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+@dataclass
+class _Pending:
+    """A change being recorded inside a write transaction."""
+
+    kind: str
+    name: str | None
+    version: int | None
+    target: str | None
+    actor: str
+    reason: str | None
+    outcome: GateOutcome
+    subject_name: str
+    subject_digest: str
+    resource_uri: str
+    inputs: dict[str, str]
+    change: dict[str, Any]
+    details: dict[str, Any]
+    event_kind: str | None = None
+
+
+class Registry:
+    """A model registry in a directory (metadata in SQLite, blobs content-addressed).
+
+    Open one with :meth:`open` (or create it with :meth:`init`). Every method
+    that changes something is one transaction; see the module docstring.
+    """
+
+    def __init__(self, home: Path, metadata: MetadataStore, blobs: BlobStore) -> None:
+        self.home = home
+        self.metadata = metadata
+        self.blobs = blobs
+        self._trust: Trust | None = None
+        self._trust_digest: str | None = None
+        self._verified = VerifiedCache()
+        self._config: RegistryConfig | None = None
+        self._config_bytes: bytes | None = None
+        self._signer: Any = None
+        self._policies_dir: Path | None = None
+        self._policy_cache = PolicyCache()
+        self._registry_id: str | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(cls, home: Path | str | None = None) -> Registry:
+        """Open the registry at ``home`` (default ``$MLPROV_HOME``, else ``~/.mlprov``).
+
+        Raises:
+            NotFoundError: there is no registry there.
+        """
+        path = resolve_home(home)
+        require_registry(path)
+        store = SqlMetadataStore(sqlite_url(path / DB_FILE),
+                                 description=f"registry database {path / DB_FILE}")
+        store.check_schema()
+        return cls(path, store, LocalBlobStore(path / "blobs"))
+
+    @classmethod
+    def init(cls, home: Path | str | None, *, trust: Path | str,
+             policies: Path | str | None = None, key: Path | str | None = None,
+             actor: str | None = None) -> Registry:
+        """Create a registry: its database, blob store, key, trust, policies and config.
+
+        Args:
+            home: the registry directory (created; must not hold a registry).
+            trust: the trust file the registry enforces.
+            policies: a directory of Rego policies (default: the shipped ones).
+            key: the registry's signing key (PEM); generated when not given.
+            actor: who is creating it (default: :func:`default_actor`).
+
+        Raises:
+            InputError: a registry exists there, or an input is unusable.
+        """
+        from mlprov.signing import KeyType, generate_key, load_private_key, write_key_pair
+
+        path = resolve_home(home)
+        if (path / DB_FILE).exists():
+            raise InputError(f"a registry already exists at {path}",
+                             hint="use `mlprov registry set-trust` / `set-policies` to change "
+                                  "it, or choose another --registry")
+        policies_dir = Path(policies) if policies is not None else _shipped_policies()
+        trust_path = Path(trust)
+        if not trust_path.is_file():
+            raise InputError(f"trust file not found: {trust_path}")
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "keys").mkdir(exist_ok=True)
+        os.chmod(path / "keys", 0o700)
+        key_path = path / KEY_FILE
+        if key is not None:
+            signer = load_private_key(Path(key))  # check it before copying it
+            data = Path(key).read_bytes()
+            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            (path / (KEY_FILE.name + ".pub")).write_bytes(signer.public_key.pem)
+            with contextlib.suppress(OSError):
+                os.replace(path / (KEY_FILE.name + ".pub"),
+                           key_path.with_name(key_path.name + ".pub"))
+        elif not key_path.exists():
+            write_key_pair(generate_key(KeyType.ECDSA_P256), key_path, None)
+        signer = load_private_key(key_path)
+        blobs = LocalBlobStore(path / "blobs")
+        trust_bytes = trust_snapshot(trust_path, signer.public_key)
+        policies_bytes = policies_snapshot(policies_dir, blobs)
+        config_bytes = DEFAULT_CONFIG.encode()
+        config = parse_config(config_bytes)
+        _check_gates(config, policies_bytes)
+        trust_blob = blobs.put_bytes(trust_bytes).digest
+        policies_blob = blobs.put_bytes(policies_bytes).digest
+        config_blob = blobs.put_bytes(config_bytes).digest
+        store = SqlMetadataStore(sqlite_url(path / DB_FILE),
+                                 description=f"registry database {path / DB_FILE}")
+        store.create_schema()
+        _write_file_atomically(path / CONFIG_FILE, config_bytes, 0o644)
+        registry = cls(path, store, blobs)
+        registry._signer = signer
+        import uuid
+
+        registry_id = str(uuid.uuid4())
+        registry._registry_id = registry_id
+        with store.write() as tx:
+            if tx.get_state("registry_id") is not None:
+                raise InputError(f"a registry already exists at {path}")
+            tx.set_state("registry_id", registry_id)
+            for key_name, digest in (("trust", trust_blob), ("policies", policies_blob),
+                                     ("config", config_blob)):
+                tx.set_state(key_name, digest)
+            registry._record(tx, registry._config_change(
+                "registry.init", actor=actor or default_actor(), reason="registry created",
+                subject=trust_blob, inputs={"registry:trust": trust_blob,
+                                            "registry:policies": policies_blob,
+                                            "registry:config": config_blob},
+                details={"trust": trust_blob, "policies": policies_blob,
+                         "config": config_blob, "publicKey": signer.public_key.keyid}))
+        return registry
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.metadata.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ settings
+
+    @property
+    def registry_id(self) -> str:
+        """The registry's id (a UUID made at init; named in every decision)."""
+        if self._registry_id is None:
+            with self.metadata.read() as tx:
+                self._registry_id = tx.get_state("registry_id") or "unknown"
+        return self._registry_id
+
+    def _state(self, key: str) -> str:
+        with self.metadata.read() as tx:
+            value = tx.get_state(key)
+        if value is None:
+            raise RegistryError(f"the registry at {self.home} has no {key} recorded",
+                                hint="the registry is incomplete; run `mlprov registry init`")
+        return value
+
+    @property
+    def trust(self) -> Trust:
+        """The trust the registry enforces (its snapshot, plus the registry key)."""
+        if self._trust is None:
+            digest = self._state("trust")
+            self._trust = load_trust_snapshot(self.blobs.get_bytes(digest),
+                                              source=f"the registry's trust ({digest[:19]})")
+            self._trust_digest = digest
+        return self._trust
+
+    def _verify(self, record: VersionRecord, reviews: list[str], *, deep: bool = False,
+                trust: Trust | None = None) -> VersionFacts:
+        """Re-verify a version (memoised by content digests; see :class:`VerifiedCache`)."""
+        if trust is not None:
+            return verify_version(record, trust=trust, blobs=self.blobs,
+                                  review_digests=reviews, deep=deep)
+        registry_trust = self.trust
+        return verify_version(record, trust=registry_trust, blobs=self.blobs,
+                              review_digests=reviews, deep=deep, cache=self._verified,
+                              trust_key=self._trust_digest)
+
+    @property
+    def config(self) -> RegistryConfig:
+        """The recorded ``mlprov.toml`` (the version the audit log accepted)."""
+        if self._config is None:
+            data = self.blobs.get_bytes(self._state("config"))
+            self._config_bytes = data
+            self._config = parse_config(data)
+        return self._config
+
+    @property
+    def signer(self) -> Any:
+        """The registry's signing key."""
+        if self._signer is None:
+            from mlprov.signing import load_private_key
+
+            self._signer = load_private_key(self.home / KEY_FILE)
+        return self._signer
+
+    def policies_dir(self) -> Path:
+        """The directory holding the recorded policies (rebuilt from blobs if needed)."""
+        if self._policies_dir is None:
+            digest = self._state("policies")
+            self._policies_dir = materialize_policies(
+                self.home, digest, self.blobs.get_bytes(digest), self.blobs)
+        return self._policies_dir
+
+    def _check_config_pinned(self) -> None:
+        """Refuse changes while mlprov.toml on disk differs from the recorded one."""
+        self.config  # noqa: B018 - loads _config_bytes
+        path = self.home / CONFIG_FILE
+        try:
+            on_disk = path.read_bytes()
+        except OSError:
+            on_disk = None
+        if on_disk != self._config_bytes:
+            raise RegistryError(
+                f"{path} differs from the configuration the registry recorded",
+                hint=f"record the edit with `mlprov registry set-config {path} --reason TEXT`, "
+                     "or restore the file")
+
+    # ------------------------------------------------------------------ recording
+
+    def _policy_uri_prefix(self) -> str:
+        return f"mlprov-registry://{self.registry_id}/policies/"
+
+    def _record(self, tx: WriteTransaction, pending: _Pending,
+                apply: Callable[[str, int, str], None] | None = None) -> ChangeResult:
+        """Sign the decision, apply the change if allowed, append the audit entry and event.
+
+        ``apply(decision_digest, seq, time)`` writes the state change; it runs in
+        ``tx`` after the signed decision is durable and only when the gate allowed.
+        """
+        head = tx.audit_head()
+        seq = head.seq + 1 if head else 1
+        prev = head.entry_hash if head else GENESIS
+        now = utc_now()
+        outcome = pending.outcome
+        change = {
+            "kind": pending.kind, "registry": self.registry_id, "auditSeq": seq,
+            "prevEntryHash": prev, "actor": pending.actor, **pending.change,
+        }
+        if pending.reason is not None:
+            change["reason"] = pending.reason
+        if outcome.input_digest:
+            change["policyInputDigest"] = outcome.input_digest
+        if outcome.deny:
+            change["deny"] = list(outcome.deny)
+        if outcome.warn:
+            change["warn"] = list(outcome.warn)
+        statement = build_decision(
+            subject_name=pending.subject_name, root_digest=pending.subject_digest,
+            resource_uri=pending.resource_uri, policy_uri=outcome.policy_uri,
+            policy_digest=outcome.policy_digest, inputs=pending.inputs,
+            passed=outcome.allowed, time=now, change=change)
+        decision = self.blobs.put_bytes(sign(statement, self.signer)).digest
+        if outcome.allowed and apply is not None:
+            apply(decision, seq, now)
+        details = {**pending.details,
+                   "policy": {"uri": outcome.policy_uri, "digest": outcome.policy_digest}}
+        if outcome.input_digest:
+            details["policyInputDigest"] = outcome.input_digest
+        if outcome.deny:
+            details["deny"] = list(outcome.deny)
+        if outcome.warn:
+            details["warn"] = list(outcome.warn)
+        entry = make_entry(seq=seq, prev=prev, time=now, kind=pending.kind,
+                           accepted=outcome.allowed, actor=pending.actor, reason=pending.reason,
+                           name=pending.name, version=pending.version, target=pending.target,
+                           decision=decision, details=details)
+        tx.append_audit(entry)
+        self._enqueue_event(tx, entry, pending, details)
+        if seq % self.config_for_checkpoints() == 0:
+            self._checkpoint(tx, seq, entry.entry_hash, now)
+        _faults.point("change.before-commit")
+        return ChangeResult(kind=pending.kind, name=pending.name or "", version=pending.version,
+                            target=pending.target, allowed=outcome.allowed, deny=outcome.deny,
+                            warn=outcome.warn, policy_uri=outcome.policy_uri,
+                            policy_digest=outcome.policy_digest, decision=decision, seq=seq,
+                            previous=pending.details.get("from"), details=details)
+
+    def config_for_checkpoints(self) -> int:
+        """How often (in entries) a checkpoint is signed."""
+        try:
+            return self.config.checkpoint_every
+        except MlprovError:
+            return 100
+
+    def _enqueue_event(self, tx: WriteTransaction, entry: AuditRecord, pending: _Pending,
+                       details: dict[str, Any]) -> None:
+        kind = pending.event_kind or (entry.kind if entry.accepted else "change.denied")
+        payload = canonical_json({
+            "schema": EVENT_SCHEMA, "kind": kind, "change": entry.kind,
+            "time": entry.time, "registry": self.registry_id, "auditSeq": entry.seq,
+            "name": entry.name, "version": entry.version, "target": entry.target,
+            "accepted": entry.accepted, "actor": pending.actor, "reason": pending.reason,
+            "decision": entry.decision, "details": details,
+        })
+        event_id = tx.insert_event(entry.seq, kind, entry.time, payload)
+        try:
+            hooks = self.config.hooks
+        except MlprovError:
+            hooks = ()
+        for hook in hooks:
+            if hook.wants(kind):
+                tx.insert_delivery(event_id, hook.name, time.time())
+
+    def _checkpoint(self, tx: WriteTransaction, seq: int, entry_hash: str, now: str) -> bytes:
+        statement = build_checkpoint(registry_id=self.registry_id, seq=seq,
+                                     entry_hash=entry_hash, time=now)
+        bundle = sign(statement, self.signer)
+        tx.insert_checkpoint(CheckpointRecord(seq=seq, entry_hash=entry_hash, time=now,
+                                              bundle=bundle))
+        return bundle
+
+    def write_head(self, bundle: bytes, seq: int) -> None:
+        """Mirror a checkpoint to ``head.json`` unless a newer one is there (best effort)."""
+        path = self.home / HEAD_FILE
+        lock = self.home / ".head.lock"
+        try:
+            with open(lock, "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                current = _head_seq(path, self.trust)
+                if current is None or current < seq:
+                    _write_file_atomically(path, bundle, 0o644)
+        except (OSError, MlprovError):
+            return
+
+    def _config_change(self, kind: str, *, actor: str, reason: str | None, subject: str,
+                       inputs: dict[str, str], details: dict[str, Any]) -> _Pending:
+        return _Pending(kind=kind, name=None, version=None, target=kind.split(".", 1)[1],
+                        actor=actor, reason=reason, outcome=rule_outcome("registry-owner"),
+                        subject_name=f"mlprov-registry:{self.registry_id}",
+                        subject_digest=subject, resource_uri=f"mlprov-registry:{self.registry_id}",
+                        inputs=inputs, change=dict(details), details=details)
+
+    def _write(self) -> contextlib.AbstractContextManager[WriteTransaction]:
+        return self.metadata.write()
+
+    def _retrying(self, fn: Callable[[], ChangeResult]) -> ChangeResult:
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                return fn()
+            except StoreConflictError:
+                if attempt == _CONFLICT_RETRIES - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _after_commit(self, result: ChangeResult) -> ChangeResult:
+        """Deliver hooks (never failing the change), then raise if it was denied."""
+        if result.seq % self.config_for_checkpoints() == 0:
+            with contextlib.suppress(MlprovError):
+                with self.metadata.read() as tx:
+                    record = next((c for c in tx.checkpoints() if c.seq == result.seq), None)
+                if record is not None:
+                    self.write_head(record.bundle, record.seq)
+        with contextlib.suppress(Exception):
+            if self.config.deliver_after_commit and self.config.hooks:
+                from mlprov.registry._events import deliver_due
+
+                deliver_due(self, seq=result.seq)
+        if not result.allowed:
+            raise PolicyDeniedError(_denied_message(result), result=result)
+        return result
+
+    # ------------------------------------------------------------------ registry config
+
+    def set_trust(self, trust: Path | str, *, reason: str, actor: str | None = None
+                  ) -> ChangeResult:
+        """Replace the trust the registry enforces (an audited, signed change)."""
+        data = trust_snapshot(Path(trust), self.signer.public_key)
+        digest = self.blobs.put_bytes(data).digest
+        return self._set_setting("registry.trust", "trust", digest, reason=reason, actor=actor)
+
+    def set_policies(self, policies: Path | str | None, *, reason: str,
+                     actor: str | None = None) -> ChangeResult:
+        """Replace the policies (default: the shipped ones); an audited, signed change."""
+        directory = Path(policies) if policies is not None else _shipped_policies()
+        data = policies_snapshot(directory, self.blobs)
+        _check_gates(self.config, data)
+        digest = self.blobs.put_bytes(data).digest
+        return self._set_setting("registry.policies", "policies", digest, reason=reason,
+                                 actor=actor)
+
+    def set_config(self, config: Path | str, *, reason: str, actor: str | None = None
+                   ) -> ChangeResult:
+        """Record a new ``mlprov.toml`` (checked; copied into the registry); audited."""
+        path = Path(config)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+        parsed = parse_config(data, what=str(path))
+        with self.metadata.read() as tx:
+            policies = tx.get_state("policies")
+        assert policies is not None
+        _check_gates(parsed, self.blobs.get_bytes(policies))
+        digest = self.blobs.put_bytes(data).digest
+        result = self._set_setting("registry.config", "config", digest, reason=reason,
+                                   actor=actor, after=lambda: _write_file_atomically(
+                                       self.home / CONFIG_FILE, data, 0o644))
+        return result
+
+    def _set_setting(self, kind: str, key: str, digest: str, *, reason: str,
+                     actor: str | None, after: Callable[[], None] | None = None
+                     ) -> ChangeResult:
+        if key != "config":
+            self._check_config_pinned()
+
+        def run() -> ChangeResult:
+            with self._write() as tx:
+                old = tx.get_state(key)
+                if old == digest:
+                    raise InputError(f"the registry's {key} is already {digest}")
+                result = self._record(tx, self._config_change(
+                    kind, actor=actor or default_actor(), reason=reason, subject=digest,
+                    inputs={f"registry:{key}": digest},
+                    details={"from": old, "to": digest}),
+                    lambda _decision, _seq, _time: tx.set_state(key, digest))
+            if after is not None:
+                after()
+            return result
+
+        result = self._retrying(run)
+        self._trust = None
+        self._trust_digest = None
+        self._config = None
+        self._policies_dir = None
+        return self._after_commit(result)
+
+    # ------------------------------------------------------------------ register
+
+    def register(self, model: Path | str, *, evidence: Path | str, actor: str | None = None,
+                 reason: str | None = None) -> RegisterResult:
+        """Verify a model against its evidence and the registry's trust, then store it.
+
+        The same identity and root digest again return the existing version;
+        the same identity with other bytes is registered as a new version
+        flagged non-reproducible.
+
+        Raises:
+            RegistrationRefusedError: verification failed (the refusal is audited).
+        """
+        from mlprov.evidence import OMS_FILE
+        from mlprov.oms import read_signed_manifest
+        from mlprov.verification import verify
+
+        self._check_config_pinned()
+        model_path, evidence_path = Path(model), Path(evidence)
+        who = actor or default_actor()
+        verdict = verify(model_path, evidence=evidence_path, trust=self.trust)
+        if not verdict.verified:
+            self._refuse_registration(verdict, who, reason)
+        name = check_name(verdict.name or "")
+        assert verdict.identity is not None and verdict.root_digest is not None
+        signed = read_signed_manifest(verdict.statements[OMS_FILE].statement, what=OMS_FILE)
+        manifest = _ingest_files(self.blobs, model_path, signed)
+        if f"sha256:{manifest.root}" != verdict.root_digest:
+            raise RegistrationRefusedError(f"{model_path} changed while it was registered")
+        files_digest = self.blobs.put_bytes(files_document(manifest)).digest
+        evidence_files = _ingest_evidence(self.blobs, evidence_path)
+        evidence_digest = self.blobs.put_bytes(evidence_map_document(evidence_files)).digest
+        scan_digest = self._scan(model_path, verdict)
+        _faults.point("register.blobs-stored")
+
+        def run() -> RegisterResult:
+            with self._write() as tx:
+                existing = tx.find_versions(name, verdict.identity or "")
+                for record in existing:
+                    if record.root_digest == verdict.root_digest:
+                        return RegisterResult(
+                            name=name, version=record.version, identity=record.identity,
+                            root_digest=record.root_digest, created=False,
+                            reproducible=record.reproducible,
+                            same_identity=tuple(r.version for r in existing),
+                            decision=record.registration, seq=record.created_seq)
+                now = utc_now()
+                tx.ensure_model(name, now)
+                model_record = tx.get_model(name)
+                assert model_record is not None
+                number = model_record.latest_version + 1
+                same = tuple(r.version for r in existing)
+                inputs = {f"evidence/{n}": d for n, d in evidence_files.items()}
+                inputs[FILES_INPUT] = files_digest
+                inputs[EVIDENCE_INPUT] = evidence_digest
+                if scan_digest:
+                    inputs[SCAN_INPUT] = scan_digest
+                details = {"identity": verdict.identity, "rootDigest": verdict.root_digest,
+                           "reproducible": not existing, "sameIdentityAs": list(same),
+                           "files": len(manifest.files), "bytes": manifest.total_size}
+                pending = _Pending(
+                    kind="model.register", name=name, version=number, target="version",
+                    actor=who, reason=reason, outcome=rule_outcome("registration"),
+                    subject_name=version_uri(name, number),
+                    subject_digest=verdict.root_digest or "",
+                    resource_uri=version_uri(name, number), inputs=inputs,
+                    change={"name": name, "version": number, **details}, details=details)
+                record = VersionRecord(
+                    name=name, version=number, identity=verdict.identity or "",
+                    root_digest=verdict.root_digest or "", files_digest=files_digest,
+                    evidence_digest=evidence_digest, registration="", scan_digest=scan_digest,
+                    reproducible=not existing, stage=Stage.NONE, stage_decision=None,
+                    created_at=now, created_seq=0)
+
+                def apply(decision: str, seq: int, _time: str) -> None:
+                    tx.insert_version(_replace(record, registration=decision,
+                                               created_seq=seq))
+
+                result = self._record(tx, pending, apply)
+                return RegisterResult(name=name, version=number, identity=verdict.identity or "",
+                                      root_digest=verdict.root_digest or "", created=True,
+                                      reproducible=not existing, same_identity=same,
+                                      decision=result.decision, seq=result.seq)
+
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                registered = run()
+                break
+            except StoreConflictError:
+                if attempt == _CONFLICT_RETRIES - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        if registered.created and registered.seq is not None:
+            self._after_commit(ChangeResult(
+                kind="model.register", name=name, version=registered.version, target="version",
+                allowed=True, deny=(), warn=(), policy_uri="", policy_digest="",
+                decision=registered.decision or "", seq=registered.seq))
+        return registered
+
+    def _refuse_registration(self, verdict: Any, actor: str, reason: str | None) -> None:
+        failures = verdict.failures()
+        detail = failures[0].detail if failures else "no check ran"
+        claimed = verdict.name if isinstance(verdict.name, str) else None
+        claimed_name = claimed if claimed and _valid_name(claimed) else None
+        outcome = rule_outcome("registration", allowed=False,
+                               deny=tuple(f"{c.name}: {c.detail}" for c in failures)
+                               or ("no verification check ran",))
+        root = verdict.root_digest or GENESIS
+
+        def run() -> ChangeResult:
+            with self._write() as tx:
+                return self._record(tx, _Pending(
+                    kind="model.register", name=claimed_name, version=None, target="version",
+                    actor=actor, reason=reason, outcome=outcome,
+                    subject_name=f"unregistered:{claimed_name or 'unknown'}",
+                    subject_digest=root, resource_uri=f"unregistered:{claimed_name or 'unknown'}",
+                    inputs={}, change={"claimedName": claimed}, details={"claimedName": claimed}))
+
+        result = self._retrying(run)
+        with contextlib.suppress(PolicyDeniedError):
+            self._after_commit(result)
+        more = f"; {len(failures) - 1} more check(s) failed" if len(failures) > 1 else ""
+        raise RegistrationRefusedError(
+            f"not registered: the model does not verify against the registry's trust: "
+            f"{detail}{more} (refusal audited as entry {result.seq})")
+
+    def _scan(self, model: Path, verdict: Any) -> str | None:
+        """Scan the model's pickles; the report is stored and bound to the registration."""
+        try:
+            from mlprov.scanning import scan_verified_model
+        except ImportError:  # pragma: no cover - scanning ships with mlprov
+            return None
+        report = scan_verified_model(model, verdict)
+        return self.blobs.put_bytes(canonical_json(report.to_json_dict())).digest
+
+    # ------------------------------------------------------------------ reads
+
+    def resolve(self, uri: str | ModelUri) -> Resolved:
+        """Resolve ``models:/NAME/N``, ``models:/NAME@ALIAS``, ``/STAGE`` or ``/latest``.
+
+        A lookup only: :meth:`pull` and :func:`mlprov.load` verify what they hand out.
+
+        Raises:
+            NotFoundError: no such model, version, alias or stage.
+        """
+        parsed = uri if isinstance(uri, ModelUri) else parse_model_uri(uri)
+        with self.metadata.read() as tx:
+            return _resolve(tx, parsed)
+
+    def get_version(self, name: str, version: int) -> VersionRecord:
+        """One version's record.
+
+        Raises:
+            NotFoundError: unknown model or version.
+        """
+        with self.metadata.read() as tx:
+            return _need_version(tx, name, version)
+
+    def verify_version(self, name: str, version: int, *, deep: bool = False,
+                       trust: Trust | None = None) -> VersionFacts:
+        """Re-verify a stored version from the blob store (see :mod:`._facts`)."""
+        with self.metadata.read() as tx:
+            record = _need_version(tx, name, version)
+            reviews = [r.digest for r in tx.list_reviews(name, version)]
+        return self._verify(record, reviews, deep=deep, trust=trust)
+
+    # ------------------------------------------------------------------ gated changes
+
+    def _registry_state(self, tx: ReadTransaction, record: VersionRecord,
+                        extra: dict[str, Any]) -> dict[str, Any]:
+        name = record.name
+        model = tx.get_model(name)
+        return {
+            **extra,
+            "model": name,
+            "version": record.version,
+            "stage": record.stage.value,
+            "reproducible": record.reproducible,
+            "latestVersion": model.latest_version if model else record.version,
+            "aliases": {a.alias: a.version for a in tx.list_aliases(name)},
+            "stages": {stage.value: [v.version for v in tx.list_versions(
+                name, stage=stage, limit=20, descending=True)]
+                for stage in (Stage.STAGING, Stage.PRODUCTION)},
+        }
+
+    def _gated(self, tx: WriteTransaction, *, kind: str, record: VersionRecord,
+               target: str, gate: str | None, what: str, transition: dict[str, Any],
+               actor: str, reason: str | None, details: dict[str, Any],
+               must_verify: bool = True, state: dict[str, Any] | None = None
+               ) -> tuple[_Pending, VersionFacts | None]:
+        """Re-verify ``record``, evaluate ``gate``, and describe the pending change."""
+        facts: VersionFacts | None = None
+        failure: str | None = None
+        try:
+            facts = self._verify(record, [r.digest for r in tx.list_reviews(
+                record.name, record.version)])
+        except VerificationError as exc:
+            failure = str(exc)
+        if facts is None:
+            if gate == UNGATED and not must_verify:
+                outcome = rule_outcome("ungated")
+                details = {**details, "evidenceVerified": False,
+                           "verificationFailure": failure}
+            else:
+                outcome = rule_outcome("evidence-verified", allowed=False, deny=(
+                    f"the version's evidence does not verify: {failure}",))
+        else:
+            outcome = evaluate(
+                gate, what=what, policies_dir=self.policies_dir(),
+                data_file=self.config.policy_data, policy_uri_prefix=self._policy_uri_prefix(),
+                cache=self._policy_cache, verdict=facts.verdict, reviews=facts.reviews,
+                scan=facts.scan, transition=transition,
+                registry_state=self._registry_state(tx, record, state or {}))
+        inputs = facts.input_attestations() if facts is not None else {
+            "registry:registration": record.registration}
+        change = {"name": record.name, "version": record.version, "identity": record.identity,
+                  "transition": {**{k: v for k, v in transition.items()
+                                    if k not in ("actor", "reason")}, **(state or {})}}
+        pending = _Pending(kind=kind, name=record.name, version=record.version, target=target,
+                           actor=actor, reason=reason, outcome=outcome,
+                           subject_name=version_uri(record.name, record.version),
+                           subject_digest=record.root_digest,
+                           resource_uri=version_uri(record.name, record.version),
+                           inputs=inputs, change=change, details=details)
+        return pending, facts
+
+    def promote(self, name: str, version: int, *, to: Stage | str, reason: str,
+                actor: str | None = None) -> ChangeResult:
+        """Move a version to a stage, if the stage's gate allows it.
+
+        Raises:
+            PolicyDeniedError: the gate said no (the denial is audited).
+            NotFoundError: unknown model or version.
+        """
+        from mlprov.registry._uri import parse_stage
+
+        stage = to if isinstance(to, Stage) else parse_stage(to)
+        who = actor or default_actor()
+        self._check_config_pinned()
+
+        def run() -> ChangeResult:
+            with self._write() as tx:
+                record = _need_version(tx, name, version)
+                if record.stage is stage:
+                    raise InputError(f"{name} v{version} is already in {stage.value}")
+                transition = {"from": record.stage.value, "to": stage.value,
+                              "actor": who, "reason": reason}
+                pending, _ = self._gated(
+                    tx, kind="stage.transition", record=record, target="stage",
+                    gate=self.config.gate_for_stage(stage),
+                    what=f"moving {name} v{version} to {stage.value}", transition=transition,
+                    actor=who, reason=reason,
+                    details={"from": record.stage.value, "to": stage.value},
+                    must_verify=stage not in (Stage.ARCHIVED, Stage.NONE))
+                return self._record(tx, pending, lambda decision, _seq, _time: tx.set_stage(
+                    name, version, stage, decision))
+
+        return self._after_commit(self._retrying(run))
+
+    def set_alias(self, name: str, alias: str, version: int, *, reason: str,
+                  actor: str | None = None, _kind: str = "alias.set") -> ChangeResult:
+        """Point ``alias`` at a version, if the alias's gate allows it.
+
+        Raises:
+            PolicyDeniedError: the gate said no (the denial is audited).
+        """
+        check_alias(alias)
+        who = actor or default_actor()
+        self._check_config_pinned()
+
+        def run() -> ChangeResult:
+            with self._write() as tx:
+                record = _need_version(tx, name, version)
+                current = tx.get_alias(name, alias)
+                if current is not None and current.version == version:
+                    raise InputError(f"{name}@{alias} already points to version {version}")
+                previous = current.version if current else None
+                transition = {"alias": alias, "actor": who, "reason": reason}
+                pending, _ = self._gated(
+                    tx, kind=_kind, record=record, target=f"@{alias}",
+                    gate=self.config.gate_for_alias(alias),
+                    what=f"pointing {name}@{alias} at v{version}", transition=transition,
+                    actor=who, reason=reason,
+                    details={"alias": alias, "from": previous, "to": version},
+                    state={"alias": alias, "fromVersion": previous, "toVersion": version,
+                           "rollback": _kind == "alias.rollback"})
+                return self._record(tx, pending, lambda decision, seq, now: tx.set_alias(
+                    AliasRecord(name=name, alias=alias, version=version, decision=decision,
+                                seq=seq, updated_at=now)))
+
+        return self._after_commit(self._retrying(run))
+
+    def delete_alias(self, name: str, alias: str, *, reason: str, actor: str | None = None
+                     ) -> ChangeResult:
+        """Remove an alias. Never gated (it grants nothing), always signed and audited.
+
+        Raises:
+            NotFoundError: the alias does not exist.
+        """
+        check_alias(alias)
+        who = actor or default_actor()
+        self._check_config_pinned()
+
+        def run() -> ChangeResult:
+            with self._write() as tx:
+                current = tx.get_alias(name, alias)
+                if current is None:
+                    raise NotFoundError(f"{name} has no alias {alias!r}")
+                record = _need_version(tx, name, current.version)
+                pending = _Pending(
+                    kind="alias.delete", name=name, version=current.version,
+                    target=f"@{alias}", actor=who, reason=reason,
+                    outcome=rule_outcome("alias-delete"),
+                    subject_name=version_uri(name, current.version),
+                    subject_digest=record.root_digest,
+                    resource_uri=version_uri(name, current.version),
+                    inputs={"registry:registration": record.registration},
+                    change={"name": name, "version": current.version,
+                            "transition": {"kind": "alias.delete", "alias": alias,
+                                           "fromVersion": current.version}},
+                    details={"alias": alias, "from": current.version, "to": None})
+                return self._record(tx, pending, lambda _decision, _seq, _time: tx.delete_alias(
+                    name, alias))
+
+        return self._after_commit(self._retrying(run))
+
+    def rollback(self, name: str, alias: str, *, to: int | None = None, reason: str,
+                 actor: str | None = None) -> ChangeResult:
+        """Re-point ``alias`` to an earlier version (default: the one before the current).
+
+        Gated and audited like any alias move.
+
+        Raises:
+            NotFoundError: no earlier target in the audit log.
+        """
+        check_alias(alias)
+        if to is None:
+            history = self.alias_history(name, alias)
+            current = history[-1].version if history else None
+            earlier = [h.version for h in history[:-1] if h.version not in (None, current)]
+            if not earlier:
+                raise NotFoundError(f"{name}@{alias} has no earlier version to roll back to",
+                                    hint="pass --to VERSION")
+            to = earlier[-1]
+        return self.set_alias(name, alias, to, reason=reason, actor=actor,
+                              _kind="alias.rollback")
+
+    def add_review(self, name: str, version: int, review: Path | str, *,
+                   actor: str | None = None, reason: str | None = None) -> ChangeResult:
+        """Attach a signed review to a version; it must verify (and will at each use).
+
+        Raises:
+            VerificationError: the review does not verify for this version.
+        """
+        from mlprov.reviews import verify_reviews
+
+        path = Path(review)
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise InputError(f"cannot read review {path}: {exc.strerror}") from exc
+        if size > _MAX_REVIEW_FILE:
+            raise InputError(f"review {path} is too large ({size} bytes)")
+        who = actor or default_actor()
+        self._check_config_pinned()
+        facts = self.verify_version(name, version)
+        reviews = list(verify_reviews([path], self.trust,
+                                      root_digest=facts.record.root_digest,
+                                      identity=facts.record.identity))
+        if not reviews or not reviews[0].counted:
+            problem = reviews[0].problem if reviews else "no result"
+            raise VerificationError(f"review {path} does not count for {name} v{version}: "
+                                    f"{problem}",
+                                    hint="a review must be signed by a key with the reviewer "
+                                         "role in the registry's trust, about this version's "
+                                         "root digest and identity (`mlprov review approve`)")
+        digest = self.blobs.put_file(path).digest
+
+        def run() -> ChangeResult:
+            with self._write() as tx:
+                record = _need_version(tx, name, version)
+                if any(r.digest == digest for r in tx.list_reviews(name, version)):
+                    raise InputError(f"review {path} is already attached to {name} v{version}")
+                review_info = _review_summary(reviews[0])
+                pending = _Pending(
+                    kind="review.add", name=name, version=version, target="review",
+                    actor=who, reason=reason, outcome=rule_outcome("review-verified"),
+                    subject_name=version_uri(name, version), subject_digest=record.root_digest,
+                    resource_uri=version_uri(name, version),
+                    inputs={f"reviews/{digest.removeprefix('sha256:')}.sigstore.json": digest,
+                            "registry:registration": record.registration},
+                    change={"name": name, "version": version, "review": digest,
+                            **review_info},
+                    details={"review": digest, **review_info})
+                return self._record(tx, pending, lambda _decision, seq, now: tx.insert_review(
+                    ReviewRecord(name=name, version=version, digest=digest, added_at=now,
+                                 seq=seq)))
+
+        return self._after_commit(self._retrying(run))
+
+    # ------------------------------------------------------------------ history
+
+    def alias_history(self, name: str, alias: str, *, at: str | None = None
+                      ) -> list[AliasChange]:
+        """Every accepted change of ``alias``, oldest first (to ``at``, if given).
+
+        Read from the audit log's hashed bodies, not from the alias table.
+        """
+        from mlprov.registry._audit import entry_from_record
+
+        check_alias(alias)
+        with self.metadata.read() as tx:
+            records = tx.audit_entries(name=name, target=f"@{alias}", accepted=True)
+        changes = []
+        for record in records:
+            entry = entry_from_record(record)
+            if entry.name != name or entry.target != f"@{alias}" or not entry.accepted:
+                continue
+            if at is not None and entry.time > at:
+                break
+            version = None if entry.kind == "alias.delete" else entry.version
+            changes.append(AliasChange(seq=entry.seq, time=entry.time, kind=entry.kind,
+                                       version=version, actor=entry.actor,
+                                       reason=entry.reason, decision=entry.decision))
+        return changes
+
+    # ------------------------------------------------------------------ views
+
+    def describe(self) -> dict[str, Any]:
+        """Where the registry is and what it enforces (JSON-ready)."""
+        with self.metadata.read() as tx:
+            state = {k: tx.get_state(k) for k in ("trust", "policies", "config")}
+            head = tx.audit_head()
+        config = self.config
+        public = self.home / KEY_FILE.with_name(KEY_FILE.name + ".pub")
+        keyid = None
+        with contextlib.suppress(OSError, MlprovError):
+            from mlprov.signing import load_public_key
+
+            keyid = load_public_key(public).keyid
+        return {
+            "home": str(self.home), "id": self.registry_id, "publicKey": keyid,
+            "trust": state["trust"], "policies": state["policies"], "config": state["config"],
+            "signers": [{"name": k.name, "roles": sorted(r.value for r in k.roles)}
+                        for k in self.trust.keys],
+            "gates": {"stages": {s.value: g for s, g in config.stage_gates.items()},
+                      "aliases": dict(config.alias_gates)},
+            "hooks": [h.name for h in config.hooks],
+            "auditHead": head.seq if head else 0,
+        }
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """Every model: name, latest version, aliases (JSON-ready)."""
+        with self.metadata.read() as tx:
+            out = []
+            for model in tx.list_models():
+                out.append({"name": model.name, "latestVersion": model.latest_version,
+                            "createdAt": model.created_at,
+                            "aliases": {a.alias: a.version for a in tx.list_aliases(model.name)}})
+        return out
+
+    def show_model(self, name: str, *, limit: int | None = None) -> dict[str, Any]:
+        """A model's versions (newest first, up to ``limit``) and aliases (JSON-ready).
+
+        Raises:
+            NotFoundError: no such model.
+        """
+        with self.metadata.read() as tx:
+            model = tx.get_model(name)
+            if model is None:
+                raise NotFoundError(f"no model named {name!r} in the registry")
+            versions = tx.list_versions(name, limit=limit, descending=True)
+            aliases = tx.list_aliases(name)
+            reviews = {v.version: len(tx.list_reviews(name, v.version)) for v in versions}
+        return {
+            "name": name, "createdAt": model.created_at, "latestVersion": model.latest_version,
+            "aliases": {a.alias: {"version": a.version, "decision": a.decision,
+                                  "updatedAt": a.updated_at} for a in aliases},
+            "versions": [{"version": v.version, "uri": version_uri(name, v.version),
+                          "stage": v.stage.value, "identity": v.identity,
+                          "rootDigest": v.root_digest, "reproducible": v.reproducible,
+                          "reviews": reviews[v.version], "createdAt": v.created_at,
+                          "registration": v.registration, "stageDecision": v.stage_decision}
+                         for v in versions],
+        }
+
+    def audit_log(self, *, since: int = 0, limit: int | None = None,
+                  name: str | None = None) -> list[dict[str, Any]]:
+        """Audit entries after ``since`` (JSON-ready, parsed from the hashed bodies)."""
+        from mlprov.registry._audit import entry_from_record
+
+        with self.metadata.read() as tx:
+            records = tx.audit_entries(since=since, limit=limit, name=name)
+        return [entry_from_record(r).to_json_dict(r.entry_hash) for r in records]
+
+    def verify_audit(self, *, deep: bool = False, checkpoint: Path | None = None,
+                     sign_checkpoint: bool = True) -> Any:
+        """Verify the audit log; see :func:`mlprov.registry._auditlog.verify_audit`."""
+        from mlprov.registry._auditlog import verify_audit
+
+        return verify_audit(self, deep=deep, checkpoint=checkpoint,
+                            sign_checkpoint=sign_checkpoint)
+
+    def latest_checkpoint(self) -> bytes | None:
+        """The latest signed checkpoint bundle (keep it outside the registry)."""
+        from mlprov.registry._auditlog import export_head
+
+        return export_head(self)
+
+    def events(self, *, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        """Events after id ``since``, each with its deliveries (JSON-ready)."""
+        with self.metadata.read() as tx:
+            records = tx.events(since=since, limit=limit)
+            out = []
+            for record in records:
+                document = event_document(record)
+                document["deliveries"] = [
+                    {"hook": d.hook, "state": d.state, "attempts": d.attempts,
+                     "lastError": d.last_error} for d in tx.deliveries(event_id=record.id)]
+                out.append(document)
+        return out
+
+    def deliver_events(self, *, now: float | None = None) -> Any:
+        """Deliver every due event to its hooks (retries included); never raises for hooks."""
+        from mlprov.registry._events import deliver_due
+
+        return deliver_due(self, now=now)
+
+    # ------------------------------------------------------------------ deployments
+
+    def create_deployment(self, name: str, models: list[str], *, reason: str,
+                          actor: str | None = None) -> ChangeResult:
+        """Pin the versions ``models`` (URIs) as the next version of deployment ``name``."""
+        from mlprov.registry._deploy import create_deployment
+
+        return create_deployment(self, name, models, reason=reason,
+                                 actor=actor or default_actor())
+
+    def promote_deployment(self, name: str, version: int, *, to: Stage | str, reason: str,
+                           actor: str | None = None) -> ChangeResult:
+        """Move a deployment version to a stage; the stage's gate must allow every member."""
+        from mlprov.registry._deploy import promote_deployment
+
+        return promote_deployment(self, name, version, to=to, reason=reason,
+                                  actor=actor or default_actor())
+
+    def show_deployment(self, name: str, version: int | None = None) -> list[Any]:
+        """Deployment versions of ``name`` (or one), each with its signed spec verified."""
+        from mlprov.registry._deploy import show_deployment
+
+        return show_deployment(self, name, version)
+
+    def list_deployments(self) -> list[dict[str, Any]]:
+        """Every deployment version (JSON-ready; not verified, see :meth:`show_deployment`)."""
+        from mlprov.registry._deploy import deployment_uri, list_deployments
+
+        return [{"name": r.name, "version": r.version, "uri": deployment_uri(r.name, r.version),
+                 "stage": r.stage.value, "createdAt": r.created_at}
+                for r in list_deployments(self)]
+
+    # ------------------------------------------------------------------ delegated
+
+    def pull(self, uri: str, out: Path | str, *, trust: Trust | None = None) -> PullResult:
+        """Copy a version's files to ``out``, verifying every byte and every signature."""
+        from mlprov.registry._pull import pull
+
+        return pull(self, uri, Path(out), trust=trust)
+
+    def load(self, uri: str, *, trust: Trust | None = None) -> Path:
+        """A verified local copy of the version ``uri`` names (cached under checkouts/)."""
+        from mlprov.registry._pull import load
+
+        return load(self, uri, trust=trust)
+
+    def iter_versions(self, name: str) -> Iterator[VersionRecord]:
+        """Every version of ``name``."""
+        with self.metadata.read() as tx:
+            if tx.get_model(name) is None:
+                raise NotFoundError(f"no model named {name!r} in the registry")
+            records = tx.list_versions(name)
+        yield from records
+
+
+@dataclass(frozen=True)
+class AliasChange:
+    """One accepted change of an alias, from the audit log."""
+
+    seq: int
+    time: str
+    kind: str
+    version: int | None
+    actor: str
+    reason: str | None
+    decision: str | None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """As printed by ``mlprov alias history --json``."""
+        return {"seq": self.seq, "time": self.time, "kind": self.kind, "version": self.version,
+                "actor": self.actor, "reason": self.reason, "decision": self.decision}
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """What ``pull`` wrote."""
+
+    resolved: Resolved
+    path: Path
+    files: int
+    bytes: int
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        check_name(name)
+    except InputError:
+        return False
+    return True
+
+
+def _replace(record: VersionRecord, **changes: Any) -> VersionRecord:
+    import dataclasses
+
+    return dataclasses.replace(record, **changes)
+
+
+def _review_summary(review: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for attribute, key in (("decision", "decision"), ("reviewer", "reviewer"),
+                           ("time", "time")):
+        value = getattr(review, attribute, None)
+        if isinstance(value, str):
+            out[key] = value
+    signer = getattr(review, "signer", None)
+    name = getattr(signer, "name", None)
+    if isinstance(name, str):
+        out["signer"] = name
+    return out
+
+
+def _denied_message(result: ChangeResult) -> str:
+    what = {
+        "stage.transition": f"moving {result.name} v{result.version} to "
+                            f"{result.details.get('to')}",
+        "alias.set": f"pointing {result.name}@{result.details.get('alias')} at "
+                     f"v{result.version}",
+        "alias.rollback": f"rolling {result.name}@{result.details.get('alias')} back to "
+                          f"v{result.version}",
+    }.get(result.kind, f"{result.kind} of {result.name}")
+    policy = result.policy_uri.rsplit("/", 1)[-1]
+    reasons = "; ".join(result.deny) or "no reason given"
+    return f"denied by {policy}: {what}: {reasons} (audit entry {result.seq})"
+
+
+def _need_version(tx: ReadTransaction, name: str, version: int) -> VersionRecord:
+    record = tx.get_version(name, version)
+    if record is None:
+        if tx.get_model(name) is None:
+            raise NotFoundError(f"no model named {name!r} in the registry")
+        raise NotFoundError(f"{name} has no version {version}",
+                            hint=f"`mlprov models show {name}` lists its versions")
+    return record
+
+
+def _resolve(tx: ReadTransaction, uri: ModelUri) -> Resolved:
+    name = uri.name
+    if tx.get_model(name) is None:
+        raise NotFoundError(f"no model named {name!r} in the registry")
+    if uri.alias is not None:
+        alias = tx.get_alias(name, uri.alias)
+        if alias is None:
+            raise NotFoundError(f"{name} has no alias {uri.alias!r}",
+                                hint=f"`mlprov models show {name}` lists its aliases")
+        record = _need_version(tx, name, alias.version)
+        return Resolved(uri=str(uri), record=record, decision=alias.decision,
+                        via=f"@{uri.alias}")
+    if uri.version is not None:
+        record = _need_version(tx, name, uri.version)
+        return Resolved(uri=str(uri), record=record, decision=record.registration,
+                        via="version")
+    if uri.stage is not None:
+        found = tx.list_versions(name, stage=uri.stage, limit=1, descending=True)
+        if not found:
+            raise NotFoundError(f"{name} has no version in stage {uri.stage.value}")
+        record = found[0]
+        return Resolved(uri=str(uri), record=record,
+                        decision=record.stage_decision or record.registration, via="stage")
+    latest = tx.list_versions(name, limit=1, descending=True)
+    if not latest:
+        raise NotFoundError(f"{name} has no versions")
+    return Resolved(uri=str(uri), record=latest[0], decision=latest[0].registration,
+                    via="latest")
+
+
+def _shipped_policies() -> Path:
+    try:
+        from mlprov.policy import shipped_policies_dir
+    except ImportError as exc:  # pragma: no cover - the policy module ships with mlprov
+        raise InputError("no policies given and none shipped",
+                         hint="pass --policies DIR") from exc
+    return shipped_policies_dir()
+
+
+def _check_gates(config: RegistryConfig, policies_snapshot_bytes: bytes) -> None:
+    """Refuse a config naming policies the snapshot does not hold (fail at set time)."""
+    from mlprov.registry._home import policy_file_digests
+
+    files = policy_file_digests(policies_snapshot_bytes)
+    missing = sorted(p for p in config.policy_files() if p not in files)
+    if missing:
+        raise InputError(f"the gates name policies that are not in the registry's policies: "
+                         f"{', '.join(missing)}",
+                         hint="add them to the policies directory, or change [gates] in "
+                              "mlprov.toml")
+    if config.policy_data and config.policy_data not in files:
+        raise InputError(f"policy data {config.policy_data} is not in the registry's policies")
+
+
+def _write_file_atomically(path: Path, data: bytes, mode: int) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _head_seq(path: Path, trust: Trust) -> int | None:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    signed = verify_signed(data, trust, what=HEAD_FILE, predicate_type=CHECKPOINT_PREDICATE)
+    seq = signed.predicate.get("seq")
+    return seq if isinstance(seq, int) else None
+
+
+def _ingest_files(blobs: BlobStore, model: Path, signed: Any) -> Any:
+    """Copy every file the signed manifest names into the blob store, checking digests."""
+    from mlprov.hashing import FileDigest, Manifest, manifest_sort_key
+
+    root = model.resolve()
+    entries = []
+    for rel, digest in signed.files.items():
+        source = model if rel == "." else model / rel
+        if signed.allow_symlinks:
+            real = Path(os.path.realpath(source))
+            if real != root and root not in real.parents:
+                raise InputError(f"{rel} leaves the model root")
+            source = real
+        info = blobs.put_file(source, expected=f"sha256:{digest}")
+        entries.append(FileDigest(rel, digest, info.size))
+    entries.sort(key=lambda f: manifest_sort_key(f.path))
+    return Manifest(name=root.name, files=tuple(entries),
+                    ignore_paths=tuple(signed.ignore_paths),
+                    allow_symlinks=signed.allow_symlinks, is_file=model.is_file())
+
+
+def _ingest_evidence(blobs: BlobStore, evidence: Path) -> dict[str, str]:
+    """Store the evidence directory's top-level files; returns name -> digest."""
+    from mlprov.hashing import check_relative_path
+
+    if not evidence.is_dir():
+        raise InputError(f"evidence directory not found: {evidence}",
+                         hint="register needs the directory `mlprov attest --out` wrote")
+    files: dict[str, str] = {}
+    for entry in sorted(os.scandir(evidence), key=lambda e: e.name):
+        if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+            continue
+        check_relative_path(entry.name)
+        if entry.stat(follow_symlinks=False).st_size > _MAX_EVIDENCE_FILE:
+            raise InputError(f"evidence file {entry.path} is too large")
+        files[entry.name] = blobs.put_file(Path(entry.path)).digest
+    return files
+
+
+def event_document(record: Any) -> dict[str, Any]:
+    """An event as delivered and printed: its stored payload plus its id."""
+    payload = loads_strict(record.payload, what=f"event {record.id}")
+    assert isinstance(payload, dict)
+    return {"id": record.id, **payload}
+
+
+def dumps_event(record: Any) -> bytes:
+    """The bytes a hook receives for an event."""
+    return json.dumps(event_document(record), sort_keys=True).encode("utf-8")

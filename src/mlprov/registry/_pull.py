@@ -1,0 +1,256 @@
+"""Hand out a version: ``pull`` (to a directory) and ``load`` (a cached, verified path).
+
+Before any byte is handed out, everything is checked again, none of it taken
+from a database row on trust:
+
+1. the decision that put the version where the URI found it (the alias's,
+   the stage's or the registration) is signed by a key with the ``registry``
+   role, names this version and root digest, passed, and is still the latest
+   audited change of that alias or stage (an old decision replayed into a row
+   is refused), with the audit chain intact from it to the head;
+2. the version's evidence verifies against the trust (see :mod:`._facts`);
+3. every file is copied from the blob store and re-hashed on the way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlprov.errors import InputError
+from mlprov.hashing import hash_path
+from mlprov.registry._audit import check_entry, entry_from_record
+from mlprov.registry._decisions import (
+    VSA_PREDICATE,
+    SignedByRegistry,
+    change_of,
+    verify_signed,
+)
+from mlprov.registry._facts import (
+    RegistryIntegrityError,
+    VersionFacts,
+)
+from mlprov.registry._uri import parse_model_uri, version_uri
+from mlprov.registry.interface import ReadTransaction
+from mlprov.trust import Trust
+from mlprov.verification import compare_files
+
+if TYPE_CHECKING:
+    from mlprov.registry._core import PullResult, Registry, Resolved
+
+__all__ = ["check_placement", "load", "pull"]
+
+
+def _expected_change(resolved: Resolved) -> tuple[set[str], str | None]:
+    """The decision kinds that may put a version where ``resolved`` found it, and the target."""
+    if resolved.via.startswith("@"):
+        return {"alias.set", "alias.rollback"}, resolved.via
+    if resolved.via == "stage":
+        return {"stage.transition"}, "stage"
+    return {"model.register"}, "version"
+
+
+def check_placement(tx: ReadTransaction, resolved: Resolved, decision_bytes: bytes,
+                    trust: Trust, registry_id: str) -> SignedByRegistry:
+    """Verify the decision behind ``resolved`` (see the module docstring, step 1).
+
+    Raises:
+        RegistryIntegrityError: the decision does not support the resolution.
+        SignatureError: it is not signed by a registry key the trust names.
+    """
+    record = resolved.record
+    what = f"the decision that put {version_uri(record.name, record.version)} at " \
+           f"{resolved.uri}"
+    decision = verify_signed(decision_bytes, trust, what=what, predicate_type=VSA_PREDICATE)
+    change = change_of(decision)
+    kinds, target = _expected_change(resolved)
+    problems = []
+    if decision.predicate.get("resourceUri") != version_uri(record.name, record.version):
+        problems.append(f"it is about {decision.predicate.get('resourceUri')}")
+    if decision.statement.subject_sha256() != {record.root_digest.removeprefix("sha256:")}:
+        problems.append("it names another root digest")
+    if decision.predicate.get("verificationResult") != "PASSED":
+        problems.append("it was a denial")
+    if change.get("registry") != registry_id:
+        problems.append("it was made by another registry")
+    if change.get("kind") not in kinds:
+        problems.append(f"it records a {change.get('kind')} change")
+    transition = change.get("transition") if isinstance(change.get("transition"), dict) else {}
+    assert isinstance(transition, dict)
+    if resolved.via.startswith("@") and transition.get("alias") != resolved.via[1:]:
+        problems.append("it set another alias")
+    if resolved.via == "stage" and transition.get("to") != record.stage.value:
+        problems.append(f"it moved the version to {transition.get('to')}")
+    if problems:
+        raise RegistryIntegrityError(f"{what} does not match the registry's records: "
+                                     f"{'; '.join(problems)}")
+    seq = change.get("auditSeq")
+    if not isinstance(seq, int):
+        raise RegistryIntegrityError(f"{what} names no audit entry")
+    _check_latest(tx, resolved, decision_bytes, seq, target, what)
+    return decision
+
+
+def _check_latest(tx: ReadTransaction, resolved: Resolved, decision_bytes: bytes, seq: int,
+                  target: str | None, what: str) -> None:
+    """The decision's audit entry exists and nothing later changed the same target."""
+    from mlprov.registry._uri import sha256_digest
+
+    record = resolved.record
+    entry_record = tx.audit_entry(seq)
+    if entry_record is None or entry_record.decision != sha256_digest(decision_bytes):
+        raise RegistryIntegrityError(f"{what} is not the one audit entry {seq} records")
+    prev = entry_record.entry_hash
+    expected = seq + 1
+    for later in tx.iter_audit(since=seq):
+        entry, problems = check_entry(later, prev, expected)
+        if problems:
+            raise RegistryIntegrityError(f"the audit log after {what} is broken: "
+                                         f"{problems[0].problem}",
+                                         hint="run `mlprov audit verify`")
+        assert entry is not None
+        prev, expected = later.entry_hash, later.seq + 1
+        if not entry.accepted or entry.name != record.name or entry.target != target:
+            continue
+        if target == "version" or (target == "stage" and entry.version != record.version):
+            continue
+        raise RegistryIntegrityError(
+            f"{what} was superseded by audit entry {entry.seq} ({entry.kind}); the registry's "
+            "row replays an old decision")
+    entry = entry_from_record(entry_record)
+    if entry.version != record.version:
+        raise RegistryIntegrityError(f"audit entry {seq} is about version {entry.version}")
+
+
+def _prepare(registry: Registry, uri: str, trust: Trust | None
+             ) -> tuple[Resolved, VersionFacts]:
+    from mlprov.registry._core import _resolve
+
+    override = trust
+    trust = trust or registry.trust
+    parsed = parse_model_uri(uri)
+    with registry.metadata.read() as tx:
+        resolved = _resolve(tx, parsed)
+        decision_bytes = registry.blobs.get_bytes(resolved.decision)
+        check_placement(tx, resolved, decision_bytes, trust, registry.registry_id)
+        reviews = [r.digest for r in tx.list_reviews(resolved.name, resolved.version)]
+    facts = registry._verify(resolved.record, reviews, trust=override)
+    return resolved, facts
+
+
+def _copy_files(registry: Registry, facts: VersionFacts, staging: Path) -> tuple[Path, int]:
+    """Copy every file of the version into ``staging`` (digests checked); the model path."""
+    manifest = facts.manifest
+    if manifest.is_file:
+        target = staging / (manifest.name or "model")
+        registry.blobs.copy_to(f"sha256:{manifest.files[0].sha256}", target)
+        return target, manifest.files[0].size
+    total = 0
+    for entry in manifest.files:
+        dest = staging / entry.path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        total += registry.blobs.copy_to(f"sha256:{entry.sha256}", dest)
+    return staging, total
+
+
+def pull(registry: Registry, uri: str, out: Path, *, trust: Trust | None = None) -> PullResult:
+    """Copy the version ``uri`` names to ``out`` (a new or empty directory), verified.
+
+    Raises:
+        InputError: ``out`` exists and is not an empty directory.
+        RegistryIntegrityError, BlobCorruptError, SignatureError: a check failed;
+            nothing is left in ``out``.
+    """
+    from mlprov.registry._core import PullResult
+
+    if out.is_symlink() or (out.exists() and (not out.is_dir() or any(out.iterdir()))):
+        raise InputError(f"{out} exists and is not an empty directory",
+                         hint="choose a new --out directory")
+    resolved, facts = _prepare(registry, uri, trust)
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    try:
+        _, size = _copy_files(registry, facts, staging)
+        os.chmod(staging, 0o755)  # noqa: S103 - model files are not secret; mkdtemp made 0700
+        if out.is_dir():
+            out.rmdir()
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return PullResult(resolved=resolved, path=out, files=len(facts.manifest.files), bytes=size)
+
+
+def _make_read_only(root: Path) -> None:
+    for path in sorted(root.rglob("*"), reverse=True):
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o444 if path.is_file() else 0o555)
+    with contextlib.suppress(OSError):
+        os.chmod(root, 0o555)  # noqa: S103 - read-only for everyone: model files are not secret
+
+
+def _checkout_ok(path: Path, facts: VersionFacts) -> bool:
+    """Whether an existing checkout still holds exactly the signed files."""
+    manifest = facts.manifest
+    model = path / (manifest.name or "model") if manifest.is_file else path
+    try:
+        actual = hash_path(model)
+        compare_files(manifest.by_path(), actual, label=manifest.name)
+    except Exception:  # any difference, or an unreadable tree: rebuild it
+        return False
+    return True
+
+
+def load(registry: Registry, uri: str, *, trust: Trust | None = None) -> Path:
+    """A verified local path for ``uri``: a read-only checkout under ``checkouts/``.
+
+    The checkout is re-hashed and the decision and evidence re-verified on every
+    call; a damaged checkout is rebuilt from the blob store.
+    """
+    resolved, facts = _prepare(registry, uri, trust)
+    root = resolved.record.root_digest.removeprefix("sha256:")[:16]
+    base = registry.home / "checkouts" / resolved.name
+    path = base / f"v{resolved.version}-{root}"
+    manifest = facts.manifest
+    model = path / (manifest.name or "model") if manifest.is_file else path
+    if path.is_dir() and _checkout_ok(path, facts):
+        return model
+    base.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        _remove(path)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=base))
+    try:
+        _copy_files(registry, facts, staging)
+        _make_read_only(staging)
+        try:
+            os.rename(staging, path)
+        except OSError:  # another process made it first: check theirs
+            _remove(staging)
+            if not _checkout_ok(path, facts):
+                raise RegistryIntegrityError(f"checkout {path} does not match "
+                                             f"{resolved.uri}") from None
+    except BaseException:
+        if staging.exists():
+            _remove(staging)
+        raise
+    return model
+
+
+def _remove(path: Path) -> None:
+    def writable(func: Any, p: str, _exc: Any) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(p), 0o700)
+            os.chmod(p, 0o700)
+            func(p)
+
+    for sub in [path, *path.rglob("*")]:
+        if sub.is_dir() and not sub.is_symlink():
+            with contextlib.suppress(OSError):
+                os.chmod(sub, 0o700)
+    shutil.rmtree(path, onerror=writable)
+

@@ -1,0 +1,677 @@
+"""The metadata store on SQLAlchemy Core: SQLite (the embedded default), PostgreSQL later.
+
+SQLite runs in WAL mode (readers never block the writer), with foreign keys on,
+``synchronous=FULL`` (a committed change survives a power cut) and a busy
+timeout. Write transactions start with ``BEGIN IMMEDIATE``, so concurrent
+processes serialise on the write lock at the start of a change rather than
+failing at commit. Only portable Core constructs are used, so a PostgreSQL URL
+can follow (there ``SELECT ... FOR UPDATE`` and unique keys do the same job).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from mlprov.registry.interface import (
+    AliasRecord,
+    AuditRecord,
+    CheckpointRecord,
+    DeliveryRecord,
+    DeploymentRecord,
+    EventRecord,
+    MetadataStore,
+    ModelRecord,
+    NotFoundError,
+    ReadTransaction,
+    RegistryBusyError,
+    ReviewRecord,
+    Stage,
+    StoreConflictError,
+    StoreError,
+    VersionRecord,
+    WriteTransaction,
+)
+
+__all__ = ["SCHEMA_VERSION", "SqlMetadataStore", "sqlite_url"]
+
+SCHEMA_VERSION = "1"
+BUSY_TIMEOUT_ENV = "MLPROV_BUSY_TIMEOUT"
+_DEFAULT_BUSY_TIMEOUT = 60.0
+
+metadata = MetaData()
+
+registry_state = Table(
+    "registry_state", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+models = Table(
+    "models", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at", String(40), nullable=False),
+)
+
+versions = Table(
+    "versions", metadata,
+    Column("model_id", Integer, ForeignKey("models.id"), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("identity", String(80), nullable=False),
+    Column("root_digest", String(80), nullable=False),
+    Column("files_digest", String(80), nullable=False),
+    Column("evidence_digest", String(80), nullable=False),
+    Column("registration", String(80), nullable=False),
+    Column("scan_digest", String(80)),
+    Column("reproducible", Boolean, nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("stage_decision", String(80)),
+    Column("created_at", String(40), nullable=False),
+    Column("created_seq", Integer, nullable=False),
+)
+Index("ix_versions_identity", versions.c.model_id, versions.c.identity)
+Index("ix_versions_stage", versions.c.model_id, versions.c.stage, versions.c.version)
+
+aliases = Table(
+    "aliases", metadata,
+    Column("model_id", Integer, primary_key=True),
+    Column("alias", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("decision", String(80), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    ForeignKeyConstraint(["model_id", "version"], ["versions.model_id", "versions.version"]),
+)
+
+reviews = Table(
+    "reviews", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("added_at", String(40), nullable=False),
+    Column("seq", Integer, nullable=False),
+    ForeignKeyConstraint(["model_id", "version"], ["versions.model_id", "versions.version"]),
+    UniqueConstraint("model_id", "version", "digest"),
+)
+
+audit = Table(
+    "audit", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("time", String(40), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("name", String(200)),
+    Column("version", Integer),
+    Column("target", String(120)),
+    Column("accepted", Boolean, nullable=False),
+    Column("decision", String(80)),
+    Column("body", LargeBinary, nullable=False),
+    Column("entry_hash", String(80), nullable=False),
+)
+Index("ix_audit_target", audit.c.name, audit.c.target, audit.c.seq)
+
+checkpoints = Table(
+    "checkpoints", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("entry_hash", String(80), nullable=False),
+    Column("time", String(40), nullable=False),
+    Column("bundle", LargeBinary, nullable=False),
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("time", String(40), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", Integer, ForeignKey("events.id"), nullable=False),
+    Column("hook", String(100), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("lease_until", Float),
+    Column("last_error", Text),
+    UniqueConstraint("event_id", "hook"),
+)
+Index("ix_deliveries_due", deliveries.c.state, deliveries.c.next_attempt_at)
+
+deployments = Table(
+    "deployments", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("spec_digest", String(80), nullable=False),
+    Column("statement", String(80), nullable=False),
+    Column("decision", String(80), nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("stage_decision", String(80)),
+    Column("created_at", String(40), nullable=False),
+    Column("created_seq", Integer, nullable=False),
+)
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy URL of a SQLite database file."""
+    return f"sqlite+pysqlite:///{path}"
+
+
+def _busy_timeout() -> float:
+    value = os.environ.get(BUSY_TIMEOUT_ENV)
+    try:
+        return float(value) if value else _DEFAULT_BUSY_TIMEOUT
+    except ValueError:
+        return _DEFAULT_BUSY_TIMEOUT
+
+
+def _is_busy(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+class _Read(ReadTransaction):
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._model_ids: dict[str, int | None] = {}
+
+    # -- helpers
+    def _model_id(self, name: str) -> int | None:
+        if name not in self._model_ids:
+            self._model_ids[name] = self.conn.execute(
+                select(models.c.id).where(models.c.name == name)).scalar_one_or_none()
+        return self._model_ids[name]
+
+    def _need_model_id(self, name: str) -> int:
+        model_id = self._model_id(name)
+        if model_id is None:
+            raise NotFoundError(f"no model named {name!r} in the registry")
+        return model_id
+
+    @staticmethod
+    def _version(name: str, row: Row[Any]) -> VersionRecord:
+        return VersionRecord(
+            name=name, version=row.version, identity=row.identity, root_digest=row.root_digest,
+            files_digest=row.files_digest, evidence_digest=row.evidence_digest,
+            registration=row.registration, scan_digest=row.scan_digest,
+            reproducible=bool(row.reproducible), stage=Stage(row.stage),
+            stage_decision=row.stage_decision, created_at=row.created_at,
+            created_seq=row.created_seq)
+
+    @staticmethod
+    def _audit(row: Row[Any]) -> AuditRecord:
+        return AuditRecord(seq=row.seq, time=row.time, kind=row.kind, name=row.name,
+                           version=row.version, target=row.target, accepted=bool(row.accepted),
+                           decision=row.decision, body=bytes(row.body),
+                           entry_hash=row.entry_hash)
+
+    @staticmethod
+    def _delivery(row: Row[Any]) -> DeliveryRecord:
+        return DeliveryRecord(id=row.id, event_id=row.event_id, hook=row.hook, state=row.state,
+                              attempts=row.attempts, next_attempt_at=row.next_attempt_at,
+                              last_error=row.last_error)
+
+    @staticmethod
+    def _deployment(row: Row[Any]) -> DeploymentRecord:
+        return DeploymentRecord(name=row.name, version=row.version,
+                                spec_digest=row.spec_digest, statement=row.statement,
+                                decision=row.decision, stage=Stage(row.stage),
+                                stage_decision=row.stage_decision, created_at=row.created_at,
+                                created_seq=row.created_seq)
+
+    # -- state and models
+    def get_state(self, key: str) -> str | None:
+        value: str | None = self.conn.execute(
+            select(registry_state.c.value).where(registry_state.c.key == key)
+        ).scalar_one_or_none()
+        return value
+
+    def get_model(self, name: str) -> ModelRecord | None:
+        row = self.conn.execute(
+            select(models.c.id, models.c.created_at).where(models.c.name == name)).first()
+        if row is None:
+            return None
+        latest = self.conn.execute(select(func.max(versions.c.version)).where(
+            versions.c.model_id == row.id)).scalar_one_or_none()
+        return ModelRecord(name=name, created_at=row.created_at, latest_version=latest or 0)
+
+    def list_models(self) -> list[ModelRecord]:
+        latest = (select(versions.c.model_id, func.max(versions.c.version).label("latest"))
+                  .group_by(versions.c.model_id).subquery())
+        rows = self.conn.execute(
+            select(models.c.name, models.c.created_at, latest.c.latest)
+            .select_from(models.outerjoin(latest, latest.c.model_id == models.c.id))
+            .order_by(models.c.name))
+        return [ModelRecord(name=r.name, created_at=r.created_at, latest_version=r.latest or 0)
+                for r in rows]
+
+    # -- versions
+    def get_version(self, name: str, version: int) -> VersionRecord | None:
+        model_id = self._model_id(name)
+        if model_id is None:
+            return None
+        row = self.conn.execute(select(versions).where(
+            versions.c.model_id == model_id, versions.c.version == version)).first()
+        return None if row is None else self._version(name, row)
+
+    def list_versions(self, name: str, *, stage: Stage | None = None,
+                      limit: int | None = None, descending: bool = False
+                      ) -> list[VersionRecord]:
+        model_id = self._model_id(name)
+        if model_id is None:
+            return []
+        query = select(versions).where(versions.c.model_id == model_id)
+        if stage is not None:
+            query = query.where(versions.c.stage == stage.value)
+        order = versions.c.version.desc() if descending else versions.c.version
+        query = query.order_by(order)
+        if limit is not None:
+            query = query.limit(limit)
+        return [self._version(name, r) for r in self.conn.execute(query)]
+
+    def find_versions(self, name: str, identity: str) -> list[VersionRecord]:
+        model_id = self._model_id(name)
+        if model_id is None:
+            return []
+        rows = self.conn.execute(select(versions).where(
+            versions.c.model_id == model_id, versions.c.identity == identity
+        ).order_by(versions.c.version))
+        return [self._version(name, r) for r in rows]
+
+    def count_versions(self, name: str) -> dict[Stage, int]:
+        model_id = self._model_id(name)
+        counts = dict.fromkeys(Stage, 0)
+        if model_id is None:
+            return counts
+        rows = self.conn.execute(select(versions.c.stage, func.count()).where(
+            versions.c.model_id == model_id).group_by(versions.c.stage))
+        for stage, count in rows:
+            counts[Stage(stage)] = count
+        return counts
+
+    def versions_for_replay(self) -> Iterator[VersionRecord]:
+        rows = self.conn.execute(
+            select(models.c.name, versions).select_from(
+                versions.join(models, models.c.id == versions.c.model_id))
+            .order_by(versions.c.created_seq))
+        for row in rows:
+            yield self._version(row.name, row)
+
+    # -- aliases and reviews
+    def get_alias(self, name: str, alias: str) -> AliasRecord | None:
+        model_id = self._model_id(name)
+        if model_id is None:
+            return None
+        row = self.conn.execute(select(aliases).where(
+            aliases.c.model_id == model_id, aliases.c.alias == alias)).first()
+        if row is None:
+            return None
+        return AliasRecord(name=name, alias=row.alias, version=row.version,
+                           decision=row.decision, seq=row.seq, updated_at=row.updated_at)
+
+    def list_aliases(self, name: str) -> list[AliasRecord]:
+        model_id = self._model_id(name)
+        if model_id is None:
+            return []
+        rows = self.conn.execute(select(aliases).where(aliases.c.model_id == model_id)
+                                 .order_by(aliases.c.alias))
+        return [AliasRecord(name=name, alias=r.alias, version=r.version, decision=r.decision,
+                            seq=r.seq, updated_at=r.updated_at) for r in rows]
+
+    def all_aliases(self) -> list[AliasRecord]:
+        rows = self.conn.execute(
+            select(models.c.name, aliases).select_from(
+                aliases.join(models, models.c.id == aliases.c.model_id))
+            .order_by(models.c.name, aliases.c.alias))
+        return [AliasRecord(name=r.name, alias=r.alias, version=r.version,
+                            decision=r.decision, seq=r.seq, updated_at=r.updated_at)
+                for r in rows]
+
+    def list_reviews(self, name: str, version: int) -> list[ReviewRecord]:
+        model_id = self._model_id(name)
+        if model_id is None:
+            return []
+        rows = self.conn.execute(select(reviews).where(
+            reviews.c.model_id == model_id, reviews.c.version == version).order_by(reviews.c.id))
+        return [ReviewRecord(name=name, version=r.version, digest=r.digest,
+                             added_at=r.added_at, seq=r.seq) for r in rows]
+
+    # -- audit
+    def audit_head(self) -> AuditRecord | None:
+        row = self.conn.execute(select(audit).order_by(audit.c.seq.desc()).limit(1)).first()
+        return None if row is None else self._audit(row)
+
+    def audit_entry(self, seq: int) -> AuditRecord | None:
+        row = self.conn.execute(select(audit).where(audit.c.seq == seq)).first()
+        return None if row is None else self._audit(row)
+
+    def audit_entries(self, *, since: int = 0, until: int | None = None,
+                      limit: int | None = None, name: str | None = None,
+                      target: str | None = None, accepted: bool | None = None,
+                      descending: bool = False) -> list[AuditRecord]:
+        query = select(audit).where(audit.c.seq > since)
+        if until is not None:
+            query = query.where(audit.c.seq <= until)
+        if name is not None:
+            query = query.where(audit.c.name == name)
+        if target is not None:
+            query = query.where(audit.c.target == target)
+        if accepted is not None:
+            query = query.where(audit.c.accepted == accepted)
+        query = query.order_by(audit.c.seq.desc() if descending else audit.c.seq)
+        if limit is not None:
+            query = query.limit(limit)
+        return [self._audit(r) for r in self.conn.execute(query)]
+
+    def iter_audit(self, *, since: int = 0, batch: int = 5000) -> Iterator[AuditRecord]:
+        last = since
+        while True:
+            rows = self.conn.execute(select(audit).where(audit.c.seq > last)
+                                     .order_by(audit.c.seq).limit(batch)).all()
+            for row in rows:
+                yield self._audit(row)
+            if len(rows) < batch:
+                return
+            last = rows[-1].seq
+
+    def checkpoints(self) -> list[CheckpointRecord]:
+        rows = self.conn.execute(select(checkpoints).order_by(checkpoints.c.seq))
+        return [CheckpointRecord(seq=r.seq, entry_hash=r.entry_hash, time=r.time,
+                                 bundle=bytes(r.bundle)) for r in rows]
+
+    # -- events
+    def events(self, *, since: int = 0, limit: int | None = None) -> list[EventRecord]:
+        query = select(events).where(events.c.id > since).order_by(events.c.id)
+        if limit is not None:
+            query = query.limit(limit)
+        return [EventRecord(id=r.id, seq=r.seq, kind=r.kind, time=r.time,
+                            payload=bytes(r.payload)) for r in self.conn.execute(query)]
+
+    def get_event(self, event_id: int) -> EventRecord | None:
+        r = self.conn.execute(select(events).where(events.c.id == event_id)).first()
+        return None if r is None else EventRecord(id=r.id, seq=r.seq, kind=r.kind, time=r.time,
+                                                  payload=bytes(r.payload))
+
+    def due_deliveries(self, now: float, *, limit: int = 100) -> list[DeliveryRecord]:
+        rows = self.conn.execute(select(deliveries).where(
+            deliveries.c.state == "pending", deliveries.c.next_attempt_at <= now,
+            or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+        ).order_by(deliveries.c.id).limit(limit))
+        return [self._delivery(r) for r in rows]
+
+    def deliveries(self, *, event_id: int | None = None) -> list[DeliveryRecord]:
+        query = select(deliveries).order_by(deliveries.c.id)
+        if event_id is not None:
+            query = query.where(deliveries.c.event_id == event_id)
+        return [self._delivery(r) for r in self.conn.execute(query)]
+
+    # -- deployments
+    def get_deployment(self, name: str, version: int) -> DeploymentRecord | None:
+        row = self.conn.execute(select(deployments).where(
+            deployments.c.name == name, deployments.c.version == version)).first()
+        return None if row is None else self._deployment(row)
+
+    def list_deployments(self, name: str | None = None) -> list[DeploymentRecord]:
+        query = select(deployments).order_by(deployments.c.name, deployments.c.version)
+        if name is not None:
+            query = query.where(deployments.c.name == name)
+        return [self._deployment(r) for r in self.conn.execute(query)]
+
+
+class _Write(_Read, WriteTransaction):
+    def set_state(self, key: str, value: str) -> None:
+        done = self.conn.execute(update(registry_state).where(registry_state.c.key == key)
+                                 .values(value=value))
+        if done.rowcount == 0:
+            self.conn.execute(insert(registry_state).values(key=key, value=value))
+
+    def ensure_model(self, name: str, created_at: str) -> None:
+        if self._model_id(name) is None:
+            self.conn.execute(insert(models).values(name=name, created_at=created_at))
+            self._model_ids.pop(name, None)
+
+    def _version_values(self, record: VersionRecord) -> dict[str, Any]:
+        return {
+            "model_id": self._need_model_id(record.name), "version": record.version,
+            "identity": record.identity, "root_digest": record.root_digest,
+            "files_digest": record.files_digest, "evidence_digest": record.evidence_digest,
+            "registration": record.registration, "scan_digest": record.scan_digest,
+            "reproducible": record.reproducible, "stage": record.stage.value,
+            "stage_decision": record.stage_decision, "created_at": record.created_at,
+            "created_seq": record.created_seq,
+        }
+
+    def insert_version(self, record: VersionRecord) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(insert(versions).values(**self._version_values(record)))
+        except IntegrityError as exc:
+            raise StoreConflictError(
+                f"version {record.version} of {record.name} was registered concurrently"
+            ) from exc
+
+    def insert_versions(self, records: Sequence[VersionRecord]) -> None:
+        if records:
+            self.conn.execute(insert(versions), [self._version_values(r) for r in records])
+
+    def set_stage(self, name: str, version: int, stage: Stage, decision: str) -> None:
+        self.conn.execute(update(versions).where(
+            versions.c.model_id == self._need_model_id(name), versions.c.version == version
+        ).values(stage=stage.value, stage_decision=decision))
+
+    def set_alias(self, record: AliasRecord) -> None:
+        model_id = self._need_model_id(record.name)
+        values = {"version": record.version, "decision": record.decision, "seq": record.seq,
+                  "updated_at": record.updated_at}
+        done = self.conn.execute(update(aliases).where(
+            aliases.c.model_id == model_id, aliases.c.alias == record.alias).values(**values))
+        if done.rowcount == 0:
+            self.conn.execute(insert(aliases).values(model_id=model_id, alias=record.alias,
+                                                     **values))
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self.conn.execute(delete(aliases).where(
+            aliases.c.model_id == self._need_model_id(name), aliases.c.alias == alias))
+
+    def insert_review(self, record: ReviewRecord) -> None:
+        self.conn.execute(insert(reviews).values(
+            model_id=self._need_model_id(record.name), version=record.version,
+            digest=record.digest, added_at=record.added_at, seq=record.seq))
+
+    @staticmethod
+    def _audit_values(record: AuditRecord) -> dict[str, Any]:
+        return {"seq": record.seq, "time": record.time, "kind": record.kind,
+                "name": record.name, "version": record.version, "target": record.target,
+                "accepted": record.accepted, "decision": record.decision,
+                "body": record.body, "entry_hash": record.entry_hash}
+
+    def append_audit(self, record: AuditRecord) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(insert(audit).values(**self._audit_values(record)))
+        except IntegrityError as exc:
+            raise StoreConflictError(f"audit entry {record.seq} was written concurrently") \
+                from exc
+
+    def append_audit_many(self, records: Sequence[AuditRecord]) -> None:
+        if records:
+            self.conn.execute(insert(audit), [self._audit_values(r) for r in records])
+
+    def insert_checkpoint(self, record: CheckpointRecord) -> None:
+        self.conn.execute(insert(checkpoints).values(
+            seq=record.seq, entry_hash=record.entry_hash, time=record.time,
+            bundle=record.bundle).prefix_with("OR REPLACE", dialect="sqlite"))
+
+    def insert_event(self, seq: int, kind: str, time: str, payload: bytes) -> int:
+        result = self.conn.execute(insert(events).values(seq=seq, kind=kind, time=time,
+                                                         payload=payload))
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def insert_delivery(self, event_id: int, hook: str, next_attempt_at: float) -> None:
+        self.conn.execute(insert(deliveries).values(
+            event_id=event_id, hook=hook, state="pending", attempts=0,
+            next_attempt_at=next_attempt_at))
+
+    def claim_delivery(self, delivery_id: int, now: float, lease_until: float) -> bool:
+        done = self.conn.execute(update(deliveries).where(
+            deliveries.c.id == delivery_id, deliveries.c.state == "pending",
+            or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+        ).values(lease_until=lease_until))
+        return done.rowcount == 1
+
+    def finish_delivery(self, delivery_id: int, *, state: str, attempts: int,
+                        next_attempt_at: float, last_error: str | None) -> None:
+        self.conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(
+            state=state, attempts=attempts, next_attempt_at=next_attempt_at,
+            last_error=last_error, lease_until=None))
+
+    def insert_deployment(self, record: DeploymentRecord) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(insert(deployments).values(
+                    name=record.name, version=record.version, spec_digest=record.spec_digest,
+                    statement=record.statement, decision=record.decision,
+                    stage=record.stage.value, stage_decision=record.stage_decision,
+                    created_at=record.created_at, created_seq=record.created_seq))
+        except IntegrityError as exc:
+            raise StoreConflictError(f"deployment {record.name} version {record.version} was "
+                                     "created concurrently") from exc
+
+    def set_deployment_stage(self, name: str, version: int, stage: Stage,
+                             decision: str) -> None:
+        self.conn.execute(update(deployments).where(
+            and_(deployments.c.name == name, deployments.c.version == version)
+        ).values(stage=stage.value, stage_decision=decision))
+
+
+class SqlMetadataStore(MetadataStore):
+    """The metadata store over a SQLAlchemy engine (``sqlite`` now; ``postgresql`` later)."""
+
+    def __init__(self, url: str, *, description: str | None = None) -> None:
+        self.url = url
+        self.description = description or "registry database"
+        self._sqlite = url.startswith("sqlite")
+        try:
+            self.engine: Engine = create_engine(
+                url, connect_args={"timeout": _busy_timeout()} if self._sqlite else {})
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open {self.description}: {exc}") from exc
+        if self._sqlite:
+            self._configure_sqlite(self.engine)
+
+    @staticmethod
+    def _configure_sqlite(engine: Engine) -> None:
+        timeout_ms = int(_busy_timeout() * 1000)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy's begin() emit our BEGIN (see _on_begin), not the driver's.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+            # Persistent once set; a no-op read on every later connection.
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA synchronous = FULL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            mode = conn.get_execution_options().get("mlprov_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+    def create_schema(self) -> None:
+        """Create the tables (and put SQLite in WAL mode); idempotent."""
+        try:
+            metadata.create_all(self.engine)
+            with self.write() as tx:
+                if tx.get_state("schema_version") is None:
+                    tx.set_state("schema_version", SCHEMA_VERSION)
+        except OperationalError as exc:
+            if _is_busy(exc):
+                raise RegistryBusyError(f"{self.description} is locked") from exc
+            raise StoreError(f"cannot create the tables of {self.description}: "
+                             f"{exc.orig}") from exc
+
+    def check_schema(self) -> None:
+        """Refuse a database made by another schema version, or not a registry at all."""
+        try:
+            with self.read() as tx:
+                version = tx.get_state("schema_version")
+        except StoreError as exc:
+            raise StoreError(f"{self.description} is not an mlprov registry database",
+                             hint="run `mlprov registry init` to create a registry") from exc
+        if version != SCHEMA_VERSION:
+            raise StoreError(f"{self.description} has schema version {version!r}; this "
+                             f"mlprov reads version {SCHEMA_VERSION}",
+                             hint="use the mlprov release that created the registry")
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as raw:
+                conn = raw.execution_options(mlprov_begin=begin) if self._sqlite else raw
+                with conn.begin():
+                    yield conn
+        except OperationalError as exc:
+            if _is_busy(exc):
+                raise RegistryBusyError(
+                    f"{self.description} is locked by another writer") from exc
+            raise StoreError(f"{self.description} failed: {exc.orig}") from exc
+        except IntegrityError as exc:
+            raise StoreConflictError(f"{self.description} refused a conflicting change: "
+                                     f"{exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{self.description} failed: {exc}") from exc
+
+    @contextmanager
+    def read(self) -> Iterator[ReadTransaction]:
+        """A read transaction (a snapshot; never blocks writers in WAL mode)."""
+        with self._transaction("DEFERRED") as conn:
+            yield _Read(conn)
+
+    @contextmanager
+    def write(self) -> Iterator[WriteTransaction]:
+        """A write transaction; ``BEGIN IMMEDIATE`` takes the write lock up front."""
+        with self._transaction("IMMEDIATE") as conn:
+            yield _Write(conn)
+
+    def close(self) -> None:
+        """Dispose of the engine's connections."""
+        self.engine.dispose()

@@ -1,0 +1,673 @@
+"""The ML-BOM: a CycloneDX 1.6 document describing what went into a model.
+
+``sbom.cdx.json`` (and the predicate of ``sbom.sigstore.json``, predicate type
+``https://cyclonedx.org/bom``, subject = the model's root digest) holds:
+
+- ``metadata.component``: the model (type ``machine-learning-model``), its root
+  digest as a SHA-256 hash, its licence, the training code as a ``vcs``
+  reference, the identity as a property, and a ``modelCard`` (approach, task,
+  architecture, training datasets by ``bom-ref``, inputs/outputs, performance
+  metrics as strings, considerations);
+- one ``data`` component per training dataset, with its digest and a ``data``
+  entry (``type: dataset``);
+- parent models (when the provenance records them) as model components;
+- the training environment's Python packages (name, version, purl, licences),
+  read from the interpreter's installed distributions or from a
+  requirements/lock file;
+- the dependency graph: model -> datasets, parents and top-level packages;
+  package -> the packages it requires.
+
+The document is built with cyclonedx-python-lib, which does not model
+``modelCard`` or ``component.data`` (SPECS.md §5.1): those two are added to its
+JSON output, and every BOM is checked with the library's strict 1.6 JSON schema
+before it is written or accepted. The model component also pins other evidence
+files by SHA-256 (``externalReferences``: the model card, the provenance and eval
+bundles), so the builder's signature over the SBOM covers them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from mlprov import __version__
+from mlprov.errors import BundleError, InputError
+from mlprov.statements import Statement, sha256_descriptor
+
+if TYPE_CHECKING:
+    from mlprov.card import CardInput
+    from mlprov.evaluation import EvalPredicate
+    from mlprov.provenance import TrainingProvenance
+
+__all__ = [
+    "CYCLONEDX_BOM_PREDICATE",
+    "SPEC_VERSION",
+    "Package",
+    "PackageInfo",
+    "SbomInfo",
+    "bom_file_bytes",
+    "bom_statement",
+    "build_bom",
+    "installed_packages",
+    "is_spdx_id",
+    "licence_names",
+    "normalise_name",
+    "pin_evidence",
+    "read_bom",
+    "read_environment_file",
+    "sbom_info",
+    "validate_bom",
+]
+
+#: The predicate type cosign and policy-controller match for CycloneDX.
+CYCLONEDX_BOM_PREDICATE: Final = "https://cyclonedx.org/bom"
+SPEC_VERSION: Final = "1.6"
+#: CycloneDX versions whose BOMs mlprov reads (validated against their schema).
+_READABLE_VERSIONS = ("1.5", "1.6", "1.7")
+MODEL_REF: Final = "model"
+_PROPERTY = "mlprov:"
+_TOOL_NAME = "mlprov"
+_NAME = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
+_PINNED_VERSION = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*"
+                             r"===?\s*([^\s;,]+)\s*(?:;.*)?$")
+_HASH_OPTION = re.compile(r"--hash[=\s]+sha256:([0-9a-fA-F]{64})")
+_MAX_SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+# Trove licence classifiers with one clear SPDX id. Others are kept by name.
+_CLASSIFIER_SPDX = {
+    "Apache Software License": "Apache-2.0",
+    "MIT License": "MIT",
+    "MIT No Attribution License (MIT-0)": "MIT-0",
+    "ISC License (ISCL)": "ISC",
+    "Mozilla Public License 2.0 (MPL 2.0)": "MPL-2.0",
+    "Mozilla Public License 1.1 (MPL 1.1)": "MPL-1.1",
+    "Python Software Foundation License": "PSF-2.0",
+    "The Unlicense (Unlicense)": "Unlicense",
+    "Boost Software License 1.0 (BSL-1.0)": "BSL-1.0",
+    "Eclipse Public License 2.0 (EPL-2.0)": "EPL-2.0",
+    "Universal Permissive License (UPL)": "UPL-1.0",
+    "zlib/libpng License": "Zlib",
+    "Historical Permission Notice and Disclaimer (HPND)": "HPND",
+    "CC0 1.0 Universal (CC0 1.0) Public Domain Dedication": "CC0-1.0",
+    "GNU General Public License v2 (GPLv2)": "GPL-2.0-only",
+    "GNU General Public License v2 or later (GPLv2+)": "GPL-2.0-or-later",
+    "GNU General Public License v3 (GPLv3)": "GPL-3.0-only",
+    "GNU General Public License v3 or later (GPLv3+)": "GPL-3.0-or-later",
+    "GNU Lesser General Public License v2 (LGPLv2)": "LGPL-2.0-only",
+    "GNU Lesser General Public License v2 or later (LGPLv2+)": "LGPL-2.0-or-later",
+    "GNU Lesser General Public License v3 (LGPLv3)": "LGPL-3.0-only",
+    "GNU Lesser General Public License v3 or later (LGPLv3+)": "LGPL-3.0-or-later",
+    "GNU Affero General Public License v3": "AGPL-3.0-only",
+    "GNU Affero General Public License v3 or later (AGPLv3+)": "AGPL-3.0-or-later",
+}
+
+
+def normalise_name(name: str) -> str:
+    """A Python package name in PEP 503 form (``Foo_Bar`` -> ``foo-bar``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class Package:
+    """A Python package of the training environment."""
+
+    name: str
+    version: str
+    licenses: tuple[str, ...] = ()
+    sha256: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()  # normalised names of the packages it requires
+
+    @property
+    def key(self) -> str:
+        """The normalised name."""
+        return normalise_name(self.name)
+
+    @property
+    def purl(self) -> str:
+        """``pkg:pypi/<name>@<version>`` (purl-spec: pypi names lower-case, ``-`` for ``_``)."""
+        from packageurl import PackageURL
+
+        return str(PackageURL(type="pypi", name=self.key, version=self.version).to_string())
+
+
+# ---------------------------------------------------------------------------
+# The training environment
+# ---------------------------------------------------------------------------
+
+
+def _one_line(value: str | None, limit: int = 100) -> str | None:
+    """A metadata licence field worth keeping: one short line (not a licence text)."""
+    if not value:
+        return None
+    value = value.strip()
+    if not value or "\n" in value or len(value) > limit or value.upper() == "UNKNOWN":
+        return None
+    return value
+
+
+def is_spdx_id(value: str) -> bool:
+    """Whether ``value`` is exactly an SPDX licence id (case as SPDX writes it)."""
+    from cyclonedx.spdx import fixup_id
+
+    return fixup_id(value) == value
+
+
+def _spdx(value: str) -> str | None:
+    """The SPDX id or expression ``value`` names, else None."""
+    from cyclonedx.spdx import fixup_id, is_expression
+
+    fixed = fixup_id(value)
+    if fixed is not None:
+        return str(fixed)
+    return value if is_expression(value) else None
+
+
+def _field(metadata: Any, name: str) -> str | None:
+    """One core-metadata field (``get_all`` is in the PackageMetadata protocol; ``get`` is not)."""
+    values = metadata.get_all(name)
+    return str(values[0]) if values else None
+
+
+def _metadata_licenses(metadata: Any) -> tuple[str, ...]:
+    """Licences of an installed distribution (PEP 639 expression, licence field, classifiers)."""
+    expression = _one_line(_field(metadata, "License-Expression"), 400)
+    if expression:
+        return (_spdx(expression) or expression,)
+    field_value = _one_line(_field(metadata, "License"))
+    if field_value and _spdx(field_value):
+        return (str(_spdx(field_value)),)
+    classifiers = [c.split(" :: ")[-1] for c in metadata.get_all("Classifier") or []
+                   if c.startswith("License :: ")]
+    ids = [_CLASSIFIER_SPDX[c] for c in classifiers if c in _CLASSIFIER_SPDX]
+    if ids:
+        return tuple(dict.fromkeys(ids))
+    if field_value:
+        return (field_value,)
+    return tuple(dict.fromkeys(c for c in classifiers if c != "OSI Approved"))
+
+
+def _requires(requirements: list[str] | None) -> tuple[str, ...]:
+    """Names a distribution requires unconditionally (extras are left out)."""
+    names = []
+    for requirement in requirements or []:
+        _, _, marker = requirement.partition(";")
+        if "extra" in marker:
+            continue
+        match = _NAME.match(requirement.strip())
+        if match:
+            names.append(normalise_name(match.group(1)))
+    return tuple(dict.fromkeys(names))
+
+
+def installed_packages() -> list[Package]:
+    """The distributions installed for this interpreter, first on ``sys.path`` winning.
+
+    Licences come from the metadata (``License-Expression``, else a short
+    ``License`` field that is an SPDX id, else the licence classifiers, else the
+    field as a name); requirements with an ``extra`` marker are left out of the graph.
+    """
+    import importlib.metadata
+
+    found: dict[str, Package] = {}
+    for dist in importlib.metadata.distributions():
+        metadata = dist.metadata
+        name, version = _field(metadata, "Name"), _field(metadata, "Version")
+        if not name or not version or normalise_name(name) in found:
+            continue
+        found[normalise_name(name)] = Package(
+            name=name, version=version, licenses=_metadata_licenses(metadata),
+            requires=_requires(metadata.get_all("Requires-Dist")))  # parsed once
+    return sorted(found.values(), key=lambda p: p.key)
+
+
+def _requirements_lines(text: str) -> list[tuple[int, str]]:
+    """Logical lines (continuations joined, comments dropped) with their line numbers."""
+    lines: list[tuple[int, str]] = []
+    buffer, start = "", 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = re.sub(r"(^|\s)#.*$", "", raw).rstrip()
+        if not buffer:
+            start = number
+        if line.endswith("\\"):
+            buffer += line[:-1] + " "
+            continue
+        buffer += line
+        if buffer.strip():
+            lines.append((start, buffer.strip()))
+        buffer = ""
+    if buffer.strip():
+        lines.append((start, buffer.strip()))
+    return lines
+
+
+def _parse_requirements(text: str, what: str) -> list[Package]:
+    packages = []
+    for number, line in _requirements_lines(text):
+        if line.startswith("-"):
+            if re.match(r"^(-r|-c|-e|--requirement|--constraint|--editable)\b", line):
+                raise InputError(f"{what} line {number}: {line.split()[0]} is not supported",
+                                 hint="pass one fully pinned file (pip freeze, pip-compile, "
+                                      "uv export), not includes or editables")
+            continue  # index and install options say nothing about the packages
+        hashes = tuple(h.lower() for h in _HASH_OPTION.findall(line))
+        requirement = _HASH_OPTION.sub("", line).strip()
+        match = _PINNED_VERSION.match(requirement)
+        if not match:
+            raise InputError(f"{what} line {number}: {requirement!r} is not pinned to one "
+                             "version (NAME==VERSION)",
+                             hint="use a lock file or `pip freeze` output")
+        packages.append(Package(name=match.group(1), version=match.group(2), sha256=hashes))
+    return packages
+
+
+def _parse_lock(text: str, what: str) -> list[Package]:
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{what} is not valid TOML: {exc}") from exc
+    # pylock.toml (PEP 751) has [[packages]]; uv.lock and poetry.lock have [[package]].
+    entries = document.get("packages", document.get("package"))
+    if not isinstance(entries, list):
+        raise InputError(f"{what} lists no packages",
+                         hint="expected pylock.toml ([[packages]]) or uv.lock/poetry.lock "
+                              "([[package]])")
+    packages = []
+    for entry in entries:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        version = entry.get("version") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name:
+            raise InputError(f"{what}: a package entry has no name")
+        if not isinstance(version, str) or not version:
+            raise InputError(f"{what}: package {name!r} has no version")
+        packages.append(Package(name=name, version=version))
+    return packages
+
+
+def read_environment_file(path: Path) -> list[Package]:
+    """Read the training environment from a requirements or lock file.
+
+    ``*.toml`` and ``*.lock`` files are read as pylock.toml (PEP 751), uv.lock or
+    poetry.lock; anything else as a pinned requirements file (``NAME==VERSION``,
+    optionally with ``--hash=sha256:...``). A package also installed here, at the
+    same version, gets its licences and requirements from the installed metadata.
+
+    Raises:
+        InputError: unreadable, an unpinned or unsupported line, a package twice.
+    """
+    what = f"environment file {path}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {what}: {exc}") from exc
+    if path.suffix in (".toml", ".lock"):
+        packages = _parse_lock(text, what)
+    else:
+        packages = _parse_requirements(text, what)
+    installed = {p.key: p for p in installed_packages()}
+    seen: dict[str, Package] = {}
+    for package in packages:
+        if package.key in seen:
+            raise InputError(f"{what}: package {package.name!r} is listed twice")
+        local = installed.get(package.key)
+        if local is not None and local.version == package.version:
+            package = Package(name=package.name, version=package.version,
+                              licenses=local.licenses, sha256=package.sha256,
+                              requires=local.requires)
+        seen[package.key] = package
+    return sorted(seen.values(), key=lambda p: p.key)
+
+
+# ---------------------------------------------------------------------------
+# Building the BOM
+# ---------------------------------------------------------------------------
+
+
+def _license_objects(values: tuple[str, ...]) -> list[Any]:
+    """CycloneDX licences: SPDX ids, else names; one expression stands alone (schema rule)."""
+    from cyclonedx.model.license import DisjunctiveLicense, LicenseExpression
+    from cyclonedx.spdx import fixup_id
+
+    if len(values) == 1 and fixup_id(values[0]) is None and _spdx(values[0]):
+        return [LicenseExpression(values[0])]
+    out = []
+    for value in values:
+        spdx_id = fixup_id(value)
+        out.append(DisjunctiveLicense(id=spdx_id) if spdx_id else DisjunctiveLicense(name=value))
+    return out
+
+
+def _sha256_hashes(*digests: str) -> list[Any]:
+    from cyclonedx.model import HashAlgorithm, HashType
+
+    return [HashType(alg=HashAlgorithm.SHA_256, content=d) for d in digests]
+
+
+def _roots(packages: list[Package]) -> list[Package]:
+    """Packages no other package requires, plus one per cycle nothing else reaches."""
+    keys = {p.key for p in packages}
+    by_key = {p.key: p for p in packages}
+    required = {r for p in packages for r in p.requires if r in keys and r != p.key}
+    roots = [p for p in packages if p.key not in required]
+    reached: set[str] = set()
+    stack = [p.key for p in roots]
+    for package in packages:  # sorted: deterministic
+        if not stack and package.key not in reached:
+            roots.append(package)
+            stack.append(package.key)
+        while stack:
+            key = stack.pop()
+            if key in reached:
+                continue
+            reached.add(key)
+            stack.extend(r for r in by_key[key].requires if r in keys)
+    return roots
+
+
+@cache
+def _validator(version: str) -> Any:
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    return JsonStrictValidator(SchemaVersion.from_version(version))
+
+
+def _schema_errors(document: dict[str, Any], version: str) -> str | None:
+    """The first strict-schema error of ``document`` as one line, or None."""
+    from cyclonedx.exception import MissingOptionalDependencyException
+
+    try:
+        error = _validator(version).validate_str(json.dumps(document))
+    except MissingOptionalDependencyException as exc:
+        raise InputError("CycloneDX schema validation needs jsonschema",
+                         hint="pip install 'cyclonedx-python-lib[json-validation]'") from exc
+    if error is None:
+        return None
+    detail = getattr(error, "data", None)
+    message = getattr(detail, "message", None) or str(error).splitlines()[0]
+    path = "/".join(str(p) for p in getattr(detail, "absolute_path", ()))
+    return f"{path or '(document)'}: {message}"
+
+
+def validate_bom(document: dict[str, Any]) -> None:
+    """Check ``document`` against the strict CycloneDX 1.6 JSON schema.
+
+    Raises:
+        InputError: the document does not validate (naming the first error).
+    """
+    error = _schema_errors(document, SPEC_VERSION)
+    if error is not None:
+        raise InputError(f"the SBOM is not valid CycloneDX {SPEC_VERSION}: {error}")
+
+
+def build_bom(*, provenance: TrainingProvenance, root: str, packages: list[Package],
+              card: CardInput | None = None, evaluation: EvalPredicate | None = None,
+              validate: bool = True) -> dict[str, Any]:
+    """Build the ML-BOM of a model from its (verified or just built) provenance.
+
+    Args:
+        provenance: the model's training provenance (name, identity, code, data, parents).
+        root: the model's root digest (hex).
+        packages: the training environment.
+        card: the model card input (modelCard considerations, licence...).
+        evaluation: the eval predicate, whose metrics become performanceMetrics.
+        validate: check the result against the strict schema (skip it only when
+            the caller validates the final document, as ``attest`` does after
+            :func:`pin_evidence`: validation costs about 1.5 ms per package).
+
+    Returns:
+        The BOM as a JSON object, valid against the strict CycloneDX 1.6 schema.
+
+    Raises:
+        InputError: the result is not valid CycloneDX 1.6 (e.g. from odd card input).
+    """
+    from cyclonedx.model import ExternalReference, ExternalReferenceType, Property, XsUri
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.component import Component, ComponentType
+    from cyclonedx.output.json import JsonV1Dot6
+    from packageurl import PackageURL
+
+    from mlprov._internal.parents import parents_from_predicate
+    from mlprov.card import CardInput
+
+    card = card or CardInput()
+    code = provenance.inputs.code
+    properties = [Property(name=f"{_PROPERTY}identity", value=provenance.identity),
+                  Property(name=f"{_PROPERTY}code:commit", value=code.commit)]
+    if code.dirty:
+        properties.append(Property(name=f"{_PROPERTY}code:dirty", value="true"))
+    references = []
+    if code.uri:
+        references.append(ExternalReference(type=ExternalReferenceType.VCS, url=XsUri(code.uri),
+                                            comment=f"training code, commit {code.commit}"))
+    model = Component(
+        type=ComponentType.MACHINE_LEARNING_MODEL, name=provenance.name, bom_ref=MODEL_REF,
+        hashes=_sha256_hashes(root), description=card.description,
+        licenses=_license_objects((card.license,)) if card.license else [],
+        external_references=references, properties=properties)
+    bom = Bom()
+    bom.metadata.component = model
+    bom.metadata.tools.components.add(Component(type=ComponentType.APPLICATION,
+                                                name=_TOOL_NAME, version=__version__))
+    model_needs: list[Any] = []
+    data_refs = []
+    for dataset in provenance.inputs.data:
+        ref = f"data:{dataset.name}"
+        component = Component(type=ComponentType.DATA, name=dataset.name, bom_ref=ref,
+                              hashes=_sha256_hashes(dataset.sha256))
+        bom.components.add(component)
+        bom.register_dependency(component, [])
+        model_needs.append(component)
+        data_refs.append(ref)
+    for number, parent in enumerate(parents_from_predicate(provenance.predicate), 1):
+        props = [Property(name=f"{_PROPERTY}parent:role", value=parent.role)]
+        if parent.identity:
+            props.append(Property(name=f"{_PROPERTY}identity", value=parent.identity))
+        component = Component(type=ComponentType.MACHINE_LEARNING_MODEL, name=parent.name,
+                              bom_ref=f"parent:{number}:{parent.role}:{parent.name}",
+                              hashes=_sha256_hashes(parent.sha256) if parent.sha256 else [],
+                              properties=props)
+        bom.components.add(component)
+        bom.register_dependency(component, [])
+        model_needs.append(component)
+    components = {}
+    for package in packages:
+        components[package.key] = Component(
+            type=ComponentType.LIBRARY, name=package.name, version=package.version,
+            bom_ref=package.purl,
+            purl=PackageURL(type="pypi", name=package.key, version=package.version),
+            licenses=_license_objects(package.licenses), hashes=_sha256_hashes(*package.sha256))
+        bom.components.add(components[package.key])
+    for package in packages:
+        bom.register_dependency(components[package.key], [
+            components[r] for r in package.requires if r in components and r != package.key])
+    model_needs.extend(components[p.key] for p in _roots(packages))
+    bom.register_dependency(model, model_needs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the library warns about graph shapes we mean
+        document: dict[str, Any] = json.loads(JsonV1Dot6(bom).output_as_string())
+    # The two parts the library does not model (SPECS.md §5.1), added to its JSON.
+    component_json = document["metadata"]["component"]
+    if card.developers:  # the library would sort and de-duplicate them
+        component_json["authors"] = [{"name": d} for d in card.developers]
+    model_card = card.model_card_json(data_refs, evaluation)
+    if model_card:
+        component_json["modelCard"] = model_card
+    datasets = {d.name: d for d in provenance.inputs.data}
+    for item in document.get("components", []):
+        if item.get("type") == "data" and item.get("name") in datasets:
+            entry: dict[str, Any] = {"type": "dataset", "name": item["name"]}
+            uri = datasets[item["name"]].uri
+            if uri:
+                entry["contents"] = {"url": uri}
+            item["data"] = [entry]
+    if provenance.finished_on:
+        document["metadata"]["timestamp"] = provenance.finished_on
+    document = _ordered(document)
+    if validate:
+        validate_bom(document)
+    return document
+
+
+def _ordered(document: dict[str, Any]) -> dict[str, Any]:
+    """Top-level keys in the order the CycloneDX spec lists them (readability only)."""
+    first = ["$schema", "bomFormat", "specVersion", "serialNumber", "version", "metadata",
+             "components", "dependencies"]
+    return {**{k: document[k] for k in first if k in document},
+            **{k: v for k, v in document.items() if k not in first}}
+
+
+def pin_evidence(bom: dict[str, Any], files: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """Return ``bom`` with other evidence files pinned by SHA-256 on the model component.
+
+    Args:
+        bom: a BOM from :func:`build_bom`.
+        files: evidence file name -> (CycloneDX external reference type, sha256 hex),
+            e.g. ``{"MODEL_CARD.md": ("model-card", "<hex>")}``.
+
+    Raises:
+        InputError: the result does not validate.
+    """
+    document: dict[str, Any] = json.loads(json.dumps(bom))
+    component = document["metadata"]["component"]
+    references = component.setdefault("externalReferences", [])
+    for name, (kind, sha256) in sorted(files.items()):
+        references.append({"type": kind, "url": name,
+                           "comment": "mlprov evidence file, pinned by digest",
+                           "hashes": [{"alg": "SHA-256", "content": sha256}]})
+    validate_bom(document)
+    return document
+
+
+def bom_statement(bom: dict[str, Any], *, name: str, root: str) -> Statement:
+    """The in-toto statement carrying ``bom`` (subject: the model's root digest)."""
+    return Statement(subject=[sha256_descriptor(name, root)],
+                     predicate_type=CYCLONEDX_BOM_PREDICATE, predicate=bom)
+
+
+def bom_file_bytes(bom: dict[str, Any]) -> bytes:
+    """``sbom.cdx.json``: the BOM as indented JSON (the same document that is signed)."""
+    return (json.dumps(bom, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+# ---------------------------------------------------------------------------
+# Reading a signed BOM
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PackageInfo:
+    """A package as the BOM lists it."""
+
+    name: str
+    version: str | None
+    purl: str | None
+    licenses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SbomInfo:
+    """What mlprov reads out of a verified SBOM."""
+
+    document: dict[str, Any]
+    spec_version: str
+    packages: tuple[PackageInfo, ...]
+    datasets: tuple[tuple[str, str | None], ...]  # (name, sha256)
+    #: evidence file name -> SHA-256 the SBOM pins it to
+    pinned: dict[str, str] = field(default_factory=dict)
+
+    def license_counts(self) -> dict[str, int]:
+        """Licence -> number of packages under it (``unknown`` when none is stated)."""
+        counts: Counter[str] = Counter()
+        for package in self.packages:
+            for name in package.licenses or ("unknown",):
+                counts[name] += 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def to_summary(self) -> dict[str, Any]:
+        """A JSON summary: spec version, package count, licences, datasets."""
+        return {"specVersion": self.spec_version, "packages": len(self.packages),
+                "licenses": self.license_counts(),
+                "datasets": [{"name": n, "digest": f"sha256:{d}" if d else None}
+                             for n, d in self.datasets]}
+
+
+def licence_names(component: dict[str, Any]) -> tuple[str, ...]:
+    """The licences a CycloneDX component states: SPDX ids, names or one expression."""
+    names = []
+    for entry in component.get("licenses") or []:
+        if not isinstance(entry, dict):
+            continue
+        if isinstance(entry.get("expression"), str):
+            names.append(entry["expression"])
+        licence = entry.get("license")
+        if isinstance(licence, dict):
+            value = licence.get("id") or licence.get("name")
+            if isinstance(value, str):
+                names.append(value)
+    return tuple(names)
+
+
+def _sha256_of(component: dict[str, Any]) -> str | None:
+    for entry in component.get("hashes") or []:
+        if isinstance(entry, dict) and entry.get("alg") == "SHA-256":
+            content = entry.get("content")
+            return content if isinstance(content, str) else None
+    return None
+
+
+def read_bom(statement: Statement, *, what: str) -> SbomInfo:
+    """Read and check the BOM of a verified SBOM statement.
+
+    Checks: the predicate type; a CycloneDX JSON BOM of a known version that
+    validates against that version's strict schema; a model component
+    (``machine-learning-model``) whose SHA-256 is the statement's subject.
+
+    Raises:
+        BundleError: any of those fails.
+    """
+    if statement.predicate_type != CYCLONEDX_BOM_PREDICATE:
+        raise BundleError(f"{what}: predicate type {statement.predicate_type!r} is not "
+                          f"{CYCLONEDX_BOM_PREDICATE!r}")
+    document = statement.predicate
+    version = document.get("specVersion")
+    if document.get("bomFormat") != "CycloneDX" or version not in _READABLE_VERSIONS:
+        raise BundleError(f"{what}: not a CycloneDX {'/'.join(_READABLE_VERSIONS)} JSON BOM")
+    try:
+        error = _schema_errors(document, str(version))
+    except InputError as exc:
+        raise BundleError(f"{what}: {exc}", hint=exc.hint) from exc
+    if error is not None:
+        raise BundleError(f"{what}: the SBOM is not valid CycloneDX {version}: {error}")
+    component = document.get("metadata", {}).get("component")
+    if not isinstance(component, dict) or component.get("type") != "machine-learning-model":
+        raise BundleError(f"{what}: the SBOM describes no machine-learning-model component")
+    if _sha256_of(component) not in statement.subject_sha256():
+        raise BundleError(f"{what}: the model component's SHA-256 is not the statement's "
+                          "subject")
+    return sbom_info(document)
+
+
+def sbom_info(document: dict[str, Any]) -> SbomInfo:
+    """Summarise a BOM already checked (by :func:`read_bom`, or built here)."""
+    packages, datasets = [], []
+    for item in document.get("components") or []:
+        if item.get("type") == "data":
+            datasets.append((str(item.get("name")), _sha256_of(item)))
+        elif isinstance(item.get("purl"), str):
+            packages.append(PackageInfo(name=str(item.get("name")), version=item.get("version"),
+                                        purl=item["purl"], licenses=licence_names(item)))
+    pinned = {}
+    component = document.get("metadata", {}).get("component", {})
+    for reference in component.get("externalReferences") or []:
+        url, sha256 = reference.get("url"), _sha256_of(reference)
+        if isinstance(url, str) and _MAX_SAFE_FILE_NAME.match(url) and sha256:
+            pinned[url] = sha256
+    return SbomInfo(document=document, spec_version=str(document.get("specVersion")),
+                    packages=tuple(packages), datasets=tuple(datasets), pinned=pinned)
