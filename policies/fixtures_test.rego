@@ -17,16 +17,16 @@ other_hex := "0000000000000000000000000000000000000000000000000000000000000000"
 
 subject := [{"name": "credit-risk", "digest": {"sha256": root_hex}}]
 
-builder := {"name": "ci", "keyid": "k-ci", "kind": "key", "roles": ["builder"]}
+builder := {"id": "key:k-ci", "name": "ci", "keyid": "k-ci", "kind": "key", "roles": ["builder"]}
 
-evaluator := {"name": "eval-bot", "keyid": "k-eval", "kind": "key", "roles": ["evaluator"]}
+evaluator := {"id": "key:k-eval", "name": "eval-bot", "keyid": "k-eval", "kind": "key", "roles": ["evaluator"]}
 
-alice := {"name": "alice", "keyid": "k-alice", "kind": "key", "roles": ["reviewer"]}
+alice := {"id": "key:k-alice", "name": "alice", "keyid": "k-alice", "kind": "key", "roles": ["reviewer"]}
 
-bob := {"name": "bob", "keyid": "k-bob", "kind": "key", "roles": ["reviewer"]}
+bob := {"id": "key:k-bob", "name": "bob", "keyid": "k-bob", "kind": "key", "roles": ["reviewer"]}
 
 # The builder's key, also trusted as a reviewer (e.g. `--key K` trusts one key for all roles).
-builder_reviewer := {"name": "ci", "keyid": "k-ci", "kind": "key", "roles": ["builder", "reviewer"]}
+builder_reviewer := {"id": "key:k-ci", "name": "ci", "keyid": "k-ci", "kind": "key", "roles": ["builder", "reviewer"]}
 
 model := {
 	"name": "credit-risk",

@@ -49,10 +49,7 @@ deny contains msg if {
 
 # --- metrics ---------------------------------------------------------------------------
 
-evals := [s |
-	some s in staging.statements_of(staging.eval_type)
-	staging.counts(s, "eval")
-]
+evals := [input.statements[v.i] | some v in staging.counting(staging.eval_type, "eval")]
 
 deny contains msg if {
 	count(thresholds) == 0
@@ -131,25 +128,26 @@ above(value, bound) := sprintf("above the maximum %g", [bound.max]) if {
 
 builder_types := {staging.provenance_type, staging.sbom_type, "https://model_signing/signature/v1.0"}
 
-# Who built the model: the signers of its provenance, SBOM and file signature.
-builder_keyids := {s.signer.keyid | some s in input.statements; s.predicateType in builder_types}
+# Who built the model: the signers of its provenance, SBOM and file signature. A signer
+# is known by its id (key id, or Sigstore identity when keyless) and its trust-file name.
+builder_ids := {v.signer.id | some v in staging.views; v.type in builder_types}
 
-builder_names := {s.signer.name | some s in input.statements; s.predicateType in builder_types}
+builder_names := {v.signer.name | some v in staging.views; v.type in builder_types}
 
-is_builder(signer) if signer.keyid in builder_keyids
+is_builder(signer) if signer.id in builder_ids
 
 is_builder(signer) if signer.name in builder_names
 
 # A signer's latest review is the one that stands.
 superseded(r) if {
 	some other in input.reviews
-	other.signer.keyid == r.signer.keyid
+	other.signer.id == r.signer.id
 	other.time > r.time
 }
 
 standing := [r | some r in input.reviews; not superseded(r)]
 
-approvers := {r.signer.keyid |
+approvers := {r.signer.id |
 	some r in standing
 	r.decision == "approve"
 	"reviewer" in r.signer.roles
@@ -226,17 +224,16 @@ deny contains msg if {
 	msg := "no denied-licence list configured (data.mlprov_config.production.denied_licenses)"
 }
 
-sboms := [s |
-	some s in staging.statements_of(staging.sbom_type)
-	staging.counts(s, "sbom")
-]
+# Indexes of the SBOM statements that count (reading their licences by path is fast).
+sbom_indexes := [v.i | some v in staging.counting(staging.sbom_type, "sbom")]
 
 # The signed SBOM's licences, as mlprov summarises them (see the input schema): every
 # lower-case licence id (or name) its components declare, with those components.
 deny contains msg if {
-	some s in sboms
-	some id in denied_licenses
-	components := s.summary.licenses[id]
+	some i in sbom_indexes
+	licenses := input.statements[i].summary.licenses
+	some id in object.keys(licenses) & denied_licenses
+	components := licenses[id]
 	msg := concat("", ["denied licence ", id, " in the SBOM (", components_text(components), ")"])
 }
 

@@ -110,13 +110,13 @@ test_approval_signed_by_the_builder_does_not_count if {
 }
 
 test_approval_under_the_builders_name_does_not_count if {
-	same_name := {"name": "ci", "keyid": "k-other", "kind": "key", "roles": ["reviewer"]}
+	same_name := {"id": "key:k-other", "name": "ci", "keyid": "k-other", "kind": "key", "roles": ["reviewer"]}
 	deny := f.production_deny(with_reviews([review(same_name, "approve", "2026-01-31T12:00:00Z")]))
 	count(deny) == 1
 }
 
 test_approval_needs_the_reviewer_role if {
-	not_reviewer := {"name": "eve", "keyid": "k-eve", "kind": "key", "roles": ["evaluator"]}
+	not_reviewer := {"id": "key:k-eve", "name": "eve", "keyid": "k-eve", "kind": "key", "roles": ["evaluator"]}
 	deny := f.production_deny(with_reviews([review(not_reviewer, "approve", "2026-01-31T12:00:00Z")]))
 	deny == {"needs 1 approval(s) by a reviewer who is not the builder; found 0"}
 }
@@ -126,6 +126,15 @@ test_min_approvals_comes_from_data if {
 	deny == {"needs 2 approval(s) by a reviewer who is not the builder; found 1"}
 	two := with_reviews([f.approval, review(f.bob, "approve", "2026-01-31T12:00:00Z")])
 	count(f.production_deny(two)) == 0 with data.mlprov_config.production.min_approvals as 2
+}
+
+test_one_keyless_reviewer_counts_once if {
+	# Keyless signatures use a new key each time: the signer id (issuer and subject) counts.
+	first := {"id": "sigstore:https://issuer alice@example.com", "name": "alice", "keyid": "k1", "kind": "sigstore", "roles": ["reviewer"]}
+	second := object.union(first, {"keyid": "k2"})
+	twice := with_reviews([review(first, "approve", "2026-01-31T12:00:00Z"), review(second, "approve", "2026-02-01T12:00:00Z")])
+	deny := f.production_deny(twice) with data.mlprov_config.production.min_approvals as 2
+	deny == {"needs 2 approval(s) by a reviewer who is not the builder; found 1"}
 }
 
 test_two_approvals_by_one_reviewer_count_once if {

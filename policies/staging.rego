@@ -36,29 +36,39 @@ kinds := {provenance_type: "provenance", sbom_type: "sbom", eval_type: "eval"}
 
 root_hex := trim_prefix(input.model.rootDigest, "sha256:")
 
-statements_of(predicate_type) := [s |
-	some s in input.statements
-	s.predicateType == predicate_type
+# One pass over the statements, into a light view the rules below loop over: regopy
+# copies each element it iterates, and a statement carries its whole predicate.
+# `i` indexes input.statements, for the few rules that read a predicate.
+views := [view |
+	some i
+	s := input.statements[i]
+	view := {"i": i, "file": s.file, "type": s.predicateType, "signer": s.signer, "about": about(s)}
 ]
 
-about_this_model(s) if {
+about(s) := true if {
 	some subject in s.subject
 	subject.digest.sha256 == root_hex
-}
+} else := false
 
-# A statement counts when its signer holds one of the roles its kind needs, and its
-# subject is this model's root digest.
-counts(s, kind) if {
-	some role in s.signer.roles
+# The statements of a type (views) whose signer holds one of the roles that kind needs
+# and whose subject is this model's root digest.
+counting(predicate_type, kind) := [v |
+	some v in views
+	v.type == predicate_type
+	counts(v, kind)
+]
+
+counts(v, kind) if {
+	v.about == true
+	some role in v.signer.roles
 	role in roles_for(kind)
-	about_this_model(s)
 }
 
 # The kinds (provenance, sbom, eval) present in a statement that counts.
 counted_kinds contains kind if {
-	some s in input.statements
-	kind := kinds[s.predicateType]
-	counts(s, kind)
+	some v in views
+	kind := kinds[v.type]
+	counts(v, kind)
 }
 
 failed_checks := [sprintf("%s: %s", [c.name, c.detail]) |
@@ -105,9 +115,9 @@ deny contains msg if {
 
 # A signed statement about another model is suspicious wherever it appears.
 deny contains msg if {
-	some s in input.statements
-	not about_this_model(s)
-	msg := sprintf("%s is about another model than %v", [s.file, input.model.rootDigest])
+	some v in views
+	v.about == false
+	msg := sprintf("%s is about another model than %v", [v.file, input.model.rootDigest])
 }
 
 deny contains msg if {

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["AttestResult", "Lineage", "Verdict", "__version__", "attest", "hash_path", "load",
-           "verify", "verify_lineage"]
+__all__ = ["AttestResult", "Inspection", "Lineage", "Verdict", "__version__", "attest",
+           "hash_path", "inspect_evidence", "load", "verify", "verify_lineage"]
 
 if TYPE_CHECKING:
     from mlprov.attestation import AttestResult, attest
     from mlprov.hashing import hash_path
+    from mlprov.inspection import Inspection, inspect_evidence
     from mlprov.lineage import Lineage, verify_lineage
     from mlprov.registry import load
     from mlprov.verification import Verdict, verify
@@ -32,6 +33,8 @@ _LAZY = {
     "verify": "mlprov.verification",
     "Verdict": "mlprov.verification",
     "hash_path": "mlprov.hashing",
+    "inspect_evidence": "mlprov.inspection",
+    "Inspection": "mlprov.inspection",
     "verify_lineage": "mlprov.lineage",
     "Lineage": "mlprov.lineage",
     "load": "mlprov.registry",

@@ -208,16 +208,39 @@ def _messages(value: Any, rule: str) -> tuple[str, ...]:
     return tuple(sorted(set(value)))
 
 
-def _entrypoints(package: str) -> tuple[str, str]:
-    """The bundle entry points of a package's deny and warn rules."""
-    prefix = package.replace(".", "/")
-    return (f"{prefix}/deny", f"{prefix}/warn")
+_ENTRY_PACKAGE = "mlprov_entry__"
+
+
+def _entry_rule(package: str) -> str:
+    return "p_" + package.replace(".", "__")
+
+
+def _entry_module(packages: Iterable[str]) -> tuple[str, str]:
+    """A module answering ``{"deny": ..., "warn": ...}`` per package in one query.
+
+    One query shares the rules deny and warn both use (regopy caches a rule only
+    within a query); an undefined ``deny`` leaves the answer undefined.
+    """
+    lines = [f"package {_ENTRY_PACKAGE}", "", "import rego.v1", ""]
+    for package in sorted(set(packages)):
+        rule = _entry_rule(package)
+        lines += [f'{rule} := {{"deny": data.{package}.deny, "warn": {rule}_warn}}', "",
+                  f"{rule}_warn := data.{package}.warn if {{", f"\tdata.{package}.warn",
+                  "} else := set()", ""]
+    return ("<mlprov entry points>", "\n".join(lines))
+
+
+def _entrypoints(package: str) -> tuple[str]:
+    """The bundle entry point answering a package's deny and warn."""
+    return (f"{_ENTRY_PACKAGE}/{_entry_rule(package)}",)
 
 
 # --- compiled engines ------------------------------------------------------------------
 
 _ENGINES: dict[tuple[str, str], rego.Engine] = {}
 _ENGINES_LOCK = threading.Lock()
+#: Compiled policies kept per process (each distinct policy source and data is one).
+_MAX_ENGINES = 32
 
 
 def _engine(modules: tuple[tuple[str, str], ...], modules_digest: str,
@@ -225,16 +248,18 @@ def _engine(modules: tuple[tuple[str, str], ...], modules_digest: str,
     """The compiled engine for these sources and data, built once per process."""
     key = (modules_digest, data_digest)
     with _ENGINES_LOCK:
-        engine = _ENGINES.get(key)
+        engine = _ENGINES.pop(key, None)
         if engine is None:
             engine = rego.Engine(modules, dict(data))
-            _ENGINES[key] = engine
+        _ENGINES[key] = engine  # most recently used last
+        while len(_ENGINES) > _MAX_ENGINES:
+            del _ENGINES[next(iter(_ENGINES))]
         return engine
 
 
 # --- policies --------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Policy:
     """A loaded, compiled policy: its entry point, its files and its digest."""
 
@@ -256,7 +281,7 @@ class Policy:
         return f"data.{self.entrypoint}"
 
     @property
-    def _entrypoints(self) -> tuple[str, str]:
+    def _entrypoints(self) -> tuple[str]:
         return _entrypoints(self.entrypoint)
 
     def evaluate(self, input: Mapping[str, Any], data: Mapping[str, Any] | None = None,
@@ -285,11 +310,12 @@ class Policy:
 
         try:
             engine = _engine(self._modules, self._modules_digest, effective, data_digest)
-            deny_value, warn_value = engine.evaluate(self._entrypoints, dict(input))
+            [answer] = engine.evaluate(self._entrypoints, dict(input))
         except rego.RegoFailure as exc:
             return denied(str(exc))
-        if deny_value is None:
+        if not isinstance(answer, dict) or "deny" not in answer:
             return denied(f"package {self.entrypoint} defines no deny rule for this input")
+        deny_value, warn_value = answer["deny"], answer.get("warn")
         try:
             deny = _messages(deny_value, "deny")
             warn = _messages(warn_value, "warn") if warn_value is not None else ()
@@ -426,15 +452,16 @@ def load_policy(path: Path | str) -> Policy:
     if sources.data_file is not None:
         files[sources.data_file.name] = _sha256(sources.data_file.read_bytes())
     digest = _sha256(canonical_json({"entrypoint": f"data.{entrypoint}", "files": files}))
-    modules_digest = _sha256(canonical_json(dict(sources.modules)))
+    modules = (*sources.modules, _entry_module(sources.packages.values()))
+    modules_digest = _sha256(canonical_json(dict(modules)))
     data_digest = _sha256(canonical_json(data))
     try:
-        _engine(sources.modules, modules_digest, data, data_digest).compile(
+        _engine(modules, modules_digest, data, data_digest).compile(
             _entrypoints(entrypoint))
     except rego.RegoFailure as exc:
         raise PolicyError(f"policy does not compile: {exc}") from exc
     return Policy(path=target, root=root, entrypoint=entrypoint, files=files, digest=digest,
-                  data=data, _modules=sources.modules, _modules_digest=modules_digest,
+                  data=data, _modules=modules, _modules_digest=modules_digest,
                   _data_digest=data_digest)
 
 
@@ -535,8 +562,8 @@ def run_policy_tests(path: Path | str, data: Mapping[str, Any] | None = None
 
 # --- the input -------------------------------------------------------------------------
 
-OMS_PREDICATE = "https://model_signing/signature/v1.0"
-CYCLONEDX_PREDICATE = "https://cyclonedx.org/bom"
+_OMS_PREDICATE = "https://model_signing/signature/v1.0"
+_CYCLONEDX_PREDICATE = "https://cyclonedx.org/bom"
 
 
 def _checks_json(verdict: Verdict) -> list[dict[str, Any]]:
@@ -641,11 +668,11 @@ def _statement_json(file_name: str, verified: Any) -> dict[str, Any]:
         "subject": [s.to_json_dict() for s in statement.subject],
         "signer": signer_json(verified.signer),
     }
-    if statement.predicate_type == OMS_PREDICATE:
+    if statement.predicate_type == _OMS_PREDICATE:
         # Every file was compared with the disk by the `files` check; keep the count.
         resources = predicate.pop("resources", [])
         predicate["resourceCount"] = len(resources) if isinstance(resources, list) else 0
-    elif statement.predicate_type == CYCLONEDX_PREDICATE:
+    elif statement.predicate_type == _CYCLONEDX_PREDICATE:
         predicate, document["summary"] = _sbom_view(predicate)
     document["predicate"] = predicate
     return document

@@ -36,7 +36,7 @@ from mlprov.trust import Role, Trust, TrustedKey, load_trust
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from mlprov.signing import Signer
+    from mlprov.signing import BundleSigner
     from mlprov.verification import Verdict
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "VerifiedReview",
     "evidence_verified",
     "make_review",
+    "signer_id",
     "signer_json",
     "verify_reviews",
 ]
@@ -80,13 +81,26 @@ class ReviewPredicate(MlprovModel):
     evidence: dict[str, str] = Field(default_factory=dict)
 
 
+def signer_id(signer: TrustedKey) -> str:
+    """Who signed, stably: ``key:<keyid>``, or ``sigstore:<issuer> <subject>`` when keyless.
+
+    A keyless signer's key is new for every signature, so its identity, not its
+    key, tells two signatures by the same person (or CI job) apart from two people.
+    """
+    identity = getattr(signer, "identity", None)
+    if identity is not None:
+        return f"sigstore:{identity.issuer} {identity.subject}"
+    return f"key:{signer.key.keyid}"
+
+
 def signer_json(signer: TrustedKey) -> dict[str, Any]:
-    """A trusted signer as policy input: name, key id, roles (and identity when keyless)."""
+    """A trusted signer as policy input: id, name, key id, roles (identity when keyless)."""
     to_json = getattr(signer, "to_json_dict", None)
     if callable(to_json):
         document = dict(to_json())
     else:  # pragma: no cover - older TrustedKey without to_json_dict
         document = {"name": signer.name, "keyid": signer.key.keyid}
+    document["id"] = signer_id(signer)
     document["name"] = signer.name
     document["keyid"] = signer.key.keyid
     document["roles"] = sorted(str(role) for role in signer.roles)
@@ -171,7 +185,7 @@ def _verified(evidence: Path | str | Verdict, trust: Trust | Path | str | None,
 def make_review(
     evidence_dir_or_verdict: Path | str | Verdict,
     *,
-    signer: Signer,
+    signer: BundleSigner,
     reviewer: str,
     decision: ReviewDecision,
     comment: str,

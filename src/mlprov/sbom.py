@@ -28,7 +28,9 @@ bundles), so the builder's signature over the SBOM covers them.
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 import tomllib
 import warnings
 from collections import Counter
@@ -206,13 +208,30 @@ def _requires(requirements: list[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def _path_state() -> tuple[tuple[str, int], ...]:
+    """``sys.path`` with each entry's mtime: installing or removing a package changes it."""
+    state = []
+    for entry in sys.path:
+        try:
+            state.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            state.append((entry, -1))
+    return tuple(state)
+
+
 def installed_packages() -> list[Package]:
     """The distributions installed for this interpreter, first on ``sys.path`` winning.
 
     Licences come from the metadata (``License-Expression``, else a short
     ``License`` field that is an SPDX id, else the licence classifiers, else the
     field as a name); requirements with an ``extra`` marker are left out of the graph.
+    The result is reused while ``sys.path`` and its directories are unchanged.
     """
+    return list(_installed(_path_state()))
+
+
+@cache
+def _installed(_state: tuple[tuple[str, int], ...]) -> tuple[Package, ...]:
     import importlib.metadata
 
     found: dict[str, Package] = {}
@@ -224,7 +243,7 @@ def installed_packages() -> list[Package]:
         found[normalise_name(name)] = Package(
             name=name, version=version, licenses=_metadata_licenses(metadata),
             requires=_requires(metadata.get_all("Requires-Dist")))  # parsed once
-    return sorted(found.values(), key=lambda p: p.key)
+    return tuple(sorted(found.values(), key=lambda p: p.key))
 
 
 def _requirements_lines(text: str) -> list[tuple[int, str]]:

@@ -8,6 +8,11 @@ and raw ``r||s``; mlprov writes DER, as Sigstore and OMS do.
 Keys: Ed25519 and ECDSA P-256/P-384 (P-521 verified too, for OMS). Private keys
 are PKCS#8 PEM, encrypted when a passphrase is given; public keys are SPKI PEM.
 A key's id is the SHA-256 of its SPKI PEM, hex: the ``publicKey.hint`` OMS writes.
+
+Signers: every signer is a :class:`BundleSigner` (statement in, whole bundle
+out). A :class:`Signer` holds a key and signs PAE bytes; Sigstore keyless
+signing (``make_signer(sigstore=True)``, docs/keyless.md) holds no key and gets
+a Fulcio certificate and a Rekor entry instead.
 """
 
 from __future__ import annotations

@@ -317,11 +317,11 @@ def _check_sbom(evidence: Path, verified: VerifiedStatement, root: str
                   f"datasets {len(sbom.datasets)}; {SBOM_FILE} is the signed document")
 
 
-def _check_eval(verified: VerifiedStatement, root: str, sbom: SbomInfo | None
+def _check_eval(verified: VerifiedStatement, root: str, sbom: SbomInfo
                 ) -> tuple[EvalPredicate, str]:
     predicate = read_eval(verified.statement, what=EVAL_FILE)
     _check_subject(verified, root)
-    if sbom is not None and sbom.pinned.get(EVAL_FILE) != verified.file_sha256:
+    if sbom.pinned.get(EVAL_FILE) != verified.file_sha256:
         raise VerificationError(f"{EVAL_FILE} is not the eval statement the signed SBOM records")
     return predicate, (f"metrics {len(predicate.metrics)}, slices {len(predicate.slices)}, "
                        f"evaluator {predicate.evaluator.id}")
@@ -351,12 +351,14 @@ def _verify_sbom_eval_card(run: _Run, evidence: Path, trust: Trust, root: str | 
     if (sbom is not None and EVAL_FILE in sbom.pinned) or (evidence / EVAL_FILE).exists():
         signed = _signature(run, evidence / EVAL_FILE, trust, Role.EVALUATOR,
                             EVAL_PREDICATE_TYPE)
-        if signed is None or root is None:
+        if signed is None or root is None or sbom is None:
             run.skip("eval", "the eval signature did not verify" if signed is None
-                     else unknown_root)
+                     else unknown_root if root is None
+                     else "the SBOM that records it did not verify")
         else:
-            known, statement = root, signed
-            run.verdict.evaluation = run.step("eval", lambda: _check_eval(statement, known, sbom))
+            known, statement, recorded = root, signed, sbom
+            run.verdict.evaluation = run.step(
+                "eval", lambda: _check_eval(statement, known, recorded))
     if sbom is None:
         run.skip("card", "the SBOM did not verify")
     else:

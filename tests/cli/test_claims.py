@@ -333,6 +333,9 @@ def test_inspect_shows_failed_provenance_and_sbom(run_cli, ev: Evidence, make_ke
     assert "provenance.sigstore.json is not signed" in doc["provenance"]["detail"]
     assert set(doc["sbom"]) == {"status", "detail"} and doc["sbom"]["status"] == "failed"
     assert doc["card"]["status"] in ("failed", "unverified")
+    # the eval's signature is fine, but the SBOM binding it to this attestation is not
+    assert doc["evaluation"] == {"status": "unverified",
+                                 "detail": "skipped: the SBOM that records it did not verify"}
     r = run_cli("inspect", str(ev.evidence), "--trust", str(ev.trust))
     assert r.stdout.splitlines()[0] == "(name not verified): NOT VERIFIED"
     assert "mlid:sha256:" not in r.stdout

@@ -110,7 +110,7 @@ def test_a_directory_uses_the_admission_package_or_its_only_package(tmp_path: Pa
     write(tmp_path, "a/demo.rego", SIMPLE)
     assert load_policy(tmp_path / "a").entrypoint == "demo"
     write(tmp_path, "a/other.rego", "package other\n\nimport rego.v1\n\ndeny contains 1 if false\n")
-    with pytest.raises(PolicyError, match="several packages .*none is mlprov.admission"):
+    with pytest.raises(PolicyError, match=r"several packages .*none is mlprov\.admission"):
         load_policy(tmp_path / "a")
     shipped = load_policy(shipped_policies_dir())
     assert shipped.entrypoint == "mlprov.admission"
@@ -174,7 +174,7 @@ def test_a_syntax_error_fails_closed_with_its_place(tmp_path: Path):
 ])
 def test_v0_syntax_fails_closed_with_a_hint(tmp_path: Path, source: str):
     write(tmp_path, "old.rego", source)
-    with pytest.raises(PolicyError, match="Rego v0 rule body .*deny contains msg if"):
+    with pytest.raises(PolicyError, match=r"Rego v0 rule body .*deny contains msg if"):
         load_policy(tmp_path / "old.rego")
 
 
@@ -227,7 +227,7 @@ def test_with_input_as_is_refused_before_it_can_crash_the_engine(tmp_path: Path)
                               "input.x > 1\n")
     write(tmp_path, "p_test.rego", "package p_test\n\nimport rego.v1\n\n"
                                    "test_x if {\n\tdata.p.deny with input as {\"x\": 2}\n}\n")
-    with pytest.raises(PolicyError, match="with input as .*crashes.*with input.model as"):
+    with pytest.raises(PolicyError, match=r"with input as .*crashes.*with input\.model as"):
         run_policy_tests(tmp_path)
 
 
@@ -269,7 +269,7 @@ def test_other_broken_policies(tmp_path: Path):
         "policy error: deny must be a set of strings (`deny contains msg if { ... }`)",)
     with pytest.raises(PolicyError, match="is a test file"):
         load_policy(write(tmp_path, "x_test.rego", "package x_test\n"))
-    with pytest.raises(PolicyError, match="not a .rego file"):
+    with pytest.raises(PolicyError, match=r"not a \.rego file"):
         load_policy(write(tmp_path, "p.txt", "x"))
     write(tmp_path, "np/n.rego", "import rego.v1\n")
     with pytest.raises(PolicyError, match="declares no package"):
@@ -315,7 +315,8 @@ def test_the_shipped_rego_tests_pass():
     assert failed == []
     assert report.ok and report.passed >= 50
     names = {t.name for t in report.tests}
-    for expected in ("test_missing_sbom_is_denied", "test_approval_signed_by_the_builder_does_not_count",
+    for expected in ("test_missing_sbom_is_denied",
+                     "test_approval_signed_by_the_builder_does_not_count",
                      "test_unsafe_pickle_is_denied", "test_denied_licence_is_denied",
                      "test_metric_below_minimum_is_denied", "test_failed_lineage_is_denied",
                      "test_unknown_stage_is_denied"):

@@ -12,7 +12,12 @@ import pytest
 
 import mlprov
 from mlprov.errors import InputError
-from mlprov.scanning import DEFAULT_ALLOWED_IMPORTS, is_pickle_candidate, scan_model, scan_verified_model
+from mlprov.scanning import (
+    DEFAULT_ALLOWED_IMPORTS,
+    is_pickle_candidate,
+    scan_model,
+    scan_verified_model,
+)
 from tests.policy.conftest import malicious_pickle
 
 

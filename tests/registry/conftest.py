@@ -6,8 +6,10 @@ evaluator, model card) and the registry evaluates the real shipped policies.
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
+import random
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,16 @@ import mlprov
 from mlprov.registry import Registry
 from mlprov.signing import KeyType, generate_key, load_private_key, write_key_pair
 from tests.conftest import COMMIT
+
+
+@pytest.fixture(autouse=True)
+def _no_fsync(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Throwaway registries skip fsync, except in the crash tests (marked multiprocess)."""
+    if request.node.get_closest_marker("multiprocess") is None:
+        monkeypatch.setenv("MLPROV_REGISTRY_FSYNC", "off")
+    else:
+        monkeypatch.delenv("MLPROV_REGISTRY_FSYNC", raising=False)
+
 
 GOOD_METRICS = {"metrics": {"auc": 0.91, "accuracy": 0.84},
                 "slices": {"age<30": {"auc": 0.88}, "age>=30": {"auc": 0.9}}}
@@ -72,28 +84,61 @@ class Attested:
     name: str
 
 
+@pytest.fixture(scope="session")
+def _attested_cache(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[object, ...], Path]:
+    """Attested models by their recipe: each distinct model is attested once per session."""
+    return {"root": tmp_path_factory.mktemp("attested")}  # type: ignore[dict-item]
+
+
 @pytest.fixture
-def make_model(tmp_path: Path, keys: Keys, environment_file: Path
-               ) -> Callable[..., Attested]:
-    """Train-and-attest stand-in: a tiny real model tree with full signed evidence."""
+def make_model(tmp_path: Path, keys: Keys, environment_file: Path,
+               _attested_cache: dict[object, Path]) -> Callable[..., Attested]:
+    """Train-and-attest stand-in: a tiny real model tree with full signed evidence.
+
+    The n-th call of a test gets the n-th model of its name (seeded by n), so
+    calls within a test are distinct models; the same recipe in another test
+    reuses the session's attested copy (copied, so tests may change it).
+    """
     counter = iter(range(1000))
+    cache_root = _attested_cache["root"]
 
     def make(name: str = "credit-risk", *, seed: int | None = None, content: bytes | None = None,
-             metrics: dict[str, object] | None = None, key: Path | None = None) -> Attested:
+             metrics: dict[str, object] | None = None, key: Path | None = None,
+             parents: list[str] | None = None) -> Attested:
         n = next(counter)
-        root = tmp_path / f"m{n}"
-        model = root / "model"
-        model.mkdir(parents=True)
-        (model / "weights.safetensors").write_bytes(content if content is not None
-                                            else os.urandom(4096))
-        (model / "config.json").write_text('{"layers": 2}\n')
-        metrics_file = root / "metrics.json"
-        metrics_file.write_text(json.dumps(metrics or GOOD_METRICS))
-        evidence = root / "evidence"
-        mlprov.attest(model, name=name, key=key or keys.builder, out=evidence, commit=COMMIT,
-                      seeds={"torch": seed if seed is not None else n}, metrics=metrics_file,
-                      eval_key=keys.evaluator, environment=environment_file)
-        return Attested(model, evidence, name)
+        if parents:  # derived models are attested fresh: their provenance names the parents
+            root = tmp_path / f"m{n}"
+            (root / "model").mkdir(parents=True)
+            (root / "model" / "weights.safetensors").write_bytes(
+                content or random.Random(n).randbytes(4096))
+            (root / "metrics.json").write_text(json.dumps(metrics or GOOD_METRICS))
+            mlprov.attest(root / "model", name=name, key=key or keys.builder,
+                          out=root / "evidence", commit=COMMIT, seeds={"torch": 5000 + n},
+                          metrics=root / "metrics.json", eval_key=keys.evaluator,
+                          environment=environment_file, parents=parents,
+                          parent_trust=keys.trust)
+            return Attested(root / "model", root / "evidence", name)
+        chosen_seed = seed if seed is not None else 1000 + n
+        recipe = (name, chosen_seed, hashlib.sha256(content).hexdigest() if content else n,
+                  json.dumps(metrics, sort_keys=True), str(key))
+        source = _attested_cache.get(recipe)
+        if source is None:
+            source = cache_root / f"a{len(_attested_cache)}"
+            model = source / "model"
+            model.mkdir(parents=True)
+            rng = random.Random(hash(recipe))
+            (model / "weights.safetensors").write_bytes(
+                content if content is not None else rng.randbytes(4096))
+            (model / "config.json").write_text('{"layers": 2}\n')
+            metrics_file = source / "metrics.json"
+            metrics_file.write_text(json.dumps(metrics or GOOD_METRICS))
+            mlprov.attest(model, name=name, key=key or keys.builder, out=source / "evidence",
+                          commit=COMMIT, seeds={"torch": chosen_seed}, metrics=metrics_file,
+                          eval_key=keys.evaluator, environment=environment_file)
+            _attested_cache[recipe] = source
+        target = tmp_path / f"m{n}"
+        shutil.copytree(source, target)
+        return Attested(target / "model", target / "evidence", name)
 
     return make
 

@@ -203,3 +203,50 @@ def test_events_deliver_cli(cli):
     assert json.loads(r.stdout)["delivered"] == 0
     r = cli("events")
     assert "registry.init" in r.stdout
+
+
+def test_attest_with_a_registry_parent(cli, run_cli, home, make_model, keys, tmp_path):
+    base = make_model("credit-risk-base")
+    assert cli("register", str(base.model), "--evidence", str(base.evidence)).exit_code == 0
+    child = tmp_path / "child"
+    child.mkdir()
+    (child / "weights.safetensors").write_bytes(b"child weights")
+    env = {"MLPROV_HOME": str(home)}
+    r = run_cli("attest", str(child), "--name", "credit-risk", "--key", str(keys.builder),
+                "--out", str(tmp_path / "child-ev"), "--commit", "0" * 40,
+                "--parent", "fine-tune-of=models:/credit-risk-base/1",
+                "--parent-trust", str(keys.trust), "--json", env=env)
+    assert r.exit_code == 0, r.stderr
+    [parent] = json.loads(r.stdout)["parents"]
+    assert (parent["name"], parent["role"]) == ("credit-risk-base", "fine-tune-of")
+    r = run_cli("attest", str(child), "--name", "credit-risk", "--key", str(keys.builder),
+                "--out", str(tmp_path / "child-ev2"), "--commit", "0" * 40,
+                "--parent", "fine-tune-of=models:/nope", env=env)
+    assert_error(r, 2, "bad URI")
+    r = run_cli("attest", str(child), "--name", "credit-risk", "--key", str(keys.builder),
+                "--out", str(tmp_path / "child-ev3"), "--commit", "0" * 40,
+                "--parent", "fine-tune-of=models:/ghost/1", env=env)
+    assert_error(r, 3, "no model named 'ghost'")
+
+
+@pytest.mark.parametrize("command", [
+    ("registry",), ("register",), ("resolve",), ("pull",), ("promote",), ("alias",),
+    ("rollback",), ("audit",), ("events",), ("deployment",), ("review", "add")])
+def test_help_has_examples(run_cli, command):
+    r = run_cli(*command, "--help")
+    assert r.exit_code == 0
+    assert "Examples:" in r.stdout
+    assert f"mlprov {' '.join(command)} " in r.stdout
+
+
+def test_cli_start_up_stays_light():
+    """`mlprov --help` and the registry commands' modules import no SQLAlchemy or regopy."""
+    import subprocess
+    import sys
+
+    code = ("import sys, mlprov._cli.main, mlprov._cli.models, mlprov._cli.stages, "
+            "mlprov._cli.audit, mlprov._cli.registry, mlprov._cli.deployments; "
+            "print(sorted(m for m in ('sqlalchemy', 'regopy', 'pydantic') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"

@@ -30,7 +30,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append((dict(self.headers), body))
                 self.send_response(receiver.status)
@@ -111,7 +111,7 @@ def test_failing_hook_never_blocks_and_is_retried(registry, make_model, receiver
     registry.register(m.model, evidence=m.evidence)
     assert registry.promote("credit-risk", 1, to="Staging", reason="ok").allowed
     assert registry.get_version("credit-risk", 1).stage.value == "Staging"
-    pending = [e for e in registry.events() if e["kind"] == "stage.transition"][0]
+    pending = next(e for e in registry.events() if e["kind"] == "stage.transition")
     assert pending["deliveries"][0]["state"] == "pending"
     assert "HTTP 500" in pending["deliveries"][0]["lastError"]
     # Not due yet (backoff), then due: the receiver is back up.

@@ -53,7 +53,7 @@ def test_decision_is_a_signed_vsa(registry, make_model):
     m = make_model()
     registry.register(m.model, evidence=m.evidence)
     result = registry.promote("credit-risk", 1, to="Staging", reason="eval passed")
-    decision = verify_signed(registry.blobs.get_bytes(result.decision), registry.trust,
+    decision = verify_signed(registry.decision(result.decision), registry.trust,
                              what="decision", predicate_type=VSA_PREDICATE)
     predicate = decision.predicate
     assert decision.signer.name == "registry"
@@ -76,7 +76,7 @@ def test_denied_decision_is_signed_failed(registry, make_model):
     registry.register(m.model, evidence=m.evidence)
     with pytest.raises(PolicyDeniedError) as denied:
         registry.set_alias("credit-risk", "production", 1, reason="too early")
-    decision = verify_signed(registry.blobs.get_bytes(denied.value.result.decision),
+    decision = verify_signed(registry.decision(denied.value.result.decision),
                              registry.trust, what="d", predicate_type=VSA_PREDICATE)
     assert decision.predicate["verificationResult"] == "FAILED"
     assert decision.predicate[CHANGE_FIELD]["deny"]
@@ -240,7 +240,8 @@ def test_load_rebuilds_a_damaged_checkout(registry, make_model):
     (path / "weights.safetensors").chmod(0o644)
     (path / "weights.safetensors").write_bytes(b"changed on disk")
     assert registry.load("models:/credit-risk/1") == path
-    assert (path / "weights.safetensors").read_bytes() == (m.model / "weights.safetensors").read_bytes()
+    original = (m.model / "weights.safetensors").read_bytes()
+    assert (path / "weights.safetensors").read_bytes() == original
 
 
 def test_single_file_models(registry, tmp_path, keys, environment_file):
@@ -274,7 +275,7 @@ def test_config_is_pinned(registry, make_model, tmp_path):
 def test_set_config_checks_the_gates(registry, tmp_path):
     bad = tmp_path / "mlprov.toml"
     bad.write_text('[gates.stages]\nStaging = "missing.rego"\n')
-    with pytest.raises(InputError, match="missing.rego"):
+    with pytest.raises(InputError, match=r"missing\.rego"):
         registry.set_config(bad, reason="x")
     bad.write_text('[gates.stages]\nBogus = "none"\n')
     with pytest.raises(InputError, match="unknown stage"):
@@ -361,3 +362,15 @@ def test_home_from_environment(tmp_path, keys, monkeypatch):
     Registry.init(None, trust=keys.trust).close()
     with Registry.open() as reg:
         assert reg.home == Path(tmp_path / "envhome")
+
+
+def test_init_after_a_failed_init(tmp_path, keys):
+    empty = tmp_path / "no-policies"
+    empty.mkdir()
+    with pytest.raises(InputError, match=r"no \.rego policy"):
+        Registry.init(tmp_path / "r", trust=keys.trust, policies=empty)
+    assert not (tmp_path / "r" / "registry.db").exists()
+    first_key = (tmp_path / "r" / "keys" / "registry.key").read_bytes()
+    with Registry.init(tmp_path / "r", trust=keys.trust) as reg:
+        assert (reg.home / "keys" / "registry.key").read_bytes() == first_key
+        assert reg.verify_audit().ok

@@ -174,8 +174,8 @@ def test_audit_append_order_and_conflict(store: MetadataStore):
     with store.write() as tx:
         tx.append_audit(first)
         tx.append_audit(second)
-        with pytest.raises(StoreConflictError):
-            tx.append_audit(second)
+    with pytest.raises(StoreConflictError), store.write() as tx:
+        tx.append_audit(second)
     with store.read() as tx:
         assert tx.audit_head() == second
         assert tx.audit_entry(1) == first
@@ -334,3 +334,13 @@ def test_local_blob_write_leaves_no_temp_files(tmp_path: Path):
     for n in range(5):
         store.put_bytes(str(n).encode())
     assert list((tmp_path / "blobs" / "tmp").iterdir()) == []
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path):
+    store = _sqlite(tmp_path)
+    store.create_schema()
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
+    store.close()

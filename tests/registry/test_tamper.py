@@ -243,12 +243,14 @@ def test_forged_decision_blob_is_refused(populated, tmp_path, keys):
     conn = db(populated)
     [(decision,)] = conn.execute("SELECT decision FROM aliases WHERE alias = 'canary'"
                                  ).fetchall()
-    payload = json.loads(populated.blobs.get_bytes(decision))["dsseEnvelope"]["payload"]
+    payload = json.loads(populated.decision(decision))["dsseEnvelope"]["payload"]
     import base64
 
     statement = parse_statement(base64.b64decode(payload), what="d")
-    forged = populated.blobs.put_bytes(sign(statement, load_private_key(keys.builder)))
-    conn.execute("UPDATE aliases SET decision = ? WHERE alias = 'canary'", (forged.digest,))
+    forged = sign(statement, load_private_key(keys.builder))
+    digest = "sha256:" + hashlib.sha256(forged).hexdigest()
+    conn.execute("INSERT INTO decisions VALUES (?, ?)", (digest, forged))
+    conn.execute("UPDATE aliases SET decision = ? WHERE alias = 'canary'", (digest,))
     with pytest.raises(VerificationError, match="registry role"):
         populated.pull("models:/credit-risk@canary", tmp_path / "out")
 
@@ -260,3 +262,15 @@ def test_deployment_row_edit_is_detected(populated):
     conn.execute("UPDATE deployments SET stage = 'Production'")
     assert any("deployment stack v1: its stage row says Production" in p
                for p in problems(populated))
+
+
+def test_changed_decision_row_is_detected(populated, tmp_path):
+    conn = db(populated)
+    [(decision,)] = conn.execute("SELECT decision FROM aliases WHERE alias = 'canary'"
+                                 ).fetchall()
+    conn.execute("UPDATE decisions SET bundle = ? WHERE digest = ?", (b"{}", decision))
+    with pytest.raises(RegistryIntegrityError, match="was changed"):
+        populated.pull("models:/credit-risk@canary", tmp_path / "out")
+    # Decisions before the last checkpoint are covered by it; --deep reads them all.
+    report = populated.verify_audit(deep=True, sign_checkpoint=False)
+    assert any("was changed" in p for p in report.problems)

@@ -93,12 +93,14 @@ class StubServer:
         self._server.shutdown()
         self._server.server_close()
 
-    def _identity(self, token: str) -> tuple[str, dict[str, str]]:
+    def _identity(self, token: str) -> tuple[str, str, dict[str, str]]:
+        """The certificate's subject, issuer and GitHub claims, as Fulcio derives them."""
+        # The test issuer's key vouches for any `iss` it writes (one key, several issuers).
         claims = jwt.decode(token, self.issuer.key.public_key(), algorithms=["ES256"],
-                            audience="sigstore", issuer=self.issuer.url)
+                            audience="sigstore")
         if claims["iss"] == GITHUB_ISSUER and "job_workflow_ref" in claims:
             repository, ref = claims["repository"], claims["ref"]
-            return f"https://github.com/{claims['job_workflow_ref']}", {
+            return f"https://github.com/{claims['job_workflow_ref']}", GITHUB_ISSUER, {
                 "trigger": claims["event_name"], "sha": claims["sha"],
                 "workflow": claims["workflow"], "repository": repository, "ref": ref,
                 "sourceRepositoryUri": f"https://github.com/{repository}",
@@ -106,7 +108,7 @@ class StubServer:
                 "buildTrigger": claims["event_name"],
                 "runInvocationUri": f"https://github.com/{repository}/actions/runs/"
                                     f"{claims['run_id']}/attempts/{claims['run_attempt']}"}
-        return str(claims.get("email") or claims["sub"]), {}
+        return str(claims.get("email") or claims["sub"]), str(claims["iss"]), {}
 
     def signing_cert(self, request: dict[str, Any], authorization: str) -> tuple[int, Any]:
         self.cert_requests += 1
@@ -115,14 +117,14 @@ class StubServer:
         if not authorization.startswith("Bearer "):
             return 401, {"code": 401, "message": "missing bearer token"}
         try:
-            subject, github = self._identity(authorization.removeprefix("Bearer "))
+            subject, issuer, github = self._identity(authorization.removeprefix("Bearer "))
         except jwt.PyJWTError as exc:
             return 401, {"code": 401, "message": f"invalid identity token: {exc}"}
         csr = x509.load_pem_x509_csr(base64.b64decode(request["certificateSigningRequest"]))
         if not csr.is_signature_valid:
             return 400, {"code": 400, "message": "CSR proof of possession failed"}
         start = now()
-        leaf = self.instance.issue(csr.public_key(), subject=subject, issuer=self.issuer.url,
+        leaf = self.instance.issue(csr.public_key(), subject=subject, issuer=issuer,
                                    github=github, not_before=start,
                                    not_after=start + self.cert_lifetime)
         chain = [c.public_bytes(serialization.Encoding.PEM).decode()

@@ -16,6 +16,8 @@ from tests.sigstore.conftest import SUBJECT
 from tests.sigstore.fake_instance import GITHUB_ISSUER
 from tests.sigstore.stub_server import OidcIssuer, StubServer
 
+SIGSTORE_OAUTH = "https://oauth2.sigstore.dev/auth"  # email identities
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -93,7 +95,8 @@ def test_keyless_review_counts_for_a_keyless_reviewer_rule(keyless_evidence: Evi
     from mlprov.trust import IdentityRule, Role, load_trust
 
     reviewer = make_signer(sigstore=True, trust_config=trust_config,
-                           identity_token=issuer.token(sub="bob", email="bob@example.com"))
+                           identity_token=issuer.token(iss=SIGSTORE_OAUTH, sub="bob",
+                                                       email="bob@example.com"))
     data = make_review(keyless_evidence.evidence, signer=reviewer,  # type: ignore[arg-type]
                        reviewer="bob", decision="approve", comment="ok",
                        trust=keyless_evidence.trust)
@@ -102,7 +105,7 @@ def test_keyless_review_counts_for_a_keyless_reviewer_rule(keyless_evidence: Evi
     base = load_trust(keyless_evidence.trust)
     trust = type(base)(keys=base.keys, source="t", trusted_root=base.trusted_root,
                        sigstore=(*base.sigstore, IdentityRule(
-                           issuer=GITHUB_ISSUER, subject="bob@example.com",
+                           issuer=SIGSTORE_OAUTH, subject="bob@example.com",
                            roles=frozenset({Role.REVIEWER}), name="bob")))
     verdict = mlprov.verify(keyless_evidence.model, evidence=keyless_evidence.evidence,
                             trust=trust)
@@ -143,3 +146,62 @@ def test_registry_refuses_keyless_evidence_from_an_untrusted_identity(
                 str(keyless_evidence.evidence), "--registry", str(registry))
     assert r.exit_code == 1
     assert "which no sigstore identity" in r.stderr
+
+
+def test_review_approve_sigstore_cli(run_cli, keyless_evidence: Evidence, stub, issuer,
+                                     trust_config: Path, tmp_path: Path):
+    from mlprov.reviews import verify_reviews
+
+    trust = keyless_evidence.trust
+    trust.write_text(trust.read_text().replace(
+        "trusted_root:", f"  - {{name: bob, issuer: {SIGSTORE_OAUTH}, subject: bob@example.com, "
+                         "roles: [reviewer]}\ntrusted_root:"))
+    out = tmp_path / "bob.review.json"
+    r = run_cli("review", "approve", str(keyless_evidence.evidence), "--sigstore",
+                "--trust-config", str(trust_config), "--trust", str(trust), "--comment", "ok",
+                "--out", str(out),
+                env={"MLPROV_IDENTITY_TOKEN": issuer.token(iss=SIGSTORE_OAUTH, sub="bob",
+                                                           email="bob@example.com")})
+    assert r.exit_code == 0, r.stderr
+    assert "as bob" in r.stderr and "not a reviewer" not in r.stderr
+    verdict = mlprov.verify(keyless_evidence.model, evidence=keyless_evidence.evidence,
+                            trust=trust)
+    [result] = verify_reviews([out], trust, root_digest=verdict.root_digest or "",
+                              identity=verdict.identity or "")
+    assert result.counted and result.signer is not None and result.signer.name == "bob"
+    r = run_cli("review", "approve", str(keyless_evidence.evidence), "--sigstore",
+                "--key", "x", "--trust", str(trust), "--comment", "ok", "--out", str(out))
+    assert r.exit_code == 2
+
+
+POLICY = """\
+package mlprov.admission
+
+# Admit only models whose every statement was signed keyless by the o/r repository's
+# workflow on main: the verified certificate claims are in the policy input.
+deny contains msg if {
+	some s in input.statements
+	not s.signer.sigstore.github.repository == "o/r"
+	msg := "a statement was not signed by the o/r repository's workflow"
+}
+
+deny contains "not built on main" if {
+	some s in input.statements
+	s.signer.sigstore.github.ref != "refs/heads/main"
+}
+"""
+
+
+def test_policy_check_decides_on_the_keyless_identity(run_cli, keyless_evidence: Evidence,
+                                                      tmp_path: Path):
+    policy = tmp_path / "admission.rego"
+    policy.write_text(POLICY)
+    args = ["policy", "check", "--policy", str(policy), "--evidence",
+            str(keyless_evidence.evidence), "--model", str(keyless_evidence.model), "--trust",
+            str(keyless_evidence.trust)]
+    r = run_cli(*args)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    policy.write_text(POLICY.replace('"o/r"', '"o/other"'))
+    r = run_cli(*args)
+    assert r.exit_code == 1
+    assert "error: policy denied: a statement was not signed by the o/r repository's" in r.stderr

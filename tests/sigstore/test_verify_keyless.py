@@ -97,7 +97,8 @@ def test_wrong_subject_fails(instance, root_file, write_bundle):
         verify_statement_file(path, keyless_trust(root_file, builder_rule(name="ci")),
                               Role.BUILDER)
     message = str(caught.value)
-    assert message.startswith("s.sigstore.json is signed by https://github.com/evil/r/")
+    assert message.startswith("s.sigstore.json carries a certificate for "
+                              "https://github.com/evil/r/")
     assert f"rule 'ci' expects {SUBJECT}" in message
     assert "\n" not in message
 

@@ -75,7 +75,8 @@ Check the result with `mlprov verify MODEL_PATH --evidence EVIDENCE_DIR --key KE
                                                            "%Y-%m-%dT%H:%M:%S%z"]),
               help="When training started, e.g. 2026-01-31T12:00:00Z (default: now).")
 @click.option("--parent", "parents", multiple=True, metavar="ROLE=SOURCE",
-              help="A parent model: ROLE=EVIDENCE_DIR (verified, then recorded) or "
+              help="A parent model: ROLE=EVIDENCE_DIR (verified, then recorded), "
+                   "ROLE=models:/NAME/N (a version in the registry at $MLPROV_HOME) or "
                    "ROLE=external:NAME@sha256:HEX; ROLE is base, fine-tune-of, teacher, "
                    "merge-of, quantized-from or adapter-of. Repeatable.")
 @click.option("--parent-trust", metavar="TRUST_FILE",
@@ -157,7 +158,12 @@ def _parse_parents(values: tuple[str, ...], parent_trust: Path | None,
             spec = parse_parent_spec(value)
         except InputError as exc:
             raise click.BadParameter(str(exc), param_hint="'--parent'") from exc
-        if spec.evidence is not None and not spec.evidence.is_dir():
+        if spec.evidence is not None and str(spec.evidence).startswith("models:/"):
+            from mlprov._cli.registry_common import model_uri, registry_parent
+
+            model_uri(str(spec.evidence))  # a bad URI is a usage error
+            spec = registry_parent(spec)  # its evidence, verified, from the registry
+        elif spec.evidence is not None and not spec.evidence.is_dir():
             raise click.BadParameter(f"evidence directory {str(spec.evidence)!r} does not exist",
                                      param_hint="'--parent'")
         specs.append(spec)

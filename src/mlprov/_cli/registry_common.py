@@ -11,6 +11,7 @@ import click
 from mlprov._cli.output import emit_json, note
 
 if TYPE_CHECKING:
+    from mlprov.lineage import ParentSpec
     from mlprov.registry import ChangeResult, Registry
 
 F = Callable[..., Any]
@@ -74,3 +75,22 @@ def emit_change(result: ChangeResult, as_json: bool, done: str) -> None:
     for warning in result.warn:
         note(f"warning: {warning}")
     note(f"decision {result.decision} signed; audit entry {result.seq}")
+
+
+def registry_parent(spec: ParentSpec) -> ParentSpec:
+    """``--parent ROLE=models:/NAME/N``: the version's evidence, verified, from the registry.
+
+    The registry is $MLPROV_HOME (else ~/.mlprov). The evidence is written to a
+    temporary directory removed when the command ends.
+    """
+    import shutil
+    import tempfile
+
+    from mlprov.lineage import ParentSpec
+
+    directory = Path(tempfile.mkdtemp(prefix="mlprov-parent-"))
+    click.get_current_context().call_on_close(
+        lambda: shutil.rmtree(directory, ignore_errors=True))
+    with open_registry(None) as reg:
+        reg.export_evidence(str(spec.evidence), directory / "evidence")
+    return ParentSpec(role=spec.role, evidence=directory / "evidence")

@@ -10,6 +10,7 @@ import click
 
 from mlprov._cli.output import emit_json, note
 from mlprov._cli.registry_review import add as registry_add
+from mlprov._cli.signer_options import SignerOptions, signer_options
 from mlprov.errors import InputError
 
 REVIEW_RESULT_SCHEMA = "https://mlprov.dev/schemas/review-result/v1"
@@ -20,6 +21,8 @@ Examples:
       --comment "metrics, card and SBOM read" --out alice.review.json
   mlprov review reject evidence/ --key alice.key --verify-key ci.key.pub \\
       --comment "AUC on age<30 too low" --out alice.review.json --reviewer "Alice Liddell"
+  mlprov review approve evidence/ --sigstore --trust trust.yaml --comment "ok" \\
+      --out bob.review.json    # keyless: MLPROV_IDENTITY_TOKEN, or the CI job's identity
 \b
 The evidence is verified before anything is signed: with --trust TRUST_FILE (its
 signers and roles) or --verify-key PUBLIC_KEY (one key trusted for every role);
@@ -59,22 +62,30 @@ def _write_new(path: Path, data: bytes, *, overwrite: bool) -> None:
         raise InputError(f"cannot write {path}: {exc.strerror}") from exc
 
 
-def _reviewer_name(signer: Any, trusted: Any, key: Path) -> tuple[str, bool]:
-    """The signer's name in the trust file (else the key file's stem), and whether it
-    holds the reviewer role there."""
+def _reviewer_name(signer: Any, trusted: Any, key: Path | None) -> tuple[str, bool]:
+    """The signer's name in the trust file (else the key file's stem), and its role.
+
+    The second value says whether the signer holds the reviewer role there. A
+    keyless signer is looked up by its token's identity and issuer.
+    """
     from mlprov.trust import Role
 
+    if key is None:  # --sigstore
+        identity, issuer = signer.sigstore_identity
+        for rule in trusted.sigstore:
+            if rule.matches(identity, issuer):
+                return rule.label, Role.REVIEWER in rule.roles
+        return identity, False
     for entry in trusted.keys:
         if entry.key.keyid == signer.public_key.keyid:
             return entry.name, Role.REVIEWER in entry.roles
     return key.name.removesuffix(".key").removesuffix(".pem") or key.name, False
 
 
-def _review(decision: str, evidence: Path, key: Path, comment: str, out: Path,
-            reviewer: str | None, trust: Path | None, verify_key: Path | None,
+def _review(decision: str, evidence: Path, signer_choice: SignerOptions, comment: str,
+            out: Path, reviewer: str | None, trust: Path | None, verify_key: Path | None,
             model: Path | None, force: bool, as_json: bool) -> None:
     from mlprov.reviews import evidence_verified, make_review
-    from mlprov.signing import load_private_key
     from mlprov.trust import Trust, load_trust
     from mlprov.verification import verify
 
@@ -87,7 +98,8 @@ def _review(decision: str, evidence: Path, key: Path, comment: str, out: Path,
                                "PUBLIC_KEY to verify the evidence before reviewing it")
     if out.exists() and not force:
         raise InputError(f"refusing to overwrite {out}", hint="pass --force to replace it")
-    signer = load_private_key(key)
+    key = signer_choice.key
+    signer = signer_choice.build()
     name, is_reviewer = _reviewer_name(signer, trusted, key)
     verdict = verify(model, evidence=evidence, trust=trusted)
     bundle = make_review(verdict, signer=signer, reviewer=reviewer or name,
@@ -104,16 +116,16 @@ def _review(decision: str, evidence: Path, key: Path, comment: str, out: Path,
     note(f"signed {'an approval' if decision == 'approve' else 'a rejection'} of "
          f"{verdict.name} {verdict.identity} {verdict.root_digest} as {reviewer or name}")
     if trust is not None and not is_reviewer:
-        note(f"note: {key.name} is not a reviewer in {trust}; this review will not count "
-             "there (give its public key the reviewer role)")
+        who, fix = ((key.name, "give its public key the reviewer role") if key is not None
+                    else (name, "add this identity under 'sigstore' with the reviewer role"))
+        note(f"note: {who} is not a reviewer in {trust}; this review will not count "
+             f"there ({fix})")
 
 
 def _command(decision: str) -> click.Command:
     @click.command(decision, epilog=EPILOG)
     @click.argument("evidence", type=click.Path(exists=True, file_okay=False, path_type=Path))
-    @click.option("--key", required=True, metavar="PRIVATE_KEY",
-                  type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                  help="The reviewer's PEM private key (see `mlprov keygen`).")
+    @signer_options  # --key PRIVATE_KEY, or --sigstore (keyless, the reviewer's OIDC identity)
     @click.option("--comment", required=True, metavar="TEXT", help="Why (signed with the review).")
     @click.option("--out", required=True, metavar="FILE",
                   type=click.Path(dir_okay=False, path_type=Path),
@@ -132,10 +144,10 @@ def _command(decision: str) -> click.Command:
                   help="The model's files, verified too.")
     @click.option("--force", is_flag=True, help="Replace an existing --out file.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-    def command(evidence: Path, key: Path, comment: str, out: Path, reviewer: str | None,
-                trust: Path | None, verify_key: Path | None, model: Path | None, force: bool,
-                as_json: bool) -> None:
-        _review(decision, evidence, key, comment, out, reviewer, trust, verify_key, model,
+    def command(evidence: Path, signer: SignerOptions, comment: str, out: Path,
+                reviewer: str | None, trust: Path | None, verify_key: Path | None,
+                model: Path | None, force: bool, as_json: bool) -> None:
+        _review(decision, evidence, signer, comment, out, reviewer, trust, verify_key, model,
                 force, as_json)
 
     command.help = (f"{'Approve' if decision == 'approve' else 'Reject'} the model whose "

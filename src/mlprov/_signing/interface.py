@@ -39,3 +39,12 @@ class BundleSigner(ABC):
     @abstractmethod
     def description(self) -> str:
         """Who signs, for messages: ``key <id>`` or ``sigstore <identity>``."""
+
+    @property
+    def sigstore_identity(self) -> tuple[str, str] | None:
+        """A keyless signer's (identity, OIDC issuer) as its token states them; None for keys.
+
+        For email identities this is the certificate's subject; for CI workloads
+        Fulcio derives the subject from other claims (GitHub: the workflow ref).
+        """
+        return None

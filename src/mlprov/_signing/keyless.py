@@ -43,8 +43,6 @@ def _load_trust_config(staging: bool, trust_config: Path | None) -> tuple[Client
     """The instance to sign with and a label for messages."""
     from sigstore.models import ClientTrustConfig
 
-    if staging and trust_config is not None:
-        raise InputError("give --staging or --trust-config, not both")
     if trust_config is not None:
         try:
             text = trust_config.read_text(encoding="utf-8")
@@ -72,6 +70,30 @@ def _load_trust_config(staging: bool, trust_config: Path | None) -> tuple[Client
                            f"{one_line(exc)}",
                            hint="check the network, or pass --trust-config FILE") from exc
     return config, label
+
+
+def _fresh_token(explicit: str | None) -> IdentityToken:
+    """The explicit token, else the CI job's ambient credential, checked by sigstore-python."""
+    from sigstore.oidc import IdentityError, IdentityToken, detect_credential
+
+    if explicit is not None:
+        raw, source = explicit, "--identity-token"
+    else:
+        try:
+            detected = detect_credential()
+        except IdentityError as exc:
+            raise SigningError(f"cannot get the CI job's identity token: {one_line(exc)}",
+                               hint=_TOKEN_HINT) from exc
+        if detected is None:
+            raise SigningError("no identity token: no CI credential was detected and "
+                               "none was given", hint=_TOKEN_HINT)
+        raw, source = detected, "the CI job's ambient credential"
+    try:
+        return IdentityToken(raw)
+    except IdentityError as exc:
+        raise SigningError(f"the identity token from {source} is unusable: {one_line(exc)}",
+                           hint="get a fresh token (audience 'sigstore'); tokens are "
+                                "short-lived") from exc
 
 
 class SigstoreSigner(BundleSigner):
@@ -103,10 +125,14 @@ class SigstoreSigner(BundleSigner):
             SigningError: no identity token, or the instance's configuration
                 cannot be fetched.
         """
+        if staging and trust_config is not None:
+            raise InputError("give --staging or --trust-config, not both")
+        explicit = identity_token.strip() if identity_token else None
+        token = _fresh_token(explicit)  # before the instance's (networked) configuration
         config, instance = _load_trust_config(
             staging, Path(trust_config) if trust_config is not None else None)
-        signer = cls(config, instance, identity_token)
-        signer._identity_token()
+        signer = cls(config, instance, explicit)
+        signer._token = token
         return signer
 
     @property
@@ -116,31 +142,16 @@ class SigstoreSigner(BundleSigner):
             return f"Sigstore keyless ({self._instance})"
         return f"Sigstore keyless: {self._token.identity} ({self._token.issuer})"
 
-    def _identity_token(self) -> IdentityToken:
-        """The session's token: the explicit one, else the CI job's ambient credential."""
-        from sigstore.oidc import IdentityError, IdentityToken, detect_credential
+    @property
+    def sigstore_identity(self) -> tuple[str, str] | None:
+        """The token's identity and issuer (checked when the signer was made)."""
+        token = self._token
+        return (token.identity, token.issuer) if token is not None else None
 
-        if self._token is not None and self._token.in_validity_period():
-            return self._token
-        if self._explicit_token is not None:
-            raw, source = self._explicit_token, "--identity-token"
-        else:
-            try:
-                detected = detect_credential()
-            except IdentityError as exc:
-                raise SigningError(f"cannot get the CI job's identity token: {one_line(exc)}",
-                                   hint=_TOKEN_HINT) from exc
-            if detected is None:
-                raise SigningError("no identity token: no CI credential was detected and "
-                                   "none was given", hint=_TOKEN_HINT)
-            raw, source = detected, "the CI job's ambient credential"
-        try:
-            self._token = IdentityToken(raw)
-        except IdentityError as exc:
-            raise SigningError(f"the identity token from {source} is unusable: "
-                               f"{one_line(exc)}",
-                               hint="get a fresh token (audience 'sigstore'); tokens are "
-                                    "short-lived") from exc
+    def _identity_token(self) -> IdentityToken:
+        """The session's token while it is valid, else a fresh one."""
+        if self._token is None or not self._token.in_validity_period():
+            self._token = _fresh_token(self._explicit_token)
         return self._token
 
     def _signing_session(self) -> SigstoreSessionSigner:

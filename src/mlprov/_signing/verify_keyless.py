@@ -264,7 +264,12 @@ def _log_position(document: dict[str, Any]) -> tuple[int | None, int | None]:
 
 
 def _no_rule_matched(what: str, seen: SigstoreIdentity, trust: Trust) -> SignatureError:
-    """Say who signed and, when a rule almost matched, what it expected instead."""
+    """Name the certificate's identity and, when a rule almost matched, what it expected.
+
+    The policy runs after the chain and SCT checks but before the signature
+    check, so the certificate is genuine but not yet proven to have signed:
+    the message says what the bundle carries, not who signed it.
+    """
     near = ""
     for rule in trust.sigstore:
         if rule.issuer == seen.issuer:
@@ -275,8 +280,8 @@ def _no_rule_matched(what: str, seen: SigstoreIdentity, trust: Trust) -> Signatu
             near = f"; rule {rule.label!r} expects issuer {rule.issuer}"
             break
     return SignatureError(
-        f"{what} is signed by {seen.subject} (issuer {seen.issuer}), which no sigstore "
-        f"identity in {trust.source} trusts{near}",
+        f"{what} carries a certificate for {seen.subject} (issuer {seen.issuer}), which no "
+        f"sigstore identity in {trust.source} trusts{near}",
         hint="add that identity under 'sigstore' in the trust file, or find out who signed")
 
 

@@ -38,6 +38,7 @@ from mlprov.registry._core import (
 )
 from mlprov.registry._facts import RegistryIntegrityError, VersionFacts
 from mlprov.registry._home import HOME_ENV, default_home
+from mlprov.registry._hooks import sign_webhook, verify_webhook
 from mlprov.registry._uri import ModelUri, parse_model_uri, parse_time
 from mlprov.registry.interface import (
     NotFoundError,
@@ -71,6 +72,8 @@ __all__ = [
     "load",
     "parse_model_uri",
     "parse_time",
+    "sign_webhook",
+    "verify_webhook",
 ]
 
 

@@ -141,13 +141,16 @@ def _check_checkpoint(bundle: bytes, hashes: dict[int, str], head: int, registry
     report.checkpoints += 1
 
 
-def _check_decision(registry: Registry, entry: Entry, report: AuditReport) -> None:
+def _check_decision(registry: Registry, tx: ReadTransaction, entry: Entry,
+                    report: AuditReport) -> None:
+    from mlprov.registry._facts import read_decision
+
     if entry.decision is None:
         return
     what = f"decision of audit entry {entry.seq}"
     try:
-        decision = verify_signed(registry.blobs.get_bytes(entry.decision), registry.trust,
-                                 what=what, predicate_type=VSA_PREDICATE)
+        decision = verify_signed(read_decision(tx.get_decision, entry.decision),
+                                 registry.trust, what=what, predicate_type=VSA_PREDICATE)
     except MlprovError as exc:
         report.problems.append(f"{what}: {exc}")
         return
@@ -237,7 +240,7 @@ def verify_audit(registry: Registry, *, deep: bool = False, checkpoint: Path | N
                 continue
             replay.apply(entry)
             if deep or record.seq > last_checkpoint:
-                _check_decision(registry, entry, report)
+                _check_decision(registry, tx, entry, report)
         report.head_seq = expected - 1
         report.head_hash = prev
         report.problems.extend(_replay_problems(tx, replay))
@@ -248,8 +251,8 @@ def verify_audit(registry: Registry, *, deep: bool = False, checkpoint: Path | N
     head_file = registry.home / HEAD_FILE
     if head_file.is_file():
         _check_checkpoint(head_file.read_bytes(), hashes, head, registry, HEAD_FILE, report)
-    elif head:
-        report.warnings.append(f"no {HEAD_FILE} yet (it is written at each checkpoint)")
+    elif stored_checkpoints:
+        report.warnings.append(f"{HEAD_FILE} is missing (it mirrors the latest checkpoint)")
     if checkpoint is not None:
         try:
             data = checkpoint.read_bytes()

@@ -29,9 +29,24 @@ from mlprov.registry.interface import (
 __all__ = ["LocalBlobStore"]
 
 _CHUNK = 1 << 18
+#: ``MLPROV_REGISTRY_FSYNC=off`` skips fsync, for throwaway registries (tests, CI)
+#: only: a crash may then lose or tear what was written. The default is on.
+FSYNC_ENV = "MLPROV_REGISTRY_FSYNC"
+
+
+def fsync_enabled() -> bool:
+    """Whether writes are made durable (see :data:`FSYNC_ENV`)."""
+    return os.environ.get(FSYNC_ENV, "on").lower() != "off"
+
+
+def _fsync(fd: int) -> None:
+    if fsync_enabled():
+        os.fsync(fd)
 
 
 def _fsync_dir(path: Path) -> None:
+    if not fsync_enabled():
+        return
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -75,7 +90,7 @@ class LocalBlobStore(BlobStore):
         final = self._path(digest)
         try:
             os.fchmod(fd, 0o444)
-            os.fsync(fd)
+            _fsync(fd)
             os.close(fd)
             fd = -1
             self._ensure_dirs(final)
@@ -200,7 +215,7 @@ class LocalBlobStore(BlobStore):
                 while chunk:
                     chunk = chunk[os.write(out, chunk):]
                 size += n
-            os.fsync(out)
+            _fsync(out)
         except OSError as exc:
             dest.unlink(missing_ok=True)
             raise StoreError(f"cannot copy blob {digest} to {dest}: {exc.strerror}") from exc

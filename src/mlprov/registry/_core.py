@@ -44,6 +44,9 @@ from mlprov.registry._facts import (
     VersionFacts,
     evidence_map_document,
     files_document,
+    find_ancestors,
+    materialize_ancestors,
+    parents_in,
     verify_version,
 )
 from mlprov.registry._gate import GateOutcome, PolicyCache, evaluate, rule_outcome
@@ -65,6 +68,7 @@ from mlprov.registry._uri import (
     check_alias,
     check_name,
     parse_model_uri,
+    sha256_digest,
     utc_now,
     version_uri,
 )
@@ -288,25 +292,35 @@ class Registry:
         trust_path = Path(trust)
         if not trust_path.is_file():
             raise InputError(f"trust file not found: {trust_path}")
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "keys").mkdir(exist_ok=True)
-        os.chmod(path / "keys", 0o700)
         key_path = path / KEY_FILE
+        # Check every input before anything is written; a key left by an earlier,
+        # failed init (no database was made) is reused, or replaced by --key.
         if key is not None:
-            signer = load_private_key(Path(key))  # check it before copying it
-            data = Path(key).read_bytes()
-            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            (path / (KEY_FILE.name + ".pub")).write_bytes(signer.public_key.pem)
-            with contextlib.suppress(OSError):
-                os.replace(path / (KEY_FILE.name + ".pub"),
-                           key_path.with_name(key_path.name + ".pub"))
-        elif not key_path.exists():
-            write_key_pair(generate_key(KeyType.ECDSA_P256), key_path, None)
-        signer = load_private_key(key_path)
-        blobs = LocalBlobStore(path / "blobs")
+            signer = load_private_key(Path(key))
+            key_bytes = Path(key).read_bytes()
+        elif key_path.is_file():
+            signer = load_private_key(key_path)
+            key_bytes = key_path.read_bytes()
+        else:
+            from mlprov.signing import KeySigner
+
+            private = generate_key(KeyType.ECDSA_P256)
+            signer = KeySigner(private)
+            key_bytes = b""
         trust_bytes = trust_snapshot(trust_path, signer.public_key)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "keys").mkdir(exist_ok=True)
+            os.chmod(path / "keys", 0o700)
+            if key_bytes:
+                _write_file_atomically(key_path, key_bytes, 0o600)
+                _write_file_atomically(key_path.with_name(key_path.name + ".pub"),
+                                       signer.public_key.pem, 0o644)
+            else:
+                write_key_pair(private, key_path, None, overwrite=True)
+        except OSError as exc:
+            raise InputError(f"cannot create the registry at {path}: {exc.strerror}") from exc
+        blobs = LocalBlobStore(path / "blobs")
         policies_bytes = policies_snapshot(policies_dir, blobs)
         config_bytes = DEFAULT_CONFIG.encode()
         config = parse_config(config_bytes)
@@ -379,15 +393,24 @@ class Registry:
         return self._trust
 
     def _verify(self, record: VersionRecord, reviews: list[str], *, deep: bool = False,
-                trust: Trust | None = None) -> VersionFacts:
-        """Re-verify a version (memoised by content digests; see :class:`VerifiedCache`)."""
+                trust: Trust | None = None, tx: ReadTransaction | None = None) -> VersionFacts:
+        """Re-verify a version (memoised by content digests; see :class:`VerifiedCache`).
+
+        Parents registered here are found by root digest, so a derived model's
+        lineage is walked through the registry's own copies of their evidence.
+        """
+        if tx is None:
+            with self.metadata.read() as read_tx:
+                return self._verify(record, reviews, deep=deep, trust=trust, tx=read_tx)
         if trust is not None:
             return verify_version(record, trust=trust, blobs=self.blobs,
-                                  review_digests=reviews, deep=deep)
+                                  decisions=tx.get_decision, review_digests=reviews, deep=deep,
+                                  lookup=tx.find_by_root)
         registry_trust = self.trust
         return verify_version(record, trust=registry_trust, blobs=self.blobs,
-                              review_digests=reviews, deep=deep, cache=self._verified,
-                              trust_key=self._trust_digest)
+                              decisions=tx.get_decision, review_digests=reviews, deep=deep,
+                              cache=self._verified, trust_key=self._trust_digest,
+                              lookup=tx.find_by_root)
 
     @property
     def config(self) -> RegistryConfig:
@@ -463,7 +486,9 @@ class Registry:
             resource_uri=pending.resource_uri, policy_uri=outcome.policy_uri,
             policy_digest=outcome.policy_digest, inputs=pending.inputs,
             passed=outcome.allowed, time=now, change=change)
-        decision = self.blobs.put_bytes(sign(statement, self.signer)).digest
+        bundle = sign(statement, self.signer)
+        decision = sha256_digest(bundle)
+        tx.put_decision(decision, bundle)  # durable with the entry: one commit
         if outcome.allowed and apply is not None:
             apply(decision, seq, now)
         details = {**pending.details,
@@ -654,12 +679,11 @@ class Registry:
         """
         from mlprov.evidence import OMS_FILE
         from mlprov.oms import read_signed_manifest
-        from mlprov.verification import verify
 
         self._check_config_pinned()
         model_path, evidence_path = Path(model), Path(evidence)
         who = actor or default_actor()
-        verdict = verify(model_path, evidence=evidence_path, trust=self.trust)
+        verdict = self._verify_for_registration(model_path, evidence_path)
         if not verdict.verified:
             self._refuse_registration(verdict, who, reason)
         name = check_name(verdict.name or "")
@@ -738,6 +762,29 @@ class Registry:
                 decision=registered.decision or "", seq=registered.seq))
         return registered
 
+    def _verify_for_registration(self, model: Path, evidence: Path) -> Any:
+        """Verify a model to register; its parents are looked for in the registry too."""
+        import shutil
+        import tempfile
+
+        from mlprov.evidence import PROVENANCE_FILE
+        from mlprov.verification import verify
+
+        try:
+            first = parents_in((evidence / PROVENANCE_FILE).read_bytes())
+        except OSError:
+            first = []
+        if not first:
+            return verify(model, evidence=evidence, trust=self.trust)
+        search = Path(tempfile.mkdtemp(prefix="mlprov-parents-"))
+        try:
+            with self.metadata.read() as tx:
+                ancestors = find_ancestors(self.blobs, {}, tx.find_by_root, first=first)
+            materialize_ancestors(self.blobs, ancestors, search)
+            return verify(model, evidence=evidence, trust=self.trust, search=[search])
+        finally:
+            shutil.rmtree(search, ignore_errors=True)
+
     def _refuse_registration(self, verdict: Any, actor: str, reason: str | None) -> None:
         failures = verdict.failures()
         detail = failures[0].detail if failures else "no check ran"
@@ -788,6 +835,17 @@ class Registry:
         with self.metadata.read() as tx:
             return _resolve(tx, parsed)
 
+    def decision(self, digest: str) -> bytes:
+        """A signed decision (Sigstore bundle bytes) by its digest, checked against it.
+
+        Raises:
+            RegistryIntegrityError: missing or changed.
+        """
+        from mlprov.registry._facts import read_decision
+
+        with self.metadata.read() as tx:
+            return read_decision(tx.get_decision, digest)
+
     def get_version(self, name: str, version: int) -> VersionRecord:
         """One version's record.
 
@@ -834,7 +892,7 @@ class Registry:
         failure: str | None = None
         try:
             facts = self._verify(record, [r.digest for r in tx.list_reviews(
-                record.name, record.version)])
+                record.name, record.version)], tx=tx)
         except VerificationError as exc:
             failure = str(exc)
         if facts is None:
@@ -1207,6 +1265,13 @@ class Registry:
 
         return pull(self, uri, Path(out), trust=trust)
 
+    def export_evidence(self, uri: str, out: Path | str, *, trust: Trust | None = None
+                        ) -> Resolved:
+        """Write a version's evidence to a new directory, verified first (see ``pull``)."""
+        from mlprov.registry._pull import export_evidence
+
+        return export_evidence(self, uri, Path(out), trust=trust)
+
     def load(self, uri: str, *, trust: Trust | None = None) -> Path:
         """A verified local copy of the version ``uri`` names (cached under checkouts/)."""
         from mlprov.registry._pull import load
@@ -1361,7 +1426,8 @@ def _check_gates(config: RegistryConfig, policies_snapshot_bytes: bytes) -> None
 
 def _write_file_atomically(path: Path, data: bytes, mode: int) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    tmp.unlink(missing_ok=True)  # a stale one from a crashed run: never reuse its mode
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -87,7 +87,7 @@ def create_deployment(registry: Registry, name: str, models: list[str], *, reaso
             for _uri, record in members:
                 try:
                     registry._verify(record, [r.digest for r in tx.list_reviews(
-                        record.name, record.version)])
+                        record.name, record.version)], tx=tx)
                 except VerificationError as exc:
                     failures.append(f"{version_uri(record.name, record.version)}: {exc}")
                 inputs[f"{version_uri(record.name, record.version)}#registration"] = \
@@ -173,7 +173,7 @@ def promote_deployment(registry: Registry, name: str, version: int, *, to: Stage
                     continue
                 try:
                     facts = registry._verify(model_record, [r.digest for r in tx.list_reviews(
-                        mname, mversion)])
+                        mname, mversion)], tx=tx)
                 except VerificationError as exc:
                     outcomes.append((uri, rule_outcome("evidence-verified", allowed=False,
                                                        deny=(str(exc),))))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -235,12 +235,13 @@ class VerifiedCache:
 
 
 def _check_file_blobs(manifest: Manifest, blobs: BlobStore, what: str, deep: bool,
-                      workdir: Path) -> None:
+                      scratch: Callable[[], Path] | None) -> None:
     for entry in manifest.files:
         digest = f"sha256:{entry.sha256}"
-        if deep:  # read every byte back and re-hash it
-            blobs.copy_to(digest, workdir / "probe")
-            (workdir / "probe").unlink()
+        if deep and scratch is not None:  # read every byte back and re-hash it
+            probe = scratch() / "probe"
+            blobs.copy_to(digest, probe)
+            probe.unlink()
             continue
         size = blobs.stat(digest)
         if size is None:
@@ -251,9 +252,98 @@ def _check_file_blobs(manifest: Manifest, blobs: BlobStore, what: str, deep: boo
                                          "has the wrong size")
 
 
+#: Ancestors looked up in the registry for one lineage walk, at most (a resource bound).
+MAX_ANCESTORS = 256
+
+
+def parents_in(provenance: bytes) -> list[Any]:
+    """The parents a provenance bundle records, read *unverified*: only a lookup hint.
+
+    The lineage walk in :func:`mlprov.verify` verifies whatever is found.
+    """
+    from mlprov.bundles import read_envelopes
+    from mlprov.evidence import PROVENANCE_FILE
+    from mlprov.lineage import read_parents
+    from mlprov.signing import b64decode_any
+    from mlprov.statements import parse_statement
+
+    try:
+        [(envelope, _hint)] = read_envelopes(provenance, what=PROVENANCE_FILE)[:1]
+        statement = parse_statement(b64decode_any(envelope.payload, what="payload"),
+                                    what=PROVENANCE_FILE)
+        return [p for p in read_parents(statement, what=PROVENANCE_FILE) if not p.external]
+    except MlprovError:
+        return []
+
+
+def _parents_of(blobs: BlobStore, evidence: dict[str, str]) -> list[Any]:
+    from mlprov.evidence import PROVENANCE_FILE
+
+    digest = evidence.get(PROVENANCE_FILE)
+    if digest is None:
+        return []
+    return parents_in(blobs.get_bytes(digest, max_size=_MAX_INDEX_BYTES))
+
+
+def find_ancestors(blobs: BlobStore, evidence: dict[str, str],
+                   lookup: Callable[[str], list[VersionRecord]],
+                   first: list[Any] | None = None) -> dict[str, str]:
+    """Registered versions that may be ancestors: ``NAME-vN`` -> evidence map digest.
+
+    Parents are looked up by the root digest the (unverified) provenance names
+    (or ``first``), then their parents, and so on; the walk in ``verify``
+    checks every edge.
+    """
+    found: dict[str, str] = {}
+    queue: list[dict[str, str] | None] = [None if first is not None else evidence]
+    seen: set[str] = set()
+    while queue and len(found) < MAX_ANCESTORS:
+        current = queue.pop()
+        parents = (first or []) if current is None else _parents_of(blobs, current)
+        for parent in parents:
+            if parent.root_digest in seen:
+                continue
+            seen.add(parent.root_digest)
+            for record in lookup(f"sha256:{parent.root_digest}"):
+                label = f"{record.name}-v{record.version}"
+                if label in found:
+                    continue
+                found[label] = record.evidence_digest
+                queue.append(evidence_map(blobs.get_bytes(record.evidence_digest,
+                                                          max_size=_MAX_INDEX_BYTES)))
+    return found
+
+
+def materialize_ancestors(blobs: BlobStore, ancestors: dict[str, str], directory: Path) -> None:
+    """Write each ancestor's evidence to ``directory/NAME-vN/`` (for the lineage walk)."""
+    for label, digest in ancestors.items():
+        target = directory / label
+        target.mkdir(parents=True)
+        materialize(blobs, evidence_map(blobs.get_bytes(digest, max_size=_MAX_INDEX_BYTES)),
+                    target)
+
+
+def read_decision(get: Callable[[str], bytes | None], digest: str) -> bytes:
+    """A signed decision's bytes from the metadata store, checked against its digest.
+
+    Raises:
+        RegistryIntegrityError: missing, or not the bytes its digest names.
+    """
+    import hashlib
+
+    data = get(digest)
+    if data is None:
+        raise RegistryIntegrityError(f"decision {digest} is missing from the registry")
+    if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+        raise RegistryIntegrityError(f"decision {digest} was changed in the registry")
+    return data
+
+
 def verify_version(record: VersionRecord, *, trust: Trust, blobs: BlobStore,
+                   decisions: Callable[[str], bytes | None],
                    review_digests: Iterable[str] = (), deep: bool = False,
-                   cache: VerifiedCache | None = None, trust_key: str | None = None
+                   cache: VerifiedCache | None = None, trust_key: str | None = None,
+                   lookup: Callable[[str], list[VersionRecord]] | None = None
                    ) -> VersionFacts:
     """Re-verify ``record`` from the blob store (see the module docstring).
 
@@ -261,10 +351,14 @@ def verify_version(record: VersionRecord, *, trust: Trust, blobs: BlobStore,
         record: the version's row (only a pointer to what is verified).
         trust: the trust to verify with.
         blobs: the blob store.
+        decisions: the metadata store's signed decisions by digest (the
+            registration decision among them).
         review_digests: the attached reviews' blobs, verified too.
         deep: re-read and re-hash every file blob, not only check its presence.
         cache: memoised verdicts (see :class:`VerifiedCache`).
         trust_key: a digest naming ``trust`` exactly (the cache is used only with it).
+        lookup: finds registered versions by root digest, so that a derived
+            model's lineage is walked through the registry's own copies.
 
     Raises:
         RegistryIntegrityError: a row disagrees with signed data, or the
@@ -272,36 +366,56 @@ def verify_version(record: VersionRecord, *, trust: Trust, blobs: BlobStore,
         BlobNotFoundError, BlobCorruptError: stored bytes are missing or changed.
     """
     what = f"{record.name} v{record.version}"
+    evidence = evidence_map(blobs.get_bytes(record.evidence_digest, max_size=_MAX_INDEX_BYTES))
+    ancestors = find_ancestors(blobs, evidence, lookup) if lookup is not None else {}
     key = (record.registration, record.evidence_digest, record.files_digest,
            record.scan_digest or "", record.root_digest, record.identity, record.name,
-           str(record.version), trust_key or "")
-    cached = cache.get(key) if cache is not None and trust_key else None
-    workdir = Path(tempfile.mkdtemp(prefix="mlprov-verify-"))
+           str(record.version), trust_key or "",
+           *(f"{label}={digest}" for label, digest in sorted(ancestors.items())))
+    use_cache = cache is not None and trust_key is not None
+    cached = cache.get(key) if cache is not None and use_cache else None
+    digests = list(review_digests)
+    workdir: Path | None = None
+
+    def scratch() -> Path:  # a temporary directory, made only when needed
+        nonlocal workdir
+        if workdir is None:
+            workdir = Path(tempfile.mkdtemp(prefix="mlprov-verify-"))
+        return workdir
+
     try:
         if cached is not None:
             registration, evidence, manifest, verdict, scan = cached
-            _check_file_blobs(manifest, blobs, what, deep, workdir)
+            _check_file_blobs(manifest, blobs, what, deep, scratch if deep else None)
             facts = VersionFacts(record=record, verdict=verdict, registration=registration,
                                  manifest=manifest, evidence=evidence, scan=scan)
         else:
-            facts = _verify_uncached(record, trust, blobs, deep, workdir, what)
-            if cache is not None and trust_key:
+            registration = check_registration(read_decision(decisions, record.registration),
+                                              record, trust)
+            materialize_ancestors(blobs, ancestors, scratch() / "parents")
+            facts = _verify_uncached(record, registration, trust, blobs, deep, scratch(), what)
+            if cache is not None and use_cache:
                 cache.put(key, (facts.registration, facts.evidence, facts.manifest,
                                 facts.verdict, facts.scan))
-        digests = list(review_digests)
         if digests:
-            facts.reviews, facts.review_digests = _verify_reviews(
-                digests, record, trust, blobs, workdir / "reviews")
+            review_key = ("reviews", record.root_digest, record.identity, trust_key or "",
+                          *digests)
+            reviews = cache.get(review_key) if cache is not None and use_cache else None
+            if reviews is None:
+                reviews = _verify_reviews(digests, record, trust, blobs, scratch() / "reviews")
+                if cache is not None and use_cache:
+                    cache.put(review_key, reviews)
+            facts.reviews, facts.review_digests = list(reviews), digests
         return facts
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _verify_uncached(record: VersionRecord, trust: Trust, blobs: BlobStore, deep: bool,
-                     workdir: Path, what: str) -> VersionFacts:
+def _verify_uncached(record: VersionRecord, registration: SignedByRegistry, trust: Trust,
+                     blobs: BlobStore, deep: bool, workdir: Path, what: str) -> VersionFacts:
     from mlprov.verification import verify
 
-    registration = check_registration(blobs.get_bytes(record.registration), record, trust)
     evidence = evidence_map(blobs.get_bytes(record.evidence_digest,
                                             max_size=_MAX_INDEX_BYTES))
     manifest = manifest_from_document(blobs.get_bytes(record.files_digest,
@@ -311,7 +425,7 @@ def _verify_uncached(record: VersionRecord, trust: Trust, blobs: BlobStore, deep
     materialize(blobs, evidence, evidence_dir)
     model = workdir / (manifest.name or "model")
     model.mkdir(exist_ok=True)
-    _check_file_blobs(manifest, blobs, what, deep, workdir)
+    _check_file_blobs(manifest, blobs, what, deep, lambda: workdir)
     try:
         verdict = verify(model, evidence=evidence_dir, trust=trust,
                          hashing=_Prehashed(manifest))
@@ -342,7 +456,7 @@ def _verify_uncached(record: VersionRecord, trust: Trust, blobs: BlobStore, deep
 
 
 def _verify_reviews(digests: list[str], record: VersionRecord, trust: Trust, blobs: BlobStore,
-                    directory: Path) -> tuple[list[Any], list[str]]:
+                    directory: Path) -> list[Any]:
     """Verify stored reviews again (they were verified when attached, too)."""
     from mlprov.reviews import verify_reviews
 
@@ -352,6 +466,5 @@ def _verify_reviews(digests: list[str], record: VersionRecord, trust: Trust, blo
         path = directory / f"{digest.removeprefix('sha256:')}.sigstore.json"
         blobs.copy_to(digest, path)
         paths.append(path)
-    reviews = verify_reviews(paths, trust, root_digest=record.root_digest,
-                             identity=record.identity)
-    return list(reviews), digests
+    return list(verify_reviews(paths, trust, root_digest=record.root_digest,
+                               identity=record.identity))

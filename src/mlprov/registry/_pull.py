@@ -33,6 +33,7 @@ from mlprov.registry._decisions import (
 from mlprov.registry._facts import (
     RegistryIntegrityError,
     VersionFacts,
+    read_decision,
 )
 from mlprov.registry._uri import parse_model_uri, version_uri
 from mlprov.registry.interface import ReadTransaction
@@ -42,7 +43,7 @@ from mlprov.verification import compare_files
 if TYPE_CHECKING:
     from mlprov.registry._core import PullResult, Registry, Resolved
 
-__all__ = ["check_placement", "load", "pull"]
+__all__ = ["check_placement", "export_evidence", "load", "pull"]
 
 
 def _expected_change(resolved: Resolved) -> tuple[set[str], str | None]:
@@ -135,10 +136,10 @@ def _prepare(registry: Registry, uri: str, trust: Trust | None
     parsed = parse_model_uri(uri)
     with registry.metadata.read() as tx:
         resolved = _resolve(tx, parsed)
-        decision_bytes = registry.blobs.get_bytes(resolved.decision)
+        decision_bytes = read_decision(tx.get_decision, resolved.decision)
         check_placement(tx, resolved, decision_bytes, trust, registry.registry_id)
         reviews = [r.digest for r in tx.list_reviews(resolved.name, resolved.version)]
-    facts = registry._verify(resolved.record, reviews, trust=override)
+        facts = registry._verify(resolved.record, reviews, trust=override, tx=tx)
     return resolved, facts
 
 
@@ -184,6 +185,28 @@ def pull(registry: Registry, uri: str, out: Path, *, trust: Trust | None = None)
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return PullResult(resolved=resolved, path=out, files=len(facts.manifest.files), bytes=size)
+
+
+def export_evidence(registry: Registry, uri: str, out: Path, *,
+                    trust: Trust | None = None) -> Resolved:
+    """Write the evidence of the version ``uri`` names to the new directory ``out``.
+
+    Verified first, like :func:`pull` (the decision behind ``uri`` and the
+    evidence); used to name a registered model as a parent (``--parent
+    ROLE=models:/NAME/N``).
+    """
+    from mlprov.registry._facts import materialize
+
+    if out.exists():
+        raise InputError(f"{out} exists", hint="choose a new directory")
+    resolved, facts = _prepare(registry, uri, trust)
+    out.mkdir(parents=True)
+    try:
+        materialize(registry.blobs, facts.evidence, out)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    return resolved
 
 
 def _make_read_only(root: Path) -> None:

@@ -43,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
+from mlprov.registry._blobs import fsync_enabled
 from mlprov.registry.interface import (
     AliasRecord,
     AuditRecord,
@@ -102,6 +103,7 @@ versions = Table(
 )
 Index("ix_versions_identity", versions.c.model_id, versions.c.identity)
 Index("ix_versions_stage", versions.c.model_id, versions.c.stage, versions.c.version)
+Index("ix_versions_root", versions.c.root_digest)
 
 aliases = Table(
     "aliases", metadata,
@@ -140,6 +142,12 @@ audit = Table(
     Column("entry_hash", String(80), nullable=False),
 )
 Index("ix_audit_target", audit.c.name, audit.c.target, audit.c.seq)
+
+decisions = Table(
+    "decisions", metadata,
+    Column("digest", String(80), primary_key=True),
+    Column("bundle", LargeBinary, nullable=False),
+)
 
 checkpoints = Table(
     "checkpoints", metadata,
@@ -312,6 +320,14 @@ class _Read(ReadTransaction):
         ).order_by(versions.c.version))
         return [self._version(name, r) for r in rows]
 
+    def find_by_root(self, root_digest: str, *, limit: int = 16) -> list[VersionRecord]:
+        rows = self.conn.execute(
+            select(models.c.name, versions).select_from(
+                versions.join(models, models.c.id == versions.c.model_id))
+            .where(versions.c.root_digest == root_digest)
+            .order_by(versions.c.created_seq).limit(limit))
+        return [self._version(row.name, row) for row in rows]
+
     def count_versions(self, name: str) -> dict[Stage, int]:
         model_id = self._model_id(name)
         counts = dict.fromkeys(Stage, 0)
@@ -407,6 +423,11 @@ class _Read(ReadTransaction):
             if len(rows) < batch:
                 return
             last = rows[-1].seq
+
+    def get_decision(self, digest: str) -> bytes | None:
+        value = self.conn.execute(select(decisions.c.bundle).where(
+            decisions.c.digest == digest)).scalar_one_or_none()
+        return bytes(value) if value is not None else None
 
     def checkpoints(self) -> list[CheckpointRecord]:
         rows = self.conn.execute(select(checkpoints).order_by(checkpoints.c.seq))
@@ -520,16 +541,17 @@ class _Write(_Read, WriteTransaction):
                 "body": record.body, "entry_hash": record.entry_hash}
 
     def append_audit(self, record: AuditRecord) -> None:
-        try:
-            with self.conn.begin_nested():
-                self.conn.execute(insert(audit).values(**self._audit_values(record)))
-        except IntegrityError as exc:
-            raise StoreConflictError(f"audit entry {record.seq} was written concurrently") \
-                from exc
+        # No savepoint: a taken seq (only possible without SQLite's up-front write
+        # lock) fails the whole transaction as a StoreConflictError, which is retried.
+        self.conn.execute(insert(audit).values(**self._audit_values(record)))
 
     def append_audit_many(self, records: Sequence[AuditRecord]) -> None:
         if records:
             self.conn.execute(insert(audit), [self._audit_values(r) for r in records])
+
+    def put_decision(self, digest: str, bundle: bytes) -> None:
+        if self.get_decision(digest) is None:
+            self.conn.execute(insert(decisions).values(digest=digest, bundle=bundle))
 
     def insert_checkpoint(self, record: CheckpointRecord) -> None:
         self.conn.execute(insert(checkpoints).values(
@@ -608,7 +630,9 @@ class SqlMetadataStore(MetadataStore):
             # Persistent once set; a no-op read on every later connection.
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.execute("PRAGMA synchronous = FULL")
+            # FULL: a committed change survives a power cut (OFF only for throwaway
+            # registries, MLPROV_REGISTRY_FSYNC=off, as in the test suite).
+            cursor.execute(f"PRAGMA synchronous = {'FULL' if fsync_enabled() else 'OFF'}")
             cursor.close()
 
         @event.listens_for(engine, "begin")

@@ -279,6 +279,10 @@ class ReadTransaction(ABC):
         """The versions of ``name`` registered with ``identity``."""
 
     @abstractmethod
+    def find_by_root(self, root_digest: str, *, limit: int = 16) -> list[VersionRecord]:
+        """Versions of any model whose root digest is ``root_digest`` (lineage lookups)."""
+
+    @abstractmethod
     def count_versions(self, name: str) -> dict[Stage, int]:
         """How many versions of ``name`` are in each stage."""
 
@@ -312,6 +316,10 @@ class ReadTransaction(ABC):
     @abstractmethod
     def iter_audit(self, *, since: int = 0, batch: int = 5000) -> Iterator[AuditRecord]:
         """Every audit entry after ``since`` in order, fetched in batches."""
+
+    @abstractmethod
+    def get_decision(self, digest: str) -> bytes | None:
+        """A signed decision (Sigstore bundle bytes) by its digest, unchecked."""
 
     @abstractmethod
     def checkpoints(self) -> list[CheckpointRecord]:
@@ -400,6 +408,10 @@ class WriteTransaction(ReadTransaction):
     @abstractmethod
     def append_audit_many(self, records: Sequence[AuditRecord]) -> None:
         """Append many audit entries at once (bulk load)."""
+
+    @abstractmethod
+    def put_decision(self, digest: str, bundle: bytes) -> None:
+        """Store a signed decision under its digest (idempotent), in this transaction."""
 
     @abstractmethod
     def insert_checkpoint(self, record: CheckpointRecord) -> None:
