@@ -67,9 +67,12 @@ class LazyGroup(click.Group):
 
 
 EPILOG = """\b
-Exit codes: 0 ok, 1 a check failed (not verified), 2 usage error (bad flags,
-a named path that does not exist), 3 other error (bad input, key, file), 4 internal error.
-Environment: MLPROV_KEY_PASSPHRASE (private key passphrase), MLPROV_DEBUG=1.
+Exit codes: 0 ok, 1 a check failed (not verified, policy denied), 2 usage error
+(bad flags, a named path that does not exist), 3 other error (bad input, key, file,
+unknown model), 4 internal error.
+Environment: MLPROV_KEY_PASSPHRASE (private key passphrase), MLPROV_IDENTITY_TOKEN
+(OIDC token for --sigstore), MLPROV_OFFLINE=1 (no network when verifying),
+MLPROV_HOME (registry directory, default ~/.mlprov), MLPROV_ACTOR, MLPROV_DEBUG=1.
 """
 
 
