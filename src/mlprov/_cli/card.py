@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from mlprov._cli.options import require_one_trust, trust_options
 from mlprov._cli.output import note
 from mlprov.errors import InputError
 
@@ -24,12 +25,7 @@ evidence fails, nothing is written and the exit code is 1.
 @click.command(epilog=EPILOG)
 @click.argument("evidence", metavar="EVIDENCE_DIR",
                 type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--trust", metavar="TRUST_FILE",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Trust file (YAML) naming signers and their roles.")
-@click.option("--key", metavar="PUBLIC_KEY",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A PEM public key trusted for every role (instead of --trust).")
+@trust_options()
 @click.option("-o", "--output", "output", metavar="FILE",
               type=click.Path(dir_okay=False, path_type=Path),
               help="Write the card here (atomically) instead of stdout.")
@@ -40,8 +36,7 @@ def card(evidence: Path, trust: Path | None, key: Path | None, output: Path | No
     card (Mitchell et al. sections, Hugging Face YAML header) is rebuilt from
     them, so it matches the MODEL_CARD.md that attest wrote.
     """
-    if (trust is None) == (key is None):
-        raise click.UsageError("give exactly one of --trust TRUST_FILE or --key PUBLIC_KEY")
+    require_one_trust(trust, key)
     from mlprov.card import render_verified_card
 
     text = render_verified_card(evidence, trust=trust, key=key)

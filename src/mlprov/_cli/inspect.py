@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from mlprov._cli.options import require_one_trust, trust_options
 from mlprov._cli.output import emit_json, note
 from mlprov._cli.progress import byte_progress, tree_size
 from mlprov.errors import EXIT_CHECK_FAILED
@@ -33,12 +34,7 @@ _MARK = {"verified": "", "failed": "FAILED", "unverified": "NOT VERIFIED",
 @click.command(epilog=EPILOG)
 @click.argument("evidence", metavar="EVIDENCE_DIR",
                 type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--trust", metavar="TRUST_FILE",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Trust file (YAML) naming signers and their roles.")
-@click.option("--key", metavar="PUBLIC_KEY",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A PEM public key trusted for every role (instead of --trust).")
+@trust_options()
 @click.option("--model", "model_path", metavar="MODEL_PATH",
               type=click.Path(exists=True, path_type=Path),
               help="Also hash the model and compare it with the signed manifest.")
@@ -53,8 +49,7 @@ def inspect(ctx: click.Context, evidence: Path, trust: Path | None, key: Path | 
     count, licences) and who signed which claim in which role. A claim that
     does not verify is shown as FAILED with the reason, never its content.
     """
-    if (trust is None) == (key is None):
-        raise click.UsageError("give exactly one of --trust TRUST_FILE or --key PUBLIC_KEY")
+    require_one_trust(trust, key)
     from mlprov.inspection import inspect_evidence
 
     if model_path is None:

@@ -65,3 +65,24 @@ def build_inputs(commit: str | None, repo: Path | None, allow_dirty: bool,
         seed_map[name] = value
     return make_inputs(code, [parse_data_spec(d) for d in data], load_configs(list(configs)),
                        seed_map)
+
+
+_TRUST_HELP = "Trust file (YAML) naming signers (keys, Sigstore identities) and their roles."
+
+
+def trust_options(trust_help: str = _TRUST_HELP) -> Callable[[F], F]:
+    """Add the --trust TRUST_FILE / --key PUBLIC_KEY pair every verifying command takes."""
+    def decorate(fn: F) -> F:
+        fn = click.option("--key", metavar="PUBLIC_KEY",
+                          type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                          help="A PEM public key trusted for every role (instead of --trust).")(fn)
+        return click.option("--trust", metavar="TRUST_FILE",
+                            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                            help=trust_help)(fn)
+    return decorate
+
+
+def require_one_trust(trust: Path | None, key: Path | None) -> None:
+    """Refuse (usage error) unless exactly one of --trust and --key was given."""
+    if (trust is None) == (key is None):
+        raise click.UsageError("give exactly one of --trust TRUST_FILE or --key PUBLIC_KEY")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from mlprov._cli.options import trust_options
 from mlprov._cli.output import emit_json, note
 from mlprov.errors import EXIT_CHECK_FAILED
 
@@ -95,12 +96,7 @@ def _render(decision: Decision, policy_path: Path, model: dict[str, Any],
 @click.option("--evidence", required=True, metavar="DIR",
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The evidence directory `mlprov attest` wrote.")
-@click.option("--trust", metavar="TRUST_FILE",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Trust file naming signers and their roles (reviews need a reviewer).")
-@click.option("--key", metavar="PUBLIC_KEY",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A PEM public key trusted for every role (instead of --trust).")
+@trust_options("Trust file naming signers and their roles (reviews need a reviewer).")
 @click.option("--model", "model_path", metavar="PATH",
               type=click.Path(exists=True, path_type=Path),
               help="The model's files: verified against the evidence and scanned for pickles.")

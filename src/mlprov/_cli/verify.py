@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from mlprov._cli.options import require_one_trust, trust_options
 from mlprov._cli.output import emit_json, note
 from mlprov._cli.progress import byte_progress, tree_size
 from mlprov.errors import EXIT_CHECK_FAILED
@@ -34,14 +35,9 @@ Exit codes: 0 verified, 1 a check failed (do not use the model),
               type=click.Path(exists=True, path_type=Path),
               help="Evidence directory from `mlprov attest`, or one signature file "
                    "(e.g. a model.sig from model_signing).")
-@click.option("--trust", metavar="TRUST_FILE",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Trust file (YAML) naming signers (keys, Sigstore identities) and their "
-                   "roles; signatures must come from a signer with the builder role (the "
-                   "eval statement: evaluator).")
-@click.option("--key", metavar="PUBLIC_KEY",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A PEM public key trusted for every role (instead of --trust).")
+@trust_options("Trust file (YAML) naming signers (keys, Sigstore identities) and their "
+               "roles; signatures must come from a signer with the builder role (the "
+               "eval statement: evaluator).")
 @click.option("--offline", is_flag=True,
               help="Use no network: keyless (Sigstore) bundles are checked against the "
                    "trust file's trusted_root, or the public-good root sigstore-python "
@@ -66,8 +62,7 @@ def verify(ctx: click.Context, model_path: Path, evidence: Path, trust: Path | N
     statement (evaluator) and the model card (its digest is in the SBOM) are
     checked too, and every file evidence.json lists.
     """
-    if (trust is None) == (key is None):
-        raise click.UsageError("give exactly one of --trust TRUST_FILE or --key PUBLIC_KEY")
+    require_one_trust(trust, key)
     evidence_dir = evidence if evidence.is_dir() else evidence.parent
     with byte_progress("verifying", tree_size(str(model_path))) as progress:
         # Hash first, trusting nothing yet: the digests are only compared with the
