@@ -19,6 +19,8 @@ from mlprov.registry import (
     Stage,
 )
 from mlprov.registry._decisions import CHANGE_FIELD, VSA_PREDICATE, verify_signed
+from tests.conftest import COMMIT
+from tests.registry.conftest import GOOD_METRICS
 
 
 def test_register_promote_alias_story(registry, make_model, approve):
@@ -374,3 +376,32 @@ def test_init_after_a_failed_init(tmp_path, keys):
     with Registry.init(tmp_path / "r", trust=keys.trust) as reg:
         assert (reg.home / "keys" / "registry.key").read_bytes() == first_key
         assert reg.verify_audit().ok
+
+
+def test_same_recipe_from_another_parent_is_not_a_failed_reproduction(registry, keys, tmp_path,
+                                                                       environment_file):
+    """Parents are not in the identity; the registry still tells lineages apart."""
+    base_a = "base=external:base-a@sha256:" + "a" * 64
+    base_b = "base=external:base-b@sha256:" + "b" * 64
+
+    def attest(n: int, parent: str, content: bytes) -> tuple[Path, Path]:
+        """Attest the same recipe (commit, seeds, no data or config) from ``parent``."""
+        root = tmp_path / f"child{n}"
+        (root / "model").mkdir(parents=True)
+        (root / "model" / "weights.safetensors").write_bytes(content)
+        (root / "metrics.json").write_text(json.dumps(GOOD_METRICS))
+        mlprov.attest(root / "model", name="child", key=keys.builder, out=root / "evidence",
+                      commit=COMMIT, seeds={"torch": 1}, metrics=root / "metrics.json",
+                      eval_key=keys.evaluator, environment=environment_file, parents=[parent])
+        return root / "model", root / "evidence"
+
+    def register(n: int, parent: str, content: bytes):
+        model, evidence = attest(n, parent, content)
+        return registry.register(model, evidence=evidence)
+
+    first = register(1, base_a, b"x" * 64)
+    second = register(2, base_b, b"y" * 64)
+    assert second.identity == first.identity
+    assert (second.version, second.reproducible, second.same_identity) == (2, True, ())
+    third = register(3, base_a, b"z" * 64)
+    assert (third.version, third.reproducible, third.same_identity) == (3, False, (1,))

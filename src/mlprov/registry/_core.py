@@ -42,6 +42,7 @@ from mlprov.registry._facts import (
     SCAN_INPUT,
     VerifiedCache,
     VersionFacts,
+    evidence_map,
     evidence_map_document,
     files_document,
     find_ancestors,
@@ -438,6 +439,24 @@ class Registry:
                 self.home, digest, self.blobs.get_bytes(digest), self.blobs)
         return self._policies_dir
 
+    def _stored_parents(self, record: VersionRecord) -> tuple[tuple[str, str], ...]:
+        """The parents recorded in a registered version's stored provenance.
+
+        Read from the registry's own content-addressed copy (its digest is bound
+        by the signed registration decision); used only to tell a new lineage
+        from a failed reproduction.
+        """
+        from mlprov.bundles import read_envelopes
+        from mlprov.evidence import PROVENANCE_FILE
+        from mlprov.signing import b64decode_any
+        from mlprov.statements import parse_statement
+
+        files = evidence_map(self.blobs.get_bytes(record.evidence_digest))
+        bundle = self.blobs.get_bytes(files[PROVENANCE_FILE])
+        envelope, _hint = read_envelopes(bundle, what=PROVENANCE_FILE)[0]
+        payload = b64decode_any(envelope.payload, what=PROVENANCE_FILE)
+        return _parents_key(parse_statement(payload, what=PROVENANCE_FILE).predicate)
+
     def _check_config_pinned(self) -> None:
         """Refuse changes while mlprov.toml on disk differs from the recorded one."""
         self.config  # noqa: B018 - loads _config_bytes
@@ -696,11 +715,15 @@ class Registry:
         evidence_files = _ingest_evidence(self.blobs, evidence_path)
         evidence_digest = self.blobs.put_bytes(evidence_map_document(evidence_files)).digest
         scan_digest = self._scan(model_path, verdict)
+        parents = _parents_key(verdict.provenance.predicate if verdict.provenance else {})
         _faults.point("register.blobs-stored")
 
         def run() -> RegisterResult:
             with self._write() as tx:
-                existing = tx.find_versions(name, verdict.identity or "")
+                # Same recipe from another parent is another model, not a failed
+                # reproduction: compare parents too (they are not in the identity).
+                existing = [r for r in tx.find_versions(name, verdict.identity or "")
+                            if self._stored_parents(r) == parents]
                 for record in existing:
                     if record.root_digest == verdict.root_digest:
                         return RegisterResult(
@@ -1316,6 +1339,13 @@ class PullResult:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _parents_key(predicate: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """A provenance's parents as sorted (role, root digest) pairs."""
+    from mlprov._internal.parents import parents_from_predicate
+
+    return tuple(sorted((p.role, p.sha256 or p.name) for p in parents_from_predicate(predicate)))
 
 
 def _valid_name(name: str) -> bool:
