@@ -434,6 +434,30 @@ def test_parallel_hashing_equals_single_worker(tmp_path: Path):
     assert one.by_path() == {p: sha(d) for p, d in files.items()}
 
 
+def test_a_failing_file_stops_nothing_and_the_first_failure_in_order_is_raised(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """As ThreadPoolExecutor.map did: every file is hashed, then the first error is raised."""
+    import mlprov.hashing as hashing
+
+    files = {f"f{i:02d}": os.urandom(1000 + i) for i in range(12)}
+    root = write_tree(tmp_path / "m", files)
+    hashed: list[str] = []
+    real = hashing.hash_file
+
+    def flaky(path: Path | str, **kwargs: object) -> tuple[str, int]:
+        name = Path(path).name
+        hashed.append(name)
+        if name in ("f03", "f07"):
+            raise InputError(f"cannot read {name}")
+        return real(path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hashing, "hash_file", flaky)
+    # Largest first: f11, f10, ... so f07 comes before f03 in the work order.
+    with pytest.raises(InputError, match="cannot read f07"):
+        hash_path(root, workers=4)
+    assert sorted(hashed) == sorted(files)
+
+
 def test_progress_callback_totals_total_size(tmp_path: Path):
     files = {"big": os.urandom(3 * (1 << 20) + 17), "small": b"s", "empty": b"",
              "sub/mid": os.urandom(70_000)}

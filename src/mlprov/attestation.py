@@ -8,6 +8,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -16,7 +17,7 @@ from mlprov.bundles import sign_statement
 from mlprov.canonical import loads_strict
 from mlprov.card import CardInput, card_facts, load_card_input, render_card
 from mlprov.errors import InputError
-from mlprov.evaluation import MetricsFile, build_eval_statement, load_metrics, read_eval
+from mlprov.evaluation import build_eval_statement, load_metrics, read_eval
 from mlprov.evidence import (
     CARD_FILE,
     EVAL_FILE,
@@ -44,16 +45,17 @@ from mlprov.identity import (
     code_from_repo,
     compute_identity,
 )
-from mlprov.lineage import ParentRecord, ParentSpec, parse_parent_spec, resolve_parent
 from mlprov.oms import manifest_statement
 from mlprov.provenance import DEFAULT_BUILDER_ID, build_provenance, read_provenance
 from mlprov.sbom import (
+    BomDraft,
     Package,
     bom_file_bytes,
     bom_statement,
     build_bom,
     installed_packages,
     pin_evidence,
+    prepare_bom,
     read_environment_file,
     sbom_info,
 )
@@ -61,7 +63,14 @@ from mlprov.signing import BundleSigner, Signer, load_private_key
 from mlprov.statements import ResourceDescriptor, Statement, sha256_descriptor
 from mlprov.trust import Role, Trust, TrustedKey, load_trust
 
+if TYPE_CHECKING:
+    from mlprov.lineage import ParentRecord, ParentSpec
+
 __all__ = ["AttestResult", "attest", "default_builder_id", "make_inputs"]
+
+#: The model digest the statements built before the hash ends carry (a form any
+#: digest shares); those are only drafts, see :func:`attest`.
+_PENDING_ROOT = "0" * 64
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,9 @@ def _parent_trust(trust: Trust | Path | str | None, key: Path | str | None,
 
 
 def _resolve_parents(specs: list[str | ParentSpec], trust: Trust) -> tuple[ParentRecord, ...]:
+    # Imported here: a model without parents needs none of lineage (~10 ms to import).
+    from mlprov.lineage import parse_parent_spec, resolve_parent
+
     records: list[ParentRecord] = []
     for spec in specs:
         parsed = parse_parent_spec(spec) if isinstance(spec, str) else spec
@@ -163,27 +175,25 @@ def _environment(environment: Path | str | list[Package] | None) -> list[Package
 
 def _sbom_eval_card(*, name: str, root: str, provenance: Statement, provenance_bundle: bytes,
                     signer: BundleSigner, eval_signer: BundleSigner | None,
-                    metrics: MetricsFile | None,
-                    eval_data: list[DataRef], evaluator_id: str, card: CardInput,
-                    packages: list[Package]) -> dict[str, bytes]:
+                    eval_statement: Statement | None, card: CardInput,
+                    packages: list[Package], draft: BomDraft | None = None) -> dict[str, bytes]:
     """Sign the eval statement, render the card, and sign the SBOM that pins both.
 
     The card is rendered from the same readers ``mlprov card`` uses on verified
-    evidence, so re-rendering it later gives the same bytes.
+    evidence, so re-rendering it later gives the same bytes. ``draft``: the
+    SBOM as :func:`mlprov.sbom.prepare_bom` built it before the hash ended.
     """
     prov = read_provenance(provenance, what=PROVENANCE_FILE)
     files: dict[str, bytes] = {}
     pins = {PROVENANCE_FILE: ("attestation", _sha256(provenance_bundle))}
     evaluation = None
-    if metrics is not None:
-        statement = build_eval_statement(name=name, root=root, metrics=metrics,
-                                         evaluator_id=evaluator_id, datasets=eval_data)
-        evaluation = read_eval(statement, what=EVAL_FILE)
-        files[EVAL_FILE] = sign_statement(statement, eval_signer or signer)
+    if eval_statement is not None:
+        evaluation = read_eval(eval_statement, what=EVAL_FILE)
+        files[EVAL_FILE] = sign_statement(eval_statement, eval_signer or signer)
         pins[EVAL_FILE] = ("attestation", _sha256(files[EVAL_FILE]))
     # Validated once, after pinning (the pins only add external references).
     bom = build_bom(provenance=prov, root=root, packages=packages, card=card,
-                    evaluation=evaluation, validate=False)
+                    evaluation=evaluation, validate=False, draft=draft)
     sbom = sbom_info(bom)
     files[CARD_FILE] = render_card(card_facts(prov, root, evaluation, sbom)).encode("utf-8")
     pins[CARD_FILE] = ("model-card", _sha256(files[CARD_FILE]))
@@ -313,6 +323,38 @@ def attest(
     packages = _environment(environment)
     parent_records = _resolve_parents(list(parents), _parent_trust(
         parent_trust, parent_key, signer)) if parents else ()
+    identity = compute_identity(inputs)
+    builder = builder_id or default_builder_id()
+    invocation = invocation_id or str(uuid.uuid4())
+
+    def provenance_for(root: str, finished_on: dt.datetime) -> Statement:
+        return build_provenance(
+            name=name, root=root, inputs=inputs, started_on=started, finished_on=finished_on,
+            builder_id=builder, invocation_id=invocation, byproducts=byproducts,
+            parents=[r.descriptor() for r in parent_records])
+
+    def eval_statement_for(root: str) -> Statement | None:
+        if metrics_file is None:
+            return None
+        return build_eval_statement(name=name, root=root, metrics=metrics_file,
+                                    evaluator_id=evaluator_id or builder,
+                                    datasets=eval_data or [])
+
+    # The SBOM depends on the model's bytes only through its digest, the
+    # provenance's finish time and the evidence pins: build and schema-check
+    # it now, while the model is hashed, for a placeholder digest. The final
+    # build_bom(..., draft=draft) fills those in and checks the result again.
+    pending_eval = eval_statement_for(_PENDING_ROOT)
+    draft = prepare_bom(
+        provenance=read_provenance(provenance_for(_PENDING_ROOT, started), what=PROVENANCE_FILE),
+        packages=packages, card=card_input,
+        evaluation=read_eval(pending_eval, what=EVAL_FILE) if pending_eval else None)
+    # A process's first signature costs some 6 ms more than the next ones
+    # (cryptography loads its OpenSSL backend, OpenSSL sets up): pay that now,
+    # while the model is hashed, rather than after. The signature is dropped.
+    for key_signer in (signer, eval_signer):
+        if isinstance(key_signer, Signer):
+            key_signer.sign(b"")
 
     if hashing is not None:
         manifest = hashing.result()
@@ -324,13 +366,7 @@ def attest(
             raise InputError(f"the model is its own {record.role} parent "
                              f"({record.name}, sha256:{manifest.root})",
                              hint="a parent must be another model; check the --parent values")
-    identity = compute_identity(inputs)
-    builder = builder_id or default_builder_id()
-    provenance = build_provenance(
-        name=name, root=manifest.root, inputs=inputs, started_on=started,
-        finished_on=dt.datetime.now(dt.UTC), builder_id=builder,
-        invocation_id=invocation_id or str(uuid.uuid4()), byproducts=byproducts,
-        parents=[r.descriptor() for r in parent_records])
+    provenance = provenance_for(manifest.root, dt.datetime.now(dt.UTC))
     files = {
         OMS_FILE: sign_statement(manifest_statement(manifest), signer),
         PROVENANCE_FILE: sign_statement(provenance, signer),
@@ -338,8 +374,8 @@ def attest(
     files.update(_sbom_eval_card(
         name=name, root=manifest.root, provenance=provenance,
         provenance_bundle=files[PROVENANCE_FILE], signer=signer, eval_signer=eval_signer,
-        metrics=metrics_file, eval_data=eval_data or [], evaluator_id=evaluator_id or builder,
-        card=card_input, packages=packages))
+        eval_statement=eval_statement_for(manifest.root), card=card_input,
+        packages=packages, draft=draft))
     digests = {n: "sha256:" + hashlib.sha256(b).hexdigest() for n, b in files.items()}
     index = EvidenceIndex(name=name, identity=identity, root_digest=f"sha256:{manifest.root}",
                           files=digests, mlprov_version=__version__)

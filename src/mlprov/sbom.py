@@ -44,13 +44,18 @@ from mlprov.errors import BundleError, InputError
 from mlprov.statements import Statement, sha256_descriptor
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mlprov._internal.parents import ParentRef
     from mlprov.card import CardInput
     from mlprov.evaluation import EvalPredicate
+    from mlprov.identity import CodeRef, DataRef
     from mlprov.provenance import TrainingProvenance
 
 __all__ = [
     "CYCLONEDX_BOM_PREDICATE",
     "SPEC_VERSION",
+    "BomDraft",
     "Package",
     "PackageInfo",
     "SbomInfo",
@@ -62,6 +67,7 @@ __all__ = [
     "licence_names",
     "normalise_name",
     "pin_evidence",
+    "prepare_bom",
     "read_bom",
     "read_environment_file",
     "sbom_info",
@@ -389,29 +395,147 @@ def _roots(packages: list[Package]) -> list[Package]:
     return roots
 
 
+#: The top-level arrays whose items are memoised by :func:`_validator` (see there).
+_MEMO_ARRAYS = ("components", "dependencies")
+#: Items proven valid, per validator; cleared when it grows past this (a long-lived
+#: process validating many BOMs), which costs only speed.
+_MEMO_LIMIT = 50_000
+
+
+def _canonical(item: Any) -> str:
+    """One JSON text per JSON value: equal texts are equal values (sorted keys)."""
+    return json.dumps(item, sort_keys=True, separators=(",", ":"))
+
+
+def _has_number(value: Any) -> bool:
+    """Whether a JSON value holds a number anywhere (``bool`` is not a number)."""
+    if isinstance(value, dict):
+        return any(_has_number(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_number(v) for v in value)
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _fast_validator_class(base: Any, root: dict[str, Any]) -> Any:
+    """``base`` (jsonschema's Draft 7 validator) with two keywords made cheaper, same verdicts.
+
+    - ``uniqueItems``: jsonschema compares objects pairwise, O(n²) for the
+      BOM's hundred-odd components and dependencies. For an array without
+      numbers, jsonschema's equality (``jsonschema._utils.equal``) is exactly
+      equality of the canonical JSON texts (strings compare by value, arrays in
+      order, objects by key set and values, ``true`` is not ``1``), so a set of
+      those texts decides it in O(n). Arrays holding numbers (where ``1`` equals
+      ``1.0``) go to jsonschema's own check.
+    - ``items`` of the top-level ``components`` and ``dependencies`` arrays:
+      the schema checks each item on its own against one subschema, and in
+      Draft 7 that verdict depends only on the subschema and the item (these
+      two subschemas sit in the root schema's ``properties``, so they are always
+      resolved against the root). An item whose canonical JSON was already found
+      valid by this validator is not checked again: ``attest`` validates its
+      draft BOM while the model is hashed, and the final BOM (the same packages
+      and graph, plus the model's digest and evidence pins) then only has its
+      metadata left to check. Invalid items are never remembered; every item
+      not remembered is checked in full, with the usual error.
+    """
+    from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
+    from jsonschema.validators import extend  # type: ignore[import-untyped]
+
+    plain_items = base.VALIDATORS["items"]
+    plain_unique = base.VALIDATORS["uniqueItems"]
+    properties = root.get("properties", {})
+    memo_schemas = {id(properties[name]["items"]) for name in _MEMO_ARRAYS
+                    if isinstance(properties.get(name), dict)
+                    and isinstance(properties[name].get("items"), dict)}
+    valid: set[tuple[int, str]] = set()
+
+    def items(validator: Any, schema_items: Any, instance: Any, schema: Any) -> Any:
+        if id(schema_items) not in memo_schemas or not isinstance(instance, list):
+            yield from plain_items(validator, schema_items, instance, schema)
+            return
+        if len(valid) > _MEMO_LIMIT:
+            valid.clear()
+        for index, item in enumerate(instance):
+            key = (id(schema_items), _canonical(item))
+            if key in valid:
+                continue
+            failed = False
+            for error in validator.descend(item, schema_items, path=index):
+                failed = True
+                yield error
+            if not failed:
+                valid.add(key)
+
+    def unique_items(validator: Any, unique: Any, instance: Any, schema: Any) -> Any:
+        if unique is True and isinstance(instance, list) and not _has_number(instance):
+            if len({_canonical(item) for item in instance}) != len(instance):
+                yield ValidationError(f"{instance!r} has non-unique elements")
+            return
+        yield from plain_unique(validator, unique, instance, schema)
+
+    return extend(base, {"items": items, "uniqueItems": unique_items})
+
+
 @cache
-def _validator(version: str) -> Any:
+def _validator(version: str) -> Callable[[Any], Any]:
+    """The strict CycloneDX ``version`` schema check: JSON value -> first error, or None.
+
+    The value is plain JSON, as ``json.loads`` makes it (see :func:`_json_copy`).
+
+    It is cyclonedx-python-lib's own strict validator (schema, referenced
+    schemas, format checker), run through :func:`_fast_validator_class`; should
+    the library's internals change shape, the library's validator is used as is.
+    """
     from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
 
-    return JsonStrictValidator(SchemaVersion.from_version(version))
+    library = JsonStrictValidator(SchemaVersion.from_version(version))
+    try:
+        strict = library._validator  # jsonschema's Draft7Validator over the strict schema
+        fast = _fast_validator_class(type(strict), strict.schema)(
+            strict.schema, registry=strict._registry, format_checker=strict.format_checker)
+    except AttributeError:
+        def slow(structure: Any) -> Any:
+            error = library.validate_str(json.dumps(structure))
+            return getattr(error, "data", error)
+
+        return slow
+
+    def first_error(structure: Any) -> Any:
+        return next(fast.iter_errors(structure), None)
+
+    return first_error
 
 
-def _schema_errors(document: dict[str, Any], version: str) -> str | None:
-    """The first strict-schema error of ``document`` as one line, or None."""
+def _json_copy(document: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy made of plain JSON values (tuples become lists): what is written."""
+    copy: dict[str, Any] = json.loads(json.dumps(document))
+    return copy
+
+
+def _schema_errors(document: dict[str, Any], version: str, *, copied: bool = False
+                   ) -> str | None:
+    """The first strict-schema error of ``document`` as one line, or None.
+
+    ``copied``: ``document`` is already a :func:`_json_copy` (saves a copy).
+    """
     from cyclonedx.exception import MissingOptionalDependencyException
 
     try:
-        error = _validator(version).validate_str(json.dumps(document))
+        error = _validator(version)(document if copied else _json_copy(document))
     except MissingOptionalDependencyException as exc:
         raise InputError("CycloneDX schema validation needs jsonschema",
                          hint="pip install 'cyclonedx-python-lib[json-validation]'") from exc
     if error is None:
         return None
-    detail = getattr(error, "data", None)
-    message = getattr(detail, "message", None) or str(error).splitlines()[0]
-    path = "/".join(str(p) for p in getattr(detail, "absolute_path", ()))
+    message = getattr(error, "message", None) or str(error).splitlines()[0]
+    path = "/".join(str(p) for p in getattr(error, "absolute_path", ()))
     return f"{path or '(document)'}: {message}"
+
+
+def _check(document: dict[str, Any], *, copied: bool = False) -> None:
+    error = _schema_errors(document, SPEC_VERSION, copied=copied)
+    if error is not None:
+        raise InputError(f"the SBOM is not valid CycloneDX {SPEC_VERSION}: {error}")
 
 
 def validate_bom(document: dict[str, Any]) -> None:
@@ -420,14 +544,89 @@ def validate_bom(document: dict[str, Any]) -> None:
     Raises:
         InputError: the document does not validate (naming the first error).
     """
-    error = _schema_errors(document, SPEC_VERSION)
-    if error is not None:
-        raise InputError(f"the SBOM is not valid CycloneDX {SPEC_VERSION}: {error}")
+    _check(document)
+
+
+def _package_component(package: Package) -> Any:
+    """The CycloneDX library component of one environment package."""
+    from cyclonedx.model.component import Component, ComponentType
+    from packageurl import PackageURL
+
+    return Component(
+        type=ComponentType.LIBRARY, name=package.name, version=package.version,
+        bom_ref=package.purl,
+        purl=PackageURL(type="pypi", name=package.key, version=package.version),
+        licenses=_license_objects(package.licenses), hashes=_sha256_hashes(*package.sha256))
+
+
+#: The model digest a draft BOM carries until the real one is known. The schema
+#: checks only the form of a SHA-256 hash, which every digest shares.
+_PENDING_ROOT: Final = "0" * 64
+
+
+@dataclass(frozen=True)
+class _BomBasis:
+    """What :func:`build_bom` reads from the provenance (all of it but the finish time)."""
+
+    name: str
+    identity: str
+    code: CodeRef
+    data: tuple[DataRef, ...]
+    parents: tuple[ParentRef, ...]
+
+    @classmethod
+    def of(cls, provenance: TrainingProvenance) -> _BomBasis:
+        from mlprov._internal.parents import parents_from_predicate
+
+        return cls(name=provenance.name, identity=provenance.identity,
+                   code=provenance.inputs.code, data=tuple(provenance.inputs.data),
+                   parents=parents_from_predicate(provenance.predicate))
+
+
+@dataclass(frozen=True)
+class BomDraft:
+    """A BOM built before the model's digest is known (see :func:`prepare_bom`).
+
+    ``document`` is the BOM :func:`build_bom` makes from the same inputs, with
+    a placeholder for the model's digest and not yet the provenance's finish time.
+    """
+
+    basis: _BomBasis
+    packages: tuple[Package, ...]
+    card: CardInput
+    evaluation: EvalPredicate | None
+    document: dict[str, Any] = field(repr=False)
+
+
+def prepare_bom(*, provenance: TrainingProvenance, packages: list[Package],
+                card: CardInput | None = None, evaluation: EvalPredicate | None = None
+                ) -> BomDraft:
+    """Build and check, ahead of the model's digest, the BOM :func:`build_bom` will finish.
+
+    ``attest`` calls this while the model is hashed, with a provenance built
+    for a placeholder digest: all that depends on the model's bytes is its
+    digest, the provenance's finish time and the evidence pins, so
+    ``build_bom(..., draft=draft)`` after the hash only fills those in (and
+    checks the result, mostly from the validator's memory, see
+    :func:`_fast_validator_class`). The draft is checked here already, so bad
+    card input fails before the hash ends.
+
+    Raises:
+        InputError: the BOM is not valid CycloneDX 1.6 (e.g. from odd card input).
+    """
+    from mlprov.card import CardInput
+
+    card = card or CardInput()
+    basis = _BomBasis.of(provenance)
+    document = _bom_body(basis, packages, card, evaluation, root=_PENDING_ROOT)
+    _check(document)
+    return BomDraft(basis=basis, packages=tuple(packages), card=card, evaluation=evaluation,
+                    document=document)
 
 
 def build_bom(*, provenance: TrainingProvenance, root: str, packages: list[Package],
               card: CardInput | None = None, evaluation: EvalPredicate | None = None,
-              validate: bool = True) -> dict[str, Any]:
+              validate: bool = True, draft: BomDraft | None = None) -> dict[str, Any]:
     """Build the ML-BOM of a model from its (verified or just built) provenance.
 
     Args:
@@ -438,7 +637,9 @@ def build_bom(*, provenance: TrainingProvenance, root: str, packages: list[Packa
         evaluation: the eval predicate, whose metrics become performanceMetrics.
         validate: check the result against the strict schema (skip it only when
             the caller validates the final document, as ``attest`` does after
-            :func:`pin_evidence`: validation costs about 1.5 ms per package).
+            :func:`pin_evidence`).
+        draft: a :func:`prepare_bom` draft; used when it was built from these
+            same inputs (else ignored), which gives the same document, faster.
 
     Returns:
         The BOM as a JSON object, valid against the strict CycloneDX 1.6 schema.
@@ -446,18 +647,38 @@ def build_bom(*, provenance: TrainingProvenance, root: str, packages: list[Packa
     Raises:
         InputError: the result is not valid CycloneDX 1.6 (e.g. from odd card input).
     """
+    from mlprov.card import CardInput
+
+    card = card or CardInput()
+    basis = _BomBasis.of(provenance)
+    if draft is not None and (draft.basis, draft.packages, draft.card, draft.evaluation) == (
+            basis, tuple(packages), card, evaluation):
+        # The draft is this very document but for the model's digest (its one
+        # hash) and the timestamp: fill those into a copy (the draft stays).
+        document = _json_copy(draft.document)
+        for digest in document["metadata"]["component"]["hashes"]:
+            digest["content"] = root
+        copied = True
+    else:
+        document = _bom_body(basis, packages, card, evaluation, root=root)
+        copied = False  # the card's parts are added as Python values
+    if provenance.finished_on:
+        document["metadata"]["timestamp"] = provenance.finished_on
+    if validate:
+        _check(document, copied=copied)
+    return document
+
+
+def _bom_body(basis: _BomBasis, packages: list[Package], card: CardInput,
+              evaluation: EvalPredicate | None, *, root: str) -> dict[str, Any]:
+    """The BOM as the library writes it (its own timestamp), plus the parts it does not model."""
     from cyclonedx.model import ExternalReference, ExternalReferenceType, Property, XsUri
     from cyclonedx.model.bom import Bom
     from cyclonedx.model.component import Component, ComponentType
     from cyclonedx.output.json import JsonV1Dot6
-    from packageurl import PackageURL
 
-    from mlprov._internal.parents import parents_from_predicate
-    from mlprov.card import CardInput
-
-    card = card or CardInput()
-    code = provenance.inputs.code
-    properties = [Property(name=f"{_PROPERTY}identity", value=provenance.identity),
+    code = basis.code
+    properties = [Property(name=f"{_PROPERTY}identity", value=basis.identity),
                   Property(name=f"{_PROPERTY}code:commit", value=code.commit)]
     if code.dirty:
         properties.append(Property(name=f"{_PROPERTY}code:dirty", value="true"))
@@ -466,7 +687,7 @@ def build_bom(*, provenance: TrainingProvenance, root: str, packages: list[Packa
         references.append(ExternalReference(type=ExternalReferenceType.VCS, url=XsUri(code.uri),
                                             comment=f"training code, commit {code.commit}"))
     model = Component(
-        type=ComponentType.MACHINE_LEARNING_MODEL, name=provenance.name, bom_ref=MODEL_REF,
+        type=ComponentType.MACHINE_LEARNING_MODEL, name=basis.name, bom_ref=MODEL_REF,
         hashes=_sha256_hashes(root), description=card.description,
         licenses=_license_objects((card.license,)) if card.license else [],
         external_references=references, properties=properties)
@@ -476,7 +697,7 @@ def build_bom(*, provenance: TrainingProvenance, root: str, packages: list[Packa
                                                 name=_TOOL_NAME, version=__version__))
     model_needs: list[Any] = []
     data_refs = []
-    for dataset in provenance.inputs.data:
+    for dataset in basis.data:
         ref = f"data:{dataset.name}"
         component = Component(type=ComponentType.DATA, name=dataset.name, bom_ref=ref,
                               hashes=_sha256_hashes(dataset.sha256))
@@ -484,7 +705,7 @@ def build_bom(*, provenance: TrainingProvenance, root: str, packages: list[Packa
         bom.register_dependency(component, [])
         model_needs.append(component)
         data_refs.append(ref)
-    for number, parent in enumerate(parents_from_predicate(provenance.predicate), 1):
+    for number, parent in enumerate(basis.parents, 1):
         props = [Property(name=f"{_PROPERTY}parent:role", value=parent.role)]
         if parent.identity:
             props.append(Property(name=f"{_PROPERTY}identity", value=parent.identity))
@@ -497,11 +718,7 @@ def build_bom(*, provenance: TrainingProvenance, root: str, packages: list[Packa
         model_needs.append(component)
     components = {}
     for package in packages:
-        components[package.key] = Component(
-            type=ComponentType.LIBRARY, name=package.name, version=package.version,
-            bom_ref=package.purl,
-            purl=PackageURL(type="pypi", name=package.key, version=package.version),
-            licenses=_license_objects(package.licenses), hashes=_sha256_hashes(*package.sha256))
+        components[package.key] = _package_component(package)
         bom.components.add(components[package.key])
     for package in packages:
         bom.register_dependency(components[package.key], [
@@ -518,7 +735,7 @@ def build_bom(*, provenance: TrainingProvenance, root: str, packages: list[Packa
     model_card = card.model_card_json(data_refs, evaluation)
     if model_card:
         component_json["modelCard"] = model_card
-    datasets = {d.name: d for d in provenance.inputs.data}
+    datasets = {d.name: d for d in basis.data}
     for item in document.get("components", []):
         if item.get("type") == "data" and item.get("name") in datasets:
             entry: dict[str, Any] = {"type": "dataset", "name": item["name"]}
@@ -526,12 +743,7 @@ def build_bom(*, provenance: TrainingProvenance, root: str, packages: list[Packa
             if uri:
                 entry["contents"] = {"url": uri}
             item["data"] = [entry]
-    if provenance.finished_on:
-        document["metadata"]["timestamp"] = provenance.finished_on
-    document = _ordered(document)
-    if validate:
-        validate_bom(document)
-    return document
+    return _ordered(document)
 
 
 def _ordered(document: dict[str, Any]) -> dict[str, Any]:
@@ -545,6 +757,8 @@ def _ordered(document: dict[str, Any]) -> dict[str, Any]:
 def pin_evidence(bom: dict[str, Any], files: dict[str, tuple[str, str]]) -> dict[str, Any]:
     """Return ``bom`` with other evidence files pinned by SHA-256 on the model component.
 
+    ``bom`` itself is left as it was: the result is a new document.
+
     Args:
         bom: a BOM from :func:`build_bom`.
         files: evidence file name -> (CycloneDX external reference type, sha256 hex),
@@ -553,14 +767,19 @@ def pin_evidence(bom: dict[str, Any], files: dict[str, tuple[str, str]]) -> dict
     Raises:
         InputError: the result does not validate.
     """
-    document: dict[str, Any] = json.loads(json.dumps(bom))
-    component = document["metadata"]["component"]
-    references = component.setdefault("externalReferences", [])
+    metadata = bom["metadata"]
+    component = metadata["component"]
+    references = [*component.get("externalReferences", [])]
     for name, (kind, sha256) in sorted(files.items()):
         references.append({"type": kind, "url": name,
                            "comment": "mlprov evidence file, pinned by digest",
                            "hashes": [{"alg": "SHA-256", "content": sha256}]})
-    validate_bom(document)
+    # Only the path to the new references is rebuilt (keys keep their order: a
+    # new key goes last); the JSON copy below makes the result independent.
+    pinned = {**bom, "metadata": {**metadata,
+                                  "component": {**component, "externalReferences": references}}}
+    document = _json_copy(pinned)
+    _check(document, copied=True)
     return document
 
 

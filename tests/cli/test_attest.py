@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from mlprov.hashing import hash_path
 from tests.cli.conftest import COMMIT, Attested, read_payload, snapshot
@@ -143,3 +149,30 @@ def test_single_file_model(run_cli, make_key, tmp_path: Path):
     r = run_cli("verify", str(model), "--evidence", str(out), "--key", str(key.public))
     assert r.exit_code == 1
     assert "changed: model.safetensors" in r.stderr
+
+
+def test_the_mlprov_process_attests_and_exits_cleanly(make_key, model_dir: Path, tmp_path: Path):
+    """The real process, whose exit skips the last garbage collections: one note, exit 0."""
+    script = Path(sys.executable).with_name("mlprov")
+    if not script.exists():
+        pytest.skip("no mlprov console script beside this interpreter")
+    key = make_key()
+    out = tmp_path / "ev"
+    done = subprocess.run([str(script), "attest", str(model_dir), "--name", "m", "--key",
+                           str(key.private), "--out", str(out), "--commit", COMMIT],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{out}\n"
+    assert done.stderr.startswith("attested m: ") and done.stderr.count("\n") == 1
+    assert (out / "sbom.cdx.json").is_file()
+
+
+def test_only_the_console_script_freezes_its_objects_at_exit(monkeypatch):
+    """``console_main`` (the ``mlprov`` script) adds the exit hook; ``main`` never does."""
+    from mlprov._cli import main as cli_main
+
+    registered: list[object] = []
+    monkeypatch.setattr(atexit, "register", registered.append)
+    monkeypatch.setattr(cli_main, "main", lambda: "ran")
+    assert cli_main.console_main() == "ran"
+    assert registered == [gc.freeze]

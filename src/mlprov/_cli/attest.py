@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from mlprov._cli.options import build_inputs, identity_options
-from mlprov._cli.output import emit_json, note
 from mlprov._cli.progress import byte_progress, tree_size
 from mlprov._cli.signer_options import SignerOptions, signer_options
 from mlprov.hashing import HashJob, default_ignore_paths
@@ -110,11 +110,13 @@ def attest(model_path: Path, name: str, signer: SignerOptions, out: Path, commit
     if started_on is not None and started_on.tzinfo is None:
         started_on = started_on.replace(tzinfo=dt.UTC)
     ignore = default_ignore_paths(model_path, out)
-    with byte_progress("hashing", tree_size(str(model_path))) as progress:
+    total = tree_size(str(model_path)) if sys.stderr.isatty() else None  # only a bar needs it
+    with byte_progress("hashing", total) as progress:
         # Hash first: the imports, key and inputs below overlap the disk and hash work.
         job = HashJob(model_path, ignore_paths=ignore, allow_symlinks=allow_symlinks,
                       progress=progress)
         try:
+            from mlprov._cli.output import emit_json, note
             from mlprov.attestation import attest as run_attest
 
             inputs = build_inputs(commit, repo, allow_dirty, data, configs, seeds)
@@ -147,11 +149,13 @@ def attest(model_path: Path, name: str, signer: SignerOptions, out: Path, commit
 def _parse_parents(values: tuple[str, ...], parent_trust: Path | None,
                    parent_key: Path | None) -> list[str | ParentSpec]:
     """Check the --parent values (usage errors, exit 2) before any evidence is read."""
+    if parent_trust is not None and parent_key is not None:
+        raise click.UsageError("give --parent-trust or --parent-key, not both")
+    if not values:
+        return []  # and no need to import lineage
     from mlprov.errors import InputError
     from mlprov.lineage import parse_parent_spec
 
-    if parent_trust is not None and parent_key is not None:
-        raise click.UsageError("give --parent-trust or --parent-key, not both")
     specs: list[str | ParentSpec] = []
     for value in values:
         try:

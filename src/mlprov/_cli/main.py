@@ -133,3 +133,20 @@ def main(argv: list[str] | None = None) -> Any:
         code = _fail(f"internal error: {type(exc).__name__}: {exc} "
                      "(a bug in mlprov: rerun with --debug and report it)", EXIT_INTERNAL)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def console_main() -> Any:
+    """The ``mlprov`` console script: :func:`main`, with a faster process exit.
+
+    Imports and evidence leave some 60,000 objects the collector tracks; at
+    exit CPython runs full collections over all of them (about 50 ms) only for
+    the OS to free the memory a moment later. Freezing them from an ``atexit``
+    hook keeps them out of those passes. Only in the ``mlprov`` process itself:
+    a host process running :func:`main` in-process (tests) keeps normal
+    finalisation.
+    """
+    import atexit
+    import gc
+
+    atexit.register(gc.freeze)
+    return main()
