@@ -41,6 +41,7 @@ __all__ = [
     "VerifiedStatement",
     "read_envelopes",
     "sign_statement",
+    "verify_statement_bytes",
     "verify_statement_file",
 ]
 
@@ -235,6 +236,18 @@ def verify_statement_file(path: Path, trust: Trust, role: Role, *,
         raise BundleError(f"evidence file missing: {path}") from exc
     except OSError as exc:
         raise BundleError(f"cannot read {path}: {exc.strerror}") from exc
+    return verify_statement_bytes(data, trust, role, what=what, predicate_type=predicate_type,
+                                  path=path)
+
+
+def verify_statement_bytes(data: bytes, trust: Trust, role: Role, *, what: str,
+                           predicate_type: str | None = None,
+                           path: Path | None = None) -> VerifiedStatement:
+    """:func:`verify_statement_file` for a signed statement held in memory (e.g. a blob).
+
+    ``what`` names it in messages; ``result.path`` is ``path``, else ``Path(what)``.
+    Key and certificate (keyless) bundles verify alike, with ``role`` required.
+    """
     failures: list[Exception] = []
     for envelope, hint, keyless in _read_signed(data, what):
         try:
@@ -265,7 +278,8 @@ def verify_statement_file(path: Path, trust: Trust, role: Role, *,
                 f"{what} has predicate type {statement.predicate_type!r}, "
                 f"expected {predicate_type!r}"))
             continue
-        return VerifiedStatement(statement=statement, payload=payload, signer=signer, path=path,
+        return VerifiedStatement(statement=statement, payload=payload, signer=signer,
+                                 path=path if path is not None else Path(what),
                                  file_sha256=hashlib.sha256(data).hexdigest())
     assert failures
     raise failures[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from mlprov._cli.output import emit_json, note
 from mlprov._cli.registry_common import (
@@ -14,6 +15,7 @@ from mlprov._cli.registry_common import (
     open_registry,
     registry_option,
 )
+from mlprov._cli.signer_options import sigstore_options
 
 INIT_SCHEMA = "https://mlprov.dev/schemas/registry-info/v1"
 
@@ -49,22 +51,38 @@ def registry() -> None:
 @click.option("--key", metavar="PRIVATE_KEY",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The registry's signing key (default: a new ECDSA P-256 key, mode 0600).")
+@sigstore_options
 @actor_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def init(registry_dir: Path | None, trust: Path, policies: Path | None, key: Path | None,
+         sigstore: bool, identity_token: str | None, staging: bool, trust_config: Path | None,
          actor: str | None, as_json: bool) -> None:
-    """Create a registry: database, blob store, signing key, trust, policies, mlprov.toml."""
+    """Create a registry: database, blob store, signing key, trust, policies, mlprov.toml.
+
+    With --sigstore the registry signs its decisions keyless (no key); the trust
+    file must give that identity the registry role in a sigstore rule.
+    """
     from mlprov.registry import Registry
 
+    token_flag = (click.get_current_context().get_parameter_source("identity_token")
+                  is ParameterSource.COMMANDLINE)
+    if key is not None and sigstore:
+        raise click.UsageError("give --key PRIVATE_KEY or --sigstore, not both")
+    if not sigstore and (staging or trust_config is not None or token_flag):
+        raise click.UsageError("--identity-token, --staging and --trust-config need --sigstore")
+    if staging and trust_config is not None:
+        raise click.UsageError("give --staging or --trust-config, not both")
     with Registry.init(registry_dir, trust=trust, policies=policies, key=key,
-                       actor=actor) as created:
+                       actor=actor, sigstore=sigstore,
+                       identity_token=identity_token if sigstore else None, staging=staging,
+                       trust_config=trust_config) as created:
         info = {"schema": INIT_SCHEMA, **created.describe()}
     if as_json:
         emit_json(info)
         return
     click.echo(str(info["home"]))
-    note(f"created registry {info['id']} (signing key {info['publicKey']}); gates in "
-         f"{info['home']}/mlprov.toml")
+    signing = "keyless, Sigstore" if sigstore else f"signing key {info['publicKey']}"
+    note(f"created registry {info['id']} ({signing}); gates in {info['home']}/mlprov.toml")
 
 
 @registry.command()

@@ -82,7 +82,16 @@ def signer_options(fn: F) -> F:
             staging=staging, trust_config=trust_config)
         return fn(*args, **kwargs)
 
-    options = [
+    options = _option_decorators()
+    wrapped: F = command
+    for option in reversed(options):
+        wrapped = option(wrapped)
+    return wrapped
+
+
+def _option_decorators() -> list[Callable[[F], F]]:
+    """The click options of :func:`signer_options`, --key first."""
+    return [
         click.option("--key", metavar="PRIVATE_KEY",
                      type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help="Sign with this PEM private key (see `mlprov keygen`)."),
@@ -101,7 +110,14 @@ def signer_options(fn: F) -> F:
                      help="With --sigstore: a ClientTrustConfig JSON naming a private "
                           "Sigstore instance (Fulcio, Rekor, trusted root)."),
     ]
-    wrapped: F = command
-    for option in reversed(options):
-        wrapped = option(wrapped)
-    return wrapped
+
+
+def sigstore_options(fn: F) -> F:
+    """Add --sigstore/--identity-token/--staging/--trust-config only, unchecked.
+
+    For a command whose key is optional (``registry init``): it receives them
+    as keyword arguments and checks them itself.
+    """
+    for option in reversed(_option_decorators()[1:]):
+        fn = option(fn)
+    return fn

@@ -148,6 +148,20 @@ class SigstoreSigner(BundleSigner):
         token = self._token
         return (token.identity, token.issuer) if token is not None else None
 
+    def certificate_subjects(self) -> tuple[str, ...]:
+        """The SANs Fulcio may issue for the current token, to match against trust rules.
+
+        The token's identity, plus for GitHub Actions the workflow-ref URL Fulcio
+        puts in the certificate (``https://github.com/`` + ``job_workflow_ref``).
+        """
+        token = self._identity_token()
+        subjects = [token.identity]
+        claims = getattr(token, "_unverified_claims", {})
+        workflow_ref = claims.get("job_workflow_ref") if isinstance(claims, dict) else None
+        if isinstance(workflow_ref, str) and workflow_ref:
+            subjects.append(f"https://github.com/{workflow_ref}")
+        return tuple(subjects)
+
     def _identity_token(self) -> IdentityToken:
         """The session's token while it is valid, else a fresh one."""
         if self._token is None or not self._token.in_validity_period():

@@ -98,7 +98,7 @@ class _Replay:
         elif entry.kind == "alias.delete":
             self.aliases.pop((entry.name or "", str(details.get("alias"))), None)
         elif entry.kind == "registry.init":
-            for setting in ("trust", "policies", "config"):
+            for setting in ("trust", "policies", "config", "signing"):
                 if isinstance(details.get(setting), str):
                     self.settings[setting] = details[setting]
         elif entry.kind == "deployment.create":

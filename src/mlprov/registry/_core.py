@@ -88,7 +88,7 @@ from mlprov.registry.interface import (
     VersionRecord,
     WriteTransaction,
 )
-from mlprov.trust import Trust
+from mlprov.trust import Role, Trust, load_trust
 
 __all__ = [
     "ChangeResult",
@@ -103,6 +103,33 @@ EVENT_SCHEMA = "https://mlprov.dev/schemas/event/v1"
 _MAX_EVIDENCE_FILE = 64 * 1024 * 1024
 _MAX_REVIEW_FILE = 1024 * 1024
 _CONFLICT_RETRIES = 5
+SIGNING_SCHEMA = "https://mlprov.dev/schemas/registry-signing/v1"
+
+
+def _keyless_signer(identity_token: str | None, staging: bool,
+                    trust_config: Path | str | None) -> Any:
+    """A Sigstore keyless session; the token defaults to ``$MLPROV_IDENTITY_TOKEN``."""
+    from mlprov.signing import IDENTITY_TOKEN_ENV, make_signer
+
+    return make_signer(sigstore=True, staging=staging, trust_config=trust_config,
+                       identity_token=identity_token or os.environ.get(IDENTITY_TOKEN_ENV))
+
+
+def _check_registry_identity(signer: Any, trust: Trust) -> None:
+    """Refuse a keyless identity that no ``sigstore`` rule with the registry role names.
+
+    Raises:
+        InputError: the registry could not verify its own decisions.
+    """
+    _, issuer = signer.sigstore_identity
+    subjects = signer.certificate_subjects()
+    if not any(Role.REGISTRY in rule.roles and rule.matches(subject, issuer)
+               for rule in trust.sigstore for subject in subjects):
+        raise InputError(
+            f"{trust.source} gives the registry's Sigstore identity {subjects[-1]} "
+            f"(issuer {issuer}) no registry role",
+            hint="add a sigstore rule for that identity with roles: [registry] to the trust "
+                 "file")
 
 
 class PolicyDeniedError(VerificationError):
@@ -269,8 +296,17 @@ class Registry:
     @classmethod
     def init(cls, home: Path | str | None, *, trust: Path | str,
              policies: Path | str | None = None, key: Path | str | None = None,
-             actor: str | None = None) -> Registry:
+             actor: str | None = None, sigstore: bool = False,
+             identity_token: str | None = None, staging: bool = False,
+             trust_config: Path | str | None = None) -> Registry:
         """Create a registry: its database, blob store, key, trust, policies and config.
+
+        With ``sigstore`` the registry signs keyless (docs/keyless.md) instead of
+        with a key: ``identity_token`` (else ``$MLPROV_IDENTITY_TOKEN``, else the
+        CI job's ambient credential), on the public-good instance, ``staging`` or
+        the instance of ``trust_config``; the trust file must give that identity
+        the ``registry`` role in a ``sigstore`` rule. The choice is recorded in
+        the registry's state and in the audited init entry.
 
         Args:
             home: the registry directory (created; must not hold a registry).
@@ -278,9 +314,15 @@ class Registry:
             policies: a directory of Rego policies (default: the shipped ones).
             key: the registry's signing key (PEM); generated when not given.
             actor: who is creating it (default: :func:`default_actor`).
+            sigstore: sign keyless with Sigstore instead of a key.
+            identity_token: the OIDC token for ``sigstore``.
+            staging: ``sigstore`` on the Sigstore staging instance.
+            trust_config: ``sigstore`` on a private instance (ClientTrustConfig JSON).
 
         Raises:
-            InputError: a registry exists there, or an input is unusable.
+            InputError: a registry exists there, or an input is unusable (or,
+                keyless, the trust gives the signing identity no registry role).
+            SigningError: keyless: no usable identity token.
         """
         from mlprov.signing import KeyType, generate_key, load_private_key, write_key_pair
 
@@ -296,7 +338,17 @@ class Registry:
         key_path = path / KEY_FILE
         # Check every input before anything is written; a key left by an earlier,
         # failed init (no database was made) is reused, or replaced by --key.
-        if key is not None:
+        signer: Any
+        if sigstore:
+            if key is not None:
+                raise InputError("give the registry a signing key or Sigstore keyless "
+                                 "signing, not both", hint="pass --key PRIVATE_KEY or --sigstore")
+            signer = _keyless_signer(identity_token, staging, trust_config)
+            _check_registry_identity(signer, load_trust(trust_path))
+        elif identity_token is not None or staging or trust_config is not None:
+            raise InputError("an identity token, staging or a trust config needs Sigstore "
+                             "keyless signing", hint="add --sigstore")
+        elif key is not None:
             signer = load_private_key(Path(key))
             key_bytes = Path(key).read_bytes()
         elif key_path.is_file():
@@ -308,12 +360,14 @@ class Registry:
             private = generate_key(KeyType.ECDSA_P256)
             signer = KeySigner(private)
             key_bytes = b""
-        trust_bytes = trust_snapshot(trust_path, signer.public_key)
+        trust_bytes = trust_snapshot(trust_path, None if sigstore else signer.public_key)
         try:
             path.mkdir(parents=True, exist_ok=True)
             (path / "keys").mkdir(exist_ok=True)
             os.chmod(path / "keys", 0o700)
-            if key_bytes:
+            if sigstore:
+                pass  # no key: the Sigstore identity signs
+            elif key_bytes:
                 _write_file_atomically(key_path, key_bytes, 0o600)
                 _write_file_atomically(key_path.with_name(key_path.name + ".pub"),
                                        signer.public_key.pem, 0o644)
@@ -329,6 +383,18 @@ class Registry:
         trust_blob = blobs.put_bytes(trust_bytes).digest
         policies_blob = blobs.put_bytes(policies_bytes).digest
         config_blob = blobs.put_bytes(config_bytes).digest
+        settings = [("trust", trust_blob), ("policies", policies_blob), ("config", config_blob)]
+        signed_by: dict[str, Any] = {}
+        if sigstore:
+            config_digest = (blobs.put_bytes(Path(trust_config).read_bytes()).digest
+                             if trust_config is not None else None)
+            signing_blob = blobs.put_bytes(canonical_json({
+                "schema": SIGNING_SCHEMA, "kind": "sigstore", "staging": staging,
+                "trustConfig": config_digest})).digest
+            settings.append(("signing", signing_blob))
+            signed_by["signing"] = signing_blob
+        else:
+            signed_by["publicKey"] = signer.public_key.keyid
         store = SqlMetadataStore(sqlite_url(path / DB_FILE),
                                  description=f"registry database {path / DB_FILE}")
         store.create_schema()
@@ -343,8 +409,7 @@ class Registry:
             if tx.get_state("registry_id") is not None:
                 raise InputError(f"a registry already exists at {path}")
             tx.set_state("registry_id", registry_id)
-            for key_name, digest in (("trust", trust_blob), ("policies", policies_blob),
-                                     ("config", config_blob)):
+            for key_name, digest in settings:
                 tx.set_state(key_name, digest)
             registry._record(tx, registry._config_change(
                 "registry.init", actor=actor or default_actor(), reason="registry created",
@@ -352,7 +417,7 @@ class Registry:
                                             "registry:policies": policies_blob,
                                             "registry:config": config_blob},
                 details={"trust": trust_blob, "policies": policies_blob,
-                         "config": config_blob, "publicKey": signer.public_key.keyid}))
+                         "config": config_blob, **signed_by}))
         return registry
 
     def close(self) -> None:
@@ -424,12 +489,42 @@ class Registry:
 
     @property
     def signer(self) -> Any:
-        """The registry's signing key."""
-        if self._signer is None:
-            from mlprov.signing import load_private_key
+        """The registry's :class:`~mlprov.signing.BundleSigner`, made once.
 
-            self._signer = load_private_key(self.home / KEY_FILE)
+        Its key, or (keyless registries) a Sigstore session whose token is taken now.
+        """
+        if self._signer is None:
+            signing = self._signing()
+            if signing is not None:
+                self._signer = self._keyless_session(signing)
+            else:
+                from mlprov.signing import load_private_key
+
+                self._signer = load_private_key(self.home / KEY_FILE)
         return self._signer
+
+    def _signing(self) -> dict[str, Any] | None:
+        """The recorded keyless signing settings, or None for a key-signing registry."""
+        with self.metadata.read() as tx:
+            digest = tx.get_state("signing")
+        if digest is None:
+            return None
+        document = loads_strict(self.blobs.get_bytes(digest), what="registry signing settings")
+        if not isinstance(document, dict) or document.get("schema") != SIGNING_SCHEMA:
+            raise RegistryError("the registry's signing settings are unusable")
+        return document
+
+    def _keyless_session(self, signing: dict[str, Any]) -> Any:
+        """A Sigstore keyless signer for the recorded instance."""
+        import tempfile
+
+        digest = signing.get("trustConfig")
+        if not isinstance(digest, str):
+            return _keyless_signer(None, bool(signing.get("staging")), None)
+        with tempfile.TemporaryDirectory(prefix=".signing-", dir=self.home) as tmp:
+            config = Path(tmp) / "trust_config.json"
+            config.write_bytes(self.blobs.get_bytes(digest))
+            return _keyless_signer(None, False, config)
 
     def policies_dir(self) -> Path:
         """The directory holding the recorded policies (rebuilt from blobs if needed)."""
@@ -623,7 +718,10 @@ class Registry:
     def set_trust(self, trust: Path | str, *, reason: str, actor: str | None = None
                   ) -> ChangeResult:
         """Replace the trust the registry enforces (an audited, signed change)."""
-        data = trust_snapshot(Path(trust), self.signer.public_key)
+        keyless = self._signing() is not None
+        if keyless:  # the registry must still be able to verify what it signs
+            _check_registry_identity(self.signer, load_trust(Path(trust)))
+        data = trust_snapshot(Path(trust), None if keyless else self.signer.public_key)
         digest = self.blobs.put_bytes(data).digest
         return self._set_setting("registry.trust", "trust", digest, reason=reason, actor=actor)
 
@@ -1162,6 +1260,7 @@ class Registry:
             keyid = load_public_key(public).keyid
         return {
             "home": str(self.home), "id": self.registry_id, "publicKey": keyid,
+            "signing": "sigstore" if self._signing() is not None else "key",
             "trust": state["trust"], "policies": state["policies"], "config": state["config"],
             "signers": [{"name": k.name, "roles": sorted(r.value for r in k.roles)}
                         for k in self.trust.keys],

@@ -19,16 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from mlprov import __version__
 from mlprov.errors import BundleError, SignatureError
-from mlprov.statements import (
-    MLPROV_PREDICATE_PREFIX,
-    PAYLOAD_TYPE_IN_TOTO,
-    Statement,
-    parse_statement,
-)
+from mlprov.statements import MLPROV_PREDICATE_PREFIX, Statement
 from mlprov.trust import Role, Trust, TrustedKey
 
 if TYPE_CHECKING:
-    from mlprov.signing import Signer
+    from mlprov.signing import BundleSigner
 
 __all__ = [
     "CHANGE_FIELD",
@@ -54,7 +49,10 @@ MAX_STATEMENT_BYTES = 16 * 1024 * 1024
 
 @dataclass(frozen=True)
 class SignedByRegistry:
-    """A statement whose signature verified with a key holding the ``registry`` role."""
+    """A statement whose signature verified with a signer holding the ``registry`` role.
+
+    ``signer`` is the registry key, or (keyless registries) the Sigstore identity.
+    """
 
     statement: Statement
     payload: bytes
@@ -118,8 +116,8 @@ def _hex(digest: str) -> str:
     return digest.removeprefix("sha256:")
 
 
-def sign(statement: Statement, signer: Signer) -> bytes:
-    """Sign a statement into a Sigstore bundle (the same format as all evidence)."""
+def sign(statement: Statement, signer: BundleSigner) -> bytes:
+    """Sign a statement into a Sigstore bundle (key or keyless, as all evidence)."""
     from mlprov.bundles import sign_statement
 
     return sign_statement(statement, signer)
@@ -129,40 +127,32 @@ def verify_signed(data: bytes, trust: Trust, *, what: str,
                   predicate_type: str) -> SignedByRegistry:
     """Verify a registry-signed bundle held in memory (a blob).
 
-    Follows DSSE's order: signature over PAE by a trusted key with the
-    ``registry`` role, then the payload type, then parse the signed bytes.
+    Through the central bundle verification (:func:`mlprov.bundles.verify_statement_bytes`):
+    a key bundle by a trusted key, or a keyless (certificate) bundle by a trusted
+    Sigstore identity, holding the ``registry`` role; then the payload type and
+    the predicate type.
 
     Raises:
-        SignatureError: no trusted key with the registry role signed it.
+        SignatureError: no trusted signer with the registry role signed it.
         BundleError: malformed, or not the expected predicate type.
     """
-    from mlprov.bundles import read_envelopes
-    from mlprov.signing import b64decode_any, pae
+    from mlprov.bundles import verify_statement_bytes
 
     if len(data) > MAX_STATEMENT_BYTES:
         raise BundleError(f"{what} is too large ({len(data)} bytes)")
-    [(envelope, hint)] = read_envelopes(data, what=what)[:1]
-    payload = b64decode_any(envelope.payload, what=f"{what} payload")
-    message = pae(envelope.payload_type, payload)
-    signatures = [b64decode_any(s.sig, what=f"{what} signature") for s in envelope.signatures]
-    signer: TrustedKey | None = None
-    for candidate in trust.candidates(hint):
-        if Role.REGISTRY in candidate.roles and any(
-                candidate.key.verify(sig, message) for sig in signatures):
-            signer = candidate
-            break
-    if signer is None:
-        raise SignatureError(f"{what} is not signed by a key with the registry role in "
-                             f"{trust.source}",
-                             hint="the registry's records were changed or signed by another "
-                                  "registry; run `mlprov audit verify`")
-    if envelope.payload_type != PAYLOAD_TYPE_IN_TOTO:
-        raise BundleError(f"{what} has payload type {envelope.payload_type!r}")
-    statement = parse_statement(payload, what=f"{what} payload")
-    if statement.predicate_type != predicate_type:
-        raise BundleError(f"{what} has predicate type {statement.predicate_type!r}, "
-                          f"expected {predicate_type!r}")
-    return SignedByRegistry(statement=statement, payload=payload, signer=signer)
+    try:
+        verified = verify_statement_bytes(data, trust, Role.REGISTRY, what=what,
+                                          predicate_type=predicate_type)
+    except SignatureError as exc:
+        if "hint" in vars(exc):  # a specific hint (keyless checks, a missing role): keep it
+            raise
+        raise SignatureError(str(exc), hint=_TAMPERED_HINT) from exc
+    return SignedByRegistry(statement=verified.statement, payload=verified.payload,
+                            signer=verified.signer)
+
+
+_TAMPERED_HINT = ("the registry's records were changed or signed by another registry; run "
+                  "`mlprov audit verify`")
 
 
 def change_of(decision: SignedByRegistry) -> dict[str, Any]:

@@ -4,7 +4,7 @@ Layout of a registry (``--registry DIR``, else ``$MLPROV_HOME``, else ``~/.mlpro
 
     mlprov.toml             gates and hooks (pinned by digest; audited changes)
     registry.db             SQLite metadata (WAL mode)
-    keys/registry.key       the registry's signing key (0600) and .pub
+    keys/registry.key       the registry's signing key (0600) and .pub (none when keyless)
     blobs/sha256/ab/<hex>   content-addressed files, evidence, decisions
     policies/<hex>/         the accepted policies, materialised read-only
     head.json               the last signed checkpoint of the audit log
@@ -86,12 +86,13 @@ def require_registry(home: Path) -> None:
 # --------------------------------------------------------------------------- trust
 
 
-def trust_snapshot(trust_file: Path, registry_key: PublicKey) -> bytes:
+def trust_snapshot(trust_file: Path, registry_key: PublicKey | None) -> bytes:
     """Load and check a trust file; return its snapshot with the registry's key added.
 
     The registry's own key is trusted with the ``registry`` role (decisions and
     checkpoints), under the name ``registry``, unless the file already gives
-    that key the role.
+    that key the role. A keyless registry (``registry_key`` None) adds nothing:
+    its Sigstore identity holds the role through a ``sigstore`` rule of the file.
 
     Raises:
         TrustError, KeyMaterialError: an unusable trust file.
@@ -99,8 +100,8 @@ def trust_snapshot(trust_file: Path, registry_key: PublicKey) -> bytes:
     trust = load_trust(trust_file)
     keys = [{"name": k.name, "roles": sorted(r.value for r in k.roles),
              "publicKey": k.key.pem.decode("ascii")} for k in trust.keys]
-    if not any(k.key.keyid == registry_key.keyid and Role.REGISTRY in k.roles
-               for k in trust.keys):
+    if registry_key is not None and not any(
+            k.key.keyid == registry_key.keyid and Role.REGISTRY in k.roles for k in trust.keys):
         name = REGISTRY_SIGNER
         while any(k["name"] == name for k in keys):
             name = "_" + name
