@@ -13,11 +13,11 @@ from mlprov._cli.registry_common import (
     model_uri,
     open_registry,
     registry_option,
+    stage_change_options,
     version_argument,
 )
 
 DEPLOYMENTS_SCHEMA = "https://mlprov.dev/schemas/deployments/v1"
-STAGES = ("None", "Staging", "Production", "Archived")
 
 EPILOG = """\b
 Examples:
@@ -64,12 +64,7 @@ def create(name: str, models: list[str], reason: str, registry_dir: Path | None,
 @deployment.command("promote")
 @click.argument("name")
 @version_argument
-@click.option("--to", "stage", required=True, type=click.Choice(STAGES, case_sensitive=False),
-              help="The stage to move the deployment to.")
-@click.option("--reason", required=True, metavar="TEXT", help="Why (recorded in the audit log).")
-@registry_option
-@actor_option
-@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@stage_change_options("deployment")
 def promote(name: str, version: int, stage: str, reason: str, registry_dir: Path | None,
             actor: str | None, as_json: bool) -> None:
     """Move deployment NAME version VERSION to a stage (its gate must allow every member)."""

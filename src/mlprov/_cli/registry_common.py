@@ -36,6 +36,23 @@ def actor_option(fn: F) -> F:
                              "holder is the authority.")(fn)
 
 
+STAGES = ("None", "Staging", "Production", "Archived")
+
+
+def stage_change_options(what: str) -> Callable[[F], F]:
+    """Add what every stage move takes: --to STAGE, --reason, --registry, --actor, --json."""
+    def decorate(fn: F) -> F:
+        fn = click.option("--json", "as_json", is_flag=True,
+                          help="Print the decision as JSON.")(fn)
+        fn = actor_option(registry_option(fn))
+        fn = click.option("--reason", required=True, metavar="TEXT",
+                          help="Why (recorded in the audit log).")(fn)
+        return click.option("--to", "stage", required=True,
+                            type=click.Choice(STAGES, case_sensitive=False),
+                            help=f"The stage to move the {what} to.")(fn)
+    return decorate
+
+
 def open_registry(registry_dir: Path | None) -> Registry:
     """Open the registry (imports SQLAlchemy only now, not at CLI start-up)."""
     from mlprov.registry import Registry

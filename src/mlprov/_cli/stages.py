@@ -12,11 +12,11 @@ from mlprov._cli.registry_common import (
     emit_change,
     open_registry,
     registry_option,
+    stage_change_options,
     version_argument,
 )
 
 HISTORY_SCHEMA = "https://mlprov.dev/schemas/alias-history/v1"
-STAGES = ("None", "Staging", "Production", "Archived")
 
 PROMOTE_EPILOG = """\b
 Examples:
@@ -33,12 +33,7 @@ version's re-verified evidence, reviews and the registry's state. Exit codes:
 @click.command(epilog=PROMOTE_EPILOG)
 @click.argument("name")
 @version_argument
-@click.option("--to", "stage", required=True, type=click.Choice(STAGES, case_sensitive=False),
-              help="The stage to move the version to.")
-@click.option("--reason", required=True, metavar="TEXT", help="Why (recorded in the audit log).")
-@registry_option
-@actor_option
-@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@stage_change_options("version")
 def promote(name: str, version: int, stage: str, reason: str, registry_dir: Path | None,
             actor: str | None, as_json: bool) -> None:
     """Move version VERSION of NAME to a stage, if its gate allows it."""
