@@ -218,8 +218,10 @@ def test_finite_floats_round_trip_exactly(number: float):
     assert math.isfinite(parsed)
 
 
-@given(st.integers().filter(lambda n: abs(n) >= 2**53) | st.sampled_from([math.nan, math.inf,
-                                                                         -math.inf]))
+# Ranges, not a filter: filtering st.integers() for huge values rejects most draws and
+# sometimes trips hypothesis's filter_too_much health check (a flaky failure).
+@given(st.integers(min_value=2**53) | st.integers(max_value=-(2**53))
+       | st.sampled_from([math.nan, math.inf, -math.inf]))
 def test_values_outside_json_domain_raise_input_error(value: Any):
     with pytest.raises(InputError):
         canonical_json({"v": value})
