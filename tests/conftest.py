@@ -8,10 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from click.testing import CliRunner, Result
 
 from mlprov._cli.main import cli
 from mlprov.signing import KeyType, generate_key, write_key_pair
+
+# Wall-clock limits belong in benchmarks/, not in tests: hypothesis's default 200 ms
+# deadline per example fails on a loaded machine, so no example has a deadline.
+settings.register_profile("mlprov", deadline=None)
+settings.load_profile("mlprov")
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

@@ -238,6 +238,17 @@ def test_attest_refuses_tampered_parent_evidence(zoo: Zoo):
         zoo.attest("ft", parents=(f"base={zoo.evidence('base')}",))
 
 
+def test_attest_refuses_parent_evidence_changed_after_indexing(zoo: Zoo):
+    """The SBOM bundle still verifies after a whitespace rewrite; only the index check sees it."""
+    lm.train_base(zoo.model("base"))
+    zoo.attest("base")
+    sbom = zoo.evidence("base") / "sbom.sigstore.json"
+    sbom.write_text(json.dumps(json.loads(sbom.read_bytes()), indent=4) + "\n")
+    lm.fine_tune(zoo.model("base"), zoo.model("ft"))
+    with pytest.raises(LineageError, match="sbom.sigstore.json changed since it was indexed"):
+        zoo.attest("ft", parents=(f"base={zoo.evidence('base')}",))
+
+
 def test_attest_refuses_a_model_as_its_own_parent_and_duplicates(zoo: Zoo):
     lm.train_base(zoo.model("base"))
     zoo.attest("base")

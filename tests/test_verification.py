@@ -157,3 +157,21 @@ def test_a_prehashed_job_is_filtered_by_the_signed_ignore_paths(make_key, model_
     verdict = mlprov.verify(model_dir, evidence=oms, key=key.public, hashing=HashJob(model_dir))
     assert not verdict.verified
     assert "changed: weights.bin" in verdict.failures()[0].detail
+
+
+def _reformat(bundle: Path) -> None:
+    """Rewrite a bundle's JSON with other whitespace: same signature, other bytes."""
+    bundle.write_text(json.dumps(json.loads(bundle.read_bytes()), indent=4) + "\n")
+
+
+def test_an_evidence_file_changed_after_indexing_is_refused(make_key, model_dir, tmp_path):
+    """Every other check passes (the bundle still verifies); only the index check sees it."""
+    key = make_key()
+    out = tmp_path / "ev"
+    mlprov.attest(model_dir, name="m", key=key.private, out=out, commit=COMMIT)
+    assert mlprov.verify(model_dir, evidence=out, key=key.public).verified
+    _reformat(out / "sbom.sigstore.json")
+    verdict = mlprov.verify(model_dir, evidence=out, key=key.public)
+    assert not verdict.verified
+    assert any("sbom.sigstore.json changed since it was indexed" in f.detail
+               for f in verdict.failures())
