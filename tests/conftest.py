@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import jsonschema  # noqa: F401  # first, with every format checker the test extra has
 import pytest
 from hypothesis import settings
 from click.testing import CliRunner, Result

@@ -320,3 +320,23 @@ def test_remembered_items_keep_their_verdicts(items):
         assert fast.is_valid(document) == plain.is_valid(document)
         assert [e.message for e in fast.iter_errors(document)] == \
             [e.message for e in plain.iter_errors(document)]
+
+
+def test_runtime_validation_never_loads_the_iri_grammar():
+    """In an environment with jsonschema[format-nongpl] (this one), mlprov's own import of
+    jsonschema leaves out rfc3987-syntax (about 1 s of grammar compilation), so BOM checks
+    cost and mean the same as in a plain install; the module stays importable after."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("rfc3987_syntax")
+    code = ("import sys\n"
+            "from mlprov.sbom import _validator\n"
+            "check = _validator('1.6')\n"
+            "print(check({'bomFormat': 'CycloneDX', 'specVersion': '1.6'}) is None)\n"
+            "print('rfc3987_syntax' in sys.modules)\n"
+            "import rfc3987_syntax\n"
+            "print('importable')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["True", "False", "importable"], done.stderr
