@@ -9,8 +9,8 @@ from pathlib import Path
 
 import jsonschema  # noqa: F401  # first, with every format checker the test extra has
 import pytest
-from hypothesis import settings
 from click.testing import CliRunner, Result
+from hypothesis import settings
 
 from mlprov._cli.main import cli
 from mlprov.signing import KeyType, generate_key, write_key_pair

@@ -245,7 +245,7 @@ def test_attest_refuses_parent_evidence_changed_after_indexing(zoo: Zoo):
     sbom = zoo.evidence("base") / "sbom.sigstore.json"
     sbom.write_text(json.dumps(json.loads(sbom.read_bytes()), indent=4) + "\n")
     lm.fine_tune(zoo.model("base"), zoo.model("ft"))
-    with pytest.raises(LineageError, match="sbom.sigstore.json changed since it was indexed"):
+    with pytest.raises(LineageError, match=r"sbom\.sigstore\.json changed since it was indexed"):
         zoo.attest("ft", parents=(f"base={zoo.evidence('base')}",))
 
 
