@@ -6,9 +6,10 @@ import datetime as dt
 import hashlib
 import os
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -17,7 +18,13 @@ from mlprov.bundles import sign_statement
 from mlprov.canonical import loads_strict
 from mlprov.card import CardInput, card_facts, load_card_input, render_card
 from mlprov.errors import InputError
-from mlprov.evaluation import build_eval_statement, load_metrics, read_eval
+from mlprov.evaluation import (
+    MetricsFile,
+    build_eval_statement,
+    load_metrics,
+    parse_metrics,
+    read_eval,
+)
 from mlprov.evidence import (
     CARD_FILE,
     EVAL_FILE,
@@ -44,6 +51,7 @@ from mlprov.identity import (
     code_from_commit,
     code_from_repo,
     compute_identity,
+    parse_data_spec,
 )
 from mlprov.oms import manifest_statement
 from mlprov.provenance import DEFAULT_BUILDER_ID, build_provenance, read_provenance
@@ -96,6 +104,104 @@ def make_inputs(code: CodeRef, data: list[DataRef], config: dict[str, object],
         raise InputError(f"identity inputs: {exc.errors()[0]['msg']}") from exc
 
 
+#: What ``attest(data=...)`` takes: DataRefs, ``"[NAME=]PATH"`` / ``"[NAME=]URI@sha256:HEX"``
+#: strings, or a mapping of name to path or pinned URI.
+DataArg = Sequence["DataRef | str | os.PathLike[str]"] | Mapping[str, "str | os.PathLike[str]"]
+#: What ``attest(metrics=...)`` takes: a metrics JSON file, or the document itself
+#: (``{"val/auc": 0.91}`` or ``{"metrics": {...}, "slices": {...}}``).
+MetricsArg = "Path | str | os.PathLike[str] | Mapping[str, Any]"
+
+
+def coerce_data(data: Any, *, allow_symlinks: bool = False) -> list[DataRef]:
+    """``attest``'s ``data`` argument as DataRefs (paths are hashed here).
+
+    Raises:
+        InputError: not one of the accepted shapes, or a dataset that cannot be read.
+    """
+    if data is None:
+        return []
+    if isinstance(data, str | bytes | os.PathLike):
+        raise InputError("data must be a list or a mapping of datasets, not one string",
+                         hint='data=["train=data/train.csv"] or data={"train": '
+                              '"data/train.csv"}')
+    if isinstance(data, Mapping):
+        refs = []
+        for name, where in data.items():
+            if not isinstance(name, str) or not isinstance(where, str | os.PathLike):
+                raise InputError("data mapping must map dataset names to paths or URIs",
+                                 hint='data={"train": "data/train.csv"}')
+            found = parse_data_spec(os.fspath(where), allow_symlinks=allow_symlinks)
+            try:
+                refs.append(DataRef(name=name, digest=found.digest, uri=found.uri))
+            except ValidationError as exc:
+                raise InputError(f"dataset {name!r}: {exc.errors()[0]['msg']}") from exc
+        return refs
+    if not isinstance(data, Sequence):
+        raise InputError(f"data must be a list or a mapping, not {type(data).__name__}",
+                         hint='data=["train=data/train.csv"]')
+    refs = []
+    for item in data:
+        if isinstance(item, DataRef):
+            refs.append(item)
+        elif isinstance(item, str | os.PathLike):
+            refs.append(parse_data_spec(os.fspath(item), allow_symlinks=allow_symlinks))
+        else:
+            raise InputError(f"a dataset must be a DataRef or a '[NAME=]PATH' string, "
+                             f"not {type(item).__name__}", hint='data=["train=data/train.csv"]')
+    return refs
+
+
+def coerce_metrics(metrics: Any) -> tuple[MetricsFile, bytes, str] | None:
+    """``attest``'s ``metrics`` argument: (parsed, exact bytes, where) or None.
+
+    A mapping is written as canonical JSON (RFC 8785): those are the bytes the
+    provenance's byproduct digest names.
+
+    Raises:
+        InputError: unreadable, not JSON, or not a metrics document.
+    """
+    if metrics is None:
+        return None
+    if isinstance(metrics, Mapping):
+        from mlprov.canonical import canonical_json
+
+        document = dict(metrics)
+        parsed = parse_metrics(document, what="metrics")
+        try:
+            data = canonical_json(document)
+        except Exception as exc:  # canonical form refuses NaN, non-string keys, ...
+            raise InputError(f"metrics cannot be written as canonical JSON: {exc}") from exc
+        return parsed, data, "metrics"
+    if not isinstance(metrics, str | os.PathLike):
+        raise InputError(f"metrics must be a path or a mapping, not {type(metrics).__name__}",
+                         hint='metrics={"val/auc": 0.91} or metrics="metrics.json"')
+    path = Path(metrics)
+    parsed, data = load_metrics(path)
+    return parsed, data, f"metrics file {path}"
+
+
+def merge_params(config: Mapping[str, object] | None, params: Any) -> dict[str, object]:
+    """The training config with ``params`` (hyperparameters) merged in at the top level.
+
+    Raises:
+        InputError: ``params`` is not a mapping, or names a key the config already has.
+    """
+    merged: dict[str, object] = dict(config or {})
+    if params is None:
+        return merged
+    if not isinstance(params, Mapping):
+        raise InputError(f"params must be a mapping, not {type(params).__name__}",
+                         hint='params={"lr": 0.01, "epochs": 10}')
+    for key, value in params.items():
+        if not isinstance(key, str):
+            raise InputError(f"params keys must be strings, got {key!r}")
+        if key in merged and merged[key] != value:
+            raise InputError(f"params.{key} differs from the config's {key}",
+                             hint="give each hyperparameter once, in config or params")
+        merged[key] = value
+    return merged
+
+
 def default_builder_id() -> str:
     """The builder id: the CI workflow when one is detected, else a local builder."""
     if os.environ.get("GITHUB_ACTIONS") == "true" and os.environ.get("GITHUB_WORKFLOW_REF"):
@@ -114,14 +220,11 @@ def _check_out_is_not_model(model: Path, out: Path) -> None:
                          hint="choose an --out outside the model, or a new directory inside it")
 
 
-def _metrics_byproduct(path: Path) -> ResourceDescriptor:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read metrics {path}: {exc.strerror}") from exc
-    document = loads_strict(data, what=f"metrics file {path}")
+def _metrics_byproduct(data: bytes, what: str) -> ResourceDescriptor:
+    """The provenance's byproduct naming the metrics by digest, with the document."""
+    document = loads_strict(data, what=what)
     if not isinstance(document, dict):
-        raise InputError(f"metrics file {path} is not a JSON object")
+        raise InputError(f"{what} is not a JSON object")
     return sha256_descriptor("metrics", hashlib.sha256(data).hexdigest(),
                              mediaType="application/json", annotations=document)
 
@@ -213,11 +316,12 @@ def attest(
     commit: str | None = None,
     repo: Path | str | None = None,
     allow_dirty: bool = False,
-    data: list[DataRef] | None = None,
+    data: DataArg | None = None,
     config: dict[str, object] | None = None,
+    params: Mapping[str, object] | None = None,
     seeds: dict[str, int] | None = None,
     inputs: IdentityInputs | None = None,
-    metrics: Path | str | None = None,
+    metrics: Path | str | Mapping[str, Any] | None = None,
     builder_id: str | None = None,
     invocation_id: str | None = None,
     started_on: dt.datetime | None = None,
@@ -245,6 +349,13 @@ def attest(
     SBOM) and ``evidence.json`` (the index). It is written all at once: on any
     error nothing is left behind.
 
+    Example::
+
+        import mlprov
+        mlprov.attest("model/", name="credit-risk", key="ci.key", out="evidence/",
+                      data={"train": "data/train.csv"}, params={"C": 1.0},
+                      metrics={"val/auc": 0.91, "test/auc": 0.9}, eval_key="qa.key")
+
     Args:
         model: the model file or directory.
         name: the model's name.
@@ -257,11 +368,16 @@ def attest(
         repo: a git work tree to read the commit from, when ``commit`` is not
             given (default: the current directory).
         allow_dirty: record a dirty git tree instead of refusing it.
-        data: datasets, see :func:`mlprov.identity.parse_data_spec`.
+        data: datasets: ``["train=data/train.csv", "hf://d@sha256:..."]`` (see
+            :func:`mlprov.identity.parse_data_spec`), ``{"train": "data/train.csv"}``
+            or :class:`~mlprov.identity.DataRef` objects; paths are hashed.
         config: the training config (merged), part of the identity.
+        params: hyperparameters (``{"lr": 0.01}``), merged into the config at its
+            top level: part of the identity and listed in the model card.
         seeds: named random seeds, part of the identity.
         inputs: complete identity inputs, instead of commit/repo/data/config/seeds.
-        metrics: a JSON metrics file (see :mod:`mlprov.evaluation`), signed as
+        metrics: a JSON metrics file (see :mod:`mlprov.evaluation`) or the document
+            itself (``{"val/auc": 0.91}``), signed as
             ``eval.sigstore.json`` and recorded as a provenance byproduct.
         builder_id: the SLSA builder id (default: detected CI, else local).
         invocation_id: the training run's id (default: a new UUID).
@@ -308,11 +424,16 @@ def attest(
             code = code_from_commit(commit)
         else:
             code = code_from_repo(Path(repo or "."), allow_dirty=allow_dirty)
-        inputs = make_inputs(code, data or [], config or {}, seeds or {})
-    byproducts = [_metrics_byproduct(Path(metrics))] if metrics is not None else []
+        inputs = make_inputs(code, coerce_data(data, allow_symlinks=allow_symlinks),
+                             merge_params(config, params), seeds or {})
+    elif data is not None or config is not None or params is not None or seeds is not None:
+        raise InputError("inputs= was given together with data, config, params or seeds",
+                         hint="give either complete identity inputs or their parts")
     # Everything the SBOM, eval and card need is read before hashing, so bad
     # input fails fast and the reading overlaps a background hash.
-    metrics_file = load_metrics(Path(metrics))[0] if metrics is not None else None
+    metrics_read = coerce_metrics(metrics)
+    byproducts = [_metrics_byproduct(metrics_read[1], metrics_read[2])] if metrics_read else []
+    metrics_file = metrics_read[0] if metrics_read else None
     if metrics_file is None and (eval_key or eval_signer or eval_data):
         raise InputError("an eval key or eval datasets were given without metrics",
                          hint="pass --metrics FILE, the results the evaluator signs")
