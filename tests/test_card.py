@@ -146,7 +146,12 @@ _text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), m
     license=st.sampled_from([None, "MIT", "Apache-2.0", "other-licence"]),
     task=st.none() | _text, intended_use=st.lists(_text, max_size=2),
     out_of_scope_uses=st.lists(_text, max_size=2), factors=st.lists(_text, max_size=2),
-    caveats_and_recommendations=st.lists(_text, max_size=2)))
+    caveats_and_recommendations=st.lists(_text, max_size=2),
+    language=st.lists(st.sampled_from(["en", "de", "fr"]), max_size=2, unique=True),
+    tags=st.lists(_text, max_size=2), pipeline_tag=st.none() | _text,
+    library_name=st.none() | _text, citation=st.none() | _text,
+    decision_thresholds=st.lists(_text, max_size=2),
+    training_data_description=st.none() | _text))
 def test_any_card_input_round_trips_and_parses(card: CardInput):
     facts = _facts(card)
     assert facts.card == card  # what the card shows is what was given
@@ -180,3 +185,58 @@ def test_card_input_errors(tmp_path: Path, text: str, needle: str):
     path.write_text(text)
     with pytest.raises(InputError, match=needle):
         load_card_input(path)
+
+
+HF_CARD = """\
+language: [en, de]
+license: other
+license_name: ACME model licence 1.0
+license_link: https://acme.example/licence
+tags: [credit, tabular]
+datasets: [acme/loans-2025]
+pipeline_tag: tabular-classification
+library_name: sklearn
+model_date: 2026-11-30
+model_version: "3"
+citation: ACME (2026). Credit risk model.
+contact: risk@acme.example
+relevant_factors: [age group]
+evaluation_factors: [region]
+performance_measures: [AUC, because classes are imbalanced]
+decision_thresholds: [0.5 for approval review]
+variation_approaches: [bootstrap over 1000 resamples]
+evaluation_data_motivation: held-out quarter
+evaluation_data_preprocessing: same as training
+training_data_description: loans 2020-2024
+unitary_results: AUC 0.91 overall
+intersectional_results: AUC 0.88 for age<30 in region north
+"""
+
+
+def test_hugging_face_metadata_and_every_mitchell_section(make_key, model_dir, tmp_path,
+                                                          offline):
+    """card.yaml as teams write it for the Hub (issue 11 item 9); hyperparameters listed."""
+    card_file = tmp_path / "card.yaml"
+    card_file.write_text(HF_CARD)
+    ci = make_key("ci")
+    evidence = tmp_path / "evidence"
+    mlprov.attest(model_dir, name="credit-risk", key=ci.private, out=evidence, commit=COMMIT,
+                  data=[TRAIN], card=card_file, config={"model": {"C": 0.5, "penalty": "l2"}},
+                  params={"max_iter": 200}, seeds={"numpy": 7})
+    text = (evidence / "MODEL_CARD.md").read_text()
+    data = ModelCard(text).data.to_dict()
+    assert data["language"] == ["en", "de"]
+    assert data["license"] == "other" and data["license_name"] == "ACME model licence 1.0"
+    assert data["license_link"] == "https://acme.example/licence"
+    assert data["tags"] == ["mlprov", "credit", "tabular"]
+    assert "acme/loans-2025" in data["datasets"]
+    assert data["pipeline_tag"] == "tabular-classification"
+    assert data["library_name"] == "sklearn"
+    for needle in ("| model.C | `0.5` |", '| model.penalty | `"l2"` |', "| max_iter | `200` |",
+                   "| seed numpy | `7` |", "### Decision thresholds", "0.5 for approval review",
+                   "### Intersectional results", "### Evaluation factors", "| Model date | "
+                   "2026-11-30 |", "risk@acme.example", "loans 2020-2024"):
+        assert needle in text, needle
+    trust = write_trust(tmp_path / "trust.yaml", [("ci", ci.public, ["builder"])])
+    assert render_verified_card(evidence, trust=trust) == text  # re-rendered from evidence
+    assert load_card_input(card_file).license_name == "ACME model licence 1.0"

@@ -34,6 +34,19 @@ The ``--card`` file (YAML or JSON), every key optional::
       - name: age is a protected attribute in some jurisdictions
         mitigation: per-slice AUC reported; threshold reviewed
     caveats_and_recommendations: [trained on synthetic data]
+    language: [en]                        # Hugging Face metadata, as the Hub spells it:
+    tags: [credit, tabular]               #   language, tags, datasets, pipeline_tag,
+    pipeline_tag: tabular-classification  #   library_name, license_name, license_link
+    library_name: sklearn
+    model_date: 2026-11-30                # the rest of Mitchell et al.: model_version,
+    decision_thresholds: [0.5]            #   paper, citation, contact, relevant_factors,
+                                          #   evaluation_factors, performance_measures,
+                                          #   variation_approaches, evaluation_data_*,
+                                          #   training_data_description, unitary_results,
+                                          #   intersectional_results
+
+The Training data section lists the training configuration (every hyperparameter)
+and the seeds from the provenance.
 """
 
 from __future__ import annotations
@@ -87,6 +100,19 @@ class EthicalConsideration(MlprovModel):
     mitigation: str | None = None
 
 
+#: Card fields kept in the SBOM's ``modelCard.properties`` as
+#: ``mlprov:modelcard:<name>`` (CycloneDX has no field for them): lists ...
+_EXTRA_LISTS: Final = ("language", "tags", "datasets", "relevant_factors",
+                       "evaluation_factors", "performance_measures", "decision_thresholds",
+                       "variation_approaches")
+#: ... and single texts.
+_EXTRA_TEXTS: Final = ("pipeline_tag", "library_name", "license_name", "license_link",
+                       "model_date", "model_version", "paper", "citation", "contact",
+                       "evaluation_data_motivation", "evaluation_data_preprocessing",
+                       "training_data_description", "unitary_results",
+                       "intersectional_results")
+
+
 def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
@@ -110,13 +136,45 @@ class CardInput(MlprovModel):
     factors: list[str] = Field(default_factory=list)
     ethical_considerations: list[EthicalConsideration] = Field(default_factory=list)
     caveats_and_recommendations: list[str] = Field(default_factory=list)
+    # Hugging Face card metadata (https://huggingface.co/docs/hub/model-cards#card-metadata)
+    language: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    datasets: list[str] = Field(default_factory=list)
+    pipeline_tag: str | None = None
+    library_name: str | None = None
+    license_name: str | None = None
+    license_link: str | None = None
+    # The rest of Mitchell et al.'s sections
+    model_date: str | None = None
+    model_version: str | None = None
+    paper: str | None = None
+    citation: str | None = None
+    contact: str | None = None
+    relevant_factors: list[str] = Field(default_factory=list)
+    evaluation_factors: list[str] = Field(default_factory=list)
+    performance_measures: list[str] = Field(default_factory=list)
+    decision_thresholds: list[str] = Field(default_factory=list)
+    variation_approaches: list[str] = Field(default_factory=list)
+    evaluation_data_motivation: str | None = None
+    evaluation_data_preprocessing: str | None = None
+    training_data_description: str | None = None
+    unitary_results: str | None = None
+    intersectional_results: str | None = None
 
     @field_validator("developers", "base_model", "inputs", "outputs", "intended_use",
                      "intended_users", "out_of_scope_uses", "factors",
-                     "caveats_and_recommendations", mode="before")
+                     "caveats_and_recommendations", *_EXTRA_LISTS, mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return _as_list(value)
+
+    @field_validator(*_EXTRA_TEXTS, mode="before")
+    @classmethod
+    def _dates_as_text(cls, value: Any) -> Any:
+        import datetime as dt
+
+        # YAML reads `model_date: 2026-11-30` as a date; the card keeps the text.
+        return value.isoformat() if isinstance(value, dt.date) else value
 
     @field_validator("ethical_considerations", mode="before")
     @classmethod
@@ -128,7 +186,7 @@ class CardInput(MlprovModel):
 
     @field_validator("developers", "base_model", "inputs", "outputs", "intended_use",
                      "intended_users", "out_of_scope_uses", "factors",
-                     "caveats_and_recommendations")
+                     "caveats_and_recommendations", *_EXTRA_LISTS)
     @classmethod
     def _no_blanks(cls, value: list[str]) -> list[str]:
         if any(not v.strip() for v in value):
@@ -136,7 +194,7 @@ class CardInput(MlprovModel):
         return value
 
     @field_validator("description", "license", "task", "architecture_family",
-                     "model_architecture")
+                     "model_architecture", *_EXTRA_TEXTS)
     @classmethod
     def _not_blank(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
@@ -185,6 +243,10 @@ class CardInput(MlprovModel):
                                            (_FACTOR, self.factors),
                                            (_BASE_MODEL, self.base_model))
                       for value in values]
+        properties += [{"name": PROPERTY_PREFIX + key, "value": value}
+                       for key in _EXTRA_LISTS for value in getattr(self, key)]
+        properties += [{"name": PROPERTY_PREFIX + key, "value": getattr(self, key)}
+                       for key in _EXTRA_TEXTS if getattr(self, key) is not None]
         if properties:
             card["properties"] = properties
         return card
@@ -229,7 +291,9 @@ class CardInput(MlprovModel):
                                          mitigation=_str(e.get("mitigationStrategy")))
                     for e in _list(considerations.get("ethicalConsiderations"))
                     if isinstance(e, dict) and isinstance(e.get("name"), str) and e["name"]],
-                caveats_and_recommendations=_strings(considerations.get("technicalLimitations")))
+                caveats_and_recommendations=_strings(considerations.get("technicalLimitations")),
+                **{key: prop(PROPERTY_PREFIX + key) for key in _EXTRA_LISTS},
+                **{key: next(iter(prop(PROPERTY_PREFIX + key)), None) for key in _EXTRA_TEXTS})
         except ValidationError:
             return cls()  # a BOM written by another tool: show no human-written parts
 
@@ -323,8 +387,13 @@ def _bullets(items: list[str], empty: str = "_Not stated._") -> list[str]:
     return [f"- {_line(i)}" for i in items] if items else [empty]
 
 
-def _hf_license(licence: str | None) -> dict[str, Any]:
+def _hf_license(licence: str | None, card: CardInput | None = None) -> dict[str, Any]:
     """HF ``license`` (lower-case SPDX id or HF id), else ``other`` with ``license_name``."""
+    if card is not None and card.license_name and (not licence or licence.lower() == "other"):
+        named: dict[str, Any] = {"license": "other", "license_name": card.license_name}
+        if card.license_link:
+            named["license_link"] = card.license_link
+        return named
     if not licence:
         return {}
     from mlprov.sbom import is_spdx_id
@@ -350,14 +419,22 @@ def _metric_entries(evaluation: EvalPredicate) -> list[dict[str, Any]]:
 
 def _header(facts: CardFacts) -> dict[str, Any]:
     prov, card = facts.provenance, facts.card
-    header: dict[str, Any] = {**_hf_license(card.license)}
-    datasets = [_dataset_id(d.name, d.uri) for d in prov.inputs.data]
+    header: dict[str, Any] = {}
+    if card.language:
+        header["language"] = card.language[0] if len(card.language) == 1 else card.language
+    header.update(_hf_license(card.license, card))
+    if card.library_name:
+        header["library_name"] = card.library_name
+    if card.pipeline_tag:
+        header["pipeline_tag"] = card.pipeline_tag
+    datasets = list(dict.fromkeys([_dataset_id(d.name, d.uri) for d in prov.inputs.data]
+                                  + card.datasets))
     if datasets:
         header["datasets"] = datasets
     base = card.base_model or [p.name for p in facts.parents]
     if base:
         header["base_model"] = base[0] if len(base) == 1 else base
-    header["tags"] = ["mlprov"]
+    header["tags"] = list(dict.fromkeys(["mlprov", *card.tags]))
     if facts.evaluation is not None:
         evaluation = facts.evaluation
         names = [d.name for d in evaluation.datasets]
@@ -395,7 +472,13 @@ def render_card(facts: CardFacts) -> str:
                             "digests, the OpenSSF model-signing rule)")]
     if card.developers:
         rows.append(("Developers", ", ".join(card.developers)))
-    rows.append(("Licence", card.license or "not stated"))
+    rows.append(("Licence", card.license_name or card.license or "not stated"))
+    for label, value in (("Model date", card.model_date), ("Model version", card.model_version),
+                         ("Paper", card.paper), ("Citation", card.citation),
+                         ("Contact", card.contact), ("Library", card.library_name),
+                         ("Languages", ", ".join(card.language))):
+        if value:
+            rows.append((label, value))
     for label, value in (("Task", card.task), ("Approach", card.approach),
                          ("Architecture family", card.architecture_family),
                          ("Architecture", card.model_architecture)):
@@ -423,6 +506,8 @@ def render_card(facts: CardFacts) -> str:
               *_bullets(card.intended_users), "", "### Out-of-scope uses", "",
               *_bullets(card.out_of_scope_uses)]
     lines += ["", "## Factors", "", *_bullets(card.factors)]
+    lines += _subsection("Relevant factors", _bullets(card.relevant_factors, ""))
+    lines += _subsection("Evaluation factors", _bullets(card.evaluation_factors, ""))
 
     lines += ["", "## Metrics", ""]
     if evaluation is None:
@@ -434,18 +519,26 @@ def render_card(facts: CardFacts) -> str:
             lines.append("Per slice: " + ", ".join(f"`{_line(s)}`"
                                                    for s in sorted(evaluation.slices)) + ".")
         lines.append(f"Evaluator: `{evaluation.evaluator.id}`.")
+    lines += _subsection("Model performance measures", _bullets(card.performance_measures, ""))
+    lines += _subsection("Decision thresholds", _bullets(card.decision_thresholds, ""))
+    lines += _subsection("Variation approaches", _bullets(card.variation_approaches, ""))
 
     lines += ["", "## Evaluation data", ""]
     if evaluation is None or not evaluation.datasets:
         lines.append("_Not stated._")
     else:
         lines += _data_table([(d.name, d.sha256, d.uri) for d in evaluation.datasets])
+    lines += _subsection("Motivation", _text(card.evaluation_data_motivation))
+    lines += _subsection("Preprocessing", _text(card.evaluation_data_preprocessing))
 
     lines += ["", "## Training data", ""]
     if prov.inputs.data:
         lines += _data_table([(d.name, d.sha256, d.uri) for d in prov.inputs.data])
     else:
         lines.append("_No dataset was recorded._")
+    lines += _subsection("Description", _text(card.training_data_description))
+    lines += ["", "### Training configuration and hyperparameters", "",
+              *_config_table(prov.inputs.config, prov.inputs.seeds)]
 
     lines += ["", "## Quantitative analyses", ""]
     if evaluation is None:
@@ -461,6 +554,9 @@ def render_card(facts: CardFacts) -> str:
                       for s, values in sorted(evaluation.slices.items())
                       for n, v in sorted(values.items())]
 
+    lines += _subsection("Unitary results", _text(card.unitary_results))
+    lines += _subsection("Intersectional results", _text(card.intersectional_results))
+
     lines += ["", "## Ethical considerations", ""]
     lines += _bullets([e.name + (f" (mitigation: {e.mitigation})" if e.mitigation else "")
                        for e in card.ethical_considerations])
@@ -475,6 +571,35 @@ def render_card(facts: CardFacts) -> str:
                                               for n, c in facts.licenses.items()) + ".")
     lines.append("")
     return "\n".join(lines)
+
+
+def _subsection(title: str, body: list[str]) -> list[str]:
+    """A ``###`` subsection, or nothing when it has no body."""
+    return ["", f"### {title}", "", *body] if body and body != [""] else []
+
+
+def _text(value: str | None) -> list[str]:
+    return [value.strip()] if value else []
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        return [item for key in sorted(value)
+                for item in _flatten(value[key], f"{prefix}.{key}" if prefix else str(key))]
+    return [(prefix, value)]
+
+
+def _config_table(config: dict[str, Any], seeds: dict[str, int]) -> list[str]:
+    """The training config (every hyperparameter, nested keys dotted) and the seeds."""
+    import json
+
+    rows = [(key, json.dumps(value, ensure_ascii=False, sort_keys=True))
+            for key, value in _flatten(config) if key]
+    rows += [(f"seed {name}", str(seed)) for name, seed in sorted(seeds.items())]
+    if not rows:
+        return ["_No training configuration was recorded._"]
+    return ["| parameter | value |", "| --- | --- |",
+            *[f"| {_cell(k)} | `{_cell(v).replace('`', chr(39))}` |" for k, v in rows]]
 
 
 def _data_table(rows: list[tuple[str, str, str | None]]) -> list[str]:
