@@ -202,7 +202,7 @@ def _messages(value: Any, rule: str) -> tuple[str, ...]:
         raise rego.RegoFailure(
             f"{rule} is an object, not a set: Rego v0 `{rule}[msg] {{ ... }}`? "
             f"write `{rule} contains msg if {{ ... }}`")
-    if not isinstance(value, list) or not all(isinstance(m, str) for m in value):
+    if not isinstance(value, rego.RegoSet) or not all(isinstance(m, str) for m in value):
         raise rego.RegoFailure(f"{rule} must be a set of strings "
                                f"(`{rule} contains msg if {{ ... }}`)")
     return tuple(sorted(set(value)))

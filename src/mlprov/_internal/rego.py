@@ -15,7 +15,17 @@ process; each is fenced here (docs/policy.md lists them):
   level is set to none, and the error is read from the exception instead.
 - Evaluation errors carry their message only in the output's node tree, and
   some (an unknown function, recursion) come back as a non-JSON "ok" output:
-  :meth:`Engine.query` reads both.
+  :meth:`Engine.evaluate` reads both.
+- ``regopy.Input`` rounds floats to 6 decimals (0.6999996 passes ``>= 0.7``),
+  wraps integers beyond 64 bits to 0 and cuts strings at a NUL: the input is
+  handed over as JSON text (:func:`input_term`), which the engine parses
+  exactly.
+- The output's JSON text leaves quotes unescaped in strings some built-ins
+  made, so an input string (a file name) could reshape it: results are read
+  from the node tree, by node kind (:func:`_node_to_python`), never by
+  parsing that text.
+- ``Bundle``/``Interpreter`` objects alive at interpreter shutdown print
+  ``Exception ignored`` from ``__del__``: every engine is closed at exit.
 
 Nothing here is public API.
 """
@@ -25,12 +35,13 @@ from __future__ import annotations
 import json
 import re
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Engine", "LintIssue", "RegoFailure", "Token", "lint", "package_of", "rule_names",
-           "tokens"]
+__all__ = ["Engine", "LintIssue", "RegoFailure", "RegoSet", "Token", "input_term", "lint",
+           "package_of", "rule_names", "tokens"]
 
 
 class RegoFailure(Exception):
@@ -254,38 +265,144 @@ def _node_errors(output_impl: Any) -> list[str]:
     return list(dict.fromkeys(messages))
 
 
-def _node_to_python(rs: Any, kinds: Any, node: Any, depth: int = 0) -> Any:
-    """A result node as a Python value (used when regopy's JSON text is malformed).
+_MAX_DEPTH = 100
 
-    rego-cpp 1.5.2 leaves quotes unescaped in the JSON of strings that some
-    built-ins (``concat``, ``lower``, ``replace``, ...) produced and ``sprintf``
-    then formatted; the node tree still holds each string whole.
+
+def _string_value(raw: str) -> str:
+    """The text of a String node.
+
+    rego-cpp keeps a string's JSON escapes in the node: usually without the
+    quotes (strings from the input, data, literals, ``sprintf``), sometimes with
+    them (results of ``concat``, ``lower``, ...). Escaped content never starts
+    with a bare quote, so the two forms cannot be confused. What fits neither
+    (``sprintf`` of a quoted-form string embeds it, quotes and all) is taken as
+    it is. Only the node's kind, never its text, shapes the result, so a string
+    can at worst be shown differently, never change a decision.
     """
-    if depth > 100:
+    candidates = [raw] if raw.startswith('"') else [f'"{raw}"']
+    for candidate in candidates:
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, str):
+            return value
+    return raw
+
+
+def _number_value(raw: str, *, is_int: bool) -> int | float:
+    try:
+        return int(raw) if is_int else float(raw)
+    except ValueError:
+        try:
+            return float(raw)
+        except ValueError as exc:
+            raise RegoFailure(f"the engine returned a malformed number: {raw[:40]!r}") from exc
+
+
+def _node_to_python(rs: Any, kinds: Any, node: Any, depth: int = 0) -> Any:
+    """A result node as a Python value, read from the node tree's kinds.
+
+    The engine's JSON text is never parsed: rego-cpp 1.5.2 leaves quotes
+    unescaped in strings that some built-ins produced, so input strings could
+    reshape it (a file name closing a set and opening ``"deny": []``).
+    """
+    if depth > _MAX_DEPTH:
         raise RegoFailure("result nested too deeply")
     kind = rs.rego.regoNodeType(node)
     size = rs.rego_node_size(node)
-    children = [rs.rego_node_get(node, i) for i in range(size)]
-    if kind in (kinds.Term.value, kinds.Scalar.value) and size == 1:
-        return _node_to_python(rs, kinds, children[0], depth + 1)
-    if kind in (kinds.Array.value, kinds.Set.value, kinds.Terms.value):
-        return [_node_to_python(rs, kinds, c, depth + 1) for c in children]
+    if kind in (kinds.Term.value, kinds.Scalar.value):
+        if size != 1:
+            raise RegoFailure(f"unexpected engine result node (kind {kind}, size {size})")
+        return _node_to_python(rs, kinds, rs.rego_node_get(node, 0), depth + 1)
+    if kind in (kinds.Array.value, kinds.Terms.value):
+        return [_node_to_python(rs, kinds, rs.rego_node_get(node, i), depth + 1)
+                for i in range(size)]
+    if kind == kinds.Set.value:
+        items = [_node_to_python(rs, kinds, rs.rego_node_get(node, i), depth + 1)
+                 for i in range(size)]
+        return RegoSet(items)
     if kind == kinds.Object.value:
         result: dict[str, Any] = {}
-        for item in children:
+        for i in range(size):
+            item = rs.rego_node_get(node, i)
+            if rs.rego_node_size(item) != 2:
+                raise RegoFailure("malformed object item in the engine's result")
             key = _node_to_python(rs, kinds, rs.rego_node_get(item, 0), depth + 1)
-            result[str(key)] = _node_to_python(rs, kinds, rs.rego_node_get(item, 1), depth + 1)
+            if not isinstance(key, str):
+                raise RegoFailure("an object in the policy's result has a non-string key")
+            result[key] = _node_to_python(rs, kinds, rs.rego_node_get(item, 1), depth + 1)
         return result
-    text = rs.rego_node_json(node)
     if kind == kinds.String.value:
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text[1:-1] if text.startswith('"') and text.endswith('"') else text
+        return _string_value(rs.rego_node_value(node))
+    if kind == kinds.Int.value:
+        return _number_value(rs.rego_node_value(node), is_int=True)
+    if kind == kinds.Float.value:
+        return _number_value(rs.rego_node_value(node), is_int=False)
+    if kind == kinds.True_.value:
+        return True
+    if kind == kinds.False_.value:
+        return False
+    if kind == kinds.Null.value:
+        return None
+    raise RegoFailure(f"unexpected engine result node (kind {kind})")
+
+
+class RegoSet(list[Any]):
+    """A Rego set read from the engine (a list that remembers it was a set)."""
+
+
+def input_term(value: Any) -> str:
+    """``value`` as the JSON text the engine parses as its input, losing nothing.
+
+    regopy's ``Input`` objects round floats to 6 decimals (0.6999996 becomes
+    0.7), wrap integers beyond 64 bits to 0 and cut strings at a NUL; the
+    engine's own JSON parser keeps all three exact. Text outside ASCII stays
+    UTF-8, not ``\\u`` escapes: rego-cpp keeps a string's escapes as written, so
+    an escaped "é" would not equal the policy's literal "é". A number the engine
+    cannot hold (beyond the double range, a subnormal) makes it fail, which denies.
+
+    Raises:
+        RegoFailure: the value is not JSON (NaN, infinity, a non-string key) or
+            holds a lone surrogate (not UTF-8).
+    """
     try:
-        return json.loads(text)
-    except ValueError:
-        return text
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        text.encode("utf-8")
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        raise RegoFailure(f"input refused: not JSON ({exc})") from exc
+    return text
+
+
+_LIVE: weakref.WeakSet[Engine] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
+_RELEASE_REGISTERED = [False]
+
+
+def _release_all() -> None:
+    """Free every engine's regopy objects while regopy's module is still whole.
+
+    regopy's ``Bundle`` and ``Interpreter`` free themselves in ``__del__``
+    through module globals; objects that live until interpreter shutdown (the
+    compiled-policy cache, or the ``mlprov`` console script's ``gc.freeze`` at
+    exit) would run it after those globals are gone and print ``Exception
+    ignored in: ... __del__`` on stderr. Registered with :mod:`atexit` when
+    the first engine is built, so it runs before any earlier exit hook.
+    """
+    with _LIVE_LOCK:
+        engines = list(_LIVE)
+    for engine in engines:
+        engine.close()
+
+
+def _track(engine: Engine) -> None:
+    with _LIVE_LOCK:
+        if not _RELEASE_REGISTERED[0]:
+            import atexit
+
+            atexit.register(_release_all)
+            _RELEASE_REGISTERED[0] = True
+        _LIVE.add(engine)
 
 
 class Engine:
@@ -303,6 +420,7 @@ class Engine:
             RegoFailure: regopy is missing, a module does not parse, or the data is refused.
         """
         regopy, _ = _regopy()
+        _track(self)
         self._lock = threading.Lock()
         self._sources = dict(modules)
         self._bundles: dict[tuple[str, ...], Any] = {}
@@ -316,11 +434,19 @@ class Engine:
                 raise RegoFailure(describe_error(str(exc), self._sources)) from exc
         if data:
             try:
-                interpreter.add_data_json(json.dumps(data))
+                interpreter.add_data_json(json.dumps(data, ensure_ascii=True, allow_nan=False))
             except regopy.RegoError as exc:
                 raise RegoFailure(f"policy data refused: {describe_error(str(exc), {})}") \
                     from exc
-        self._interpreter = interpreter
+            except (TypeError, ValueError) as exc:
+                raise RegoFailure(f"policy data refused: not JSON ({exc})") from exc
+        self._interpreter: Any = interpreter
+
+    def close(self) -> None:
+        """Free the compiled bundles and the interpreter now (later queries fail)."""
+        with self._lock:
+            self._bundles.clear()
+            self._interpreter = None
 
     def compile(self, entrypoints: Sequence[str]) -> None:
         """Compile ``entrypoints`` (``a/b/rule``) into a bundle, once.
@@ -333,6 +459,8 @@ class Engine:
             self._bundle(key)
 
     def _bundle(self, key: tuple[str, ...]) -> Any:
+        if self._interpreter is None:
+            raise RegoFailure("the policy engine was closed")
         bundle = self._bundles.get(key)
         if bundle is None:
             regopy, _ = _regopy()
@@ -359,9 +487,9 @@ class Engine:
         with self._lock:
             bundle = self._bundle(key)
             if input_value is not None:
+                term = input_term(input_value)
                 try:
-                    # regopy.Input builds the value directly: faster than parsing JSON text.
-                    self._interpreter.set_input(regopy.Input(input_value))
+                    self._interpreter.set_input_term(term)
                 except regopy.RegoError as exc:
                     raise RegoFailure(f"input refused: {describe_error(str(exc), {})}") \
                         from exc
@@ -405,29 +533,30 @@ class Engine:
         return results
 
     def _read(self, regopy: Any, rs: Any, output: Any) -> Any:
-        """The value of a query's first expression; None when undefined."""
+        """The value of a query's first expression, from the node tree; None when undefined."""
         try:
             ok = rs.rego_output_ok(output)
-            text = rs.rego_output_string(output)
         except regopy.RegoError as exc:
             raise RegoFailure(f"cannot read the engine's output: {exc}") from exc
         if not ok:
             raise RegoFailure("; ".join(_node_errors(output)) or "evaluation failed")
-        if text.strip() == "undefined":
-            return None
-        if text.lstrip().startswith("(error"):
-            raise RegoFailure(describe_error(text, self._sources))
         try:
-            document = json.loads(text)
-        except ValueError:
-            try:
-                node = rs.rego_output_expressions_at_index(output, 0)
-                values = _node_to_python(rs, regopy.NodeKind, node) if node else []
-            except Exception as exc:
-                raise RegoFailure(f"cannot read the engine's output: {text[:200]}") from exc
-            return values[0] if isinstance(values, list) and values else None
-        results = document if isinstance(document, list) else [document]
-        for result in results:
-            if isinstance(result, dict) and result.get("expressions"):
-                return result["expressions"][0]
-        return None
+            root = rs.rego_output_node(output)
+            root_kind = rs.rego.regoNodeType(root) if root else None
+        except regopy.RegoError as exc:
+            raise RegoFailure(f"cannot read the engine's output: {exc}") from exc
+        kinds = regopy.NodeKind
+        if root_kind in (kinds.ErrorSeq.value, kinds.Error.value):
+            raise RegoFailure("; ".join(_node_errors(output)) or "evaluation failed")
+        if root_kind is None or root_kind == kinds.Undefined.value:
+            return None
+        try:
+            node = rs.rego_output_expressions_at_index(output, 0)
+        except regopy.RegoError as exc:
+            raise RegoFailure(f"cannot read the engine's output: {exc}") from exc
+        if not node:
+            return None
+        values = _node_to_python(rs, kinds, node)
+        if not isinstance(values, list) or not values:
+            return None
+        return values[0]
