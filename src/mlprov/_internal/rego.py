@@ -358,7 +358,7 @@ def input_term(value: Any) -> str:
     regopy's ``Input`` objects round floats to 6 decimals (0.6999996 becomes
     0.7), wrap integers beyond 64 bits to 0 and cut strings at a NUL; the
     engine's own JSON parser keeps all three exact. Text outside ASCII stays
-    UTF-8, not ``\\u`` escapes: rego-cpp keeps a string's escapes as written, so
+    UTF-8, not JSON escapes: rego-cpp keeps a string's escapes as written, so
     an escaped "é" would not equal the policy's literal "é". A number the engine
     cannot hold (beyond the double range, a subnormal) makes it fail, which denies.
 
