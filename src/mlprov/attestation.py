@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from mlprov import __version__
+from mlprov._internal.names import check_name
 from mlprov.bundles import sign_statement
 from mlprov.canonical import loads_strict
 from mlprov.card import CardInput, card_facts, load_card_input, render_card
@@ -411,8 +412,7 @@ def attest(
     """
     started = started_on or dt.datetime.now(dt.UTC)
     model_path, out_path = Path(model), Path(out)
-    if not name or "/" in name:
-        raise InputError(f"invalid model name {name!r}", hint="use a name without '/'")
+    check_name(name)
     _check_out_is_not_model(model_path, out_path)
     check_out_dir(out_path, overwrite=overwrite)  # fail before hashing, not after
     if signer is None:

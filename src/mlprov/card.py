@@ -87,8 +87,8 @@ PROPERTY_PREFIX: Final = "mlprov:modelcard:"
 _OUT_OF_SCOPE = PROPERTY_PREFIX + "outOfScopeUse"
 _FACTOR = PROPERTY_PREFIX + "factor"
 _BASE_MODEL = PROPERTY_PREFIX + "baseModel"
-_HF_ID = re.compile(r"^[a-z0-9][a-z0-9.+-]*$")
-_HF_DATASET = re.compile(r"^hf://datasets/([^@]+?)(?:@.*)?$")
+_HF_ID = re.compile(r"\A[a-z0-9][a-z0-9.+-]*\Z")
+_HF_DATASET = re.compile(r"\Ahf://datasets/([^@]+?)(?:@.*)?\Z")
 Approach = Literal["supervised", "unsupervised", "reinforcement-learning", "semi-supervised",
                    "self-supervised"]
 

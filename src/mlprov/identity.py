@@ -44,10 +44,10 @@ __all__ = [
 ]
 
 IDENTITY_PREFIX = "mlid:sha256:"
-_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_DATA_NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
-_SEED = re.compile(r"^-?[0-9]+$")
+_COMMIT = re.compile(r"\A(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
+_SHA256 = re.compile(r"\A[0-9a-f]{64}\Z")
+_DATA_NAME = re.compile(r"\A[A-Za-z0-9_.:-]+\Z")
+_SEED = re.compile(r"\A-?[0-9]+\Z")
 _MAX_SAFE_INT = 2**53 - 1
 
 
@@ -148,7 +148,7 @@ def _normalise_remote(url: str) -> str:
     ``https://`` so one repository has one URI (and one identity) however it
     was cloned; user info (``user:token@``) is never recorded.
     """
-    scp = re.match(r"^(?:[^@/]+@)?([\w.-]+):(.+)$", url)
+    scp = re.match(r"\A(?:[^@/]+@)?([\w.-]+):(.+)\Z", url)
     if scp and "://" not in url:
         url = f"https://{scp.group(1)}/{scp.group(2).lstrip('/')}"
     elif url.startswith("/"):

@@ -87,7 +87,7 @@ SEARCH_DEPTH = 3
 #: A provenance naming more parents than this is refused (a resource bound).
 MAX_PARENTS = 1024
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 _SHORT = 12  # hex digits of a digest shown in labels
 
 

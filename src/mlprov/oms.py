@@ -20,7 +20,7 @@ from mlprov.statements import Statement, sha256_descriptor
 __all__ = ["OMS_PREDICATE_TYPE", "SignedManifest", "manifest_statement", "read_signed_manifest"]
 
 OMS_PREDICATE_TYPE = "https://model_signing/signature/v1.0"
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,8 @@ __all__ = [
 
 REVIEW_PREDICATE_TYPE: Final = MLPROV_PREDICATE_PREFIX + "review/v1"
 ReviewDecision = Literal["approve", "reject"]
-_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
+_TIME = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
+_SHA256 = re.compile(r"\Asha256:[0-9a-f]{64}\Z")
 _MAX_COMMENT = 10_000
 
 

@@ -86,7 +86,7 @@ _NAME = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
 _PINNED_VERSION = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*"
                              r"===?\s*([^\s;,]+)\s*(?:;.*)?$")
 _HASH_OPTION = re.compile(r"--hash[=\s]+sha256:([0-9a-fA-F]{64})")
-_MAX_SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_MAX_SAFE_FILE_NAME = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 
 # Trove licence classifiers with one clear SPDX id. Others are kept by name.
 _CLASSIFIER_SPDX = {

@@ -33,7 +33,7 @@ PAYLOAD_TYPE_IN_TOTO = "application/vnd.in-toto+json"
 #: ``<prefix>eval/v1``, ``<prefix>review/v1``, ... (documented in docs/predicates.md).
 MLPROV_PREDICATE_PREFIX = "https://mlprov.dev/predicates/"
 
-_HEX = re.compile(r"^[0-9a-f]+$")
+_HEX = re.compile(r"\A[0-9a-f]+\Z")
 # Lengths of the hex digests the in-toto DigestSet names with a fixed size.
 _HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128, "sha1": 40, "sha224": 56,
                 "sha512_256": 64, "sha3_256": 64, "sha3_384": 96, "sha3_512": 128}

@@ -8,6 +8,7 @@ import click
 
 from mlprov._cli.output import emit_json
 from mlprov._cli.registry_common import (
+    VERSION,
     actor_option,
     emit_change,
     model_uri,
@@ -90,7 +91,7 @@ def list_cmd(registry_dir: Path | None, as_json: bool) -> None:
 
 @deployment.command("show")
 @click.argument("name")
-@click.argument("version", required=False, type=click.IntRange(min=1))
+@click.argument("version", required=False, type=VERSION)
 @registry_option
 @click.option("--json", "as_json", is_flag=True, help="Print the deployment as JSON.")
 def show(name: str, version: int | None, registry_dir: Path | None, as_json: bool) -> None:

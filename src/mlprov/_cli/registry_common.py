@@ -78,9 +78,34 @@ def uri_argument(fn: F) -> F:
                           callback=lambda _ctx, _param, value: model_uri(value))(fn)
 
 
+class VersionType(click.ParamType[int]):
+    """A version number in ASCII digits, checked as a whole string.
+
+    Not ``" 2"``, ``"02"``, ``"1_0"``, an Arabic-Indic digit or a trailing
+    newline, all of which ``int()`` would take.
+    """
+
+    name = "version"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        from mlprov._internal.names import parse_version
+        from mlprov.errors import InputError
+
+        try:
+            return parse_version(value)
+        except InputError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+VERSION = VersionType()
+
+
 def version_argument(fn: F) -> F:
     """A positive ``VERSION`` argument."""
-    return click.argument("version", type=click.IntRange(min=1))(fn)
+    return click.argument("version", type=VERSION)(fn)
 
 
 def emit_change(result: ChangeResult, as_json: bool, done: str) -> None:

@@ -8,6 +8,7 @@ import click
 
 from mlprov._cli.output import emit_json
 from mlprov._cli.registry_common import (
+    VERSION,
     actor_option,
     emit_change,
     open_registry,
@@ -132,7 +133,7 @@ Gated and audited like any alias move; exit 1 if the gate denies it.
 @click.argument("name")
 @click.option("--alias", "alias_name", required=True, metavar="ALIAS",
               help="The alias to re-point.")
-@click.option("--to", "to", type=click.IntRange(min=1), metavar="VERSION",
+@click.option("--to", "to", type=VERSION, metavar="VERSION",
               help="The version to point it at (default: its previous target, from the "
                    "audit log).")
 @click.option("--reason", metavar="TEXT", help="Why (default: 'rollback').")

@@ -16,7 +16,7 @@ from typing import Any
 
 __all__ = ["ParentRef", "parents_from_predicate"]
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 
 
 @dataclass(frozen=True)

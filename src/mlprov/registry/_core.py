@@ -68,6 +68,7 @@ from mlprov.registry._uri import (
     ModelUri,
     check_alias,
     check_name,
+    check_version,
     parse_model_uri,
     sha256_digest,
     utc_now,
@@ -973,6 +974,8 @@ class Registry:
         Raises:
             NotFoundError: unknown model or version.
         """
+        check_name(name)
+        check_version(version)
         with self.metadata.read() as tx:
             return _need_version(tx, name, version)
 
@@ -1054,6 +1057,8 @@ class Registry:
         """
         from mlprov.registry._uri import parse_stage
 
+        check_name(name)
+        check_version(version)
         stage = to if isinstance(to, Stage) else parse_stage(to)
         who = actor or default_actor()
         self._check_config_pinned()
@@ -1084,7 +1089,9 @@ class Registry:
         Raises:
             PolicyDeniedError: the gate said no (the denial is audited).
         """
+        check_name(name)
         check_alias(alias)
+        check_version(version)
         who = actor or default_actor()
         self._check_config_pinned()
 
@@ -1153,7 +1160,10 @@ class Registry:
         Raises:
             NotFoundError: no earlier target in the audit log.
         """
+        check_name(name)
         check_alias(alias)
+        if to is not None:
+            check_version(to)
         if to is None:
             history = self.alias_history(name, alias)
             current = history[-1].version if history else None

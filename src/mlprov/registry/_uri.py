@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 from dataclasses import dataclass
 
+from mlprov._internal.names import check_alias, check_name, check_version, parse_version
 from mlprov.errors import InputError
 from mlprov.registry.interface import Stage
 
@@ -19,15 +19,13 @@ __all__ = [
     "ModelUri",
     "check_alias",
     "check_name",
+    "check_version",
     "parse_model_uri",
     "parse_time",
     "sha256_digest",
     "utc_now",
 ]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
-_ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,99}$")
-_VERSION_LIKE = re.compile(r"^v\d+$")
 
 
 class UriError(InputError):
@@ -37,40 +35,15 @@ class UriError(InputError):
             "(Staging, Production, Archived) or models:/NAME/latest")
 
 
-def check_name(name: str, *, what: str = "model name") -> str:
-    """Return ``name`` if it can be used in ``models:/`` URIs.
-
-    Raises:
-        InputError: it holds characters other than letters, digits and ``._+-``.
-    """
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise InputError(f"invalid {what} {name!r}",
-                         hint="use letters, digits and . _ + - (starting with a letter or "
-                              "digit, at most 200 characters)")
-    return name
-
-
-def check_alias(alias: str) -> str:
-    """Return ``alias`` if it is a valid alias (lower-case, not a stage or ``latest``).
-
-    Raises:
-        InputError: otherwise.
-    """
-    if not isinstance(alias, str) or not _ALIAS.match(alias):
-        raise InputError(f"invalid alias {alias!r}",
-                         hint="use lower-case letters, digits, _ and -, starting with a letter")
-    if alias == "latest" or _VERSION_LIKE.match(alias):
-        raise InputError(f"alias {alias!r} is reserved ('latest' and v<N> name versions)",
-                         hint="choose another alias, e.g. production or champion")
-    return alias
-
-
 def parse_stage(text: str) -> Stage:
     """Parse a stage name, case-insensitively.
 
     Raises:
         InputError: not a stage.
     """
+    if not isinstance(text, str) or not text.isascii():
+        raise InputError(f"unknown stage {text!r}",
+                         hint="stages are None, Staging, Production and Archived")
     for stage in Stage:
         if text.lower() == stage.value.lower():
             return stage
@@ -116,8 +89,8 @@ def parse_model_uri(text: str) -> ModelUri:
         if "/" in rest:
             name, _, tail = rest.partition("/")
             check_name(name)
-            if tail.isdigit() and not tail.startswith("0"):
-                return ModelUri(name=name, version=int(tail))
+            if tail[:1].isdigit():
+                return ModelUri(name=name, version=parse_version(tail))
             if tail == "latest":
                 return ModelUri(name=name, latest=True)
             return ModelUri(name=name, stage=parse_stage(tail))

@@ -95,7 +95,7 @@ class BlobCorruptError(VerificationError):
     hint = "the blob store was modified outside mlprov; restore the blob from a backup"
 
 
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_DIGEST = re.compile(r"\Asha256:[0-9a-f]{64}\Z")
 
 
 def check_digest(digest: str) -> str:
