@@ -65,7 +65,8 @@ class ReviewedModel(MlprovModel):
 
     name: str = Field(min_length=1)
     identity: str = Field(min_length=1)
-    root_digest: str = Field(alias="rootDigest", pattern=_SHA256.pattern)
+    # pydantic's patterns are Rust regexes: there ``$`` is the end of the text only.
+    root_digest: str = Field(alias="rootDigest", pattern=r"^sha256:[0-9a-f]{64}$")
 
 
 class ReviewPredicate(MlprovModel):
@@ -77,7 +78,8 @@ class ReviewPredicate(MlprovModel):
     reviewer: str = Field(min_length=1, max_length=200)
     decision: ReviewDecision
     comment: str = Field(max_length=_MAX_COMMENT)
-    reviewed_at: str = Field(alias="reviewedAt", pattern=_TIME.pattern)
+    reviewed_at: str = Field(alias="reviewedAt",
+                             pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
     evidence: dict[str, str] = Field(default_factory=dict)
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from mlprov._cli.options import build_inputs, identity_options
+from mlprov._cli.output import echo
 from mlprov._cli.progress import byte_progress, tree_size
 from mlprov._cli.signer_options import SignerOptions, signer_options
 from mlprov.hashing import HashJob, default_ignore_paths
@@ -138,7 +139,7 @@ def attest(model_path: Path, name: str, signer: SignerOptions, out: Path, commit
                    "evidence": str(result.evidence_dir), "files": result.files,
                    "parents": [p.to_json_dict() for p in result.parents]})
         return
-    click.echo(str(result.evidence_dir))
+    echo(str(result.evidence_dir))
     note(f"attested {result.name}: {result.identity}, root sha256:{result.root_digest} "
          f"({len(result.manifest.files)} files)")
     for parent in result.parents:

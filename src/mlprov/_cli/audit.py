@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mlprov._cli.output import emit_json, note
+from mlprov._cli.output import echo, emit_json, note
 from mlprov._cli.registry_common import open_registry, registry_option
 from mlprov.errors import EXIT_CHECK_FAILED
 
@@ -55,10 +55,10 @@ def log(registry_dir: Path | None, since: int, limit: int | None, name: str | No
             change = f" {details.get('from')} -> {details.get('to')}"
         elif e["kind"].startswith("alias."):
             change = f" @{details.get('alias')}"
-        click.echo(f"#{e['seq']:<6} {e['time']}  {outcome} {e['kind']:<19} {subject}{change}  "
+        echo(f"#{e['seq']:<6} {e['time']}  {outcome} {e['kind']:<19} {subject}{change}  "
                    f"by {e['actor']}" + (f": {e['reason']}" if e["reason"] else ""))
         for message in details.get("deny", []):
-            click.echo(f"         denied: {message}")
+            echo(f"         denied: {message}")
 
 
 @audit.command("verify")
@@ -93,7 +93,7 @@ def verify(ctx: click.Context, registry_dir: Path | None, deep: bool, checkpoint
              f"{'' if as_json else '; --json lists every problem'})")
         ctx.exit(EXIT_CHECK_FAILED)
     if not as_json:
-        click.echo(f"audit log verified: {report.entries} entries, head {report.head_hash}")
+        echo(f"audit log verified: {report.entries} entries, head {report.head_hash}")
         note(f"  {report.checkpoints} signed checkpoint(s) and {report.decisions} signed "
              f"decision(s) checked; state replayed from the log matches"
              + (f"; new checkpoint at entry {report.new_checkpoint}"
@@ -150,7 +150,7 @@ def events(ctx: click.Context, registry_dir: Path | None, since: int, limit: int
         subject = event["name"] or ""
         if event["version"] is not None:
             subject += f" v{event['version']}"
-        click.echo(f"{event['id']:<6} {event['time']}  {event['kind']:<19} {subject}"
+        echo(f"{event['id']:<6} {event['time']}  {event['kind']:<19} {subject}"
                    + (f"  [{deliveries}]" if deliveries else ""))
 
 

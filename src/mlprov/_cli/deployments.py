@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlprov._cli.output import emit_json
+from mlprov._cli.output import echo, emit_json
 from mlprov._cli.registry_common import (
     VERSION,
     actor_option,
@@ -86,7 +86,7 @@ def list_cmd(registry_dir: Path | None, as_json: bool) -> None:
         emit_json({"schema": DEPLOYMENTS_SCHEMA, "deployments": found})
         return
     for d in found:
-        click.echo(f"{d['uri']}  {d['stage']}")
+        echo(f"{d['uri']}  {d['stage']}")
 
 
 @deployment.command("show")
@@ -104,6 +104,6 @@ def show(name: str, version: int | None, registry_dir: Path | None, as_json: boo
         return
     for view in views:
         data = view.to_json_dict()
-        click.echo(f"{data['uri']}  {data['stage']}  (signed by {data['signedBy']})")
+        echo(f"{data['uri']}  {data['stage']}  (signed by {data['signedBy']})")
         for member in data["models"]:
-            click.echo(f"  {member['uri']}  {member['rootDigest']}  (from {member['requested']})")
+            echo(f"  {member['uri']}  {member['rootDigest']}  (from {member['requested']})")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlprov._cli.output import emit_json
+from mlprov._cli.output import echo, emit_json
 from mlprov._cli.progress import byte_progress, tree_size
 from mlprov.hashing import DEFAULT_IGNORE_PATHS, hash_path
 
@@ -41,6 +41,6 @@ def hash_cmd(path: Path, as_json: bool, allow_symlinks: bool, ignore: tuple[str,
         })
         return
     for f in manifest.files:
-        click.echo(f"{f.sha256}  {f.path}")
-    click.echo(f"sha256:{manifest.root}  (root, {len(manifest.files)} files, "
+        echo(f"{f.sha256}  {f.path}")
+    echo(f"sha256:{manifest.root}  (root, {len(manifest.files)} files, "
                f"{manifest.total_size} bytes)")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from mlprov._cli.options import build_inputs, identity_options
-from mlprov._cli.output import emit_json
+from mlprov._cli.output import echo, emit_json
 from mlprov.identity import compute_identity
 
 IDENTITY_SCHEMA = "https://mlprov.dev/schemas/identity/v1"
@@ -29,4 +29,4 @@ def identity(commit: str | None, repo: Path | None, allow_dirty: bool, data: tup
         emit_json({"schema": IDENTITY_SCHEMA, "identity": value,
                    "inputs": inputs.canonical_inputs()})
     else:
-        click.echo(value)
+        echo(value)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mlprov._cli.options import require_one_trust, trust_options
-from mlprov._cli.output import emit_json, note
+from mlprov._cli.output import emit_json, note, printable
 from mlprov._cli.progress import byte_progress, tree_size
 from mlprov.errors import EXIT_CHECK_FAILED
 
@@ -68,7 +68,7 @@ def inspect(ctx: click.Context, evidence: Path, trust: Path | None, key: Path | 
     if as_json:
         emit_json(result.to_json_dict())
     else:
-        click.echo("\n".join(render_text(result)))
+        click.echo("\n".join(printable(line) for line in render_text(result)))
     if not result.ok:
         failures = result.failures()
         if failures:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from mlprov._cli.output import echo
 from mlprov.errors import InputError
 from mlprov.signing import KeyType, generate_key, passphrase_from_env_or_prompt, write_key_pair
 
@@ -41,6 +42,6 @@ def keygen(out: Path, key_type: str, force: bool) -> None:
     passphrase = passphrase_from_env_or_prompt(out, confirm=True)
     private, public = write_key_pair(generate_key(KeyType(key_type)), out, passphrase,
                                      overwrite=force)
-    click.echo(str(public))
-    click.echo(f"wrote {private} ({'encrypted' if passphrase else 'unencrypted'}, mode 0600) "
+    echo(str(public))
+    echo(f"wrote {private} ({'encrypted' if passphrase else 'unencrypted'}, mode 0600) "
                f"and {public}", err=True)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from mlprov._cli.output import emit_json, note
+from mlprov._cli.output import echo, emit_json, note
 from mlprov.errors import EXIT_CHECK_FAILED
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def verify(ctx: click.Context, evidence_dir: Path, search: tuple[Path, ...], max
         note(f"error: lineage not verified: {first} (hint: {hint})")
         ctx.exit(EXIT_CHECK_FAILED)
     if not as_json:
-        click.echo(f"verified lineage {result.summary()}")
+        echo(f"verified lineage {result.summary()}")
         _print_links(result)
 
 

@@ -97,7 +97,9 @@ def _one_line(text: str) -> str:
 
 
 def _fail(message: str, code: int) -> int:
-    click.echo(_one_line(message), err=True)
+    from mlprov._internal.display import printable
+
+    click.echo(printable(_one_line(message)), err=True)
     return code
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlprov._cli.output import emit_json, note
+from mlprov._cli.output import echo, emit_json, note
 from mlprov._cli.registry_common import (
     actor_option,
     open_registry,
@@ -58,7 +58,7 @@ def register(model_path: Path, evidence: Path, reason: str | None, registry_dir:
                    "sameIdentityAs": list(result.same_identity), "decision": result.decision,
                    "auditSeq": result.seq})
     else:
-        click.echo(result.uri)
+        echo(result.uri)
     if not result.created:
         note(f"already registered as {result.uri} (same identity and files)")
     elif not result.reproducible:
@@ -86,7 +86,7 @@ def list_models(registry_dir: Path | None, as_json: bool) -> None:
         return
     for model in found:
         aliases = " ".join(f"@{a}=v{v}" for a, v in sorted(model["aliases"].items()))
-        click.echo(f"{model['name']}  latest v{model['latestVersion']}  {aliases}".rstrip())
+        echo(f"{model['name']}  latest v{model['latestVersion']}  {aliases}".rstrip())
 
 
 @models.command("show")
@@ -102,13 +102,13 @@ def show_model(name: str, registry_dir: Path | None, limit: int, as_json: bool) 
     if as_json:
         emit_json({"schema": MODEL_SCHEMA, **shown})
         return
-    click.echo(f"{name}  (latest v{shown['latestVersion']})")
+    echo(f"{name}  (latest v{shown['latestVersion']})")
     for alias, info in sorted(shown["aliases"].items()):
-        click.echo(f"  @{alias} -> v{info['version']}")
+        echo(f"  @{alias} -> v{info['version']}")
     for v in shown["versions"]:
         flags = "" if v["reproducible"] else "  NON-REPRODUCIBLE"
         reviews = f"  {v['reviews']} review(s)" if v["reviews"] else ""
-        click.echo(f"  v{v['version']:<5} {v['stage']:<10} {v['rootDigest'][:19]}  "
+        echo(f"  v{v['version']:<5} {v['stage']:<10} {v['rootDigest'][:19]}  "
                    f"{v['identity'][:24]}{reviews}{flags}")
 
 
@@ -134,7 +134,7 @@ def resolve(uri: str, registry_dir: Path | None, as_json: bool) -> None:
         emit_json({"schema": RESOLVE_SCHEMA, **resolved.to_json_dict()})
         return
     record = resolved.record
-    click.echo(f"models:/{record.name}/{record.version}")
+    echo(f"models:/{record.name}/{record.version}")
     note(f"{uri} -> v{record.version} ({record.stage.value}, {record.root_digest})")
 
 
@@ -172,6 +172,6 @@ def pull(uri: str, out: Path, trust: Path | None, registry_dir: Path | None,
         emit_json({"schema": PULL_SCHEMA, **result.resolved.to_json_dict(),
                    "path": str(result.path), "files": result.files, "bytes": result.bytes})
         return
-    click.echo(str(result.path))
+    echo(str(result.path))
     note(f"pulled models:/{record.name}/{record.version} ({result.files} files, "
          f"{result.bytes} bytes): files, evidence and the decision behind {uri} verified")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mlprov._cli.options import trust_options
-from mlprov._cli.output import emit_json, note
+from mlprov._cli.output import echo, emit_json, note
 from mlprov.errors import EXIT_CHECK_FAILED
 
 if TYPE_CHECKING:
@@ -73,20 +73,20 @@ def _render(decision: Decision, policy_path: Path, model: dict[str, Any],
             reviews: list[VerifiedReview]) -> None:
     verb = "allow" if decision.allowed else "deny"
     facts = " ".join(str(model[k]) for k in ("name", "identity", "rootDigest") if k in model)
-    click.echo(f"{verb} {facts}".rstrip())
+    echo(f"{verb} {facts}".rstrip())
     for message in decision.deny:
-        click.echo(f"  deny: {message}")
+        echo(f"  deny: {message}")
     for message in decision.warn:
-        click.echo(f"  warn: {message}")
+        echo(f"  warn: {message}")
     for review in reviews:
         if review.counted:
-            click.echo(f"  review {review.path.name}: {review.decision} by {review.reviewer} "
+            echo(f"  review {review.path.name}: {review.decision} by {review.reviewer} "
                        f"(signer {review.signer.name if review.signer else '?'})")
         else:
-            click.echo(f"  review {review.path.name}: not counted: {review.problem}")
-    click.echo(f"policy {decision.policy_digest} ({policy_path}, {decision.entrypoint})")
-    click.echo(f"input  {decision.input_digest}")
-    click.echo(f"data   {decision.data_digest}")
+            echo(f"  review {review.path.name}: not counted: {review.problem}")
+    echo(f"policy {decision.policy_digest} ({policy_path}, {decision.entrypoint})")
+    echo(f"input  {decision.input_digest}")
+    echo(f"data   {decision.data_digest}")
 
 
 @policy.command(epilog=EPILOG_CHECK)
@@ -176,8 +176,8 @@ def test_cmd(ctx: click.Context, directory: Path, data_path: Path | None, as_jso
         for result in report.tests:
             verdict = "PASS" if result.passed else "FAIL"
             detail = f" ({result.detail})" if result.detail else ""
-            click.echo(f"{verdict} {result.file}: {result.name}{detail}")
-        click.echo(f"{report.passed} passed, {report.failed} failed")
+            echo(f"{verdict} {result.file}: {result.name}{detail}")
+        echo(f"{report.passed} passed, {report.failed} failed")
     if not report.ok:
         failed = [t for t in report.tests if not t.passed]
         first = f"{failed[0].file}: {failed[0].name}" if failed else "no test ran"

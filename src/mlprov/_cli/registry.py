@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from mlprov._cli.output import emit_json, note
+from mlprov._cli.output import echo, emit_json, note
 from mlprov._cli.registry_common import (
     F,
     actor_option,
@@ -80,7 +80,7 @@ def init(registry_dir: Path | None, trust: Path, policies: Path | None, key: Pat
     if as_json:
         emit_json(info)
         return
-    click.echo(str(info["home"]))
+    echo(str(info["home"]))
     signing = "keyless, Sigstore" if sigstore else f"signing key {info['publicKey']}"
     note(f"created registry {info['id']} ({signing}); gates in {info['home']}/mlprov.toml")
 
@@ -95,21 +95,21 @@ def show(registry_dir: Path | None, as_json: bool) -> None:
     if as_json:
         emit_json(info)
         return
-    click.echo(f"registry {info['id']} at {info['home']}")
-    click.echo(f"  trust     {info['trust']}")
+    echo(f"registry {info['id']} at {info['home']}")
+    echo(f"  trust     {info['trust']}")
     signers = info["signers"]
     assert isinstance(signers, list)
     for signer in signers:
-        click.echo(f"    {signer['name']}: {', '.join(signer['roles'])}")
-    click.echo(f"  policies  {info['policies']}")
+        echo(f"    {signer['name']}: {', '.join(signer['roles'])}")
+    echo(f"  policies  {info['policies']}")
     gates = info["gates"]
     assert isinstance(gates, dict)
     for stage, gate in gates["stages"].items():
-        click.echo(f"    stage {stage}: {gate}")
+        echo(f"    stage {stage}: {gate}")
     for alias, gate in gates["aliases"].items():
-        click.echo(f"    alias {alias}: {gate}")
-    click.echo(f"  config    {info['config']}")
-    click.echo(f"  audit log {info['auditHead']} entries")
+        echo(f"    alias {alias}: {gate}")
+    echo(f"  config    {info['config']}")
+    echo(f"  audit log {info['auditHead']} entries")
 
 
 def _reason_option(fn: F) -> F:

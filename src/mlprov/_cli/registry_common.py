@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlprov._cli.output import emit_json, note
+from mlprov._cli.output import echo, emit_json, note
 
 if TYPE_CHECKING:
     from mlprov.lineage import ParentSpec
@@ -113,7 +113,7 @@ def emit_change(result: ChangeResult, as_json: bool, done: str) -> None:
     if as_json:
         emit_json({"schema": CHANGE_SCHEMA, **result.to_json_dict()})
     else:
-        click.echo(done)
+        echo(done)
     for warning in result.warn:
         note(f"warning: {warning}")
     note(f"decision {result.decision} signed; audit entry {result.seq}")

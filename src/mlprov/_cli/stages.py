@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlprov._cli.output import emit_json
+from mlprov._cli.output import echo, emit_json
 from mlprov._cli.registry_common import (
     VERSION,
     actor_option,
@@ -113,11 +113,11 @@ def history(name: str, alias_name: str, at: str | None, registry_dir: Path | Non
         return
     for change in changes:
         target = f"v{change.version}" if change.version is not None else "unset"
-        click.echo(f"{change.time}  #{change.seq:<6} {change.kind:<15} {target:<7} "
+        echo(f"{change.time}  #{change.seq:<6} {change.kind:<15} {target:<7} "
                    f"{change.actor}: {change.reason or ''}".rstrip())
     if at is not None:
         shown = f"v{current}" if current is not None else "nothing"
-        click.echo(f"at {moment}: {name}@{alias_name} pointed to {shown}")
+        echo(f"at {moment}: {name}@{alias_name} pointed to {shown}")
 
 
 ROLLBACK_EPILOG = """\b

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from mlprov._cli.options import require_one_trust, trust_options
-from mlprov._cli.output import emit_json, note
+from mlprov._cli.output import echo, emit_json, note
 from mlprov._cli.progress import byte_progress, tree_size
 from mlprov.errors import EXIT_CHECK_FAILED
 from mlprov.hashing import HashJob, default_ignore_paths
@@ -90,7 +90,7 @@ def verify(ctx: click.Context, model_path: Path, evidence: Path, trust: Path | N
         note(f"error: verification failed: {detail} (hint: do not use this model{more}{where})")
         ctx.exit(EXIT_CHECK_FAILED)
     if not as_json:
-        click.echo(f"verified {verdict.name or Path(model_path).name}"
+        echo(f"verified {verdict.name or Path(model_path).name}"
                    + (f" {verdict.identity}" if verdict.identity else "")
                    + (f" {verdict.root_digest}" if verdict.root_digest else ""))
         for check in verdict.checks:
