@@ -776,5 +776,14 @@ def build_input(
 
 
 def _review_is_of(review: VerifiedReview, verdict: Verdict) -> bool:
-    """Re-check that a counted review names this verdict's model (defence in depth)."""
-    return (review.root_digest, review.identity) == (verdict.root_digest, verdict.identity)
+    """Re-check that a counted review names this verdict's model (defence in depth).
+
+    Root digest, identity, name and provenance bundle must all match: a review
+    checked without the name or the provenance (None) never counts.
+    """
+    from mlprov.reviews import provenance_digest
+
+    provenance = provenance_digest(verdict)
+    return (provenance is not None and verdict.name is not None
+            and (review.root_digest, review.identity, review.name, review.provenance)
+            == (verdict.root_digest, verdict.identity, verdict.name, provenance))

@@ -30,6 +30,7 @@ from pydantic import ConfigDict, Field, ValidationError
 
 from mlprov.bundles import sign_statement, verify_statement_file
 from mlprov.errors import InputError, VerificationError
+from mlprov.evidence import PROVENANCE_FILE
 from mlprov.statements import MLPROV_PREDICATE_PREFIX, MlprovModel, Statement, sha256_descriptor
 from mlprov.trust import Role, Trust, TrustedKey, load_trust
 
@@ -46,6 +47,7 @@ __all__ = [
     "VerifiedReview",
     "evidence_verified",
     "make_review",
+    "provenance_digest",
     "signer_id",
     "signer_json",
     "verify_reviews",
@@ -131,6 +133,9 @@ class VerifiedReview:
     #: The model version the review verified against (set when counted).
     root_digest: str | None = None
     identity: str | None = None
+    #: The model's name and the digest of the provenance bundle it was reviewed with.
+    name: str | None = None
+    provenance: str | None = None
 
     def to_input(self) -> dict[str, Any]:
         """The review as policy input (only for counted reviews).
@@ -170,6 +175,12 @@ def evidence_verified(verdict: Verdict) -> bool:
     if not verdict.checks or not (verdict.name and verdict.identity and verdict.root_digest):
         return False
     return all(c.ok is True or (c.ok is None and c.name == "files") for c in verdict.checks)
+
+
+def provenance_digest(verdict: Verdict) -> str | None:
+    """``sha256:<hex>`` of the verified provenance bundle a verdict holds, or None."""
+    statement = verdict.statements.get(PROVENANCE_FILE)
+    return f"sha256:{statement.file_sha256}" if statement is not None else None
 
 
 def _verified(evidence: Path | str | Verdict, trust: Trust | Path | str | None,
@@ -249,7 +260,8 @@ def _normalise_digest(value: str) -> str:
     return digest
 
 
-def _check_one(path: Path, trust: Trust, root: str, identity: str) -> VerifiedReview:
+def _check_one(path: Path, trust: Trust, root: str, identity: str, name: str | None,
+               provenance: str | None) -> VerifiedReview:
     try:
         verified = verify_statement_file(path, trust, Role.REVIEWER,
                                          predicate_type=REVIEW_PREDICATE_TYPE)
@@ -269,19 +281,37 @@ def _check_one(path: Path, trust: Trust, root: str, identity: str) -> VerifiedRe
     if predicate.model.identity != identity:
         return VerifiedReview(path, False, f"{path.name} reviews another version "
                                            f"({predicate.model.identity}), not {identity}")
+    if name is not None and predicate.model.name != name:
+        return VerifiedReview(path, False, f"{path.name} reviews another model "
+                                           f"({predicate.model.name!r}), not {name!r}")
+    reviewed = predicate.evidence.get(PROVENANCE_FILE)
+    if provenance is not None and reviewed != provenance:
+        why = ("names no provenance it reviewed" if reviewed is None
+               else f"reviews other evidence (provenance {reviewed}), not {provenance}")
+        return VerifiedReview(path, False, f"{path.name} {why}")
     return VerifiedReview(path, True, None, reviewer=predicate.reviewer,
                           decision=predicate.decision, comment=predicate.comment,
                           time=predicate.reviewed_at, signer=verified.signer,
                           file_sha256=verified.file_sha256, evidence=dict(predicate.evidence),
-                          root_digest=root, identity=identity)
+                          root_digest=root, identity=identity, name=name,
+                          provenance=provenance)
 
 
 def verify_reviews(paths: Iterable[Path | str], trust: Trust | Path | str, *,
-                   root_digest: str, identity: str) -> list[VerifiedReview]:
+                   verdict: Verdict | None = None, root_digest: str | None = None,
+                   identity: str | None = None, name: str | None = None,
+                   provenance: str | None = None) -> list[VerifiedReview]:
     """Check review files against a model version; one result per path, in order.
 
     A review counts when it is signed by a trusted key holding the ``reviewer``
-    role and names ``root_digest`` (subject and predicate) and ``identity``.
+    role and names ``root_digest`` (subject and predicate) and ``identity``, and,
+    when given, the model ``name`` and the digest of its provenance bundle
+    (``provenance``, ``sha256:<hex>``): a review of model A never counts for a
+    model B with the same bytes and recipe. The policy input keeps only reviews
+    checked against all four (:func:`mlprov.policy.build_input`): pass the
+    model's ``verdict`` to take all four from it::
+
+        reviews = verify_reviews(["alice.json"], "trust.yaml", verdict=verdict)
     Unsigned, forged, wrongly signed, malformed or other-model reviews are
     returned with ``counted=False`` and the reason.
 
@@ -289,6 +319,16 @@ def verify_reviews(paths: Iterable[Path | str], trust: Trust | Path | str, *,
         TrustError, KeyMaterialError: the trust file is unusable.
         InputError: ``root_digest`` is not a SHA-256 digest.
     """
+    if verdict is not None:
+        root_digest = root_digest or verdict.root_digest
+        identity = identity or verdict.identity
+        name = name or verdict.name
+        provenance = provenance or provenance_digest(verdict)
+    if root_digest is None or identity is None:
+        raise InputError("verify_reviews needs the model: verdict= (or root_digest= and "
+                         "identity=)")
     resolved = trust if isinstance(trust, Trust) else load_trust(Path(trust))
     root = _normalise_digest(root_digest)
-    return [_check_one(Path(p), resolved, root, identity) for p in paths]
+    if provenance is not None and not _SHA256.match(provenance):
+        raise InputError(f"not a SHA-256 provenance digest: {provenance!r}")
+    return [_check_one(Path(p), resolved, root, identity, name, provenance) for p in paths]

@@ -52,8 +52,7 @@ def allowed(lab, tmp_path_factory) -> dict[str, Any]:
     review = where / "r.json"
     review.write_bytes(make_review(verdict, signer=load_private_key(lab.key("alice")),
                                    reviewer="alice", decision="approve", comment="ok"))
-    reviews = verify_reviews([review], lab.trust, root_digest=verdict.root_digest,
-                             identity=verdict.identity)
+    reviews = verify_reviews([review], lab.trust, verdict=verdict)
     document = build_input(verdict, reviews=reviews,
                            scan=scan_verified_model(attested.model, verdict))
     assert document["scan"]["findings"], "the pickle must be found"

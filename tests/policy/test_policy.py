@@ -390,8 +390,7 @@ def test_input_from_a_verified_model_matches_its_schema(good, lab):
     review = good.model.parent / "alice.json"
     review.write_bytes(make_review(verdict, signer=load_private_key(lab.key("alice")),
                                    reviewer="alice", decision="approve", comment="ok"))
-    reviews = verify_reviews([review], lab.trust, root_digest=verdict.root_digest,
-                             identity=verdict.identity)
+    reviews = verify_reviews([review], lab.trust, verdict=verdict)
     scan = scan_verified_model(good.model, verdict)
     document = build_input(verdict, reviews=reviews, scan=scan, registry_state={"versions": 3},
                            transition={"from": "Staging", "to": "Production", "alias": None,
@@ -487,8 +486,7 @@ def test_production_denies_a_malicious_pickle(lab, tmp_path: Path):
     review = tmp_path / "r.json"
     review.write_bytes(make_review(verdict, signer=load_private_key(lab.key("alice")),
                                    reviewer="alice", decision="approve", comment="ok"))
-    reviews = verify_reviews([review], lab.trust, root_digest=verdict.root_digest,
-                             identity=verdict.identity)
+    reviews = verify_reviews([review], lab.trust, verdict=verdict)
     document = build_input(verdict, reviews=reviews, scan=scan_verified_model(attested.model,
                                                                               verdict))
     validate(document)

@@ -38,8 +38,7 @@ def sign(verdict, lab, who: str, tmp_path: Path, decision: str = "approve",
 
 
 def check(paths, lab, verdict):
-    return verify_reviews(paths, lab.trust, root_digest=verdict.root_digest,
-                          identity=verdict.identity)
+    return verify_reviews(paths, lab.trust, verdict=verdict)
 
 
 def production_decision(verdict, good, reviews):
@@ -86,8 +85,7 @@ def test_a_review_signed_by_the_builders_own_key_does_not_count(verdict, good, l
     # production refuses an approval by the builder.
     everything = Trust.single_key(lab.pub("ci"))
     builder_verdict = mlprov.verify(good.model, evidence=good.evidence, trust=lab.trust)
-    [as_reviewer] = verify_reviews([path], everything, root_digest=verdict.root_digest,
-                                   identity=verdict.identity)
+    [as_reviewer] = verify_reviews([path], everything, verdict=verdict)
     assert as_reviewer.counted
     decision = production_decision(builder_verdict, good, [as_reviewer])
     assert decision.deny == ("needs 1 approval(s) by a reviewer who is not the builder; "
@@ -186,3 +184,38 @@ def test_review_arguments_are_checked(verdict, lab):
 def test_evidence_verified(verdict):
     assert evidence_verified(verdict)
     assert not evidence_verified(mlprov.Verdict(model="m", evidence="e"))
+
+
+def test_a_review_of_one_model_never_counts_for_another_with_the_same_bytes(lab, tmp_path):
+    """Same files, same recipe (commit, seeds, data), another name: identity and root digest
+    are equal, so only the name and the provenance bundle tell the two apart (issue 10 item 8).
+    """
+    a = attest_model(lab, tmp_path / "a", name="model-a")
+    b_evidence = tmp_path / "b-evidence"
+    mlprov.attest(a.model, name="model-b", key=lab.key("ci"), out=b_evidence,
+                  commit="0123456789abcdef0123456789abcdef01234567")
+    verdict_a = mlprov.verify(a.model, evidence=a.evidence, trust=lab.trust)
+    verdict_b = mlprov.verify(a.model, evidence=b_evidence, trust=lab.trust)
+    assert (verdict_a.identity, verdict_a.root_digest) == (verdict_b.identity,
+                                                           verdict_b.root_digest)
+    review = sign(verdict_a, lab, "alice", tmp_path)
+    [for_a] = verify_reviews([review], lab.trust, verdict=verdict_a)
+    [for_b] = verify_reviews([review], lab.trust, verdict=verdict_b)
+    assert for_a.counted and not for_b.counted
+    assert "reviews another model ('model-a'), not 'model-b'" in (for_b.problem or "")
+    # Checked without name and provenance, a review passes the signature checks but the
+    # policy input leaves it out: only a review bound to all four facts counts.
+    [loose] = verify_reviews([review], lab.trust, root_digest=verdict_b.root_digest or "",
+                             identity=verdict_b.identity or "")
+    assert loose.counted
+    assert build_input(verdict_b, reviews=[loose])["reviews"] == []
+    assert len(build_input(verdict_a, reviews=[for_a])["reviews"]) == 1
+
+
+def test_a_review_names_the_provenance_it_was_made_with(verdict, lab, tmp_path):
+    review = sign(verdict, lab, "alice", tmp_path)
+    [other] = verify_reviews([review], lab.trust, verdict=verdict,
+                             provenance="sha256:" + "0" * 64)
+    assert not other.counted and "reviews other evidence" in (other.problem or "")
+    with pytest.raises(InputError, match="needs the model"):
+        verify_reviews([review], lab.trust)

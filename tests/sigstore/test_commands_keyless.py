@@ -109,14 +109,12 @@ def test_keyless_review_counts_for_a_keyless_reviewer_rule(keyless_evidence: Evi
                            roles=frozenset({Role.REVIEWER}), name="bob")))
     verdict = mlprov.verify(keyless_evidence.model, evidence=keyless_evidence.evidence,
                             trust=trust)
-    [result] = verify_reviews([review], trust, root_digest=verdict.root_digest or "",
-                              identity=verdict.identity or "")
+    [result] = verify_reviews([review], trust, verdict=verdict)
     assert result.counted, result
     assert result.signer is not None and result.signer.name == "bob"
     # Not a reviewer under the file's own rules: the builder identity's rule lacks the role.
     [uncounted] = verify_reviews([review], keyless_evidence.trust,
-                                 root_digest=verdict.root_digest or "",
-                                 identity=verdict.identity or "")
+                                 verdict=verdict)
     assert not uncounted.counted
 
 
@@ -166,8 +164,7 @@ def test_review_approve_sigstore_cli(run_cli, keyless_evidence: Evidence, stub, 
     assert "as bob" in r.stderr and "not a reviewer" not in r.stderr
     verdict = mlprov.verify(keyless_evidence.model, evidence=keyless_evidence.evidence,
                             trust=trust)
-    [result] = verify_reviews([out], trust, root_digest=verdict.root_digest or "",
-                              identity=verdict.identity or "")
+    [result] = verify_reviews([out], trust, verdict=verdict)
     assert result.counted and result.signer is not None and result.signer.name == "bob"
     r = run_cli("review", "approve", str(keyless_evidence.evidence), "--sigstore",
                 "--key", "x", "--trust", str(trust), "--comment", "ok", "--out", str(out))

@@ -65,8 +65,7 @@ def _reviews(paths: tuple[Path, ...], trust: Any, verdict: Any) -> list[Verified
         return []
     if not (verdict.root_digest and verdict.identity):
         return [VerifiedReview(p, False, "the model's evidence did not verify") for p in paths]
-    return verify_reviews(paths, trust, root_digest=verdict.root_digest,
-                          identity=verdict.identity)
+    return verify_reviews(paths, trust, verdict=verdict)
 
 
 def _render(decision: Decision, policy_path: Path, model: dict[str, Any],

@@ -1194,9 +1194,12 @@ class Registry:
         who = actor or default_actor()
         self._check_config_pinned()
         facts = self.verify_version(name, version)
+        from mlprov.reviews import provenance_digest
+
         reviews = list(verify_reviews([path], self.trust,
                                       root_digest=facts.record.root_digest,
-                                      identity=facts.record.identity))
+                                      identity=facts.record.identity, name=facts.record.name,
+                                      provenance=provenance_digest(facts.verdict)))
         if not reviews or not reviews[0].counted:
             problem = reviews[0].problem if reviews else "no result"
             raise VerificationError(f"review {path} does not count for {name} v{version}: "

@@ -398,11 +398,12 @@ def verify_version(record: VersionRecord, *, trust: Trust, blobs: BlobStore,
                 cache.put(key, (facts.registration, facts.evidence, facts.manifest,
                                 facts.verdict, facts.scan))
         if digests:
-            review_key = ("reviews", record.root_digest, record.identity, trust_key or "",
-                          *digests)
+            review_key = ("reviews", record.name, record.root_digest, record.identity,
+                          trust_key or "", *digests)
             reviews = cache.get(review_key) if cache is not None and use_cache else None
             if reviews is None:
-                reviews = _verify_reviews(digests, record, trust, blobs, scratch() / "reviews")
+                reviews = _verify_reviews(digests, record, facts.verdict, trust, blobs,
+                                          scratch() / "reviews")
                 if cache is not None and use_cache:
                     cache.put(review_key, reviews)
             facts.reviews, facts.review_digests = list(reviews), digests
@@ -455,8 +456,8 @@ def _verify_uncached(record: VersionRecord, registration: SignedByRegistry, trus
     return facts
 
 
-def _verify_reviews(digests: list[str], record: VersionRecord, trust: Trust, blobs: BlobStore,
-                    directory: Path) -> list[Any]:
+def _verify_reviews(digests: list[str], record: VersionRecord, verdict: Any, trust: Trust,
+                    blobs: BlobStore, directory: Path) -> list[Any]:
     """Verify stored reviews again (they were verified when attached, too)."""
     from mlprov.reviews import verify_reviews
 
@@ -466,5 +467,8 @@ def _verify_reviews(digests: list[str], record: VersionRecord, trust: Trust, blo
         path = directory / f"{digest.removeprefix('sha256:')}.sigstore.json"
         blobs.copy_to(digest, path)
         paths.append(path)
+    from mlprov.reviews import provenance_digest
+
     return list(verify_reviews(paths, trust, root_digest=record.root_digest,
-                               identity=record.identity))
+                               identity=record.identity, name=record.name,
+                               provenance=provenance_digest(verdict)))
