@@ -20,7 +20,10 @@ default_alias_gates := {
 	"challenger": "staging",
 }
 
-alias_gates := object.get(staging.cfg, "alias_gates", default_alias_gates)
+alias_gates := g if {
+	g := staging.setting(staging.cfg, "alias_gates", default_alias_gates)
+	is_object(g)
+} else := default_alias_gates
 
 stage_gates := {"production": "production", "staging": "staging", "archived": "none", "none": "none"}
 

@@ -11,7 +11,7 @@ unreviewed := f.with_key("reviews", [])
 
 needs_review := "needs 1 approval(s) by a reviewer who is not the builder; found 0"
 
-moving(i, transition) := object.union(i, {"transition": transition})
+moving(i, transition) := f.set_key(i, "transition", transition)
 
 test_production_gets_the_production_gate if {
 	deny := f.admission_deny(moving(unreviewed, {"from": "Staging", "to": "Production"}))
@@ -60,7 +60,8 @@ test_unknown_alias_is_denied if {
 }
 
 test_alias_gates_come_from_data if {
-	deny := f.admission_deny(moving(unreviewed, {"alias": "canary"})) with data.mlprov_config.alias_gates as {"canary": "production"}
+	settings1 := f.set_key(data.mlprov.staging.cfg, "alias_gates", {"canary": "production"})
+	deny := f.admission_deny_with(settings1, moving(unreviewed, {"alias": "canary"}))
 	deny == {needs_review}
 }
 

@@ -92,62 +92,99 @@ good := {
 }
 
 # What each gate says about input `i` (every key of `good` must be present in `i`).
-staging_deny(i) := d if {
+staging_deny(i) := staging_deny_with(staging.cfg, i)
+
+staging_deny_with(settings, i) := d if {
 	d := staging.deny with input.model as i.model with input.verification as i.verification
 		with input.statements as i.statements with input.reviews as i.reviews
 		with input.scan as i.scan with input.lineage as i.lineage
 		with input.transition as i.transition
+		with data.mlprov.staging.cfg as settings
 }
 
-staging_warn(i) := w if {
+staging_warn(i) := staging_warn_with(staging.cfg, i)
+
+staging_warn_with(settings, i) := w if {
 	w := staging.warn with input.model as i.model with input.verification as i.verification
 		with input.statements as i.statements with input.reviews as i.reviews
 		with input.scan as i.scan with input.lineage as i.lineage
 		with input.transition as i.transition
+		with data.mlprov.staging.cfg as settings
 }
 
-production_deny(i) := d if {
+production_deny(i) := production_deny_with(staging.cfg, i)
+
+production_deny_with(settings, i) := d if {
 	d := production.deny with input.model as i.model with input.verification as i.verification
 		with input.statements as i.statements with input.reviews as i.reviews
 		with input.scan as i.scan with input.lineage as i.lineage
 		with input.transition as i.transition
+		with data.mlprov.staging.cfg as settings
 }
 
-production_warn(i) := w if {
+production_warn(i) := production_warn_with(staging.cfg, i)
+
+production_warn_with(settings, i) := w if {
 	w := production.warn with input.model as i.model with input.verification as i.verification
 		with input.statements as i.statements with input.reviews as i.reviews
 		with input.scan as i.scan with input.lineage as i.lineage
 		with input.transition as i.transition
+		with data.mlprov.staging.cfg as settings
 }
 
 # The same without a lineage chain, or without a scan, in the input.
-staging_deny_no_lineage(i) := d if {
+staging_deny_no_lineage(i) := staging_deny_no_lineage_with(staging.cfg, i)
+
+staging_deny_no_lineage_with(settings, i) := d if {
 	d := staging.deny with input.model as i.model with input.verification as i.verification
 		with input.statements as i.statements with input.reviews as i.reviews
 		with input.scan as i.scan with input.transition as i.transition
+		with data.mlprov.staging.cfg as settings
 }
 
-staging_warn_no_lineage(i) := w if {
+staging_warn_no_lineage(i) := staging_warn_no_lineage_with(staging.cfg, i)
+
+staging_warn_no_lineage_with(settings, i) := w if {
 	w := staging.warn with input.model as i.model with input.verification as i.verification
 		with input.statements as i.statements with input.reviews as i.reviews
 		with input.scan as i.scan with input.transition as i.transition
+		with data.mlprov.staging.cfg as settings
 }
 
-production_deny_no_scan(i) := d if {
+production_deny_no_scan(i) := production_deny_no_scan_with(staging.cfg, i)
+
+production_deny_no_scan_with(settings, i) := d if {
 	d := production.deny with input.model as i.model with input.verification as i.verification
 		with input.statements as i.statements with input.reviews as i.reviews
 		with input.lineage as i.lineage with input.transition as i.transition
+		with data.mlprov.staging.cfg as settings
 }
 
-admission_deny(i) := d if {
+admission_deny(i) := admission_deny_with(staging.cfg, i)
+
+admission_deny_with(settings, i) := d if {
 	d := admission.deny with input.model as i.model with input.verification as i.verification
 		with input.statements as i.statements with input.reviews as i.reviews
 		with input.scan as i.scan with input.lineage as i.lineage
 		with input.transition as i.transition
+		with data.mlprov.staging.cfg as settings
 }
 
 # `good` with one key replaced.
-with_key(key, value) := object.union(good, {key: value})
+# `obj` with `key` set to `value`. Not object.union(obj, {key: value}): OPA's
+# object.union merges nested objects (regopy's does not), so a test would mean
+# something else under each engine. Removing the key first makes them agree.
+set_key(obj, key, value) := object.union(object.remove(obj, [key]), {key: value})
+
+with_key(key, value) := set_key(good, key, value)
+
+# The shipped settings (data.mlprov_config) with one setting replaced, for tests to use as
+# `with data.mlprov.staging.cfg as f.config(...)`. Mocking data.mlprov_config.a.b itself
+# would merge objects under OPA (and replace them under regopy).
+config(section, key, value) := set_key(staging.cfg, section,
+	set_key(object.get(staging.cfg, section, {}), key, value))
+
+config_section(section, value) := set_key(staging.cfg, section, value)
 
 # The statements with the one of `predicate_type` replaced by `statement` (or dropped: null).
 replace_statement(predicate_type, statement) := [s |

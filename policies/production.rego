@@ -18,17 +18,17 @@ import data.mlprov.staging
 
 # --- settings (data.yaml) --------------------------------------------------------------
 
-settings := object.get(staging.cfg, "production", {})
+settings := staging.section(staging.cfg, "production")
 
-thresholds := object.get(settings, "metrics", {})
+thresholds := staging.section(settings, "metrics")
 
-slice_thresholds := object.get(settings, "slices", {})
+slice_thresholds := staging.section(settings, "slices")
 
-min_approvals := object.get(settings, "min_approvals", 1)
+min_approvals := staging.setting(settings, "min_approvals", 1)
 
-allowed_imports := {x | some x in object.get(settings, "allowed_pickle_imports", [])}
+allowed_imports := {x | some x in staging.setting(settings, "allowed_pickle_imports", []); is_string(x)}
 
-denied_licenses := {lower(x) | some x in settings.denied_licenses}
+denied_licenses := {lower(x) | some x in staging.setting(settings, "denied_licenses", []); is_string(x)}
 
 # --- everything staging requires ------------------------------------------------------
 
@@ -59,7 +59,9 @@ deny contains msg if {
 deny contains msg if {
 	some name, _ in thresholds
 	some s in evals
-	not is_number(s.predicate.metrics[name])
+	# object.get, not `not is_number(s.predicate.metrics[name])`: under OPA a call with an
+	# undefined argument is undefined, so `not` of it would not fire (OPA issue #1877).
+	not is_number(object.get(object.get(s.predicate, "metrics", {}), name, null))
 	msg := sprintf("eval metric %s is missing or not a number (needed by the production thresholds)",
 		[name])
 }
@@ -81,7 +83,7 @@ deny contains msg if {
 	some s in evals
 	value := s.predicate.metrics[name]
 	some problem in out_of_bounds(value, bound)
-	msg := sprintf("eval metric %s = %g is %s", [name, value, problem])
+	msg := sprintf("eval metric %s = %s is %s", [name, num(value), problem])
 }
 
 deny contains msg if {
@@ -90,7 +92,7 @@ deny contains msg if {
 	some slice_name, slice in s.predicate.slices
 	value := slice[name]
 	some problem in out_of_bounds(value, bound)
-	msg := sprintf("eval metric %s = %g in slice %s is %s", [name, value, slice_name, problem])
+	msg := sprintf("eval metric %s = %s in slice %s is %s", [name, num(value), slice_name, problem])
 }
 
 warn contains msg if {
@@ -114,15 +116,27 @@ out_of_bounds(value, bound) := {problem |
 	problem != ""
 }
 
-below(value, bound) := sprintf("below the minimum %g", [bound.min]) if {
+below(value, bound) := sprintf("below the minimum %s", [num(bound.min)]) if {
 	is_number(value)
 	value < bound.min
 } else := ""
 
-above(value, bound) := sprintf("above the maximum %g", [bound.max]) if {
+above(value, bound) := sprintf("above the maximum %s", [num(bound.max)]) if {
 	is_number(value)
 	value > bound.max
 } else := ""
+
+# A number as both engines print it (messages are signed, and must read the same under
+# OPA and regopy): integers in full, other numbers to 10 decimals without trailing zeros
+# (0.69, not regopy's %v 0.6899999999999999; 0.6999996, not %g's 0.7). Outside that range
+# %v, whose digits may differ between engines (the value does not).
+num(x) := sprintf("%d", [round(x)]) if {
+	x == round(x)
+	abs(x) < 2147483648
+} else := trim_right(trim_right(sprintf("%.10f", [x]), "0"), ".") if {
+	abs(x) < 1000000000
+	abs(x) >= 0.000001
+} else := sprintf("%v", [x])
 
 # --- reviews ---------------------------------------------------------------------------
 
@@ -220,7 +234,7 @@ import_allowed(name) if {
 # --- licences --------------------------------------------------------------------------
 
 deny contains msg if {
-	not is_array(settings.denied_licenses)
+	not is_array(object.get(settings, "denied_licenses", null))
 	msg := "no denied-licence list configured (data.mlprov_config.production.denied_licenses)"
 }
 

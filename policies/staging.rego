@@ -22,13 +22,27 @@ eval_type := "https://mlprov.dev/predicates/eval/v1"
 
 # --- settings (data.yaml), with the documented defaults -------------------------------
 
-cfg := data.mlprov_config if { data.mlprov_config } else := {}
+cfg := data.mlprov_config if { is_object(data.mlprov_config) } else := {}
+
+# Settings read so that a missing key and a null one mean the same (the default), and a
+# value of the wrong type is never read through (OPA and rego-cpp both agree on these).
+section(obj, key) := v if {
+	is_object(obj)
+	v := object.get(obj, key, {})
+	is_object(v)
+} else := {}
+
+setting(obj, key, default_value) := v if {
+	is_object(obj)
+	v := object.get(obj, key, null)
+	v != null
+} else := default_value
 
 default_roles := {"provenance": ["builder"], "sbom": ["builder"], "eval": ["evaluator"]}
 
-roles_for(kind) := object.get(cfg, ["signer_roles", kind], default_roles[kind])
+roles_for(kind) := setting(section(cfg, "signer_roles"), kind, default_roles[kind])
 
-require_lineage := object.get(cfg, ["staging", "require_lineage"], false)
+require_lineage := setting(section(cfg, "staging"), "require_lineage", false)
 
 # --- helpers ---------------------------------------------------------------------------
 

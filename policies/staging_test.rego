@@ -31,7 +31,7 @@ test_missing_provenance_is_denied if {
 }
 
 test_provenance_signed_without_builder_role_is_denied if {
-	by_reviewer := object.union(f.provenance, {"signer": f.alice})
+	by_reviewer := f.set_key(f.provenance, "signer", f.alice)
 	deny := f.staging_deny(f.with_key("statements", f.replace_statement(f.provenance.predicateType, by_reviewer)))
 	"no provenance (https://slsa.dev/provenance/v1) signed by a signer with the builder role" in deny
 }
@@ -42,7 +42,7 @@ test_missing_sbom_is_denied if {
 }
 
 test_sbom_signed_by_evaluator_is_denied if {
-	by_evaluator := object.union(f.sbom, {"signer": f.evaluator})
+	by_evaluator := f.set_key(f.sbom, "signer", f.evaluator)
 	deny := f.staging_deny(f.with_key("statements", f.replace_statement(f.sbom.predicateType, by_evaluator)))
 	deny == {"no SBOM (https://cyclonedx.org/bom) signed by a signer with the builder role"}
 }
@@ -53,20 +53,21 @@ test_missing_eval_is_denied if {
 }
 
 test_eval_signed_by_builder_is_denied if {
-	by_builder := object.union(f.evaluation, {"signer": f.builder})
+	by_builder := f.set_key(f.evaluation, "signer", f.builder)
 	deny := f.staging_deny(f.with_key("statements", f.replace_statement(f.evaluation.predicateType, by_builder)))
 	deny == {"no eval results (https://mlprov.dev/predicates/eval/v1) signed by a signer with the evaluator role"}
 }
 
 test_eval_signer_roles_come_from_data if {
-	by_builder := object.union(f.evaluation, {"signer": f.builder})
+	by_builder := f.set_key(f.evaluation, "signer", f.builder)
 	i := f.with_key("statements", f.replace_statement(f.evaluation.predicateType, by_builder))
-	deny := f.staging_deny(i) with data.mlprov_config.signer_roles.eval as ["evaluator", "builder"]
+	settings1 := f.config("signer_roles", "eval", ["evaluator", "builder"])
+	deny := f.staging_deny_with(settings1, i)
 	count(deny) == 0
 }
 
 test_statement_about_another_model_is_denied if {
-	other := object.union(f.sbom, {"subject": [{"name": "x", "digest": {"sha256": f.other_hex}}]})
+	other := f.set_key(f.sbom, "subject", [{"name": "x", "digest": {"sha256": f.other_hex}}])
 	deny := f.staging_deny(f.with_key("statements", f.replace_statement(f.sbom.predicateType, other)))
 	"sbom.sigstore.json is about another model than sha256:4a203b51b592148d1a4f8482fa2b9a9ffbd836f17e94b070c808c4e8bbb991ea" in deny
 	"no SBOM (https://cyclonedx.org/bom) signed by a signer with the builder role" in deny
@@ -103,6 +104,7 @@ test_no_lineage_warns if {
 test_no_lineage_is_denied_when_required if {
 	# regopy drops `with input.*` mocks when a `with data.*` sits beside them in the
 	# same expression (and with a dynamic rule reference): override data outside.
-	deny := f.staging_deny_no_lineage(f.good) with data.mlprov_config.staging.require_lineage as true
+	settings2 := f.config("staging", "require_lineage", true)
+	deny := f.staging_deny_no_lineage_with(settings2, f.good)
 	deny == {"no verified lineage in the input (data.mlprov_config.staging.require_lineage)"}
 }

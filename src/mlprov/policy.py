@@ -34,10 +34,10 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from mlprov._internal import rego
 from mlprov.canonical import canonical_json, loads_strict
@@ -52,14 +52,17 @@ __all__ = [
     "ADMISSION_PACKAGE",
     "DATA_FILES",
     "DECISION_SCHEMA",
+    "ENGINES",
     "INPUT_SCHEMA",
     "INPUT_SCHEMA_FILE",
     "Decision",
+    "Engine",
     "Policy",
     "PolicyError",
     "PolicyTest",
     "PolicyTestReport",
     "build_input",
+    "engine_name",
     "input_schema",
     "load_policy",
     "load_policy_data",
@@ -257,6 +260,34 @@ def _engine(modules: tuple[tuple[str, str], ...], modules_digest: str,
         return engine
 
 
+#: The Rego engines: ``regopy`` (rego-cpp, in-process, what every gate uses) and ``opa``
+#: (OPA's own Go engine, optional: ``pip install --ignore-requires-python
+#: opa-golib-python-bindings``), to check that a policy means the same under the
+#: reference implementation.
+Engine = Literal["regopy", "opa"]
+ENGINES: tuple[Engine, ...] = ("regopy", "opa")
+
+
+def engine_name(engine: Engine) -> str:
+    """The engine and its version, as reports name it."""
+    import importlib.metadata
+
+    if engine == "opa":
+        from mlprov._internal import opa
+
+        return f"opa (opa-golib-python-bindings {opa.version()})"
+    try:
+        return f"regopy {importlib.metadata.version('regopy')} (rego-cpp)"
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - a dependency
+        return "regopy (rego-cpp)"
+
+
+def _opa_engine(modules: Sequence[tuple[str, str]], data: Mapping[str, Any]) -> Any:
+    from mlprov._internal import opa
+
+    return opa.OpaEngine(modules, dict(data))
+
+
 # --- policies --------------------------------------------------------------------------
 
 @dataclass(frozen=True, eq=False)
@@ -285,12 +316,15 @@ class Policy:
         return _entrypoints(self.entrypoint)
 
     def evaluate(self, input: Mapping[str, Any], data: Mapping[str, Any] | None = None,
-                 ) -> Decision:
+                 *, engine: Engine = "regopy") -> Decision:
         """Evaluate the policy over ``input``; never raises for a policy failure.
 
         Args:
             input: the policy input (see :func:`build_input`); must be JSON.
             data: data replacing the policy's own data file (default: that file).
+            engine: ``"regopy"`` (rego-cpp, what gates use) or ``"opa"`` (OPA's own Go
+                engine, to check that the policy means the same there; see
+                :data:`ENGINES`).
 
         Returns:
             The decision; a failed evaluation denies, naming the error.
@@ -309,8 +343,9 @@ class Policy:
                             data_digest, self.query, (error,))
 
         try:
-            engine = _engine(self._modules, self._modules_digest, effective, data_digest)
-            [answer] = engine.evaluate(self._entrypoints, dict(input))
+            compiled = (_engine(self._modules, self._modules_digest, effective, data_digest)
+                        if engine == "regopy" else _opa_engine(self._modules, effective))
+            [answer] = compiled.evaluate(self._entrypoints, dict(input))
         except rego.RegoFailure as exc:
             return denied(str(exc))
         if not isinstance(answer, dict) or "deny" not in answer:
@@ -489,6 +524,8 @@ class PolicyTestReport:
 
     root: str
     tests: tuple[PolicyTest, ...]
+    #: The engine that ran them, with its version (e.g. ``regopy 1.5.2 (rego-cpp)``).
+    engine: str = "regopy (rego-cpp)"
 
     @property
     def passed(self) -> int:
@@ -508,12 +545,13 @@ class PolicyTestReport:
     def to_json_dict(self) -> dict[str, Any]:
         """The report as JSON."""
         return {"schema": "https://mlprov.dev/schemas/policy-test-report/v1",
-                "root": self.root, "passed": self.passed, "failed": self.failed,
+                "root": self.root, "engine": self.engine, "passed": self.passed,
+                "failed": self.failed,
                 "tests": [t.to_json_dict() for t in self.tests]}
 
 
-def run_policy_tests(path: Path | str, data: Mapping[str, Any] | None = None
-                     ) -> PolicyTestReport:
+def run_policy_tests(path: Path | str, data: Mapping[str, Any] | None = None, *,
+                     engine: Engine = "regopy") -> PolicyTestReport:
     """Run the Rego unit tests of a policy directory (or of a file's directory).
 
     Every rule named ``test_*`` in a ``*_test.rego`` file is one test; it
@@ -535,13 +573,14 @@ def run_policy_tests(path: Path | str, data: Mapping[str, Any] | None = None
     effective = dict(data) if data is not None else _load_data(sources.data_file)
     everything = sources.modules + sources.tests
     try:
-        engine = rego.Engine(everything, effective)
+        compiled = (rego.Engine(everything, effective) if engine == "regopy"
+                    else _opa_engine(everything, effective))
     except rego.RegoFailure as exc:
-        raise PolicyError(f"policy does not compile: {exc}") from exc
+        raise PolicyError(f"policy does not compile under {engine}: {exc}") from exc
     cases = [(name, sources.packages[name], rule) for name, source in sources.tests
              for rule in rego.rule_names(source) if rule.startswith("test_")]
     try:
-        outcomes = engine.evaluate_each(
+        outcomes = compiled.evaluate_each(
             [f"{package.replace('.', '/')}/{rule}" for _, package, rule in cases])
     except rego.RegoFailure as exc:
         raise PolicyError(f"policy tests do not compile: {exc}") from exc
@@ -557,7 +596,7 @@ def run_policy_tests(path: Path | str, data: Mapping[str, Any] | None = None
     if not results:
         raise PolicyError(f"no Rego tests (rules named test_*) in {root}",
                           hint="add rules named test_* in a *_test.rego file")
-    return PolicyTestReport(str(root), tuple(results))
+    return PolicyTestReport(str(root), tuple(results), engine_name(engine))
 
 
 # --- the input -------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from mlprov._cli.output import echo, emit_json, note
 from mlprov.errors import EXIT_CHECK_FAILED
 
 if TYPE_CHECKING:
-    from mlprov.policy import Decision
+    from mlprov.policy import Decision, Engine
     from mlprov.reviews import VerifiedReview
 
 CHECK_SCHEMA = "https://mlprov.dev/schemas/policy-check/v1"
@@ -88,6 +88,22 @@ def _render(decision: Decision, policy_path: Path, model: dict[str, Any],
     echo(f"data   {decision.data_digest}")
 
 
+def _engine_option(fn: Any) -> Any:
+    return click.option(
+        "--engine", type=click.Choice(["regopy", "opa"]), default="regopy", show_default=True,
+        help="The Rego engine: regopy (rego-cpp, what gates use) or opa (OPA's own engine: "
+             "pip install --ignore-requires-python opa-golib-python-bindings).")(fn)
+
+
+def _engine(name: str) -> Engine:
+    from mlprov._internal import opa
+    from mlprov.errors import InputError
+
+    if name == "opa" and not opa.available():
+        raise InputError("OPA's engine is not installed", hint=opa.INSTALL_HINT)
+    return "opa" if name == "opa" else "regopy"
+
+
 @policy.command(epilog=EPILOG_CHECK)
 @click.option("--policy", "policy_path", required=True, metavar="FILE_OR_DIR",
               type=click.Path(exists=True, path_type=Path),
@@ -113,20 +129,21 @@ def _render(decision: Decision, policy_path: Path, model: dict[str, Any],
 @click.option("--search", "search", multiple=True, metavar="DIR",
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="More directories holding parents' evidence, for the lineage; repeatable.")
+@_engine_option
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as one JSON document.")
 @click.pass_context
 def check(ctx: click.Context, policy_path: Path, evidence: Path, trust: Path | None,
           key: Path | None, model_path: Path | None, data_path: Path | None,
           review_paths: tuple[Path, ...], to_stage: str | None, from_stage: str | None,
           alias: str | None, actor: str | None, reason: str | None, search: tuple[Path, ...],
-          as_json: bool) -> None:
+          engine: str, as_json: bool) -> None:
     """Decide whether a model may move: verify, gather facts, evaluate the policy.
 
     Prints allow or deny, every deny and warn message, and the digests of the
     policy, the input and the data.
     """
     trusted = _load_trust(trust, key)
-    from mlprov.policy import build_input, load_policy, load_policy_data
+    from mlprov.policy import build_input, engine_name, load_policy, load_policy_data
     from mlprov.scanning import scan_verified_model
     from mlprov.verification import verify
 
@@ -141,9 +158,10 @@ def check(ctx: click.Context, policy_path: Path, evidence: Path, trust: Path | N
                   "reason": reason}
     document = build_input(verdict, reviews=reviews, scan=scan,
                            transition=transition if any(transition.values()) else None)
-    decision = policy_obj.evaluate(document, data)
+    decision = policy_obj.evaluate(document, data, engine=_engine(engine))
     if as_json:
         result = {**decision.to_json_dict(), "schema": CHECK_SCHEMA, "policy": str(policy_path),
+                  "engine": engine_name(_engine(engine)),
                   "model": document["model"], "reviews": [r.to_json_dict() for r in reviews]}
         emit_json(result)
     else:
@@ -161,17 +179,24 @@ def check(ctx: click.Context, policy_path: Path, evidence: Path, trust: Path | N
 @click.option("--data", "data_path", metavar="FILE",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Policy data instead of the directory's data file.")
+@_engine_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON document.")
 @click.pass_context
-def test_cmd(ctx: click.Context, directory: Path, data_path: Path | None, as_json: bool) -> None:
-    """Run the Rego unit tests (rules named test_*) of a policy directory."""
+def test_cmd(ctx: click.Context, directory: Path, data_path: Path | None, engine: str,
+             as_json: bool) -> None:
+    """Run the Rego unit tests (rules named test_*) of a policy directory.
+
+    The report names the engine that ran them; `--engine opa` runs them under
+    OPA's own Go engine too, to check that the policy means the same there.
+    """
     from mlprov.policy import load_policy_data, run_policy_tests
 
     data = load_policy_data(data_path) if data_path is not None else None
-    report = run_policy_tests(directory, data)
+    report = run_policy_tests(directory, data, engine=_engine(engine))
     if as_json:
         emit_json(report.to_json_dict())
     else:
+        echo(f"engine: {report.engine}")
         for result in report.tests:
             verdict = "PASS" if result.passed else "FAIL"
             detail = f" ({result.detail})" if result.detail else ""
