@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -118,18 +119,42 @@ Examples:
   mlprov resolve models:/credit-risk/3 --json
   mlprov resolve models:/credit-risk/Staging
 \b
-A lookup; `mlprov pull` and mlprov.load() verify what they hand out.
+A lookup; `mlprov pull` and mlprov.load() verify what they hand out. It still
+refuses a log cut or rolled back (shorter than the registry's signed head).
+A deploy pipeline keeps the last head it saw and refuses to go backwards:
+  mlprov resolve models:/credit-risk@production --head-file ci/registry-head.json
 """
+
+
+def _head_options(fn: Any) -> Any:
+    fn = click.option("--head-file", metavar="FILE", type=click.Path(dir_okay=False,
+                                                                     path_type=Path),
+                      help="Keep the registry's signed head here: refuse a head older than "
+                           "the one recorded (a rollback), then record this one.")(fn)
+    return click.option("--min-seq", type=click.IntRange(min=0), metavar="N",
+                        help="Refuse a registry whose signed head is older than audit entry "
+                             "N.")(fn)
 
 
 @click.command(epilog=RESOLVE_EPILOG)
 @uri_argument
 @registry_option
+@click.option("--trust", metavar="TRUST_FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Verify the registry's signed head with this trust file (it must give the "
+                   "registry's key the registry role) instead of the registry's own key.")
+@_head_options
 @click.option("--json", "as_json", is_flag=True, help="Print the resolution as JSON.")
-def resolve(uri: str, registry_dir: Path | None, as_json: bool) -> None:
+def resolve(uri: str, registry_dir: Path | None, trust: Path | None, min_seq: int | None,
+            head_file: Path | None, as_json: bool) -> None:
     """Resolve URI (models:/NAME@ALIAS, models:/NAME/N, models:/NAME/STAGE) to a version."""
+    pinned = None
+    if trust is not None:
+        from mlprov.trust import load_trust
+
+        pinned = load_trust(trust)
     with open_registry(registry_dir) as reg:
-        resolved = reg.resolve(uri)
+        resolved = reg.resolve(uri, trust=pinned, min_seq=min_seq, head_file=head_file)
     if as_json:
         emit_json({"schema": RESOLVE_SCHEMA, **resolved.to_json_dict()})
         return
@@ -142,6 +167,7 @@ PULL_EPILOG = """\b
 Examples:
   mlprov pull models:/credit-risk@production --out serving/model
   mlprov pull models:/credit-risk/3 --out /tmp/m --trust deploy-trust.yaml
+  mlprov pull models:/credit-risk@production --out m --head-file ci/registry-head.json
 \b
 Exit codes: 0 pulled and verified, 1 a check failed (nothing is written),
 2 usage, 3 other (unknown model, --out not empty).
@@ -158,15 +184,16 @@ Exit codes: 0 pulled and verified, 1 a check failed (nothing is written),
               help="Verify with this trust file instead of the registry's own (it must give "
                    "the registry's key the registry role).")
 @registry_option
+@_head_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def pull(uri: str, out: Path, trust: Path | None, registry_dir: Path | None,
-         as_json: bool) -> None:
+         min_seq: int | None, head_file: Path | None, as_json: bool) -> None:
     """Copy a version's files to --out, verifying every byte, its evidence and decision."""
     from mlprov.trust import load_trust
 
     pinned = load_trust(trust) if trust is not None else None
     with open_registry(registry_dir) as reg:
-        result = reg.pull(uri, out, trust=pinned)
+        result = reg.pull(uri, out, trust=pinned, min_seq=min_seq, head_file=head_file)
     record = result.resolved.record
     if as_json:
         emit_json({"schema": PULL_SCHEMA, **result.resolved.to_json_dict(),

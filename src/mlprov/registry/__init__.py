@@ -78,7 +78,8 @@ __all__ = [
 
 
 def load(uri: str, registry: Registry | Path | str | None = None, *,
-         trust: Trust | Path | str | None = None) -> Path:
+         trust: Trust | Path | str | None = None, min_seq: int | None = None,
+         head_file: Path | str | None = None) -> Path:
     """Return a verified local path for a ``models:/`` URI.
 
     The decision that put the version there, its evidence and every byte of
@@ -92,6 +93,9 @@ def load(uri: str, registry: Registry | Path | str | None = None, *,
         trust: verify with this trust (a :class:`~mlprov.trust.Trust` or a trust
             file) instead of the registry's own; it must name the registry's key
             with the ``registry`` role.
+        min_seq: refuse a registry whose signed head is older than this entry.
+        head_file: a file where the caller keeps the last head it saw: refuse an
+            older (or forked) head, then record this one.
 
     Raises:
         NotFoundError: unknown model, alias, stage or version.
@@ -103,6 +107,6 @@ def load(uri: str, registry: Registry | Path | str | None = None, *,
     resolved_trust = trust if isinstance(trust, _Trust) or trust is None \
         else load_trust(Path(trust))
     if isinstance(registry, Registry):
-        return registry.load(uri, trust=resolved_trust)
+        return registry.load(uri, trust=resolved_trust, min_seq=min_seq, head_file=head_file)
     with Registry.open(registry) as opened:
-        return opened.load(uri, trust=resolved_trust)
+        return opened.load(uri, trust=resolved_trust, min_seq=min_seq, head_file=head_file)

@@ -114,7 +114,7 @@ def _check_checkpoint(bundle: bytes, hashes: dict[int, str], head: int, registry
                       what: str, report: AuditReport, stored: CheckpointRecord | None = None
                       ) -> None:
     try:
-        signed = verify_signed(bundle, registry.trust, what=what,
+        signed = verify_signed(bundle, registry.anchor, what=what,
                                predicate_type=CHECKPOINT_PREDICATE)
     except MlprovError as exc:
         report.problems.append(f"{what}: {exc}")
@@ -146,11 +146,13 @@ def _check_decision(registry: Registry, tx: ReadTransaction, entry: Entry,
     from mlprov.registry._facts import read_decision
 
     if entry.decision is None:
+        report.problems.append(f"audit entry {entry.seq} ({entry.kind}) carries no signed "
+                               "decision: it was not written by the registry")
         return
     what = f"decision of audit entry {entry.seq}"
     try:
         decision = verify_signed(read_decision(tx.get_decision, entry.decision),
-                                 registry.trust, what=what, predicate_type=VSA_PREDICATE)
+                                 registry.anchor, what=what, predicate_type=VSA_PREDICATE)
     except MlprovError as exc:
         report.problems.append(f"{what}: {exc}")
         return
@@ -224,6 +226,10 @@ def verify_audit(registry: Registry, *, deep: bool = False, checkpoint: Path | N
     """Verify the whole audit log (see the module docstring)."""
     report = AuditReport()
     replay = _Replay()
+    try:  # the signed head: the log must end where it says, settings as it names them
+        registry.head()
+    except MlprovError as exc:
+        report.problems.append(str(exc))
     with registry.metadata.read() as tx:
         stored_checkpoints = tx.checkpoints()
         wanted = {c.seq for c in stored_checkpoints}
@@ -239,7 +245,7 @@ def verify_audit(registry: Registry, *, deep: bool = False, checkpoint: Path | N
             if entry is None:
                 continue
             replay.apply(entry)
-            if deep or record.seq > last_checkpoint:
+            if deep or record.seq > last_checkpoint or entry.decision is None:
                 _check_decision(registry, tx, entry, report)
         report.head_seq = expected - 1
         report.head_hash = prev

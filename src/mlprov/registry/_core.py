@@ -40,6 +40,7 @@ from mlprov.registry._facts import (
     EVIDENCE_INPUT,
     FILES_INPUT,
     SCAN_INPUT,
+    RegistryIntegrityError,
     VerifiedCache,
     VersionFacts,
     evidence_map,
@@ -51,6 +52,16 @@ from mlprov.registry._facts import (
     verify_version,
 )
 from mlprov.registry._gate import GateOutcome, PolicyCache, evaluate, rule_outcome
+from mlprov.registry._head import (
+    SETTINGS,
+    SignedHead,
+    check_decision_in_log,
+    check_head_file,
+    check_log,
+    check_setting,
+    read_head,
+    sign_head,
+)
 from mlprov.registry._home import (
     CONFIG_FILE,
     DB_FILE,
@@ -277,6 +288,7 @@ class Registry:
         self._policies_dir: Path | None = None
         self._policy_cache = PolicyCache()
         self._registry_id: str | None = None
+        self._anchor: Trust | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -450,12 +462,69 @@ class Registry:
         return value
 
     @property
+    def anchor(self) -> Trust:
+        """Who may sign the registry's decisions and heads: its own key, nothing stored.
+
+        For a key-signing registry, the public half of ``keys/registry.key`` (the
+        key a deploy pipeline pins in its own trust file). For a keyless one, the
+        ``registry`` rules of its stored trust set (a pipeline's trust file is the
+        real anchor there; SECURITY.md).
+        """
+        if self._anchor is None:
+            from mlprov.signing import load_public_key
+            from mlprov.trust import TrustedKey
+
+            public = self.home / KEY_FILE.with_name(KEY_FILE.name + ".pub")
+            if public.is_file():
+                key = load_public_key(public)
+                self._anchor = Trust(keys=(TrustedKey(name="registry", key=key,
+                                                      roles=frozenset({Role.REGISTRY})),),
+                                     source=str(public))
+            else:
+                stored = load_trust_snapshot(self.blobs.get_bytes(self._state("trust")),
+                                             source="the registry's trust")
+                self._anchor = Trust(keys=(), source=stored.source,
+                                     trusted_root=stored.trusted_root,
+                                     sigstore=tuple(r for r in stored.sigstore
+                                                    if Role.REGISTRY in r.roles))
+        return self._anchor
+
+    def head(self, *, anchor: Trust | None = None) -> SignedHead:
+        """The registry's signed head, verified with ``anchor`` (default: :attr:`anchor`).
+
+        The log must end where the head says.
+
+        Raises:
+            RegistryIntegrityError: no valid head, or a log cut, extended or rewritten.
+        """
+        trusted = anchor or self.anchor
+        with self.metadata.read() as tx:
+            head = read_head(tx, registry_id=self.registry_id, anchor=trusted,
+                             anchor_id=id(trusted))
+            check_log(tx, head)
+        return head
+
+    def _signed_setting(self, key: str) -> str:
+        """A setting's digest, only if the signed head names it."""
+        head = self.head()
+        with self.metadata.read() as tx:
+            digest = check_setting(tx, head, key)
+        if digest is None:
+            raise RegistryError(f"the registry at {self.home} has no {key} recorded",
+                                hint="the registry is incomplete; run `mlprov registry init`")
+        return digest
+
+    @property
     def trust(self) -> Trust:
-        """The trust the registry enforces (its snapshot, plus the registry key)."""
+        """The trust the registry enforces: its signed snapshot.
+
+        The registry role is held only by the registry's own key (:attr:`anchor`).
+        """
         if self._trust is None:
-            digest = self._state("trust")
-            self._trust = load_trust_snapshot(self.blobs.get_bytes(digest),
-                                              source=f"the registry's trust ({digest[:19]})")
+            digest = self._signed_setting("trust")
+            stored = load_trust_snapshot(self.blobs.get_bytes(digest),
+                                         source=f"the registry's trust ({digest[:19]})")
+            self._trust = _registry_role_from(stored, self.anchor)
             self._trust_digest = digest
         return self._trust
 
@@ -483,7 +552,7 @@ class Registry:
     def config(self) -> RegistryConfig:
         """The recorded ``mlprov.toml`` (the version the audit log accepted)."""
         if self._config is None:
-            data = self.blobs.get_bytes(self._state("config"))
+            data = self.blobs.get_bytes(self._signed_setting("config"))
             self._config_bytes = data
             self._config = parse_config(data)
         return self._config
@@ -530,7 +599,7 @@ class Registry:
     def policies_dir(self) -> Path:
         """The directory holding the recorded policies (rebuilt from blobs if needed)."""
         if self._policies_dir is None:
-            digest = self._state("policies")
+            digest = self._signed_setting("policies")
             self._policies_dir = materialize_policies(
                 self.home, digest, self.blobs.get_bytes(digest), self.blobs)
         return self._policies_dir
@@ -582,6 +651,7 @@ class Registry:
         head = tx.audit_head()
         seq = head.seq + 1 if head else 1
         prev = head.entry_hash if head else GENESIS
+        settings = self._settings_before(tx, pending, seq, prev)
         now = utc_now()
         outcome = pending.outcome
         change = {
@@ -622,12 +692,43 @@ class Registry:
         self._enqueue_event(tx, entry, pending, details)
         if seq % self.config_for_checkpoints() == 0:
             self._checkpoint(tx, seq, entry.entry_hash, now)
+        changed = _SETTING_KINDS.get(pending.kind)
+        if settings is None:  # registry.init: the settings it just wrote
+            settings = {k: v for k in SETTINGS if (v := tx.get_state(k)) is not None}
+        elif changed is not None and outcome.allowed:
+            settings[changed] = tx.get_state(changed) or ""
+        sign_head(tx, registry_id=self.registry_id, seq=seq, entry_hash=entry.entry_hash,
+                  time=now, signer=self.signer, settings=settings)
         _faults.point("change.before-commit")
         return ChangeResult(kind=pending.kind, name=pending.name or "", version=pending.version,
                             target=pending.target, allowed=outcome.allowed, deny=outcome.deny,
                             warn=outcome.warn, policy_uri=outcome.policy_uri,
                             policy_digest=outcome.policy_digest, decision=decision, seq=seq,
                             previous=pending.details.get("from"), details=details)
+
+    def _settings_before(self, tx: WriteTransaction, pending: _Pending, seq: int,
+                         prev: str) -> dict[str, str] | None:
+        """The signed settings a change starts from (None for ``registry.init``).
+
+        The previous head must verify with the anchor and name the previous entry,
+        and the store's settings must be the signed ones: otherwise nothing is
+        signed or recorded, so a change never launders a row edited outside the
+        registry into a new signed head.
+
+        Raises:
+            RegistryIntegrityError: the head or a setting was changed outside the registry.
+        """
+        if pending.kind == "registry.init":
+            return None
+        previous = read_head(tx, registry_id=self.registry_id, anchor=self.anchor,
+                             anchor_id=id(self.anchor))
+        if previous.seq != seq - 1 or previous.entry_hash != prev:
+            raise RegistryIntegrityError(
+                f"the audit log ends at entry {seq - 1}, but the registry signed its head at "
+                f"entry {previous.seq}: the log was cut or rolled back; nothing was recorded")
+        for key in SETTINGS:
+            check_setting(tx, previous, key)
+        return dict(previous.settings)
 
     def config_for_checkpoints(self) -> int:
         """How often (in entries) a checkpoint is signed."""
@@ -945,17 +1046,28 @@ class Registry:
 
     # ------------------------------------------------------------------ reads
 
-    def resolve(self, uri: str | ModelUri) -> Resolved:
+    def resolve(self, uri: str | ModelUri, *, trust: Trust | None = None,
+                min_seq: int | None = None, head_file: Path | None = None) -> Resolved:
         """Resolve ``models:/NAME/N``, ``models:/NAME@ALIAS``, ``/STAGE`` or ``/latest``.
 
-        A lookup only: :meth:`pull` and :func:`mlprov.load` verify what they hand out.
+        A lookup: :meth:`pull` and :func:`mlprov.load` verify what they hand out. It
+        still refuses a log shorter than the registry's signed head, a row naming
+        an entry the log does not hold, and (``min_seq``, ``head_file``) a registry
+        older than a pipeline saw before; ``trust`` verifies the head with a
+        pipeline's trust file instead of the registry's own key.
 
         Raises:
             NotFoundError: no such model, version, alias or stage.
+            RegistryIntegrityError: the log was cut, rolled back or rewritten.
         """
         parsed = uri if isinstance(uri, ModelUri) else parse_model_uri(uri)
+        anchor = trust or self.anchor
+        head = self.head(anchor=anchor)
+        check_head_file(head, min_seq=min_seq, head_file=head_file)
         with self.metadata.read() as tx:
-            return _resolve(tx, parsed)
+            resolved = _resolve(tx, parsed)
+            check_decision_in_log(tx, resolved.decision, head, anchor)
+        return resolved
 
     def decision(self, digest: str) -> bytes:
         """A signed decision (Sigstore bundle bytes) by its digest, checked against it.
@@ -1394,11 +1506,17 @@ class Registry:
 
     # ------------------------------------------------------------------ delegated
 
-    def pull(self, uri: str, out: Path | str, *, trust: Trust | None = None) -> PullResult:
-        """Copy a version's files to ``out``, verifying every byte and every signature."""
+    def pull(self, uri: str, out: Path | str, *, trust: Trust | None = None,
+             min_seq: int | None = None, head_file: Path | str | None = None) -> PullResult:
+        """Copy a version's files to ``out``, verifying every byte and every signature.
+
+        ``min_seq``/``head_file``: refuse a registry older than the pipeline saw
+        (see :meth:`resolve`); the head file is updated after the check.
+        """
         from mlprov.registry._pull import pull
 
-        return pull(self, uri, Path(out), trust=trust)
+        return pull(self, uri, Path(out), trust=trust, min_seq=min_seq,
+                    head_file=Path(head_file) if head_file is not None else None)
 
     def export_evidence(self, uri: str, out: Path | str, *, trust: Trust | None = None
                         ) -> Resolved:
@@ -1407,11 +1525,13 @@ class Registry:
 
         return export_evidence(self, uri, Path(out), trust=trust)
 
-    def load(self, uri: str, *, trust: Trust | None = None) -> Path:
+    def load(self, uri: str, *, trust: Trust | None = None, min_seq: int | None = None,
+             head_file: Path | str | None = None) -> Path:
         """A verified local copy of the version ``uri`` names (cached under checkouts/)."""
         from mlprov.registry._pull import load
 
-        return load(self, uri, trust=trust)
+        return load(self, uri, trust=trust, min_seq=min_seq,
+                    head_file=Path(head_file) if head_file is not None else None)
 
     def iter_versions(self, name: str) -> Iterator[VersionRecord]:
         """Every version of ``name``."""
@@ -1451,6 +1571,31 @@ class PullResult:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+#: The audit entry kinds that change a setting, and the setting each changes.
+_SETTING_KINDS = {"registry.trust": "trust", "registry.policies": "policies",
+                  "registry.config": "config"}
+
+
+def _registry_role_from(stored: Trust, anchor: Trust) -> Trust:
+    """``stored`` with the ``registry`` role left only to the anchor's signers.
+
+    A key added to the stored trust set with the ``registry`` role (by whoever can
+    write the database) gains nothing: decisions and heads verify only with the
+    registry's own key, or (keyless) its own identity rules.
+    """
+    from dataclasses import replace
+
+    anchor_keys = {k.key.keyid for k in anchor.keys}
+    keys = tuple(k if Role.REGISTRY not in k.roles or k.key.keyid in anchor_keys
+                 else replace(k, roles=k.roles - {Role.REGISTRY}) for k in stored.keys)
+    if anchor.keys:  # a key-signing registry: no Sigstore identity signs for it
+        rules = tuple(r if Role.REGISTRY not in r.roles
+                      else replace(r, roles=r.roles - {Role.REGISTRY}) for r in stored.sigstore)
+    else:
+        rules = stored.sigstore
+    return replace(stored, keys=keys, sigstore=rules)
 
 
 def _parents_key(predicate: dict[str, Any]) -> tuple[tuple[str, str], ...]:

@@ -127,11 +127,17 @@ def _check_latest(tx: ReadTransaction, resolved: Resolved, decision_bytes: bytes
         raise RegistryIntegrityError(f"audit entry {seq} is about version {entry.version}")
 
 
-def _prepare(registry: Registry, uri: str, trust: Trust | None
+def _prepare(registry: Registry, uri: str, trust: Trust | None, *,
+             min_seq: int | None = None, head_file: Path | None = None
              ) -> tuple[Resolved, VersionFacts]:
     from mlprov.registry._core import _resolve
+    from mlprov.registry._head import check_head_file
 
     override = trust
+    # The signed head first (with the pipeline's trust when given): a log cut or
+    # rolled back, or settings changed outside the registry, stop everything here.
+    head = registry.head(anchor=override)
+    check_head_file(head, min_seq=min_seq, head_file=head_file)
     trust = trust or registry.trust
     parsed = parse_model_uri(uri)
     with registry.metadata.read() as tx:
@@ -158,7 +164,8 @@ def _copy_files(registry: Registry, facts: VersionFacts, staging: Path) -> tuple
     return staging, total
 
 
-def pull(registry: Registry, uri: str, out: Path, *, trust: Trust | None = None) -> PullResult:
+def pull(registry: Registry, uri: str, out: Path, *, trust: Trust | None = None,
+         min_seq: int | None = None, head_file: Path | None = None) -> PullResult:
     """Copy the version ``uri`` names to ``out`` (a new or empty directory), verified.
 
     Raises:
@@ -171,7 +178,7 @@ def pull(registry: Registry, uri: str, out: Path, *, trust: Trust | None = None)
     if out.is_symlink() or (out.exists() and (not out.is_dir() or any(out.iterdir()))):
         raise InputError(f"{out} exists and is not an empty directory",
                          hint="choose a new --out directory")
-    resolved, facts = _prepare(registry, uri, trust)
+    resolved, facts = _prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file)
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
@@ -229,13 +236,14 @@ def _checkout_ok(path: Path, facts: VersionFacts) -> bool:
     return True
 
 
-def load(registry: Registry, uri: str, *, trust: Trust | None = None) -> Path:
+def load(registry: Registry, uri: str, *, trust: Trust | None = None,
+         min_seq: int | None = None, head_file: Path | None = None) -> Path:
     """A verified local path for ``uri``: a read-only checkout under ``checkouts/``.
 
     The checkout is re-hashed and the decision and evidence re-verified on every
     call; a damaged checkout is rebuilt from the blob store.
     """
-    resolved, facts = _prepare(registry, uri, trust)
+    resolved, facts = _prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file)
     root = resolved.record.root_digest.removeprefix("sha256:")[:16]
     base = registry.home / "checkouts" / resolved.name
     path = base / f"v{resolved.version}-{root}"
