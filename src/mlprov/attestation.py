@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from mlprov import __version__
+from mlprov._internal.readers import MAX_METRICS_BYTES, read_bytes
 from mlprov.bundles import sign_statement
 from mlprov.canonical import loads_strict
 from mlprov.card import CardInput, card_facts, load_card_input, render_card
@@ -116,7 +117,7 @@ def _check_out_is_not_model(model: Path, out: Path) -> None:
 
 def _metrics_byproduct(path: Path) -> ResourceDescriptor:
     try:
-        data = path.read_bytes()
+        data = read_bytes(path, what="metrics file", limit=MAX_METRICS_BYTES)
     except OSError as exc:
         raise InputError(f"cannot read metrics {path}: {exc.strerror}") from exc
     document = loads_strict(data, what=f"metrics file {path}")

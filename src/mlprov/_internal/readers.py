@@ -1,4 +1,4 @@
-"""Bounded reads of untrusted files: the one place mlprov opens what others wrote.
+r"""Bounded reads of untrusted files: the one place mlprov opens what others wrote.
 
 Evidence files, bundles, reviews, trust files, keys, metrics, configs, cards and
 policy data all come from people mlprov does not trust. Reading one must not
@@ -9,7 +9,7 @@ So every read here:
 
 * opens with ``O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC`` (and ``O_NOFOLLOW``
   where the caller forbids symlinks), so opening a FIFO or a terminal returns at
-  once, then ``fstat``\\ s the *open* descriptor and refuses anything that is not
+  once, then ``fstat``\ s the *open* descriptor and refuses anything that is not
   a regular file (no race between a check and the open);
 * checks the size against a per-kind limit before reading, and reads at most
   ``limit + 1`` bytes, so a file that grows while being read is refused too;
@@ -18,7 +18,7 @@ So every read here:
   expand to (an alias bomb is refused as soon as it passes the bound, and an
   alias to an anchor still being built is refused), TOML by size.
 
-Errors are :class:`~mlprov.errors.MlprovError`\\ s of the class the caller names,
+Errors are :class:`~mlprov.errors.MlprovError`\ s of the class the caller names,
 one line naming the file. A missing file raises :class:`FileNotFoundError`
 unchanged, so callers keep their own message for that case.
 
@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 from mlprov.errors import InputError, MlprovError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import yaml
 
 __all__ = [
@@ -191,6 +193,7 @@ def check_json_depth(data: bytes | str, *, what: str, max_depth: int = MAX_JSON_
     Raises:
         MlprovError: of class ``error``, naming ``what``.
     """
+    finder: Iterator[re.Match[str]] | Iterator[re.Match[bytes]]
     if isinstance(data, str):
         brackets = data.count("[") + data.count("{")
         finder = _JSON_TOKEN.finditer(data)
@@ -201,7 +204,7 @@ def check_json_depth(data: bytes | str, *, what: str, max_depth: int = MAX_JSON_
         return
     depth = 0
     for match in finder:
-        first = match.group()[0]
+        first: str | int = match.group()[0]
         if first in _OPENERS:
             depth += 1
             if depth > max_depth:
@@ -266,7 +269,7 @@ def _bounded_loader(max_depth: int, max_nodes: int,
 
         def compose_node(self, parent: Any, index: Any) -> Any:
             if self.check_event(yaml.AliasEvent):
-                event = self.peek_event()
+                event = self.peek_event()  # type: ignore[no-untyped-call]
                 anchor = event.anchor
                 if anchor in self.anchors and anchor not in self._weights:
                     raise ComposerError(None, None, f"alias *{anchor} refers to the node "
@@ -275,7 +278,7 @@ def _bounded_loader(max_depth: int, max_nodes: int,
                 if anchor in self._weights:
                     self._count(self._weights[anchor], event.start_mark)
                 return super().compose_node(parent, index)
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             self._depth += 1
             if self._depth > max_depth:
                 raise ComposerError(None, None, f"nested deeper than {max_depth} levels",
