@@ -306,7 +306,7 @@ def _rego_files(root: Path) -> list[Path]:
 
 def _read_source(path: Path, name: str) -> str:
     try:
-        data = path.read_bytes()
+        data = read_bytes(path, what="policy file", limit=_MAX_POLICY_BYTES, error=PolicyError)
     except OSError as exc:
         raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from exc
     if len(data) > _MAX_POLICY_BYTES:
