@@ -180,7 +180,33 @@ def read_text(path: Path | str, *, what: str, limit: int, follow_symlinks: bool 
 # parser refuses the document afterwards.
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]++|\\.)*+"|[\[\]{}]', re.DOTALL)
 _JSON_TOKEN_BYTES = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}]', re.DOTALL)
+_JSON_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)  # unrolled: faster
+_JSON_STRING_BYTES = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]++")
+_NOT_BRACKET_BYTES = re.compile(rb"[^\[\]{}]++")
 _OPENERS = frozenset("[{") | frozenset(b"[{")
+
+
+def _shallow(data: bytes | str, max_depth: int) -> bool:
+    """Whether ``data`` surely nests at most ``max_depth`` deep (C-speed passes only).
+
+    Strings removed, only brackets kept, then each round deletes the innermost
+    pairs: a document of depth d is empty after d rounds. False means "too deep,
+    or brackets that do not pair up" (the exact count below tells them apart).
+    """
+    if isinstance(data, str):
+        brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", data))
+        for _ in range(max_depth):
+            if not brackets:
+                return True
+            brackets = brackets.replace("[]", "").replace("{}", "")
+        return not brackets
+    raw = _NOT_BRACKET_BYTES.sub(b"", _JSON_STRING_BYTES.sub(b"", data))
+    for _ in range(max_depth):
+        if not raw:
+            return True
+        raw = raw.replace(b"[]", b"").replace(b"{}", b"")
+    return not raw
 
 
 def check_json_depth(data: bytes | str, *, what: str, max_depth: int = MAX_JSON_DEPTH,
@@ -193,15 +219,17 @@ def check_json_depth(data: bytes | str, *, what: str, max_depth: int = MAX_JSON_
     Raises:
         MlprovError: of class ``error``, naming ``what``.
     """
-    finder: Iterator[re.Match[str]] | Iterator[re.Match[bytes]]
     if isinstance(data, str):
         brackets = data.count("[") + data.count("{")
-        finder = _JSON_TOKEN.finditer(data)
     else:
         brackets = data.count(b"[") + data.count(b"{")
-        finder = _JSON_TOKEN_BYTES.finditer(data)
-    if brackets <= max_depth:  # the common case costs two C-speed counts
+    if brackets <= max_depth or _shallow(data, max_depth):
         return
+    finder: Iterator[re.Match[str]] | Iterator[re.Match[bytes]]
+    if isinstance(data, str):
+        finder = _JSON_TOKEN.finditer(data)
+    else:
+        finder = _JSON_TOKEN_BYTES.finditer(data)
     depth = 0
     for match in finder:
         first: str | int = match.group()[0]
