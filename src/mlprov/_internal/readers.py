@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_CARD_BYTES",
     "MAX_CONFIG_BYTES",
+    "MAX_ENVIRONMENT_BYTES",
     "MAX_EVIDENCE_BYTES",
     "MAX_JSON_DEPTH",
     "MAX_KEY_BYTES",
@@ -76,6 +77,8 @@ MAX_METRICS_BYTES = 16 * _MiB
 MAX_CARD_BYTES = 4 * _MiB
 #: A policy data file (``data.yaml``/``data.json``).
 MAX_POLICY_DATA_BYTES = 16 * _MiB
+#: A training environment: requirements or lock file (``attest --environment``).
+MAX_ENVIRONMENT_BYTES = 16 * _MiB
 
 #: Containers nested deeper than this are refused. mlprov's own documents nest
 #: fewer than 16 levels; 64 leaves room for user data without risking the stack.
