@@ -304,3 +304,23 @@ def test_review_that_is_a_fifo_does_not_count_and_does_not_hang(tmp_path: Path):
         [fifo], Trust(keys=(), source="test"), root_digest="0" * 64, identity="x"), fifo=fifo)
     assert not result.counted
     assert "FIFO" in result.problem
+
+
+def test_registry_config_deep_toml_is_refused():
+    from mlprov.registry._config import parse_config
+
+    with pytest.raises(InputError, match="nested deeper than 64 levels"):
+        parse_config(("a = " + "[" * 100_000 + "]" * 100_000).encode())
+
+
+def test_environment_file_fifo_and_deep_lock(tmp_path: Path):
+    from mlprov.sbom import read_environment_file
+
+    fifo = tmp_path / "requirements.txt"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="FIFO, not a regular file"):
+        within(FIFO_TIMEOUT, lambda: read_environment_file(fifo), fifo=fifo)
+    lock = tmp_path / "uv.lock"
+    lock.write_text("a = " + "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InputError, match="nested deeper than 64 levels"):
+        read_environment_file(lock)
