@@ -16,7 +16,7 @@ So every read here:
 * bounds what parsing the bytes may build: JSON nesting depth (counted before
   the parser runs), YAML nesting depth and the size of the document its aliases
   expand to (an alias bomb is refused as soon as it passes the bound, and an
-  alias to an anchor still being built is refused), TOML by size.
+  alias to an anchor still being built is refused), TOML nesting depth.
 
 Errors are :class:`~mlprov.errors.MlprovError`\ s of the class the caller names,
 one line naming the file. A missing file raises :class:`FileNotFoundError`
