@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 from pydantic import ConfigDict, Field, ValidationError
 
+from mlprov._internal.readers import MAX_EVIDENCE_BYTES, read_bytes
 from mlprov.canonical import loads_strict
 from mlprov.errors import BundleError, InputError, SignatureError
 from mlprov.signing import BundleSigner, b64decode_any, pae
@@ -231,7 +232,8 @@ def verify_statement_file(path: Path, trust: Trust, role: Role, *,
     """
     what = path.name
     try:
-        data = path.read_bytes()
+        data = read_bytes(path, what="evidence file", limit=MAX_EVIDENCE_BYTES,
+                          error=BundleError)
     except FileNotFoundError as exc:
         raise BundleError(f"evidence file missing: {path}") from exc
     except OSError as exc:

@@ -10,6 +10,7 @@ import json
 import math
 from typing import Any
 
+from mlprov._internal.readers import MAX_JSON_DEPTH, check_json_depth
 from mlprov.errors import InputError
 
 __all__ = ["canonical_json", "loads_strict"]
@@ -89,7 +90,9 @@ def loads_strict(data: bytes | str, *, what: str) -> Any:
     canonical text of one (what :func:`canonical_json` writes for large floats),
     so ``canonical_json(loads_strict(canonical_json(x)))`` always round-trips.
     Duplicate keys are refused because two parsers could each pick a different
-    value from the same signed bytes.
+    value from the same signed bytes. Arrays and objects may nest at most
+    :data:`~mlprov._internal.readers.MAX_JSON_DEPTH` levels (checked on the text,
+    before the parser recurses).
 
     Raises:
         InputError: naming ``what`` when the document is not such JSON.
@@ -100,6 +103,7 @@ def loads_strict(data: bytes | str, *, what: str) -> Any:
         size = len(data.encode("utf-8", "surrogatepass"))
     if size > MAX_DOCUMENT_BYTES:
         raise InputError(f"{what} is too large ({size} bytes)")
+    check_json_depth(data, what=what, max_depth=MAX_JSON_DEPTH)
     try:
         return json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float,
                           parse_int=_exact_int,

@@ -60,6 +60,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from mlprov import __version__
 from mlprov._internal.parents import ParentRef, parents_from_predicate
+from mlprov._internal.readers import MAX_CARD_BYTES, load_yaml, read_text
 from mlprov.errors import InputError, VerificationError
 from mlprov.evaluation import EvalPredicate, format_metric
 from mlprov.evidence import EVAL_FILE, PROVENANCE_FILE, SBOM_BUNDLE_FILE, SBOM_FILE
@@ -320,19 +321,11 @@ def load_card_input(path: Path) -> CardInput:
     Raises:
         InputError: unreadable, not a mapping, an unknown key or a bad value.
     """
-    import yaml
-
-    from mlprov.trust import _parse_yaml
-
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read card file {path}: {exc}") from exc
-    try:
-        document = _parse_yaml(text)
-    except yaml.YAMLError as exc:
-        why = " ".join(str(exc).split())
-        raise InputError(f"card file {path} is not valid YAML: {why}") from exc
+        text = read_text(path, what="card file", limit=MAX_CARD_BYTES)
+    except OSError as exc:
+        raise InputError(f"cannot read card file {path}: {exc.strerror}") from exc
+    document = load_yaml(text, what=f"card file {path}")
     if document is None:
         document = {}
     if not isinstance(document, dict):

@@ -26,6 +26,7 @@ from typing import Any, Final
 from pydantic import ConfigDict, Field, StrictFloat, StrictInt, ValidationError, field_validator
 
 from mlprov import __version__
+from mlprov._internal.readers import MAX_METRICS_BYTES, read_bytes
 from mlprov.canonical import loads_strict
 from mlprov.errors import BundleError, InputError
 from mlprov.identity import DataRef
@@ -202,7 +203,7 @@ def load_metrics(path: Path) -> tuple[MetricsFile, bytes]:
         InputError: unreadable, not strict JSON, or not a metrics document.
     """
     try:
-        data = path.read_bytes()
+        data = read_bytes(path, what="metrics file", limit=MAX_METRICS_BYTES)
     except OSError as exc:
         raise InputError(f"cannot read metrics {path}: {exc.strerror}") from exc
     return parse_metrics(loads_strict(data, what=f"metrics file {path}"),

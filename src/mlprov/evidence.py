@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import Field, ValidationError
 
+from mlprov._internal.readers import MAX_EVIDENCE_BYTES, read_bytes
 from mlprov.canonical import loads_strict
 from mlprov.errors import BundleError, InputError
 from mlprov.statements import MlprovModel
@@ -73,7 +74,8 @@ def read_index(evidence: Path) -> EvidenceIndex:
         raise InputError(f"evidence directory not found: {evidence}")
     path = evidence / INDEX_FILE
     try:
-        data = path.read_bytes()
+        data = read_bytes(path, what="evidence index", limit=MAX_EVIDENCE_BYTES,
+                          follow_symlinks=False, error=BundleError)
     except FileNotFoundError as exc:
         raise BundleError(f"{path} is missing",
                           hint="pass the directory `mlprov attest --out` wrote, or a single "

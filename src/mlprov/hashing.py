@@ -129,7 +129,9 @@ def check_relative_path(name: str) -> str:
 def hash_file(path: Path | str, *, progress: ProgressCallback | None = None,
               follow_symlinks: bool = False) -> tuple[str, int]:
     """Return the SHA-256 hex digest and size of one regular file, read once."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) * (not follow_symlinks)
+    # O_NONBLOCK: a FIFO swapped in after the walk must not block open(); fstat refuses it.
+    flags = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+             | getattr(os, "O_NOFOLLOW", 0) * (not follow_symlinks))
     try:
         fd = os.open(path, flags)
     except OSError as exc:

@@ -19,12 +19,12 @@ import datetime as dt
 import hashlib
 import re
 import subprocess
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator
 
+from mlprov._internal.readers import MAX_CONFIG_BYTES, load_toml, load_yaml, read_text
 from mlprov.canonical import canonical_json, loads_strict
 from mlprov.errors import IdentityError, InputError
 from mlprov.hashing import hash_path
@@ -214,26 +214,22 @@ def load_configs(paths: list[Path]) -> dict[str, Any]:
     Raises:
         InputError: a file is unreadable, malformed, or not a mapping.
     """
-    import yaml
-
     merged: dict[str, Any] = {}
     for path in paths:
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read config {path}: {exc}") from exc
+            text = read_text(path, what="config", limit=MAX_CONFIG_BYTES)
+        except OSError as exc:
+            raise InputError(f"cannot read config {path}: {exc.strerror}") from exc
         suffix = path.suffix.lower()
-        try:
-            if suffix == ".toml":
-                document: Any = tomllib.loads(text)
-            elif suffix == ".json":
-                # strict: a duplicate key would silently pick one of two values
-                document = loads_strict(text, what=f"config {path}")
-            else:
-                document = yaml.safe_load(text)
-        except (tomllib.TOMLDecodeError, ValueError, yaml.YAMLError, RecursionError) as exc:
-            why = str(exc).splitlines() or [type(exc).__name__]
-            raise InputError(f"config {path} is malformed: {why[0]}") from exc
+        document: Any
+        if suffix == ".toml":
+            document = load_toml(text, what=f"config {path}")
+        elif suffix == ".json":
+            # strict: a duplicate key would silently pick one of two values
+            document = loads_strict(text, what=f"config {path}")
+        else:
+            # Duplicate keys stay allowed here (the last wins), as they always were.
+            document = load_yaml(text, what=f"config {path}", unique_keys=False)
         if not isinstance(document, dict):
             raise InputError(f"config {path} is not a mapping at the top level")
         try:

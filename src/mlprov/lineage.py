@@ -39,8 +39,9 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any, assert_never
 
+from mlprov._internal.readers import MAX_EVIDENCE_BYTES, read_bytes
 from mlprov.bundles import read_envelopes, verify_statement_file
-from mlprov.canonical import MAX_DOCUMENT_BYTES, loads_strict
+from mlprov.canonical import loads_strict
 from mlprov.errors import BundleError, InputError, LineageError, MlprovError
 from mlprov.evidence import INDEX_FILE, OMS_FILE, PROVENANCE_FILE, read_index
 from mlprov.hashing import DEFAULT_IGNORE_PATHS, hash_path
@@ -312,9 +313,8 @@ class VerifiedEvidence:
 
 def _read_bytes(path: Path) -> bytes:
     try:
-        if path.stat().st_size > MAX_DOCUMENT_BYTES:
-            raise BundleError(f"{path.name} is too large")
-        return path.read_bytes()
+        return read_bytes(path, what="evidence file", limit=MAX_EVIDENCE_BYTES,
+                          follow_symlinks=False, error=BundleError)
     except FileNotFoundError as exc:
         raise BundleError(f"evidence file missing: {path}") from exc
     except OSError as exc:
@@ -380,7 +380,9 @@ def verify_evidence(evidence: Path | str, trust: Trust | None) -> VerifiedEviden
         if "/" in file_name or file_name.startswith("."):
             raise LineageError(f"{INDEX_FILE} lists an unsafe file name {file_name!r}")
         try:
-            actual = "sha256:" + hashlib.sha256((path / file_name).read_bytes()).hexdigest()
+            actual = "sha256:" + hashlib.sha256(read_bytes(
+                path / file_name, what="evidence file", limit=MAX_EVIDENCE_BYTES,
+                follow_symlinks=False, error=LineageError)).hexdigest()
         except OSError as exc:
             raise LineageError(f"evidence file missing: {file_name}") from exc
         if actual != digest:

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlprov._internal import rego
+from mlprov._internal.readers import MAX_POLICY_DATA_BYTES, load_yaml, read_bytes
 from mlprov.canonical import canonical_json, loads_strict
 from mlprov.errors import InputError, PolicyError
 
@@ -106,23 +107,19 @@ def load_policy_data(path: Path | str) -> dict[str, Any]:
         InputError: unreadable, malformed, not a mapping, or not JSON-compatible
             (e.g. a YAML date: quote it).
     """
-    import yaml
-
     file = Path(path)
     try:
-        raw = file.read_bytes()
+        raw = read_bytes(file, what="policy data", limit=MAX_POLICY_DATA_BYTES)
     except OSError as exc:
         raise InputError(f"cannot read policy data {file}: {exc.strerror}") from exc
     if file.suffix.lower() == ".json":
         document = loads_strict(raw, what=f"policy data {file}")
     else:
         try:
-            document = _parse_yaml(raw.decode("utf-8"))
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InputError(f"policy data {file} is not UTF-8 text") from exc
-        except yaml.YAMLError as exc:
-            raise InputError(f"policy data {file} is not valid YAML: {_yaml_error(exc)}") \
-                from exc
+        document = load_yaml(text, what=f"policy data {file}")
     if document is None:
         document = {}
     if not isinstance(document, dict):
@@ -133,35 +130,6 @@ def load_policy_data(path: Path | str) -> dict[str, Any]:
         raise InputError(f"policy data {file}: {exc}",
                          hint="use only JSON values (quote dates and times)") from exc
     return document
-
-
-def _parse_yaml(text: str) -> Any:
-    """``yaml.safe_load``, refusing duplicate keys (PyYAML silently keeps the last)."""
-    import yaml
-
-    class _Strict(yaml.SafeLoader):
-        pass
-
-    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-        keys = [loader.construct_object(k, deep=True) for k, _ in node.value]
-        for index, key in enumerate(keys):
-            if key in keys[:index]:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", node.value[index][0].start_mark)
-        return loader.construct_mapping(node, deep=True)
-
-    _Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
-    return yaml.load(text, Loader=_Strict)  # noqa: S506 - a SafeLoader subclass
-
-
-def _yaml_error(exc: Exception) -> str:
-    import yaml
-
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
-        mark = exc.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        return f"{exc.problem}{where}"
-    return " ".join(str(exc).split())
 
 
 # --- decisions -------------------------------------------------------------------------
@@ -373,7 +341,7 @@ def _rego_files(root: Path) -> list[Path]:
 
 def _read_source(path: Path, name: str) -> str:
     try:
-        data = path.read_bytes()
+        data = read_bytes(path, what="policy file", limit=_MAX_POLICY_BYTES, error=PolicyError)
     except OSError as exc:
         raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from exc
     if len(data) > _MAX_POLICY_BYTES:

@@ -31,7 +31,6 @@ import json
 import os
 import re
 import sys
-import tomllib
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from mlprov import __version__
+from mlprov._internal.readers import MAX_ENVIRONMENT_BYTES, load_toml, read_text
 from mlprov.errors import BundleError, InputError
 from mlprov.statements import Statement, sha256_descriptor
 
@@ -293,10 +293,7 @@ def _parse_requirements(text: str, what: str) -> list[Package]:
 
 
 def _parse_lock(text: str, what: str) -> list[Package]:
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{what} is not valid TOML: {exc}") from exc
+    document = load_toml(text, what=what)
     # pylock.toml (PEP 751) has [[packages]]; uv.lock and poetry.lock have [[package]].
     entries = document.get("packages", document.get("package"))
     if not isinstance(entries, list):
@@ -328,9 +325,9 @@ def read_environment_file(path: Path) -> list[Package]:
     """
     what = f"environment file {path}"
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {what}: {exc}") from exc
+        text = read_text(path, what="environment file", limit=MAX_ENVIRONMENT_BYTES)
+    except OSError as exc:
+        raise InputError(f"cannot read {what}: {exc.strerror}") from exc
     if path.suffix in (".toml", ".lock"):
         packages = _parse_lock(text, what)
     else:

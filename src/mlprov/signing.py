@@ -29,6 +29,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlprov._internal.readers import MAX_KEY_BYTES, read_bytes
 from mlprov._signing.interface import BundleSigner
 from mlprov.errors import BundleError, InputError, KeyMaterialError
 
@@ -286,7 +287,7 @@ def write_key_pair(private_key: PrivateKeyTypes, out: Path, passphrase: bytes | 
 
 def _read(path: Path, what: str) -> bytes:
     try:
-        return path.read_bytes()
+        return read_bytes(path, what=what, limit=MAX_KEY_BYTES, error=KeyMaterialError)
     except OSError as exc:
         raise KeyMaterialError(f"cannot read {what} {path}: {exc.strerror}") from exc
 

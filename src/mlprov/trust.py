@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mlprov._internal.readers import MAX_TRUST_BYTES, load_yaml, read_text
 from mlprov.errors import TrustError
 from mlprov.signing import PublicKey, load_public_key
 
@@ -281,39 +282,6 @@ class _TrustFile(BaseModel):
     trusted_root: str | None = Field(default=None, min_length=1)
 
 
-def _yaml_error(exc: Exception) -> str:
-    """One line for a YAML error: the problem and where it is."""
-    import yaml
-
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
-        mark = exc.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        return f"{exc.problem}{where}"
-    return " ".join(str(exc).split())
-
-
-def _parse_yaml(text: str) -> object:
-    """``yaml.safe_load``, refusing duplicate mapping keys (PyYAML keeps the last silently)."""
-    import yaml
-
-    class _StrictLoader(yaml.SafeLoader):
-        pass
-
-    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[object, object]:
-        seen: set[object] = set()
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return loader.construct_mapping(node, deep=True)
-
-    _StrictLoader.add_constructor(
-        yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
-    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-
-
 def load_trust(path: Path, *, offline: bool | None = None) -> Trust:
     """Load and check a trust file; key and trusted-root paths are relative to the file.
 
@@ -329,18 +297,11 @@ def load_trust(path: Path, *, offline: bool | None = None) -> Trust:
             trusts nobody, or names an unusable trusted root.
         KeyMaterialError: a named public key cannot be loaded.
     """
-    import yaml
-
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, what="trust file", limit=MAX_TRUST_BYTES, error=TrustError)
     except OSError as exc:
         raise TrustError(f"cannot read trust file {path}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise TrustError(f"trust file {path} is not UTF-8 text") from exc
-    try:
-        document = _parse_yaml(text)
-    except yaml.YAMLError as exc:
-        raise TrustError(f"trust file {path} is not valid YAML: {_yaml_error(exc)}") from exc
+    document = load_yaml(text, what=f"trust file {path}", error=TrustError)
     try:
         parsed = _TrustFile.model_validate(document)
     except ValidationError as exc:

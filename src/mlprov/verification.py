@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mlprov._internal.readers import MAX_EVIDENCE_BYTES, read_bytes
 from mlprov.bundles import VerifiedStatement, verify_statement_file
 from mlprov.errors import InputError, MlprovError, VerificationError
 from mlprov.evaluation import EVAL_PREDICATE_TYPE, EvalPredicate, read_eval
@@ -268,7 +269,7 @@ def _check_index(index: EvidenceIndex, evidence: Path, prov: TrainingProvenance,
         if "/" in file_name or file_name.startswith("."):
             raise VerificationError(f"{INDEX_FILE} lists an unsafe file name {file_name!r}")
         try:
-            actual = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+            actual = "sha256:" + hashlib.sha256(_evidence_bytes(path)).hexdigest()
         except OSError as exc:
             raise VerificationError(f"evidence file missing: {file_name}") from exc
         if actual != digest:
@@ -276,9 +277,15 @@ def _check_index(index: EvidenceIndex, evidence: Path, prov: TrainingProvenance,
     return None, f"{len(index.files)} evidence files match the index"
 
 
+def _evidence_bytes(path: Path) -> bytes:
+    """A file inside an evidence directory: regular, not a symlink, bounded."""
+    return read_bytes(path, what="evidence file", limit=MAX_EVIDENCE_BYTES,
+                      follow_symlinks=False, error=VerificationError)
+
+
 def _file_sha256(path: Path) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return hashlib.sha256(_evidence_bytes(path)).hexdigest()
     except OSError as exc:
         raise VerificationError(f"evidence file missing: {path.name}") from exc
 
@@ -297,7 +304,7 @@ def _check_sbom(evidence: Path, verified: VerifiedStatement, root: str
     sbom = read_bom(verified.statement, what=SBOM_BUNDLE_FILE)
     _check_subject(verified, root)
     try:
-        data = (evidence / SBOM_FILE).read_bytes()
+        data = _evidence_bytes(evidence / SBOM_FILE)
     except OSError as exc:
         raise VerificationError(f"evidence file missing: {SBOM_FILE}") from exc
     try:

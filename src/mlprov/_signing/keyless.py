@@ -18,6 +18,7 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlprov._internal.readers import MAX_TRUST_BYTES, read_text
 from mlprov._signing.common import one_line, quiet_sigstore
 from mlprov._signing.interface import BundleSigner
 from mlprov.errors import InputError, SigningError
@@ -45,8 +46,9 @@ def _load_trust_config(staging: bool, trust_config: Path | None) -> tuple[Client
 
     if trust_config is not None:
         try:
-            text = trust_config.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = read_text(trust_config, what="Sigstore trust config",
+                             limit=MAX_TRUST_BYTES)
+        except OSError as exc:
             raise InputError(f"cannot read Sigstore trust config {trust_config}: "
                              f"{getattr(exc, 'strerror', None) or one_line(exc)}") from exc
         try:

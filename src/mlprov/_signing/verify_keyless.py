@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlprov._internal.readers import MAX_TRUST_BYTES, read_text
 from mlprov._signing.common import one_line, quiet_sigstore
 from mlprov.errors import BundleError, KeyMaterialError, SignatureError, TrustError
 from mlprov.signing import PublicKey
@@ -89,11 +90,11 @@ def _root_verifier(text: str, label: str, path: str | None = None) -> Verifier:
 def _file_verifier(path: str, _mtime_ns: int, _size: int) -> Verifier:
     label = f"trusted root {path}"
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TrustError(f"cannot read {label}: {getattr(exc, 'strerror', None) or exc}"
-                         ) from exc
-    return _root_verifier(text, label, path)
+        text = read_text(path, what="trusted root", limit=MAX_TRUST_BYTES, error=TrustError)
+    except OSError as exc:
+        raise TrustError(f"cannot read {label}: {exc.strerror}") from exc
+    # Parsed from the bytes read (bounded, a regular file), never re-read by path.
+    return _root_verifier(text, label)
 
 
 @lru_cache(maxsize=16)

@@ -39,6 +39,11 @@ def fsync_enabled() -> bool:
     return os.environ.get(FSYNC_ENV, "on").lower() != "off"
 
 
+#: Never block on a FIFO swapped in for a file, never follow a symlink.
+_READ_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+               | getattr(os, "O_NOFOLLOW", 0))
+
+
 def _fsync(fd: int) -> None:
     if fsync_enabled():
         os.fsync(fd)
@@ -131,7 +136,7 @@ class LocalBlobStore(BlobStore):
     def put_file(self, path: Path, *, expected: str | None = None) -> BlobInfo:
         """Copy a file in, hashing as it goes; refuses symlinks and special files."""
         try:
-            src = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            src = os.open(path, _READ_FLAGS)
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror}") from exc
         fd, temp = self._new_temp()
@@ -168,12 +173,16 @@ class LocalBlobStore(BlobStore):
 
     def _open(self, digest: str) -> int:
         try:
-            return os.open(self._path(digest), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            fd = os.open(self._path(digest), _READ_FLAGS)
         except FileNotFoundError as exc:
             raise BlobNotFoundError(f"blob {digest} is missing from {self.description}") \
                 from exc
         except OSError as exc:
             raise StoreError(f"cannot read blob {digest}: {exc.strerror}") from exc
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device put in its place
+            os.close(fd)
+            raise BlobCorruptError(f"blob {digest} in {self.description} is not a regular file")
+        return fd
 
     def get_bytes(self, digest: str, *, max_size: int | None = None) -> bytes:
         """Read a blob and check its digest."""
@@ -184,8 +193,14 @@ class LocalBlobStore(BlobStore):
                 raise BlobCorruptError(f"blob {digest} is {size} bytes, over the "
                                        f"{max_size}-byte bound for its kind")
             chunks = []
-            while chunk := os.read(fd, max(size, _CHUNK)):
+            left = None if max_size is None else max_size + 1  # it may grow while read
+            while chunk := os.read(fd, max(size, _CHUNK) if left is None else min(left, _CHUNK)):
                 chunks.append(chunk)
+                if left is not None:
+                    left -= len(chunk)
+                    if left <= 0:
+                        raise BlobCorruptError(f"blob {digest} grew past the {max_size}-byte "
+                                               "bound for its kind")
         except OSError as exc:
             raise StoreError(f"cannot read blob {digest}: {exc.strerror}") from exc
         finally:

@@ -8,12 +8,12 @@ without an audit entry.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mlprov._internal.readers import load_toml
 from mlprov.errors import InputError
 from mlprov.registry.interface import Stage
 
@@ -152,9 +152,10 @@ def parse_config(data: bytes, *, what: str = "mlprov.toml") -> RegistryConfig:
         InputError: not TOML, unknown keys, bad values, an unknown stage.
     """
     try:
-        document: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise InputError(f"{what} is not valid TOML: {exc}") from exc
+    document: dict[str, Any] = load_toml(text, what=what)  # nesting bounded
     try:
         parsed = _File.model_validate(document)
     except ValidationError as exc:

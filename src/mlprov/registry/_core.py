@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlprov._internal.readers import MAX_CONFIG_BYTES, read_bytes
 from mlprov.canonical import canonical_json, loads_strict
 from mlprov.errors import InputError, MlprovError, VerificationError
 from mlprov.registry import _faults
@@ -842,7 +843,7 @@ class Registry:
         """Record a new ``mlprov.toml`` (checked; copied into the registry); audited."""
         path = Path(config)
         try:
-            data = path.read_bytes()
+            data = read_bytes(path, what="registry config", limit=MAX_CONFIG_BYTES)
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror}") from exc
         parsed = parse_config(data, what=str(path))

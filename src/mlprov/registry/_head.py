@@ -230,7 +230,9 @@ def check_head_file(head: SignedHead, *, min_seq: int | None = None,
         return
     seen: dict[str, Any] | None = None
     if head_file.exists():
-        document = _read_small_json(head_file)
+        from mlprov._internal.readers import read_json
+
+        document = read_json(head_file, what="head file", limit=_MAX_HEAD_FILE)
         if not isinstance(document, dict) or not isinstance(document.get("seq"), int) \
                 or not isinstance(document.get("entryHash"), str):
             raise InputError(f"head file {head_file} is malformed",
@@ -258,22 +260,3 @@ def check_head_file(head: SignedHead, *, min_seq: int | None = None,
             os.unlink(tmp)
         raise InputError(f"cannot write head file {head_file}: {exc.strerror}") from exc
 
-
-def _read_small_json(path: Path) -> Any:
-    """A small JSON file: a regular file (no FIFO, device), bounded, strict JSON."""
-    import stat
-
-    from mlprov.canonical import loads_strict
-
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise InputError(f"cannot read head file {path}: {exc.strerror}") from exc
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise InputError(f"head file {path} is not a regular file")
-        data = handle.read(_MAX_HEAD_FILE + 1)
-    if len(data) > _MAX_HEAD_FILE:
-        raise InputError(f"head file {path} is larger than {_MAX_HEAD_FILE} bytes")
-    return loads_strict(data, what=f"head file {path}")
