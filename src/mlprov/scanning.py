@@ -22,6 +22,7 @@ or skipped (with the reason).
 
 from __future__ import annotations
 
+import _compat_pickle
 import ast
 import bz2
 import io
@@ -549,6 +550,15 @@ def _analyse(scan: _Scan, buf: Buffer, name: str, where: str, depth: int, *,
     _scan_pickle(scan, buf, where, strict=strict)
 
 
+def _python3_name(module: str, name: str) -> str:
+    """What the unpickler imports for a Python 2 name (``fix_imports``, protocols 0-2)."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+    elif module in _compat_pickle.IMPORT_MAPPING:
+        module = _compat_pickle.IMPORT_MAPPING[module]
+    return f"{module}.{name}"
+
+
 def _severity(module: str, name: str) -> Severity:
     if module in ("builtins", "__builtin__") and name in _SAFE_BUILTINS:
         return "suspicious"
@@ -594,7 +604,8 @@ def _scan_one(path: Path, shown: str, allowed: frozenset[str], budget: int
         qualified = f"{module}.{name}"
         if qualified not in imports:
             imports.append(qualified)
-        if qualified in allowed and not module.startswith("<"):
+        if (qualified in allowed or _python3_name(module, name) in allowed) \
+                and not module.startswith("<"):
             continue
         if any(f.module == module and f.name == name for f in findings):
             continue

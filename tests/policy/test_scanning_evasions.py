@@ -248,3 +248,10 @@ def test_a_global_after_any_benign_prefix_is_found(tmp_path: Path, prefix: list[
     data = protocol + b"".join(item + b"0" for item in prefix) + PROTOCOL_0
     for name in ("m.pkl", "blob", "w.safetensors"):
         assert "os.system" in globals_of(scan_one(tmp_path, name, data))
+
+
+def test_python_2_names_are_judged_as_the_unpickler_maps_them(tmp_path: Path):
+    data = b"c__builtin__\nset\n(]tR."  # protocol 0: fix_imports maps it to builtins.set
+    assert scan_one(tmp_path, "s.pkl", data).safe
+    assert globals_of(scan_one(tmp_path, "e.pkl", b"c__builtin__\neval\n(S'1'\ntR.")) == [
+        "__builtin__.eval"]
