@@ -51,11 +51,19 @@ class Attested:
     trust: Path
 
 
+def safetensors_file(payload: bytes) -> bytes:
+    """A valid safetensors file holding ``payload`` as one U8 tensor."""
+    header = json.dumps({"w": {"dtype": "U8", "shape": [len(payload)],
+                               "data_offsets": [0, len(payload)]}}).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header + payload
+
+
 def make_model(root: Path, extra: dict[str, bytes] | None = None) -> Path:
     """A small real model tree (and any extra files, e.g. a pickle)."""
     root.mkdir(parents=True)
     (root / "config.json").write_text('{"architecture": "logistic-regression"}\n')
-    (root / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}" + bytes(64))
+    (root / "model.safetensors").write_bytes(safetensors_file(bytes(64)))
     for name, data in (extra or {}).items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -62,7 +62,8 @@ def test_a_malicious_pickle_is_found_without_being_loaded(tmp_path: Path):
     assert report.files[0].status == "unsafe"
     document = report.to_json_dict()
     assert document["findings"][0]["global"] == "os.system"
-    assert document["scanner"]["name"] == "picklescan"
+    assert document["scanner"]["name"] == "mlprov"
+    assert document["findings"][0]["kind"] == "import"
 
 
 @pytest.mark.parametrize("name", ["model.pt", "pytorch_model.bin", "model.pth", "model.ckpt",
@@ -79,7 +80,9 @@ def test_a_pickle_under_another_name_is_found_by_its_magic(tmp_path: Path):
     (tmp_path / "blob").write_bytes(malicious_pickle())
     assert is_pickle_candidate(tmp_path / "blob")
     findings = scan_model(tmp_path).findings
-    assert sorted(f.file for f in findings) == ["blob", "weights.safetensors"]
+    assert sorted((f.file, f.global_name) for f in findings) == [
+        ("blob", "os.system"), ("weights.safetensors", "<unscannable>"),
+        ("weights.safetensors", "os.system")]
 
 
 def test_protocol_0_pickles_are_found(tmp_path: Path):
@@ -127,10 +130,12 @@ def test_an_unscannable_file_is_a_finding(tmp_path: Path):
 
 def test_non_pickle_files_are_ignored_or_clean(tmp_path: Path):
     (tmp_path / "config.json").write_text("{}")
-    (tmp_path / "weights.bin").write_bytes(os.urandom(4096))  # raw tensors, not a pickle
+    (tmp_path / "weights.bin").write_bytes(bytes(range(1, 256)) * 16)  # raw data, not a pickle
     report = scan_model(tmp_path)
     assert report.safe
-    assert [f.path for f in report.files] == ["weights.bin"]
+    assert report.files == ()
+    assert {f.path: f.reason.split(" (")[0] for f in report.skipped} == {
+        "config.json": "not a pickle", "weights.bin": "not a pickle"}
 
 
 def test_symlinks_and_ignored_paths_are_not_followed(tmp_path: Path):

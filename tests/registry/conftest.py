@@ -20,6 +20,7 @@ import mlprov
 from mlprov.registry import Registry
 from mlprov.signing import KeyType, generate_key, load_private_key, write_key_pair
 from tests.conftest import COMMIT
+from tests.policy.conftest import safetensors_file
 
 
 @pytest.fixture(autouse=True)
@@ -110,7 +111,7 @@ def make_model(tmp_path: Path, keys: Keys, environment_file: Path,
             root = tmp_path / f"m{n}"
             (root / "model").mkdir(parents=True)
             (root / "model" / "weights.safetensors").write_bytes(
-                content or random.Random(n).randbytes(4096))
+                content or safetensors_file(random.Random(n).randbytes(4096)))
             (root / "metrics.json").write_text(json.dumps(metrics or GOOD_METRICS))
             mlprov.attest(root / "model", name=name, key=key or keys.builder,
                           out=root / "evidence", commit=COMMIT, seeds={"torch": 5000 + n},
@@ -128,7 +129,7 @@ def make_model(tmp_path: Path, keys: Keys, environment_file: Path,
             model.mkdir(parents=True)
             rng = random.Random(hash(recipe))
             (model / "weights.safetensors").write_bytes(
-                content if content is not None else rng.randbytes(4096))
+                content if content is not None else safetensors_file(rng.randbytes(4096)))
             (model / "config.json").write_text('{"layers": 2}\n')
             metrics_file = source / "metrics.json"
             metrics_file.write_text(json.dumps(metrics or GOOD_METRICS))
