@@ -76,7 +76,7 @@ approval := {
 }
 
 scan := {
-	"scanner": {"name": "picklescan", "version": "1.0.5"},
+	"scanner": {"name": "mlprov", "version": "0.1.0"},
 	"rootDigest": "sha256:4a203b51b592148d1a4f8482fa2b9a9ffbd836f17e94b070c808c4e8bbb991ea",
 	"files": [{"path": "model.pt", "status": "clean", "imports": ["torch._utils._rebuild_tensor_v2"]}],
 	"findings": [],
