@@ -10,7 +10,7 @@ import json
 import math
 from typing import Any
 
-from mlprov._internal.readers import MAX_JSON_DEPTH, check_json_depth
+from mlprov._internal.jsondepth import MAX_JSON_DEPTH, check_json_depth
 from mlprov.errors import InputError
 
 __all__ = ["canonical_json", "loads_strict"]
@@ -91,7 +91,7 @@ def loads_strict(data: bytes | str, *, what: str) -> Any:
     so ``canonical_json(loads_strict(canonical_json(x)))`` always round-trips.
     Duplicate keys are refused because two parsers could each pick a different
     value from the same signed bytes. Arrays and objects may nest at most
-    :data:`~mlprov._internal.readers.MAX_JSON_DEPTH` levels (checked on the text,
+    :data:`~mlprov._internal.jsondepth.MAX_JSON_DEPTH` levels (checked on the text,
     before the parser recurses).
 
     Raises:

@@ -34,10 +34,10 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlprov._internal.jsondepth import MAX_JSON_DEPTH, check_json_depth
 from mlprov.errors import InputError, MlprovError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
 
     import yaml
 
@@ -80,9 +80,6 @@ MAX_POLICY_DATA_BYTES = 16 * _MiB
 #: A training environment: requirements or lock file (``attest --environment``).
 MAX_ENVIRONMENT_BYTES = 16 * _MiB
 
-#: Containers nested deeper than this are refused. mlprov's own documents nest
-#: fewer than 16 levels; 64 leaves room for user data without risking the stack.
-MAX_JSON_DEPTH = 64
 #: The most nodes a YAML document may stand for once its aliases are expanded.
 MAX_YAML_NODES = 1_000_000
 
@@ -177,73 +174,6 @@ def read_text(path: Path | str, *, what: str, limit: int, follow_symlinks: bool 
 
 
 # --- JSON ------------------------------------------------------------------------------
-
-# A string literal (escapes included) or one bracket. Possessive quantifiers keep the
-# match linear; an unterminated string is skipped character by character and the
-# parser refuses the document afterwards.
-_JSON_TOKEN = re.compile(r'"(?:[^"\\]++|\\.)*+"|[\[\]{}]', re.DOTALL)
-_JSON_TOKEN_BYTES = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}]', re.DOTALL)
-_JSON_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)  # unrolled: faster
-_JSON_STRING_BYTES = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]++")
-_NOT_BRACKET_BYTES = re.compile(rb"[^\[\]{}]++")
-_OPENERS = frozenset("[{") | frozenset(b"[{")
-
-
-def _shallow(data: bytes | str, max_depth: int) -> bool:
-    """Whether ``data`` surely nests at most ``max_depth`` deep (C-speed passes only).
-
-    Strings removed, only brackets kept, then each round deletes the innermost
-    pairs: a document of depth d is empty after d rounds. False means "too deep,
-    or brackets that do not pair up" (the exact count below tells them apart).
-    """
-    if isinstance(data, str):
-        brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", data))
-        for _ in range(max_depth):
-            if not brackets:
-                return True
-            brackets = brackets.replace("[]", "").replace("{}", "")
-        return not brackets
-    raw = _NOT_BRACKET_BYTES.sub(b"", _JSON_STRING_BYTES.sub(b"", data))
-    for _ in range(max_depth):
-        if not raw:
-            return True
-        raw = raw.replace(b"[]", b"").replace(b"{}", b"")
-    return not raw
-
-
-def check_json_depth(data: bytes | str, *, what: str, max_depth: int = MAX_JSON_DEPTH,
-                     error: type[MlprovError] = InputError) -> None:
-    """Refuse JSON text whose arrays and objects nest deeper than ``max_depth``.
-
-    Counted on the text before any parser runs, so depth never reaches the
-    parser's (or a later tree walk's) recursion.
-
-    Raises:
-        MlprovError: of class ``error``, naming ``what``.
-    """
-    if isinstance(data, str):
-        brackets = data.count("[") + data.count("{")
-    else:
-        brackets = data.count(b"[") + data.count(b"{")
-    if brackets <= max_depth or _shallow(data, max_depth):
-        return
-    finder: Iterator[re.Match[str]] | Iterator[re.Match[bytes]]
-    if isinstance(data, str):
-        finder = _JSON_TOKEN.finditer(data)
-    else:
-        finder = _JSON_TOKEN_BYTES.finditer(data)
-    depth = 0
-    for match in finder:
-        first: str | int = match.group()[0]
-        if first in _OPENERS:
-            depth += 1
-            if depth > max_depth:
-                raise error(f"{what} is not valid JSON: nested deeper than {max_depth} "
-                            "levels")
-        elif first not in ('"', 34):
-            depth -= 1
-
 
 def read_json(path: Path | str, *, what: str, limit: int, follow_symlinks: bool = True,
               error: type[MlprovError] = InputError) -> Any:
