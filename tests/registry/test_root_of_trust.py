@@ -233,3 +233,13 @@ def test_head_options_on_the_cli(run_cli, served, tmp_path):
     r = run_cli("pull", "models:/credit-risk@canary", "--out", str(tmp_path / "o"),
                 "--registry", str(served.home), "--min-seq", str(seq + 5))
     assert r.exit_code == 1 and not (tmp_path / "o").exists()
+
+
+def test_an_event_naming_an_entry_the_log_does_not_hold_fails_audit_verify(served):
+    conn = db(served)
+    last = conn.execute("SELECT MAX(seq) FROM audit").fetchone()[0]
+    conn.execute("INSERT INTO events (seq, kind, time, payload) SELECT ?, kind, time, payload "
+                 "FROM events ORDER BY id DESC LIMIT 1", (last + 7,))
+    report = served.verify_audit(sign_checkpoint=False)
+    assert any("event(s) name audit entries the log does not hold" in p
+               for p in report.problems), report.problems

@@ -250,6 +250,11 @@ def verify_audit(registry: Registry, *, deep: bool = False, checkpoint: Path | N
         report.head_seq = expected - 1
         report.head_hash = prev
         report.problems.extend(_replay_problems(tx, replay))
+        stray = [e.seq for e in tx.events(since=0) if e.seq not in hashes]
+        if stray:
+            report.problems.append(f"{len(stray)} event(s) name audit entries the log does not "
+                                   f"hold (first: entry {stray[0]}): the log was cut or events "
+                                   "were added outside the registry")
     head = report.head_seq
     for stored in stored_checkpoints:
         _check_checkpoint(stored.bundle, hashes, head, registry,
