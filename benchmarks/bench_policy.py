@@ -94,8 +94,12 @@ def build_decision_input(work: Path) -> tuple[dict[str, Any], Path]:
     model = work / "model"
     model.mkdir()
     (model / "config.json").write_text('{"architecture": "logistic-regression"}\n')
-    (model / "model.safetensors").write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{}"
-                                              + os.urandom(64 * 1024))
+    payload = os.urandom(64 * 1024)
+    header = json.dumps({"w": {"dtype": "U8", "shape": [len(payload)],
+                               "data_offsets": [0, len(payload)]}}).encode()
+    header += b" " * (-len(header) % 8)
+    (model / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header
+                                              + payload)
     (model / "checkpoint.pt").write_bytes(checkpoint_zip())
     metrics = work / "metrics.json"
     metrics.write_text(json.dumps({"metrics": {"accuracy": 0.81, "auc": 0.87},
@@ -110,8 +114,7 @@ def build_decision_input(work: Path) -> tuple[dict[str, Any], Path]:
     review = work / "alice.review.json"
     review.write_bytes(make_review(verdict, signer=load_private_key(keys / "alice.key"),
                                    reviewer="alice", decision="approve", comment="read it"))
-    reviews = verify_reviews([review], trust, root_digest=verdict.root_digest or "",
-                             identity=verdict.identity or "")
+    reviews = verify_reviews([review], trust, verdict=verdict)
     document = build_input(verdict, reviews=reviews, scan=scan_verified_model(model, verdict),
                            transition={"from": "Staging", "to": "Production",
                                        "actor": "bench"})

@@ -101,7 +101,12 @@ def setup_mlprov(work: Path, total: int, one_name: int) -> object:
     for n in range(REAL):
         model = work / f"model{n}"
         model.mkdir()
-        (model / "model.safetensors").write_bytes(random.Random(n).randbytes(64 * 1024))
+        payload = random.Random(n).randbytes(64 * 1024)
+        header = json.dumps({"w": {"dtype": "U8", "shape": [len(payload)],
+                                   "data_offsets": [0, len(payload)]}}).encode()
+        header += b" " * (-len(header) % 8)
+        (model / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header
+                                                  + payload)
         (model / "config.json").write_text('{"layers": 2}\n')
         evidence = work / f"evidence{n}"
         mlprov.attest(model, name=NAME, key=keys / "ci.key", out=evidence, commit="0" * 40,

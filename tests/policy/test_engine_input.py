@@ -202,3 +202,43 @@ def test_sets_read_from_the_node_tree_keep_every_member():
     [deny] = engine.evaluate(["t/deny"], {"files": [EXPLOIT_NAME, "b"]})
     assert len(deny) == 2
     assert json.dumps(deny)  # plain Python values
+
+
+PLAIN = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False).filter(rego.is_plain)
+    | st.text(max_size=20).filter(rego.is_plain),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.text(max_size=8).filter(rego.is_plain), inner, max_size=4),
+    max_leaves=20)
+
+TWO_PATHS_SOURCE = ("package two\nimport rego.v1\nv := input.v\n"
+                    "n := [count(x) | some x in input.s]\n"
+             "eq := [x | some x in input.s; x == \"é\"]\n"
+             "lt := [x | some x in input.f; x < 0.7]\n")
+TWO_PATHS = rego.Engine([("two.rego", TWO_PATHS_SOURCE)], {})
+
+
+@settings(max_examples=150)
+@given(value=PLAIN, strings=st.lists(st.text(max_size=10).filter(rego.is_plain), max_size=4),
+       floats=st.lists(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9,
+                                 max_value=1e9).filter(rego.is_plain), max_size=4))
+def test_the_fast_input_path_gives_exactly_what_the_exact_path_gives(value, strings, floats):
+    """Plain documents go through regopy's node builder (fast); every other document as
+    JSON text (exact). For plain documents both must give the same answers."""
+
+    document = {"v": value, "s": strings, "f": floats}
+    engine = TWO_PATHS
+    fast = engine.evaluate(["two/v", "two/n", "two/eq", "two/lt"], document)
+    engine._interpreter.set_input_term(rego.input_term(document))
+    exact = engine.evaluate(["two/v", "two/n", "two/eq", "two/lt"], None)
+    assert fast == exact
+    assert fast[0] == value
+
+
+@pytest.mark.parametrize(("value", "plain"), [
+    (0.91, True), (0.7, True), (0.6999996, False), (math.nextafter(0.7, 0), False),
+    (2**63, False), (-(2**63), True), ('a"b', False), ("a\\b", False), ("a\nb", False),
+    ("a\x00", False), ("é", True), ("\ud800", False), ({"k": [1, "x", None]}, True)])
+def test_what_counts_as_plain(value, plain):
+    assert rego.is_plain(value) is plain
