@@ -94,6 +94,7 @@ def sign_head(tx: WriteTransaction, *, registry_id: str, seq: int, entry_hash: s
 
 
 _VERIFIED: dict[tuple[str, str, int], SignedHead] = {}
+_DECISION_SEQ: dict[tuple[str, str, int], Any] = {}
 _VERIFIED_LOCK = threading.Lock()
 
 
@@ -179,12 +180,22 @@ def check_decision_in_log(tx: ReadTransaction, decision: str, head: SignedHead,
     data = tx.get_decision(decision)
     if data is None:
         raise RegistryIntegrityError(f"decision {decision[:19]}... is not stored")
-    try:
-        signed = verify_signed(data, anchor, what="the row's decision",
-                               predicate_type=VSA_PREDICATE)
-    except MlprovError as exc:
-        raise RegistryIntegrityError(f"the row's decision does not verify: {exc}") from exc
-    seq = change_of(signed).get("auditSeq")
+    # Memoised by the bytes' own digest (the row's digest is only a claim) and the anchor.
+    key = (hashlib.sha256(data).hexdigest(), "decision", id(anchor))
+    with _VERIFIED_LOCK:
+        seq = _DECISION_SEQ.get(key)
+    if seq is None:
+        try:
+            signed = verify_signed(data, anchor, what="the row's decision",
+                                   predicate_type=VSA_PREDICATE)
+        except MlprovError as exc:
+            raise RegistryIntegrityError(f"the row's decision does not verify: {exc}") \
+                from exc
+        seq = change_of(signed).get("auditSeq")
+        with _VERIFIED_LOCK:
+            if len(_DECISION_SEQ) > 4096:
+                _DECISION_SEQ.clear()
+            _DECISION_SEQ[key] = seq
     if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= head.seq:
         raise RegistryIntegrityError(
             f"a row names a decision of audit entry {seq}, which the signed log (ending at "
