@@ -45,12 +45,10 @@ SERVE = '''\
 """Serve the production model: ask the registry by name, get a verified local path."""
 import json, math, struct, sys
 import mlprov
-from mlprov.registry import Registry
 
 uri = "models:/credit-risk-classifier@production"
 path = mlprov.load(uri)              # decision, evidence and every byte verified first
-with Registry.open() as registry:
-    version = registry.resolve(uri).version
+version = path.version               # which version it resolved to (no second lookup)
 data = (path / "model.safetensors").read_bytes()
 (size,) = struct.unpack("<Q", data[:8])
 header, body = json.loads(data[8:8 + size]), data[8 + size:]

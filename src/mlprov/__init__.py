@@ -7,7 +7,8 @@ The public API, imported lazily so ``mlprov --help`` stays fast::
                            commit="0123...")
     verdict = mlprov.verify("model/", evidence="evidence/", key="ci.key.pub")
     assert verdict.verified
-    path = mlprov.load("models:/credit-risk@production")   # a verified local path
+    model = mlprov.load("models:/credit-risk@production")  # verified; path-like
+    model.version, model.digest                             # which version it is
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["AttestResult", "Inspection", "Lineage", "Verdict", "__version__", "attest",
-           "hash_path", "inspect_evidence", "load", "verify", "verify_lineage"]
+__all__ = ["AttestResult", "Inspection", "Lineage", "LoadedModel", "Verdict", "__version__",
+           "attest", "hash_path", "inspect_evidence", "load", "verify", "verify_lineage"]
 
 if TYPE_CHECKING:
     from mlprov.attestation import AttestResult, attest
     from mlprov.hashing import hash_path
     from mlprov.inspection import Inspection, inspect_evidence
     from mlprov.lineage import Lineage, verify_lineage
-    from mlprov.registry import load
+    from mlprov.registry import LoadedModel, load
     from mlprov.verification import Verdict, verify
 
 _LAZY = {
@@ -38,6 +39,7 @@ _LAZY = {
     "verify_lineage": "mlprov.lineage",
     "Lineage": "mlprov.lineage",
     "load": "mlprov.registry",
+    "LoadedModel": "mlprov.registry",
 }
 
 

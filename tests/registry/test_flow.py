@@ -405,3 +405,20 @@ def test_same_recipe_from_another_parent_is_not_a_failed_reproduction(registry, 
     assert (second.version, second.reproducible, second.same_identity) == (2, True, ())
     third = register(3, base_a, b"z" * 64)
     assert (third.version, third.reproducible, third.same_identity) == (3, False, (1,))
+
+
+def test_load_says_which_version_it_resolved(registry, make_model):
+    """No second resolve (that could race an alias move) to learn what was loaded."""
+    for _ in range(2):
+        m = make_model()
+        registry.register(m.model, evidence=m.evidence)
+    registry.set_alias("credit-risk", "canary", 2, reason="go")
+    model = mlprov.load("models:/credit-risk@canary", registry=registry)
+    assert isinstance(model, os.PathLike) and isinstance(model, mlprov.LoadedModel)
+    record = registry.get_version("credit-risk", 2)
+    assert (model.name, model.version, model.digest, model.identity, model.uri) == (
+        "credit-risk", 2, record.root_digest, record.identity, "models:/credit-risk@canary")
+    assert os.fspath(model) == str(model.path) and (model / "config.json").is_file()
+    assert model.is_dir() and model.path.name  # a path's other attributes are the path's
+    with open(os.path.join(model, "config.json")) as handle:
+        assert handle.read() == '{"layers": 2}\n'

@@ -39,6 +39,7 @@ from mlprov.registry._core import (
 from mlprov.registry._facts import RegistryIntegrityError, VersionFacts
 from mlprov.registry._home import HOME_ENV, default_home
 from mlprov.registry._hooks import sign_webhook, verify_webhook
+from mlprov.registry._pull import LoadedModel
 from mlprov.registry._uri import ModelUri, parse_model_uri, parse_time
 from mlprov.registry.interface import (
     NotFoundError,
@@ -55,6 +56,7 @@ __all__ = [
     "AliasChange",
     "AuditReport",
     "ChangeResult",
+    "LoadedModel",
     "ModelUri",
     "NotFoundError",
     "PolicyDeniedError",
@@ -79,8 +81,14 @@ __all__ = [
 
 def load(uri: str, registry: Registry | Path | str | None = None, *,
          trust: Trust | Path | str | None = None, min_seq: int | None = None,
-         head_file: Path | str | None = None) -> Path:
-    """Return a verified local path for a ``models:/`` URI.
+         head_file: Path | str | None = None) -> LoadedModel:
+    """Return a verified local copy of a ``models:/`` URI, and which version it is.
+
+    The result is path-like (``open(model / "config.json")``) and carries
+    ``name``, ``version``, ``digest``, ``identity`` and ``uri``::
+
+        model = mlprov.load("models:/credit-risk@production")
+        print(model.version, model.digest)
 
     The decision that put the version there, its evidence and every byte of
     its files are verified first; the path is a read-only checkout inside the

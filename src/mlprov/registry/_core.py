@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlprov._internal.readers import MAX_CONFIG_BYTES, read_bytes
 from mlprov.canonical import canonical_json, loads_strict
@@ -102,6 +102,9 @@ from mlprov.registry.interface import (
     WriteTransaction,
 )
 from mlprov.trust import Role, Trust, load_trust
+
+if TYPE_CHECKING:
+    from mlprov.registry._pull import LoadedModel
 
 __all__ = [
     "ChangeResult",
@@ -1527,8 +1530,12 @@ class Registry:
         return export_evidence(self, uri, Path(out), trust=trust)
 
     def load(self, uri: str, *, trust: Trust | None = None, min_seq: int | None = None,
-             head_file: Path | str | None = None) -> Path:
-        """A verified local copy of the version ``uri`` names (cached under checkouts/)."""
+             head_file: Path | str | None = None) -> LoadedModel:
+        """A verified local copy of the version ``uri`` names (cached under checkouts/).
+
+        Returns a :class:`~mlprov.registry.LoadedModel`: path-like, and naming the
+        version it resolved to.
+        """
         from mlprov.registry._pull import load
 
         return load(self, uri, trust=trust, min_seq=min_seq,

@@ -18,6 +18,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -125,6 +126,43 @@ def _check_latest(tx: ReadTransaction, resolved: Resolved, decision_bytes: bytes
     entry = entry_from_record(entry_record)
     if entry.version != record.version:
         raise RegistryIntegrityError(f"audit entry {seq} is about version {entry.version}")
+
+
+@dataclass(frozen=True)
+class LoadedModel(os.PathLike[str]):
+    """A verified local copy of a model version, and which version it is.
+
+    ``os.PathLike``: pass it wherever a path goes (``open``, ``torch.load``,
+    ``Path(...)``); ``model / "config.json"`` joins. Attributes a path has and
+    this object does not are read from :attr:`path` (``read_bytes()``,
+    ``is_dir()``), except ``name``, which is the model's name (the file name
+    is ``path.name``)::
+
+        model = mlprov.load("models:/credit-risk@production")
+        print(model.name, model.version, model.digest)
+        weights = open(model / "weights.safetensors", "rb")
+    """
+
+    path: Path
+    uri: str
+    name: str
+    version: int
+    digest: str
+    identity: str
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def __truediv__(self, other: str | os.PathLike[str]) -> Path:
+        return self.path / other
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        return getattr(self.path, attribute)
 
 
 def _prepare(registry: Registry, uri: str, trust: Trust | None, *,
@@ -237,13 +275,20 @@ def _checkout_ok(path: Path, facts: VersionFacts) -> bool:
 
 
 def load(registry: Registry, uri: str, *, trust: Trust | None = None,
-         min_seq: int | None = None, head_file: Path | None = None) -> Path:
-    """A verified local path for ``uri``: a read-only checkout under ``checkouts/``.
+         min_seq: int | None = None, head_file: Path | None = None) -> LoadedModel:
+    """A verified local copy of ``uri``: a read-only checkout under ``checkouts/``.
 
     The checkout is re-hashed and the decision and evidence re-verified on every
-    call; a damaged checkout is rebuilt from the blob store.
+    call; a damaged checkout is rebuilt from the blob store. The result says
+    which version it is (no second ``resolve`` that could race a move).
     """
     resolved, facts = _prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file)
+    return LoadedModel(path=_checkout(registry, resolved, facts), uri=resolved.uri,
+                       name=resolved.name, version=resolved.version,
+                       digest=resolved.record.root_digest, identity=resolved.record.identity)
+
+
+def _checkout(registry: Registry, resolved: Resolved, facts: VersionFacts) -> Path:
     root = resolved.record.root_digest.removeprefix("sha256:")[:16]
     base = registry.home / "checkouts" / resolved.name
     path = base / f"v{resolved.version}-{root}"
