@@ -154,10 +154,11 @@ def test_registry_commands(cli, keys, tmp_path, home):
 def test_audit_verify_fails_on_a_tampered_database(cli, make_model, home, tmp_path):
     m = make_model()
     cli("register", str(m.model), "--evidence", str(m.evidence))
-    r = cli("audit", "checkpoint", "--out", str(tmp_path / "cp.json"))
-    assert_error(r, 3, "no checkpoint yet")
     assert cli("audit", "verify").exit_code == 0
-    assert cli("audit", "checkpoint", "--out", str(tmp_path / "cp.json")).exit_code == 0
+    r = cli("audit", "checkpoint", "--out", str(tmp_path / "cp.json"))
+    assert r.exit_code == 0 and r.stdout.strip() == str(tmp_path / "cp.json")
+    assert "signed a checkpoint of audit entry" in r.stderr
+    assert cli("audit", "checkpoint").exit_code == 0  # --out is optional
     conn = sqlite3.connect(home / "registry.db", isolation_level=None)
     conn.execute("UPDATE audit SET kind = 'registry.config' WHERE seq = 2")
     r = cli("audit", "verify")
@@ -165,6 +166,7 @@ def test_audit_verify_fails_on_a_tampered_database(cli, make_model, home, tmp_pa
     r = cli("audit", "verify", "--json", "--checkpoint", str(tmp_path / "cp.json"))
     assert r.exit_code == 1
     assert json.loads(r.stdout)["ok"] is False
+    assert_error(cli("audit", "checkpoint"), 1, "audit log does not verify")
 
 
 def test_deployments_cli(cli, make_model, approve):

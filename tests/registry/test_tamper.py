@@ -37,7 +37,7 @@ def populated(registry, make_model):
     with pytest.raises(PolicyDeniedError):
         registry.set_alias("credit-risk", "production", 2, reason="no review")
     registry.set_alias("credit-risk", "canary", 3, reason="third")
-    assert registry.verify_audit().ok
+    registry.checkpoint()  # verified, then a checkpoint signed (audit verify is read-only)
     return registry
 
 
@@ -52,10 +52,20 @@ def rows(conn: sqlite3.Connection) -> list[tuple[int, bytes, str]]:
 
 
 def test_intact_log_verifies_and_signs_a_checkpoint(populated):
-    report = populated.verify_audit()
+    report, bundle = populated.checkpoint()
     assert report.ok and report.new_checkpoint == report.head_seq
-    assert (populated.home / "head.json").is_file()
+    assert (populated.home / "head.json").is_file() and bundle == populated.latest_checkpoint()
     assert report.checkpoints >= 1
+
+
+def test_audit_verify_is_read_only(populated):
+    """A check that changes state is not a check (issue 11 item 6)."""
+    database = populated.home / "registry.db"
+    before = (database.read_bytes(), (populated.home / "head.json").read_bytes())
+    for _ in range(2):
+        report = populated.verify_audit()
+        assert report.ok and report.new_checkpoint is None
+    assert (database.read_bytes(), (populated.home / "head.json").read_bytes()) == before
 
 
 def test_modified_body_is_detected(populated):

@@ -74,10 +74,11 @@ def log(registry_dir: Path | None, since: int, limit: int | None, name: str | No
 @click.pass_context
 def verify(ctx: click.Context, registry_dir: Path | None, deep: bool, checkpoint: Path | None,
            as_json: bool) -> None:
-    """Recompute the hash chain, check signed checkpoints and decisions, replay the state.
+    """Recompute the hash chain, check the signed head, checkpoints and decisions, replay.
 
     Detects entries modified, deleted or reordered, rows edited directly in the
-    database and a truncated log. When all holds, signs a new checkpoint.
+    database and a truncated log. Read-only: `mlprov audit checkpoint` signs a
+    checkpoint.
     """
     with open_registry(registry_dir) as reg:
         report = reg.verify_audit(deep=deep, checkpoint=checkpoint)
@@ -102,22 +103,26 @@ def verify(ctx: click.Context, registry_dir: Path | None, deep: bool, checkpoint
 
 @audit.command("checkpoint")
 @registry_option
-@click.option("--out", required=True, metavar="FILE",
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the latest signed checkpoint.")
-def checkpoint(registry_dir: Path | None, out: Path) -> None:
-    """Save the latest signed checkpoint, to check the registry against later."""
-    from mlprov.errors import InputError
+@click.option("--out", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also save the checkpoint here, to check the registry against later "
+                   "(`audit verify --checkpoint FILE`).")
+@click.option("--deep", is_flag=True, help="Verify every entry's signed decision first.")
+def checkpoint(registry_dir: Path | None, out: Path | None, deep: bool) -> None:
+    """Verify the audit log, then sign a checkpoint of its head (stored, and in head.json).
 
+    \b
+    Examples:
+      mlprov audit checkpoint
+      mlprov audit checkpoint --out ci/registry-checkpoint.json
+    """
     with open_registry(registry_dir) as reg:
-        data = reg.latest_checkpoint()
-    if data is None:
-        raise InputError("the registry has no checkpoint yet",
-                         hint="run `mlprov audit verify` (it signs one)")
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(out)
-    click.echo(str(out))
+        report, data = reg.checkpoint(deep=deep)
+    if out is not None:
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(out)
+        click.echo(str(out))
+    note(f"signed a checkpoint of audit entry {report.head_seq} ({report.head_hash})")
 
 
 EVENTS_EPILOG = """\b

@@ -14,7 +14,8 @@ Checks, in one pass over the log:
 - replay: the current versions, stages, aliases and settings recomputed from
   the log equal the tables, so a row edited directly is caught.
 
-When everything holds, a new checkpoint of the head is signed and stored.
+Read-only, unless ``sign_checkpoint`` (``mlprov audit checkpoint``): then, when
+everything holds, a new checkpoint of the head is signed and stored.
 """
 
 from __future__ import annotations

@@ -1444,12 +1444,35 @@ class Registry:
         return [entry_from_record(r).to_json_dict(r.entry_hash) for r in records]
 
     def verify_audit(self, *, deep: bool = False, checkpoint: Path | None = None,
-                     sign_checkpoint: bool = True) -> Any:
-        """Verify the audit log; see :func:`mlprov.registry._auditlog.verify_audit`."""
+                     sign_checkpoint: bool = False) -> Any:
+        """Verify the audit log; see :func:`mlprov.registry._auditlog.verify_audit`.
+
+        Read-only unless ``sign_checkpoint`` (what :meth:`checkpoint` does).
+        """
         from mlprov.registry._auditlog import verify_audit
 
         return verify_audit(self, deep=deep, checkpoint=checkpoint,
                             sign_checkpoint=sign_checkpoint)
+
+    def checkpoint(self, *, deep: bool = False) -> tuple[Any, bytes]:
+        """Verify the audit log, then sign a checkpoint of its head (``audit checkpoint``).
+
+        Returns:
+            The audit report and the signed checkpoint bundle (stored and mirrored
+            to ``head.json``).
+
+        Raises:
+            VerificationError: the log does not verify (nothing is signed).
+        """
+        report = self.verify_audit(deep=deep, sign_checkpoint=True)
+        if not report.ok:
+            raise VerificationError(f"audit log does not verify: {report.problems[0]}",
+                                    hint="do not checkpoint this registry; restore it "
+                                         "from a backup")
+        data = self.latest_checkpoint()
+        if data is None:  # pragma: no cover - a verified, non-empty log always signs one
+            raise RegistryError("no checkpoint could be signed")
+        return report, data
 
     def latest_checkpoint(self) -> bytes | None:
         """The latest signed checkpoint bundle (keep it outside the registry)."""
