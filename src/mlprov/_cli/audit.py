@@ -101,20 +101,21 @@ def verify(ctx: click.Context, registry_dir: Path | None, deep: bool, checkpoint
                 if report.new_checkpoint else ""))
 
 
-@audit.command("checkpoint")
+CHECKPOINT_EPILOG = """\b
+Examples:
+  mlprov audit checkpoint
+  mlprov audit checkpoint --out ci/registry-checkpoint.json
+"""
+
+
+@audit.command("checkpoint", epilog=CHECKPOINT_EPILOG)
 @registry_option
 @click.option("--out", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
               help="Also save the checkpoint here, to check the registry against later "
                    "(`audit verify --checkpoint FILE`).")
 @click.option("--deep", is_flag=True, help="Verify every entry's signed decision first.")
 def checkpoint(registry_dir: Path | None, out: Path | None, deep: bool) -> None:
-    """Verify the audit log, then sign a checkpoint of its head (stored, and in head.json).
-
-    \b
-    Examples:
-      mlprov audit checkpoint
-      mlprov audit checkpoint --out ci/registry-checkpoint.json
-    """
+    """Verify the audit log, then sign a checkpoint of its head (stored, and in head.json)."""
     with open_registry(registry_dir) as reg:
         report, data = reg.checkpoint(deep=deep)
     if out is not None:
