@@ -60,7 +60,7 @@ test_unknown_alias_is_denied if {
 }
 
 test_alias_gates_come_from_data if {
-	settings1 := f.set_key(data.mlprov.staging.cfg, "alias_gates", {"canary": "production"})
+	settings1 := f.set_key(f.settings, "alias_gates", {"canary": "production"})
 	deny := f.admission_deny_with(settings1, moving(unreviewed, {"alias": "canary"}))
 	deny == {needs_review}
 }

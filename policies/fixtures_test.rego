@@ -92,7 +92,7 @@ good := {
 }
 
 # What each gate says about input `i` (every key of `good` must be present in `i`).
-staging_deny(i) := staging_deny_with(staging.cfg, i)
+staging_deny(i) := staging_deny_with(settings, i)
 
 staging_deny_with(settings, i) := d if {
 	d := staging.deny with input.model as i.model with input.verification as i.verification
@@ -102,7 +102,7 @@ staging_deny_with(settings, i) := d if {
 		with data.mlprov.staging.cfg as settings
 }
 
-staging_warn(i) := staging_warn_with(staging.cfg, i)
+staging_warn(i) := staging_warn_with(settings, i)
 
 staging_warn_with(settings, i) := w if {
 	w := staging.warn with input.model as i.model with input.verification as i.verification
@@ -112,7 +112,7 @@ staging_warn_with(settings, i) := w if {
 		with data.mlprov.staging.cfg as settings
 }
 
-production_deny(i) := production_deny_with(staging.cfg, i)
+production_deny(i) := production_deny_with(settings, i)
 
 production_deny_with(settings, i) := d if {
 	d := production.deny with input.model as i.model with input.verification as i.verification
@@ -122,7 +122,7 @@ production_deny_with(settings, i) := d if {
 		with data.mlprov.staging.cfg as settings
 }
 
-production_warn(i) := production_warn_with(staging.cfg, i)
+production_warn(i) := production_warn_with(settings, i)
 
 production_warn_with(settings, i) := w if {
 	w := production.warn with input.model as i.model with input.verification as i.verification
@@ -133,7 +133,7 @@ production_warn_with(settings, i) := w if {
 }
 
 # The same without a lineage chain, or without a scan, in the input.
-staging_deny_no_lineage(i) := staging_deny_no_lineage_with(staging.cfg, i)
+staging_deny_no_lineage(i) := staging_deny_no_lineage_with(settings, i)
 
 staging_deny_no_lineage_with(settings, i) := d if {
 	d := staging.deny with input.model as i.model with input.verification as i.verification
@@ -142,7 +142,7 @@ staging_deny_no_lineage_with(settings, i) := d if {
 		with data.mlprov.staging.cfg as settings
 }
 
-staging_warn_no_lineage(i) := staging_warn_no_lineage_with(staging.cfg, i)
+staging_warn_no_lineage(i) := staging_warn_no_lineage_with(settings, i)
 
 staging_warn_no_lineage_with(settings, i) := w if {
 	w := staging.warn with input.model as i.model with input.verification as i.verification
@@ -151,7 +151,7 @@ staging_warn_no_lineage_with(settings, i) := w if {
 		with data.mlprov.staging.cfg as settings
 }
 
-production_deny_no_scan(i) := production_deny_no_scan_with(staging.cfg, i)
+production_deny_no_scan(i) := production_deny_no_scan_with(settings, i)
 
 production_deny_no_scan_with(settings, i) := d if {
 	d := production.deny with input.model as i.model with input.verification as i.verification
@@ -160,7 +160,7 @@ production_deny_no_scan_with(settings, i) := d if {
 		with data.mlprov.staging.cfg as settings
 }
 
-admission_deny(i) := admission_deny_with(staging.cfg, i)
+admission_deny(i) := admission_deny_with(settings, i)
 
 admission_deny_with(settings, i) := d if {
 	d := admission.deny with input.model as i.model with input.verification as i.verification
@@ -168,6 +168,58 @@ admission_deny_with(settings, i) := d if {
 		with input.scan as i.scan with input.lineage as i.lineage
 		with input.transition as i.transition
 		with data.mlprov.staging.cfg as settings
+}
+
+# The tests' own settings: the shipped defaults of data.yaml, written out, so the tests
+# mean the same whatever a team puts in its data file (thresholds, licences, gates).
+settings := {
+	"signer_roles": {
+		"provenance": [
+			"builder"
+		],
+		"sbom": [
+			"builder"
+		],
+		"eval": [
+			"evaluator"
+		]
+	},
+	"alias_gates": {
+		"production": "production",
+		"champion": "production",
+		"staging": "staging",
+		"challenger": "staging"
+	},
+	"staging": {
+		"require_lineage": false
+	},
+	"production": {
+		"metrics": {
+			"auc": {
+				"min": 0.7
+			},
+			"accuracy": {
+				"min": 0.65
+			}
+		},
+		"slices": {
+			"auc": {
+				"min": 0.6
+			}
+		},
+		"min_approvals": 1,
+		"allowed_pickle_imports": [],
+		"denied_licenses": [
+			"AGPL-1.0-only",
+			"AGPL-1.0-or-later",
+			"AGPL-3.0-only",
+			"AGPL-3.0-or-later",
+			"SSPL-1.0",
+			"CC-BY-NC-4.0",
+			"CC-BY-NC-ND-4.0",
+			"CC-BY-NC-SA-4.0"
+		]
+	}
 }
 
 # `good` with one key replaced.
@@ -181,10 +233,10 @@ with_key(key, value) := set_key(good, key, value)
 # The shipped settings (data.mlprov_config) with one setting replaced, for tests to use as
 # `with data.mlprov.staging.cfg as f.config(...)`. Mocking data.mlprov_config.a.b itself
 # would merge objects under OPA (and replace them under regopy).
-config(section, key, value) := set_key(staging.cfg, section,
-	set_key(object.get(staging.cfg, section, {}), key, value))
+config(section, key, value) := set_key(settings, section,
+	set_key(object.get(settings, section, {}), key, value))
 
-config_section(section, value) := set_key(staging.cfg, section, value)
+config_section(section, value) := set_key(settings, section, value)
 
 # The statements with the one of `predicate_type` replaced by `statement` (or dropped: null).
 replace_statement(predicate_type, statement) := [s |

@@ -422,3 +422,25 @@ def test_load_says_which_version_it_resolved(registry, make_model):
     assert model.is_dir() and model.path.name  # a path's other attributes are the path's
     with open(os.path.join(model, "config.json")) as handle:
         assert handle.read() == '{"layers": 2}\n'
+
+
+def test_set_policies_runs_the_sets_tests_and_refuses_a_failing_set(registry, tmp_path):
+    """The shipped tests carry their own settings, so a stricter data file still passes
+    them; a set whose own tests fail is refused and nothing is recorded (issue 11 item 2)."""
+    from mlprov.errors import PolicyError
+    from mlprov.policy import run_policy_tests, shipped_policies_dir
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for source in shipped_policies_dir().iterdir():
+        if source.is_file():
+            (broken / source.name).write_bytes(source.read_bytes())
+    strict = (broken / "data.yaml").read_text().replace("auc: {min: 0.70}", "auc: {min: 0.99}")
+    (broken / "data.yaml").write_text(strict)
+    assert run_policy_tests(broken).ok  # the tests do not read the team's data
+    (broken / "production.rego").write_text((broken / "production.rego").read_text().replace(
+        "count(approvers) < min_approvals", "count(approvers) < 0", 1))
+    before = len(registry.audit_log())
+    with pytest.raises(PolicyError, match="policy test"):
+        registry.set_policies(broken, reason="weaken the review rule")
+    assert len(registry.audit_log()) == before

@@ -833,8 +833,16 @@ class Registry:
 
     def set_policies(self, policies: Path | str | None, *, reason: str,
                      actor: str | None = None) -> ChangeResult:
-        """Replace the policies (default: the shipped ones); an audited, signed change."""
+        """Replace the policies (default: the shipped ones); an audited, signed change.
+
+        The set's own Rego tests (``*_test.rego``) run first: a set whose tests fail
+        is refused, nothing is recorded.
+
+        Raises:
+            PolicyError: a test of the set fails (or the set does not compile).
+        """
         directory = Path(policies) if policies is not None else _shipped_policies()
+        _check_policy_tests(directory)
         data = policies_snapshot(directory, self.blobs)
         _check_gates(self.config, data)
         digest = self.blobs.put_bytes(data).digest
@@ -1725,6 +1733,22 @@ def _shipped_policies() -> Path:
         raise InputError("no policies given and none shipped",
                          hint="pass --policies DIR") from exc
     return shipped_policies_dir()
+
+
+def _check_policy_tests(directory: Path) -> None:
+    """Run a policy set's Rego tests, if it has any; refuse the set if one fails."""
+    from mlprov.policy import TEST_SUFFIX, PolicyError, run_policy_tests
+
+    if not directory.is_dir() or not any(directory.rglob(f"*{TEST_SUFFIX}")):
+        return
+    report = run_policy_tests(directory)
+    if not report.ok:
+        failed = [t for t in report.tests if not t.passed]
+        first = failed[0]
+        raise PolicyError(
+            f"{report.failed} of {len(report.tests)} policy test(s) of {directory} fail, "
+            f"first {first.file}: {first.name}" + (f" ({first.detail})" if first.detail else ""),
+            hint=f"run `mlprov policy test {directory}` and fix the policies or their tests")
 
 
 def _check_gates(config: RegistryConfig, policies_snapshot_bytes: bytes) -> None:
