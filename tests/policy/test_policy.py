@@ -326,12 +326,17 @@ def test_the_shipped_rego_tests_pass():
 def test_rego_tests_can_fail(tmp_path: Path):
     copy = tmp_path / "policies"
     shutil.copytree(shipped_policies_dir(), copy)
+    # A team's own thresholds do not break the shipped tests (they carry their settings)...
     data = (copy / "data.yaml").read_text().replace("auc: {min: 0.70}", "auc: {min: 0.95}")
     (copy / "data.yaml").write_text(data)
+    assert run_policy_tests(copy).ok
+    # ...a broken rule does.
+    rego_file = copy / "production.rego"
+    rego_file.write_text(rego_file.read_text().replace("value < bound.min", "value < 0", 1))
     report = run_policy_tests(copy)
     assert not report.ok
-    assert "test_metrics_at_the_thresholds_are_allowed" in {
-        t.name for t in report.tests if not t.passed}
+    assert "test_metric_below_minimum_is_denied" in {t.name for t in report.tests
+                                                     if not t.passed}
 
 
 def test_rego_test_errors_and_absence(tmp_path: Path):
