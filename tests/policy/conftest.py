@@ -138,3 +138,27 @@ def malicious_pickle(command: bytes = b"echo pwned") -> bytes:
 
 __all__ = ["COMMIT", "METRICS", "Attested", "Lab", "attest_model", "make_model",
            "malicious_pickle"]
+
+
+@pytest.fixture(scope="session")
+def allowed_input(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A production input that passes: verified model, eval, review by alice, and a pickle
+    that was found, then dropped from the findings. Copy it before changing it."""
+    import mlprov
+    from mlprov.policy import build_input
+    from mlprov.reviews import make_review, verify_reviews
+    from mlprov.scanning import scan_verified_model
+    from mlprov.signing import load_private_key
+
+    where = tmp_path_factory.mktemp("allowed")
+    attested = attest_model(lab, where, extra={"model.pkl": malicious_pickle()})
+    verdict = mlprov.verify(attested.model, evidence=attested.evidence, trust=lab.trust)
+    review = where / "r.json"
+    review.write_bytes(make_review(verdict, signer=load_private_key(lab.key("alice")),
+                                   reviewer="alice", decision="approve", comment="ok"))
+    reviews = verify_reviews([review], lab.trust, verdict=verdict)
+    document = build_input(verdict, reviews=reviews,
+                           scan=scan_verified_model(attested.model, verdict))
+    assert document["scan"]["findings"], "the pickle must be found"
+    document["scan"]["findings"] = []
+    return document

@@ -17,13 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import mlprov
 from mlprov._internal import rego
-from mlprov.policy import build_input, load_policy, shipped_policies_dir
-from mlprov.reviews import make_review, verify_reviews
-from mlprov.scanning import scan_verified_model
-from mlprov.signing import load_private_key
-from tests.policy.conftest import attest_model, malicious_pickle
+from mlprov.policy import load_policy, shipped_policies_dir
 
 EXPLOIT_NAME = '","x"],"deny":[],"zz":[".pkl'
 
@@ -44,20 +39,8 @@ def production():
 
 
 @pytest.fixture(scope="module")
-def allowed(lab, tmp_path_factory) -> dict[str, Any]:
-    """A production input that passes: verified model, eval, review by alice, no finding."""
-    where = tmp_path_factory.mktemp("allowed")
-    attested = attest_model(lab, where, extra={"model.pkl": malicious_pickle()})
-    verdict = mlprov.verify(attested.model, evidence=attested.evidence, trust=lab.trust)
-    review = where / "r.json"
-    review.write_bytes(make_review(verdict, signer=load_private_key(lab.key("alice")),
-                                   reviewer="alice", decision="approve", comment="ok"))
-    reviews = verify_reviews([review], lab.trust, verdict=verdict)
-    document = build_input(verdict, reviews=reviews,
-                           scan=scan_verified_model(attested.model, verdict))
-    assert document["scan"]["findings"], "the pickle must be found"
-    document["scan"]["findings"] = []
-    return document
+def allowed(allowed_input) -> dict[str, Any]:
+    return allowed_input
 
 
 @pytest.fixture(scope="module")
