@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import unicodedata
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any, assert_never
 
+from mlprov._internal.display import printable
 from mlprov._internal.readers import MAX_EVIDENCE_BYTES, read_bytes
 from mlprov.bundles import read_envelopes, verify_statement_file
 from mlprov.canonical import loads_strict
@@ -123,8 +123,8 @@ class LineageFormat(StrEnum):
 
 
 def _display(text: str) -> str:
-    """Make an untrusted string safe to print: control and format characters become '?'."""
-    return "".join("?" if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
+    """Make an untrusted string safe to print (the one escaping rule of all text output)."""
+    return printable(text)
 
 
 def _sha(hexdigest: str | None) -> str | None:
