@@ -217,6 +217,12 @@ def main() -> None:
         work / "keys" / "alice.key", *trust, "--comment", "fine-tune checked",
         "--out", work / "alice-v2.json", actor="alice")
     run(mlprov, "review", "add", NAME, "2", work / "alice-v2.json", actor="alice")
+    # The production alias points only at a version in Production: a dry run says so
+    # (and records nothing), then v2 is promoted and the alias moves.
+    run(mlprov, "alias", "set", NAME, "production", "2", "--reason", "fine-tune release",
+        "--dry-run", actor="release-manager", expect=1)
+    run(mlprov, "promote", NAME, "2", "--to", "Production", "--reason", "approved by alice",
+        actor="release-manager")
     run(mlprov, "alias", "set", NAME, "production", "2", "--reason", "fine-tune release",
         actor="release-manager")
     run(python, work / "serve.py", actor="server")

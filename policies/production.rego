@@ -61,10 +61,20 @@ deny contains msg if {
 	some s in evals
 	# object.get, not `not is_number(s.predicate.metrics[name])`: under OPA a call with an
 	# undefined argument is undefined, so `not` of it would not fire (OPA issue #1877).
-	not is_number(object.get(object.get(s.predicate, "metrics", {}), name, null))
-	msg := sprintf("eval metric %s is missing or not a number (needed by the production thresholds)",
-		[name])
+	metrics := object.get(s.predicate, "metrics", {})
+	not is_number(object.get(metrics, name, null))
+	msg := concat("", [
+		"eval metric ", name, " is missing or not a number (needed by the production ",
+		"thresholds); the eval has ", metric_names(metrics),
+		" (set thresholds on them: --threshold 'NAME>=N')",
+	])
 }
+
+# The eval's overall metric names, sorted, for messages.
+metric_names(metrics) := concat("", ["metrics ", concat(", ", sort(object.keys(metrics)))]) if {
+	is_object(metrics)
+	count(metrics) > 0
+} else := "no overall metrics"
 
 deny contains msg if {
 	some name, bound in thresholds
@@ -137,6 +147,25 @@ num(x) := sprintf("%d", [round(x)]) if {
 	abs(x) < 1000000000
 	abs(x) >= 0.000001
 } else := sprintf("%v", [x])
+
+# --- aliases ---------------------------------------------------------------------------
+
+# An alias gated as production (production, champion) points only at a version in
+# Production. Checked where the registry's state is in the input (the registry always
+# gives it; an offline `policy check --alias` has none).
+deny contains msg if {
+	input.transition.alias
+	not input.transition.to
+	is_object(input.registry)
+	not object.get(input.registry, "stage", null) == "Production"
+	msg := sprintf("alias %s is gated as production: it may point only at a version in Production (this one is in %s; promote it first)",
+		[input.transition.alias, registry_stage])
+}
+
+registry_stage := s if {
+	s := input.registry.stage
+	is_string(s)
+} else := "unknown"
 
 # --- reviews ---------------------------------------------------------------------------
 

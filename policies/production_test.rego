@@ -58,12 +58,12 @@ test_metric_below_minimum_is_denied if {
 
 test_missing_metric_is_denied if {
 	deny := f.production_deny(with_metrics({"auc": 0.9}, {}))
-	deny == {"eval metric accuracy is missing or not a number (needed by the production thresholds)"}
+	deny == {"eval metric accuracy is missing or not a number (needed by the production thresholds); the eval has metrics auc (set thresholds on them: --threshold 'NAME>=N')"}
 }
 
 test_non_numeric_metric_is_denied if {
 	deny := f.production_deny(with_metrics({"auc": "0.9", "accuracy": 0.9}, {}))
-	deny == {"eval metric auc is missing or not a number (needed by the production thresholds)"}
+	deny == {"eval metric auc is missing or not a number (needed by the production thresholds); the eval has metrics accuracy, auc (set thresholds on them: --threshold 'NAME>=N')"}
 }
 
 test_slice_below_minimum_is_denied if {
@@ -80,7 +80,7 @@ test_thresholds_come_from_data if {
 test_maximum_threshold_is_enforced if {
 	settings2 := f.config("production", "metrics", {"loss": {"max": 0.2}})
 	deny := f.production_deny_with(settings2, f.good)
-	deny == {"eval metric loss is missing or not a number (needed by the production thresholds)"}
+	deny == {"eval metric loss is missing or not a number (needed by the production thresholds); the eval has metrics accuracy, auc (set thresholds on them: --threshold 'NAME>=N')"}
 	settings3 := f.config("production", "metrics", {"loss": {"max": 0.2}})
 	deny2 := f.production_deny_with(settings3, with_metrics({"loss": 0.3}, {}))
 	deny2 == {"eval metric loss = 0.3 is above the maximum 0.2"}
@@ -238,4 +238,43 @@ test_missing_denied_list_is_denied if {
 	settings14 := f.config_section("production", {"metrics": {"auc": {"min": 0.5}}})
 	deny := f.production_deny_with(settings14, f.good)
 	deny == {"no denied-licence list configured (data.mlprov_config.production.denied_licenses)"}
+}
+
+test_a_denial_names_the_metrics_the_eval_has if {
+	deny := f.production_deny(with_metrics({"val/auc": 0.9, "test/auc": 0.91}, {}))
+	"eval metric auc is missing or not a number (needed by the production thresholds); the eval has metrics test/auc, val/auc (set thresholds on them: --threshold 'NAME>=N')" in deny
+}
+
+test_an_eval_without_metrics_says_so if {
+	deny := f.production_deny(with_metrics({}, {}))
+	"eval metric auc is missing or not a number (needed by the production thresholds); the eval has no overall metrics (set thresholds on them: --threshold 'NAME>=N')" in deny
+}
+
+# --- stage order and aliases (the registry's state in the input) ---------------------
+
+in_registry(i, transition, state) := d if {
+	d := f.production_deny(f.set_key(i, "transition", transition)) with input.registry as state
+}
+
+test_production_is_entered_from_staging_only if {
+	count(in_registry(f.good, {"from": "Staging", "to": "Production"}, {"stage": "Staging"})) == 0
+	deny := in_registry(f.good, {"from": "None", "to": "Production"}, {"stage": "None"})
+	deny == {"a version enters Production from Staging (or Archived), never straight from None: it is in None (promote it to Staging first)"}
+}
+
+test_out_of_archived_is_gated_like_the_target if {
+	count(in_registry(f.good, {"from": "Archived", "to": "Production"}, {"stage": "Archived"})) == 0
+}
+
+test_a_production_alias_points_only_at_a_version_in_production if {
+	count(in_registry(f.good, {"alias": "production"}, {"stage": "Production"})) == 0
+	deny := in_registry(f.good, {"alias": "production"}, {"stage": "Staging"})
+	deny == {"alias production is gated as production: it may point only at a version in Production (this one is in Staging; promote it first)"}
+	deny2 := in_registry(f.good, {"alias": "champion"}, {"stage": "None"})
+	deny2 == {"alias champion is gated as production: it may point only at a version in Production (this one is in None; promote it first)"}
+}
+
+test_a_registry_state_without_a_stage_denies_an_alias if {
+	deny := in_registry(f.good, {"alias": "production"}, {})
+	deny == {"alias production is gated as production: it may point only at a version in Production (this one is in unknown; promote it first)"}
 }

@@ -155,3 +155,28 @@ warn contains msg if {
 	not input.lineage
 	msg := "no lineage in the input: parents, if any, were not checked"
 }
+
+# --- stage order -------------------------------------------------------------------------
+
+# Stages move None -> Staging -> Production. Archived is reached from any stage (no gate),
+# and a version leaves Archived through the gate of the stage it goes to. Production may
+# step back to Staging. Checked when the request says where the version is
+# (input.transition.from: the registry always does).
+stage_sources := {
+	"staging": {"none", "archived", "production"},
+	"production": {"staging", "archived"},
+}
+
+stage_order_text := {
+	"staging": "a version enters Staging from None, Archived or Production",
+	"production": "a version enters Production from Staging (or Archived), never straight from None",
+}
+
+deny contains msg if {
+	is_string(input.transition.to)
+	is_string(input.transition.from)
+	target := lower(input.transition.to)
+	sources := stage_sources[target]
+	not lower(input.transition.from) in sources
+	msg := sprintf("%s: it is in %s (promote it to Staging first)", [stage_order_text[target], input.transition.from])
+}

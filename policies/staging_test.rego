@@ -108,3 +108,25 @@ test_no_lineage_is_denied_when_required if {
 	deny := f.staging_deny_no_lineage_with(settings2, f.good)
 	deny == {"no verified lineage in the input (data.mlprov_config.staging.require_lineage)"}
 }
+
+# --- stage order ---------------------------------------------------------------------
+
+moving_to(transition) := f.staging_deny(f.set_key(f.good, "transition", transition))
+
+test_staging_is_entered_from_none_archived_or_production if {
+	count(moving_to({"from": "None", "to": "Staging"})) == 0
+	count(moving_to({"from": "Archived", "to": "Staging"})) == 0
+	count(moving_to({"from": "Production", "to": "Staging"})) == 0
+	count(moving_to({"from": "none", "to": "staging"})) == 0
+}
+
+test_the_order_is_checked_only_when_the_source_is_known if {
+	count(moving_to({"to": "Production"})) == 0
+}
+
+test_production_straight_from_none_is_denied_by_both_gates if {
+	msg := "a version enters Production from Staging (or Archived), never straight from None: it is in None (promote it to Staging first)"
+	moving_to({"from": "None", "to": "Production"}) == {msg}
+	f.production_deny(f.set_key(f.good, "transition", {"from": "None", "to": "Production"})) == {msg}
+	f.admission_deny(f.set_key(f.good, "transition", {"from": "None", "to": "Production"})) == {msg}
+}

@@ -185,6 +185,11 @@ def test_deployments_cli(cli, make_model, approve):
     assert [m["requested"] for m in shown["models"]] == ["models:/credit-risk@canary",
                                                          "models:/fraud-rules/1"]
     r = cli("deployment", "promote", "stack", "1", "--to", "Production", "--reason", "live")
+    assert_error(r, 1, "denied by production.rego",
+                 "never straight from None: it is in None (promote it to Staging first)")
+    r = cli("deployment", "promote", "stack", "1", "--to", "Staging", "--reason", "try")
+    assert r.exit_code == 0, r.stderr
+    r = cli("deployment", "promote", "stack", "1", "--to", "Production", "--reason", "live")
     line = assert_error(r, 1, "denied by production.rego", "models:/credit-risk/1: needs")
     assert "models:/fraud-rules/1: needs" in line
     cli("review", "add", "credit-risk", "1", str(approve(a)))

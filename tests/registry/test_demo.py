@@ -24,9 +24,13 @@ def test_demo_runs_the_whole_story_offline(tmp_path: Path):
         "needs 1 approval(s)",
         "credit-risk-classifier v1: Staging -> Production",
         "serving models:/credit-risk-classifier@production -> v1",
+        "dry run: deny credit-risk-classifier@production: v1 -> v2",
+        "alias production is gated as production: it may point only at a version in "
+        "Production (this one is in Staging; promote it first)",
+        "credit-risk-classifier v2: Staging -> Production",
         "serving models:/credit-risk-classifier@production -> v2",
         "credit-risk-classifier@production: v2 -> v1 (rollback)",
-        "audit log verified: 13 entries",
+        "audit log verified: 14 entries",
         "error: audit log does not verify",
         "all steps behaved as expected",
     ]

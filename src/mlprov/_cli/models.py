@@ -119,6 +119,9 @@ Examples:
   mlprov resolve models:/credit-risk/3 --json
   mlprov resolve models:/credit-risk/Staging
 \b
+An alias, stage or latest URI that leads to an Archived version is refused
+(exit 3) unless --allow-archived, which is recorded in the audit log.
+\b
 A lookup; `mlprov pull` and mlprov.load() verify what they hand out. It still
 refuses a log cut or rolled back (shorter than the registry's signed head).
 A deploy pipeline keeps the last head it saw and refuses to go backwards:
@@ -127,6 +130,12 @@ A deploy pipeline keeps the last head it saw and refuses to go backwards:
 
 
 def _head_options(fn: Any) -> Any:
+    fn = click.option("--actor", metavar="NAME",
+                      help="Who asks (recorded with --allow-archived; default: "
+                           "$MLPROV_ACTOR, else user@host).")(fn)
+    fn = click.option("--allow-archived", is_flag=True,
+                      help="Hand out an Archived version an alias or stage URI leads to "
+                           "(refused otherwise); recorded in the audit log.")(fn)
     fn = click.option("--head-file", metavar="FILE", type=click.Path(dir_okay=False,
                                                                      path_type=Path),
                       help="Keep the registry's signed head here: refuse a head older than "
@@ -146,7 +155,8 @@ def _head_options(fn: Any) -> Any:
 @_head_options
 @click.option("--json", "as_json", is_flag=True, help="Print the resolution as JSON.")
 def resolve(uri: str, registry_dir: Path | None, trust: Path | None, min_seq: int | None,
-            head_file: Path | None, as_json: bool) -> None:
+            head_file: Path | None, allow_archived: bool, actor: str | None,
+            as_json: bool) -> None:
     """Resolve URI (models:/NAME@ALIAS, models:/NAME/N, models:/NAME/STAGE) to a version."""
     pinned = None
     if trust is not None:
@@ -154,7 +164,8 @@ def resolve(uri: str, registry_dir: Path | None, trust: Path | None, min_seq: in
 
         pinned = load_trust(trust)
     with open_registry(registry_dir) as reg:
-        resolved = reg.resolve(uri, trust=pinned, min_seq=min_seq, head_file=head_file)
+        resolved = reg.resolve(uri, trust=pinned, min_seq=min_seq, head_file=head_file,
+                               allow_archived=allow_archived, actor=actor)
     if as_json:
         emit_json({"schema": RESOLVE_SCHEMA, **resolved.to_json_dict()})
         return
@@ -187,13 +198,15 @@ Exit codes: 0 pulled and verified, 1 a check failed (nothing is written),
 @_head_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def pull(uri: str, out: Path, trust: Path | None, registry_dir: Path | None,
-         min_seq: int | None, head_file: Path | None, as_json: bool) -> None:
+         min_seq: int | None, head_file: Path | None, allow_archived: bool,
+         actor: str | None, as_json: bool) -> None:
     """Copy a version's files to --out, verifying every byte, its evidence and decision."""
     from mlprov.trust import load_trust
 
     pinned = load_trust(trust) if trust is not None else None
     with open_registry(registry_dir) as reg:
-        result = reg.pull(uri, out, trust=pinned, min_seq=min_seq, head_file=head_file)
+        result = reg.pull(uri, out, trust=pinned, min_seq=min_seq, head_file=head_file,
+                          allow_archived=allow_archived, actor=actor)
     record = result.resolved.record
     if as_json:
         emit_json({"schema": PULL_SCHEMA, **result.resolved.to_json_dict(),

@@ -86,3 +86,26 @@ def require_one_trust(trust: Path | None, key: Path | None) -> None:
     """Refuse (usage error) unless exactly one of --trust and --key was given."""
     if (trust is None) == (key is None):
         raise click.UsageError("give exactly one of --trust TRUST_FILE or --key PUBLIC_KEY")
+
+
+def threshold_option(fn: F) -> F:
+    """Add --threshold NAME>=N (repeatable) to a command; the values land in ``thresholds``."""
+    return click.option(
+        "--threshold", "thresholds", multiple=True, metavar="NAME>=N|NAME<=N",
+        callback=check_threshold_flags,
+        help="A metric threshold of the production gate, e.g. 'test/auc>=0.85'; "
+             "'slice:auc>=0.6' for every slice. Repeatable; replaces the shipped "
+             "thresholds (auc, accuracy).")(fn)
+
+
+def check_threshold_flags(_ctx: click.Context, _param: click.Parameter,
+                      values: tuple[str, ...]) -> tuple[str, ...]:
+    """Refuse a malformed --threshold as a usage error (exit 2) before any work."""
+    from mlprov.errors import InputError
+    from mlprov.thresholds import parse_thresholds
+
+    try:
+        parse_thresholds(values)
+    except InputError as exc:
+        raise click.BadParameter(f"{exc} ({exc.diagnostics()})") from exc
+    return values

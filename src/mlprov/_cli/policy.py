@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlprov._cli.options import trust_options
+from mlprov._cli.options import threshold_option, trust_options
 from mlprov._cli.output import echo, emit_json, note
 from mlprov.errors import EXIT_CHECK_FAILED
 
@@ -24,6 +24,14 @@ Examples:
   mlprov policy check --policy policies/staging.rego --evidence evidence/ --key ci.key.pub
   mlprov policy check --policy policies/ --evidence evidence/ --trust trust.yaml \\
       --data strict.yaml --to Staging --json
+  mlprov policy check --policy policies/ --evidence evidence/ --trust trust.yaml \\
+      --model model/ --to Production --threshold 'test/auc>=0.85' --threshold 'val/auc>=0.85'
+  mlprov policy check --registry ~/.mlprov --evidence evidence/ --model model/ --alias canary
+\b
+--registry uses that registry's gate table (mlprov.toml), policies, data file,
+thresholds and (without --trust/--key) trust, so the check picks the gate a move
+would get. `mlprov promote|alias set|rollback --dry-run` evaluate a registered
+version exactly, with its reviews and the registry's state.
 \b
 The evidence is verified first; only verified facts reach the policy (see
 docs/policy.md). Without --model only the evidence is verified and no pickle scan
@@ -105,9 +113,15 @@ def _engine(name: str) -> Engine:
 
 
 @policy.command(epilog=EPILOG_CHECK)
-@click.option("--policy", "policy_path", required=True, metavar="FILE_OR_DIR",
+@click.option("--policy", "policy_path", metavar="FILE_OR_DIR",
               type=click.Path(exists=True, path_type=Path),
-              help="A .rego file, or a directory of them (entry point mlprov.admission).")
+              help="A .rego file, or a directory of them (entry point mlprov.admission). "
+                   "Required unless --registry.")
+@click.option("--registry", "registry_dir", metavar="DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Use this registry's gate for --to/--alias: its gate table, policies, "
+                   "data, thresholds (and trust, without --trust/--key).")
+@threshold_option
 @click.option("--evidence", required=True, metavar="DIR",
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The evidence directory `mlprov attest` wrote.")
@@ -132,7 +146,8 @@ def _engine(name: str) -> Engine:
 @_engine_option
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as one JSON document.")
 @click.pass_context
-def check(ctx: click.Context, policy_path: Path, evidence: Path, trust: Path | None,
+def check(ctx: click.Context, policy_path: Path | None, registry_dir: Path | None,
+          thresholds: tuple[str, ...], evidence: Path, trust: Path | None,
           key: Path | None, model_path: Path | None, data_path: Path | None,
           review_paths: tuple[Path, ...], to_stage: str | None, from_stage: str | None,
           alias: str | None, actor: str | None, reason: str | None, search: tuple[Path, ...],
@@ -142,13 +157,34 @@ def check(ctx: click.Context, policy_path: Path, evidence: Path, trust: Path | N
     Prints allow or deny, every deny and warn message, and the digests of the
     policy, the input and the data.
     """
-    trusted = _load_trust(trust, key)
     from mlprov.policy import build_input, engine_name, load_policy, load_policy_data
     from mlprov.scanning import scan_verified_model
+    from mlprov.thresholds import parse_thresholds
     from mlprov.verification import verify
 
+    if (policy_path is None) == (registry_dir is None):
+        raise click.UsageError("give --policy FILE_OR_DIR or --registry DIR (one of them)")
+    if registry_dir is not None and (to_stage is None) == (alias is None):
+        raise click.UsageError("with --registry, name a stage or an alias, not both "
+                               "(the registry gates each change apart: --to or --alias)")
+    threshold_set = parse_thresholds(thresholds)
+    if registry_dir is not None:
+        gated = _registry_gate(registry_dir, to_stage, alias, trust is None and key is None)
+        if gated is None:
+            return
+        policy_path, registry_data, registry_thresholds, registry_trust = gated
+        if data_path is None:
+            data_path = registry_data
+        if not threshold_set:
+            threshold_set = registry_thresholds
+        trusted = registry_trust if registry_trust is not None else _load_trust(trust, key)
+    else:
+        trusted = _load_trust(trust, key)
+    assert policy_path is not None
     policy_obj = load_policy(policy_path)
     data = load_policy_data(data_path) if data_path is not None else None
+    if threshold_set:
+        data = threshold_set.apply(policy_obj.data if data is None else data)
     verdict = verify(model_path, evidence=evidence, trust=trusted, search=search)
     files_ok = any(c.name == "files" and c.ok is True for c in verdict.checks)
     scan = scan_verified_model(model_path, verdict) if model_path is not None and files_ok \
@@ -172,6 +208,31 @@ def check(ctx: click.Context, policy_path: Path, evidence: Path, trust: Path | N
         hint = f"{more} more reason(s) on stdout" if more > 0 else "see the decision on stdout"
         note(f"error: policy denied: {first} (hint: {hint})")
         ctx.exit(EXIT_CHECK_FAILED)
+
+
+def _registry_gate(registry_dir: Path, to_stage: str | None, alias: str | None,
+                   with_trust: bool) -> tuple[Path, Path | None, Any, Any] | None:
+    """The registry's gate for the move: (policy file, data file, thresholds, trust).
+
+    None when the registry does not gate the move (printed, exit 0); a move with
+    no gate at all is denied (exit 1), as the registry would deny it.
+    """
+    from mlprov.registry import Registry
+
+    ctx = click.get_current_context()
+    with Registry.open(registry_dir) as reg:
+        gate = reg.gate_policy(stage=to_stage, alias=alias)
+        trusted = reg.trust if with_trust else None
+    what = f"alias {alias}" if alias is not None else f"stage {to_stage}"
+    if gate.gate is None:
+        echo(f"deny: no policy gates {what} in the registry's mlprov.toml")
+        note(f"error: policy denied: no policy gates {what} (hint: add it to [gates] in the "
+             "registry's mlprov.toml)")
+        ctx.exit(EXIT_CHECK_FAILED)
+    if gate.path is None:
+        echo(f"allow: the registry does not gate {what} (gate \"none\")")
+        return None
+    return gate.path, gate.data, gate.thresholds, trusted
 
 
 @policy.command("test", epilog=EPILOG_TEST)

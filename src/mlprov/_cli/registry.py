@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from mlprov._cli.options import check_threshold_flags, threshold_option
 from mlprov._cli.output import echo, emit_json, note
 from mlprov._cli.registry_common import (
     F,
@@ -22,11 +23,18 @@ INIT_SCHEMA = "https://mlprov.dev/schemas/registry-info/v1"
 EPILOG = """\b
 Examples:
   mlprov registry init --trust trust.yaml                  # ~/.mlprov, shipped policies
+  mlprov registry init --trust trust.yaml --threshold 'test/auc>=0.85' \
+      --threshold 'val/auc>=0.85' --threshold 'slice:auc>=0.6'
   mlprov registry init --registry /srv/mlprov --trust trust.yaml --policies policies/ \\
       --key registry.key
   mlprov registry set-trust trust.yaml --reason "add reviewer bob"
   mlprov registry set-policies policies/ --reason "raise the AUC threshold"
   mlprov registry set-config ~/.mlprov/mlprov.toml --reason "webhook for alias changes"
+  mlprov registry set-thresholds --threshold 'test/auc>=0.9' --reason "stricter"
+\b
+Thresholds (--threshold, repeatable): NAME>=N or NAME<=N for an overall metric of
+the signed eval, slice:NAME>=N for a metric in every slice that reports it. They
+replace the shipped thresholds (auc, accuracy; slice auc) of the production gate.
 \b
 The registry lives in --registry DIR, else $MLPROV_HOME, else ~/.mlprov.
 """
@@ -52,11 +60,12 @@ def registry() -> None:
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The registry's signing key (default: a new ECDSA P-256 key, mode 0600).")
 @sigstore_options
+@threshold_option
 @actor_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def init(registry_dir: Path | None, trust: Path, policies: Path | None, key: Path | None,
          sigstore: bool, identity_token: str | None, staging: bool, trust_config: Path | None,
-         actor: str | None, as_json: bool) -> None:
+         thresholds: tuple[str, ...], actor: str | None, as_json: bool) -> None:
     """Create a registry: database, blob store, signing key, trust, policies, mlprov.toml.
 
     With --sigstore the registry signs its decisions keyless (no key); the trust
@@ -75,7 +84,7 @@ def init(registry_dir: Path | None, trust: Path, policies: Path | None, key: Pat
     with Registry.init(registry_dir, trust=trust, policies=policies, key=key,
                        actor=actor, sigstore=sigstore,
                        identity_token=identity_token if sigstore else None, staging=staging,
-                       trust_config=trust_config) as created:
+                       trust_config=trust_config, thresholds=thresholds) as created:
         info = {"schema": INIT_SCHEMA, **created.describe()}
     if as_json:
         emit_json(info)
@@ -109,6 +118,9 @@ def show(registry_dir: Path | None, as_json: bool) -> None:
     for alias, gate in gates["aliases"].items():
         echo(f"    alias {alias}: {gate}")
     echo(f"  config    {info['config']}")
+    lines = info["thresholds"]
+    assert isinstance(lines, list)
+    echo(f"  thresholds {', '.join(lines) if lines else '(the policy data own)'}")
     echo(f"  audit log {info['auditHead']} entries")
 
 
@@ -158,3 +170,38 @@ def set_config(registry_dir: Path | None, config: Path, reason: str, actor: str 
     with open_registry(registry_dir) as reg:
         result = reg.set_config(config, reason=reason, actor=actor)
     emit_change(result, as_json, f"config set to {result.details.get('to')}")
+
+
+SET_THRESHOLDS_EPILOG = """\b
+Examples:
+  mlprov registry set-thresholds --threshold 'test/auc>=0.85' \\
+      --threshold 'val/auc>=0.85' --reason "the seed's metrics"
+  mlprov registry set-thresholds 'test/auc>=0.9' 'slice:auc>=0.7' --reason stricter
+  mlprov registry set-thresholds --clear --reason "back to data.yaml"
+\b
+The set replaces the whole previous set. The policies' own tests run first.
+"""
+
+
+@registry.command("set-thresholds", epilog=SET_THRESHOLDS_EPILOG)
+@registry_option
+@click.argument("threshold_args", nargs=-1, metavar="[THRESHOLD]...",
+                callback=check_threshold_flags)
+@threshold_option
+@click.option("--clear", is_flag=True,
+              help="Remove the registry's thresholds: the policy data's own apply again.")
+@_reason_option
+@actor_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def set_thresholds(registry_dir: Path | None, threshold_args: tuple[str, ...],
+                   thresholds: tuple[str, ...], clear: bool, reason: str, actor: str | None,
+                   as_json: bool) -> None:
+    """Replace the metric thresholds of the production gate; audited, signed."""
+    given = (*threshold_args, *thresholds)
+    if clear == bool(given):
+        raise click.UsageError("give thresholds (--threshold NAME>=N, repeatable) or --clear")
+    with open_registry(registry_dir) as reg:
+        result = reg.set_thresholds(list(given), reason=reason, actor=actor)
+    lines = result.details.get("thresholds") or []
+    emit_change(result, as_json,
+                f"thresholds set to {', '.join(lines) if lines else '(the policy data own)'}")

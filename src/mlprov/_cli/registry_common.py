@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mlprov._cli.output import echo, emit_json, note
+from mlprov.errors import EXIT_CHECK_FAILED
 
 if TYPE_CHECKING:
     from mlprov.lineage import ParentSpec
@@ -106,6 +107,38 @@ VERSION = VersionType()
 def version_argument(fn: F) -> F:
     """A positive ``VERSION`` argument."""
     return click.argument("version", type=VERSION)(fn)
+
+
+def dry_run_option(fn: F) -> F:
+    """Add ``--dry-run``: evaluate the registry's own gate, print it, record nothing."""
+    return click.option("--dry-run", is_flag=True,
+                        help="Evaluate exactly the gate the registry would (its config, "
+                             "policies, thresholds, the version's facts, its state), print "
+                             "the decision and exit 0/1 as the move would; write nothing, "
+                             "not even an audit entry.")(fn)
+
+
+def emit_dry_run(result: ChangeResult, as_json: bool, what: str) -> None:
+    """Print a dry run's decision with every message; exit 1 when it would be denied."""
+    if as_json:
+        emit_json({"schema": CHANGE_SCHEMA, **result.to_json_dict()})
+    else:
+        verdict = "allow" if result.allowed else "deny"
+        policy = result.policy_uri.rsplit("/", 1)[-1]
+        echo(f"dry run: {verdict} {what}")
+        for message in result.deny:
+            echo(f"  deny: {message}")
+        for message in result.warn:
+            echo(f"  warn: {message}")
+        echo(f"policy {result.policy_digest} ({policy})")
+        chosen = result.details.get("chosen")
+        if chosen:
+            echo(f"target v{result.version}: {chosen}")
+    note("dry run: nothing was signed or recorded")
+    if not result.allowed:
+        first = result.deny[0] if result.deny else "no reason given"
+        note(f"error: the gate would deny it: {first}")
+        click.get_current_context().exit(EXIT_CHECK_FAILED)
 
 
 def emit_change(result: ChangeResult, as_json: bool, done: str) -> None:

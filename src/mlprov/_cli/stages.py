@@ -6,11 +6,13 @@ from pathlib import Path
 
 import click
 
-from mlprov._cli.output import echo, emit_json
+from mlprov._cli.output import echo, emit_json, note
 from mlprov._cli.registry_common import (
     VERSION,
     actor_option,
+    dry_run_option,
     emit_change,
+    emit_dry_run,
     open_registry,
     registry_option,
     stage_change_options,
@@ -23,11 +25,14 @@ PROMOTE_EPILOG = """\b
 Examples:
   mlprov promote credit-risk 3 --to Staging --reason "eval passed"
   mlprov promote credit-risk 3 --to Production --reason "approved by risk team"
+  mlprov promote credit-risk 3 --to Production --reason "will it pass?" --dry-run
 \b
 The gate for the stage (mlprov.toml in the registry) is evaluated over the
-version's re-verified evidence, reviews and the registry's state. Exit codes:
-0 moved, 1 the policy denied it (the reasons are printed; the denial is audited),
-2 usage, 3 other (unknown model or version, registry busy).
+version's re-verified evidence, reviews and the registry's state. Stages move
+None -> Staging -> Production; Archived from any stage (shipped policies).
+Exit codes: 0 moved (dry run: would move), 1 the policy denied it (the reasons
+are printed; a real denial is audited), 2 usage, 3 other (unknown model or
+version, registry busy).
 """
 
 
@@ -35,11 +40,17 @@ version's re-verified evidence, reviews and the registry's state. Exit codes:
 @click.argument("name")
 @version_argument
 @stage_change_options("version")
+@dry_run_option
 def promote(name: str, version: int, stage: str, reason: str, registry_dir: Path | None,
-            actor: str | None, as_json: bool) -> None:
+            actor: str | None, as_json: bool, dry_run: bool) -> None:
     """Move version VERSION of NAME to a stage, if its gate allows it."""
     with open_registry(registry_dir) as reg:
-        result = reg.promote(name, version, to=stage, reason=reason, actor=actor)
+        result = reg.promote(name, version, to=stage, reason=reason, actor=actor,
+                             dry_run=dry_run)
+    if dry_run:
+        emit_dry_run(result, as_json, f"{name} v{version}: {result.details.get('from')} -> "
+                                      f"{result.details.get('to')}")
+        return
     emit_change(result, as_json, f"{name} v{version}: {result.details.get('from')} -> "
                                  f"{result.details.get('to')}")
 
@@ -47,6 +58,7 @@ def promote(name: str, version: int, stage: str, reason: str, registry_dir: Path
 ALIAS_EPILOG = """\b
 Examples:
   mlprov alias set credit-risk production 3 --reason "promote v3"
+  mlprov alias set credit-risk production 3 --reason "check" --dry-run
   mlprov alias delete credit-risk champion --reason "experiment over"
   mlprov alias history credit-risk production --at 2026-01-31T12:00:00Z
 """
@@ -65,13 +77,23 @@ def alias() -> None:
 @registry_option
 @actor_option
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@dry_run_option
 def set_alias(name: str, alias_name: str, version: int, reason: str,
-              registry_dir: Path | None, actor: str | None, as_json: bool) -> None:
-    """Point ALIAS of NAME at VERSION, if the alias's gate allows it (exit 1 if denied)."""
+              registry_dir: Path | None, actor: str | None, as_json: bool,
+              dry_run: bool) -> None:
+    """Point ALIAS of NAME at VERSION, if the alias's gate allows it (exit 1 if denied).
+
+    Aliases gated as production (production, champion) point only at a version
+    in Production (shipped policies).
+    """
     with open_registry(registry_dir) as reg:
-        result = reg.set_alias(name, alias_name, version, reason=reason, actor=actor)
+        result = reg.set_alias(name, alias_name, version, reason=reason, actor=actor,
+                               dry_run=dry_run)
     before = result.details.get("from")
     click_from = f"v{before}" if before is not None else "unset"
+    if dry_run:
+        emit_dry_run(result, as_json, f"{name}@{alias_name}: {click_from} -> v{version}")
+        return
     emit_change(result, as_json, f"{name}@{alias_name}: {click_from} -> v{version}")
 
 
@@ -124,8 +146,11 @@ ROLLBACK_EPILOG = """\b
 Examples:
   mlprov rollback credit-risk --alias production              # to the previous target
   mlprov rollback credit-risk --alias production --to 2 --reason "v3 regressed"
+  mlprov rollback credit-risk --alias production --dry-run
 \b
-Gated and audited like any alias move; exit 1 if the gate denies it.
+Without --to: the most recent earlier target of the alias that it was not
+rolled back from (a second rollback goes further back, never flips back), named
+in the output. Gated and audited like any alias move; exit 1 if the gate denies it.
 """
 
 
@@ -140,11 +165,18 @@ Gated and audited like any alias move; exit 1 if the gate denies it.
 @registry_option
 @actor_option
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@dry_run_option
 def rollback(name: str, alias_name: str, to: int | None, reason: str | None,
-             registry_dir: Path | None, actor: str | None, as_json: bool) -> None:
+             registry_dir: Path | None, actor: str | None, as_json: bool,
+             dry_run: bool) -> None:
     """Re-point ALIAS of NAME to an earlier version, without a redeploy."""
     with open_registry(registry_dir) as reg:
         result = reg.rollback(name, alias_name, to=to, reason=reason or "rollback",
-                              actor=actor)
-    emit_change(result, as_json, f"{name}@{alias_name}: v{result.details.get('from')} -> "
-                                 f"v{result.version} (rollback)")
+                              actor=actor, dry_run=dry_run)
+    what = f"{name}@{alias_name}: v{result.details.get('from')} -> v{result.version} (rollback)"
+    if dry_run:
+        emit_dry_run(result, as_json, what)
+        return
+    if result.details.get("chosen") and not as_json:
+        note(f"rolling back to v{result.version}: {result.details['chosen']}")
+    emit_change(result, as_json, what)

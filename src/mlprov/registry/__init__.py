@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from mlprov.registry._auditlog import AuditReport
 from mlprov.registry._core import (
     AliasChange,
+    ArchivedVersionError,
     ChangeResult,
     PolicyDeniedError,
     PullResult,
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HOME_ENV",
     "AliasChange",
+    "ArchivedVersionError",
     "AuditReport",
     "ChangeResult",
     "LoadedModel",
@@ -81,7 +83,7 @@ __all__ = [
 
 def load(uri: str, registry: Registry | Path | str | None = None, *,
          trust: Trust | Path | str | None = None, min_seq: int | None = None,
-         head_file: Path | str | None = None) -> LoadedModel:
+         head_file: Path | str | None = None, allow_archived: bool = False) -> LoadedModel:
     """Return a verified local copy of a ``models:/`` URI, and which version it is.
 
     The result is path-like (``open(model / "config.json")``) and carries
@@ -104,6 +106,8 @@ def load(uri: str, registry: Registry | Path | str | None = None, *,
         min_seq: refuse a registry whose signed head is older than this entry.
         head_file: a file where the caller keeps the last head it saw: refuse an
             older (or forked) head, then record this one.
+        allow_archived: hand out an Archived version that an alias or stage URI
+            leads to (refused otherwise); recorded in the audit log.
 
     Raises:
         NotFoundError: unknown model, alias, stage or version.
@@ -115,6 +119,8 @@ def load(uri: str, registry: Registry | Path | str | None = None, *,
     resolved_trust = trust if isinstance(trust, _Trust) or trust is None \
         else load_trust(Path(trust))
     if isinstance(registry, Registry):
-        return registry.load(uri, trust=resolved_trust, min_seq=min_seq, head_file=head_file)
+        return registry.load(uri, trust=resolved_trust, min_seq=min_seq, head_file=head_file,
+                             allow_archived=allow_archived)
     with Registry.open(registry) as opened:
-        return opened.load(uri, trust=resolved_trust, min_seq=min_seq, head_file=head_file)
+        return opened.load(uri, trust=resolved_trust, min_seq=min_seq, head_file=head_file,
+                           allow_archived=allow_archived)

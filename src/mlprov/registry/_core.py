@@ -18,7 +18,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,8 +105,10 @@ from mlprov.trust import Role, Trust, load_trust
 
 if TYPE_CHECKING:
     from mlprov.registry._pull import LoadedModel
+    from mlprov.thresholds import Thresholds
 
 __all__ = [
+    "ArchivedVersionError",
     "ChangeResult",
     "PolicyDeniedError",
     "RegisterResult",
@@ -158,6 +160,13 @@ class PolicyDeniedError(VerificationError):
         self.result = result
 
 
+class ArchivedVersionError(RegistryError):
+    """An alias, stage or ``latest`` URI leads to an Archived version: not handed out."""
+
+    hint = ("point the alias at a version in use (`mlprov rollback`, `mlprov alias set`), "
+            "or pass --allow-archived to take it anyway (audited)")
+
+
 class RegistrationRefusedError(VerificationError):
     """The model or its evidence did not verify against the registry's trust (audited)."""
 
@@ -201,6 +210,9 @@ class ChangeResult:
     seq: int
     previous: Any = None
     details: dict[str, Any] = field(default_factory=dict)
+    #: A dry run: the gate was evaluated, nothing was signed or recorded
+    #: (``decision`` is empty and ``seq`` 0).
+    dry_run: bool = False
 
     def to_json_dict(self) -> dict[str, Any]:
         """The result as printed with ``--json``."""
@@ -208,8 +220,8 @@ class ChangeResult:
                 "target": self.target, "allowed": self.allowed, "deny": list(self.deny),
                 "warn": list(self.warn), "policy": {"uri": self.policy_uri,
                                                     "digest": self.policy_digest},
-                "decision": self.decision, "auditSeq": self.seq, "previous": self.previous,
-                "details": self.details}
+                "decision": self.decision or None, "auditSeq": self.seq or None,
+                "previous": self.previous, "details": self.details, "dryRun": self.dry_run}
 
 
 @dataclass(frozen=True)
@@ -293,6 +305,7 @@ class Registry:
         self._policy_cache = PolicyCache()
         self._registry_id: str | None = None
         self._anchor: Trust | None = None
+        self._thresholds: Thresholds | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -315,7 +328,8 @@ class Registry:
              policies: Path | str | None = None, key: Path | str | None = None,
              actor: str | None = None, sigstore: bool = False,
              identity_token: str | None = None, staging: bool = False,
-             trust_config: Path | str | None = None) -> Registry:
+             trust_config: Path | str | None = None,
+             thresholds: Thresholds | Iterable[str] | None = None) -> Registry:
         """Create a registry: its database, blob store, key, trust, policies and config.
 
         With ``sigstore`` the registry signs keyless (docs/keyless.md) instead of
@@ -335,6 +349,8 @@ class Registry:
             identity_token: the OIDC token for ``sigstore``.
             staging: ``sigstore`` on the Sigstore staging instance.
             trust_config: ``sigstore`` on a private instance (ClientTrustConfig JSON).
+            thresholds: metric thresholds replacing the policy data's own
+                (``["test/auc>=0.85", "slice:auc>=0.6"]``; :mod:`mlprov.thresholds`).
 
         Raises:
             InputError: a registry exists there, or an input is unusable (or,
@@ -349,6 +365,9 @@ class Registry:
                              hint="use `mlprov registry set-trust` / `set-policies` to change "
                                   "it, or choose another --registry")
         policies_dir = Path(policies) if policies is not None else _shipped_policies()
+        threshold_set = _thresholds(thresholds)
+        if policies is not None:  # the shipped set's tests run in mlprov's own suite
+            _check_policy_tests(policies_dir, threshold_set)
         trust_path = Path(trust)
         if not trust_path.is_file():
             raise InputError(f"trust file not found: {trust_path}")
@@ -401,6 +420,8 @@ class Registry:
         policies_blob = blobs.put_bytes(policies_bytes).digest
         config_blob = blobs.put_bytes(config_bytes).digest
         settings = [("trust", trust_blob), ("policies", policies_blob), ("config", config_blob)]
+        if threshold_set:
+            settings.append(("thresholds", blobs.put_bytes(threshold_set.to_bytes()).digest))
         signed_by: dict[str, Any] = {}
         if sigstore:
             config_digest = (blobs.put_bytes(Path(trust_config).read_bytes()).digest
@@ -434,7 +455,8 @@ class Registry:
                                             "registry:policies": policies_blob,
                                             "registry:config": config_blob},
                 details={"trust": trust_blob, "policies": policies_blob,
-                         "config": config_blob, **signed_by}))
+                         "config": config_blob, **signed_by,
+                         **({"thresholds": threshold_set.lines()} if threshold_set else {})}))
         return registry
 
     def close(self) -> None:
@@ -562,6 +584,22 @@ class Registry:
         return self._config
 
     @property
+    def thresholds(self) -> Thresholds:
+        """The registry's metric thresholds (empty: the policy data's own apply).
+
+        Read only as the signed head names them.
+        """
+        if self._thresholds is None:
+            from mlprov.thresholds import Thresholds
+
+            head = self.head()
+            with self.metadata.read() as tx:
+                digest = check_setting(tx, head, "thresholds")
+            self._thresholds = (Thresholds() if digest is None else Thresholds.from_bytes(
+                self.blobs.get_bytes(digest), what="the registry's thresholds"))
+        return self._thresholds
+
+    @property
     def signer(self) -> Any:
         """The registry's :class:`~mlprov.signing.BundleSigner`, made once.
 
@@ -607,6 +645,37 @@ class Registry:
             self._policies_dir = materialize_policies(
                 self.home, digest, self.blobs.get_bytes(digest), self.blobs)
         return self._policies_dir
+
+    def gate_policy(self, *, stage: Stage | str | None = None, alias: str | None = None
+                    ) -> GatePolicy:
+        """Which policy, data and thresholds gate a move to ``stage`` or to ``alias``.
+
+        The registry's own gate table (``mlprov.toml``), policies, data file and
+        thresholds, for ``mlprov policy check --registry`` (a dry run of a move,
+        ``--dry-run``, also evaluates the version's registered facts and state).
+
+        Raises:
+            InputError: neither or both of ``stage`` and ``alias``.
+        """
+        from mlprov.registry._uri import parse_stage
+
+        if (stage is None) == (alias is None):
+            raise InputError("name a stage or an alias, not both",
+                             hint="the registry gates each change apart: --to STAGE or "
+                                  "--alias ALIAS")
+        if alias is not None:
+            check_alias(alias)
+            gate = self.config.gate_for_alias(alias)
+        else:
+            assert stage is not None
+            gate = self.config.gate_for_stage(
+                stage if isinstance(stage, Stage) else parse_stage(stage))
+        directory = self.policies_dir()
+        data_file = self.config.policy_data
+        return GatePolicy(gate=gate, path=directory / gate if gate not in (None, UNGATED)
+                          else None,
+                          data=directory / data_file if data_file else None,
+                          thresholds=self.thresholds)
 
     def _stored_parents(self, record: VersionRecord) -> tuple[tuple[str, str], ...]:
         """The parents recorded in a registered version's stored provenance.
@@ -842,12 +911,34 @@ class Registry:
             PolicyError: a test of the set fails (or the set does not compile).
         """
         directory = Path(policies) if policies is not None else _shipped_policies()
-        _check_policy_tests(directory)
+        _check_policy_tests(directory, self.thresholds, self.config.policy_data)
         data = policies_snapshot(directory, self.blobs)
         _check_gates(self.config, data)
         digest = self.blobs.put_bytes(data).digest
         return self._set_setting("registry.policies", "policies", digest, reason=reason,
                                  actor=actor)
+
+    def set_thresholds(self, thresholds: Thresholds | Iterable[str], *, reason: str,
+                       actor: str | None = None) -> ChangeResult:
+        """Replace the registry's metric thresholds; an audited, signed change.
+
+        ``thresholds`` replace the policy data's own (:mod:`mlprov.thresholds`);
+        an empty set goes back to the data's. The policies' own tests run first,
+        as for :meth:`set_policies`.
+
+        Example:
+            >>> registry.set_thresholds(["test/auc>=0.85", "val/auc>=0.85"],
+            ...                         reason="the seed's metrics")  # doctest: +SKIP
+
+        Raises:
+            InputError: a threshold does not parse, or the set is unchanged.
+            PolicyError: a test of the policies fails.
+        """
+        threshold_set = _thresholds(thresholds)
+        _check_policy_tests(self.policies_dir(), threshold_set, self.config.policy_data)
+        digest = self.blobs.put_bytes(threshold_set.to_bytes()).digest
+        return self._set_setting("registry.thresholds", "thresholds", digest, reason=reason,
+                                 actor=actor, details={"thresholds": threshold_set.lines()})
 
     def set_config(self, config: Path | str, *, reason: str, actor: str | None = None
                    ) -> ChangeResult:
@@ -869,8 +960,8 @@ class Registry:
         return result
 
     def _set_setting(self, kind: str, key: str, digest: str, *, reason: str,
-                     actor: str | None, after: Callable[[], None] | None = None
-                     ) -> ChangeResult:
+                     actor: str | None, after: Callable[[], None] | None = None,
+                     details: dict[str, Any] | None = None) -> ChangeResult:
         if key != "config":
             self._check_config_pinned()
 
@@ -882,7 +973,7 @@ class Registry:
                 result = self._record(tx, self._config_change(
                     kind, actor=actor or default_actor(), reason=reason, subject=digest,
                     inputs={f"registry:{key}": digest},
-                    details={"from": old, "to": digest}),
+                    details={"from": old, "to": digest, **(details or {})}),
                     lambda _decision, _seq, _time: tx.set_state(key, digest))
             if after is not None:
                 after()
@@ -893,6 +984,7 @@ class Registry:
         self._trust_digest = None
         self._config = None
         self._policies_dir = None
+        self._thresholds = None
         return self._after_commit(result)
 
     # ------------------------------------------------------------------ register
@@ -1059,7 +1151,8 @@ class Registry:
     # ------------------------------------------------------------------ reads
 
     def resolve(self, uri: str | ModelUri, *, trust: Trust | None = None,
-                min_seq: int | None = None, head_file: Path | None = None) -> Resolved:
+                min_seq: int | None = None, head_file: Path | None = None,
+                allow_archived: bool = False, actor: str | None = None) -> Resolved:
         """Resolve ``models:/NAME/N``, ``models:/NAME@ALIAS``, ``/STAGE`` or ``/latest``.
 
         A lookup: :meth:`pull` and :func:`mlprov.load` verify what they hand out. It
@@ -1068,8 +1161,17 @@ class Registry:
         older than a pipeline saw before; ``trust`` verifies the head with a
         pipeline's trust file instead of the registry's own key.
 
+        An alias, stage or ``latest`` URI that leads to an Archived version is
+        refused unless ``allow_archived``, which is recorded in the audit log
+        (``version.archived-use``, by ``actor``). ``models:/NAME/N`` always resolves.
+
+        Example:
+            >>> registry.resolve("models:/credit-risk@production").version  # doctest: +SKIP
+            3
+
         Raises:
             NotFoundError: no such model, version, alias or stage.
+            ArchivedVersionError: the URI leads to an Archived version.
             RegistryIntegrityError: the log was cut, rolled back or rewritten.
         """
         parsed = uri if isinstance(uri, ModelUri) else parse_model_uri(uri)
@@ -1077,9 +1179,37 @@ class Registry:
         head = self.head(anchor=anchor)
         check_head_file(head, min_seq=min_seq, head_file=head_file)
         with self.metadata.read() as tx:
-            resolved = _resolve(tx, parsed)
+            resolved = _resolve(tx, parsed, allow_archived=allow_archived)
             check_decision_in_log(tx, resolved.decision, head, anchor)
+        self.record_archived_use(resolved, actor=actor)
         return resolved
+
+    def record_archived_use(self, resolved: Resolved, *, actor: str | None = None) -> None:
+        """Audit that an Archived version was handed out through ``--allow-archived``.
+
+        Nothing is recorded for a version in use or one named by number.
+        """
+        record = resolved.record
+        if record.stage is not Stage.ARCHIVED or resolved.via == "version":
+            return
+        who = actor or default_actor()
+
+        def run() -> ChangeResult:
+            with self._write() as tx:
+                pending = _Pending(
+                    kind="version.archived-use", name=record.name, version=record.version,
+                    target=resolved.via, actor=who, reason=f"--allow-archived: {resolved.uri}",
+                    outcome=rule_outcome("allow-archived"),
+                    subject_name=version_uri(record.name, record.version),
+                    subject_digest=record.root_digest,
+                    resource_uri=version_uri(record.name, record.version),
+                    inputs={"registry:registration": record.registration},
+                    change={"name": record.name, "version": record.version,
+                            "uri": resolved.uri, "stage": record.stage.value},
+                    details={"uri": resolved.uri, "stage": record.stage.value})
+                return self._record(tx, pending)
+
+        self._after_commit(self._retrying(run))
 
     def decision(self, digest: str) -> bytes:
         """A signed decision (Sigstore bundle bytes) by its digest, checked against it.
@@ -1130,7 +1260,7 @@ class Registry:
                 for stage in (Stage.STAGING, Stage.PRODUCTION)},
         }
 
-    def _gated(self, tx: WriteTransaction, *, kind: str, record: VersionRecord,
+    def _gated(self, tx: ReadTransaction, *, kind: str, record: VersionRecord,
                target: str, gate: str | None, what: str, transition: dict[str, Any],
                actor: str, reason: str | None, details: dict[str, Any],
                must_verify: bool = True, state: dict[str, Any] | None = None
@@ -1157,7 +1287,8 @@ class Registry:
                 data_file=self.config.policy_data, policy_uri_prefix=self._policy_uri_prefix(),
                 cache=self._policy_cache, verdict=facts.verdict, reviews=facts.reviews,
                 scan=facts.scan, transition=transition,
-                registry_state=self._registry_state(tx, record, state or {}))
+                registry_state=self._registry_state(tx, record, state or {}),
+                thresholds=self.thresholds)
         inputs = facts.input_attestations() if facts is not None else {
             "registry:registration": record.registration}
         change = {"name": record.name, "version": record.version, "identity": record.identity,
@@ -1171,9 +1302,36 @@ class Registry:
                            inputs=inputs, change=change, details=details)
         return pending, facts
 
+    @staticmethod
+    def _dry_result(pending: _Pending) -> ChangeResult:
+        """What a change would decide: the gate's outcome, nothing signed or recorded."""
+        outcome = pending.outcome
+        details = {**pending.details,
+                   "policy": {"uri": outcome.policy_uri, "digest": outcome.policy_digest}}
+        if outcome.input_digest:
+            details["policyInputDigest"] = outcome.input_digest
+        return ChangeResult(kind=pending.kind, name=pending.name or "", version=pending.version,
+                            target=pending.target, allowed=outcome.allowed, deny=outcome.deny,
+                            warn=outcome.warn, policy_uri=outcome.policy_uri,
+                            policy_digest=outcome.policy_digest, decision="", seq=0,
+                            previous=pending.details.get("from"), details=details,
+                            dry_run=True)
+
+    def _change_tx(self, dry_run: bool) -> contextlib.AbstractContextManager[ReadTransaction]:
+        """A write transaction, or (dry run) a read one: a dry run writes nothing."""
+        return self.metadata.read() if dry_run else self._write()
+
     def promote(self, name: str, version: int, *, to: Stage | str, reason: str,
-                actor: str | None = None) -> ChangeResult:
+                actor: str | None = None, dry_run: bool = False) -> ChangeResult:
         """Move a version to a stage, if the stage's gate allows it.
+
+        With ``dry_run`` the same gate is evaluated (the registry's config,
+        policies, thresholds, the version's facts and the registry's state) and
+        its outcome returned, denied or not; nothing is signed or recorded.
+
+        Example:
+            >>> registry.promote("credit-risk", 3, to="Production",
+            ...                  reason="approved")  # doctest: +SKIP
 
         Raises:
             PolicyDeniedError: the gate said no (the denial is audited).
@@ -1188,7 +1346,7 @@ class Registry:
         self._check_config_pinned()
 
         def run() -> ChangeResult:
-            with self._write() as tx:
+            with self._change_tx(dry_run) as tx:
                 record = _need_version(tx, name, version)
                 if record.stage is stage:
                     raise InputError(f"{name} v{version} is already in {stage.value}")
@@ -1201,14 +1359,27 @@ class Registry:
                     actor=who, reason=reason,
                     details={"from": record.stage.value, "to": stage.value},
                     must_verify=stage not in (Stage.ARCHIVED, Stage.NONE))
+                if dry_run:
+                    return self._dry_result(pending)
+                assert isinstance(tx, WriteTransaction)
                 return self._record(tx, pending, lambda decision, _seq, _time: tx.set_stage(
                     name, version, stage, decision))
 
+        if dry_run:
+            return run()
         return self._after_commit(self._retrying(run))
 
     def set_alias(self, name: str, alias: str, version: int, *, reason: str,
-                  actor: str | None = None, _kind: str = "alias.set") -> ChangeResult:
+                  actor: str | None = None, dry_run: bool = False,
+                  _kind: str = "alias.set", _details: dict[str, Any] | None = None
+                  ) -> ChangeResult:
         """Point ``alias`` at a version, if the alias's gate allows it.
+
+        ``dry_run``: evaluate the gate exactly as the move would, record nothing.
+
+        Example:
+            >>> registry.set_alias("credit-risk", "production", 3,
+            ...                    reason="serve v3")  # doctest: +SKIP
 
         Raises:
             PolicyDeniedError: the gate said no (the denial is audited).
@@ -1220,7 +1391,7 @@ class Registry:
         self._check_config_pinned()
 
         def run() -> ChangeResult:
-            with self._write() as tx:
+            with self._change_tx(dry_run) as tx:
                 record = _need_version(tx, name, version)
                 current = tx.get_alias(name, alias)
                 if current is not None and current.version == version:
@@ -1232,13 +1403,19 @@ class Registry:
                     gate=self.config.gate_for_alias(alias),
                     what=f"pointing {name}@{alias} at v{version}", transition=transition,
                     actor=who, reason=reason,
-                    details={"alias": alias, "from": previous, "to": version},
+                    details={"alias": alias, "from": previous, "to": version,
+                             **(_details or {})},
                     state={"alias": alias, "fromVersion": previous, "toVersion": version,
                            "rollback": _kind == "alias.rollback"})
+                if dry_run:
+                    return self._dry_result(pending)
+                assert isinstance(tx, WriteTransaction)
                 return self._record(tx, pending, lambda decision, seq, now: tx.set_alias(
                     AliasRecord(name=name, alias=alias, version=version, decision=decision,
                                 seq=seq, updated_at=now)))
 
+        if dry_run:
+            return run()
         return self._after_commit(self._retrying(run))
 
     def delete_alias(self, name: str, alias: str, *, reason: str, actor: str | None = None
@@ -1276,28 +1453,35 @@ class Registry:
         return self._after_commit(self._retrying(run))
 
     def rollback(self, name: str, alias: str, *, to: int | None = None, reason: str,
-                 actor: str | None = None) -> ChangeResult:
-        """Re-point ``alias`` to an earlier version (default: the one before the current).
+                 actor: str | None = None, dry_run: bool = False) -> ChangeResult:
+        """Re-point ``alias`` to an earlier version.
 
-        Gated and audited like any alias move.
+        Without ``to``: the most recent earlier target of the alias that it was
+        not rolled back from (so a second rollback goes further back instead of
+        flipping back), named in the result's ``details["chosen"]``. Gated and
+        audited like any alias move; ``dry_run`` evaluates the gate only.
+
+        Example:
+            >>> registry.rollback("credit-risk", "production",
+            ...                   reason="v3 regressed")  # doctest: +SKIP
 
         Raises:
             NotFoundError: no earlier target in the audit log.
         """
         check_name(name)
         check_alias(alias)
+        details: dict[str, Any] = {}
         if to is not None:
             check_version(to)
-        if to is None:
-            history = self.alias_history(name, alias)
-            current = history[-1].version if history else None
-            earlier = [h.version for h in history[:-1] if h.version not in (None, current)]
-            if not earlier:
+        else:
+            to = rollback_target(self.alias_history(name, alias))
+            if to is None:
                 raise NotFoundError(f"{name}@{alias} has no earlier version to roll back to",
                                     hint="pass --to VERSION")
-            to = earlier[-1]
-        return self.set_alias(name, alias, to, reason=reason, actor=actor,
-                              _kind="alias.rollback")
+            details["chosen"] = ("the most recent earlier target the alias was not rolled "
+                                 "back from")
+        return self.set_alias(name, alias, to, reason=reason, actor=actor, dry_run=dry_run,
+                              _kind="alias.rollback", _details=details)
 
     def add_review(self, name: str, version: int, review: Path | str, *,
                    actor: str | None = None, reason: str | None = None) -> ChangeResult:
@@ -1404,6 +1588,7 @@ class Registry:
             "gates": {"stages": {s.value: g for s, g in config.stage_gates.items()},
                       "aliases": dict(config.alias_gates)},
             "hooks": [h.name for h in config.hooks],
+            "thresholds": self.thresholds.lines(),
             "auditHead": head.seq if head else 0,
         }
 
@@ -1542,16 +1727,20 @@ class Registry:
     # ------------------------------------------------------------------ delegated
 
     def pull(self, uri: str, out: Path | str, *, trust: Trust | None = None,
-             min_seq: int | None = None, head_file: Path | str | None = None) -> PullResult:
+             min_seq: int | None = None, head_file: Path | str | None = None,
+             allow_archived: bool = False, actor: str | None = None) -> PullResult:
         """Copy a version's files to ``out``, verifying every byte and every signature.
 
         ``min_seq``/``head_file``: refuse a registry older than the pipeline saw
         (see :meth:`resolve`); the head file is updated after the check.
+        ``allow_archived``: hand out an Archived version an alias or stage URI
+        leads to (audited, see :meth:`resolve`).
         """
         from mlprov.registry._pull import pull
 
         return pull(self, uri, Path(out), trust=trust, min_seq=min_seq,
-                    head_file=Path(head_file) if head_file is not None else None)
+                    head_file=Path(head_file) if head_file is not None else None,
+                    allow_archived=allow_archived, actor=actor)
 
     def export_evidence(self, uri: str, out: Path | str, *, trust: Trust | None = None
                         ) -> Resolved:
@@ -1561,16 +1750,18 @@ class Registry:
         return export_evidence(self, uri, Path(out), trust=trust)
 
     def load(self, uri: str, *, trust: Trust | None = None, min_seq: int | None = None,
-             head_file: Path | str | None = None) -> LoadedModel:
+             head_file: Path | str | None = None, allow_archived: bool = False,
+             actor: str | None = None) -> LoadedModel:
         """A verified local copy of the version ``uri`` names (cached under checkouts/).
 
         Returns a :class:`~mlprov.registry.LoadedModel`: path-like, and naming the
-        version it resolved to.
+        version it resolved to. ``allow_archived`` as for :meth:`pull`.
         """
         from mlprov.registry._pull import load
 
         return load(self, uri, trust=trust, min_seq=min_seq,
-                    head_file=Path(head_file) if head_file is not None else None)
+                    head_file=Path(head_file) if head_file is not None else None,
+                    allow_archived=allow_archived, actor=actor)
 
     def iter_versions(self, name: str) -> Iterator[VersionRecord]:
         """Every version of ``name``."""
@@ -1579,6 +1770,21 @@ class Registry:
                 raise NotFoundError(f"no model named {name!r} in the registry")
             records = tx.list_versions(name)
         yield from records
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """The registry's gate for one kind of move (see :meth:`Registry.gate_policy`).
+
+    ``gate`` is the policy file's name, ``"none"`` (ungated) or None (no gate:
+    refused); ``path`` the policy file; ``data`` the data file the config names
+    (None: the policy's own); ``thresholds`` the registry's.
+    """
+
+    gate: str | None
+    path: Path | None
+    data: Path | None
+    thresholds: Thresholds
 
 
 @dataclass(frozen=True)
@@ -1614,7 +1820,7 @@ class PullResult:
 
 #: The audit entry kinds that change a setting, and the setting each changes.
 _SETTING_KINDS = {"registry.trust": "trust", "registry.policies": "policies",
-                  "registry.config": "config"}
+                  "registry.config": "config", "registry.thresholds": "thresholds"}
 
 
 def _registry_role_from(stored: Trust, anchor: Trust) -> Trust:
@@ -1696,7 +1902,37 @@ def _need_version(tx: ReadTransaction, name: str, version: int) -> VersionRecord
     return record
 
 
-def _resolve(tx: ReadTransaction, uri: ModelUri) -> Resolved:
+def rollback_target(history: list[AliasChange]) -> int | None:
+    """The version a rollback without ``--to`` goes to, from the alias's history.
+
+    The most recent earlier target that is not the current one and that the
+    alias was never rolled back *from*: after v1, v2, v3 and a rollback to v2,
+    the next rollback goes to v1, not back to v3.
+    """
+    if not history:
+        return None
+    current = history[-1].version
+    rolled_back_from = {history[i - 1].version for i, change in enumerate(history)
+                        if change.kind == "alias.rollback" and i > 0}
+    for change in reversed(history[:-1]):
+        if change.version is not None and change.version != current \
+                and change.version not in rolled_back_from:
+            return change.version
+    return None
+
+
+def _resolve(tx: ReadTransaction, uri: ModelUri, *, allow_archived: bool = False) -> Resolved:
+    resolved = _lookup(tx, uri)
+    if resolved.record.stage is Stage.ARCHIVED and resolved.via != "version" \
+            and not allow_archived:
+        record = resolved.record
+        raise ArchivedVersionError(
+            f"{uri} leads to {record.name} v{record.version}, which is in stage Archived: "
+            "not handed out")
+    return resolved
+
+
+def _lookup(tx: ReadTransaction, uri: ModelUri) -> Resolved:
     name = uri.name
     if tx.get_model(name) is None:
         raise NotFoundError(f"no model named {name!r} in the registry")
@@ -1726,6 +1962,16 @@ def _resolve(tx: ReadTransaction, uri: ModelUri) -> Resolved:
                     via="latest")
 
 
+def _thresholds(value: Thresholds | Iterable[str] | None) -> Thresholds:
+    from mlprov.thresholds import Thresholds, parse_thresholds
+
+    if value is None:
+        return Thresholds()
+    if isinstance(value, Thresholds):
+        return value
+    return parse_thresholds(value)
+
+
 def _shipped_policies() -> Path:
     try:
         from mlprov.policy import shipped_policies_dir
@@ -1735,13 +1981,29 @@ def _shipped_policies() -> Path:
     return shipped_policies_dir()
 
 
-def _check_policy_tests(directory: Path) -> None:
-    """Run a policy set's Rego tests, if it has any; refuse the set if one fails."""
-    from mlprov.policy import TEST_SUFFIX, PolicyError, run_policy_tests
+def _check_policy_tests(directory: Path, thresholds: Thresholds | None = None,
+                        data_file: str | None = None) -> None:
+    """Run a policy set's Rego tests, if it has any; refuse the set if one fails.
+
+    The tests see the data the gates will see: the data file the config names
+    (else the set's own), with the registry's ``thresholds`` in place.
+    """
+    from mlprov.policy import (
+        TEST_SUFFIX,
+        PolicyError,
+        load_policy,
+        load_policy_data,
+        run_policy_tests,
+    )
 
     if not directory.is_dir() or not any(directory.rglob(f"*{TEST_SUFFIX}")):
         return
-    report = run_policy_tests(directory)
+    data: dict[str, Any] | None = None
+    if data_file is not None and (directory / data_file).is_file():
+        data = load_policy_data(directory / data_file)
+    if thresholds:
+        data = thresholds.apply(load_policy(directory).data if data is None else data)
+    report = run_policy_tests(directory, data)
     if not report.ok:
         failed = [t for t in report.tests if not t.passed]
         first = failed[0]

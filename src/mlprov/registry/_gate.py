@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlprov.errors import MlprovError
 from mlprov.registry._config import UNGATED
+
+if TYPE_CHECKING:
+    from mlprov.thresholds import Thresholds
 
 __all__ = ["GateOutcome", "PolicyCache", "rule_outcome"]
 
@@ -76,8 +79,13 @@ class PolicyCache:
 def evaluate(gate: str | None, *, what: str, policies_dir: Path, data_file: str | None,
              policy_uri_prefix: str, cache: PolicyCache, verdict: Any, reviews: list[Any],
              scan: dict[str, Any] | None, transition: dict[str, Any],
-             registry_state: dict[str, Any]) -> GateOutcome:
-    """Evaluate ``gate`` for a change; never raises for a policy's own failure (denies)."""
+             registry_state: dict[str, Any], thresholds: Thresholds | None = None
+             ) -> GateOutcome:
+    """Evaluate ``gate`` for a change; never raises for a policy's own failure (denies).
+
+    ``thresholds`` (the registry's own, from ``--threshold``) replace the policy
+    data's metric thresholds (:meth:`mlprov.thresholds.Thresholds.apply`).
+    """
     if gate is None:
         return rule_outcome("no-gate", allowed=False, deny=(
             f"no policy gates {what} (add it to [gates] in the registry's mlprov.toml)",))
@@ -94,6 +102,8 @@ def evaluate(gate: str | None, *, what: str, policies_dir: Path, data_file: str 
 
         policy = cache.policy(path)
         data = cache.data(policies_dir / data_file if data_file else None)
+        if thresholds:
+            data = thresholds.apply(policy.data if data is None else data)
         document = build_input(verdict, reviews=reviews, scan=scan, transition=transition,
                                registry_state=registry_state)
         decision = policy.evaluate(document, data)

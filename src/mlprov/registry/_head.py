@@ -51,7 +51,7 @@ __all__ = ["HEAD_STATE", "SETTINGS", "SignedHead", "check_decision_in_log", "che
 #: The metadata-store state key holding the latest signed head (a Sigstore bundle).
 HEAD_STATE = "head"
 #: The state keys whose digests a head signs.
-SETTINGS = ("trust", "policies", "config", "signing")
+SETTINGS = ("trust", "policies", "config", "signing", "thresholds")
 HEAD_FILE_SCHEMA = "https://mlprov.dev/schemas/registry-head-seen/v1"
 _MAX_HEAD_FILE = 64 * 1024
 

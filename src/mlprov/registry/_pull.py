@@ -166,8 +166,8 @@ class LoadedModel(os.PathLike[str]):
 
 
 def _prepare(registry: Registry, uri: str, trust: Trust | None, *,
-             min_seq: int | None = None, head_file: Path | None = None
-             ) -> tuple[Resolved, VersionFacts]:
+             min_seq: int | None = None, head_file: Path | None = None,
+             allow_archived: bool = False) -> tuple[Resolved, VersionFacts]:
     from mlprov.registry._core import _resolve
     from mlprov.registry._head import check_head_file
 
@@ -179,7 +179,7 @@ def _prepare(registry: Registry, uri: str, trust: Trust | None, *,
     trust = trust or registry.trust
     parsed = parse_model_uri(uri)
     with registry.metadata.read() as tx:
-        resolved = _resolve(tx, parsed)
+        resolved = _resolve(tx, parsed, allow_archived=allow_archived)
         decision_bytes = read_decision(tx.get_decision, resolved.decision)
         check_placement(tx, resolved, decision_bytes, trust, registry.registry_id)
         reviews = [r.digest for r in tx.list_reviews(resolved.name, resolved.version)]
@@ -203,7 +203,8 @@ def _copy_files(registry: Registry, facts: VersionFacts, staging: Path) -> tuple
 
 
 def pull(registry: Registry, uri: str, out: Path, *, trust: Trust | None = None,
-         min_seq: int | None = None, head_file: Path | None = None) -> PullResult:
+         min_seq: int | None = None, head_file: Path | None = None,
+         allow_archived: bool = False, actor: str | None = None) -> PullResult:
     """Copy the version ``uri`` names to ``out`` (a new or empty directory), verified.
 
     Raises:
@@ -216,7 +217,9 @@ def pull(registry: Registry, uri: str, out: Path, *, trust: Trust | None = None,
     if out.is_symlink() or (out.exists() and (not out.is_dir() or any(out.iterdir()))):
         raise InputError(f"{out} exists and is not an empty directory",
                          hint="choose a new --out directory")
-    resolved, facts = _prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file)
+    resolved, facts = _prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file,
+                               allow_archived=allow_archived)
+    registry.record_archived_use(resolved, actor=actor)
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
@@ -244,7 +247,8 @@ def export_evidence(registry: Registry, uri: str, out: Path, *,
 
     if out.exists():
         raise InputError(f"{out} exists", hint="choose a new directory")
-    resolved, facts = _prepare(registry, uri, trust)
+    # Evidence is for auditing, not serving: an Archived version's is exported too.
+    resolved, facts = _prepare(registry, uri, trust, allow_archived=True)
     out.mkdir(parents=True)
     try:
         materialize(registry.blobs, facts.evidence, out)
@@ -275,14 +279,17 @@ def _checkout_ok(path: Path, facts: VersionFacts) -> bool:
 
 
 def load(registry: Registry, uri: str, *, trust: Trust | None = None,
-         min_seq: int | None = None, head_file: Path | None = None) -> LoadedModel:
+         min_seq: int | None = None, head_file: Path | None = None,
+         allow_archived: bool = False, actor: str | None = None) -> LoadedModel:
     """A verified local copy of ``uri``: a read-only checkout under ``checkouts/``.
 
     The checkout is re-hashed and the decision and evidence re-verified on every
     call; a damaged checkout is rebuilt from the blob store. The result says
     which version it is (no second ``resolve`` that could race a move).
     """
-    resolved, facts = _prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file)
+    resolved, facts = _prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file,
+                               allow_archived=allow_archived)
+    registry.record_archived_use(resolved, actor=actor)
     return LoadedModel(path=_checkout(registry, resolved, facts), uri=resolved.uri,
                        name=resolved.name, version=resolved.version,
                        digest=resolved.record.root_digest, identity=resolved.record.identity)
