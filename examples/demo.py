@@ -120,7 +120,7 @@ def main() -> None:
     print("== 1. The training code lives in git; its commit becomes part of each identity")
     repo = work / "training-repo"
     repo.mkdir()
-    shutil.copy(HERE / "train_credit_risk.py", repo / "train.py")
+    shutil.copy(HERE / "train_logreg_stdlib.py", repo / "train.py")
     shutil.copy(HERE / "lineage_demo.py", repo / "derive.py")
     (repo / "train.yaml").write_text("model: logistic-regression\nepochs: 60\nlr: 0.5\n")
     git("init", "-q", cwd=repo)

@@ -5,7 +5,7 @@ Run from the repository root:
     python examples/lineage_demo.py [--workdir DIR]
 
 1. trains a small real credit-risk model (logistic regression, as in
-   ``train_credit_risk.py``) on one loan book;
+   ``train_logreg_stdlib.py``) on one loan book;
 2. fine-tunes it: continues training from the base's weights on more data;
 3. distils a smaller student (three of the four features) from the fine-tuned
    teacher's soft labels alone;
@@ -39,9 +39,9 @@ STUDENT_FEATURES = ["income_k", "debt_ratio", "late_payments"]
 
 
 def load_trainer() -> ModuleType:
-    """Import train_credit_risk.py from beside this file."""
-    spec = importlib.util.spec_from_file_location("train_credit_risk",
-                                                  HERE / "train_credit_risk.py")
+    """Import train_logreg_stdlib.py from beside this file."""
+    spec = importlib.util.spec_from_file_location("train_logreg_stdlib",
+                                                  HERE / "train_logreg_stdlib.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -176,7 +176,7 @@ def main() -> None:
     print("== 1. Training code in git (its commit is part of each identity); a CI key")
     repo = work / "training-repo"
     repo.mkdir()
-    shutil.copy(HERE / "train_credit_risk.py", repo / "train_credit_risk.py")
+    shutil.copy(HERE / "train_logreg_stdlib.py", repo / "train_logreg_stdlib.py")
     shutil.copy(Path(__file__), repo / "lineage_demo.py")
     git("init", "-q", cwd=repo)
     git("add", ".", cwd=repo)

@@ -83,7 +83,7 @@ def checkout(tmp_path: Path, root_file: Path, monkeypatch: pytest.MonkeyPatch) -
     """A git work tree like the workflow's checkout, the current directory."""
     repo = tmp_path / "repo"
     (repo / "examples" / "ci").mkdir(parents=True)
-    shutil.copy(CI.parent / "train_credit_risk.py", repo / "examples")
+    shutil.copy(CI.parent / "train_logreg_stdlib.py", repo / "examples")
     trust = (CI / "trust.yaml").read_text() + f"trusted_root: {root_file}\n"
     (repo / "examples" / "ci" / "trust.yaml").write_text(trust)
     env = {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
