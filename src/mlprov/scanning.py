@@ -255,13 +255,20 @@ def _last_suffix(name: str) -> str:
 def _scan_pickle(scan: _Scan, buf: Buffer, where: str, *, strict: bool) -> bool:
     """Walk the pickles in ``buf``; whether it was one (or reached an import)."""
     first = walk(buf, 0, strict=strict)
-    for module, name in first.imports:
-        scan.imports.append((module, name, where))
-    if first.end is None:
+    walks = [first]
+    if any(name == "NumpyArrayWrapper" for _, name in first.imports):
+        # joblib.load reads array bytes from the stream after each wrapper; pickle.load
+        # reads them as opcodes. Both readings count: what either loader would import.
+        walks.append(walk(buf, 0, strict=strict, joblib=True))
+    for each in walks:
+        for module, name in each.imports:
+            scan.imports.append((module, name, where))
+    complete = [each for each in walks if each.end is not None]
+    if not complete:
         if strict:
             hint = ""
-            if any(m == "joblib.numpy_pickle" for m, _ in first.imports):
-                hint = "; joblib writes array bytes inside the pickle stream"
+            if len(walks) > 1:
+                hint = f"; read as joblib does: {walks[1].error}"
             scan.found("pickle")
             scan.error(where, f"not a complete pickle: {first.error}{hint}")
             return True
@@ -271,16 +278,20 @@ def _scan_pickle(scan: _Scan, buf: Buffer, where: str, *, strict: bool) -> bool:
         scan.not_pickle = f"not a pickle ({first.error})"
         return False
     scan.found("pickle")
+    if len(walks) > 1 and walks[1].end is not None:
+        scan.found("joblib")
     # A loader may read pickle after pickle (PyTorch's legacy format does): keep walking
     # while what follows parses; its imports count even if it then fails, as they would run.
-    pos, count = first.end, 1
-    while pos < len(buf) and count < 10_000:
-        following = walk(buf, pos, strict=False)
-        for module, name in following.imports:
-            scan.imports.append((module, name, where))
-        if following.end is None:
-            break
-        pos, count = following.end, count + 1
+    for each in complete:
+        assert each.end is not None
+        pos, count = each.end, 1
+        while pos < len(buf) and count < 10_000:
+            following = walk(buf, pos, strict=False)
+            for module, name in following.imports:
+                scan.imports.append((module, name, where))
+            if following.end is None:
+                break
+            pos, count = following.end, count + 1
     return True
 
 
