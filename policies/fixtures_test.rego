@@ -248,6 +248,7 @@ settings := {
 			"sklearn.datasets",
 			"sklearn.callback",
 			"sklearn.externals",
+			"sklearn.conftest",
 			"sklearn.utils._testing",
 			"sklearn.utils._test_common",
 			"sklearn.utils.estimator_checks",
