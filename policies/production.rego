@@ -6,7 +6,8 @@
 #     (overall metrics, and per-slice metrics in every slice that reports them);
 #   - at least min_approvals approvals by reviewers who are not the builder, and no
 #     standing rejection (a reviewer's latest review counts);
-#   - no pickle import outside the scanner's allow-list (and the data's own list);
+#   - no pickle import outside the scanner's allow-list and the data's own (exact names,
+#     and classes under "package.*" patterns);
 #   - no licence from the denied list anywhere in the signed SBOM.
 #
 # Thresholds and lists live in policies/data.yaml (data.mlprov_config), not here.
@@ -27,6 +28,8 @@ slice_thresholds := staging.section(settings, "slices")
 min_approvals := staging.setting(settings, "min_approvals", 1)
 
 allowed_imports := {x | some x in staging.setting(settings, "allowed_pickle_imports", []); is_string(x)}
+
+denied_modules := {x | some x in staging.setting(settings, "denied_pickle_modules", []); is_string(x)}
 
 denied_licenses := {lower(x) | some x in staging.setting(settings, "denied_licenses", []); is_string(x)}
 
@@ -241,7 +244,7 @@ deny contains msg if {
 deny contains msg if {
 	some finding in input.scan.findings
 	finding.severity != "error"
-	not import_allowed(finding.global)
+	not import_allowed(finding)
 	msg := sprintf("unsafe pickle: %s imports %s (%s)", [finding.file, finding.global, finding.severity])
 }
 
@@ -251,13 +254,27 @@ deny contains msg if {
 	msg := sprintf("pickle scan failed: %s %s", [finding.file, object.get(finding, "detail", "")])
 }
 
-# "module.name" exactly, or "module.*" for everything under a module.
-import_allowed(name) if name in allowed_imports
+# "module.name" exactly: that one import, whatever it is (the data's own choice).
+import_allowed(finding) if finding.global in allowed_imports
 
-import_allowed(name) if {
+# "package.*": only a class under the package, told by its name without importing
+# anything (CapWords: upper-case first, letters and digits only; a function such as
+# numpy.load, a dotted attribute path such as ndarray.tofile, a private _name do not
+# match), rated suspicious by the scanner (never dangerous), outside denied modules.
+import_allowed(finding) if {
 	some pattern in allowed_imports
 	endswith(pattern, ".*")
-	startswith(name, trim_suffix(pattern, "*"))
+	is_string(finding.module)
+	is_string(finding.name)
+	startswith(concat("", [finding.module, "."]), trim_suffix(pattern, "*"))
+	regex.match(`^[A-Z][A-Za-z0-9]*$`, finding.name)
+	finding.severity == "suspicious"
+	not denied_module(finding.module)
+}
+
+denied_module(module) if {
+	some prefix in denied_modules
+	startswith(concat("", [module, "."]), concat("", [prefix, "."]))
 }
 
 # --- licences --------------------------------------------------------------------------

@@ -9,7 +9,8 @@ an allow-list.
 
 Which files: chosen by content, not only by name. Every file is sniffed: a pickle
 under any name (protocol 0-5: the walk reaches an import, or a STOP, the C
-unpickler would reach), gzip/bz2/xz/lzma/zlib streams (joblib's compressed files;
+unpickler would reach; a joblib file also as ``joblib.load`` reads it, array bytes
+skipped), gzip/bz2/xz/lzma/zlib streams (joblib's compressed files;
 decompressed within a size bound), zip archives (PyTorch's format, ``.npz``;
 members scanned in turn), ``.npy`` files (an object dtype means a pickle follows,
 and it is scanned) and ``*.safetensors`` (which must parse as safetensors). A file
@@ -75,7 +76,8 @@ STRICT_PICKLE_SUFFIXES = frozenset({".pkl", ".pickle", ".pt", ".pth", ".joblib",
 #: Imports a tensor/array checkpoint needs and that run no code of the file's choosing:
 #: PyTorch's tensor and storage rebuilders, numpy's array reconstruction, plain
 #: containers. Anything else is a finding; a policy may accept more (production.rego
-#: reads ``allowed_pickle_imports`` from its data).
+#: reads ``allowed_pickle_imports`` from its data: scikit-learn classes and the numpy,
+#: scipy and joblib names real models need; docs/policy.md, "Real ML pickles").
 DEFAULT_ALLOWED_IMPORTS = frozenset({
     "collections.OrderedDict",
     "_codecs.encode",
@@ -114,7 +116,8 @@ _SAFETENSORS_DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, 
 
 # Imports rated ``dangerous`` (run commands, evaluate code, reach the network or the
 # file system, or reach arbitrary attributes); every other import outside the
-# allow-list is ``suspicious``. Both are findings; the rating only informs.
+# allow-list is ``suspicious``. Both are findings; production.rego's ``package.*``
+# patterns never admit a ``dangerous`` one.
 _DANGEROUS_MODULES = frozenset({
     "os", "posix", "nt", "subprocess", "sys", "socket", "shutil", "pty", "runpy", "importlib",
     "pickle", "_pickle", "marshal", "ctypes", "code", "codeop", "commands", "webbrowser",
@@ -126,6 +129,7 @@ _DANGEROUS_MODULES = frozenset({
     "threading", "platform", "builtins", "__builtin__", "copyreg", "copy_reg", "_posixsubprocess",
     "torch.hub", "torch.serialization", "torch._inductor", "torch.jit", "torch.fx", "torch.utils",
     "numpy.testing", "numpy.f2py", "numpy.distutils", "keras", "tensorflow",
+    "joblib.numpy_pickle_compat",  # NDArrayWrapper: joblib.load unpickles another file by path
     "<unknown>", "<extension>",
 })
 _SAFE_BUILTINS = frozenset({"set", "frozenset", "bytearray", "slice", "complex", "dict", "list",
@@ -255,13 +259,20 @@ def _last_suffix(name: str) -> str:
 def _scan_pickle(scan: _Scan, buf: Buffer, where: str, *, strict: bool) -> bool:
     """Walk the pickles in ``buf``; whether it was one (or reached an import)."""
     first = walk(buf, 0, strict=strict)
-    for module, name in first.imports:
-        scan.imports.append((module, name, where))
-    if first.end is None:
+    walks = [first]
+    if any(name == "NumpyArrayWrapper" for _, name in first.imports):
+        # joblib.load reads array bytes from the stream after each wrapper; pickle.load
+        # reads them as opcodes. Both readings count: what either loader would import.
+        walks.append(walk(buf, 0, strict=strict, joblib=True))
+    for each in walks:
+        for module, name in each.imports:
+            scan.imports.append((module, name, where))
+    complete = [each for each in walks if each.end is not None]
+    if not complete:
         if strict:
             hint = ""
-            if any(m == "joblib.numpy_pickle" for m, _ in first.imports):
-                hint = "; joblib writes array bytes inside the pickle stream"
+            if len(walks) > 1:
+                hint = f"; read as joblib does: {walks[1].error}"
             scan.found("pickle")
             scan.error(where, f"not a complete pickle: {first.error}{hint}")
             return True
@@ -271,16 +282,20 @@ def _scan_pickle(scan: _Scan, buf: Buffer, where: str, *, strict: bool) -> bool:
         scan.not_pickle = f"not a pickle ({first.error})"
         return False
     scan.found("pickle")
+    if len(walks) > 1 and walks[1].end is not None:
+        scan.found("joblib")
     # A loader may read pickle after pickle (PyTorch's legacy format does): keep walking
     # while what follows parses; its imports count even if it then fails, as they would run.
-    pos, count = first.end, 1
-    while pos < len(buf) and count < 10_000:
-        following = walk(buf, pos, strict=False)
-        for module, name in following.imports:
-            scan.imports.append((module, name, where))
-        if following.end is None:
-            break
-        pos, count = following.end, count + 1
+    for each in complete:
+        assert each.end is not None
+        pos, count = each.end, 1
+        while pos < len(buf) and count < 10_000:
+            following = walk(buf, pos, strict=False)
+            for module, name in following.imports:
+                scan.imports.append((module, name, where))
+            if following.end is None:
+                break
+            pos, count = following.end, count + 1
     return True
 
 
