@@ -23,6 +23,8 @@ from typing import Any, NamedTuple
 from pydantic import ConfigDict, Field, ValidationError
 
 from mlprov._internal.readers import MAX_EVIDENCE_BYTES, read_bytes
+from mlprov._signing.interface import BUNDLE_MEDIA_TYPE
+from mlprov._signing.verify_keyless import verify_keyless
 from mlprov.canonical import loads_strict
 from mlprov.errors import BundleError, InputError, SignatureError
 from mlprov.signing import BundleSigner, b64decode_any, pae
@@ -46,7 +48,6 @@ __all__ = [
     "verify_statement_file",
 ]
 
-BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 #: Bundle media types this version reads (sigstore clients accept all of these).
 KNOWN_BUNDLE_MEDIA_TYPES = frozenset({
     BUNDLE_MEDIA_TYPE,
@@ -254,9 +255,7 @@ def verify_statement_bytes(data: bytes, trust: Trust, role: Role, *, what: str,
     for envelope, hint, keyless in _read_signed(data, what):
         try:
             if keyless is not None:
-                # Imported here: sigstore loads only when a certificate bundle shows up.
-                from mlprov._signing.verify_keyless import verify_keyless
-
+                # sigstore itself loads only now, when a certificate bundle shows up.
                 signer, payload_type, payload = verify_keyless(keyless, trust, role, what)
             else:
                 signer, payload = _verify_envelope(envelope, hint, trust, role, what)
