@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import ConfigDict, Field, ValidationError
 
@@ -36,6 +36,9 @@ from mlprov.statements import (
 )
 from mlprov.trust import Role, Trust, TrustedKey
 
+if TYPE_CHECKING:
+    from mlprov.evidence import EvidenceSource
+
 __all__ = [
     "BUNDLE_MEDIA_TYPE",
     "Bundle",
@@ -46,6 +49,7 @@ __all__ = [
     "sign_statement",
     "verify_statement_bytes",
     "verify_statement_file",
+    "verify_statement_in",
 ]
 
 #: Bundle media types this version reads (sigstore clients accept all of these).
@@ -241,6 +245,27 @@ def verify_statement_file(path: Path, trust: Trust, role: Role, *,
         raise BundleError(f"cannot read {path}: {exc.strerror}") from exc
     return verify_statement_bytes(data, trust, role, what=what, predicate_type=predicate_type,
                                   path=path)
+
+
+def verify_statement_in(source: EvidenceSource, name: str, trust: Trust, role: Role, *,
+                        predicate_type: str | None = None) -> VerifiedStatement:
+    """:func:`verify_statement_file` for the file ``name`` of an evidence source.
+
+    The source bounds the read and refuses unsafe names and (in a directory)
+    symlinks; ``result.path`` is ``source.path_of(name)``.
+
+    Raises:
+        BundleError: missing, unreadable or malformed file, or wrong types.
+        SignatureError: no trusted signer with ``role``.
+        TrustError: the Sigstore trusted root cannot be loaded.
+    """
+    try:
+        data = source.read(name, what="evidence file", limit=MAX_EVIDENCE_BYTES,
+                           error=BundleError)
+    except FileNotFoundError as exc:
+        raise BundleError(f"evidence file missing: {source.describe(name)}") from exc
+    return verify_statement_bytes(data, trust, role, what=name, predicate_type=predicate_type,
+                                  path=source.path_of(name))
 
 
 def verify_statement_bytes(data: bytes, trust: Trust, role: Role, *, what: str,
