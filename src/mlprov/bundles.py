@@ -18,11 +18,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import ConfigDict, Field, ValidationError
 
 from mlprov._internal.readers import MAX_EVIDENCE_BYTES, read_bytes
+from mlprov._signing.interface import BUNDLE_MEDIA_TYPE
+from mlprov._signing.verify_keyless import verify_keyless
 from mlprov.canonical import loads_strict
 from mlprov.errors import BundleError, InputError, SignatureError
 from mlprov.signing import BundleSigner, b64decode_any, pae
@@ -34,6 +36,9 @@ from mlprov.statements import (
 )
 from mlprov.trust import Role, Trust, TrustedKey
 
+if TYPE_CHECKING:
+    from mlprov.evidence import EvidenceSource
+
 __all__ = [
     "BUNDLE_MEDIA_TYPE",
     "Bundle",
@@ -44,9 +49,9 @@ __all__ = [
     "sign_statement",
     "verify_statement_bytes",
     "verify_statement_file",
+    "verify_statement_in",
 ]
 
-BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 #: Bundle media types this version reads (sigstore clients accept all of these).
 KNOWN_BUNDLE_MEDIA_TYPES = frozenset({
     BUNDLE_MEDIA_TYPE,
@@ -242,6 +247,27 @@ def verify_statement_file(path: Path, trust: Trust, role: Role, *,
                                   path=path)
 
 
+def verify_statement_in(source: EvidenceSource, name: str, trust: Trust, role: Role, *,
+                        predicate_type: str | None = None) -> VerifiedStatement:
+    """:func:`verify_statement_file` for the file ``name`` of an evidence source.
+
+    The source bounds the read and refuses unsafe names and (in a directory)
+    symlinks; ``result.path`` is ``source.path_of(name)``.
+
+    Raises:
+        BundleError: missing, unreadable or malformed file, or wrong types.
+        SignatureError: no trusted signer with ``role``.
+        TrustError: the Sigstore trusted root cannot be loaded.
+    """
+    try:
+        data = source.read(name, what="evidence file", limit=MAX_EVIDENCE_BYTES,
+                           error=BundleError)
+    except FileNotFoundError as exc:
+        raise BundleError(f"evidence file missing: {source.describe(name)}") from exc
+    return verify_statement_bytes(data, trust, role, what=name, predicate_type=predicate_type,
+                                  path=source.path_of(name))
+
+
 def verify_statement_bytes(data: bytes, trust: Trust, role: Role, *, what: str,
                            predicate_type: str | None = None,
                            path: Path | None = None) -> VerifiedStatement:
@@ -254,9 +280,7 @@ def verify_statement_bytes(data: bytes, trust: Trust, role: Role, *, what: str,
     for envelope, hint, keyless in _read_signed(data, what):
         try:
             if keyless is not None:
-                # Imported here: sigstore loads only when a certificate bundle shows up.
-                from mlprov._signing.verify_keyless import verify_keyless
-
+                # sigstore itself loads only now, when a certificate bundle shows up.
                 signer, payload_type, payload = verify_keyless(keyless, trust, role, what)
             else:
                 signer, payload = _verify_envelope(envelope, hint, trust, role, what)

@@ -1,8 +1,14 @@
-"""The evidence directory: its file names and its index, ``evidence.json``.
+"""The evidence directory: its file names, its index ``evidence.json``, and where it is read from.
 
 ``evidence.json`` is an unsigned convenience index (name, identity, root digest,
 each evidence file's digest). Verification never trusts it: every claim in it
 is checked against the signed statements, and a mismatch fails verification.
+
+Verification reads evidence files through an :class:`EvidenceSource`, never by
+path: a directory on disk (:class:`DirectorySource`, what a path argument
+becomes), bytes held in memory (:class:`MemorySource`), or a store such as the
+registry's content-addressed blobs. Every source refuses the same hostile names
+(:func:`check_evidence_name`) and bounds every read.
 """
 
 from __future__ import annotations
@@ -11,13 +17,15 @@ import contextlib
 import os
 import shutil
 import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import Field, ValidationError
 
 from mlprov._internal.readers import MAX_EVIDENCE_BYTES, read_bytes
 from mlprov.canonical import loads_strict
-from mlprov.errors import BundleError, InputError
+from mlprov.errors import BundleError, InputError, MlprovError
 from mlprov.statements import MlprovModel
 
 __all__ = [
@@ -30,7 +38,13 @@ __all__ = [
     "SBOM_BUNDLE_FILE",
     "SBOM_FILE",
     "STANDARD_FILES",
+    "DirectorySource",
     "EvidenceIndex",
+    "EvidenceNotFoundError",
+    "EvidenceSource",
+    "MemorySource",
+    "as_source",
+    "check_evidence_name",
     "check_out_dir",
     "read_index",
     "write_dir_atomically",
@@ -63,25 +77,214 @@ class EvidenceIndex(MlprovModel):
     mlprov_version: str = Field(alias="mlprovVersion")
 
 
-def read_index(evidence: Path) -> EvidenceIndex:
+# ---------------------------------------------------------------------------
+# Evidence sources: where an evidence set's files are read from
+# ---------------------------------------------------------------------------
+
+
+class EvidenceNotFoundError(FileNotFoundError):
+    """A source holds no file of that name (callers word the message, as for a path)."""
+
+
+def check_evidence_name(name: object, *, error: type[MlprovError] = BundleError) -> str:
+    r"""Return ``name`` if it is a safe evidence file name: one plain path component.
+
+    Evidence file names come from ``evidence.json`` and other untrusted places,
+    so a name may not be empty, hidden (``.``-prefixed, which covers ``.`` and
+    ``..``), hold a separator (``/``, ``\\``), a NUL or another control character,
+    or be longer than 255 bytes: no name can leave its source or alias another.
+
+    Raises:
+        MlprovError: of class ``error``, naming the refused name.
+    """
+    if not isinstance(name, str) or not name or name.startswith(".") \
+            or any(c in name for c in "/\\") or any(ord(c) < 32 or ord(c) == 127 for c in name) \
+            or len(name.encode("utf-8", "surrogatepass")) > 255:
+        raise error(f"unsafe evidence file name {name!r}",
+                    hint="evidence files are plain names such as model.sig, never paths")
+    return name
+
+
+class EvidenceSource(ABC):
+    """Where one model's evidence files are read from (a directory, memory, a blob store).
+
+    A template method: :meth:`read` checks the name and bounds the size, then
+    calls the one hook a source implements, :meth:`_read`. Sources hand out the
+    exact bytes they hold; verification decides what they are worth.
+    """
+
+    @abstractmethod
+    def names(self) -> frozenset[str]:
+        """The names of the files this source holds (unsafe names left out)."""
+
+    @abstractmethod
+    def exists(self, name: str) -> bool:
+        """Whether the source holds a file named ``name`` (after :func:`check_evidence_name`)."""
+
+    @abstractmethod
+    def _read(self, name: str, *, what: str, limit: int, error: type[MlprovError]) -> bytes:
+        """Return the bytes of the safe name ``name``, at most ``limit`` of them.
+
+        Raises:
+            EvidenceNotFoundError: no such file.
+            MlprovError: of class ``error``: unreadable, or larger than ``limit``.
+        """
+
+    @abstractmethod
+    def describe(self, name: str | None = None) -> str:
+        """The source, or one of its files, for messages (a path for a directory)."""
+
+    def path_of(self, name: str) -> Path:
+        """What :attr:`mlprov.bundles.VerifiedStatement.path` holds for ``name``."""
+        return Path(name)
+
+    @property
+    def directory(self) -> Path | None:
+        """The directory holding the files, when they are on disk (lineage searches near it)."""
+        return None
+
+    def read(self, name: str, *, what: str = "evidence file", limit: int = MAX_EVIDENCE_BYTES,
+             error: type[MlprovError] = BundleError) -> bytes:
+        """Return the whole file ``name``, refusing unsafe names and more than ``limit`` bytes.
+
+        Raises:
+            EvidenceNotFoundError: no such file (a :class:`FileNotFoundError`).
+            MlprovError: of class ``error``: an unsafe name, too large, or unreadable.
+        """
+        check_evidence_name(name, error=error)
+        data = self._read(name, what=what, limit=limit, error=error)
+        if len(data) > limit:  # a source that ignored the bound is refused all the same
+            raise error(f"{what} {self.describe(name)} is too large ({len(data)} bytes, the "
+                        f"limit is {limit})")
+        return data
+
+
+class DirectorySource(EvidenceSource):
+    """Evidence files in a directory: regular files only, never through a symlink.
+
+    Reads go through :func:`mlprov._internal.readers.read_bytes` (no FIFOs,
+    devices or symlinks; bounded before and while reading).
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"DirectorySource({str(self.path)!r})"
+
+    def names(self) -> frozenset[str]:
+        """Regular files directly in the directory (not symlinks; safe names only)."""
+        try:
+            entries = list(os.scandir(self.path))
+        except OSError:
+            return frozenset()
+        names = set()
+        for entry in entries:
+            try:
+                check_evidence_name(entry.name)
+            except BundleError:
+                continue
+            if entry.is_file(follow_symlinks=False):
+                names.add(entry.name)
+        return frozenset(names)
+
+    def exists(self, name: str) -> bool:
+        """Whether anything (even a symlink, refused when read) has that name."""
+        check_evidence_name(name)
+        return os.path.lexists(self.path / name)
+
+    def _read(self, name: str, *, what: str, limit: int, error: type[MlprovError]) -> bytes:
+        try:
+            return read_bytes(self.path / name, what=what, limit=limit, follow_symlinks=False,
+                              error=error)
+        except FileNotFoundError as exc:
+            raise EvidenceNotFoundError(exc.errno, exc.strerror, str(self.path / name)) from exc
+        except OSError as exc:  # read_bytes wraps the rest; this is belt and braces
+            raise error(f"cannot read {what} {self.path / name}: {exc.strerror}") from exc
+
+    def describe(self, name: str | None = None) -> str:
+        """The directory's path, or the file's."""
+        return str(self.path / name) if name is not None else str(self.path)
+
+    def path_of(self, name: str) -> Path:
+        """The file's path in the directory."""
+        return self.path / name
+
+    @property
+    def directory(self) -> Path:
+        """The directory."""
+        return self.path
+
+
+class MemorySource(EvidenceSource):
+    """Evidence files held in memory: a mapping of name to bytes (copied, so it cannot change).
+
+    Raises:
+        InputError: a name is unsafe (see :func:`check_evidence_name`) or a value is not bytes.
+    """
+
+    def __init__(self, files: Mapping[str, bytes], *, label: str = "in-memory evidence") -> None:
+        copied: dict[str, bytes] = {}
+        for name, data in files.items():
+            check_evidence_name(name, error=InputError)
+            if not isinstance(data, bytes | bytearray | memoryview):
+                raise InputError(f"{label}: {name} is not bytes")
+            copied[name] = bytes(data)
+        self._files = copied
+        self.label = label
+
+    def __repr__(self) -> str:
+        return f"MemorySource({self.label!r}, {sorted(self._files)!r})"
+
+    @classmethod
+    def from_directory(cls, path: Path | str, *, limit: int = MAX_EVIDENCE_BYTES
+                       ) -> MemorySource:
+        """Read every file of an evidence directory into memory (bounded, as verify reads)."""
+        source = DirectorySource(path)
+        return cls({name: source.read(name, limit=limit) for name in sorted(source.names())},
+                   label=str(path))
+
+    def names(self) -> frozenset[str]:
+        """The names of the mapping."""
+        return frozenset(self._files)
+
+    def exists(self, name: str) -> bool:
+        """Whether the mapping holds ``name``."""
+        check_evidence_name(name)
+        return name in self._files
+
+    def _read(self, name: str, *, what: str, limit: int, error: type[MlprovError]) -> bytes:
+        try:
+            return self._files[name]
+        except KeyError:
+            raise EvidenceNotFoundError(f"{self.describe(name)} not found") from None
+
+    def describe(self, name: str | None = None) -> str:
+        """``label`` or ``label/name``."""
+        return f"{self.label}/{name}" if name is not None else self.label
+
+
+def as_source(evidence: EvidenceSource | Path | str) -> EvidenceSource:
+    """A source as is; a path as the directory it names."""
+    return evidence if isinstance(evidence, EvidenceSource) else DirectorySource(evidence)
+
+
+def read_index(evidence: EvidenceSource | Path) -> EvidenceIndex:
     """Read ``evidence.json`` (unverified; callers check it against signed statements).
 
     Raises:
         InputError: the directory does not exist or has no index.
         BundleError: the index is malformed or of an unknown schema.
     """
-    if not evidence.is_dir():
-        raise InputError(f"evidence directory not found: {evidence}")
-    path = evidence / INDEX_FILE
+    source = as_source(evidence)
+    if source.directory is not None and not source.directory.is_dir():
+        raise InputError(f"evidence directory not found: {source.directory}")
     try:
-        data = read_bytes(path, what="evidence index", limit=MAX_EVIDENCE_BYTES,
-                          follow_symlinks=False, error=BundleError)
+        data = source.read(INDEX_FILE, what="evidence index")
     except FileNotFoundError as exc:
-        raise BundleError(f"{path} is missing",
+        raise BundleError(f"{source.describe(INDEX_FILE)} is missing",
                           hint="pass the directory `mlprov attest --out` wrote, or a single "
                                "signature file with --evidence") from exc
-    except OSError as exc:
-        raise BundleError(f"cannot read {path}: {exc.strerror}") from exc
     try:
         document = loads_strict(data, what=INDEX_FILE)
     except InputError as exc:

@@ -33,6 +33,7 @@ from mlprov.evidence import (
     OMS_FILE,
     PROVENANCE_FILE,
     SBOM_BUNDLE_FILE,
+    EvidenceSource,
 )
 from mlprov.trust import Role
 
@@ -300,11 +301,15 @@ def inspection_of(verdict: Verdict) -> Inspection:
         lineage=_lineage_section(verdict))
 
 
-def inspect_evidence(evidence: Path | str, *, trust: Trust | Path | str | None = None,
+def inspect_evidence(evidence: Path | str | EvidenceSource, *,
+                     trust: Trust | Path | str | None = None,
                      key: Path | str | None = None, model: Path | str | None = None,
                      progress: ProgressCallback | None = None,
                      hashing: HashJob | None = None) -> Inspection:
     """Verify an evidence directory (and the model's files, when given), then inspect it.
+
+    ``evidence`` may also be an :class:`~mlprov.evidence.EvidenceSource` (see
+    :func:`mlprov.verification.verify`).
 
     Raises:
         InputError: the evidence, model or trust cannot be found or read.
@@ -312,11 +317,15 @@ def inspect_evidence(evidence: Path | str, *, trust: Trust | Path | str | None =
     """
     from mlprov.verification import verify
 
-    evidence_path = Path(evidence)
-    if not evidence_path.is_dir():
-        from mlprov.errors import InputError
+    source: Path | EvidenceSource
+    if isinstance(evidence, EvidenceSource):
+        source = evidence
+    else:
+        source = Path(evidence)
+        if not source.is_dir():
+            from mlprov.errors import InputError
 
-        raise InputError(f"not an evidence directory: {evidence_path}",
-                         hint="pass the directory `mlprov attest --out` wrote")
-    return inspection_of(verify(model, evidence=evidence_path, trust=trust, key=key,
+            raise InputError(f"not an evidence directory: {source}",
+                             hint="pass the directory `mlprov attest --out` wrote")
+    return inspection_of(verify(model, evidence=source, trust=trust, key=key,
                                 progress=progress, hashing=hashing))

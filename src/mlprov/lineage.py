@@ -40,10 +40,18 @@ from typing import Any, assert_never
 
 from mlprov._internal.display import printable
 from mlprov._internal.readers import MAX_EVIDENCE_BYTES, read_bytes
-from mlprov.bundles import read_envelopes, verify_statement_file
+from mlprov.bundles import read_envelopes, verify_statement_in
 from mlprov.canonical import loads_strict
 from mlprov.errors import BundleError, InputError, LineageError, MlprovError
-from mlprov.evidence import INDEX_FILE, OMS_FILE, PROVENANCE_FILE, read_index
+from mlprov.evidence import (
+    INDEX_FILE,
+    OMS_FILE,
+    PROVENANCE_FILE,
+    EvidenceSource,
+    as_source,
+    check_evidence_name,
+    read_index,
+)
 from mlprov.hashing import DEFAULT_IGNORE_PATHS, hash_path
 from mlprov.identity import IDENTITY_PREFIX, compute_identity
 from mlprov.oms import OMS_PREDICATE_TYPE, SignedManifest, read_signed_manifest
@@ -321,26 +329,34 @@ def _read_bytes(path: Path) -> bytes:
         raise BundleError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def _load(path: Path, trust: Trust | None, predicate_type: str
+def _source_bytes(source: EvidenceSource, name: str) -> bytes:
+    try:
+        return source.read(name, what="evidence file", error=BundleError)
+    except FileNotFoundError as exc:
+        raise BundleError(f"evidence file missing: {source.describe(name)}") from exc
+
+
+def _load(source: EvidenceSource, name: str, trust: Trust | None, predicate_type: str
           ) -> tuple[Statement, str, str | None]:
     """Return (statement, sha256 of the file, signer name); unverified without a trust."""
     if trust is not None:
-        verified = verify_statement_file(path, trust, Role.BUILDER, predicate_type=predicate_type)
+        verified = verify_statement_in(source, name, trust, Role.BUILDER,
+                                       predicate_type=predicate_type)
         return verified.statement, verified.file_sha256, verified.signer.name
-    data = _read_bytes(path)
-    for envelope, _hint in read_envelopes(data, what=path.name):
+    data = _source_bytes(source, name)
+    for envelope, _hint in read_envelopes(data, what=name):
         try:
-            statement = parse_statement(b64decode_any(envelope.payload, what=path.name),
-                                        what=path.name)
+            statement = parse_statement(b64decode_any(envelope.payload, what=name), what=name)
         except BundleError:
             continue
         if statement.predicate_type == predicate_type:
             return statement, hashlib.sha256(data).hexdigest(), None
-    raise BundleError(f"{path.name} holds no {predicate_type} statement")
+    raise BundleError(f"{name} holds no {predicate_type} statement")
 
 
-def verify_evidence(evidence: Path | str, trust: Trust | None) -> VerifiedEvidence:
-    """Verify an evidence directory on its own, without the model's files.
+def verify_evidence(evidence: Path | str | EvidenceSource, trust: Trust | None
+                    ) -> VerifiedEvidence:
+    """Verify an evidence directory (or another source) on its own, without the model's files.
 
     Both signatures (``model.sig`` and the provenance) must verify with a key
     of ``trust`` holding the builder role; the provenance's subject must be the
@@ -348,16 +364,17 @@ def verify_evidence(evidence: Path | str, trust: Trust | None) -> VerifiedEviden
     ``evidence.json`` must agree with the signed statements and list files
     whose digests match. With ``trust=None`` the statements are read without
     checking signatures (for display only; the result's ``signer`` is None).
+    For a source that is no directory, ``result.path`` is ``Path(source.describe())``.
 
     Raises:
         InputError: ``evidence`` is not a directory.
         VerificationError: any check failed (BundleError, SignatureError, ...).
     """
-    path = Path(evidence)
-    index = read_index(path)
-    oms, oms_sha, _ = _load(path / OMS_FILE, trust, OMS_PREDICATE_TYPE)
+    source = as_source(evidence)
+    index = read_index(source)
+    oms, oms_sha, _ = _load(source, OMS_FILE, trust, OMS_PREDICATE_TYPE)
     signed = read_signed_manifest(oms, what=OMS_FILE)
-    statement, prov_sha, signer = _load(path / PROVENANCE_FILE, trust, SLSA_PROVENANCE_V1)
+    statement, prov_sha, signer = _load(source, PROVENANCE_FILE, trust, SLSA_PROVENANCE_V1)
     prov = read_provenance(statement, what=PROVENANCE_FILE)
     names = {s.name or "" for s in statement.subject}
     if names != {prov.name}:
@@ -377,17 +394,19 @@ def verify_evidence(evidence: Path | str, trust: Trust | None) -> VerifiedEviden
     for file_name, digest in index.files.items():
         if file_name in (OMS_FILE, PROVENANCE_FILE):
             continue
-        if "/" in file_name or file_name.startswith("."):
-            raise LineageError(f"{INDEX_FILE} lists an unsafe file name {file_name!r}")
         try:
-            actual = "sha256:" + hashlib.sha256(read_bytes(
-                path / file_name, what="evidence file", limit=MAX_EVIDENCE_BYTES,
-                follow_symlinks=False, error=LineageError)).hexdigest()
+            check_evidence_name(file_name, error=LineageError)
+        except LineageError as exc:
+            raise LineageError(f"{INDEX_FILE} lists an unsafe file name {file_name!r}") from exc
+        try:
+            actual = "sha256:" + hashlib.sha256(source.read(
+                file_name, what="evidence file", error=LineageError)).hexdigest()
         except OSError as exc:
             raise LineageError(f"evidence file missing: {file_name}") from exc
         if actual != digest:
             raise LineageError(f"evidence file {file_name} changed since it was indexed")
     parents = read_parents(statement, what=PROVENANCE_FILE)
+    path = source.directory if source.directory is not None else Path(source.describe())
     return VerifiedEvidence(path=path, name=prov.name, identity=prov.identity,
                             root_digest=signed.root, provenance_bundle=prov_sha,
                             manifest_bundle=oms_sha, signer=signer, parents=tuple(parents),
@@ -747,6 +766,7 @@ class _Node:
     path: Path | None = None
     record: ParentRecord | None = None
     files: FileCheck | None = None
+    where: str | None = None  # the evidence source, when it is not a directory on disk
 
     @property
     def label(self) -> str:
@@ -759,7 +779,7 @@ class _Node:
             id=self.id, status=self.status, name=self.name, root_digest=_sha(self.root),
             depth=self.depth, detail=self.detail,
             identity=ev.identity if ev else (rec.identity if rec else None),
-            evidence=str(self.path) if self.path else None,
+            evidence=str(self.path) if self.path else self.where,
             provenance_bundle=_sha(ev.provenance_bundle if ev else
                                    (rec.provenance_bundle if rec else None)),
             manifest_bundle=_sha(ev.manifest_bundle if ev else
@@ -787,6 +807,13 @@ class _Walk:
             except MlprovError as exc:
                 self._verified[key] = exc
         return self._verified[key]
+
+    def start(self, source: EvidenceSource) -> VerifiedEvidence | MlprovError:
+        """Verify the starting evidence when it is not a directory (nothing else reaches it)."""
+        try:
+            return verify_evidence(source, self.trust)
+        except MlprovError as exc:
+            return exc
 
     @property
     def ok_status(self) -> NodeStatus:
@@ -1002,7 +1029,7 @@ def _check_files(walk: _Walk, locator: _ModelLocator) -> None:
 
 
 def walk_lineage(
-    evidence: Path | str,
+    evidence: Path | str | EvidenceSource,
     *,
     trust: Trust | None,
     search: Sequence[Path | str] = (),
@@ -1017,7 +1044,9 @@ def walk_lineage(
     signatures, for display (the result is then never ``verified``).
 
     Args:
-        evidence: the starting model's evidence directory.
+        evidence: the starting model's evidence directory, or an evidence
+            source (e.g. in memory); for a source that is no directory only
+            ``search`` is searched for parents.
         trust: the signers trusted as builders, or None to only read.
         search: directories to look for parents' evidence in (by digest,
             :data:`SEARCH_DEPTH` levels down). ``evidence``'s parent directory is
@@ -1031,30 +1060,33 @@ def walk_lineage(
     Raises:
         InputError: ``evidence`` is not a directory, or ``max_depth`` is negative.
     """
-    start_path = Path(evidence)
-    if not start_path.is_dir():
+    source = as_source(evidence)
+    start_path = source.directory
+    if start_path is not None and not start_path.is_dir():
         raise InputError(f"evidence directory not found: {start_path}")
     if max_depth < 0:
         raise InputError(f"max depth must be 0 or more, got {max_depth}")
-    roots = [start_path.parent, *(Path(s) for s in search)]
+    roots = [*([start_path.parent] if start_path is not None else []),
+             *(Path(s) for s in search)]
     walk = _Walk(trust=trust, index=_SearchIndex(roots), max_depth=max_depth)
-    found = walk.evidence(start_path)
+    found = walk.evidence(start_path) if start_path is not None else walk.start(source)
+    where = source.describe()
     if isinstance(found, MlprovError):
         try:
             start_id = "sha256:" + hashlib.sha256(
-                _read_bytes(start_path / PROVENANCE_FILE)).hexdigest()
+                _source_bytes(source, PROVENANCE_FILE)).hexdigest()
         except BundleError:
-            start_id = f"evidence:{start_path}"
+            start_id = f"evidence:{where}"
         node = _Node(start_id, NodeStatus.FAILED, None, None, 0, str(found),
-                     via=str(start_path), path=start_path)
+                     via=where, path=start_path, where=where)
         walk.nodes[start_id] = node
-        walk.failures.append(f"{_display(str(start_path))}: {found}")
+        walk.failures.append(f"{_display(where)}: {found}")
     else:
         start_id = f"sha256:{found.provenance_bundle}"
         node = _Node(start_id, walk.ok_status, found.name, found.root_digest, 0,
                      f"signed by {found.signer} ({Role.BUILDER})" if found.signer
                      else "read without a trust anchor: signatures not checked",
-                     via="", evidence=found, path=start_path)
+                     via="", evidence=found, path=start_path, where=where)
         node.via = node.label
         walk.nodes[start_id] = node
         queue: deque[_Node] = deque([node])

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from mlprov import __version__
+from mlprov._internal.cardinput import CardInput, licence_names
 from mlprov._internal.readers import MAX_ENVIRONMENT_BYTES, load_toml, read_text
 from mlprov.errors import BundleError, InputError
 from mlprov.statements import Statement, sha256_descriptor
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from mlprov._internal.parents import ParentRef
-    from mlprov.card import CardInput
     from mlprov.evaluation import EvalPredicate
     from mlprov.identity import CodeRef, DataRef
     from mlprov.provenance import TrainingProvenance
@@ -645,8 +645,6 @@ def prepare_bom(*, provenance: TrainingProvenance, packages: list[Package],
     Raises:
         InputError: the BOM is not valid CycloneDX 1.6 (e.g. from odd card input).
     """
-    from mlprov.card import CardInput
-
     card = card or CardInput()
     basis = _BomBasis.of(provenance)
     document = _bom_body(basis, packages, card, evaluation, root=_PENDING_ROOT)
@@ -678,8 +676,6 @@ def build_bom(*, provenance: TrainingProvenance, root: str, packages: list[Packa
     Raises:
         InputError: the result is not valid CycloneDX 1.6 (e.g. from odd card input).
     """
-    from mlprov.card import CardInput
-
     card = card or CardInput()
     basis = _BomBasis.of(provenance)
     if draft is not None and (draft.basis, draft.packages, draft.card, draft.evaluation) == (
@@ -865,22 +861,6 @@ class SbomInfo:
                 "licenses": self.license_counts(),
                 "datasets": [{"name": n, "digest": f"sha256:{d}" if d else None}
                              for n, d in self.datasets]}
-
-
-def licence_names(component: dict[str, Any]) -> tuple[str, ...]:
-    """The licences a CycloneDX component states: SPDX ids, names or one expression."""
-    names = []
-    for entry in component.get("licenses") or []:
-        if not isinstance(entry, dict):
-            continue
-        if isinstance(entry.get("expression"), str):
-            names.append(entry["expression"])
-        licence = entry.get("license")
-        if isinstance(licence, dict):
-            value = licence.get("id") or licence.get("name")
-            if isinstance(value, str):
-                names.append(value)
-    return tuple(names)
 
 
 def _sha256_of(component: dict[str, Any]) -> str | None:

@@ -12,7 +12,9 @@ A key's id is the SHA-256 of its SPKI PEM, hex: the ``publicKey.hint`` OMS write
 Signers: every signer is a :class:`BundleSigner` (statement in, whole bundle
 out). A :class:`Signer` holds a key and signs PAE bytes; Sigstore keyless
 signing (``make_signer(sigstore=True)``, docs/keyless.md) holds no key and gets
-a Fulcio certificate and a Rekor entry instead.
+a Fulcio certificate and a Rekor entry instead. The signer types and
+:class:`PublicKey` live in the backends' base, ``mlprov._signing.interface``
+(and :class:`KeySigner` in its backend, ``_signing.key``); they are re-exported here.
 """
 
 from __future__ import annotations
@@ -20,26 +22,25 @@ from __future__ import annotations
 import base64
 import binascii
 import getpass
-import hashlib
 import os
 import sys
-from abc import abstractmethod
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlprov._internal.readers import MAX_KEY_BYTES, read_bytes
-from mlprov._signing.interface import BundleSigner
+from mlprov._signing.interface import (
+    IDENTITY_TOKEN_ENV,
+    BundleSigner,
+    PublicKey,
+    Signer,
+    pae,
+)
+from mlprov._signing.key import KeySigner
 from mlprov.errors import BundleError, InputError, KeyMaterialError
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.types import (
-        PrivateKeyTypes,
-        PublicKeyTypes,
-    )
-
-    from mlprov.statements import Statement
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 __all__ = [
     "IDENTITY_TOKEN_ENV",
@@ -60,8 +61,6 @@ __all__ = [
 ]
 
 PASSPHRASE_ENV = "MLPROV_KEY_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
-#: Where keyless signing finds an OIDC identity token (safer than a command-line flag).
-IDENTITY_TOKEN_ENV = "MLPROV_IDENTITY_TOKEN"  # noqa: S105 - a variable name, not a secret
 
 
 class KeyType(StrEnum):
@@ -70,12 +69,6 @@ class KeyType(StrEnum):
     ED25519 = "ed25519"
     ECDSA_P256 = "ecdsa-p256"
     ECDSA_P384 = "ecdsa-p384"
-
-
-def pae(payload_type: str, payload: bytes) -> bytes:
-    """Return DSSE's Pre-Authentication Encoding of ``payload``."""
-    type_bytes = payload_type.encode("utf-8")
-    return b"DSSEv1 %d %b %d %b" % (len(type_bytes), type_bytes, len(payload), payload)
 
 
 def b64decode_any(value: str, *, what: str) -> bytes:
@@ -92,135 +85,6 @@ def b64decode_any(value: str, *, what: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise BundleError(f"{what} is not valid base64") from exc
-
-
-def _hash_for_curve(key_size: int) -> Any:
-    from cryptography.hazmat.primitives import hashes
-
-    return {256: hashes.SHA256(), 384: hashes.SHA384(), 521: hashes.SHA512()}[key_size]
-
-
-@dataclass(frozen=True)
-class PublicKey:
-    """A verification key with its id (SHA-256 of its SPKI PEM)."""
-
-    key: PublicKeyTypes
-    pem: bytes
-
-    @classmethod
-    def from_key(cls, key: PublicKeyTypes) -> PublicKey:
-        """Wrap a ``cryptography`` public key, checking it is a supported kind."""
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-
-        if isinstance(key, ec.EllipticCurvePublicKey):
-            if key.curve.name not in ("secp256r1", "secp384r1", "secp521r1"):
-                raise KeyMaterialError(f"unsupported elliptic curve {key.curve.name}")
-        elif not isinstance(key, ed25519.Ed25519PublicKey):
-            raise KeyMaterialError(f"unsupported key type {type(key).__name__}",
-                                   hint="use an Ed25519 or ECDSA P-256/P-384 key")
-        pem = key.public_bytes(serialization.Encoding.PEM,
-                               serialization.PublicFormat.SubjectPublicKeyInfo)
-        return cls(key=key, pem=pem)
-
-    @property
-    def keyid(self) -> str:
-        """SHA-256 hex of the SPKI PEM: the OMS ``publicKey.hint``."""
-        return hashlib.sha256(self.pem).hexdigest()
-
-    @property
-    def algorithm(self) -> str:
-        """A short name for the key's algorithm."""
-        from cryptography.hazmat.primitives.asymmetric import ec
-
-        if isinstance(self.key, ec.EllipticCurvePublicKey):
-            return f"ecdsa-{self.key.curve.name}"
-        return "ed25519"
-
-    def verify(self, signature: bytes, message: bytes) -> bool:
-        """Return whether ``signature`` over ``message`` is valid for this key.
-
-        ECDSA signatures are accepted DER-encoded or as raw ``r||s``.
-        """
-        from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-
-        try:
-            if isinstance(self.key, ed25519.Ed25519PublicKey):
-                self.key.verify(signature, message)
-                return True
-            if isinstance(self.key, ec.EllipticCurvePublicKey):
-                algorithm = ec.ECDSA(_hash_for_curve(self.key.curve.key_size))
-                try:
-                    self.key.verify(signature, message, algorithm)
-                    return True
-                except (InvalidSignature, ValueError):
-                    width = (self.key.curve.key_size + 7) // 8
-                    if len(signature) != 2 * width:
-                        return False
-                    r = int.from_bytes(signature[:width], "big")
-                    s = int.from_bytes(signature[width:], "big")
-                    self.key.verify(encode_dss_signature(r, s), message, algorithm)
-                    return True
-        except (InvalidSignature, ValueError):
-            return False
-        return False
-
-
-class Signer(BundleSigner):
-    """Something holding a key that signs DSSE PAE bytes (a local key; later KMS, PKCS#11).
-
-    As a :class:`BundleSigner` it signs a statement over PAE and wraps the
-    signature in a ``publicKey`` bundle. Sigstore keyless signing holds no key
-    and implements :class:`BundleSigner` directly (see :func:`make_signer`).
-    """
-
-    @abstractmethod
-    def sign(self, message: bytes) -> bytes:
-        """Return a signature over ``message``."""
-
-    @property
-    @abstractmethod
-    def public_key(self) -> PublicKey:
-        """The key that verifies this signer's signatures."""
-
-    def sign_statement(self, statement: Statement) -> bytes:
-        """Sign the canonical statement over PAE into a ``publicKey`` bundle's JSON."""
-        from mlprov._signing.key import key_bundle
-
-        return key_bundle(statement, self)
-
-    @property
-    def description(self) -> str:
-        """``key <key id prefix>``."""
-        return f"key {self.public_key.keyid[:16]}"
-
-
-class KeySigner(Signer):
-    """Signs with a local private key (Ed25519 or ECDSA, DER signatures)."""
-
-    def __init__(self, private_key: PrivateKeyTypes) -> None:
-        from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-
-        if not isinstance(private_key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
-            raise KeyMaterialError(f"unsupported private key type {type(private_key).__name__}",
-                                   hint="use an Ed25519 or ECDSA P-256/P-384 key")
-        self._key = private_key
-        self._public = PublicKey.from_key(private_key.public_key())
-
-    @property
-    def public_key(self) -> PublicKey:
-        """The public half of this key."""
-        return self._public
-
-    def sign(self, message: bytes) -> bytes:
-        """Sign ``message``; ECDSA signatures are DER-encoded."""
-        from cryptography.hazmat.primitives.asymmetric import ec
-
-        if isinstance(self._key, ec.EllipticCurvePrivateKey):
-            return self._key.sign(message, ec.ECDSA(_hash_for_curve(self._key.curve.key_size)))
-        return self._key.sign(message)
 
 
 def generate_key(key_type: KeyType) -> PrivateKeyTypes:

@@ -21,22 +21,34 @@ A trust file (YAML or JSON) names keys and the roles each holds::
 A signature counts only for the roles its signer holds: a key's roles, or the
 roles of the ``sigstore`` rule a keyless signer's certificate matched. ``keyid``
 values and bundle hints are used only to find a key faster, never to decide trust.
+
+The data types of a trust (:class:`Role`, :class:`TrustedKey`, :class:`IdentityRule`,
+:class:`SigstoreIdentity`) live in the signing backends' base,
+``mlprov._signing.interface``, so the backends need not import this module;
+they are re-exported here.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlprov._internal.readers import MAX_TRUST_BYTES, load_yaml, read_text
+from mlprov._signing.interface import GITHUB_ACTIONS_ISSUER as GITHUB_ACTIONS_ISSUER
+from mlprov._signing.interface import (
+    IdentityRule,
+    Role,
+    SigstoreIdentity,
+    TrustedKey,
+)
+from mlprov._signing.interface import SigstoreEntry as _SigstoreEntry
+from mlprov._signing.verify_keyless import trusted_root_verifier
 from mlprov.errors import TrustError
-from mlprov.signing import PublicKey, load_public_key
+from mlprov.signing import load_public_key
 
 __all__ = [
     "OFFLINE_ENV",
@@ -50,163 +62,6 @@ __all__ = [
 
 #: Set to 1 to forbid network use while verifying (like ``--offline``).
 OFFLINE_ENV = "MLPROV_OFFLINE"
-GITHUB_ACTIONS_ISSUER = "https://token.actions.githubusercontent.com"
-
-
-class Role(StrEnum):
-    """What a signer is trusted to vouch for."""
-
-    BUILDER = "builder"      # provenance, SBOM, OMS signature
-    EVALUATOR = "evaluator"  # eval results
-    REVIEWER = "reviewer"    # human approvals
-    REGISTRY = "registry"    # registry decisions, log checkpoints
-
-
-@dataclass(frozen=True)
-class SigstoreIdentity:
-    """Who signed a keyless bundle, read from its verified Fulcio certificate.
-
-    ``subject`` is the certificate's SAN (an email, or a URI such as the GitHub
-    workflow ``https://github.com/ORG/REPO/.github/workflows/F.yml@REF``) and
-    ``issuer`` the OIDC issuer that vouched for it. ``extensions`` holds every
-    Fulcio claim the certificate carries, by camelCase name
-    (https://github.com/sigstore/fulcio/blob/main/docs/oid-info.md), e.g.
-    ``githubWorkflowRepository`` or ``runInvocationUri``.
-    """
-
-    subject: str
-    issuer: str
-    extensions: tuple[tuple[str, str], ...] = ()
-    log_index: int | None = None
-    integrated_time: int | None = None
-
-    @property
-    def claims(self) -> dict[str, str]:
-        """The Fulcio claims by name."""
-        return dict(self.extensions)
-
-    @property
-    def github(self) -> dict[str, str] | None:
-        """The GitHub Actions workflow claims (repository, ref, sha, workflow, trigger)."""
-        claims = self.claims
-        repository = claims.get("githubWorkflowRepository")
-        source = claims.get("sourceRepositoryUri", "")
-        if repository is None and source.startswith("https://github.com/"):
-            repository = source.removeprefix("https://github.com/")
-        values = {
-            "repository": repository,
-            "ref": claims.get("githubWorkflowRef") or claims.get("sourceRepositoryRef"),
-            "sha": claims.get("githubWorkflowSha") or claims.get("sourceRepositoryDigest"),
-            "workflow": claims.get("githubWorkflowName"),
-            "trigger": claims.get("githubWorkflowTrigger") or claims.get("buildTrigger"),
-            "runUri": claims.get("runInvocationUri"),
-        }
-        present = {k: v for k, v in values.items() if v is not None}
-        if self.issuer != GITHUB_ACTIONS_ISSUER and not any(
-                name.startswith("githubWorkflow") for name in claims):
-            return None
-        return present or None
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """The identity as JSON (policy input, ``inspect``)."""
-        document: dict[str, Any] = {"subject": self.subject, "issuer": self.issuer}
-        if (github := self.github) is not None:
-            document["github"] = github
-        document["claims"] = self.claims
-        if self.log_index is not None or self.integrated_time is not None:
-            document["tlog"] = {"logIndex": self.log_index,
-                                "integratedTime": self.integrated_time}
-        return document
-
-
-@dataclass(frozen=True)
-class IdentityRule:
-    """A trusted Sigstore identity: an OIDC issuer and a subject, exact or a pattern.
-
-    ``subject_regex`` must match the whole subject (``re.fullmatch``), so an
-    unanchored pattern cannot be satisfied by a longer look-alike.
-    """
-
-    issuer: str
-    roles: frozenset[Role]
-    subject: str | None = None
-    subject_regex: str | None = None
-    name: str | None = None
-
-    def matches(self, subject: str, issuer: str) -> bool:
-        """Whether a certificate naming ``subject`` from ``issuer`` satisfies this rule."""
-        if issuer != self.issuer:
-            return False
-        if self.subject is not None:
-            return subject == self.subject
-        return self.subject_regex is not None and re.fullmatch(self.subject_regex,
-                                                               subject) is not None
-
-    @property
-    def label(self) -> str:
-        """The rule's name, else its subject or pattern."""
-        return self.name or self.subject or f"/{self.subject_regex}/"
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """The rule as JSON, e.g. for a registry's trust snapshot (see :meth:`from_json_dict`)."""
-        document: dict[str, Any] = {"issuer": self.issuer,
-                                    "roles": sorted(role.value for role in self.roles)}
-        for key, value in (("name", self.name), ("subject", self.subject),
-                           ("subjectRegex", self.subject_regex)):
-            if value is not None:
-                document[key] = value
-        return document
-
-    @classmethod
-    def from_json_dict(cls, document: Any) -> IdentityRule:
-        """Rebuild a rule from :meth:`to_json_dict`'s form.
-
-        Raises:
-            TrustError: not a well-formed rule.
-        """
-        try:
-            entry = _SigstoreEntry(name=document.get("name"), issuer=document["issuer"],
-                                   subject=document.get("subject"),
-                                   subject_regex=document.get("subjectRegex"),
-                                   roles=document["roles"])
-        except (AttributeError, KeyError, TypeError, ValidationError) as exc:
-            raise TrustError(f"malformed sigstore identity rule: {exc}") from exc
-        return cls(issuer=entry.issuer, roles=frozenset(entry.roles), subject=entry.subject,
-                   subject_regex=entry.subject_regex, name=entry.name)
-
-
-@dataclass(frozen=True)
-class TrustedKey:
-    """A trusted signer: its name, its key and its roles.
-
-    For a keyless (Sigstore) signer, ``key`` is the certificate's ephemeral
-    key, ``identity`` what the certificate says about who signed, and
-    ``roles`` those of the trust-file rule the identity matched; ``name`` is
-    that rule's name, else the certificate's subject.
-    """
-
-    name: str
-    key: PublicKey
-    roles: frozenset[Role]
-    identity: SigstoreIdentity | None = None
-
-    def describe(self) -> str:
-        """The name, plus the identity for a keyless signer (for messages)."""
-        if self.identity is None:
-            return self.name
-        if self.name == self.identity.subject:
-            return f"{self.name} (Sigstore, {self.identity.issuer})"
-        return f"{self.name} (Sigstore {self.identity.subject}, {self.identity.issuer})"
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """The signer as JSON: name, roles, key id and, when keyless, the identity."""
-        document: dict[str, Any] = {
-            "name": self.name, "roles": sorted(role.value for role in self.roles),
-            "kind": "sigstore" if self.identity is not None else "key",
-            "keyid": self.key.keyid}
-        if self.identity is not None:
-            document["sigstore"] = self.identity.to_json_dict()
-        return document
 
 
 @dataclass(frozen=True)
@@ -249,28 +104,6 @@ class _KeyEntry(BaseModel):
     name: str = Field(min_length=1)
     public_key: str = Field(min_length=1)
     roles: list[Role] = Field(min_length=1)
-
-
-class _SigstoreEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str | None = Field(default=None, min_length=1)
-    issuer: str = Field(min_length=1)
-    subject: str | None = Field(default=None, min_length=1)
-    subject_regex: str | None = Field(default=None, min_length=1)
-    roles: list[Role] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _one_subject(self) -> _SigstoreEntry:
-        if (self.subject is None) == (self.subject_regex is None):
-            raise ValueError("give exactly one of 'subject' or 'subject_regex'")
-        if self.subject_regex is not None:
-            try:
-                re.compile(self.subject_regex)
-            except re.error as exc:
-                raise ValueError(f"subject_regex is not a valid regular expression: {exc}"
-                                 ) from exc
-        return self
 
 
 class _TrustFile(BaseModel):
@@ -331,8 +164,6 @@ def load_trust(path: Path, *, offline: bool | None = None) -> Trust:
     root = path.parent / parsed.trusted_root if parsed.trusted_root is not None else None
     if root is not None:
         # Parse it now: an unusable root is a trust-file error, not a failed signature.
-        from mlprov._signing.verify_keyless import trusted_root_verifier
-
         trusted_root_verifier(root)
     return Trust(keys=tuple(keys), source=str(path), sigstore=rules, trusted_root=root,
                  offline=offline)

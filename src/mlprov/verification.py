@@ -13,8 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mlprov._internal.readers import MAX_EVIDENCE_BYTES, read_bytes
-from mlprov.bundles import VerifiedStatement, verify_statement_file
+from mlprov.bundles import VerifiedStatement, verify_statement_file, verify_statement_in
 from mlprov.errors import InputError, MlprovError, VerificationError
 from mlprov.evaluation import EVAL_PREDICATE_TYPE, EvalPredicate, read_eval
 from mlprov.evidence import (
@@ -26,7 +25,10 @@ from mlprov.evidence import (
     SBOM_BUNDLE_FILE,
     SBOM_FILE,
     STANDARD_FILES,
+    DirectorySource,
     EvidenceIndex,
+    EvidenceSource,
+    check_evidence_name,
     read_index,
 )
 from mlprov.hashing import (
@@ -186,16 +188,16 @@ def _check_files(model: Path, signed: SignedManifest, progress: ProgressCallback
     return actual, compare_files(signed.files, actual, label=model.name)
 
 
-def _signature(run: _Run, path: Path, trust: Trust, role: Role, predicate_type: str
-               ) -> VerifiedStatement | None:
+def _signature(run: _Run, source: EvidenceSource, name: str, trust: Trust, role: Role,
+               predicate_type: str) -> VerifiedStatement | None:
     def go() -> tuple[VerifiedStatement, str]:
-        verified = verify_statement_file(path, trust, role, predicate_type=predicate_type)
+        verified = verify_statement_in(source, name, trust, role, predicate_type=predicate_type)
         return verified, f"signed by {verified.signer.describe()} ({role})"
 
-    verified = run.step(f"signature:{path.name}", go)
+    verified = run.step(f"signature:{name}", go)
     if verified is not None:
-        run.verdict.signers[path.name] = verified.signer.name
-        run.verdict.statements[path.name] = verified
+        run.verdict.signers[name] = verified.signer.name
+        run.verdict.statements[name] = verified
     return verified
 
 
@@ -254,7 +256,7 @@ def _verify_provenance(run: _Run, provenance: VerifiedStatement, root: str | Non
     return prov
 
 
-def _check_index(index: EvidenceIndex, evidence: Path, prov: TrainingProvenance,
+def _check_index(index: EvidenceIndex, evidence: EvidenceSource, prov: TrainingProvenance,
                  root: str) -> tuple[None, str]:
     if index.name != prov.name or index.identity != prov.identity:
         raise VerificationError(f"{INDEX_FILE} disagrees with the signed provenance "
@@ -265,11 +267,13 @@ def _check_index(index: EvidenceIndex, evidence: Path, prov: TrainingProvenance,
         if required not in index.files:
             raise VerificationError(f"{INDEX_FILE} does not list {required}")
     for file_name, digest in index.files.items():
-        path = evidence / file_name
-        if "/" in file_name or file_name.startswith("."):
-            raise VerificationError(f"{INDEX_FILE} lists an unsafe file name {file_name!r}")
         try:
-            actual = "sha256:" + hashlib.sha256(_evidence_bytes(path)).hexdigest()
+            check_evidence_name(file_name, error=VerificationError)
+        except VerificationError as exc:
+            raise VerificationError(f"{INDEX_FILE} lists an unsafe file name {file_name!r}"
+                                    ) from exc
+        try:
+            actual = "sha256:" + hashlib.sha256(_evidence_bytes(evidence, file_name)).hexdigest()
         except OSError as exc:
             raise VerificationError(f"evidence file missing: {file_name}") from exc
         if actual != digest:
@@ -277,17 +281,16 @@ def _check_index(index: EvidenceIndex, evidence: Path, prov: TrainingProvenance,
     return None, f"{len(index.files)} evidence files match the index"
 
 
-def _evidence_bytes(path: Path) -> bytes:
-    """A file inside an evidence directory: regular, not a symlink, bounded."""
-    return read_bytes(path, what="evidence file", limit=MAX_EVIDENCE_BYTES,
-                      follow_symlinks=False, error=VerificationError)
+def _evidence_bytes(evidence: EvidenceSource, name: str) -> bytes:
+    """An evidence file (in a directory: regular, not a symlink), bounded."""
+    return evidence.read(name, what="evidence file", error=VerificationError)
 
 
-def _file_sha256(path: Path) -> str:
+def _file_sha256(evidence: EvidenceSource, name: str) -> str:
     try:
-        return hashlib.sha256(_evidence_bytes(path)).hexdigest()
+        return hashlib.sha256(_evidence_bytes(evidence, name)).hexdigest()
     except OSError as exc:
-        raise VerificationError(f"evidence file missing: {path.name}") from exc
+        raise VerificationError(f"evidence file missing: {name}") from exc
 
 
 def _check_subject(verified: VerifiedStatement, root: str) -> None:
@@ -296,7 +299,7 @@ def _check_subject(verified: VerifiedStatement, root: str) -> None:
                                 f"sha256:{root}")
 
 
-def _check_sbom(evidence: Path, verified: VerifiedStatement, root: str
+def _check_sbom(evidence: EvidenceSource, verified: VerifiedStatement, root: str
                 ) -> tuple[SbomInfo, str]:
     """The signed BOM: schema-valid, about this model, equal to sbom.cdx.json, pins intact."""
     from mlprov.canonical import loads_strict
@@ -304,7 +307,7 @@ def _check_sbom(evidence: Path, verified: VerifiedStatement, root: str
     sbom = read_bom(verified.statement, what=SBOM_BUNDLE_FILE)
     _check_subject(verified, root)
     try:
-        data = _evidence_bytes(evidence / SBOM_FILE)
+        data = _evidence_bytes(evidence, SBOM_FILE)
     except OSError as exc:
         raise VerificationError(f"evidence file missing: {SBOM_FILE}") from exc
     try:
@@ -317,7 +320,7 @@ def _check_sbom(evidence: Path, verified: VerifiedStatement, root: str
         raise VerificationError(f"{SBOM_BUNDLE_FILE}: the signed SBOM records no digest of "
                                 f"{CARD_FILE}")
     pinned = sbom.pinned.get(PROVENANCE_FILE)
-    if pinned is not None and _file_sha256(evidence / PROVENANCE_FILE) != pinned:
+    if pinned is not None and _file_sha256(evidence, PROVENANCE_FILE) != pinned:
         raise VerificationError(f"{PROVENANCE_FILE} is not the provenance the signed SBOM "
                                 "records (evidence of two attest runs mixed?)")
     return sbom, (f"CycloneDX {sbom.spec_version}: packages {len(sbom.packages)}, "
@@ -334,17 +337,18 @@ def _check_eval(verified: VerifiedStatement, root: str, sbom: SbomInfo
                        f"evaluator {predicate.evaluator.id}")
 
 
-def _check_card(evidence: Path, sbom: SbomInfo) -> tuple[None, str]:
-    digest = _file_sha256(evidence / CARD_FILE)
+def _check_card(evidence: EvidenceSource, sbom: SbomInfo) -> tuple[None, str]:
+    digest = _file_sha256(evidence, CARD_FILE)
     if digest != sbom.pinned.get(CARD_FILE):
         raise VerificationError(f"{CARD_FILE} does not match the digest the signed SBOM records")
     return None, f"sha256:{digest}, recorded in the signed SBOM"
 
 
-def _verify_sbom_eval_card(run: _Run, evidence: Path, trust: Trust, root: str | None) -> None:
+def _verify_sbom_eval_card(run: _Run, evidence: EvidenceSource, trust: Trust,
+                           root: str | None) -> None:
     """The SBOM (builder), the eval statement (evaluator) and the model card it pins."""
     unknown_root = "the model's root digest is unknown"
-    bom = _signature(run, evidence / SBOM_BUNDLE_FILE, trust, Role.BUILDER,
+    bom = _signature(run, evidence, SBOM_BUNDLE_FILE, trust, Role.BUILDER,
                      CYCLONEDX_BOM_PREDICATE)
     sbom: SbomInfo | None = None
     if bom is None or root is None:
@@ -355,8 +359,8 @@ def _verify_sbom_eval_card(run: _Run, evidence: Path, trust: Trust, root: str | 
     run.verdict.sbom = sbom
     # The eval statement is required when the signed SBOM records one; one the
     # SBOM does not record is refused (it was not part of this attestation).
-    if (sbom is not None and EVAL_FILE in sbom.pinned) or (evidence / EVAL_FILE).exists():
-        signed = _signature(run, evidence / EVAL_FILE, trust, Role.EVALUATOR,
+    if (sbom is not None and EVAL_FILE in sbom.pinned) or evidence.exists(EVAL_FILE):
+        signed = _signature(run, evidence, EVAL_FILE, trust, Role.EVALUATOR,
                             EVAL_PREDICATE_TYPE)
         if signed is None or root is None or sbom is None:
             run.skip("eval", "the eval signature did not verify" if signed is None
@@ -385,8 +389,9 @@ def _resolve_trust(trust: Trust | Path | str | None, key: Path | str | None) -> 
     raise InputError("nothing to trust", hint="pass --trust TRUST_FILE or --key PUBLIC_KEY")
 
 
-def _check_lineage(run: _Run, evidence: Path, trust: Trust, prov: TrainingProvenance | None,
-                   search: Sequence[Path | str], require: bool) -> None:
+def _check_lineage(run: _Run, evidence: EvidenceSource, trust: Trust,
+                   prov: TrainingProvenance | None, search: Sequence[Path | str],
+                   require: bool) -> None:
     """Walk the lineage; a root model adds no check, missing parents fail only if required."""
     if prov is None:
         if require:
@@ -410,7 +415,7 @@ def _check_lineage(run: _Run, evidence: Path, trust: Trust, prov: TrainingProven
 def verify(
     model: Path | str | None,
     *,
-    evidence: Path | str,
+    evidence: Path | str | EvidenceSource,
     trust: Trust | Path | str | None = None,
     key: Path | str | None = None,
     progress: ProgressCallback | None = None,
@@ -431,7 +436,10 @@ def verify(
             directory alone (signatures, subject, identity, index): the root
             digest is the signed manifest's and the ``files`` check is skipped.
         evidence: the directory ``mlprov attest`` wrote, or a single signed
-            statement file (e.g. a ``model.sig`` made by ``model_signing``).
+            statement file (e.g. a ``model.sig`` made by ``model_signing``), or an
+            :class:`~mlprov.evidence.EvidenceSource` holding the evidence files
+            (e.g. bytes in memory, a registry's blobs): read through it, never
+            copied to disk. Parents' evidence is then searched only under ``search``.
         trust: a :class:`Trust`, or the path of a trust file.
         key: a public key trusted for every role (instead of ``trust``).
         progress: called with byte counts while hashing.
@@ -448,23 +456,29 @@ def verify(
         InputError: the model, evidence or trust cannot be found or read.
         KeyMaterialError, TrustError: unusable trust material.
     """
-    model_path, evidence_path = (Path(model) if model is not None else None), Path(evidence)
+    model_path = Path(model) if model is not None else None
     resolved = _resolve_trust(trust, key)
     if model_path is not None and not model_path.exists() and not model_path.is_symlink():
         raise InputError(f"model not found: {model_path}")
-    if not evidence_path.exists():
-        raise InputError(f"evidence not found: {evidence_path}")
-    verdict = Verdict(model=str(model_path or ""), evidence=str(evidence_path))
+    if isinstance(evidence, EvidenceSource):
+        source = evidence
+    else:
+        evidence_path = Path(evidence)
+        if not evidence_path.exists():
+            raise InputError(f"evidence not found: {evidence_path}")
+        if evidence_path.is_file():
+            if model_path is None:
+                raise InputError("a single signature file is verified against the model's "
+                                 "files", hint="give the model, or the evidence directory")
+            verdict = Verdict(model=str(model_path), evidence=str(evidence_path))
+            _verify_single(_Run(verdict), model_path, evidence_path, resolved, progress,
+                           hashing)
+            return verdict
+        source = DirectorySource(evidence_path)
+    verdict = Verdict(model=str(model_path or ""), evidence=source.describe())
     run = _Run(verdict)
-    if evidence_path.is_file():
-        if model_path is None:
-            raise InputError("a single signature file is verified against the model's files",
-                             hint="give the model, or the evidence directory")
-        _verify_single(run, model_path, evidence_path, resolved, progress, hashing)
-        return verdict
-
-    index = run.step("index", lambda: (read_index(evidence_path), f"{INDEX_FILE} readable"))
-    oms = _signature(run, evidence_path / OMS_FILE, resolved, Role.BUILDER, OMS_PREDICATE_TYPE)
+    index = run.step("index", lambda: (read_index(source), f"{INDEX_FILE} readable"))
+    oms = _signature(run, source, OMS_FILE, resolved, Role.BUILDER, OMS_PREDICATE_TYPE)
     if model_path is None:  # evidence only: the signed manifest names the root
         signed = _signed_manifest(run, oms) if oms else None
         root = signed.root if signed is not None else None
@@ -475,15 +489,15 @@ def verify(
             run.skip("files", "the OMS signature did not verify")
         root = actual.root if actual is not None else None
     verdict.root_digest = f"sha256:{root}" if root else None
-    provenance = _signature(run, evidence_path / PROVENANCE_FILE, resolved, Role.BUILDER,
+    provenance = _signature(run, source, PROVENANCE_FILE, resolved, Role.BUILDER,
                             SLSA_PROVENANCE_V1)
     prov = _verify_provenance(run, provenance, root) if provenance else None
-    _verify_sbom_eval_card(run, evidence_path, resolved, root)
+    _verify_sbom_eval_card(run, source, resolved, root)
     if index is not None and prov is not None and root is not None:
-        run.step("index-consistent", lambda: _check_index(index, evidence_path, prov, root))
+        run.step("index-consistent", lambda: _check_index(index, source, prov, root))
     else:
         run.skip("index-consistent", "an earlier check failed")
-    _check_lineage(run, evidence_path, resolved, prov, search, require_lineage)
+    _check_lineage(run, source, resolved, prov, search, require_lineage)
     return verdict
 
 

@@ -1,21 +1,151 @@
-"""The interface every signing backend implements.
+"""The base of the signing subsystem: what backends implement and the types they share.
 
-A backend turns an in-toto statement into a whole Sigstore bundle. A local key
-only signs DSSE PAE bytes and mlprov builds the ``publicKey`` bundle around the
-signature; a Sigstore keyless signer obtains a certificate and a transparency-log
-entry and sigstore-python assembles the bundle. Callers hold a
-:class:`BundleSigner` and never need to know which one it is.
+Backends (:mod:`.key`, :mod:`.keyless`, :mod:`.verify_keyless`) import this
+module and nothing above it; the public modules (``mlprov.signing``,
+``mlprov.bundles``, ``mlprov.trust``) import the backends and re-export these
+names. So imports flow one way: base -> backends -> public modules.
+
+Signers: a backend turns an in-toto statement into a whole Sigstore bundle. A
+local key only signs DSSE PAE bytes and :class:`Signer` (a template method)
+builds the ``publicKey`` bundle around the signature; a Sigstore keyless signer
+obtains a certificate and a transparency-log entry and sigstore-python
+assembles the bundle. Callers hold a :class:`BundleSigner` and never need to
+know which one it is.
+
+Verifiers: the data types of a trust (:class:`Role`, :class:`TrustedKey`,
+:class:`IdentityRule`, :class:`SigstoreIdentity`) and :class:`KeylessTrust`,
+what verifying a certificate bundle needs from a trust (``mlprov.trust.Trust``
+is one; loading a trust file stays in ``mlprov.trust``).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import re
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mlprov.errors import KeyMaterialError, TrustError
+from mlprov.statements import PAYLOAD_TYPE_IN_TOTO
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
     from mlprov.statements import Statement
 
-__all__ = ["BundleSigner"]
+__all__ = [
+    "BUNDLE_MEDIA_TYPE",
+    "GITHUB_ACTIONS_ISSUER",
+    "IDENTITY_TOKEN_ENV",
+    "BundleSigner",
+    "IdentityRule",
+    "KeylessTrust",
+    "PublicKey",
+    "Role",
+    "Signer",
+    "SigstoreEntry",
+    "SigstoreIdentity",
+    "TrustedKey",
+    "hash_for_curve",
+    "key_bundle",
+    "pae",
+]
+
+#: The bundle media type mlprov writes (https://github.com/sigstore/protobuf-specs).
+BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+#: Where keyless signing finds an OIDC identity token (safer than a command-line flag).
+IDENTITY_TOKEN_ENV = "MLPROV_IDENTITY_TOKEN"  # noqa: S105 - a variable name, not a secret
+GITHUB_ACTIONS_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+# -- keys and signers ---------------------------------------------------------------------------
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """Return DSSE's Pre-Authentication Encoding of ``payload``."""
+    type_bytes = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %b %d %b" % (len(type_bytes), type_bytes, len(payload), payload)
+
+
+def hash_for_curve(key_size: int) -> Any:
+    """The hash ECDSA uses with a curve of ``key_size`` bits (P-256: SHA-256, ...)."""
+    from cryptography.hazmat.primitives import hashes
+
+    return {256: hashes.SHA256(), 384: hashes.SHA384(), 521: hashes.SHA512()}[key_size]
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """A verification key with its id (SHA-256 of its SPKI PEM)."""
+
+    key: PublicKeyTypes
+    pem: bytes
+
+    @classmethod
+    def from_key(cls, key: PublicKeyTypes) -> PublicKey:
+        """Wrap a ``cryptography`` public key, checking it is a supported kind."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            if key.curve.name not in ("secp256r1", "secp384r1", "secp521r1"):
+                raise KeyMaterialError(f"unsupported elliptic curve {key.curve.name}")
+        elif not isinstance(key, ed25519.Ed25519PublicKey):
+            raise KeyMaterialError(f"unsupported key type {type(key).__name__}",
+                                   hint="use an Ed25519 or ECDSA P-256/P-384 key")
+        pem = key.public_bytes(serialization.Encoding.PEM,
+                               serialization.PublicFormat.SubjectPublicKeyInfo)
+        return cls(key=key, pem=pem)
+
+    @property
+    def keyid(self) -> str:
+        """SHA-256 hex of the SPKI PEM: the OMS ``publicKey.hint``."""
+        return hashlib.sha256(self.pem).hexdigest()
+
+    @property
+    def algorithm(self) -> str:
+        """A short name for the key's algorithm."""
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        if isinstance(self.key, ec.EllipticCurvePublicKey):
+            return f"ecdsa-{self.key.curve.name}"
+        return "ed25519"
+
+    def verify(self, signature: bytes, message: bytes) -> bool:
+        """Return whether ``signature`` over ``message`` is valid for this key.
+
+        ECDSA signatures are accepted DER-encoded or as raw ``r||s``.
+        """
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+        try:
+            if isinstance(self.key, ed25519.Ed25519PublicKey):
+                self.key.verify(signature, message)
+                return True
+            if isinstance(self.key, ec.EllipticCurvePublicKey):
+                algorithm = ec.ECDSA(hash_for_curve(self.key.curve.key_size))
+                try:
+                    self.key.verify(signature, message, algorithm)
+                    return True
+                except (InvalidSignature, ValueError):
+                    width = (self.key.curve.key_size + 7) // 8
+                    if len(signature) != 2 * width:
+                        return False
+                    r = int.from_bytes(signature[:width], "big")
+                    s = int.from_bytes(signature[width:], "big")
+                    self.key.verify(encode_dss_signature(r, s), message, algorithm)
+                    return True
+        except (InvalidSignature, ValueError):
+            return False
+        return False
 
 
 class BundleSigner(ABC):
@@ -48,3 +178,256 @@ class BundleSigner(ABC):
         Fulcio derives the subject from other claims (GitHub: the workflow ref).
         """
         return None
+
+
+class Signer(BundleSigner):
+    """Something holding a key that signs DSSE PAE bytes (a local key; later KMS, PKCS#11).
+
+    A template method: as a :class:`BundleSigner` it signs a statement over
+    PAE with the one hook a backend implements, :meth:`sign`, and wraps the
+    signature in a ``publicKey`` bundle. Sigstore keyless signing holds no key
+    and implements :class:`BundleSigner` directly (``mlprov.signing.make_signer``).
+    """
+
+    @abstractmethod
+    def sign(self, message: bytes) -> bytes:
+        """Return a signature over ``message``."""
+
+    @property
+    @abstractmethod
+    def public_key(self) -> PublicKey:
+        """The key that verifies this signer's signatures."""
+
+    def sign_statement(self, statement: Statement) -> bytes:
+        """Sign the canonical statement over PAE into a ``publicKey`` bundle's JSON."""
+        return key_bundle(statement, self)
+
+    @property
+    def description(self) -> str:
+        """``key <key id prefix>``."""
+        return f"key {self.public_key.keyid[:16]}"
+
+
+def key_bundle(statement: Statement, signer: Signer) -> bytes:
+    """Sign ``statement`` (canonical JSON) with ``signer`` into bundle v0.3 JSON bytes.
+
+    The bundle carries ``verificationMaterial.publicKey.hint`` (the key id) and no
+    transparency-log entry, as OMS writes key-signed bundles
+    (https://github.com/sigstore/protobuf-specs, ``sigstore_bundle.proto``).
+    """
+    payload = statement.canonical_bytes()
+    signature = signer.sign(pae(PAYLOAD_TYPE_IN_TOTO, payload))
+    keyid = signer.public_key.keyid
+    document = {
+        "mediaType": BUNDLE_MEDIA_TYPE,
+        "verificationMaterial": {"publicKey": {"hint": keyid}, "tlogEntries": []},
+        "dsseEnvelope": {
+            "payload": base64.b64encode(payload).decode("ascii"),
+            "payloadType": PAYLOAD_TYPE_IN_TOTO,
+            "signatures": [{"sig": base64.b64encode(signature).decode("ascii"),
+                            "keyid": keyid}],
+        },
+    }
+    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+# -- trust: who may sign what -----------------------------------------------------------------
+
+class Role(StrEnum):
+    """What a signer is trusted to vouch for."""
+
+    BUILDER = "builder"      # provenance, SBOM, OMS signature
+    EVALUATOR = "evaluator"  # eval results
+    REVIEWER = "reviewer"    # human approvals
+    REGISTRY = "registry"    # registry decisions, log checkpoints
+
+
+class SigstoreEntry(BaseModel):
+    """A trust file's ``sigstore`` entry, as written (also a snapshot's rule)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str | None = Field(default=None, min_length=1)
+    issuer: str = Field(min_length=1)
+    subject: str | None = Field(default=None, min_length=1)
+    subject_regex: str | None = Field(default=None, min_length=1)
+    roles: list[Role] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> SigstoreEntry:
+        if (self.subject is None) == (self.subject_regex is None):
+            raise ValueError("give exactly one of 'subject' or 'subject_regex'")
+        if self.subject_regex is not None:
+            try:
+                re.compile(self.subject_regex)
+            except re.error as exc:
+                raise ValueError(f"subject_regex is not a valid regular expression: {exc}"
+                                 ) from exc
+        return self
+
+
+@dataclass(frozen=True)
+class SigstoreIdentity:
+    """Who signed a keyless bundle, read from its verified Fulcio certificate.
+
+    ``subject`` is the certificate's SAN (an email, or a URI such as the GitHub
+    workflow ``https://github.com/ORG/REPO/.github/workflows/F.yml@REF``) and
+    ``issuer`` the OIDC issuer that vouched for it. ``extensions`` holds every
+    Fulcio claim the certificate carries, by camelCase name
+    (https://github.com/sigstore/fulcio/blob/main/docs/oid-info.md), e.g.
+    ``githubWorkflowRepository`` or ``runInvocationUri``.
+    """
+
+    subject: str
+    issuer: str
+    extensions: tuple[tuple[str, str], ...] = ()
+    log_index: int | None = None
+    integrated_time: int | None = None
+
+    @property
+    def claims(self) -> dict[str, str]:
+        """The Fulcio claims by name."""
+        return dict(self.extensions)
+
+    @property
+    def github(self) -> dict[str, str] | None:
+        """The GitHub Actions workflow claims (repository, ref, sha, workflow, trigger)."""
+        claims = self.claims
+        repository = claims.get("githubWorkflowRepository")
+        source = claims.get("sourceRepositoryUri", "")
+        if repository is None and source.startswith("https://github.com/"):
+            repository = source.removeprefix("https://github.com/")
+        values = {
+            "repository": repository,
+            "ref": claims.get("githubWorkflowRef") or claims.get("sourceRepositoryRef"),
+            "sha": claims.get("githubWorkflowSha") or claims.get("sourceRepositoryDigest"),
+            "workflow": claims.get("githubWorkflowName"),
+            "trigger": claims.get("githubWorkflowTrigger") or claims.get("buildTrigger"),
+            "runUri": claims.get("runInvocationUri"),
+        }
+        present = {k: v for k, v in values.items() if v is not None}
+        if self.issuer != GITHUB_ACTIONS_ISSUER and not any(
+                name.startswith("githubWorkflow") for name in claims):
+            return None
+        return present or None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The identity as JSON (policy input, ``inspect``)."""
+        document: dict[str, Any] = {"subject": self.subject, "issuer": self.issuer}
+        if (github := self.github) is not None:
+            document["github"] = github
+        document["claims"] = self.claims
+        if self.log_index is not None or self.integrated_time is not None:
+            document["tlog"] = {"logIndex": self.log_index,
+                                "integratedTime": self.integrated_time}
+        return document
+
+
+@dataclass(frozen=True)
+class IdentityRule:
+    """A trusted Sigstore identity: an OIDC issuer and a subject, exact or a pattern.
+
+    ``subject_regex`` must match the whole subject (``re.fullmatch``), so an
+    unanchored pattern cannot be satisfied by a longer look-alike.
+    """
+
+    issuer: str
+    roles: frozenset[Role]
+    subject: str | None = None
+    subject_regex: str | None = None
+    name: str | None = None
+
+    def matches(self, subject: str, issuer: str) -> bool:
+        """Whether a certificate naming ``subject`` from ``issuer`` satisfies this rule."""
+        if issuer != self.issuer:
+            return False
+        if self.subject is not None:
+            return subject == self.subject
+        return self.subject_regex is not None and re.fullmatch(self.subject_regex,
+                                                               subject) is not None
+
+    @property
+    def label(self) -> str:
+        """The rule's name, else its subject or pattern."""
+        return self.name or self.subject or f"/{self.subject_regex}/"
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The rule as JSON, e.g. for a registry's trust snapshot (see :meth:`from_json_dict`)."""
+        document: dict[str, Any] = {"issuer": self.issuer,
+                                    "roles": sorted(role.value for role in self.roles)}
+        for key, value in (("name", self.name), ("subject", self.subject),
+                           ("subjectRegex", self.subject_regex)):
+            if value is not None:
+                document[key] = value
+        return document
+
+    @classmethod
+    def from_json_dict(cls, document: Any) -> IdentityRule:
+        """Rebuild a rule from :meth:`to_json_dict`'s form.
+
+        Raises:
+            TrustError: not a well-formed rule.
+        """
+        try:
+            entry = SigstoreEntry(name=document.get("name"), issuer=document["issuer"],
+                                   subject=document.get("subject"),
+                                   subject_regex=document.get("subjectRegex"),
+                                   roles=document["roles"])
+        except (AttributeError, KeyError, TypeError, ValidationError) as exc:
+            raise TrustError(f"malformed sigstore identity rule: {exc}") from exc
+        return cls(issuer=entry.issuer, roles=frozenset(entry.roles), subject=entry.subject,
+                   subject_regex=entry.subject_regex, name=entry.name)
+
+
+@dataclass(frozen=True)
+class TrustedKey:
+    """A trusted signer: its name, its key and its roles.
+
+    For a keyless (Sigstore) signer, ``key`` is the certificate's ephemeral
+    key, ``identity`` what the certificate says about who signed, and
+    ``roles`` those of the trust-file rule the identity matched; ``name`` is
+    that rule's name, else the certificate's subject.
+    """
+
+    name: str
+    key: PublicKey
+    roles: frozenset[Role]
+    identity: SigstoreIdentity | None = None
+
+    def describe(self) -> str:
+        """The name, plus the identity for a keyless signer (for messages)."""
+        if self.identity is None:
+            return self.name
+        if self.name == self.identity.subject:
+            return f"{self.name} (Sigstore, {self.identity.issuer})"
+        return f"{self.name} (Sigstore {self.identity.subject}, {self.identity.issuer})"
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The signer as JSON: name, roles, key id and, when keyless, the identity."""
+        document: dict[str, Any] = {
+            "name": self.name, "roles": sorted(role.value for role in self.roles),
+            "kind": "sigstore" if self.identity is not None else "key",
+            "keyid": self.key.keyid}
+        if self.identity is not None:
+            document["sigstore"] = self.identity.to_json_dict()
+        return document
+
+
+class KeylessTrust(Protocol):
+    """What verifying a certificate bundle needs from a trust (``mlprov.trust.Trust`` has it)."""
+
+    @property
+    def sigstore(self) -> tuple[IdentityRule, ...]:
+        """The trusted keyless signers, by identity."""
+
+    @property
+    def trusted_root(self) -> Path | bytes | None:
+        """The Sigstore trusted root file or bytes; None: the public-good instance."""
+
+    @property
+    def source(self) -> str:
+        """Where the trust came from, for messages."""
+
+    @property
+    def is_offline(self) -> bool:
+        """Whether verification must not use the network."""

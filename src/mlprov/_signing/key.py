@@ -1,40 +1,44 @@
-"""Key-signed bundles: a DSSE signature over PAE by a key mlprov holds.
+"""The local-key backend: a private key mlprov holds signs DSSE PAE bytes.
 
-The bundle carries ``verificationMaterial.publicKey.hint`` (the key id) and no
-transparency-log entry, as OMS writes key-signed bundles
-(https://github.com/sigstore/protobuf-specs, ``sigstore_bundle.proto``).
+:class:`~mlprov._signing.interface.Signer` (the base) builds the ``publicKey``
+bundle around the signature; this module supplies the one hook, :meth:`KeySigner.sign`.
+Loading and writing key files is ``mlprov.signing``'s (the public surface).
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import TYPE_CHECKING
 
-from mlprov.bundles import BUNDLE_MEDIA_TYPE
-from mlprov.signing import pae
-from mlprov.statements import PAYLOAD_TYPE_IN_TOTO
+from mlprov._signing.interface import PublicKey, Signer, hash_for_curve, key_bundle
+from mlprov.errors import KeyMaterialError
 
 if TYPE_CHECKING:
-    from mlprov.signing import Signer
-    from mlprov.statements import Statement
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-__all__ = ["key_bundle"]
+__all__ = ["KeySigner", "key_bundle"]
 
 
-def key_bundle(statement: Statement, signer: Signer) -> bytes:
-    """Sign ``statement`` (canonical JSON) with ``signer`` into bundle v0.3 JSON bytes."""
-    payload = statement.canonical_bytes()
-    signature = signer.sign(pae(PAYLOAD_TYPE_IN_TOTO, payload))
-    keyid = signer.public_key.keyid
-    document = {
-        "mediaType": BUNDLE_MEDIA_TYPE,
-        "verificationMaterial": {"publicKey": {"hint": keyid}, "tlogEntries": []},
-        "dsseEnvelope": {
-            "payload": base64.b64encode(payload).decode("ascii"),
-            "payloadType": PAYLOAD_TYPE_IN_TOTO,
-            "signatures": [{"sig": base64.b64encode(signature).decode("ascii"),
-                            "keyid": keyid}],
-        },
-    }
-    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+class KeySigner(Signer):
+    """Signs with a local private key (Ed25519 or ECDSA, DER signatures)."""
+
+    def __init__(self, private_key: PrivateKeyTypes) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+        if not isinstance(private_key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+            raise KeyMaterialError(f"unsupported private key type {type(private_key).__name__}",
+                                   hint="use an Ed25519 or ECDSA P-256/P-384 key")
+        self._key = private_key
+        self._public = PublicKey.from_key(private_key.public_key())
+
+    @property
+    def public_key(self) -> PublicKey:
+        """The public half of this key."""
+        return self._public
+
+    def sign(self, message: bytes) -> bytes:
+        """Sign ``message``; ECDSA signatures are DER-encoded."""
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        if isinstance(self._key, ec.EllipticCurvePrivateKey):
+            return self._key.sign(message, ec.ECDSA(hash_for_curve(self._key.curve.key_size)))
+        return self._key.sign(message)

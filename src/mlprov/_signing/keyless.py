@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING
 
 from mlprov._internal.readers import MAX_TRUST_BYTES, read_text
 from mlprov._signing.common import one_line, quiet_sigstore
-from mlprov._signing.interface import BundleSigner
+from mlprov._signing.interface import IDENTITY_TOKEN_ENV, BundleSigner
 from mlprov.errors import InputError, SigningError
-from mlprov.signing import IDENTITY_TOKEN_ENV
 
 if TYPE_CHECKING:
     from sigstore.models import ClientTrustConfig

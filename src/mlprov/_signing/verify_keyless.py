@@ -26,9 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 from mlprov._internal.readers import MAX_TRUST_BYTES, read_text
 from mlprov._signing.common import one_line, quiet_sigstore
+from mlprov._signing.interface import (
+    IdentityRule,
+    KeylessTrust,
+    PublicKey,
+    Role,
+    SigstoreIdentity,
+    TrustedKey,
+)
 from mlprov.errors import BundleError, KeyMaterialError, SignatureError, TrustError
-from mlprov.signing import PublicKey
-from mlprov.trust import IdentityRule, Role, SigstoreIdentity, Trust, TrustedKey
 
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
@@ -140,7 +146,7 @@ def _public_good_verifier(offline: bool) -> Verifier:
     return _verifier_of(root, PUBLIC_GOOD)
 
 
-def _verifier(trust: Trust) -> tuple[Verifier, str]:
+def _verifier(trust: KeylessTrust) -> tuple[Verifier, str]:
     root = trust.trusted_root
     if isinstance(root, bytes):
         return trusted_root_verifier(root), f"the trusted root of {trust.source}"
@@ -264,7 +270,7 @@ def _log_position(document: dict[str, Any]) -> tuple[int | None, int | None]:
     return number(entry.get("logIndex")), number(entry.get("integratedTime")) or None
 
 
-def _no_rule_matched(what: str, seen: SigstoreIdentity, trust: Trust) -> SignatureError:
+def _no_rule_matched(what: str, seen: SigstoreIdentity, trust: KeylessTrust) -> SignatureError:
     """Name the certificate's identity and, when a rule almost matched, what it expected.
 
     The policy runs after the chain and SCT checks but before the signature
@@ -318,7 +324,7 @@ def _failure(what: str, exc: Exception, root: str) -> SignatureError:
     return SignatureError(f"{what}: {reason} ({text})", hint=hint)
 
 
-def verify_keyless(document_bytes: bytes, trust: Trust, role: Role, what: str
+def verify_keyless(document_bytes: bytes, trust: KeylessTrust, role: Role, what: str
                    ) -> tuple[TrustedKey, str, bytes]:
     """Verify one certificate bundle; return its signer, payload type and payload.
 
