@@ -638,17 +638,194 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON document instead of the table"
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--env-check",
+        action="store_true",
+        help="run the benchmark in two virtualenvs, a plain install and one that also has "
+        "jsonschema[format-nongpl], and print both environments' ratios",
+    )
+    parser.add_argument(
+        "--env-dir",
+        type=Path,
+        metavar="DIR",
+        help="where --env-check keeps (and reuses) its virtualenvs (default: KEEP/envs with "
+        "--keep, else TMPDIR/mlprov-bench-envs)",
+    )
+    parser.add_argument(
+        "--with-jupyterlab",
+        action="store_true",
+        help="--env-check: the crowded environment also gets jupyterlab and its dependencies",
+    )
+    args = parser.parse_args(argv)
+    if (args.env_dir is not None or args.with_jupyterlab) and not args.env_check:
+        parser.error("--env-dir and --with-jupyterlab need --env-check")
+    if args.env_check and args.skip_mlprov:
+        parser.error("--env-check measures mlprov; it cannot be combined with --skip-mlprov")
+    return args
+
+
+# --------------------------------------------------------------------------- --env-check
+
+REPO = Path(__file__).resolve().parents[1]
+#: What every environment installs besides mlprov itself (the benchmark's baselines).
+BASE_REQUIREMENTS = ("model-signing==1.1.1", "pyopenssl")
+
+
+@dataclass(frozen=True, slots=True)
+class BenchEnv:
+    """A virtualenv --env-check runs the benchmark in."""
+
+    name: str
+    extras: tuple[str, ...]  # installed besides mlprov and BASE_REQUIREMENTS
+    description: str
+
+
+def bench_envs(with_jupyterlab: bool) -> list[BenchEnv]:
+    """The plain install and the crowded one (its own jsonschema format checkers...)."""
+    crowded = ("jsonschema[format-nongpl]", *(("jupyterlab",) if with_jupyterlab else ()))
+    return [
+        BenchEnv("plain", (), "pip install -e . " + " ".join(BASE_REQUIREMENTS)),
+        BenchEnv("crowded", crowded, "the same plus " + " ".join(crowded)),
+    ]
+
+
+def _stamp(bench: BenchEnv) -> str:
+    """What an environment was built from: rebuilt when this (or pyproject.toml) changes."""
+    import hashlib
+
+    pyproject = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()
+    return json.dumps({"python": sys.version, "executable": sys.executable,
+                       "requirements": [*BASE_REQUIREMENTS, *bench.extras],
+                       "pyproject": pyproject}, sort_keys=True)
+
+
+def _child_env() -> dict[str, str]:
+    """The benchmark's environment, without what would point a venv at other code."""
+    env = bench_env()
+    for name in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP"):
+        env.pop(name, None)
+    return env
+
+
+def ensure_env(bench: BenchEnv, root: Path, log: Logger) -> Path:
+    """Create (or reuse) the virtualenv for ``bench`` under ``root``; return its python."""
+    venv = root / bench.name
+    python = venv / "bin" / "python"
+    stamp = venv / ".mlprov-bench-env"
+    if python.exists() and stamp.exists() and stamp.read_text() == _stamp(bench):
+        log(f"env {bench.name}: reusing {venv}")
+        return python
+    if venv.exists():
+        shutil.rmtree(venv)
+    log(f"env {bench.name}: creating {venv} ({bench.description}) ...")
+    start = time.perf_counter()
+    env = _child_env()
+    run([sys.executable, "-m", "venv", venv], env)
+    pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    run([*pip, "-e", REPO, *BASE_REQUIREMENTS, *bench.extras], env)
+    stamp.write_text(_stamp(bench))
+    log(f"  installed in {time.perf_counter() - start:.0f} s")
+    return python
+
+
+def _has_module(python: Path, module: str) -> bool:
+    code = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
+    done = subprocess.run([str(python), "-c", code], env=_child_env(), check=False,
+                          capture_output=True)
+    return done.returncode == 0
+
+
+def child_argv(args: argparse.Namespace, keep: Path) -> list[str]:
+    """The benchmark's own options, for the run inside one environment."""
+    return [str(Path(__file__).resolve()), "--json", "--size", str(args.size),
+            "--small-files", str(args.small_files), "--repeat", str(args.repeat),
+            "--startup-repeat", str(args.startup_repeat), "--seed", str(args.seed),
+            "--keep", str(keep)]
+
+
+def run_env_check(args: argparse.Namespace) -> dict[str, Any]:
+    """Build both environments, run the benchmark in each, return both reports."""
+    log = make_logger(quiet=args.json)
+    base = args.tmpdir or Path(tempfile.gettempdir())
+    root = (args.env_dir or (args.keep / "envs" if args.keep else base / "mlprov-bench-envs"))
+    root = root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    # The model is shared by both runs (generated once, then reused).
+    keep = args.keep.resolve() / "model-run" if args.keep else Path(
+        tempfile.mkdtemp(prefix="mlprov-bench-", dir=args.tmpdir))
+    results: dict[str, Any] = {}
+    try:
+        for bench in bench_envs(args.with_jupyterlab):
+            python = ensure_env(bench, root, log)
+            log(f"env {bench.name}: benchmark ...")
+            argv = [str(python), *child_argv(args, keep)]
+            start = time.perf_counter()
+            proc = subprocess.run(argv, env=_child_env(), capture_output=True, text=True,
+                                  check=False)
+            if proc.returncode != 0:
+                raise CommandError(argv, proc.returncode, proc.stdout, proc.stderr)
+            log(f"  done in {time.perf_counter() - start:.0f} s")
+            results[bench.name] = {
+                "description": bench.description,
+                "venv": str(python.parent.parent),
+                "rfc3987_syntax": _has_module(python, "rfc3987_syntax"),
+                "jupyterlab": _has_module(python, "jupyterlab"),
+                "report": json.loads(proc.stdout),
+            }
+    finally:
+        if not args.keep:
+            shutil.rmtree(keep, ignore_errors=True)
+    return {"env_check": results}
+
+
+def render_env_check(document: dict[str, Any]) -> str:
+    """Both environments' ratios side by side, then each environment's full table."""
+    envs = document["env_check"]
+    first = next(iter(envs.values()))["report"]
+    lines = [
+        (f"environment check: {first['model']['size']} model, {first['model']['files']} "
+         f"files; median of {first['repeat']} runs (start-up: {first['startup_repeat']}); "
+         f"{first['platform']['cpus']} CPUs"),
+        "",
+        f"{'environment':<12} {'rfc3987-syntax':<15} {'attest/openssl':<24} "
+        f"{'verify/model_signing':<24} {'mlprov --help'}",
+        "-" * 98,
+    ]
+    for name, env in envs.items():
+        targets = {t["key"]: t for t in env["report"]["targets"]}
+        cells = []
+        for key in ("attest_vs_openssl", "verify_vs_ms_verify", "startup"):
+            t = targets[key]
+            value = "n/a" if t["value"] is None else f"{t['value']:.3f}{t['unit']}"
+            cells.append(f"{value} {t['result']} (<={t['limit']}{t['unit']})")
+        present = "installed" if env["rfc3987_syntax"] else "absent"
+        lines.append(f"{name:<12} {present:<15} {cells[0]:<24} {cells[1]:<24} {cells[2]}")
+    lines.append("")
+    for name, env in envs.items():
+        lines += [f"== {name}: {env['description']} ({env['venv']})", render_text(env["report"]),
+                  ""]
+    return "\n".join(lines).rstrip("\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; return the process exit status."""
     args = parse_args(argv)
+    if args.env_check:
+        try:
+            document = run_env_check(args)
+        except SetupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
+        except CommandError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            print(f"--- stderr ---\n{exc.stderr.rstrip()}", file=sys.stderr)
+            return 3
+        print(json.dumps(document, indent=2) if args.json else render_env_check(document))
+        return 0
     if importlib.util.find_spec("rfc3987_syntax") is not None:
-        print("note: rfc3987-syntax is installed here (the test extra brings it); it adds "
-              "about 0.8 s to every mlprov command that checks an SBOM. Measure in a venv "
-              "installed like a user's: pip install -e . 'model-signing==1.1.1' pyopenssl",
-              file=sys.stderr)
+        print("note: rfc3987-syntax is installed here (jsonschema[format-nongpl], which the "
+              "test extra brings); mlprov's runtime does not load it. --env-check measures "
+              "a plain install and one with it side by side.", file=sys.stderr)
     ws: Workspace | None = None
     try:
         tools = find_tools(args.skip_mlprov)

@@ -73,6 +73,7 @@ from mlprov.statements import ResourceDescriptor, Statement, sha256_descriptor
 from mlprov.trust import Role, Trust, TrustedKey, load_trust
 
 if TYPE_CHECKING:
+    from mlprov._internal.card_template import CardTemplate
     from mlprov.lineage import ParentRecord, ParentSpec
 
 __all__ = ["AttestResult", "attest", "default_builder_id", "make_inputs"]
@@ -269,6 +270,14 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _card_template(path: Path | str | None) -> CardTemplate | None:
+    if path is None:
+        return None
+    from mlprov._internal.card_template import load_card_template
+
+    return load_card_template(path)
+
+
 def _environment(environment: Path | str | list[Package] | None) -> list[Package]:
     if isinstance(environment, list):
         return environment
@@ -280,12 +289,14 @@ def _environment(environment: Path | str | list[Package] | None) -> list[Package
 def _sbom_eval_card(*, name: str, root: str, provenance: Statement, provenance_bundle: bytes,
                     signer: BundleSigner, eval_signer: BundleSigner | None,
                     eval_statement: Statement | None, card: CardInput,
-                    packages: list[Package], draft: BomDraft | None = None) -> dict[str, bytes]:
+                    packages: list[Package], draft: BomDraft | None = None,
+                    template: CardTemplate | None = None) -> dict[str, bytes]:
     """Sign the eval statement, render the card, and sign the SBOM that pins both.
 
     The card is rendered from the same readers ``mlprov card`` uses on verified
     evidence, so re-rendering it later gives the same bytes. ``draft``: the
-    SBOM as :func:`mlprov.sbom.prepare_bom` built it before the hash ended.
+    SBOM as :func:`mlprov.sbom.prepare_bom` built it before the hash ended;
+    ``template``: a ``--card-template`` that renders the card instead of mlprov's layout.
     """
     prov = read_provenance(provenance, what=PROVENANCE_FILE)
     files: dict[str, bytes] = {}
@@ -299,7 +310,8 @@ def _sbom_eval_card(*, name: str, root: str, provenance: Statement, provenance_b
     bom = build_bom(provenance=prov, root=root, packages=packages, card=card,
                     evaluation=evaluation, validate=False, draft=draft)
     sbom = sbom_info(bom)
-    files[CARD_FILE] = render_card(card_facts(prov, root, evaluation, sbom)).encode("utf-8")
+    render = template.render if template is not None else render_card
+    files[CARD_FILE] = render(card_facts(prov, root, evaluation, sbom)).encode("utf-8")
     pins[CARD_FILE] = ("model-card", _sha256(files[CARD_FILE]))
     bom = pin_evidence(bom, pins)
     files[SBOM_FILE] = bom_file_bytes(bom)
@@ -338,6 +350,7 @@ def attest(
     eval_data: list[DataRef] | None = None,
     evaluator_id: str | None = None,
     card: CardInput | Path | str | None = None,
+    card_template: Path | str | None = None,
     environment: Path | str | list[Package] | None = None,
 ) -> AttestResult:
     """Hash ``model`` once and write signed evidence to ``out``.
@@ -403,6 +416,10 @@ def attest(
             (default: the builder id).
         card: the model card input (a :class:`~mlprov.card.CardInput`, or a
             YAML/JSON file, see :mod:`mlprov.card`).
+        card_template: a Jinja2 template that renders ``MODEL_CARD.md`` instead of
+            mlprov's layout, as ``huggingface_hub.ModelCard.from_template`` does, in a
+            sandbox; its variables are listed in docs/sbom-eval-card.md. The rendered
+            card is the one the SBOM pins.
         environment: the training environment: a requirements or lock file, or
             packages; default: this interpreter's installed distributions.
 
@@ -441,6 +458,7 @@ def attest(
         eval_signer = load_private_key(Path(eval_key))
     card_input = card if isinstance(card, CardInput) else (
         load_card_input(Path(card)) if card is not None else CardInput())
+    template = _card_template(card_template)
     packages = _environment(environment)
     parent_records = _resolve_parents(list(parents), _parent_trust(
         parent_trust, parent_key, signer)) if parents else ()
@@ -470,6 +488,12 @@ def attest(
         provenance=read_provenance(provenance_for(_PENDING_ROOT, started), what=PROVENANCE_FILE),
         packages=packages, card=card_input,
         evaluation=read_eval(pending_eval, what=EVAL_FILE) if pending_eval else None)
+    if template is not None:
+        # A dry run on the draft's facts: a misspelt name or a refused access in the
+        # template fails now, not after the hash. Its output is dropped.
+        template.render(card_facts(
+            read_provenance(provenance_for(_PENDING_ROOT, started), what=PROVENANCE_FILE),
+            _PENDING_ROOT, draft.evaluation, sbom_info(draft.document)))
     # A process's first signature costs some 6 ms more than the next ones
     # (cryptography loads its OpenSSL backend, OpenSSL sets up): pay that now,
     # while the model is hashed, rather than after. The signature is dropped.
@@ -496,7 +520,7 @@ def attest(
         name=name, root=manifest.root, provenance=provenance,
         provenance_bundle=files[PROVENANCE_FILE], signer=signer, eval_signer=eval_signer,
         eval_statement=eval_statement_for(manifest.root), card=card_input,
-        packages=packages, draft=draft))
+        packages=packages, draft=draft, template=template))
     digests = {n: "sha256:" + hashlib.sha256(b).hexdigest() for n, b in files.items()}
     index = EvidenceIndex(name=name, identity=identity, root_digest=f"sha256:{manifest.root}",
                           files=digests, mlprov_version=__version__)

@@ -52,6 +52,7 @@ and the seeds from the provenance.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,7 +81,9 @@ __all__ = [
     "EthicalConsideration",
     "card_facts",
     "card_from_verdict",
+    "card_metadata",
     "load_card_input",
+    "metadata_yaml",
     "render_card",
     "render_verified_card",
 ]
@@ -216,14 +219,24 @@ def _header(facts: CardFacts) -> dict[str, Any]:
     return header
 
 
-def render_card(facts: CardFacts) -> str:
-    """Render ``MODEL_CARD.md`` (deterministic: the same facts give the same bytes)."""
+def card_metadata(facts: CardFacts) -> dict[str, Any]:
+    """The card's Hugging Face metadata (its YAML header) as a mapping."""
+    return _header(facts)
+
+
+def metadata_yaml(facts: CardFacts) -> str:
+    """The YAML header's text, without the ``---`` lines (the Hub's ``card_data``)."""
     import yaml
 
+    return yaml.safe_dump(_header(facts), sort_keys=False, allow_unicode=True,
+                          width=4096).rstrip("\n")
+
+
+def render_card(facts: CardFacts) -> str:
+    """Render ``MODEL_CARD.md`` (deterministic: the same facts give the same bytes)."""
     prov, card, evaluation = facts.provenance, facts.card, facts.evaluation
     code = prov.inputs.code
-    lines = ["---", yaml.safe_dump(_header(facts), sort_keys=False, allow_unicode=True,
-                                   width=4096).rstrip("\n"), "---", "",
+    lines = ["---", metadata_yaml(facts), "---", "",
              f"# Model card: {_line(prov.name)}", ""]
     if card.description:
         lines += [card.description.strip(), ""]
@@ -380,15 +393,22 @@ def _data_table(rows: list[tuple[str, str, str | None]]) -> list[str]:
 # ---------------------------------------------------------------------------
 
 
-def card_from_verdict(verdict: Verdict) -> str:
+def card_from_verdict(verdict: Verdict, *, template: Path | str | None = None) -> str:
     """Render the card from a verdict's verified statements.
 
     The provenance and the SBOM must have verified, and the eval statement too
     when the SBOM records one; the model's files need not have been checked.
+    ``template``: a Jinja2 card template (``--card-template``) to render with
+    instead of mlprov's layout (see :mod:`mlprov._internal.card_template`).
 
     Raises:
         VerificationError: a statement the card needs did not verify.
+        InputError: the template is unreadable or fails.
     """
+    return _render_verdict(verdict, _renderer(template))
+
+
+def _render_verdict(verdict: Verdict, render: Callable[[CardFacts], str]) -> str:
     failed = [c for c in verdict.checks if c.ok is False]
     if failed:
         raise VerificationError(f"cannot render the card from unverified evidence: "
@@ -400,17 +420,28 @@ def card_from_verdict(verdict: Verdict) -> str:
     if EVAL_FILE in sbom.pinned and verdict.evaluation is None:
         raise VerificationError(f"cannot render the card: {EVAL_FILE} did not verify")
     root = verdict.root_digest.removeprefix("sha256:")
-    return render_card(card_facts(provenance, root, verdict.evaluation, sbom))
+    return render(card_facts(provenance, root, verdict.evaluation, sbom))
 
 
 def render_verified_card(evidence: Path | str, *, trust: Trust | Path | str | None = None,
-                         key: Path | str | None = None) -> str:
+                         key: Path | str | None = None,
+                         template: Path | str | None = None) -> str:
     """Verify an evidence directory's statements and re-render its model card.
 
     Raises:
         VerificationError: the evidence does not verify (named in the message).
-        InputError, TrustError, KeyMaterialError: unusable evidence path or trust.
+        InputError, TrustError, KeyMaterialError: unusable evidence path, trust or
+            template.
     """
     from mlprov.verification import verify
 
-    return card_from_verdict(verify(None, evidence=evidence, trust=trust, key=key))
+    render = _renderer(template)  # a bad template fails before the evidence is read
+    return _render_verdict(verify(None, evidence=evidence, trust=trust, key=key), render)
+
+
+def _renderer(template: Path | str | None) -> Callable[[CardFacts], str]:
+    if template is None:
+        return render_card
+    from mlprov._internal.card_template import load_card_template
+
+    return load_card_template(template).render

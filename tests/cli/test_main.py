@@ -79,3 +79,48 @@ def test_internal_error_is_exit_4_without_traceback(run_cli, monkeypatch, tmp_pa
     [line] = r.stderr.splitlines()
     assert line.startswith("internal error: ZeroDivisionError: oops")
     assert "--debug" in line and "Traceback" not in r.stderr
+
+
+def test_attest_and_verify_never_import_the_iri_grammar_or_jinja(tmp_path, model_dir):
+    """Speed that does not depend on the environment (issue 11 item 7): with
+    jsonschema[format-nongpl] installed (the test extra brings rfc3987-syntax and lark),
+    `mlprov --help`, attest (SBOM checked) and verify (SBOM checked again) load neither the
+    IRI grammar nor Jinja2 (only --card-template needs it). Not timed: modules loaded."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("rfc3987_syntax")
+    pytest.importorskip("lark")
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text('{"auc": 0.9}\n')
+    key, evidence = tmp_path / "ci.key", tmp_path / "evidence"
+    code = f"""\
+import sys
+from mlprov._cli.main import main
+
+def run(*args):
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        assert exc.code == 0, (args, exc.code)
+
+def loaded():
+    return sorted(m for m in ("rfc3987_syntax", "lark", "jinja2") if m in sys.modules)
+
+run("--help")
+print("help", loaded())
+run("keygen", "--out", {str(key)!r})
+run("attest", {str(model_dir)!r}, "--name", "m", "--key", {str(key)!r}, "--out",
+    {str(evidence)!r}, "--commit", "{"a" * 40}", "--metrics", {str(metrics)!r})
+print("attest", loaded())
+run("verify", {str(model_dir)!r}, "--evidence", {str(evidence)!r}, "--key", {str(key)!r} + ".pub")
+print("verify", loaded())
+import rfc3987_syntax, lark
+print("importable")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines()
+             if line.startswith(("help ", "attest ", "verify ", "importable"))]
+    assert lines == ["help []", "attest []", "verify []", "importable"], done.stdout

@@ -28,7 +28,7 @@ Examples:
   mlprov attest model/ --name credit-risk --key ci.key --out evidence/ --commit SHA --json
   mlprov attest model/ --name credit-risk --key ci.key --out evidence/ --commit SHA \\
       --metrics metrics.json --eval-key eval.key --card card.yaml \\
-      --environment requirements.lock
+      --environment requirements.lock --card-template TEMPLATE.md
   mlprov attest ft/ --name credit-risk-ft --key ci.key --out ft-evidence/ --commit SHA \\
       --parent fine-tune-of=base-evidence/ --parent-trust trust.yaml
   mlprov attest model/ --name credit-risk --sigstore --out evidence/ --commit SHA
@@ -66,6 +66,11 @@ Check the result with `mlprov verify MODEL_PATH --evidence EVIDENCE_DIR --key KE
               help="Model card input (YAML): description, license, task, intended_use, "
                    "out_of_scope_uses, factors, ethical_considerations, "
                    "caveats_and_recommendations...")
+@click.option("--card-template", "card_template", metavar="TEMPLATE.md",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Render MODEL_CARD.md from this Jinja2 template (sandboxed), as "
+                   "huggingface_hub's ModelCard.from_template does; variables in "
+                   "docs/sbom-eval-card.md. The rendered card is the one signed.")
 @click.option("--environment", metavar="FILE",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The training environment for the SBOM: a pinned requirements file or a "
@@ -96,7 +101,7 @@ def attest(model_path: Path, name: str, signer: SignerOptions, out: Path, commit
            repo: Path | None, allow_dirty: bool, data: tuple[str, ...],
            configs: tuple[Path, ...], seeds: tuple[str, ...], metrics: Path | None,
            eval_key: Path | None, eval_data: tuple[str, ...], card: Path | None,
-           environment: Path | None,
+           card_template: Path | None, environment: Path | None,
            builder_id: str | None, invocation_id: str | None, started_on: dt.datetime | None,
            parents: tuple[str, ...], parent_trust: Path | None, parent_key: Path | None,
            allow_symlinks: bool, force: bool, as_json: bool) -> None:
@@ -126,7 +131,8 @@ def attest(model_path: Path, name: str, signer: SignerOptions, out: Path, commit
             result = run_attest(model_path, name=name, signer=signer.build(), out=out,
                                 inputs=inputs,
                                 metrics=metrics, eval_key=eval_key, eval_data=eval_datasets,
-                                card=card, environment=environment, builder_id=builder_id,
+                                card=card, card_template=card_template,
+                                environment=environment, builder_id=builder_id,
                                 invocation_id=invocation_id, started_on=started_on,
                                 allow_symlinks=allow_symlinks, overwrite=force,
                                 progress=progress, hashing=job, parents=specs,

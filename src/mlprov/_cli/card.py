@@ -16,6 +16,7 @@ EPILOG = """\b
 Examples:
   mlprov card evidence/ --trust trust.yaml                 # to stdout
   mlprov card evidence/ --key ci.key.pub -o MODEL_CARD.md
+  mlprov card evidence/ --key ci.key.pub --card-template TEMPLATE.md
 \b
 The card is rendered only from statements that verified; if any check of the
 evidence fails, nothing is written and the exit code is 1.
@@ -29,17 +30,23 @@ evidence fails, nothing is written and the exit code is 1.
 @click.option("-o", "--output", "output", metavar="FILE",
               type=click.Path(dir_okay=False, path_type=Path),
               help="Write the card here (atomically) instead of stdout.")
-def card(evidence: Path, trust: Path | None, key: Path | None, output: Path | None) -> None:
+@click.option("--card-template", "card_template", metavar="TEMPLATE.md",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Render with this Jinja2 template (the one given to attest) instead of "
+                   "mlprov's layout.")
+def card(evidence: Path, trust: Path | None, key: Path | None, output: Path | None,
+         card_template: Path | None) -> None:
     """Re-render the model card of EVIDENCE_DIR from its verified statements.
 
     Verifies the provenance, SBOM and eval signatures and roles first; the
     card (Mitchell et al. sections, Hugging Face YAML header) is rebuilt from
-    them, so it matches the MODEL_CARD.md that attest wrote.
+    them, so it matches the MODEL_CARD.md that attest wrote (given the same
+    --card-template, when attest had one).
     """
     require_one_trust(trust, key)
     from mlprov.card import render_verified_card
 
-    text = render_verified_card(evidence, trust=trust, key=key)
+    text = render_verified_card(evidence, trust=trust, key=key, template=card_template)
     if output is None:
         click.echo(text, nl=False)
         return
