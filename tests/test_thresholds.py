@@ -29,7 +29,7 @@ def test_two_bounds_combine_and_spaces_around_the_operator_are_fine():
     "auc", "auc>0.5", "auc=>0.5", "auc>=", ">=0.5", "auc>=0.5x", "auc>=nan", "auc>=inf",
     "auc>=-inf", "auc>=1_0", "auc>=0x10", "auc>=1e9999", "a uc>=0.5", "auc>=0.5>=0.6",
     "auc\n>=0.5", "auc>=0.5\n", "au\x1bc>=0.5", "au\u202ec>=0.5", "slice:>=0.5", "",
-    "auc>=٠.5",
+    "auc>=\u0660.5",
 ])
 def test_malformed_thresholds_are_refused(text):
     with pytest.raises(InputError):
