@@ -11,8 +11,7 @@ from huggingface_hub import ModelCard
 
 import mlprov
 from mlprov._internal import card_template
-from mlprov._internal.card_template import VARIABLES, load_card_template
-from mlprov.card import render_verified_card
+from mlprov._internal.card_template import VARIABLES, load_card_template, render_verified_card_with
 from mlprov.errors import InputError
 from tests.evidence_kit import Evidence, attest_full
 
@@ -80,8 +79,8 @@ def test_the_rendered_template_is_the_signed_card(make_key, model_dir, tmp_path,
     assert data["mlprov"]["identity"] == result.identity
     assert result.verified
     # `mlprov card` with the same template gives the same bytes from verified evidence
-    assert render_verified_card(ev.evidence, trust=ev.trust,
-                                template=tmp_path / "TEMPLATE.md") == text
+    assert render_verified_card_with(tmp_path / "TEMPLATE.md", ev.evidence,
+                                     trust=ev.trust) == text
 
 
 def test_editing_the_rendered_card_fails_verification(make_key, model_dir, tmp_path):

@@ -393,19 +393,20 @@ def _data_table(rows: list[tuple[str, str, str | None]]) -> list[str]:
 # ---------------------------------------------------------------------------
 
 
-def card_from_verdict(verdict: Verdict, *, template: Path | str | None = None) -> str:
+def card_from_verdict(verdict: Verdict, *,
+                      render: Callable[[CardFacts], str] | None = None) -> str:
     """Render the card from a verdict's verified statements.
 
     The provenance and the SBOM must have verified, and the eval statement too
     when the SBOM records one; the model's files need not have been checked.
-    ``template``: a Jinja2 card template (``--card-template``) to render with
-    instead of mlprov's layout (see :mod:`mlprov._internal.card_template`).
+    ``render``: turns the facts into the card (default :func:`render_card`; a
+    ``--card-template``'s ``render``, see :mod:`mlprov._internal.card_template`).
 
     Raises:
         VerificationError: a statement the card needs did not verify.
-        InputError: the template is unreadable or fails.
+        InputError: the template fails.
     """
-    return _render_verdict(verdict, _renderer(template))
+    return _render_verdict(verdict, render or render_card)
 
 
 def _render_verdict(verdict: Verdict, render: Callable[[CardFacts], str]) -> str:
@@ -425,7 +426,7 @@ def _render_verdict(verdict: Verdict, render: Callable[[CardFacts], str]) -> str
 
 def render_verified_card(evidence: Path | str, *, trust: Trust | Path | str | None = None,
                          key: Path | str | None = None,
-                         template: Path | str | None = None) -> str:
+                         render: Callable[[CardFacts], str] | None = None) -> str:
     """Verify an evidence directory's statements and re-render its model card.
 
     Raises:
@@ -435,13 +436,5 @@ def render_verified_card(evidence: Path | str, *, trust: Trust | Path | str | No
     """
     from mlprov.verification import verify
 
-    render = _renderer(template)  # a bad template fails before the evidence is read
-    return _render_verdict(verify(None, evidence=evidence, trust=trust, key=key), render)
-
-
-def _renderer(template: Path | str | None) -> Callable[[CardFacts], str]:
-    if template is None:
-        return render_card
-    from mlprov._internal.card_template import load_card_template
-
-    return load_card_template(template).render
+    return _render_verdict(verify(None, evidence=evidence, trust=trust, key=key),
+                           render or render_card)

@@ -44,9 +44,14 @@ def card(evidence: Path, trust: Path | None, key: Path | None, output: Path | No
     --card-template, when attest had one).
     """
     require_one_trust(trust, key)
-    from mlprov.card import render_verified_card
+    if card_template is not None:
+        from mlprov._internal.card_template import render_verified_card_with
 
-    text = render_verified_card(evidence, trust=trust, key=key, template=card_template)
+        text = render_verified_card_with(card_template, evidence, trust=trust, key=key)
+    else:
+        from mlprov.card import render_verified_card
+
+        text = render_verified_card(evidence, trust=trust, key=key)
     if output is None:
         click.echo(text, nl=False)
         return

@@ -58,7 +58,10 @@ from mlprov.evidence import SBOM_FILE
 if TYPE_CHECKING:
     import jinja2
 
-__all__ = ["MAX_RENDERED_BYTES", "VARIABLES", "CardTemplate", "load_card_template"]
+    from mlprov.trust import Trust
+
+__all__ = ["MAX_RENDERED_BYTES", "VARIABLES", "CardTemplate", "load_card_template",
+           "render_verified_card_with"]
 
 #: The most bytes a rendered card may hold.
 MAX_RENDERED_BYTES: Final = 16 * 1024 * 1024
@@ -343,3 +346,20 @@ def _json(value: Any) -> str:
 
 def _list_text(items: list[str]) -> str:
     return "\n".join(_bullets(items, "")) if items else ""
+
+
+def render_verified_card_with(template: Path | str, evidence: Path | str, *,
+                              trust: Trust | Path | str | None = None,
+                              key: Path | str | None = None) -> str:
+    """Verify ``evidence`` and re-render its card with ``template`` (``mlprov card``).
+
+    The template is read and checked before the evidence is.
+
+    Raises:
+        InputError: the template is unreadable or fails.
+        VerificationError: the evidence does not verify.
+    """
+    from mlprov.card import render_verified_card
+
+    loaded = load_card_template(template)
+    return render_verified_card(evidence, trust=trust, key=key, render=loaded.render)
