@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from mlprov._internal.arguments import CALLBACK, HASH_JOB, PATH, TRUST, checked, optional
 from mlprov._internal.parents import parents_from_predicate
 from mlprov.evidence import (
     CARD_FILE,
@@ -300,11 +301,16 @@ def inspection_of(verdict: Verdict) -> Inspection:
         lineage=_lineage_section(verdict))
 
 
+@checked(evidence=PATH, trust=optional(TRUST), key=optional(PATH), model=optional(PATH),
+         progress=CALLBACK, hashing=optional(HASH_JOB))
 def inspect_evidence(evidence: Path | str, *, trust: Trust | Path | str | None = None,
                      key: Path | str | None = None, model: Path | str | None = None,
                      progress: ProgressCallback | None = None,
                      hashing: HashJob | None = None) -> Inspection:
     """Verify an evidence directory (and the model's files, when given), then inspect it.
+
+    Example:
+        inspection = mlprov.inspect_evidence("evidence/", trust="trust.yaml")
 
     Raises:
         InputError: the evidence, model or trust cannot be found or read.

@@ -23,10 +23,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlprov._internal.arguments import (
+    BOOL,
+    NUMBER,
+    PATH,
+    STRINGS,
+    TEXT,
+    checked,
+    optional,
+)
 from mlprov._internal.readers import MAX_CONFIG_BYTES, read_bytes
 from mlprov.canonical import canonical_json, loads_strict
 from mlprov.errors import InputError, MlprovError, VerificationError
 from mlprov.registry import _faults
+from mlprov.registry._arguments import COUNT, STAGE, TRUST_OBJ, URI, VERSION
 from mlprov.registry._audit import GENESIS, make_entry
 from mlprov.registry._blobs import LocalBlobStore
 from mlprov.registry._config import DEFAULT_CONFIG, UNGATED, RegistryConfig, parse_config
@@ -297,6 +307,7 @@ class Registry:
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
+    @checked(home=optional(PATH))
     def open(cls, home: Path | str | None = None) -> Registry:
         """Open the registry at ``home`` (default ``$MLPROV_HOME``, else ``~/.mlprov``).
 
@@ -311,6 +322,9 @@ class Registry:
         return cls(path, store, LocalBlobStore(path / "blobs"))
 
     @classmethod
+    @checked(home=optional(PATH), trust=PATH, policies=optional(PATH), key=optional(PATH),
+             actor=optional(TEXT), sigstore=BOOL, identity_token=optional(TEXT), staging=BOOL,
+             trust_config=optional(PATH))
     def init(cls, home: Path | str | None, *, trust: Path | str,
              policies: Path | str | None = None, key: Path | str | None = None,
              actor: str | None = None, sigstore: bool = False,
@@ -493,6 +507,7 @@ class Registry:
                                                     if Role.REGISTRY in r.roles))
         return self._anchor
 
+    @checked(anchor=optional(TRUST_OBJ))
     def head(self, *, anchor: Trust | None = None) -> SignedHead:
         """The registry's signed head, verified with ``anchor`` (default: :attr:`anchor`).
 
@@ -821,6 +836,7 @@ class Registry:
 
     # ------------------------------------------------------------------ registry config
 
+    @checked(trust=PATH, reason=TEXT, actor=optional(TEXT))
     def set_trust(self, trust: Path | str, *, reason: str, actor: str | None = None
                   ) -> ChangeResult:
         """Replace the trust the registry enforces (an audited, signed change)."""
@@ -831,6 +847,7 @@ class Registry:
         digest = self.blobs.put_bytes(data).digest
         return self._set_setting("registry.trust", "trust", digest, reason=reason, actor=actor)
 
+    @checked(policies=optional(PATH), reason=TEXT, actor=optional(TEXT))
     def set_policies(self, policies: Path | str | None, *, reason: str,
                      actor: str | None = None) -> ChangeResult:
         """Replace the policies (default: the shipped ones); an audited, signed change.
@@ -849,6 +866,7 @@ class Registry:
         return self._set_setting("registry.policies", "policies", digest, reason=reason,
                                  actor=actor)
 
+    @checked(config=PATH, reason=TEXT, actor=optional(TEXT))
     def set_config(self, config: Path | str, *, reason: str, actor: str | None = None
                    ) -> ChangeResult:
         """Record a new ``mlprov.toml`` (checked; copied into the registry); audited."""
@@ -897,6 +915,7 @@ class Registry:
 
     # ------------------------------------------------------------------ register
 
+    @checked(model=PATH, evidence=PATH, actor=optional(TEXT), reason=optional(TEXT))
     def register(self, model: Path | str, *, evidence: Path | str, actor: str | None = None,
                  reason: str | None = None) -> RegisterResult:
         """Verify a model against its evidence and the registry's trust, then store it.
@@ -1058,6 +1077,7 @@ class Registry:
 
     # ------------------------------------------------------------------ reads
 
+    @checked(uri=URI, trust=optional(TRUST_OBJ), min_seq=optional(COUNT), head_file=optional(PATH))
     def resolve(self, uri: str | ModelUri, *, trust: Trust | None = None,
                 min_seq: int | None = None, head_file: Path | None = None) -> Resolved:
         """Resolve ``models:/NAME/N``, ``models:/NAME@ALIAS``, ``/STAGE`` or ``/latest``.
@@ -1081,6 +1101,7 @@ class Registry:
             check_decision_in_log(tx, resolved.decision, head, anchor)
         return resolved
 
+    @checked(digest=TEXT)
     def decision(self, digest: str) -> bytes:
         """A signed decision (Sigstore bundle bytes) by its digest, checked against it.
 
@@ -1092,6 +1113,7 @@ class Registry:
         with self.metadata.read() as tx:
             return read_decision(tx.get_decision, digest)
 
+    @checked(name=TEXT, version=VERSION)
     def get_version(self, name: str, version: int) -> VersionRecord:
         """One version's record.
 
@@ -1103,6 +1125,7 @@ class Registry:
         with self.metadata.read() as tx:
             return _need_version(tx, name, version)
 
+    @checked(name=TEXT, version=VERSION, deep=BOOL, trust=optional(TRUST_OBJ))
     def verify_version(self, name: str, version: int, *, deep: bool = False,
                        trust: Trust | None = None) -> VersionFacts:
         """Re-verify a stored version from the blob store (see :mod:`._facts`)."""
@@ -1171,6 +1194,7 @@ class Registry:
                            inputs=inputs, change=change, details=details)
         return pending, facts
 
+    @checked(name=TEXT, version=VERSION, to=STAGE, reason=TEXT, actor=optional(TEXT))
     def promote(self, name: str, version: int, *, to: Stage | str, reason: str,
                 actor: str | None = None) -> ChangeResult:
         """Move a version to a stage, if the stage's gate allows it.
@@ -1206,6 +1230,7 @@ class Registry:
 
         return self._after_commit(self._retrying(run))
 
+    @checked(name=TEXT, alias=TEXT, version=VERSION, reason=TEXT, actor=optional(TEXT))
     def set_alias(self, name: str, alias: str, version: int, *, reason: str,
                   actor: str | None = None, _kind: str = "alias.set") -> ChangeResult:
         """Point ``alias`` at a version, if the alias's gate allows it.
@@ -1241,6 +1266,7 @@ class Registry:
 
         return self._after_commit(self._retrying(run))
 
+    @checked(name=TEXT, alias=TEXT, reason=TEXT, actor=optional(TEXT))
     def delete_alias(self, name: str, alias: str, *, reason: str, actor: str | None = None
                      ) -> ChangeResult:
         """Remove an alias. Never gated (it grants nothing), always signed and audited.
@@ -1275,6 +1301,7 @@ class Registry:
 
         return self._after_commit(self._retrying(run))
 
+    @checked(name=TEXT, alias=TEXT, to=optional(VERSION), reason=TEXT, actor=optional(TEXT))
     def rollback(self, name: str, alias: str, *, to: int | None = None, reason: str,
                  actor: str | None = None) -> ChangeResult:
         """Re-point ``alias`` to an earlier version (default: the one before the current).
@@ -1299,6 +1326,7 @@ class Registry:
         return self.set_alias(name, alias, to, reason=reason, actor=actor,
                               _kind="alias.rollback")
 
+    @checked(name=TEXT, version=VERSION, review=PATH, actor=optional(TEXT), reason=optional(TEXT))
     def add_review(self, name: str, version: int, review: Path | str, *,
                    actor: str | None = None, reason: str | None = None) -> ChangeResult:
         """Attach a signed review to a version; it must verify (and will at each use).
@@ -1357,6 +1385,7 @@ class Registry:
 
     # ------------------------------------------------------------------ history
 
+    @checked(name=TEXT, alias=TEXT, at=optional(TEXT))
     def alias_history(self, name: str, alias: str, *, at: str | None = None
                       ) -> list[AliasChange]:
         """Every accepted change of ``alias``, oldest first (to ``at``, if given).
@@ -1417,6 +1446,7 @@ class Registry:
                             "aliases": {a.alias: a.version for a in tx.list_aliases(model.name)}})
         return out
 
+    @checked(name=TEXT, limit=optional(COUNT))
     def show_model(self, name: str, *, limit: int | None = None) -> dict[str, Any]:
         """A model's versions (newest first, up to ``limit``) and aliases (JSON-ready).
 
@@ -1442,6 +1472,7 @@ class Registry:
                          for v in versions],
         }
 
+    @checked(since=COUNT, limit=optional(COUNT), name=optional(TEXT))
     def audit_log(self, *, since: int = 0, limit: int | None = None,
                   name: str | None = None) -> list[dict[str, Any]]:
         """Audit entries after ``since`` (JSON-ready, parsed from the hashed bodies)."""
@@ -1451,6 +1482,7 @@ class Registry:
             records = tx.audit_entries(since=since, limit=limit, name=name)
         return [entry_from_record(r).to_json_dict(r.entry_hash) for r in records]
 
+    @checked(deep=BOOL, checkpoint=optional(PATH), sign_checkpoint=BOOL)
     def verify_audit(self, *, deep: bool = False, checkpoint: Path | None = None,
                      sign_checkpoint: bool = False) -> Any:
         """Verify the audit log; see :func:`mlprov.registry._auditlog.verify_audit`.
@@ -1462,6 +1494,7 @@ class Registry:
         return verify_audit(self, deep=deep, checkpoint=checkpoint,
                             sign_checkpoint=sign_checkpoint)
 
+    @checked(deep=BOOL)
     def checkpoint(self, *, deep: bool = False) -> tuple[Any, bytes]:
         """Verify the audit log, then sign a checkpoint of its head (``audit checkpoint``).
 
@@ -1488,6 +1521,7 @@ class Registry:
 
         return export_head(self)
 
+    @checked(since=COUNT, limit=optional(COUNT))
     def events(self, *, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
         """Events after id ``since``, each with its deliveries (JSON-ready)."""
         with self.metadata.read() as tx:
@@ -1501,6 +1535,7 @@ class Registry:
                 out.append(document)
         return out
 
+    @checked(now=optional(NUMBER))
     def deliver_events(self, *, now: float | None = None) -> Any:
         """Deliver every due event to its hooks (retries included); never raises for hooks."""
         from mlprov.registry._events import deliver_due
@@ -1509,6 +1544,7 @@ class Registry:
 
     # ------------------------------------------------------------------ deployments
 
+    @checked(name=TEXT, models=STRINGS, reason=TEXT, actor=optional(TEXT))
     def create_deployment(self, name: str, models: list[str], *, reason: str,
                           actor: str | None = None) -> ChangeResult:
         """Pin the versions ``models`` (URIs) as the next version of deployment ``name``."""
@@ -1517,6 +1553,7 @@ class Registry:
         return create_deployment(self, name, models, reason=reason,
                                  actor=actor or default_actor())
 
+    @checked(name=TEXT, version=VERSION, to=STAGE, reason=TEXT, actor=optional(TEXT))
     def promote_deployment(self, name: str, version: int, *, to: Stage | str, reason: str,
                            actor: str | None = None) -> ChangeResult:
         """Move a deployment version to a stage; the stage's gate must allow every member."""
@@ -1525,6 +1562,7 @@ class Registry:
         return promote_deployment(self, name, version, to=to, reason=reason,
                                   actor=actor or default_actor())
 
+    @checked(name=TEXT, version=optional(VERSION))
     def show_deployment(self, name: str, version: int | None = None) -> list[Any]:
         """Deployment versions of ``name`` (or one), each with its signed spec verified."""
         from mlprov.registry._deploy import show_deployment
@@ -1541,6 +1579,8 @@ class Registry:
 
     # ------------------------------------------------------------------ delegated
 
+    @checked(uri=URI, out=PATH, trust=optional(TRUST_OBJ), min_seq=optional(COUNT),
+             head_file=optional(PATH))
     def pull(self, uri: str, out: Path | str, *, trust: Trust | None = None,
              min_seq: int | None = None, head_file: Path | str | None = None) -> PullResult:
         """Copy a version's files to ``out``, verifying every byte and every signature.
@@ -1553,6 +1593,7 @@ class Registry:
         return pull(self, uri, Path(out), trust=trust, min_seq=min_seq,
                     head_file=Path(head_file) if head_file is not None else None)
 
+    @checked(uri=URI, out=PATH, trust=optional(TRUST_OBJ))
     def export_evidence(self, uri: str, out: Path | str, *, trust: Trust | None = None
                         ) -> Resolved:
         """Write a version's evidence to a new directory, verified first (see ``pull``)."""
@@ -1560,6 +1601,7 @@ class Registry:
 
         return export_evidence(self, uri, Path(out), trust=trust)
 
+    @checked(uri=URI, trust=optional(TRUST_OBJ), min_seq=optional(COUNT), head_file=optional(PATH))
     def load(self, uri: str, *, trust: Trust | None = None, min_seq: int | None = None,
              head_file: Path | str | None = None) -> LoadedModel:
         """A verified local copy of the version ``uri`` names (cached under checkouts/).
@@ -1572,6 +1614,7 @@ class Registry:
         return load(self, uri, trust=trust, min_seq=min_seq,
                     head_file=Path(head_file) if head_file is not None else None)
 
+    @checked(name=TEXT)
     def iter_versions(self, name: str) -> Iterator[VersionRecord]:
         """Every version of ``name``."""
         with self.metadata.read() as tx:

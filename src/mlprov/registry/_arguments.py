@@ -1,0 +1,22 @@
+"""What the registry's public methods take: checks run at their entry.
+
+See :mod:`mlprov._internal.arguments`; the bodies check names and aliases further.
+"""
+
+from __future__ import annotations
+
+from mlprov._internal.arguments import TEXT, Check, either, int_in, lazy_instance
+
+__all__ = ["COUNT", "STAGE", "TRUST_OBJ", "URI", "VERSION"]
+
+#: A version number: 1, 2, 3... (``check_version`` in the body says the same for other ints).
+VERSION: Check = int_in(1)
+#: A sequence number or a count: 0 or more.
+COUNT: Check = int_in(0)
+#: A stage: a :class:`~mlprov.registry.Stage` or its name (``"Staging"``).
+STAGE: Check = either(lazy_instance("mlprov.registry.interface", "Stage", "a Stage"), TEXT)
+#: A ``models:/`` URI, as text or parsed.
+URI: Check = either(TEXT, lazy_instance("mlprov.registry._uri", "ModelUri", "a ModelUri"))
+#: A loaded :class:`~mlprov.trust.Trust` (a trust file is loaded with ``mlprov.trust.load_trust``).
+TRUST_OBJ: Check = lazy_instance("mlprov.trust", "Trust",
+                                 "a mlprov.trust.Trust (mlprov.trust.load_trust(path))")
