@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 from pydantic import Field, ValidationError, field_validator
 
 from mlprov import __version__
+from mlprov._internal.arguments import PATH, TRUST, checked, optional
 from mlprov._internal.parents import ParentRef, parents_from_predicate
 from mlprov._internal.readers import MAX_CARD_BYTES, load_yaml, read_text
 from mlprov.errors import InputError, VerificationError
@@ -315,8 +316,12 @@ def _strings(value: Any) -> list[str]:
     return [v for v in _list(value) if isinstance(v, str) and v.strip()]
 
 
+@checked(path=PATH)
 def load_card_input(path: Path) -> CardInput:
     """Read a ``--card`` file (YAML or JSON; see the module docstring).
+
+    Example:
+        card = load_card_input(Path("card.yaml"))
 
     Raises:
         InputError: unreadable, not a mapping, an unknown key or a bad value.
@@ -629,9 +634,13 @@ def card_from_verdict(verdict: Verdict) -> str:
     return render_card(card_facts(provenance, root, verdict.evaluation, sbom))
 
 
+@checked(evidence=PATH, trust=optional(TRUST), key=optional(PATH))
 def render_verified_card(evidence: Path | str, *, trust: Trust | Path | str | None = None,
                          key: Path | str | None = None) -> str:
     """Verify an evidence directory's statements and re-render its model card.
+
+    Example:
+        markdown = render_verified_card("evidence/", trust="trust.yaml")
 
     Raises:
         VerificationError: the evidence does not verify (named in the message).

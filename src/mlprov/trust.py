@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mlprov._internal.arguments import BOOL, PATH, checked, optional
 from mlprov._internal.readers import MAX_TRUST_BYTES, load_yaml, read_text
 from mlprov.errors import TrustError
 from mlprov.signing import PublicKey, load_public_key
@@ -232,8 +233,14 @@ class Trust:
         return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
     @classmethod
+    @checked(path=PATH)
     def single_key(cls, path: Path) -> Trust:
-        """Trust one public key for every role (``--key``), like ``cosign verify --key``."""
+        """Trust one public key for every role (``--key``), like ``cosign verify --key``.
+
+        Example:
+            trust = Trust.single_key(Path("ci.key.pub"))
+        """
+        path = Path(path)  # a str works too
         key = load_public_key(path)
         return cls(keys=(TrustedKey(name=path.name, key=key, roles=frozenset(Role)),),
                    source=str(path))
@@ -282,8 +289,12 @@ class _TrustFile(BaseModel):
     trusted_root: str | None = Field(default=None, min_length=1)
 
 
+@checked(path=PATH, offline=optional(BOOL))
 def load_trust(path: Path, *, offline: bool | None = None) -> Trust:
     """Load and check a trust file; key and trusted-root paths are relative to the file.
+
+    Example:
+        trust = load_trust(Path("trust.yaml"))
 
     Args:
         path: the trust file.
@@ -297,6 +308,7 @@ def load_trust(path: Path, *, offline: bool | None = None) -> Trust:
             trusts nobody, or names an unusable trusted root.
         KeyMaterialError: a named public key cannot be loaded.
     """
+    path = Path(path)  # a str works too
     try:
         text = read_text(path, what="trust file", limit=MAX_TRUST_BYTES, error=TrustError)
     except OSError as exc:

@@ -5,10 +5,22 @@ See :mod:`mlprov._internal.arguments`; the bodies check names and aliases furthe
 
 from __future__ import annotations
 
-from mlprov._internal.arguments import TEXT, Check, either, int_in, lazy_instance
+from pathlib import Path
+from typing import Any
 
-__all__ = ["COUNT", "STAGE", "TRUST_OBJ", "URI", "VERSION"]
+from mlprov._internal.arguments import PATH, TEXT, Check, Invalid, either, int_in, lazy_instance
 
+__all__ = ["COUNT", "PATH_OBJ", "STAGE", "TRUST_OBJ", "URI", "VERSION"]
+
+
+def _path_object(value: Any) -> None:
+    if not isinstance(value, Path):
+        raise Invalid("a pathlib.Path")
+    PATH(value)
+
+
+#: A path where the signature says ``Path`` (not ``str``): the method uses it as one.
+PATH_OBJ: Check = _path_object
 #: A version number: 1, 2, 3... (``check_version`` in the body says the same for other ints).
 VERSION: Check = int_in(1)
 #: A sequence number or a count: 0 or more.

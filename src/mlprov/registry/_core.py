@@ -36,7 +36,7 @@ from mlprov._internal.readers import MAX_CONFIG_BYTES, read_bytes
 from mlprov.canonical import canonical_json, loads_strict
 from mlprov.errors import InputError, MlprovError, VerificationError
 from mlprov.registry import _faults
-from mlprov.registry._arguments import COUNT, STAGE, TRUST_OBJ, URI, VERSION
+from mlprov.registry._arguments import COUNT, PATH_OBJ, STAGE, TRUST_OBJ, URI, VERSION
 from mlprov.registry._audit import GENESIS, make_entry
 from mlprov.registry._blobs import LocalBlobStore
 from mlprov.registry._config import DEFAULT_CONFIG, UNGATED, RegistryConfig, parse_config
@@ -1077,7 +1077,8 @@ class Registry:
 
     # ------------------------------------------------------------------ reads
 
-    @checked(uri=URI, trust=optional(TRUST_OBJ), min_seq=optional(COUNT), head_file=optional(PATH))
+    @checked(uri=URI, trust=optional(TRUST_OBJ), min_seq=optional(COUNT),
+             head_file=optional(PATH_OBJ))
     def resolve(self, uri: str | ModelUri, *, trust: Trust | None = None,
                 min_seq: int | None = None, head_file: Path | None = None) -> Resolved:
         """Resolve ``models:/NAME/N``, ``models:/NAME@ALIAS``, ``/STAGE`` or ``/latest``.
@@ -1482,7 +1483,7 @@ class Registry:
             records = tx.audit_entries(since=since, limit=limit, name=name)
         return [entry_from_record(r).to_json_dict(r.entry_hash) for r in records]
 
-    @checked(deep=BOOL, checkpoint=optional(PATH), sign_checkpoint=BOOL)
+    @checked(deep=BOOL, checkpoint=optional(PATH_OBJ), sign_checkpoint=BOOL)
     def verify_audit(self, *, deep: bool = False, checkpoint: Path | None = None,
                      sign_checkpoint: bool = False) -> Any:
         """Verify the audit log; see :func:`mlprov.registry._auditlog.verify_audit`.
