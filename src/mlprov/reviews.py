@@ -336,11 +336,12 @@ def verify_reviews(paths: Iterable[Path | str], trust: Trust | Path | str, *,
     (``provenance``, ``sha256:<hex>``): a review of model A never counts for a
     model B with the same bytes and recipe. The policy input keeps only reviews
     checked against all four (:func:`mlprov.policy.build_input`): pass the
-    model's ``verdict`` to take all four from it::
-
-        reviews = verify_reviews(["alice.json"], "trust.yaml", verdict=verdict)
+    model's ``verdict`` to take all four from it (see the example).
     Unsigned, forged, wrongly signed, malformed or other-model reviews are
     returned with ``counted=False`` and the reason.
+
+    Example:
+        reviews = verify_reviews(["alice.sigstore.json"], "trust.yaml", verdict=verdict)
 
     Raises:
         TrustError, KeyMaterialError: the trust file is unusable.

@@ -311,6 +311,9 @@ class Registry:
     def open(cls, home: Path | str | None = None) -> Registry:
         """Open the registry at ``home`` (default ``$MLPROV_HOME``, else ``~/.mlprov``).
 
+        Example:
+            registry = Registry.open()            # $MLPROV_HOME, else ~/.mlprov
+
         Raises:
             NotFoundError: there is no registry there.
         """
@@ -338,6 +341,9 @@ class Registry:
         the instance of ``trust_config``; the trust file must give that identity
         the ``registry`` role in a ``sigstore`` rule. The choice is recorded in
         the registry's state and in the audited init entry.
+
+        Example:
+            registry = Registry.init("~/.mlprov", trust="trust.yaml")
 
         Args:
             home: the registry directory (created; must not hold a registry).
@@ -512,6 +518,9 @@ class Registry:
         """The registry's signed head, verified with ``anchor`` (default: :attr:`anchor`).
 
         The log must end where the head says.
+
+        Example:
+            head = registry.head()
 
         Raises:
             RegistryIntegrityError: no valid head, or a log cut, extended or rewritten.
@@ -839,7 +848,11 @@ class Registry:
     @checked(trust=PATH, reason=TEXT, actor=optional(TEXT))
     def set_trust(self, trust: Path | str, *, reason: str, actor: str | None = None
                   ) -> ChangeResult:
-        """Replace the trust the registry enforces (an audited, signed change)."""
+        """Replace the trust the registry enforces (an audited, signed change).
+
+        Example:
+            registry.set_trust("trust.yaml", reason="add the QA key")
+        """
         keyless = self._signing() is not None
         if keyless:  # the registry must still be able to verify what it signs
             _check_registry_identity(self.signer, load_trust(Path(trust)))
@@ -855,6 +868,9 @@ class Registry:
         The set's own Rego tests (``*_test.rego``) run first: a set whose tests fail
         is refused, nothing is recorded.
 
+        Example:
+            registry.set_policies("policies/", reason="stricter admission")
+
         Raises:
             PolicyError: a test of the set fails (or the set does not compile).
         """
@@ -869,7 +885,11 @@ class Registry:
     @checked(config=PATH, reason=TEXT, actor=optional(TEXT))
     def set_config(self, config: Path | str, *, reason: str, actor: str | None = None
                    ) -> ChangeResult:
-        """Record a new ``mlprov.toml`` (checked; copied into the registry); audited."""
+        """Record a new ``mlprov.toml`` (checked; copied into the registry); audited.
+
+        Example:
+            registry.set_config("mlprov.toml", reason="gate @production")
+        """
         path = Path(config)
         try:
             data = read_bytes(path, what="registry config", limit=MAX_CONFIG_BYTES)
@@ -923,6 +943,9 @@ class Registry:
         The same identity and root digest again return the existing version;
         the same identity with other bytes is registered as a new version
         flagged non-reproducible.
+
+        Example:
+            v = registry.register("model/", evidence="evidence/")
 
         Raises:
             RegistrationRefusedError: verification failed (the refusal is audited).
@@ -1089,6 +1112,9 @@ class Registry:
         older than a pipeline saw before; ``trust`` verifies the head with a
         pipeline's trust file instead of the registry's own key.
 
+        Example:
+            resolved = registry.resolve("models:/credit-risk@production")
+
         Raises:
             NotFoundError: no such model, version, alias or stage.
             RegistryIntegrityError: the log was cut, rolled back or rewritten.
@@ -1106,6 +1132,9 @@ class Registry:
     def decision(self, digest: str) -> bytes:
         """A signed decision (Sigstore bundle bytes) by its digest, checked against it.
 
+        Example:
+            bundle = registry.decision(resolved.decision)
+
         Raises:
             RegistryIntegrityError: missing or changed.
         """
@@ -1118,6 +1147,9 @@ class Registry:
     def get_version(self, name: str, version: int) -> VersionRecord:
         """One version's record.
 
+        Example:
+            record = registry.get_version("credit-risk", 3)
+
         Raises:
             NotFoundError: unknown model or version.
         """
@@ -1129,7 +1161,11 @@ class Registry:
     @checked(name=TEXT, version=VERSION, deep=BOOL, trust=optional(TRUST_OBJ))
     def verify_version(self, name: str, version: int, *, deep: bool = False,
                        trust: Trust | None = None) -> VersionFacts:
-        """Re-verify a stored version from the blob store (see :mod:`._facts`)."""
+        """Re-verify a stored version from the blob store (see :mod:`._facts`).
+
+        Example:
+            facts = registry.verify_version("credit-risk", 3, deep=True)
+        """
         with self.metadata.read() as tx:
             record = _need_version(tx, name, version)
             reviews = [r.digest for r in tx.list_reviews(name, version)]
@@ -1200,6 +1236,9 @@ class Registry:
                 actor: str | None = None) -> ChangeResult:
         """Move a version to a stage, if the stage's gate allows it.
 
+        Example:
+            registry.promote("credit-risk", 3, to="Staging", reason="eval passed")
+
         Raises:
             PolicyDeniedError: the gate said no (the denial is audited).
             NotFoundError: unknown model or version.
@@ -1236,6 +1275,9 @@ class Registry:
                   actor: str | None = None, _kind: str = "alias.set") -> ChangeResult:
         """Point ``alias`` at a version, if the alias's gate allows it.
 
+        Example:
+            registry.set_alias("credit-risk", "production", 3, reason="approved")
+
         Raises:
             PolicyDeniedError: the gate said no (the denial is audited).
         """
@@ -1271,6 +1313,9 @@ class Registry:
     def delete_alias(self, name: str, alias: str, *, reason: str, actor: str | None = None
                      ) -> ChangeResult:
         """Remove an alias. Never gated (it grants nothing), always signed and audited.
+
+        Example:
+            registry.delete_alias("credit-risk", "canary", reason="experiment over")
 
         Raises:
             NotFoundError: the alias does not exist.
@@ -1309,6 +1354,9 @@ class Registry:
 
         Gated and audited like any alias move.
 
+        Example:
+            registry.rollback("credit-risk", "production", reason="latency regression")
+
         Raises:
             NotFoundError: no earlier target in the audit log.
         """
@@ -1331,6 +1379,9 @@ class Registry:
     def add_review(self, name: str, version: int, review: Path | str, *,
                    actor: str | None = None, reason: str | None = None) -> ChangeResult:
         """Attach a signed review to a version; it must verify (and will at each use).
+
+        Example:
+            registry.add_review("credit-risk", 3, "alice.sigstore.json")
 
         Raises:
             VerificationError: the review does not verify for this version.
@@ -1392,6 +1443,9 @@ class Registry:
         """Every accepted change of ``alias``, oldest first (to ``at``, if given).
 
         Read from the audit log's hashed bodies, not from the alias table.
+
+        Example:
+            changes = registry.alias_history("credit-risk", "production")
         """
         from mlprov.registry._audit import entry_from_record
 
@@ -1451,6 +1505,9 @@ class Registry:
     def show_model(self, name: str, *, limit: int | None = None) -> dict[str, Any]:
         """A model's versions (newest first, up to ``limit``) and aliases (JSON-ready).
 
+        Example:
+            model = registry.show_model("credit-risk", limit=10)
+
         Raises:
             NotFoundError: no such model.
         """
@@ -1476,7 +1533,11 @@ class Registry:
     @checked(since=COUNT, limit=optional(COUNT), name=optional(TEXT))
     def audit_log(self, *, since: int = 0, limit: int | None = None,
                   name: str | None = None) -> list[dict[str, Any]]:
-        """Audit entries after ``since`` (JSON-ready, parsed from the hashed bodies)."""
+        """Audit entries after ``since`` (JSON-ready, parsed from the hashed bodies).
+
+        Example:
+            entries = registry.audit_log(since=0, limit=50, name="credit-risk")
+        """
         from mlprov.registry._audit import entry_from_record
 
         with self.metadata.read() as tx:
@@ -1489,6 +1550,9 @@ class Registry:
         """Verify the audit log; see :func:`mlprov.registry._auditlog.verify_audit`.
 
         Read-only unless ``sign_checkpoint`` (what :meth:`checkpoint` does).
+
+        Example:
+            report = registry.verify_audit(deep=True)
         """
         from mlprov.registry._auditlog import verify_audit
 
@@ -1498,6 +1562,9 @@ class Registry:
     @checked(deep=BOOL)
     def checkpoint(self, *, deep: bool = False) -> tuple[Any, bytes]:
         """Verify the audit log, then sign a checkpoint of its head (``audit checkpoint``).
+
+        Example:
+            report, bundle = registry.checkpoint()
 
         Returns:
             The audit report and the signed checkpoint bundle (stored and mirrored
@@ -1524,7 +1591,11 @@ class Registry:
 
     @checked(since=COUNT, limit=optional(COUNT))
     def events(self, *, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
-        """Events after id ``since``, each with its deliveries (JSON-ready)."""
+        """Events after id ``since``, each with its deliveries (JSON-ready).
+
+        Example:
+            events = registry.events(since=0, limit=20)
+        """
         with self.metadata.read() as tx:
             records = tx.events(since=since, limit=limit)
             out = []
@@ -1538,7 +1609,11 @@ class Registry:
 
     @checked(now=optional(NUMBER))
     def deliver_events(self, *, now: float | None = None) -> Any:
-        """Deliver every due event to its hooks (retries included); never raises for hooks."""
+        """Deliver every due event to its hooks (retries included); never raises for hooks.
+
+        Example:
+            registry.deliver_events()
+        """
         from mlprov.registry._events import deliver_due
 
         return deliver_due(self, now=now)
@@ -1548,7 +1623,11 @@ class Registry:
     @checked(name=TEXT, models=STRINGS, reason=TEXT, actor=optional(TEXT))
     def create_deployment(self, name: str, models: list[str], *, reason: str,
                           actor: str | None = None) -> ChangeResult:
-        """Pin the versions ``models`` (URIs) as the next version of deployment ``name``."""
+        """Pin the versions ``models`` (URIs) as the next version of deployment ``name``.
+
+        Example:
+            registry.create_deployment("scoring", ["models:/credit-risk/3"], reason="r")
+        """
         from mlprov.registry._deploy import create_deployment
 
         return create_deployment(self, name, models, reason=reason,
@@ -1557,7 +1636,11 @@ class Registry:
     @checked(name=TEXT, version=VERSION, to=STAGE, reason=TEXT, actor=optional(TEXT))
     def promote_deployment(self, name: str, version: int, *, to: Stage | str, reason: str,
                            actor: str | None = None) -> ChangeResult:
-        """Move a deployment version to a stage; the stage's gate must allow every member."""
+        """Move a deployment version to a stage; the stage's gate must allow every member.
+
+        Example:
+            registry.promote_deployment("scoring", 1, to="Production", reason="r")
+        """
         from mlprov.registry._deploy import promote_deployment
 
         return promote_deployment(self, name, version, to=to, reason=reason,
@@ -1565,7 +1648,11 @@ class Registry:
 
     @checked(name=TEXT, version=optional(VERSION))
     def show_deployment(self, name: str, version: int | None = None) -> list[Any]:
-        """Deployment versions of ``name`` (or one), each with its signed spec verified."""
+        """Deployment versions of ``name`` (or one), each with its signed spec verified.
+
+        Example:
+            versions = registry.show_deployment("scoring")
+        """
         from mlprov.registry._deploy import show_deployment
 
         return show_deployment(self, name, version)
@@ -1588,6 +1675,9 @@ class Registry:
 
         ``min_seq``/``head_file``: refuse a registry older than the pipeline saw
         (see :meth:`resolve`); the head file is updated after the check.
+
+        Example:
+            registry.pull("models:/credit-risk@production", "serving/model")
         """
         from mlprov.registry._pull import pull
 
@@ -1597,7 +1687,11 @@ class Registry:
     @checked(uri=URI, out=PATH, trust=optional(TRUST_OBJ))
     def export_evidence(self, uri: str, out: Path | str, *, trust: Trust | None = None
                         ) -> Resolved:
-        """Write a version's evidence to a new directory, verified first (see ``pull``)."""
+        """Write a version's evidence to a new directory, verified first (see ``pull``).
+
+        Example:
+            registry.export_evidence("models:/base/2", "parents/base")
+        """
         from mlprov.registry._pull import export_evidence
 
         return export_evidence(self, uri, Path(out), trust=trust)
@@ -1609,6 +1703,9 @@ class Registry:
 
         Returns a :class:`~mlprov.registry.LoadedModel`: path-like, and naming the
         version it resolved to.
+
+        Example:
+            model = registry.load("models:/credit-risk@production")
         """
         from mlprov.registry._pull import load
 
@@ -1617,7 +1714,11 @@ class Registry:
 
     @checked(name=TEXT)
     def iter_versions(self, name: str) -> Iterator[VersionRecord]:
-        """Every version of ``name``."""
+        """Every version of ``name``.
+
+        Example:
+            for record in registry.iter_versions("credit-risk"): ...
+        """
         with self.metadata.read() as tx:
             if tx.get_model(name) is None:
                 raise NotFoundError(f"no model named {name!r} in the registry")

@@ -77,6 +77,7 @@ def version_uri(name: str, version: int) -> str:
     return f"models:/{name}/{version}"
 
 
+@checked(text=TEXT)
 def parse_model_uri(text: str) -> ModelUri:
     """Parse ``models:/NAME/N``, ``models:/NAME@ALIAS``, ``models:/NAME/STAGE``, ``.../latest``.
 
