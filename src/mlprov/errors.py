@@ -9,7 +9,8 @@ code  meaning
 ====  =========================================================
 0     ok: verified, allowed, written
 1     a check said no (:class:`VerificationError` and its family)
-2     usage: bad flags or arguments, a named path that does not exist (click)
+2     usage: bad flags or arguments, a named path that does not exist (click);
+      from Python, an argument of the wrong type or shape (:class:`ArgumentError`)
 3     any other mlprov error: bad input, key material, I/O
 4     a bug in mlprov (traceback only with ``--debug``)
 ====  =========================================================
