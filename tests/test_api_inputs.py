@@ -358,6 +358,7 @@ def test_an_unknown_or_missing_argument_is_an_argument_error(case, world):
      r"search must be a list of paths, not str"),
     (lambda w: mlprov.hash_path("x" * 300), r"each name at most 255"),
     (lambda w: mlprov.hash_path("a\0b"), r"without NUL"),
+    (lambda w: mlprov.hash_path("a\ud800b"), r"a path the file system can encode"),
     (lambda w: mlprov.hash_path(w.root / "missing"), r"no such file or directory"),
     (lambda w: mlprov.hash_path(w.model, workers=0), r"workers must be an integer from 1"),
     (lambda w: mlprov.load(["models:/m/1"]), r"uri must be a string, not list"),

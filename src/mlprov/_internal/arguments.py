@@ -55,7 +55,6 @@ __all__ = [
     "optional",
     "sequence_of",
     "sha256_hex",
-    "text",
 ]
 
 P = ParamSpec("P")
@@ -108,7 +107,10 @@ def _path(value: Any) -> None:
         raise Invalid("a non-empty path")
     if "\0" in text:
         raise Invalid("a path without NUL characters")
-    encoded = os.fsencode(text)
+    try:
+        encoded = os.fsencode(text)
+    except UnicodeEncodeError as exc:  # a lone surrogate: no file has that name
+        raise Invalid("a path the file system can encode") from exc
     if len(encoded) > MAX_PATH_BYTES or any(
             len(part) > MAX_NAME_BYTES for part in encoded.split(b"/")):
         raise Invalid(f"a path of at most {MAX_PATH_BYTES} bytes, each name at most "
@@ -118,20 +120,6 @@ def _path(value: Any) -> None:
 def _text(value: Any) -> None:
     if not isinstance(value, str):
         raise Invalid("a string")
-
-
-def text(*, max_length: int | None = None, non_empty: bool = False,
-         one_line: bool = False) -> Check:
-    """A string check with bounds: non-empty, at most ``max_length`` characters, one line."""
-    def check(value: Any) -> None:
-        _text(value)
-        if non_empty and not value.strip():
-            raise Invalid("a non-empty string")
-        if max_length is not None and len(value) > max_length:
-            raise Invalid(f"a string of at most {max_length} characters")
-        if one_line and ("\n" in value or "\r" in value):
-            raise Invalid("a string on one line")
-    return check
 
 
 def _bool(value: Any) -> None:
