@@ -14,6 +14,21 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from mlprov import __version__
+from mlprov._internal.arguments import (
+    BOOL,
+    CALLBACK,
+    PATH,
+    TEXT,
+    checked,
+    either,
+    instance,
+    int_in,
+    json_mapping,
+    lazy_instance,
+    mapping,
+    optional,
+    sequence_of,
+)
 from mlprov._internal.names import check_name
 from mlprov.bundles import sign_statement
 from mlprov.canonical import loads_strict
@@ -319,6 +334,26 @@ def _sbom_eval_card(*, name: str, root: str, provenance: Statement, provenance_b
     return files
 
 
+_SIGNER = instance(BundleSigner, "a signer (mlprov.signing.make_signer(key=...))")
+
+
+@checked(
+    model=PATH, name=TEXT, out=PATH, key=optional(PATH), signer=optional(_SIGNER),
+    commit=optional(TEXT), repo=optional(PATH), allow_dirty=BOOL,
+    config=optional(json_mapping), params=optional(json_mapping),
+    seeds=optional(mapping(values=int_in(), what="integer seeds")),
+    inputs=optional(instance(IdentityInputs)), builder_id=optional(TEXT),
+    invocation_id=optional(TEXT), started_on=optional(instance(dt.datetime, "a datetime")),
+    allow_symlinks=BOOL, overwrite=BOOL, progress=CALLBACK,
+    hashing=optional(instance(HashJob)),
+    parents=optional(sequence_of(either(TEXT, lazy_instance("mlprov.lineage", "ParentSpec")),
+                                 "'ROLE=EVIDENCE_DIR' strings")),
+    parent_trust=optional(either(instance(Trust), PATH)), parent_key=optional(PATH),
+    eval_key=optional(PATH), eval_signer=optional(_SIGNER),
+    eval_data=optional(sequence_of(instance(DataRef), "DataRefs")),
+    evaluator_id=optional(TEXT), card=optional(either(instance(CardInput), PATH)),
+    environment=optional(either(PATH, sequence_of(instance(Package), "Packages"))),
+)
 def attest(
     model: Path | str,
     *,

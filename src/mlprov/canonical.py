@@ -10,6 +10,7 @@ import json
 import math
 from typing import Any
 
+from mlprov._internal.arguments import BYTES, TEXT, checked, either
 from mlprov._internal.jsondepth import MAX_JSON_DEPTH, check_json_depth
 from mlprov.errors import InputError
 
@@ -21,6 +22,9 @@ MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 
 def canonical_json(value: Any) -> bytes:
     """Serialise ``value`` to RFC 8785 canonical JSON bytes.
+
+    Example:
+        canonical_json({"b": 1, "a": [1.5, None]})   # b'{"a":[1.5,null],"b":1}'
 
     Raises:
         InputError: the value holds something JSON cannot carry (NaN, infinity,
@@ -82,6 +86,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+@checked(data=either(TEXT, BYTES), what=TEXT)
 def loads_strict(data: bytes | str, *, what: str) -> Any:
     """Parse JSON strictly: no NaN/Infinity, no duplicate keys, bounded size.
 
@@ -93,6 +98,9 @@ def loads_strict(data: bytes | str, *, what: str) -> Any:
     value from the same signed bytes. Arrays and objects may nest at most
     :data:`~mlprov._internal.jsondepth.MAX_JSON_DEPTH` levels (checked on the text,
     before the parser recurses).
+
+    Example:
+        document = loads_strict(Path("metrics.json").read_bytes(), what="metrics.json")
 
     Raises:
         InputError: naming ``what`` when the document is not such JSON.

@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from mlprov import __version__
+from mlprov._internal.arguments import PATH, TRUST, checked, optional
 from mlprov._internal.cardinput import PROPERTY_PREFIX as PROPERTY_PREFIX
 from mlprov._internal.cardinput import Approach as Approach
 from mlprov._internal.cardinput import CardInput, EthicalConsideration
@@ -92,8 +93,12 @@ _HF_ID = re.compile(r"\A[a-z0-9][a-z0-9.+-]*\Z")
 _HF_DATASET = re.compile(r"\Ahf://datasets/([^@]+?)(?:@.*)?\Z")
 
 
+@checked(path=PATH)
 def load_card_input(path: Path) -> CardInput:
     """Read a ``--card`` file (YAML or JSON; see the module docstring).
+
+    Example:
+        card = load_card_input(Path("card.yaml"))
 
     Raises:
         InputError: unreadable, not a mapping, an unknown key or a bad value.
@@ -424,10 +429,14 @@ def _render_verdict(verdict: Verdict, render: Callable[[CardFacts], str]) -> str
     return render(card_facts(provenance, root, verdict.evaluation, sbom))
 
 
+@checked(evidence=PATH, trust=optional(TRUST), key=optional(PATH))
 def render_verified_card(evidence: Path | str, *, trust: Trust | Path | str | None = None,
                          key: Path | str | None = None,
                          render: Callable[[CardFacts], str] | None = None) -> str:
     """Verify an evidence directory's statements and re-render its model card.
+
+    Example:
+        markdown = render_verified_card("evidence/", trust="trust.yaml")
 
     Raises:
         VerificationError: the evidence does not verify (named in the message).

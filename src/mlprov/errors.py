@@ -9,7 +9,8 @@ code  meaning
 ====  =========================================================
 0     ok: verified, allowed, written
 1     a check said no (:class:`VerificationError` and its family)
-2     usage: bad flags or arguments, a named path that does not exist (click)
+2     usage: bad flags or arguments, a named path that does not exist (click);
+      from Python, an argument of the wrong type or shape (:class:`ArgumentError`)
 3     any other mlprov error: bad input, key material, I/O
 4     a bug in mlprov (traceback only with ``--debug``)
 ====  =========================================================
@@ -23,6 +24,7 @@ __all__ = [
     "EXIT_INTERNAL",
     "EXIT_OK",
     "EXIT_USAGE",
+    "ArgumentError",
     "BundleError",
     "DigestMismatchError",
     "IdentityError",
@@ -45,16 +47,34 @@ EXIT_ERROR = 3
 EXIT_INTERNAL = 4
 
 
+def _one_line(text: str) -> str:
+    """``text`` on one line: lines folded with a space, other controls escaped.
+
+    The same folding as the CLI's stderr line, so ``str(error)`` is what it prints;
+    a control character never reaches a log as itself.
+    """
+    if text.isprintable():
+        return text  # the common case, fast
+    folded = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 0x100
+                   else f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}"
+                   for c in folded)
+
+
 class MlprovError(Exception):
-    """Base of every error mlprov raises on purpose."""
+    """Base of every error mlprov raises on purpose.
+
+    ``str(error)`` is always one line: a message holding a line break (a path
+    or a third-party error's text) is folded onto one.
+    """
 
     exit_code: int = EXIT_ERROR
     hint: str = "run the command again with --debug for details"
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(_one_line(str(message)))
         if hint is not None:
-            self.hint = hint
+            self.hint = _one_line(str(hint))
 
     def diagnostics(self) -> str:
         """Return what the user should do next."""
@@ -65,6 +85,16 @@ class InputError(MlprovError):
     """A file, flag value or document given to mlprov is unusable."""
 
     hint = "check the path or value named in the message"
+
+
+class ArgumentError(InputError):
+    """A Python caller passed a value of the wrong type or shape to a public function.
+
+    The message names the function and the argument; the hint shows a call that works.
+    """
+
+    exit_code = EXIT_USAGE
+    hint = "see the function's docstring (help(mlprov.attest), ...) for what it takes"
 
 
 class UnsafePathError(InputError):

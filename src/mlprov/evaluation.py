@@ -26,6 +26,7 @@ from typing import Any, Final
 from pydantic import ConfigDict, Field, StrictFloat, StrictInt, ValidationError, field_validator
 
 from mlprov import __version__
+from mlprov._internal.arguments import PATH, TEXT, checked
 from mlprov._internal.readers import MAX_METRICS_BYTES, read_bytes
 from mlprov.canonical import loads_strict
 from mlprov.errors import BundleError, InputError
@@ -153,8 +154,12 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {message}" if where else message
 
 
+@checked(what=TEXT)
 def parse_metrics(document: Any, *, what: str) -> MetricsFile:
     """Read a metrics document (structured or flat); see the module docstring.
+
+    Example:
+        metrics = parse_metrics({"val/auc": 0.91}, what="metrics")
 
     Raises:
         InputError: not an object, unknown keys, non-numeric metrics, no metric at all.
@@ -196,8 +201,12 @@ def parse_metrics(document: Any, *, what: str) -> MetricsFile:
     return parsed
 
 
+@checked(path=PATH)
 def load_metrics(path: Path) -> tuple[MetricsFile, bytes]:
     """Read a metrics file; returns it parsed, and its exact bytes.
+
+    Example:
+        metrics, exact_bytes = load_metrics(Path("metrics.json"))
 
     Raises:
         InputError: unreadable, not strict JSON, or not a metrics document.

@@ -25,6 +25,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from mlprov._internal.arguments import (
+    BOOL,
+    CALLBACK,
+    PATH,
+    STRINGS,
+    TEXT,
+    checked,
+    int_in,
+    optional,
+    sequence_of,
+    sha256_hex,
+)
 from mlprov.errors import InputError, UnsafePathError
 
 __all__ = [
@@ -93,8 +105,13 @@ class Manifest:
         return {f.path: f.sha256 for f in self.files}
 
 
+@checked(file_digests=sequence_of(sha256_hex, "SHA-256 hex digests"))
 def root_digest(file_digests: Iterable[str]) -> str:
-    """Return the OMS root digest: SHA-256 over the raw digests, in manifest order."""
+    """Return the OMS root digest: SHA-256 over the raw digests, in manifest order.
+
+    Example:
+        root = root_digest(d.digest for d in manifest.files)
+    """
     h = hashlib.sha256()
     for digest in file_digests:
         h.update(bytes.fromhex(digest))
@@ -109,8 +126,12 @@ def manifest_sort_key(path: str) -> list[str]:
     return path.split("/")
 
 
+@checked(name=TEXT)
 def check_relative_path(name: str) -> str:
     """Return ``name`` if it is a safe relative POSIX path inside a root.
+
+    Example:
+        check_relative_path("tokenizer/vocab.txt")   # "../x" raises UnsafePathError
 
     Raises:
         UnsafePathError: for absolute names, ``..``/``.``/empty parts, backslashes
@@ -126,9 +147,18 @@ def check_relative_path(name: str) -> str:
     return name
 
 
+@checked(path=PATH, progress=CALLBACK, follow_symlinks=BOOL)
 def hash_file(path: Path | str, *, progress: ProgressCallback | None = None,
               follow_symlinks: bool = False) -> tuple[str, int]:
-    """Return the SHA-256 hex digest and size of one regular file, read once."""
+    """Return the SHA-256 hex digest and size of one regular file, read once.
+
+    Example:
+        digest, size = hash_file("model/weights.safetensors")
+
+    Raises:
+        InputError: the file cannot be opened or read.
+        UnsafePathError: it is not a regular file (or, by default, a symlink).
+    """
     # O_NONBLOCK: a FIFO swapped in after the walk must not block open(); fstat refuses it.
     flags = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
              | getattr(os, "O_NOFOLLOW", 0) * (not follow_symlinks))
@@ -212,6 +242,8 @@ def _walk(root: Path, ignore: Sequence[PurePosixPath], allow_symlinks: bool) -> 
     return found
 
 
+@checked(path=PATH, ignore_paths=STRINGS, allow_symlinks=BOOL,
+         workers=optional(int_in(1, 1024)), progress=CALLBACK)
 def hash_path(
     path: Path | str,
     *,
@@ -221,6 +253,10 @@ def hash_path(
     progress: ProgressCallback | None = None,
 ) -> Manifest:
     """Hash a model file or directory into a :class:`Manifest`.
+
+    Example:
+        manifest = mlprov.hash_path("model/")
+        print(manifest.root)    # the OMS root digest, hex
 
     Args:
         path: the model: one file, or a directory tree.
@@ -314,11 +350,15 @@ def _map_threads(fn: Callable[[str], FileDigest], items: list[str], workers: int
     return [r for r in results if r is not None]
 
 
+@checked(model=PATH, evidence=optional(PATH))
 def default_ignore_paths(model: Path | str, evidence: Path | str | None = None
                          ) -> tuple[str, ...]:
     """The paths left out of a model's hash: the git files, and ``evidence`` if inside.
 
     An evidence directory kept inside the model must not hash itself.
+
+    Example:
+        ignore = default_ignore_paths("model/", "model/evidence")
     """
     if evidence is None:
         return DEFAULT_IGNORE_PATHS

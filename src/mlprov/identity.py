@@ -24,6 +24,15 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from mlprov._internal.arguments import (
+    BOOL,
+    PATH,
+    PATHS,
+    TEXT,
+    checked,
+    instance,
+    optional,
+)
 from mlprov._internal.readers import MAX_CONFIG_BYTES, load_toml, load_yaml, read_text
 from mlprov.canonical import canonical_json, loads_strict
 from mlprov.errors import IdentityError, InputError
@@ -112,13 +121,27 @@ class IdentityInputs(MlprovModel):
         }
 
 
+@checked(inputs=instance(IdentityInputs, "an IdentityInputs"))
 def compute_identity(inputs: IdentityInputs) -> str:
-    """Return ``mlid:sha256:<hex>`` for ``inputs``."""
+    """Return ``mlid:sha256:<hex>`` for ``inputs``.
+
+    Example:
+        compute_identity(IdentityInputs(code=code_from_commit("0123...cdef"),
+                                        config={"lr": 0.01}, seeds={"torch": 7}))
+    """
     return IDENTITY_PREFIX + hashlib.sha256(canonical_json(inputs.canonical_inputs())).hexdigest()
 
 
+@checked(commit=TEXT, uri=optional(TEXT))
 def code_from_commit(commit: str, uri: str | None = None) -> CodeRef:
-    """Name the code by an explicit commit id."""
+    """Name the code by an explicit commit id.
+
+    Example:
+        code = code_from_commit("0123456789abcdef0123456789abcdef01234567")
+
+    Raises:
+        IdentityError: not a full (40 or 64 hex digit) commit id.
+    """
     commit = commit.strip().lower()
     if not _COMMIT.match(commit):
         raise IdentityError(f"not a full git commit id: {commit!r}",
@@ -158,11 +181,15 @@ def _normalise_remote(url: str) -> str:
     return url if url.startswith("git+") else f"git+{url}"
 
 
+@checked(repo=PATH, allow_dirty=BOOL)
 def code_from_repo(repo: Path, *, allow_dirty: bool = False) -> CodeRef:
     """Read the HEAD commit, origin URL and cleanliness of a git work tree.
 
     Untracked files do not make a tree dirty (outputs usually are untracked);
     changes to tracked files do.
+
+    Example:
+        code = code_from_repo(Path("."))
 
     Raises:
         IdentityError: not a work tree, no commit, or dirty without ``allow_dirty``.
@@ -208,14 +235,18 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@checked(paths=PATHS)
 def load_configs(paths: list[Path]) -> dict[str, Any]:
     """Load YAML/JSON/TOML config files and deep-merge them, later files winning.
+
+    Example:
+        config = load_configs([Path("base.yaml"), Path("experiment.toml")])
 
     Raises:
         InputError: a file is unreadable, malformed, or not a mapping.
     """
     merged: dict[str, Any] = {}
-    for path in paths:
+    for path in map(Path, paths):
         try:
             text = read_text(path, what="config", limit=MAX_CONFIG_BYTES)
         except OSError as exc:
@@ -240,8 +271,12 @@ def load_configs(paths: list[Path]) -> dict[str, Any]:
     return merged
 
 
+@checked(spec=TEXT)
 def parse_seed(spec: str) -> tuple[str, int]:
     """Parse ``NAME=INT`` (decimal, optionally negative, within JSON's exact integers).
+
+    Example:
+        parse_seed("torch=42")   # ("torch", 42)
 
     Raises:
         InputError: no name, or a value that is not such an integer.
@@ -259,10 +294,15 @@ def parse_seed(spec: str) -> tuple[str, int]:
     return name, seed
 
 
+@checked(spec=TEXT, allow_symlinks=BOOL)
 def parse_data_spec(spec: str, *, allow_symlinks: bool = False) -> DataRef:
     """Parse ``[NAME=]PATH`` (hashed here) or ``[NAME=]URI@sha256:HEX`` (pinned).
 
     The name defaults to the path's last component, or the URI.
+
+    Example:
+        parse_data_spec("train=data/train.csv")
+        parse_data_spec("hf://datasets/acme/reviews@sha256:" + "ab" * 32)
 
     Raises:
         InputError: a malformed digest, a missing path, or a path that cannot be hashed.
@@ -281,7 +321,11 @@ def parse_data_spec(spec: str, *, allow_symlinks: bool = False) -> DataRef:
         # Path("") is the current directory: never hash it by accident.
         raise InputError("dataset path is empty (expected [NAME=]PATH or URI@sha256:HEX)")
     path = Path(spec)
-    if not path.exists():
+    try:
+        found = path.exists()
+    except (OSError, ValueError):  # a name too long, or a NUL byte: it names nothing
+        found = False
+    if not found:
         raise InputError(f"dataset {spec!r} is neither an existing path nor URI@sha256:HEX")
     manifest = hash_path(path, allow_symlinks=allow_symlinks)
     return DataRef(name=name or path.resolve().name, digest=f"sha256:{manifest.root}")

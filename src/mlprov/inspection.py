@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from mlprov._internal.arguments import CALLBACK, EVIDENCE, HASH_JOB, PATH, TRUST, checked, optional
 from mlprov._internal.parents import parents_from_predicate
 from mlprov.evidence import (
     CARD_FILE,
@@ -301,6 +302,8 @@ def inspection_of(verdict: Verdict) -> Inspection:
         lineage=_lineage_section(verdict))
 
 
+@checked(evidence=EVIDENCE, trust=optional(TRUST), key=optional(PATH), model=optional(PATH),
+         progress=CALLBACK, hashing=optional(HASH_JOB))
 def inspect_evidence(evidence: Path | str | EvidenceSource, *,
                      trust: Trust | Path | str | None = None,
                      key: Path | str | None = None, model: Path | str | None = None,
@@ -310,6 +313,9 @@ def inspect_evidence(evidence: Path | str | EvidenceSource, *,
 
     ``evidence`` may also be an :class:`~mlprov.evidence.EvidenceSource` (see
     :func:`mlprov.verification.verify`).
+
+    Example:
+        inspection = mlprov.inspect_evidence("evidence/", trust="trust.yaml")
 
     Raises:
         InputError: the evidence, model or trust cannot be found or read.

@@ -38,6 +38,18 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any, assert_never
 
+from mlprov._internal.arguments import (
+    BOOL,
+    EVIDENCE,
+    PATH,
+    PATHS,
+    TEXT,
+    TRUST,
+    checked,
+    instance,
+    int_in,
+    optional,
+)
 from mlprov._internal.display import printable
 from mlprov._internal.readers import MAX_EVIDENCE_BYTES, read_bytes
 from mlprov.bundles import read_envelopes, verify_statement_in
@@ -166,8 +178,13 @@ class ParentSpec:
         return f"{self.role}=external:{self.external_name}@sha256:{self.external_root}"
 
 
+@checked(spec=TEXT)
 def parse_parent_spec(spec: str) -> ParentSpec:
     """Parse ``ROLE=EVIDENCE_DIR`` or ``ROLE=external:NAME@sha256:HEX``.
+
+    Example:
+        parse_parent_spec("base=parents/base-evidence")
+        parse_parent_spec("base=external:llama-3@sha256:" + "ab" * 32)
 
     Raises:
         InputError: an unknown role, an empty source, or a malformed external pin.
@@ -354,6 +371,7 @@ def _load(source: EvidenceSource, name: str, trust: Trust | None, predicate_type
     raise BundleError(f"{name} holds no {predicate_type} statement")
 
 
+@checked(evidence=EVIDENCE, trust=optional(instance(Trust, "a mlprov.trust.Trust")))
 def verify_evidence(evidence: Path | str | EvidenceSource, trust: Trust | None
                     ) -> VerifiedEvidence:
     """Verify an evidence directory (or another source) on its own, without the model's files.
@@ -365,6 +383,9 @@ def verify_evidence(evidence: Path | str | EvidenceSource, trust: Trust | None
     whose digests match. With ``trust=None`` the statements are read without
     checking signatures (for display only; the result's ``signer`` is None).
     For a source that is no directory, ``result.path`` is ``Path(source.describe())``.
+
+    Example:
+        found = verify_evidence("evidence/", load_trust(Path("trust.yaml")))
 
     Raises:
         InputError: ``evidence`` is not a directory.
@@ -413,11 +434,15 @@ def verify_evidence(evidence: Path | str | EvidenceSource, trust: Trust | None
                             manifest=signed)
 
 
+@checked(spec=instance(ParentSpec), trust=instance(Trust, "a mlprov.trust.Trust"))
 def resolve_parent(spec: ParentSpec, trust: Trust) -> ParentRecord:
     """Turn a ``--parent`` value into the record a child's provenance carries.
 
     An evidence directory is verified first (:func:`verify_evidence` with
     ``trust``): a parent is never recorded unless its evidence verified.
+
+    Example:
+        record = resolve_parent(parse_parent_spec("base=base-evidence/"), trust)
 
     Raises:
         InputError: the directory is missing or not evidence.
@@ -1028,6 +1053,9 @@ def _check_files(walk: _Walk, locator: _ModelLocator) -> None:
             walk.failures.append(f"{node.via}: {detail}")
 
 
+@checked(evidence=EVIDENCE, trust=optional(instance(Trust, "a mlprov.trust.Trust")),
+         search=PATHS,
+         max_depth=int_in(0), deep=BOOL, model_search=optional(PATHS))
 def walk_lineage(
     evidence: Path | str | EvidenceSource,
     *,
@@ -1042,6 +1070,9 @@ def walk_lineage(
     Failures are reported in the result (never raised), each naming its
     edge. With ``trust=None`` statements are read without checking their
     signatures, for display (the result is then never ``verified``).
+
+    Example:
+        lineage = walk_lineage("evidence/", trust=None)   # read only, for display
 
     Args:
         evidence: the starting model's evidence directory, or an evidence
@@ -1106,6 +1137,9 @@ def walk_lineage(
                    max_depth=max_depth, search=tuple(str(r) for r in walk.index.roots))
 
 
+@checked(evidence=PATH, trust=optional(TRUST), key=optional(PATH),
+         search=PATHS,
+         max_depth=int_in(0), deep=BOOL, model_search=optional(PATHS))
 def verify_lineage(
     evidence: Path | str,
     *,
@@ -1122,6 +1156,10 @@ def verify_lineage(
     public key trusted instead. See :func:`walk_lineage` for the rest;
     ``lineage.verified`` says whether it verified and ``lineage.failures``
     names each broken edge.
+
+    Example:
+        lineage = mlprov.verify_lineage("evidence/", trust="trust.yaml", search=["parents/"])
+        print(lineage.summary())
 
     Raises:
         InputError: nothing (or two things) to trust, or no such evidence directory.
@@ -1245,8 +1283,13 @@ def _render_mermaid(lineage: Lineage) -> str:
     return "\n".join(lines)
 
 
+@checked(lineage=instance(Lineage), fmt=instance(LineageFormat))
 def render(lineage: Lineage, fmt: LineageFormat) -> str:
-    """Render the graph: an ASCII tree, JSON, Graphviz DOT or Mermaid."""
+    """Render the graph: an ASCII tree, JSON, Graphviz DOT or Mermaid.
+
+    Example:
+        print(render(lineage, LineageFormat.TREE))
+    """
     match fmt:
         case LineageFormat.TREE:
             return _render_tree(lineage)

@@ -40,6 +40,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlprov._internal import rego
+from mlprov._internal.arguments import (
+    PATH,
+    TEXT,
+    checked,
+    json_mapping,
+    lazy_instance,
+    optional,
+    sequence_of,
+)
 from mlprov._internal.readers import MAX_POLICY_DATA_BYTES, load_yaml, read_bytes
 from mlprov.canonical import canonical_json, loads_strict
 from mlprov.errors import InputError, PolicyError
@@ -100,8 +109,12 @@ def _sha256(data: bytes) -> str:
 
 # --- data ------------------------------------------------------------------------------
 
+@checked(path=PATH)
 def load_policy_data(path: Path | str) -> dict[str, Any]:
     """Read a policy data file: YAML (``.yaml``/``.yml``, duplicate keys refused) or JSON.
+
+    Example:
+        data = load_policy_data("policies/data.yaml")
 
     Raises:
         InputError: unreadable, malformed, not a mapping, or not JSON-compatible
@@ -283,9 +296,13 @@ class Policy:
     def _entrypoints(self) -> tuple[str]:
         return _entrypoints(self.entrypoint)
 
+    @checked(input=json_mapping, data=optional(json_mapping), engine=TEXT)
     def evaluate(self, input: Mapping[str, Any], data: Mapping[str, Any] | None = None,
                  *, engine: Engine = "regopy") -> Decision:
         """Evaluate the policy over ``input``; never raises for a policy failure.
+
+        Example:
+            decision = policy.evaluate(build_input(verdict), load_policy_data("data.yaml"))
 
         Args:
             input: the policy input (see :func:`build_input`); must be JSON.
@@ -410,8 +427,12 @@ def _load_data(path: Path | None) -> dict[str, Any]:
         raise PolicyError(str(exc)) from exc
 
 
+@checked(path=PATH)
 def load_policy(path: Path | str) -> Policy:
     """Load and compile a policy: a ``.rego`` file or a directory of them.
+
+    Example:
+        policy = load_policy(shipped_policies_dir())
 
     Raises:
         PolicyError: the policy is missing or unreadable, a module does not
@@ -518,6 +539,7 @@ class PolicyTestReport:
                 "tests": [t.to_json_dict() for t in self.tests]}
 
 
+@checked(path=PATH, data=optional(json_mapping), engine=TEXT)
 def run_policy_tests(path: Path | str, data: Mapping[str, Any] | None = None, *,
                      engine: Engine = "regopy") -> PolicyTestReport:
     """Run the Rego unit tests of a policy directory (or of a file's directory).
@@ -525,6 +547,9 @@ def run_policy_tests(path: Path | str, data: Mapping[str, Any] | None = None, *,
     Every rule named ``test_*`` in a ``*_test.rego`` file is one test; it
     passes when it evaluates to true. Tests see the directory's data file
     (or ``data``) and mock input with ``with input.KEY as ...``.
+
+    Example:
+        report = run_policy_tests("policies/")
 
     Raises:
         PolicyError: the directory is missing, holds no tests, or a module
@@ -720,6 +745,9 @@ def _transition_json(transition: Mapping[str, Any] | None) -> dict[str, str] | N
     return document
 
 
+@checked(verdict=lazy_instance("mlprov.verification", "Verdict"),
+         reviews=sequence_of(lazy_instance("mlprov.reviews", "VerifiedReview"), "VerifiedReviews"),
+         transition=optional(json_mapping), registry_state=optional(json_mapping))
 def build_input(
     verdict: Verdict,
     *,
@@ -735,6 +763,9 @@ def build_input(
     of its files reach the input; unverified claims never do. Absent facts are
     absent keys (Rego-friendly), never nulls. The shape is documented by
     ``policy-input-v1.schema.json``.
+
+    Example:
+        input = build_input(mlprov.verify("model/", evidence="evidence/", trust="trust.yaml"))
 
     Args:
         verdict: from :func:`mlprov.verification.verify` (``model=None`` for the

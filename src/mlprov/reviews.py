@@ -28,6 +28,18 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import ConfigDict, Field, ValidationError
 
+from mlprov._internal.arguments import (
+    PATH,
+    PATHS,
+    TEXT,
+    TRUST,
+    checked,
+    either,
+    instance,
+    lazy_instance,
+    optional,
+)
+from mlprov._signing.interface import BundleSigner
 from mlprov.bundles import sign_statement, verify_statement_file
 from mlprov.errors import InputError, VerificationError
 from mlprov.evidence import PROVENANCE_FILE
@@ -195,6 +207,11 @@ def _verified(evidence: Path | str | Verdict, trust: Trust | Path | str | None,
     return verify(model, evidence=evidence, trust=trust, key=key)
 
 
+@checked(evidence_dir_or_verdict=either(PATH, lazy_instance("mlprov.verification",
+         "Verdict")),
+         signer=instance(BundleSigner, "a signer (mlprov.signing.load_private_key(path))"),
+         reviewer=TEXT, decision=TEXT, comment=TEXT, trust=optional(TRUST), key=optional(PATH),
+         model=optional(PATH), now=optional(instance(dt.datetime, "a datetime")))
 def make_review(
     evidence_dir_or_verdict: Path | str | Verdict,
     *,
@@ -208,6 +225,12 @@ def make_review(
     now: dt.datetime | None = None,
 ) -> bytes:
     """Sign a review of a verified model version; return the Sigstore bundle bytes.
+
+    Example:
+        bundle = make_review("evidence/", signer=load_private_key(Path("alice.key")),
+                             reviewer="alice", decision="approve", comment="eval ok",
+                             trust="trust.yaml")
+        Path("review.sigstore.json").write_bytes(bundle)
 
     Args:
         evidence_dir_or_verdict: a :class:`~mlprov.verification.Verdict`, or an
@@ -297,6 +320,10 @@ def _check_one(path: Path, trust: Trust, root: str, identity: str, name: str | N
                           provenance=provenance)
 
 
+@checked(paths=PATHS, trust=TRUST, verdict=optional(lazy_instance("mlprov.verification",
+         "Verdict")),
+         root_digest=optional(TEXT), identity=optional(TEXT), name=optional(TEXT),
+         provenance=optional(TEXT))
 def verify_reviews(paths: Iterable[Path | str], trust: Trust | Path | str, *,
                    verdict: Verdict | None = None, root_digest: str | None = None,
                    identity: str | None = None, name: str | None = None,
@@ -309,11 +336,12 @@ def verify_reviews(paths: Iterable[Path | str], trust: Trust | Path | str, *,
     (``provenance``, ``sha256:<hex>``): a review of model A never counts for a
     model B with the same bytes and recipe. The policy input keeps only reviews
     checked against all four (:func:`mlprov.policy.build_input`): pass the
-    model's ``verdict`` to take all four from it::
-
-        reviews = verify_reviews(["alice.json"], "trust.yaml", verdict=verdict)
+    model's ``verdict`` to take all four from it (see the example).
     Unsigned, forged, wrongly signed, malformed or other-model reviews are
     returned with ``counted=False`` and the reason.
+
+    Example:
+        reviews = verify_reviews(["alice.sigstore.json"], "trust.yaml", verdict=verdict)
 
     Raises:
         TrustError, KeyMaterialError: the trust file is unusable.

@@ -26,8 +26,18 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from mlprov._internal.arguments import (
+    BOOL,
+    BYTES,
+    PATH,
+    TEXT,
+    Invalid,
+    checked,
+    instance,
+    optional,
+)
 from mlprov._internal.readers import MAX_KEY_BYTES, read_bytes
 from mlprov._signing.interface import (
     IDENTITY_TOKEN_ENV,
@@ -87,8 +97,13 @@ def b64decode_any(value: str, *, what: str) -> bytes:
         raise BundleError(f"{what} is not valid base64") from exc
 
 
+@checked(key_type=instance(KeyType, "a KeyType (KeyType.ED25519, ...)"))
 def generate_key(key_type: KeyType) -> PrivateKeyTypes:
-    """Make a new private key of ``key_type``."""
+    """Make a new private key of ``key_type``.
+
+    Example:
+        private = generate_key(KeyType.ED25519)
+    """
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
     if key_type is KeyType.ED25519:
@@ -114,15 +129,27 @@ def _write_atomic(path: Path, data: bytes, mode: int, *, overwrite: bool) -> Non
         raise
 
 
+def _private_key(value: Any) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+    if not isinstance(value, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        raise Invalid("a private key (generate_key(KeyType.ED25519))")
+
+
+@checked(private_key=_private_key, out=PATH, passphrase=optional(BYTES), overwrite=BOOL)
 def write_key_pair(private_key: PrivateKeyTypes, out: Path, passphrase: bytes | None,
                    *, overwrite: bool = False) -> tuple[Path, Path]:
     """Write ``out`` (PKCS#8 PEM, mode 0600, encrypted if ``passphrase``) and ``out.pub``.
+
+    Example:
+        write_key_pair(generate_key(KeyType.ED25519), Path("ci.key"), None)   # ci.key, ci.key.pub
 
     Raises:
         InputError: a file exists and ``overwrite`` is false, or cannot be written.
     """
     from cryptography.hazmat.primitives import serialization
 
+    out = Path(out)  # a str works too
     pub_path = out.with_name(out.name + ".pub")
     for path in (out, pub_path):
         if path.exists() and not overwrite:
@@ -179,8 +206,12 @@ def _is_encrypted_pem(data: bytes) -> bool:
     return False
 
 
+@checked(path=PATH)
 def load_private_key(path: Path) -> KeySigner:
     """Load a PEM private key, decrypting it with the env or prompted passphrase.
+
+    Example:
+        signer = load_private_key(Path("ci.key"))
 
     Raises:
         KeyMaterialError: unreadable, not a key, encrypted without a passphrase,
@@ -214,8 +245,12 @@ def load_private_key(path: Path) -> KeySigner:
     return KeySigner(key)
 
 
+@checked(path=PATH)
 def load_public_key(path: Path) -> PublicKey:
     """Load a PEM public key (SPKI).
+
+    Example:
+        public = load_public_key(Path("ci.key.pub"))
 
     Raises:
         KeyMaterialError: unreadable or not a supported public key.
@@ -236,6 +271,8 @@ def load_public_key(path: Path) -> PublicKey:
     return PublicKey.from_key(key)
 
 
+@checked(key=optional(PATH), sigstore=BOOL, identity_token=optional(TEXT), staging=BOOL,
+         trust_config=optional(PATH))
 def make_signer(*, key: Path | str | None = None, sigstore: bool = False,
                 identity_token: str | None = None, staging: bool = False,
                 trust_config: Path | str | None = None) -> BundleSigner:
@@ -246,6 +283,9 @@ def make_signer(*, key: Path | str | None = None, sigstore: bool = False,
     ``staging`` or ``trust_config`` (a ClientTrustConfig JSON file) pick another
     instance than the public-good one. The token is checked here, so a missing
     one fails before any work; the certificate is requested at the first signature.
+
+    Example:
+        signer = make_signer(key="ci.key")      # or make_signer(sigstore=True) in CI
 
     Raises:
         InputError: both or neither of ``key`` and ``sigstore``, or keyless

@@ -37,6 +37,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mlprov._internal.arguments import BOOL, PATH, checked, optional
 from mlprov._internal.readers import MAX_TRUST_BYTES, load_yaml, read_text
 from mlprov._signing.interface import GITHUB_ACTIONS_ISSUER as GITHUB_ACTIONS_ISSUER
 from mlprov._signing.interface import (
@@ -87,8 +88,14 @@ class Trust:
         return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
     @classmethod
+    @checked(path=PATH)
     def single_key(cls, path: Path) -> Trust:
-        """Trust one public key for every role (``--key``), like ``cosign verify --key``."""
+        """Trust one public key for every role (``--key``), like ``cosign verify --key``.
+
+        Example:
+            trust = Trust.single_key(Path("ci.key.pub"))
+        """
+        path = Path(path)  # a str works too
         key = load_public_key(path)
         return cls(keys=(TrustedKey(name=path.name, key=key, roles=frozenset(Role)),),
                    source=str(path))
@@ -115,8 +122,12 @@ class _TrustFile(BaseModel):
     trusted_root: str | None = Field(default=None, min_length=1)
 
 
+@checked(path=PATH, offline=optional(BOOL))
 def load_trust(path: Path, *, offline: bool | None = None) -> Trust:
     """Load and check a trust file; key and trusted-root paths are relative to the file.
+
+    Example:
+        trust = load_trust(Path("trust.yaml"))
 
     Args:
         path: the trust file.
@@ -130,6 +141,7 @@ def load_trust(path: Path, *, offline: bool | None = None) -> Trust:
             trusts nobody, or names an unusable trusted root.
         KeyMaterialError: a named public key cannot be loaded.
     """
+    path = Path(path)  # a str works too
     try:
         text = read_text(path, what="trust file", limit=MAX_TRUST_BYTES, error=TrustError)
     except OSError as exc:

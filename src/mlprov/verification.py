@@ -13,6 +13,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mlprov._internal.arguments import (
+    BOOL,
+    CALLBACK,
+    EVIDENCE,
+    HASH_JOB,
+    PATH,
+    PATHS,
+    TRUST,
+    checked,
+    optional,
+)
 from mlprov.bundles import VerifiedStatement, verify_statement_file, verify_statement_in
 from mlprov.errors import InputError, MlprovError, VerificationError
 from mlprov.evaluation import EVAL_PREDICATE_TYPE, EvalPredicate, read_eval
@@ -412,6 +423,8 @@ def _check_lineage(run: _Run, evidence: EvidenceSource, trust: Trust,
         run.fail("lineage", first + (f" (+{more} more)" if more > 0 else ""))
 
 
+@checked(model=optional(PATH), evidence=EVIDENCE, trust=optional(TRUST), key=optional(PATH),
+         progress=CALLBACK, hashing=optional(HASH_JOB), search=PATHS, require_lineage=BOOL)
 def verify(
     model: Path | str | None,
     *,
@@ -430,6 +443,11 @@ def verify(
     under ``search``; when parents are missing the verdict still passes,
     with ``verdict.lineage.status == "incomplete"``, unless ``require_lineage``.
     A parent found but not verifying always fails.
+
+    Example:
+        verdict = mlprov.verify("model/", evidence="evidence/", trust="trust.yaml")
+        if not verdict.verified:
+            raise SystemExit(verdict.failures()[0].detail)
 
     Args:
         model: the model file or directory on disk; None checks the evidence

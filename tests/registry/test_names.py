@@ -70,7 +70,7 @@ def test_the_registry_refuses_a_newline_alias_before_any_gate(registry, make_mod
         registry.set_alias("credit-risk", "production\n", 1, reason="x")
     with pytest.raises(InputError, match="invalid model name"):
         registry.set_alias("credit-risk\n", "canary", 1, reason="x")
-    with pytest.raises(InputError, match="invalid version"):
+    with pytest.raises(InputError, match="version must be an integer from 1, not bool"):
         registry.set_alias("credit-risk", "canary", True, reason="x")  # type: ignore[arg-type]
     assert len(list(registry.audit_log())) == before  # refused before any gate or record
 

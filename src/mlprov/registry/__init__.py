@@ -25,6 +25,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlprov._internal.arguments import PATH, TEXT, TRUST, checked, either, instance, optional
+from mlprov.registry._arguments import COUNT
 from mlprov.registry._auditlog import AuditReport
 from mlprov.registry._core import (
     AliasChange,
@@ -81,20 +83,24 @@ __all__ = [
 ]
 
 
+@checked(uri=TEXT, registry=optional(either(instance(Registry), PATH)), trust=optional(TRUST),
+         min_seq=optional(COUNT), head_file=optional(PATH))
 def load(uri: str, registry: Registry | Path | str | None = None, *,
          trust: Trust | Path | str | None = None, min_seq: int | None = None,
          head_file: Path | str | None = None, allow_archived: bool = False) -> LoadedModel:
     """Return a verified local copy of a ``models:/`` URI, and which version it is.
 
     The result is path-like (``open(model / "config.json")``) and carries
-    ``name``, ``version``, ``digest``, ``identity`` and ``uri``::
-
-        model = mlprov.load("models:/credit-risk@production")
-        print(model.version, model.digest)
+    ``name``, ``version``, ``digest``, ``identity`` and ``uri``.
 
     The decision that put the version there, its evidence and every byte of
     its files are verified first; the path is a read-only checkout inside the
     registry (``checkouts/``), re-checked on every call.
+
+    Example:
+        model = mlprov.load("models:/credit-risk@production")
+        print(model.version, model.digest)
+        weights = open(model / "weights.safetensors", "rb")
 
     Args:
         uri: ``models:/NAME@ALIAS``, ``models:/NAME/N``, ``models:/NAME/STAGE``.

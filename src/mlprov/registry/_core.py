@@ -23,10 +23,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlprov._internal.arguments import (
+    BOOL,
+    NUMBER,
+    PATH,
+    STRINGS,
+    TEXT,
+    checked,
+    optional,
+)
 from mlprov._internal.readers import MAX_CONFIG_BYTES, read_bytes
 from mlprov.canonical import canonical_json, loads_strict
 from mlprov.errors import InputError, MlprovError, VerificationError
 from mlprov.registry import _faults
+from mlprov.registry._arguments import (
+    COUNT,
+    PATH_OBJ,
+    STAGE,
+    THRESHOLDS,
+    TRUST_OBJ,
+    URI,
+    VERSION,
+)
 from mlprov.registry._audit import GENESIS, make_entry
 from mlprov.registry._blobs import LocalBlobStore
 from mlprov.registry._config import DEFAULT_CONFIG, UNGATED, RegistryConfig, parse_config
@@ -310,8 +328,12 @@ class Registry:
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
+    @checked(home=optional(PATH))
     def open(cls, home: Path | str | None = None) -> Registry:
         """Open the registry at ``home`` (default ``$MLPROV_HOME``, else ``~/.mlprov``).
+
+        Example:
+            registry = Registry.open()            # $MLPROV_HOME, else ~/.mlprov
 
         Raises:
             NotFoundError: there is no registry there.
@@ -324,6 +346,9 @@ class Registry:
         return cls(path, store, LocalBlobStore(path / "blobs"))
 
     @classmethod
+    @checked(home=optional(PATH), trust=PATH, policies=optional(PATH), key=optional(PATH),
+             actor=optional(TEXT), sigstore=BOOL, identity_token=optional(TEXT), staging=BOOL,
+             trust_config=optional(PATH), thresholds=optional(THRESHOLDS))
     def init(cls, home: Path | str | None, *, trust: Path | str,
              policies: Path | str | None = None, key: Path | str | None = None,
              actor: str | None = None, sigstore: bool = False,
@@ -338,6 +363,9 @@ class Registry:
         the instance of ``trust_config``; the trust file must give that identity
         the ``registry`` role in a ``sigstore`` rule. The choice is recorded in
         the registry's state and in the audited init entry.
+
+        Example:
+            registry = Registry.init("~/.mlprov", trust="trust.yaml")
 
         Args:
             home: the registry directory (created; must not hold a registry).
@@ -515,10 +543,14 @@ class Registry:
                                                     if Role.REGISTRY in r.roles))
         return self._anchor
 
+    @checked(anchor=optional(TRUST_OBJ))
     def head(self, *, anchor: Trust | None = None) -> SignedHead:
         """The registry's signed head, verified with ``anchor`` (default: :attr:`anchor`).
 
         The log must end where the head says.
+
+        Example:
+            head = registry.head()
 
         Raises:
             RegistryIntegrityError: no valid head, or a log cut, extended or rewritten.
@@ -890,9 +922,14 @@ class Registry:
 
     # ------------------------------------------------------------------ registry config
 
+    @checked(trust=PATH, reason=TEXT, actor=optional(TEXT))
     def set_trust(self, trust: Path | str, *, reason: str, actor: str | None = None
                   ) -> ChangeResult:
-        """Replace the trust the registry enforces (an audited, signed change)."""
+        """Replace the trust the registry enforces (an audited, signed change).
+
+        Example:
+            registry.set_trust("trust.yaml", reason="add the QA key")
+        """
         keyless = self._signing() is not None
         if keyless:  # the registry must still be able to verify what it signs
             _check_registry_identity(self.signer, load_trust(Path(trust)))
@@ -900,12 +937,16 @@ class Registry:
         digest = self.blobs.put_bytes(data).digest
         return self._set_setting("registry.trust", "trust", digest, reason=reason, actor=actor)
 
+    @checked(policies=optional(PATH), reason=TEXT, actor=optional(TEXT))
     def set_policies(self, policies: Path | str | None, *, reason: str,
                      actor: str | None = None) -> ChangeResult:
         """Replace the policies (default: the shipped ones); an audited, signed change.
 
         The set's own Rego tests (``*_test.rego``) run first: a set whose tests fail
         is refused, nothing is recorded.
+
+        Example:
+            registry.set_policies("policies/", reason="stricter admission")
 
         Raises:
             PolicyError: a test of the set fails (or the set does not compile).
@@ -918,6 +959,7 @@ class Registry:
         return self._set_setting("registry.policies", "policies", digest, reason=reason,
                                  actor=actor)
 
+    @checked(thresholds=THRESHOLDS, reason=TEXT, actor=optional(TEXT))
     def set_thresholds(self, thresholds: Thresholds | Iterable[str], *, reason: str,
                        actor: str | None = None) -> ChangeResult:
         """Replace the registry's metric thresholds; an audited, signed change.
@@ -927,8 +969,7 @@ class Registry:
         as for :meth:`set_policies`.
 
         Example:
-            >>> registry.set_thresholds(["test/auc>=0.85", "val/auc>=0.85"],
-            ...                         reason="the seed's metrics")  # doctest: +SKIP
+            registry.set_thresholds(["test/auc>=0.85", "val/auc>=0.85"], reason="seed metrics")
 
         Raises:
             InputError: a threshold does not parse, or the set is unchanged.
@@ -940,9 +981,14 @@ class Registry:
         return self._set_setting("registry.thresholds", "thresholds", digest, reason=reason,
                                  actor=actor, details={"thresholds": threshold_set.lines()})
 
+    @checked(config=PATH, reason=TEXT, actor=optional(TEXT))
     def set_config(self, config: Path | str, *, reason: str, actor: str | None = None
                    ) -> ChangeResult:
-        """Record a new ``mlprov.toml`` (checked; copied into the registry); audited."""
+        """Record a new ``mlprov.toml`` (checked; copied into the registry); audited.
+
+        Example:
+            registry.set_config("mlprov.toml", reason="gate @production")
+        """
         path = Path(config)
         try:
             data = read_bytes(path, what="registry config", limit=MAX_CONFIG_BYTES)
@@ -989,6 +1035,7 @@ class Registry:
 
     # ------------------------------------------------------------------ register
 
+    @checked(model=PATH, evidence=PATH, actor=optional(TEXT), reason=optional(TEXT))
     def register(self, model: Path | str, *, evidence: Path | str, actor: str | None = None,
                  reason: str | None = None) -> RegisterResult:
         """Verify a model against its evidence and the registry's trust, then store it.
@@ -996,6 +1043,9 @@ class Registry:
         The same identity and root digest again return the existing version;
         the same identity with other bytes is registered as a new version
         flagged non-reproducible.
+
+        Example:
+            v = registry.register("model/", evidence="evidence/")
 
         Raises:
             RegistrationRefusedError: verification failed (the refusal is audited).
@@ -1150,6 +1200,8 @@ class Registry:
 
     # ------------------------------------------------------------------ reads
 
+    @checked(uri=URI, trust=optional(TRUST_OBJ), min_seq=optional(COUNT),
+             head_file=optional(PATH_OBJ), allow_archived=BOOL, actor=optional(TEXT))
     def resolve(self, uri: str | ModelUri, *, trust: Trust | None = None,
                 min_seq: int | None = None, head_file: Path | None = None,
                 allow_archived: bool = False, actor: str | None = None) -> Resolved:
@@ -1166,8 +1218,7 @@ class Registry:
         (``version.archived-use``, by ``actor``). ``models:/NAME/N`` always resolves.
 
         Example:
-            >>> registry.resolve("models:/credit-risk@production").version  # doctest: +SKIP
-            3
+            resolved = registry.resolve("models:/credit-risk@production")
 
         Raises:
             NotFoundError: no such model, version, alias or stage.
@@ -1211,8 +1262,12 @@ class Registry:
 
         self._after_commit(self._retrying(run))
 
+    @checked(digest=TEXT)
     def decision(self, digest: str) -> bytes:
         """A signed decision (Sigstore bundle bytes) by its digest, checked against it.
+
+        Example:
+            bundle = registry.decision(resolved.decision)
 
         Raises:
             RegistryIntegrityError: missing or changed.
@@ -1222,8 +1277,12 @@ class Registry:
         with self.metadata.read() as tx:
             return read_decision(tx.get_decision, digest)
 
+    @checked(name=TEXT, version=VERSION)
     def get_version(self, name: str, version: int) -> VersionRecord:
         """One version's record.
+
+        Example:
+            record = registry.get_version("credit-risk", 3)
 
         Raises:
             NotFoundError: unknown model or version.
@@ -1233,9 +1292,14 @@ class Registry:
         with self.metadata.read() as tx:
             return _need_version(tx, name, version)
 
+    @checked(name=TEXT, version=VERSION, deep=BOOL, trust=optional(TRUST_OBJ))
     def verify_version(self, name: str, version: int, *, deep: bool = False,
                        trust: Trust | None = None) -> VersionFacts:
-        """Re-verify a stored version from the blob store (see :mod:`._facts`)."""
+        """Re-verify a stored version from the blob store (see :mod:`._facts`).
+
+        Example:
+            facts = registry.verify_version("credit-risk", 3, deep=True)
+        """
         with self.metadata.read() as tx:
             record = _need_version(tx, name, version)
             reviews = [r.digest for r in tx.list_reviews(name, version)]
@@ -1321,6 +1385,8 @@ class Registry:
         """A write transaction, or (dry run) a read one: a dry run writes nothing."""
         return self.metadata.read() if dry_run else self._write()
 
+    @checked(name=TEXT, version=VERSION, to=STAGE, reason=TEXT, actor=optional(TEXT),
+             dry_run=BOOL)
     def promote(self, name: str, version: int, *, to: Stage | str, reason: str,
                 actor: str | None = None, dry_run: bool = False) -> ChangeResult:
         """Move a version to a stage, if the stage's gate allows it.
@@ -1330,8 +1396,7 @@ class Registry:
         its outcome returned, denied or not; nothing is signed or recorded.
 
         Example:
-            >>> registry.promote("credit-risk", 3, to="Production",
-            ...                  reason="approved")  # doctest: +SKIP
+            registry.promote("credit-risk", 3, to="Staging", reason="eval passed")
 
         Raises:
             PolicyDeniedError: the gate said no (the denial is audited).
@@ -1369,6 +1434,8 @@ class Registry:
             return run()
         return self._after_commit(self._retrying(run))
 
+    @checked(name=TEXT, alias=TEXT, version=VERSION, reason=TEXT, actor=optional(TEXT),
+             dry_run=BOOL)
     def set_alias(self, name: str, alias: str, version: int, *, reason: str,
                   actor: str | None = None, dry_run: bool = False,
                   _kind: str = "alias.set", _details: dict[str, Any] | None = None
@@ -1378,8 +1445,7 @@ class Registry:
         ``dry_run``: evaluate the gate exactly as the move would, record nothing.
 
         Example:
-            >>> registry.set_alias("credit-risk", "production", 3,
-            ...                    reason="serve v3")  # doctest: +SKIP
+            registry.set_alias("credit-risk", "production", 3, reason="approved")
 
         Raises:
             PolicyDeniedError: the gate said no (the denial is audited).
@@ -1418,9 +1484,13 @@ class Registry:
             return run()
         return self._after_commit(self._retrying(run))
 
+    @checked(name=TEXT, alias=TEXT, reason=TEXT, actor=optional(TEXT))
     def delete_alias(self, name: str, alias: str, *, reason: str, actor: str | None = None
                      ) -> ChangeResult:
         """Remove an alias. Never gated (it grants nothing), always signed and audited.
+
+        Example:
+            registry.delete_alias("credit-risk", "canary", reason="experiment over")
 
         Raises:
             NotFoundError: the alias does not exist.
@@ -1452,6 +1522,8 @@ class Registry:
 
         return self._after_commit(self._retrying(run))
 
+    @checked(name=TEXT, alias=TEXT, to=optional(VERSION), reason=TEXT, actor=optional(TEXT),
+             dry_run=BOOL)
     def rollback(self, name: str, alias: str, *, to: int | None = None, reason: str,
                  actor: str | None = None, dry_run: bool = False) -> ChangeResult:
         """Re-point ``alias`` to an earlier version.
@@ -1464,6 +1536,9 @@ class Registry:
         Example:
             >>> registry.rollback("credit-risk", "production",
             ...                   reason="v3 regressed")  # doctest: +SKIP
+
+        Example:
+            registry.rollback("credit-risk", "production", reason="latency regression")
 
         Raises:
             NotFoundError: no earlier target in the audit log.
@@ -1483,9 +1558,13 @@ class Registry:
         return self.set_alias(name, alias, to, reason=reason, actor=actor, dry_run=dry_run,
                               _kind="alias.rollback", _details=details)
 
+    @checked(name=TEXT, version=VERSION, review=PATH, actor=optional(TEXT), reason=optional(TEXT))
     def add_review(self, name: str, version: int, review: Path | str, *,
                    actor: str | None = None, reason: str | None = None) -> ChangeResult:
         """Attach a signed review to a version; it must verify (and will at each use).
+
+        Example:
+            registry.add_review("credit-risk", 3, "alice.sigstore.json")
 
         Raises:
             VerificationError: the review does not verify for this version.
@@ -1541,11 +1620,15 @@ class Registry:
 
     # ------------------------------------------------------------------ history
 
+    @checked(name=TEXT, alias=TEXT, at=optional(TEXT))
     def alias_history(self, name: str, alias: str, *, at: str | None = None
                       ) -> list[AliasChange]:
         """Every accepted change of ``alias``, oldest first (to ``at``, if given).
 
         Read from the audit log's hashed bodies, not from the alias table.
+
+        Example:
+            changes = registry.alias_history("credit-risk", "production")
         """
         from mlprov.registry._audit import entry_from_record
 
@@ -1602,8 +1685,12 @@ class Registry:
                             "aliases": {a.alias: a.version for a in tx.list_aliases(model.name)}})
         return out
 
+    @checked(name=TEXT, limit=optional(COUNT))
     def show_model(self, name: str, *, limit: int | None = None) -> dict[str, Any]:
         """A model's versions (newest first, up to ``limit``) and aliases (JSON-ready).
+
+        Example:
+            model = registry.show_model("credit-risk", limit=10)
 
         Raises:
             NotFoundError: no such model.
@@ -1627,28 +1714,41 @@ class Registry:
                          for v in versions],
         }
 
+    @checked(since=COUNT, limit=optional(COUNT), name=optional(TEXT))
     def audit_log(self, *, since: int = 0, limit: int | None = None,
                   name: str | None = None) -> list[dict[str, Any]]:
-        """Audit entries after ``since`` (JSON-ready, parsed from the hashed bodies)."""
+        """Audit entries after ``since`` (JSON-ready, parsed from the hashed bodies).
+
+        Example:
+            entries = registry.audit_log(since=0, limit=50, name="credit-risk")
+        """
         from mlprov.registry._audit import entry_from_record
 
         with self.metadata.read() as tx:
             records = tx.audit_entries(since=since, limit=limit, name=name)
         return [entry_from_record(r).to_json_dict(r.entry_hash) for r in records]
 
+    @checked(deep=BOOL, checkpoint=optional(PATH_OBJ), sign_checkpoint=BOOL)
     def verify_audit(self, *, deep: bool = False, checkpoint: Path | None = None,
                      sign_checkpoint: bool = False) -> Any:
         """Verify the audit log; see :func:`mlprov.registry._auditlog.verify_audit`.
 
         Read-only unless ``sign_checkpoint`` (what :meth:`checkpoint` does).
+
+        Example:
+            report = registry.verify_audit(deep=True)
         """
         from mlprov.registry._auditlog import verify_audit
 
         return verify_audit(self, deep=deep, checkpoint=checkpoint,
                             sign_checkpoint=sign_checkpoint)
 
+    @checked(deep=BOOL)
     def checkpoint(self, *, deep: bool = False) -> tuple[Any, bytes]:
         """Verify the audit log, then sign a checkpoint of its head (``audit checkpoint``).
+
+        Example:
+            report, bundle = registry.checkpoint()
 
         Returns:
             The audit report and the signed checkpoint bundle (stored and mirrored
@@ -1673,8 +1773,13 @@ class Registry:
 
         return export_head(self)
 
+    @checked(since=COUNT, limit=optional(COUNT))
     def events(self, *, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
-        """Events after id ``since``, each with its deliveries (JSON-ready)."""
+        """Events after id ``since``, each with its deliveries (JSON-ready).
+
+        Example:
+            events = registry.events(since=0, limit=20)
+        """
         with self.metadata.read() as tx:
             records = tx.events(since=since, limit=limit)
             out = []
@@ -1686,32 +1791,52 @@ class Registry:
                 out.append(document)
         return out
 
+    @checked(now=optional(NUMBER))
     def deliver_events(self, *, now: float | None = None) -> Any:
-        """Deliver every due event to its hooks (retries included); never raises for hooks."""
+        """Deliver every due event to its hooks (retries included); never raises for hooks.
+
+        Example:
+            registry.deliver_events()
+        """
         from mlprov.registry._events import deliver_due
 
         return deliver_due(self, now=now)
 
     # ------------------------------------------------------------------ deployments
 
+    @checked(name=TEXT, models=STRINGS, reason=TEXT, actor=optional(TEXT))
     def create_deployment(self, name: str, models: list[str], *, reason: str,
                           actor: str | None = None) -> ChangeResult:
-        """Pin the versions ``models`` (URIs) as the next version of deployment ``name``."""
+        """Pin the versions ``models`` (URIs) as the next version of deployment ``name``.
+
+        Example:
+            registry.create_deployment("scoring", ["models:/credit-risk/3"], reason="r")
+        """
         from mlprov.registry._deploy import create_deployment
 
         return create_deployment(self, name, models, reason=reason,
                                  actor=actor or default_actor())
 
+    @checked(name=TEXT, version=VERSION, to=STAGE, reason=TEXT, actor=optional(TEXT))
     def promote_deployment(self, name: str, version: int, *, to: Stage | str, reason: str,
                            actor: str | None = None) -> ChangeResult:
-        """Move a deployment version to a stage; the stage's gate must allow every member."""
+        """Move a deployment version to a stage; the stage's gate must allow every member.
+
+        Example:
+            registry.promote_deployment("scoring", 1, to="Production", reason="r")
+        """
         from mlprov.registry._deploy import promote_deployment
 
         return promote_deployment(self, name, version, to=to, reason=reason,
                                   actor=actor or default_actor())
 
+    @checked(name=TEXT, version=optional(VERSION))
     def show_deployment(self, name: str, version: int | None = None) -> list[Any]:
-        """Deployment versions of ``name`` (or one), each with its signed spec verified."""
+        """Deployment versions of ``name`` (or one), each with its signed spec verified.
+
+        Example:
+            versions = registry.show_deployment("scoring")
+        """
         from mlprov.registry._deploy import show_deployment
 
         return show_deployment(self, name, version)
@@ -1726,6 +1851,8 @@ class Registry:
 
     # ------------------------------------------------------------------ delegated
 
+    @checked(uri=URI, out=PATH, trust=optional(TRUST_OBJ), min_seq=optional(COUNT),
+             head_file=optional(PATH), allow_archived=BOOL, actor=optional(TEXT))
     def pull(self, uri: str, out: Path | str, *, trust: Trust | None = None,
              min_seq: int | None = None, head_file: Path | str | None = None,
              allow_archived: bool = False, actor: str | None = None) -> PullResult:
@@ -1735,6 +1862,9 @@ class Registry:
         (see :meth:`resolve`); the head file is updated after the check.
         ``allow_archived``: hand out an Archived version an alias or stage URI
         leads to (audited, see :meth:`resolve`).
+
+        Example:
+            registry.pull("models:/credit-risk@production", "serving/model")
         """
         from mlprov.registry._pull import pull
 
@@ -1742,13 +1872,20 @@ class Registry:
                     head_file=Path(head_file) if head_file is not None else None,
                     allow_archived=allow_archived, actor=actor)
 
+    @checked(uri=URI, out=PATH, trust=optional(TRUST_OBJ))
     def export_evidence(self, uri: str, out: Path | str, *, trust: Trust | None = None
                         ) -> Resolved:
-        """Write a version's evidence to a new directory, verified first (see ``pull``)."""
+        """Write a version's evidence to a new directory, verified first (see ``pull``).
+
+        Example:
+            registry.export_evidence("models:/base/2", "parents/base")
+        """
         from mlprov.registry._pull import export_evidence
 
         return export_evidence(self, uri, Path(out), trust=trust)
 
+    @checked(uri=URI, trust=optional(TRUST_OBJ), min_seq=optional(COUNT), head_file=optional(PATH),
+             allow_archived=BOOL, actor=optional(TEXT))
     def load(self, uri: str, *, trust: Trust | None = None, min_seq: int | None = None,
              head_file: Path | str | None = None, allow_archived: bool = False,
              actor: str | None = None) -> LoadedModel:
@@ -1756,6 +1893,9 @@ class Registry:
 
         Returns a :class:`~mlprov.registry.LoadedModel`: path-like, and naming the
         version it resolved to. ``allow_archived`` as for :meth:`pull`.
+
+        Example:
+            model = registry.load("models:/credit-risk@production")
         """
         from mlprov.registry._pull import load
 
@@ -1763,8 +1903,13 @@ class Registry:
                     head_file=Path(head_file) if head_file is not None else None,
                     allow_archived=allow_archived, actor=actor)
 
+    @checked(name=TEXT)
     def iter_versions(self, name: str) -> Iterator[VersionRecord]:
-        """Every version of ``name``."""
+        """Every version of ``name``.
+
+        Example:
+            for record in registry.iter_versions("credit-risk"): ...
+        """
         with self.metadata.read() as tx:
             if tx.get_model(name) is None:
                 raise NotFoundError(f"no model named {name!r} in the registry")

@@ -32,6 +32,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from mlprov._internal.arguments import BYTES, INT, NUMBER, TEXT, checked, optional
 from mlprov.registry._config import HookConfig
 
 __all__ = ["DeliveryOutcome", "backoff", "deliver_one", "sign_webhook", "verify_webhook"]
@@ -45,15 +46,25 @@ def backoff(attempts: int) -> float:
     return float(min(2 ** max(attempts - 1, 0), _MAX_BACKOFF))
 
 
+@checked(secret=BYTES, body=BYTES, timestamp=INT)
 def sign_webhook(secret: bytes, body: bytes, timestamp: int) -> str:
-    """The ``X-Mlprov-Signature`` header value for ``body`` sent at ``timestamp``."""
+    """The ``X-Mlprov-Signature`` header value for ``body`` sent at ``timestamp``.
+
+    Example:
+        header = sign_webhook(b"secret", body, int(time.time()))
+    """
     mac = hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={mac}"
 
 
+@checked(secret=BYTES, body=BYTES, header=TEXT, tolerance=NUMBER, now=optional(NUMBER))
 def verify_webhook(secret: bytes, body: bytes, header: str, *, tolerance: float = 300.0,
                    now: float | None = None) -> bool:
-    """Check a webhook's signature header (for receivers; constant-time compare)."""
+    """Check a webhook's signature header (for receivers; constant-time compare).
+
+    Example:
+        ok = verify_webhook(b"secret", request.body, request.headers["X-Mlprov-Signature"])
+    """
     try:
         fields = dict(part.split("=", 1) for part in header.split(","))
         timestamp = int(fields["t"])

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
+from mlprov._internal.arguments import TEXT, checked
 from mlprov._internal.names import check_alias, check_name, check_version, parse_version
 from mlprov.errors import InputError
 from mlprov.registry.interface import Stage
@@ -76,8 +77,12 @@ def version_uri(name: str, version: int) -> str:
     return f"models:/{name}/{version}"
 
 
+@checked(text=TEXT)
 def parse_model_uri(text: str) -> ModelUri:
     """Parse ``models:/NAME/N``, ``models:/NAME@ALIAS``, ``models:/NAME/STAGE``, ``.../latest``.
+
+    Example:
+        parse_model_uri("models:/credit-risk@production")
 
     Raises:
         UriError: anything else.
@@ -107,8 +112,12 @@ def utc_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+@checked(text=TEXT)
 def parse_time(text: str) -> str:
     """Parse an RFC 3339 / ISO 8601 time (naive means UTC) into :func:`utc_now`'s form.
+
+    Example:
+        parse_time("2026-01-31T12:00:00Z")
 
     Raises:
         InputError: not a time.
