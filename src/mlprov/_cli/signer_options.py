@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from click.core import ParameterSource
 
-from mlprov.signing import IDENTITY_TOKEN_ENV
+from mlprov._signing.constants import IDENTITY_TOKEN_ENV
 
 if TYPE_CHECKING:
     from mlprov.signing import BundleSigner

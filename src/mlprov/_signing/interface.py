@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mlprov._signing.constants import GITHUB_ACTIONS_ISSUER, IDENTITY_TOKEN_ENV
 from mlprov.errors import KeyMaterialError, TrustError
 from mlprov.statements import PAYLOAD_TYPE_IN_TOTO
 
@@ -61,8 +62,6 @@ __all__ = [
 #: The bundle media type mlprov writes (https://github.com/sigstore/protobuf-specs).
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 #: Where keyless signing finds an OIDC identity token (safer than a command-line flag).
-IDENTITY_TOKEN_ENV = "MLPROV_IDENTITY_TOKEN"  # noqa: S105 - a variable name, not a secret
-GITHUB_ACTIONS_ISSUER = "https://token.actions.githubusercontent.com"
 
 
 # -- keys and signers ---------------------------------------------------------------------------
