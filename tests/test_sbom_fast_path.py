@@ -340,3 +340,28 @@ def test_runtime_validation_never_loads_the_iri_grammar():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.split() == ["True", "False", "importable"], done.stderr
+
+
+def test_runtime_validation_checks_the_formats_of_a_plain_install():
+    """Every format backend a plain install lacks stays out of mlprov's jsonschema: the
+    same checks (and cost) in a crowded environment as in a plain one."""
+    import subprocess
+    import sys
+
+    from mlprov.sbom import _FORMAT_EXTRAS
+
+    pytest.importorskip("isoduration")
+    code = ("import sys\n"
+            "from mlprov.sbom import _FORMAT_EXTRAS, _validator\n"
+            "_validator('1.6')\n"
+            "import jsonschema\n"
+            "print(sorted(jsonschema.FormatChecker().checkers))\n"
+            "print([m for m in _FORMAT_EXTRAS if m in sys.modules])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    checkers, loaded = done.stdout.splitlines()
+    assert loaded == "[]", done.stdout
+    for fmt in ("duration", "color", "uri-template", "hostname", "json-pointer", "date-time",
+                "iri", "uri"):
+        assert f"'{fmt}'" not in checkers, (fmt, checkers)
+    assert "rfc3339_validator" in _FORMAT_EXTRAS
