@@ -71,7 +71,13 @@ class PostgresServer:
         name = f"mlprov_test_{os.getpid()}_{next(self._names)}"
         with psycopg.connect(self._plain_url(), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.execute(f'CREATE DATABASE "{name}"')
+            try:
+                # A natural-language default collation ('B' after 'a'), as a production
+                # database may have: mlprov's own columns must still sort by bytes.
+                admin.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING UTF8 '
+                              "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'")
+            except psycopg.Error:  # a server without ICU (or before 15)
+                admin.execute(f'CREATE DATABASE "{name}"')
         try:
             yield self._url_of(name)
         finally:

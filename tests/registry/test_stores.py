@@ -21,6 +21,7 @@ from mlprov.registry._blobs import LocalBlobStore
 from mlprov.registry._sql import SqlMetadataStore, sqlite_url
 from mlprov.registry.interface import (
     AliasRecord,
+    AuditRecord,
     BlobCorruptError,
     BlobNotFoundError,
     BlobStore,
@@ -231,6 +232,34 @@ def test_bulk_insert(store: MetadataStore):
         tx.insert_versions([version("m", n) for n in range(1, 501)])
     with store.read() as tx:
         assert tx.get_model("m").latest_version == 500  # type: ignore[union-attr]
+
+
+def test_values_round_trip_exactly(store: MetadataStore):
+    """64-bit numbers, every byte value, long names, byte-order sorting, timestamps as text."""
+    big = 2**40 + 7
+    body = bytes(range(256))
+    long_name = "x" * 300
+    names = ["b", "B", "a", "Z", "\u00e9", "z", "a-1", "a_1", "a.1", long_name]
+    with store.write() as tx:
+        for name in names:
+            tx.ensure_model(name, "2026-01-01T00:00:00.000001Z")
+        tx.insert_version(version(long_name, big, created_seq=big))
+        tx.append_audit(AuditRecord(seq=big, time="2026-01-01T00:00:00.000001Z", kind="k",
+                                    name=long_name, version=big, target="t" * 300,
+                                    accepted=True, decision=None, body=body,
+                                    entry_hash=_digest(1)))
+        event = tx.insert_event(big, "k", "t", body)
+        tx.insert_delivery(event, "h" * 300, 1e12 + 0.5)
+    with store.read() as tx:
+        assert [m.name for m in tx.list_models()] == sorted(names)  # code point = byte order
+        assert tx.get_model("a").created_at == "2026-01-01T00:00:00.000001Z"  # type: ignore[union-attr]
+        got = tx.get_version(long_name, big)
+        assert got is not None and (got.version, got.created_seq) == (big, big)
+        entry = tx.audit_entry(big)
+        assert entry is not None and (entry.body, entry.version) == (body, big)
+        assert tx.get_event(event).payload == body  # type: ignore[union-attr]
+        [delivery] = tx.deliveries()
+        assert delivery.next_attempt_at == 1e12 + 0.5
 
 
 def test_writers_serialise(metadata_url: str, monkeypatch: pytest.MonkeyPatch):
