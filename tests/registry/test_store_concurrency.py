@@ -85,3 +85,53 @@ def test_concurrent_store_writers_lose_nothing(metadata_url: str, tmp_path: Path
                                            for n in range(rounds)}
     assert conflicts == 0  # serialised up front: no writer even lost a race
     store.close()
+
+
+def test_a_deadlock_is_a_retryable_conflict(postgres_url: str):
+    """A deadlock PostgreSQL breaks (40P01) reaches the registry as StoreConflictError.
+
+    Another client holds a row lock and then asks for the registry's write lock
+    while the store's writer, holding that lock, waits for the row: the server
+    aborts the writer (whose deadlock_timeout runs out first).
+    """
+    import threading
+
+    import psycopg
+
+    from mlprov.registry._sql import _PG_WRITE_LOCK
+    from mlprov.registry.interface import StoreConflictError
+
+    store = SqlMetadataStore(postgres_url)
+    store.create_schema()
+    with store.write() as tx:
+        tx.set_state("x", "0")
+    plain = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(plain) as other, psycopg.connect(plain, autocommit=True) as watch:
+        try:
+            other.execute("SET deadlock_timeout = '60s'")  # the writer's check runs first
+        except psycopg.Error:
+            pytest.skip("needs a superuser to set deadlock_timeout")
+        other.execute("SELECT value FROM registry_state WHERE key = 'x' FOR UPDATE")
+        failures: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                with store.write() as tx:
+                    tx.set_state("x", "1")
+            except BaseException as exc:  # reported to the test below
+                failures.append(exc)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        while writer.is_alive() and watch.execute(  # until the writer waits for the row
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()").fetchone() != (1,):
+            writer.join(0.01)
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_WRITE_LOCK,))
+        other.rollback()
+        writer.join(60)
+    assert len(failures) == 1 and isinstance(failures[0], StoreConflictError), failures
+    assert "deadlock" in str(failures[0])
+    with store.read() as tx:
+        assert tx.get_state("x") == "0"
+    store.close()
