@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import mlprov
 from mlprov.registry import Registry
 from mlprov.signing import KeyType, generate_key, load_private_key, write_key_pair
 from tests.conftest import COMMIT
+from tests.pg import PostgresServer, PostgresUnavailable, start_server
 from tests.policy.conftest import safetensors_file
 
 
@@ -166,3 +168,37 @@ def approve(tmp_path: Path, keys: Keys) -> Callable[..., Path]:
         return out
 
     return review
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the session (tests/pg.py); skipped without one, except in CI."""
+    try:
+        server = start_server()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(f"CI needs PostgreSQL for the registry tests: {exc}")
+        pytest.skip(f"no PostgreSQL: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The SQLAlchemy URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    with postgres_server.database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A metadata store URL on every backend: SQLite in tmp_path, a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        from mlprov.registry._sql import sqlite_url
+
+        return sqlite_url(tmp_path / "registry.db")
+    url: str = request.getfixturevalue("postgres_url")
+    return url

@@ -1,7 +1,8 @@
 """One suite for every metadata store and every blob store implementation.
 
-Add a backend to ``METADATA`` / ``BLOBS`` and it must pass all of this. A
-PostgreSQL store runs when ``MLPROV_TEST_POSTGRES_URL`` names a database.
+Add a backend to ``metadata_url`` (tests/registry/conftest.py) / ``BLOBS`` and it
+must pass all of this. Metadata runs on SQLite and on PostgreSQL (a throwaway
+server, tests/pg.py, or ``MLPROV_TEST_POSTGRES_URL``), a fresh database per test.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mlprov.registry._blobs import LocalBlobStore
 from mlprov.registry._sql import SqlMetadataStore, sqlite_url
 from mlprov.registry.interface import (
     AliasRecord,
+    AuditRecord,
     BlobCorruptError,
     BlobNotFoundError,
     BlobStore,
@@ -35,28 +37,16 @@ from mlprov.registry.interface import (
 )
 
 
-def _sqlite(tmp: Path) -> MetadataStore:
+def _sqlite(tmp: Path) -> SqlMetadataStore:
     return SqlMetadataStore(sqlite_url(tmp / "registry.db"))
 
 
-def _postgres(_tmp: Path) -> MetadataStore:  # pragma: no cover - needs a server
-    url = os.environ["MLPROV_TEST_POSTGRES_URL"]
-    store = SqlMetadataStore(url)
-    from mlprov.registry._sql import metadata
-
-    metadata.drop_all(store.engine)
-    return store
-
-
-METADATA: dict[str, Callable[[Path], MetadataStore]] = {"sqlite": _sqlite}
-if os.environ.get("MLPROV_TEST_POSTGRES_URL"):  # pragma: no cover
-    METADATA["postgresql"] = _postgres
 BLOBS: dict[str, Callable[[Path], BlobStore]] = {"local": lambda p: LocalBlobStore(p / "blobs")}
 
 
-@pytest.fixture(params=sorted(METADATA))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
-    made = METADATA[request.param](tmp_path)
+@pytest.fixture
+def store(metadata_url: str) -> Iterator[MetadataStore]:
+    made = SqlMetadataStore(metadata_url)
     made.create_schema()
     yield made
     made.close()
@@ -244,12 +234,41 @@ def test_bulk_insert(store: MetadataStore):
         assert tx.get_model("m").latest_version == 500  # type: ignore[union-attr]
 
 
-def test_writers_serialise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A second writer waits for the first (BEGIN IMMEDIATE), then fails only on timeout."""
+def test_values_round_trip_exactly(store: MetadataStore):
+    """64-bit numbers, every byte value, long names, byte-order sorting, timestamps as text."""
+    big = 2**40 + 7
+    body = bytes(range(256))
+    long_name = "x" * 300
+    names = ["b", "B", "a", "Z", "\u00e9", "z", "a-1", "a_1", "a.1", long_name]
+    with store.write() as tx:
+        for name in names:
+            tx.ensure_model(name, "2026-01-01T00:00:00.000001Z")
+        tx.insert_version(version(long_name, big, created_seq=big))
+        tx.append_audit(AuditRecord(seq=big, time="2026-01-01T00:00:00.000001Z", kind="k",
+                                    name=long_name, version=big, target="t" * 300,
+                                    accepted=True, decision=None, body=body,
+                                    entry_hash=_digest(1)))
+        event = tx.insert_event(big, "k", "t", body)
+        tx.insert_delivery(event, "h" * 300, 1e12 + 0.5)
+    with store.read() as tx:
+        assert [m.name for m in tx.list_models()] == sorted(names)  # code point = byte order
+        assert tx.get_model("a").created_at == "2026-01-01T00:00:00.000001Z"  # type: ignore[union-attr]
+        got = tx.get_version(long_name, big)
+        assert got is not None and (got.version, got.created_seq) == (big, big)
+        entry = tx.audit_entry(big)
+        assert entry is not None and (entry.body, entry.version) == (body, big)
+        assert tx.get_event(event).payload == body  # type: ignore[union-attr]
+        [delivery] = tx.deliveries()
+        assert delivery.next_attempt_at == 1e12 + 0.5
+
+
+def test_writers_serialise(metadata_url: str, monkeypatch: pytest.MonkeyPatch):
+    """A second writer waits for the first (BEGIN IMMEDIATE; PostgreSQL: an advisory
+    lock), then fails only on timeout; readers are not blocked."""
     monkeypatch.setenv("MLPROV_BUSY_TIMEOUT", "0.2")
-    first = _sqlite(tmp_path)
+    first = SqlMetadataStore(metadata_url)
     first.create_schema()
-    second = _sqlite(tmp_path)
+    second = SqlMetadataStore(metadata_url)
     holding, release = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -264,8 +283,9 @@ def test_writers_serialise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     try:
         with pytest.raises(RegistryBusyError), second.write() as tx:
             tx.set_state("x", "2")
-        with second.read() as tx:  # readers are not blocked (WAL)
+        with second.read() as tx:  # readers are not blocked (WAL; MVCC)
             assert tx.get_state("schema_version") == "1"
+            assert tx.get_state("x") is None  # nor do they see uncommitted changes
     finally:
         release.set()
         worker.join()

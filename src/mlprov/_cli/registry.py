@@ -19,6 +19,7 @@ from mlprov._cli.registry_common import (
 from mlprov._cli.signer_options import sigstore_options
 
 INIT_SCHEMA = "https://mlprov.dev/schemas/registry-info/v1"
+UPGRADE_SCHEMA = "https://mlprov.dev/schemas/registry-upgrade/v1"
 
 EPILOG = """\b
 Examples:
@@ -31,6 +32,7 @@ Examples:
   mlprov registry set-policies policies/ --reason "raise the AUC threshold"
   mlprov registry set-config ~/.mlprov/mlprov.toml --reason "webhook for alias changes"
   mlprov registry set-thresholds --threshold 'test/auc>=0.9' --reason "stricter"
+  mlprov registry upgrade --registry postgresql+psycopg://mlprov@db.internal/mlprov
 \b
 Thresholds (--threshold, repeatable): NAME>=N or NAME<=N for an overall metric of
 the signed eval, slice:NAME>=N for a metric in every slice that reports it. They
@@ -205,3 +207,30 @@ def set_thresholds(registry_dir: Path | None, threshold_args: tuple[str, ...],
     lines = result.details.get("thresholds") or []
     emit_change(result, as_json,
                 f"thresholds set to {', '.join(lines) if lines else '(the policy data own)'}")
+
+
+@registry.command()
+@click.option("--registry", "location", metavar="DIR|URL",
+              help="The registry directory, or its database URL "
+                   "(postgresql+psycopg://USER@HOST/DB); default: $MLPROV_HOME, else ~/.mlprov.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+def upgrade(location: str | None, as_json: bool) -> None:
+    """Bring the registry's database to this mlprov's schema version.
+
+    Applies the missing migration steps in one transaction (all or none); a
+    database already at this version is left alone. Back up the registry first:
+    older mlprov releases cannot open an upgraded database.
+    """
+    from mlprov.registry import upgrade_registry
+
+    done = upgrade_registry(location)
+    if as_json:
+        emit_json({"schema": UPGRADE_SCHEMA, "fromVersion": done.from_version,
+                   "toVersion": done.to_version, "applied": list(done.applied)})
+        return
+    if not done.changed:
+        echo(f"schema version {done.to_version}: up to date")
+        return
+    echo(f"schema version {done.from_version} -> {done.to_version}")
+    for step in done.applied:
+        note(f"applied {step}")

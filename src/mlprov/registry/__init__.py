@@ -43,6 +43,8 @@ from mlprov.registry._facts import RegistryIntegrityError, VersionFacts
 from mlprov.registry._home import HOME_ENV, default_home
 from mlprov.registry._hooks import sign_webhook, verify_webhook
 from mlprov.registry._pull import LoadedModel
+from mlprov.registry._sql import SchemaUpgrade
+from mlprov.registry._stores_url import upgrade_registry
 from mlprov.registry._uri import ModelUri, parse_model_uri, parse_time
 from mlprov.registry.interface import (
     NotFoundError,
@@ -72,6 +74,7 @@ __all__ = [
     "RegistryError",
     "RegistryIntegrityError",
     "Resolved",
+    "SchemaUpgrade",
     "Stage",
     "VersionFacts",
     "default_home",
@@ -79,6 +82,7 @@ __all__ = [
     "parse_model_uri",
     "parse_time",
     "sign_webhook",
+    "upgrade_registry",
     "verify_webhook",
 ]
 

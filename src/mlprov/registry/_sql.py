@@ -1,22 +1,34 @@
-"""The metadata store on SQLAlchemy Core: SQLite (the embedded default), PostgreSQL later.
+"""The metadata store on SQLAlchemy Core: SQLite (the embedded default) or PostgreSQL.
 
 SQLite runs in WAL mode (readers never block the writer), with foreign keys on,
 ``synchronous=FULL`` (a committed change survives a power cut) and a busy
 timeout. Write transactions start with ``BEGIN IMMEDIATE``, so concurrent
 processes serialise on the write lock at the start of a change rather than
-failing at commit. Only portable Core constructs are used, so a PostgreSQL URL
-can follow (there ``SELECT ... FOR UPDATE`` and unique keys do the same job).
+failing at commit.
+
+PostgreSQL (``postgresql+psycopg://``, psycopg 3) keeps the same semantics: a
+write transaction takes one registry-wide advisory lock first (READ COMMITTED,
+so what it reads next is every earlier writer's committed state), bounded by
+``lock_timeout``; readers get a read-only REPEATABLE READ snapshot. Integers are
+BIGINT, bytes BYTEA, text ``TEXT COLLATE "C"`` (byte order and no length limit,
+as in SQLite), timestamps the same strings. Only portable Core constructs are
+used otherwise.
+
+The schema is versioned (``registry_state.schema_version``) and moved on by the
+ordered steps in :data:`MIGRATIONS` (``mlprov registry upgrade``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -36,13 +48,22 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     or_,
     select,
     update,
 )
-from sqlalchemy.engine import Connection, Engine, Row
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.engine import Connection, Engine, Row, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.types import TypeEngine
 
+from mlprov.errors import InputError
 from mlprov.registry._blobs import fsync_enabled
 from mlprov.registry.interface import (
     AliasRecord,
@@ -64,42 +85,58 @@ from mlprov.registry.interface import (
     WriteTransaction,
 )
 
-__all__ = ["SCHEMA_VERSION", "SqlMetadataStore", "sqlite_url"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "SchemaUpgrade", "SqlMetadataStore",
+           "sqlite_url"]
 
-SCHEMA_VERSION = "1"
 BUSY_TIMEOUT_ENV = "MLPROV_BUSY_TIMEOUT"
 _DEFAULT_BUSY_TIMEOUT = 60.0
+
+
+def _int() -> TypeEngine[int]:
+    """A 64-bit integer on PostgreSQL; plain INTEGER (64-bit, and the rowid alias) on SQLite."""
+    return BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _str(length: int) -> TypeEngine[str]:
+    """VARCHAR(n) on SQLite (which ignores the length); unbounded TEXT in byte order on PostgreSQL.
+
+    SQLite compares and sorts text by its bytes (BINARY) and never enforces a
+    length, so PostgreSQL gets ``TEXT COLLATE "C"``: the same order for
+    ``list_models`` and the same values accepted, whatever the database's locale.
+    """
+    return String(length).with_variant(Text(collation="C"), "postgresql")
+
 
 metadata = MetaData()
 
 registry_state = Table(
     "registry_state", metadata,
-    Column("key", String(64), primary_key=True),
+    Column("key", _str(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
 
 models = Table(
     "models", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(200), nullable=False, unique=True),
-    Column("created_at", String(40), nullable=False),
+    Column("id", _int(), primary_key=True, autoincrement=True),
+    Column("name", _str(200), nullable=False, unique=True),
+    Column("created_at", _str(40), nullable=False),
 )
 
 versions = Table(
     "versions", metadata,
-    Column("model_id", Integer, ForeignKey("models.id"), primary_key=True),
-    Column("version", Integer, primary_key=True, autoincrement=False),
-    Column("identity", String(80), nullable=False),
-    Column("root_digest", String(80), nullable=False),
-    Column("files_digest", String(80), nullable=False),
-    Column("evidence_digest", String(80), nullable=False),
-    Column("registration", String(80), nullable=False),
-    Column("scan_digest", String(80)),
+    Column("model_id", _int(), ForeignKey("models.id"), primary_key=True),
+    Column("version", _int(), primary_key=True, autoincrement=False),
+    Column("identity", _str(80), nullable=False),
+    Column("root_digest", _str(80), nullable=False),
+    Column("files_digest", _str(80), nullable=False),
+    Column("evidence_digest", _str(80), nullable=False),
+    Column("registration", _str(80), nullable=False),
+    Column("scan_digest", _str(80)),
     Column("reproducible", Boolean, nullable=False),
-    Column("stage", String(16), nullable=False),
-    Column("stage_decision", String(80)),
-    Column("created_at", String(40), nullable=False),
-    Column("created_seq", Integer, nullable=False),
+    Column("stage", _str(16), nullable=False),
+    Column("stage_decision", _str(80)),
+    Column("created_at", _str(40), nullable=False),
+    Column("created_seq", _int(), nullable=False),
 )
 Index("ix_versions_identity", versions.c.model_id, versions.c.identity)
 Index("ix_versions_stage", versions.c.model_id, versions.c.stage, versions.c.version)
@@ -107,72 +144,72 @@ Index("ix_versions_root", versions.c.root_digest)
 
 aliases = Table(
     "aliases", metadata,
-    Column("model_id", Integer, primary_key=True),
-    Column("alias", String(100), primary_key=True),
-    Column("version", Integer, nullable=False),
-    Column("decision", String(80), nullable=False),
-    Column("seq", Integer, nullable=False),
-    Column("updated_at", String(40), nullable=False),
+    Column("model_id", _int(), primary_key=True),
+    Column("alias", _str(100), primary_key=True),
+    Column("version", _int(), nullable=False),
+    Column("decision", _str(80), nullable=False),
+    Column("seq", _int(), nullable=False),
+    Column("updated_at", _str(40), nullable=False),
     ForeignKeyConstraint(["model_id", "version"], ["versions.model_id", "versions.version"]),
 )
 
 reviews = Table(
     "reviews", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("model_id", Integer, nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("digest", String(80), nullable=False),
-    Column("added_at", String(40), nullable=False),
-    Column("seq", Integer, nullable=False),
+    Column("id", _int(), primary_key=True, autoincrement=True),
+    Column("model_id", _int(), nullable=False),
+    Column("version", _int(), nullable=False),
+    Column("digest", _str(80), nullable=False),
+    Column("added_at", _str(40), nullable=False),
+    Column("seq", _int(), nullable=False),
     ForeignKeyConstraint(["model_id", "version"], ["versions.model_id", "versions.version"]),
     UniqueConstraint("model_id", "version", "digest"),
 )
 
 audit = Table(
     "audit", metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=False),
-    Column("time", String(40), nullable=False),
-    Column("kind", String(40), nullable=False),
-    Column("name", String(200)),
-    Column("version", Integer),
-    Column("target", String(120)),
+    Column("seq", _int(), primary_key=True, autoincrement=False),
+    Column("time", _str(40), nullable=False),
+    Column("kind", _str(40), nullable=False),
+    Column("name", _str(200)),
+    Column("version", _int()),
+    Column("target", _str(120)),
     Column("accepted", Boolean, nullable=False),
-    Column("decision", String(80)),
+    Column("decision", _str(80)),
     Column("body", LargeBinary, nullable=False),
-    Column("entry_hash", String(80), nullable=False),
+    Column("entry_hash", _str(80), nullable=False),
 )
 Index("ix_audit_target", audit.c.name, audit.c.target, audit.c.seq)
 
 decisions = Table(
     "decisions", metadata,
-    Column("digest", String(80), primary_key=True),
+    Column("digest", _str(80), primary_key=True),
     Column("bundle", LargeBinary, nullable=False),
 )
 
 checkpoints = Table(
     "checkpoints", metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=False),
-    Column("entry_hash", String(80), nullable=False),
-    Column("time", String(40), nullable=False),
+    Column("seq", _int(), primary_key=True, autoincrement=False),
+    Column("entry_hash", _str(80), nullable=False),
+    Column("time", _str(40), nullable=False),
     Column("bundle", LargeBinary, nullable=False),
 )
 
 events = Table(
     "events", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("seq", Integer, nullable=False),
-    Column("kind", String(40), nullable=False),
-    Column("time", String(40), nullable=False),
+    Column("id", _int(), primary_key=True, autoincrement=True),
+    Column("seq", _int(), nullable=False),
+    Column("kind", _str(40), nullable=False),
+    Column("time", _str(40), nullable=False),
     Column("payload", LargeBinary, nullable=False),
 )
 
 deliveries = Table(
     "deliveries", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("event_id", Integer, ForeignKey("events.id"), nullable=False),
-    Column("hook", String(100), nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("attempts", Integer, nullable=False),
+    Column("id", _int(), primary_key=True, autoincrement=True),
+    Column("event_id", _int(), ForeignKey("events.id"), nullable=False),
+    Column("hook", _str(100), nullable=False),
+    Column("state", _str(16), nullable=False),
+    Column("attempts", _int(), nullable=False),
     Column("next_attempt_at", Float, nullable=False),
     Column("lease_until", Float),
     Column("last_error", Text),
@@ -182,15 +219,15 @@ Index("ix_deliveries_due", deliveries.c.state, deliveries.c.next_attempt_at)
 
 deployments = Table(
     "deployments", metadata,
-    Column("name", String(200), primary_key=True),
-    Column("version", Integer, primary_key=True, autoincrement=False),
-    Column("spec_digest", String(80), nullable=False),
-    Column("statement", String(80), nullable=False),
-    Column("decision", String(80), nullable=False),
-    Column("stage", String(16), nullable=False),
-    Column("stage_decision", String(80)),
-    Column("created_at", String(40), nullable=False),
-    Column("created_seq", Integer, nullable=False),
+    Column("name", _str(200), primary_key=True),
+    Column("version", _int(), primary_key=True, autoincrement=False),
+    Column("spec_digest", _str(80), nullable=False),
+    Column("statement", _str(80), nullable=False),
+    Column("decision", _str(80), nullable=False),
+    Column("stage", _str(16), nullable=False),
+    Column("stage_decision", _str(80)),
+    Column("created_at", _str(40), nullable=False),
+    Column("created_seq", _int(), nullable=False),
 )
 
 
@@ -207,9 +244,33 @@ def _busy_timeout() -> float:
         return _DEFAULT_BUSY_TIMEOUT
 
 
+# PostgreSQL error codes (https://www.postgresql.org/docs/current/errcodes-appendix.html):
+# a serialization failure or a deadlock is a lost race, retried like a taken unique
+# key; a lock wait that ran into lock_timeout is a busy registry.
+_PG_CONFLICT = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+_PG_BUSY = frozenset({"55P03"})  # lock_not_available
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    state = getattr(exc.orig, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
 def _is_busy(exc: OperationalError) -> bool:
+    state = _sqlstate(exc)
+    if state is not None:  # PostgreSQL: by error code, never by message
+        return state in _PG_BUSY
     text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
     return "locked" in text or "busy" in text
+
+
+def _is_conflict(exc: OperationalError) -> bool:
+    return _sqlstate(exc) in _PG_CONFLICT
+
+
+def _driver_message(exc: DBAPIError) -> str:
+    """The driver's message on one line (psycopg adds DETAIL and HINT lines)."""
+    return " ".join(str(exc.orig).split()) if exc.orig is not None else type(exc).__name__
 
 
 class _Read(ReadTransaction):
@@ -602,16 +663,88 @@ class _Write(_Read, WriteTransaction):
         ).values(stage=stage.value, stage_decision=decision))
 
 
+# --------------------------------------------------------------------------- schema versions
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step: ``apply`` takes a database from ``version - 1`` to ``version``.
+
+    ``apply`` runs inside the upgrade's write transaction (DDL is transactional on
+    SQLite and PostgreSQL, so a failed step leaves the previous version) and may
+    look at ``conn.dialect.name`` where the two differ. Version 1 is the baseline:
+    a new database gets the current tables from :data:`metadata` and is stamped
+    with the latest version, so the baseline has nothing to apply.
+    """
+
+    version: int
+    description: str
+    apply: Callable[[Connection], None] | None = None
+
+
+#: Every schema version, oldest first. A change to the tables above appends a step
+#: (and changes :data:`metadata` to match what the step produces).
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "registry tables: models, versions, aliases, reviews, audit log, decisions, "
+                 "checkpoints, events, deliveries, deployments"),
+)
+
+SCHEMA_VERSION = str(MIGRATIONS[-1].version)
+
+
+def _latest_version() -> int:
+    return MIGRATIONS[-1].version
+
+
+@dataclass(frozen=True)
+class SchemaUpgrade:
+    """What :meth:`SqlMetadataStore.upgrade_schema` did."""
+
+    from_version: int
+    to_version: int
+    applied: tuple[str, ...]  # "N: description" of each step applied, in order
+
+    @property
+    def changed(self) -> bool:
+        """Whether any step ran."""
+        return bool(self.applied)
+
+
+#: pg_advisory_xact_lock key taken by every write transaction: one writer per
+#: database at a time, as SQLite's BEGIN IMMEDIATE (int64 from "mlprov.registry").
+_PG_WRITE_LOCK = 0x6D6C70726F762E72
+
+
 class SqlMetadataStore(MetadataStore):
-    """The metadata store over a SQLAlchemy engine (``sqlite`` now; ``postgresql`` later)."""
+    """The metadata store over a SQLAlchemy engine: SQLite or PostgreSQL (psycopg 3).
+
+    Writers serialise on both: SQLite with ``BEGIN IMMEDIATE``; PostgreSQL with a
+    transaction-scoped advisory lock taken first in READ COMMITTED, so every
+    statement after it sees every earlier writer's commit (the change decides on
+    current state, as on SQLite, and never aborts at commit). The lock wait is
+    bounded by ``$MLPROV_BUSY_TIMEOUT`` (``lock_timeout``), then
+    :class:`RegistryBusyError`. Readers take a REPEATABLE READ, read-only snapshot
+    and never block or wait for writers. A serialization failure or deadlock
+    (which this scheme does not produce, but a server may) and a taken unique key
+    are :class:`StoreConflictError`, which the registry retries.
+    """
 
     def __init__(self, url: str, *, description: str | None = None) -> None:
         self.url = url
-        self.description = description or "registry database"
         self._sqlite = url.startswith("sqlite")
+        if description is None:
+            try:
+                shown = make_url(url).render_as_string(hide_password=True)
+            except ArgumentError:
+                shown = "(unparsable URL)"
+            description = "registry database" if self._sqlite else f"registry database {shown}"
+        self.description = description
         try:
             self.engine: Engine = create_engine(
                 url, connect_args={"timeout": _busy_timeout()} if self._sqlite else {})
+        except ImportError as exc:
+            raise InputError(f"{self.description} needs the PostgreSQL driver psycopg, which "
+                             "is not installed", hint="pip install 'mlprov[team]'") from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open {self.description}: {exc}") from exc
         if self._sqlite:
@@ -640,60 +773,136 @@ class SqlMetadataStore(MetadataStore):
             mode = conn.get_execution_options().get("mlprov_begin", "DEFERRED")
             conn.exec_driver_sql(f"BEGIN {mode}")
 
+    # ------------------------------------------------------------------ schema
+
+    @staticmethod
+    def _stored_version(conn: Connection) -> str | None:
+        """The stored schema version; None when there are no registry tables."""
+        if not inspect(conn).has_table(registry_state.name):
+            return None
+        return _Read(conn).get_state("schema_version")
+
+    def _parse_version(self, stored: str | None) -> int:
+        if stored is None:
+            raise StoreError(f"{self.description} is not an mlprov registry database",
+                             hint="run `mlprov registry init` to create a registry")
+        if not stored.isdigit():
+            raise StoreError(f"{self.description} has an unknown schema version {stored!r}",
+                             hint="use the mlprov release that created the registry")
+        version = int(stored)
+        if version > _latest_version():
+            raise StoreError(f"{self.description} has schema version {version}, newer than "
+                             f"this mlprov reads (up to {_latest_version()})",
+                             hint="upgrade mlprov: pip install -U mlprov")
+        return version
+
     def create_schema(self) -> None:
-        """Create the tables (and put SQLite in WAL mode); idempotent."""
-        try:
-            metadata.create_all(self.engine)
-            with self.write() as tx:
-                if tx.get_state("schema_version") is None:
-                    tx.set_state("schema_version", SCHEMA_VERSION)
-        except OperationalError as exc:
-            if _is_busy(exc):
-                raise RegistryBusyError(f"{self.description} is locked") from exc
-            raise StoreError(f"cannot create the tables of {self.description}: "
-                             f"{exc.orig}") from exc
+        """Create the tables at the latest schema version; idempotent.
+
+        A database that already has the tables keeps its version
+        (:meth:`check_schema` then says whether it needs an upgrade).
+        """
+        with self._transaction(write=True) as conn:
+            metadata.create_all(conn)
+            if self._stored_version(conn) is None:
+                _Write(conn).set_state("schema_version", str(_latest_version()))
+
+    def schema_version(self) -> int:
+        """The database's schema version.
+
+        Raises:
+            StoreError: not a registry database, or newer than this mlprov.
+        """
+        with self._transaction(write=False) as conn:
+            stored = self._stored_version(conn)
+        return self._parse_version(stored)
 
     def check_schema(self) -> None:
-        """Refuse a database made by another schema version, or not a registry at all."""
-        try:
-            with self.read() as tx:
-                version = tx.get_state("schema_version")
-        except StoreError as exc:
-            raise StoreError(f"{self.description} is not an mlprov registry database",
-                             hint="run `mlprov registry init` to create a registry") from exc
-        if version != SCHEMA_VERSION:
-            raise StoreError(f"{self.description} has schema version {version!r}; this "
-                             f"mlprov reads version {SCHEMA_VERSION}",
-                             hint="use the mlprov release that created the registry")
+        """Refuse a database that is not a registry or not at this mlprov's schema version.
+
+        Raises:
+            StoreError: not a registry; newer than this mlprov (upgrade mlprov);
+                older (run ``mlprov registry upgrade``).
+        """
+        version = self.schema_version()
+        if version < _latest_version():
+            raise StoreError(f"{self.description} has schema version {version}; this mlprov "
+                             f"needs version {_latest_version()}",
+                             hint="back up the registry, then run `mlprov registry upgrade`")
+
+    def upgrade_schema(self) -> SchemaUpgrade:
+        """Apply every migration the database lacks, in one write transaction.
+
+        Idempotent: a database at the latest version is left alone.
+
+        Raises:
+            StoreError: not a registry database, or newer than this mlprov.
+            RegistryBusyError: another writer held the registry too long.
+        """
+        with self._transaction(write=True) as conn:
+            current = self._parse_version(self._stored_version(conn))
+            applied: list[str] = []
+            for step in MIGRATIONS:
+                if step.version <= current:
+                    continue
+                if step.apply is not None:
+                    step.apply(conn)
+                applied.append(f"{step.version}: {step.description}")
+            if applied:
+                _Write(conn).set_state("schema_version", str(_latest_version()))
+        return SchemaUpgrade(current, max(current, _latest_version()), tuple(applied))
+
+    # ------------------------------------------------------------------ transactions
 
     @contextmanager
-    def _transaction(self, begin: str) -> Iterator[Connection]:
+    def _transaction(self, *, write: bool) -> Iterator[Connection]:
         try:
             with self.engine.connect() as raw:
-                conn = raw.execution_options(mlprov_begin=begin) if self._sqlite else raw
+                if self._sqlite:
+                    conn = raw.execution_options(
+                        mlprov_begin="IMMEDIATE" if write else "DEFERRED")
+                elif write:
+                    conn = raw.execution_options(isolation_level="READ COMMITTED")
+                else:
+                    conn = raw.execution_options(isolation_level="REPEATABLE READ",
+                                                 postgresql_readonly=True)
                 with conn.begin():
+                    if write and not self._sqlite:
+                        self._lock_for_write(conn)
                     yield conn
         except OperationalError as exc:
             if _is_busy(exc):
                 raise RegistryBusyError(
                     f"{self.description} is locked by another writer") from exc
-            raise StoreError(f"{self.description} failed: {exc.orig}") from exc
+            if _is_conflict(exc):
+                raise StoreConflictError(f"{self.description} refused a concurrent change: "
+                                         f"{_driver_message(exc)}") from exc
+            raise StoreError(f"{self.description} failed: {_driver_message(exc)}") from exc
         except IntegrityError as exc:
             raise StoreConflictError(f"{self.description} refused a conflicting change: "
-                                     f"{exc.orig}") from exc
+                                     f"{_driver_message(exc)}") from exc
+        except DBAPIError as exc:
+            raise StoreError(f"{self.description} failed: {_driver_message(exc)}") from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"{self.description} failed: {exc}") from exc
 
+    @staticmethod
+    def _lock_for_write(conn: Connection) -> None:
+        # lock_timeout 0 would mean "wait for ever"; the smallest bound is 1 ms.
+        timeout_ms = max(1, int(_busy_timeout() * 1000))
+        conn.execute(select(func.set_config("lock_timeout", f"{timeout_ms}ms", True)))
+        conn.execute(select(func.pg_advisory_xact_lock(_PG_WRITE_LOCK)))
+
     @contextmanager
     def read(self) -> Iterator[ReadTransaction]:
-        """A read transaction (a snapshot; never blocks writers in WAL mode)."""
-        with self._transaction("DEFERRED") as conn:
+        """A read transaction: a consistent snapshot that never waits for writers."""
+        with self._transaction(write=False) as conn:
             yield _Read(conn)
 
     @contextmanager
     def write(self) -> Iterator[WriteTransaction]:
-        """A write transaction; ``BEGIN IMMEDIATE`` takes the write lock up front."""
-        with self._transaction("IMMEDIATE") as conn:
+        """A write transaction, holding the registry's write lock from its start."""
+        with self._transaction(write=True) as conn:
             yield _Write(conn)
 
     def close(self) -> None:
