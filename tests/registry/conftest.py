@@ -23,6 +23,8 @@ from mlprov.signing import KeyType, generate_key, load_private_key, write_key_pa
 from tests.conftest import COMMIT
 from tests.pg import PostgresServer, PostgresUnavailable, start_server
 from tests.policy.conftest import safetensors_file
+from tests.s3server import S3Server, S3Unavailable
+from tests.s3server import start_server as start_s3_server
 
 
 @pytest.fixture(autouse=True)
@@ -202,3 +204,35 @@ def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return sqlite_url(tmp_path / "registry.db")
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+# --------------------------------------------------------------------------- S3 (SeaweedFS)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A SeaweedFS S3 server for the session (tests/s3server.py); skipped without one,
+    except in CI."""
+    try:
+        server = start_s3_server()
+    except S3Unavailable as exc:
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(f"CI needs SeaweedFS for the S3 tests: {exc}")
+        pytest.skip(f"no S3 server: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """The AWS settings of the test server in the environment (as a user would set them)."""
+    for name, value in s3_server.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return s3_server
+
+
+@pytest.fixture
+def s3_url(s3_env: S3Server) -> str:
+    """``s3://BUCKET/PREFIX`` of a fresh bucket."""
+    return f"s3://{s3_env.new_bucket()}/mlprov"

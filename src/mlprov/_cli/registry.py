@@ -24,8 +24,10 @@ UPGRADE_SCHEMA = "https://mlprov.dev/schemas/registry-upgrade/v1"
 EPILOG = """\b
 Examples:
   mlprov registry init --trust trust.yaml                  # ~/.mlprov, shipped policies
-  mlprov registry init --trust trust.yaml --threshold 'test/auc>=0.85' \
+  mlprov registry init --trust trust.yaml --threshold 'test/auc>=0.85' \\
       --threshold 'val/auc>=0.85' --threshold 'slice:auc>=0.6'
+  mlprov registry init --db postgresql+psycopg://mlprov@db.internal/mlprov \\
+      --blobs s3://models/registry --trust trust.yaml --key registry.key
   mlprov registry init --registry /srv/mlprov --trust trust.yaml --policies policies/ \\
       --key registry.key
   mlprov registry set-trust trust.yaml --reason "add reviewer bob"
@@ -38,7 +40,9 @@ Thresholds (--threshold, repeatable): NAME>=N or NAME<=N for an overall metric o
 the signed eval, slice:NAME>=N for a metric in every slice that reports it. They
 replace the shipped thresholds (auc, accuracy; slice auc) of the production gate.
 \b
-The registry lives in --registry DIR, else $MLPROV_HOME, else ~/.mlprov.
+The registry lives in --registry DIR|URL, else $MLPROV_REGISTRY, else $MLPROV_HOME,
+else ~/.mlprov. A team registry (a database URL) keeps no key: machines that change
+it name it with --key (init) or $MLPROV_REGISTRY_KEY; resolve and pull need none.
 """
 
 
@@ -61,12 +65,18 @@ def registry() -> None:
 @click.option("--key", metavar="PRIVATE_KEY",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The registry's signing key (default: a new ECDSA P-256 key, mode 0600).")
+@click.option("--db", "db", metavar="URL",
+              help="A team registry's database (postgresql+psycopg://USER@HOST/DB); the same "
+                   "as --registry URL.")
+@click.option("--blobs", metavar="s3://BUCKET/PREFIX",
+              help="A team registry's blob store (or a directory every machine mounts).")
 @sigstore_options
 @threshold_option
 @actor_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def init(registry_dir: Path | None, trust: Path, policies: Path | None, key: Path | None,
-         sigstore: bool, identity_token: str | None, staging: bool, trust_config: Path | None,
+def init(registry_dir: Path | str | None, trust: Path, policies: Path | None,
+         key: Path | None, db: str | None, blobs: str | None, sigstore: bool,
+         identity_token: str | None, staging: bool, trust_config: Path | None,
          thresholds: tuple[str, ...], actor: str | None, as_json: bool) -> None:
     """Create a registry: database, blob store, signing key, trust, policies, mlprov.toml.
 
@@ -83,10 +93,15 @@ def init(registry_dir: Path | None, trust: Path, policies: Path | None, key: Pat
         raise click.UsageError("--identity-token, --staging and --trust-config need --sigstore")
     if staging and trust_config is not None:
         raise click.UsageError("give --staging or --trust-config, not both")
+    if db is not None:
+        if registry_dir is not None and str(registry_dir) != db:
+            raise click.UsageError("give the database as --db URL or --registry URL, not both")
+        registry_dir = db
     with Registry.init(registry_dir, trust=trust, policies=policies, key=key,
                        actor=actor, sigstore=sigstore,
                        identity_token=identity_token if sigstore else None, staging=staging,
-                       trust_config=trust_config, thresholds=thresholds) as created:
+                       trust_config=trust_config, thresholds=thresholds,
+                       blobs=blobs) as created:
         info = {"schema": INIT_SCHEMA, **created.describe()}
     if as_json:
         emit_json(info)

@@ -19,14 +19,26 @@ F = Callable[..., Any]
 
 CHANGE_SCHEMA = "https://mlprov.dev/schemas/registry-change/v1"
 
-REGISTRY_HELP = ("The registry directory (default: $MLPROV_HOME, else ~/.mlprov).")
+REGISTRY_ENV = "MLPROV_REGISTRY"
+REGISTRY_HELP = ("The registry: its directory, or its database URL "
+                 "(postgresql+psycopg://USER@HOST/DB). Default: $MLPROV_REGISTRY, else "
+                 "$MLPROV_HOME, else ~/.mlprov.")
 
 
 def registry_option(fn: F) -> F:
-    """Add ``--registry DIR``."""
-    return click.option("--registry", "registry_dir", metavar="DIR",
-                        type=click.Path(file_okay=False, path_type=Path),
-                        help=REGISTRY_HELP)(fn)
+    """Add ``--registry DIR|URL`` (also ``$MLPROV_REGISTRY``)."""
+    return click.option("--registry", "registry_dir", metavar="DIR|URL", envvar=REGISTRY_ENV,
+                        callback=_registry_location, help=REGISTRY_HELP)(fn)
+
+
+def _registry_location(_ctx: click.Context, _param: click.Parameter,
+                       value: str | None) -> Path | str | None:
+    """A directory as a Path (``~`` expanded), a ``scheme://`` URL as given."""
+    if value is None or value == "":
+        return None
+    if "://" in value:
+        return value
+    return Path(value).expanduser()
 
 
 def actor_option(fn: F) -> F:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mlprov._internal.arguments import (
     BOOL,
@@ -90,8 +90,13 @@ from mlprov.registry._home import (
     materialize_policies,
     policies_snapshot,
     require_registry,
-    resolve_home,
     trust_snapshot,
+)
+from mlprov.registry._location import (
+    BLOBS_STATE,
+    PUBLIC_KEY_STATE,
+    RegistryLocation,
+    open_blob_store,
 )
 from mlprov.registry._sql import SqlMetadataStore, sqlite_url
 from mlprov.registry._uri import (
@@ -309,8 +314,12 @@ class Registry:
     that changes something is one transaction; see the module docstring.
     """
 
-    def __init__(self, home: Path, metadata: MetadataStore, blobs: BlobStore) -> None:
+    def __init__(self, home: Path, metadata: MetadataStore, blobs: BlobStore, *,
+                 location: RegistryLocation | None = None,
+                 key: Path | str | None = None) -> None:
+        self.location = location or RegistryLocation(home=home)
         self.home = home
+        self._key = key
         self.metadata = metadata
         self.blobs = blobs
         self._trust: Trust | None = None
@@ -329,32 +338,63 @@ class Registry:
 
     @classmethod
     @checked(home=optional(PATH))
-    def open(cls, home: Path | str | None = None) -> Registry:
-        """Open the registry at ``home`` (default ``$MLPROV_HOME``, else ``~/.mlprov``).
+    def open(cls, home: Path | str | None = None, *, key: Path | str | None = None
+             ) -> Registry:
+        """Open the registry at ``home``: a directory or a database URL.
+
+        Default: ``$MLPROV_REGISTRY``, else ``$MLPROV_HOME``, else ``~/.mlprov``. A
+        team registry (``postgresql+psycopg://USER@HOST/DB``) finds its blob store
+        in its database and pins its public key locally at first use
+        (:mod:`mlprov.registry._location`); ``key`` (else ``$MLPROV_REGISTRY_KEY``)
+        is its private key, needed only to change it.
 
         Example:
             registry = Registry.open()            # $MLPROV_HOME, else ~/.mlprov
 
         Raises:
             NotFoundError: there is no registry there.
+            RegistryIntegrityError: a team registry's public key is not the pinned one.
         """
-        path = resolve_home(home)
-        require_registry(path)
-        store = SqlMetadataStore(sqlite_url(path / DB_FILE),
-                                 description=f"registry database {path / DB_FILE}")
-        store.check_schema()
-        return cls(path, store, LocalBlobStore(path / "blobs"))
+        location = RegistryLocation.of(home)
+        if location.embedded:
+            path = location.home
+            require_registry(path)
+            store = SqlMetadataStore(sqlite_url(path / DB_FILE),
+                                     description=f"registry database {path / DB_FILE}")
+            store.check_schema()
+            return cls(path, store, LocalBlobStore(path / "blobs"), location=location, key=key)
+        team = cast(SqlMetadataStore, location.metadata_store())
+        try:
+            team.check_schema()
+            with team.read() as tx:
+                blobs_spec = tx.get_state(BLOBS_STATE)
+                public_pem = tx.get_state(PUBLIC_KEY_STATE)
+                registry_id = tx.get_state("registry_id")
+            if registry_id is None or blobs_spec is None:
+                raise NotFoundError(f"no registry in {location.describe()}",
+                                    hint="create one with `mlprov registry init --registry URL "
+                                         "--blobs s3://BUCKET/PREFIX --trust T --key K`")
+            location.prepare_cache()
+            if public_pem is not None:
+                _pin_public_key(location, public_pem.encode())
+            blobs = open_blob_store(blobs_spec, home=location.home)
+        except BaseException:
+            team.close()
+            raise
+        return cls(location.home, team, blobs, location=location, key=key)
 
     @classmethod
     @checked(home=optional(PATH), trust=PATH, policies=optional(PATH), key=optional(PATH),
              actor=optional(TEXT), sigstore=BOOL, identity_token=optional(TEXT), staging=BOOL,
-             trust_config=optional(PATH), thresholds=optional(THRESHOLDS))
+             trust_config=optional(PATH), thresholds=optional(THRESHOLDS),
+             blobs=optional(PATH))
     def init(cls, home: Path | str | None, *, trust: Path | str,
              policies: Path | str | None = None, key: Path | str | None = None,
              actor: str | None = None, sigstore: bool = False,
              identity_token: str | None = None, staging: bool = False,
              trust_config: Path | str | None = None,
-             thresholds: Thresholds | Iterable[str] | None = None) -> Registry:
+             thresholds: Thresholds | Iterable[str] | None = None,
+             blobs: Path | str | None = None) -> Registry:
         """Create a registry: its database, blob store, key, trust, policies and config.
 
         With ``sigstore`` the registry signs keyless (docs/keyless.md) instead of
@@ -379,6 +419,9 @@ class Registry:
             trust_config: ``sigstore`` on a private instance (ClientTrustConfig JSON).
             thresholds: metric thresholds replacing the policy data's own
                 (``["test/auc>=0.85", "slice:auc>=0.6"]``; :mod:`mlprov.thresholds`).
+            blobs: a team registry's blob store (``home`` a database URL):
+                ``s3://BUCKET/PREFIX`` or a directory every machine mounts. Its key
+                (``key`` or ``$MLPROV_REGISTRY_KEY``) is never stored in the database.
 
         Raises:
             InputError: a registry exists there, or an input is unusable (or,
@@ -387,8 +430,22 @@ class Registry:
         """
         from mlprov.signing import KeyType, generate_key, load_private_key, write_key_pair
 
-        path = resolve_home(home)
-        if (path / DB_FILE).exists():
+        location = RegistryLocation.of(home)
+        path = location.home
+        if location.embedded and blobs is not None:
+            raise InputError("--blobs is for a team registry (--registry DATABASE_URL); an "
+                             "embedded registry keeps its blobs in its directory")
+        if not location.embedded:
+            if blobs is None:
+                raise InputError("a team registry needs a blob store",
+                                 hint="pass --blobs s3://BUCKET/PREFIX (or a shared directory)")
+            if not sigstore:
+                key = location.key_file(key)
+                if key is None:
+                    raise InputError("a team registry's key is not kept in its database: name "
+                                     "it", hint="mlprov keygen --out registry.key, then --key "
+                                                "registry.key (or $MLPROV_REGISTRY_KEY)")
+        elif (path / DB_FILE).exists():
             raise InputError(f"a registry already exists at {path}",
                              hint="use `mlprov registry set-trust` / `set-policies` to change "
                                   "it, or choose another --registry")
@@ -425,6 +482,12 @@ class Registry:
             signer = KeySigner(private)
             key_bytes = b""
         trust_bytes = trust_snapshot(trust_path, None if sigstore else signer.public_key)
+        if not location.embedded:
+            assert blobs is not None
+            return cls._init_team(
+                location, signer=signer, key=key, blobs_spec=str(blobs),
+                trust_bytes=trust_bytes, policies_dir=policies_dir,
+                threshold_set=threshold_set, actor=actor, sigstore=sigstore)
         try:
             path.mkdir(parents=True, exist_ok=True)
             (path / "keys").mkdir(exist_ok=True)
@@ -439,22 +502,22 @@ class Registry:
                 write_key_pair(private, key_path, None, overwrite=True)
         except OSError as exc:
             raise InputError(f"cannot create the registry at {path}: {exc.strerror}") from exc
-        blobs = LocalBlobStore(path / "blobs")
-        policies_bytes = policies_snapshot(policies_dir, blobs)
+        blob_store = LocalBlobStore(path / "blobs")
+        policies_bytes = policies_snapshot(policies_dir, blob_store)
         config_bytes = DEFAULT_CONFIG.encode()
         config = parse_config(config_bytes)
         _check_gates(config, policies_bytes)
-        trust_blob = blobs.put_bytes(trust_bytes).digest
-        policies_blob = blobs.put_bytes(policies_bytes).digest
-        config_blob = blobs.put_bytes(config_bytes).digest
+        trust_blob = blob_store.put_bytes(trust_bytes).digest
+        policies_blob = blob_store.put_bytes(policies_bytes).digest
+        config_blob = blob_store.put_bytes(config_bytes).digest
         settings = [("trust", trust_blob), ("policies", policies_blob), ("config", config_blob)]
         if threshold_set:
-            settings.append(("thresholds", blobs.put_bytes(threshold_set.to_bytes()).digest))
+            settings.append(("thresholds", blob_store.put_bytes(threshold_set.to_bytes()).digest))
         signed_by: dict[str, Any] = {}
         if sigstore:
-            config_digest = (blobs.put_bytes(Path(trust_config).read_bytes()).digest
+            config_digest = (blob_store.put_bytes(Path(trust_config).read_bytes()).digest
                              if trust_config is not None else None)
-            signing_blob = blobs.put_bytes(canonical_json({
+            signing_blob = blob_store.put_bytes(canonical_json({
                 "schema": SIGNING_SCHEMA, "kind": "sigstore", "staging": staging,
                 "trustConfig": config_digest})).digest
             settings.append(("signing", signing_blob))
@@ -465,7 +528,7 @@ class Registry:
                                  description=f"registry database {path / DB_FILE}")
         store.create_schema()
         _write_file_atomically(path / CONFIG_FILE, config_bytes, 0o644)
-        registry = cls(path, store, blobs)
+        registry = cls(path, store, blob_store, location=location, key=key)
         registry._signer = signer
         import uuid
 
@@ -485,6 +548,62 @@ class Registry:
                 details={"trust": trust_blob, "policies": policies_blob,
                          "config": config_blob, **signed_by,
                          **({"thresholds": threshold_set.lines()} if threshold_set else {})}))
+        return registry
+
+    @classmethod
+    def _init_team(cls, location: RegistryLocation, *, signer: Any, key: Path | str | None,
+                   blobs_spec: str, trust_bytes: bytes, policies_dir: Path,
+                   threshold_set: Thresholds, actor: str | None, sigstore: bool) -> Registry:
+        """Create a team registry: settings as blobs its database names, nothing local.
+
+        The public key goes into the database (for other machines to pin at first
+        use) and into this machine's pin; the private key stays where it is.
+        """
+        import uuid
+
+        blob_store = open_blob_store(blobs_spec, home=location.home)
+        policies_bytes = policies_snapshot(policies_dir, blob_store)
+        config_bytes = DEFAULT_CONFIG.encode()
+        _check_gates(parse_config(config_bytes), policies_bytes)
+        trust_blob = blob_store.put_bytes(trust_bytes).digest
+        policies_blob = blob_store.put_bytes(policies_bytes).digest
+        config_blob = blob_store.put_bytes(config_bytes).digest
+        settings = [("trust", trust_blob), ("policies", policies_blob), ("config", config_blob)]
+        if threshold_set:
+            settings.append(("thresholds", blob_store.put_bytes(threshold_set.to_bytes()).digest))
+        if sigstore:
+            raise InputError("a keyless team registry is not supported yet",
+                             hint="give the team registry a key (--key)")
+        store = cast(SqlMetadataStore, location.metadata_store())
+        try:
+            store.create_schema()
+            location.prepare_cache()
+            registry = cls(location.home, store, blob_store, location=location, key=key)
+            registry._signer = signer
+            registry_id = str(uuid.uuid4())
+            registry._registry_id = registry_id
+            with store.write() as tx:
+                if tx.get_state("registry_id") is not None:
+                    raise InputError(f"a registry already exists in {location.describe()}")
+                tx.set_state("registry_id", registry_id)
+                tx.set_state(BLOBS_STATE, blobs_spec)
+                tx.set_state(PUBLIC_KEY_STATE, signer.public_key.pem.decode())
+                for key_name, digest in settings:
+                    tx.set_state(key_name, digest)
+                registry._record(tx, registry._config_change(
+                    "registry.init", actor=actor or default_actor(), reason="registry created",
+                    subject=trust_blob, inputs={"registry:trust": trust_blob,
+                                                "registry:policies": policies_blob,
+                                                "registry:config": config_blob},
+                    details={"trust": trust_blob, "policies": policies_blob,
+                             "config": config_blob, "publicKey": signer.public_key.keyid,
+                             "blobs": blobs_spec,
+                             **({"thresholds": threshold_set.lines()} if threshold_set
+                                else {})}))
+            _pin_public_key(location, signer.public_key.pem)
+        except BaseException:
+            store.close()
+            raise
         return registry
 
     def close(self) -> None:
@@ -528,7 +647,7 @@ class Registry:
             from mlprov.signing import load_public_key
             from mlprov.trust import TrustedKey
 
-            public = self.home / KEY_FILE.with_name(KEY_FILE.name + ".pub")
+            public = self.location.public_key_file()
             if public.is_file():
                 key = load_public_key(public)
                 self._anchor = Trust(keys=(TrustedKey(name="registry", key=key,
@@ -644,7 +763,17 @@ class Registry:
             else:
                 from mlprov.signing import load_private_key
 
-                self._signer = load_private_key(self.home / KEY_FILE)
+                key_file = self.location.key_file(self._key)
+                if key_file is None:
+                    raise RegistryError(
+                        f"changing the registry in {self.location.describe()} needs its "
+                        "private key", hint="pass --key REGISTRY_KEY or set "
+                                            "$MLPROV_REGISTRY_KEY (resolve and pull need none)")
+                self._signer = load_private_key(key_file)
+                if self._signer.public_key.keyid != self.anchor.keys[0].key.keyid \
+                        if self.anchor.keys else False:
+                    raise RegistryError(f"{key_file} is not this registry's key",
+                                        hint="use the key the registry was created with")
         return self._signer
 
     def _signing(self) -> dict[str, Any] | None:
@@ -730,6 +859,8 @@ class Registry:
     def _check_config_pinned(self) -> None:
         """Refuse changes while mlprov.toml on disk differs from the recorded one."""
         self.config  # noqa: B018 - loads _config_bytes
+        if self.location.config_file is None:  # a team registry's config is only in its database
+            return
         path = self.home / CONFIG_FILE
         try:
             on_disk = path.read_bytes()
@@ -1000,9 +1131,11 @@ class Registry:
         assert policies is not None
         _check_gates(parsed, self.blobs.get_bytes(policies))
         digest = self.blobs.put_bytes(data).digest
+        config_file = self.location.config_file
         result = self._set_setting("registry.config", "config", digest, reason=reason,
-                                   actor=actor, after=lambda: _write_file_atomically(
-                                       self.home / CONFIG_FILE, data, 0o644))
+                                   actor=actor, after=None if config_file is None else (
+                                       lambda: _write_file_atomically(config_file, data,
+                                                                      0o644)))
         return result
 
     def _set_setting(self, kind: str, key: str, digest: str, *, reason: str,
@@ -1656,14 +1789,14 @@ class Registry:
             state = {k: tx.get_state(k) for k in ("trust", "policies", "config")}
             head = tx.audit_head()
         config = self.config
-        public = self.home / KEY_FILE.with_name(KEY_FILE.name + ".pub")
+        public = self.location.public_key_file()
         keyid = None
         with contextlib.suppress(OSError, MlprovError):
             from mlprov.signing import load_public_key
 
             keyid = load_public_key(public).keyid
         return {
-            "home": str(self.home), "id": self.registry_id, "publicKey": keyid,
+            "home": self.location.describe(), "id": self.registry_id, "publicKey": keyid,
             "signing": "sigstore" if self._signing() is not None else "key",
             "trust": state["trust"], "policies": state["policies"], "config": state["config"],
             "signers": [{"name": k.name, "roles": sorted(r.value for r in k.roles)}
@@ -2105,6 +2238,28 @@ def _lookup(tx: ReadTransaction, uri: ModelUri) -> Resolved:
         raise NotFoundError(f"{name} has no versions")
     return Resolved(uri=str(uri), record=latest[0], decision=latest[0].registration,
                     via="latest")
+
+
+def _pin_public_key(location: RegistryLocation, pem: bytes) -> None:
+    """Pin a team registry's public key locally at first use; refuse a different one later.
+
+    Raises:
+        RegistryIntegrityError: the database names another key than the pinned one.
+    """
+    pin = location.public_key_file()
+    try:
+        pinned = pin.read_bytes()
+    except FileNotFoundError:
+        _write_file_atomically(pin, pem, 0o644)
+        return
+    except OSError as exc:
+        raise RegistryError(f"cannot read the pinned registry key {pin}: {exc.strerror}") from exc
+    if pinned.strip() != pem.strip():
+        raise RegistryIntegrityError(
+            f"the registry in {location.describe()} names another public key than the one "
+            f"pinned at first use ({pin})",
+            hint="if the registry was re-created on purpose, delete the pin file; otherwise "
+                 "its database was changed")
 
 
 def _thresholds(value: Thresholds | Iterable[str] | None) -> Thresholds:
