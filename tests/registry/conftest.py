@@ -148,9 +148,21 @@ def make_model(tmp_path: Path, keys: Keys, environment_file: Path,
     return make
 
 
-@pytest.fixture
-def registry(tmp_path: Path, keys: Keys) -> Registry:
-    reg = Registry.init(tmp_path / "registry", trust=keys.trust)
+@pytest.fixture(params=["embedded", "team"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path, keys: Keys,
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
+    """A fresh registry on every backend: embedded (SQLite, local blobs in a directory)
+    and team (PostgreSQL and S3 on real servers, the key outside the database)."""
+    if request.param == "embedded":
+        reg = Registry.init(tmp_path / "registry", trust=keys.trust)
+    else:
+        url: str = request.getfixturevalue("postgres_url")
+        blobs: str = request.getfixturevalue("s3_url")
+        key = tmp_path / "registry.key"
+        write_key_pair(generate_key(KeyType.ECDSA_P256), key, None)
+        monkeypatch.setenv("MLPROV_CACHE_HOME", str(tmp_path / "cache"))
+        monkeypatch.setenv("MLPROV_REGISTRY_KEY", str(key))  # for processes the test starts
+        reg = Registry.init(url, trust=keys.trust, blobs=blobs, key=key)
     yield reg
     reg.close()
 

@@ -60,7 +60,7 @@ def test_concurrent_writers_lose_no_update(registry, make_model):
         registry.register(m.model, evidence=m.evidence)
     start = registry.verify_audit(sign_checkpoint=False).head_seq
     workers, rounds = 4, 9
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(registry.home), str(w),
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, registry.address, str(w),
                                str(rounds)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               env=_env()) for w in range(workers)]
     seqs: list[int] = []
@@ -78,7 +78,7 @@ def test_concurrent_writers_lose_no_update(registry, make_model):
     assert registry.resolve("models:/credit-risk@canary").version == history[-1].version
 
 
-def _register_cmd(home: Path, model: Path, evidence: Path) -> list[str]:
+def _register_cmd(home: Path | str, model: Path, evidence: Path) -> list[str]:
     mlprov = Path(sys.executable).parent / "mlprov"
     return [str(mlprov), "register", str(model), "--evidence", str(evidence), "--registry",
             str(home)]
@@ -87,7 +87,7 @@ def _register_cmd(home: Path, model: Path, evidence: Path) -> list[str]:
 def test_killed_after_blobs_before_rows_leaves_no_version(registry, make_model):
     m = make_model()
     env = _env() | {"MLPROV_FAULT": "register.blobs-stored"}
-    done = subprocess.run(_register_cmd(registry.home, m.model, m.evidence), env=env,
+    done = subprocess.run(_register_cmd(registry.address, m.model, m.evidence), env=env,
                           capture_output=True, check=False)
     assert done.returncode == -signal.SIGKILL
     assert registry.list_models() == []
@@ -105,7 +105,7 @@ def test_killed_inside_the_transaction_changes_nothing(registry, make_model):
     script = ("import sys; from mlprov.registry import Registry; "
               "Registry.open(sys.argv[1]).promote('credit-risk', 1, to='Staging', reason='x')")
     env = _env() | {"MLPROV_FAULT": "change.before-commit"}
-    done = subprocess.run([sys.executable, "-c", script, str(registry.home)], env=env,
+    done = subprocess.run([sys.executable, "-c", script, registry.address], env=env,
                           capture_output=True, check=False)
     assert done.returncode == -signal.SIGKILL
     assert registry.get_version("credit-risk", 1).stage is Stage.NONE
@@ -120,12 +120,12 @@ def test_sigkill_at_random_moments_of_register(registry, make_model, tmp_path):
     outcomes = []
     for attempt in range(4):
         m = make_model(content=os.urandom(8 * 1024 * 1024))
-        proc = subprocess.Popen(_register_cmd(registry.home, m.model, m.evidence), env=_env(),
+        proc = subprocess.Popen(_register_cmd(registry.address, m.model, m.evidence), env=_env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.2, 1.0))
         proc.send_signal(signal.SIGKILL)
         outcomes.append(proc.wait())
-        with Registry.open(registry.home) as fresh:
+        with Registry.open(registry.address) as fresh:
             versions = list(fresh.iter_versions("credit-risk")) if fresh.list_models() else []
             registered = [e for e in fresh.audit_log() if e["kind"] == "model.register"]
             assert len(versions) == len(registered) <= attempt + 1

@@ -58,7 +58,7 @@ def receiver() -> Iterator[Receiver]:
 
 def configure(registry, tmp_path: Path, hooks: str, deliver: str = "after-commit") -> None:
     config = tmp_path / "mlprov.toml"
-    base = (registry.home / "mlprov.toml").read_text()
+    base = registry.config_text()
     base = base.replace('deliver = "after-commit"', f'deliver = "{deliver}"')
     config.write_text(base + "\n" + hooks)
     registry.set_config(config, reason="hooks")
@@ -129,7 +129,7 @@ def test_unreachable_hook_fails_after_max_attempts(registry, make_model, tmp_pat
     configure(registry, tmp_path, '[[hooks]]\nname = "down"\nevents = ["model.register"]\n'
                                   'url = "http://127.0.0.1:9/nothing"\n'
                                   'secret_env = "HOOK_SECRET"\ntimeout = 1\n', deliver="manual")
-    config = (registry.home / "mlprov.toml").read_text().replace("max_attempts = 8",
+    config = registry.config_text().replace("max_attempts = 8",
                                                                  "max_attempts = 2")
     (tmp_path / "two.toml").write_text(config)
     registry.set_config(tmp_path / "two.toml", reason="two attempts")

@@ -227,7 +227,7 @@ def test_pull_and_load_hand_out_verified_files(registry, make_model, tmp_path):
     assert (pulled.files, pulled.resolved.version) == (2, 1)
     assert (tmp_path / "out" / "weights.safetensors").read_bytes() == \
         (m.model / "weights.safetensors").read_bytes()
-    path = mlprov.load("models:/credit-risk@canary", registry=registry.home)
+    path = mlprov.load("models:/credit-risk@canary", registry=registry.address)
     assert (path / "config.json").read_text() == '{"layers": 2}\n'
     assert not os.access(path / "weights.safetensors", os.W_OK) or os.geteuid() == 0
     assert mlprov.load("models:/credit-risk@canary", registry=registry) == path
@@ -260,6 +260,7 @@ def test_single_file_models(registry, tmp_path, keys, environment_file):
     assert registry.load("models:/single/1").read_bytes() == model.read_bytes()
 
 
+@pytest.mark.parametrize("registry", ["embedded"], indirect=True)  # a directory's own files
 def test_config_is_pinned(registry, make_model, tmp_path):
     m = make_model()
     registry.register(m.model, evidence=m.evidence)
@@ -339,9 +340,10 @@ def test_open_missing_registry(tmp_path):
         Registry.open(tmp_path / "nothing")
 
 
-def test_init_refuses_an_existing_registry(registry, keys):
+def test_init_refuses_an_existing_registry(registry, keys, tmp_path):
     with pytest.raises(InputError, match="already exists"):
-        Registry.init(registry.home, trust=keys.trust)
+        Registry.init(registry.address, trust=keys.trust, blobs=None if registry.location.embedded
+                      else f"{tmp_path}/other-blobs", key=registry.location.key_file())
 
 
 def test_init_with_a_given_key(tmp_path, keys):
@@ -355,6 +357,7 @@ def test_init_with_a_given_key(tmp_path, keys):
         assert reg.describe()["publicKey"] == reg.signer.public_key.keyid
 
 
+@pytest.mark.parametrize("registry", ["embedded"], indirect=True)  # a directory's own files
 def test_generated_key_is_private(registry):
     assert (registry.home / "keys" / "registry.key").stat().st_mode & 0o777 == 0o600
 

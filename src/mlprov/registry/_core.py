@@ -735,6 +735,17 @@ class Registry:
         return self._config
 
     @property
+    def address(self) -> str:
+        """What :meth:`open` takes to open this registry again: its directory or database URL."""
+        return self.location.url if self.location.url is not None else str(self.home)
+
+    def config_text(self) -> str:
+        """The recorded ``mlprov.toml`` (gates, hooks), as the audit log accepted it."""
+        self.config  # noqa: B018 - loads _config_bytes
+        assert self._config_bytes is not None
+        return self._config_bytes.decode("utf-8")
+
+    @property
     def thresholds(self) -> Thresholds:
         """The registry's metric thresholds (empty: the policy data's own apply).
 
