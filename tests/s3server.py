@@ -86,10 +86,16 @@ class S3Server:
                                           retries={"max_attempts": 2}))
 
     def new_bucket(self) -> str:
-        """A fresh bucket for one test."""
+        """A fresh bucket (SeaweedFS gives each bucket volumes of its own: make few)."""
         name = f"t-{uuid.uuid4().hex[:16]}"
         self.client().create_bucket(Bucket=name)  # type: ignore[attr-defined]
         return name
+
+    def new_prefix(self) -> str:
+        """``s3://BUCKET/PREFIX`` of a fresh prefix in the session's one bucket."""
+        if not hasattr(self, "_bucket"):
+            self._bucket = self.new_bucket()
+        return f"s3://{self._bucket}/{uuid.uuid4().hex[:16]}"
 
     def stop(self) -> None:
         """SIGTERM, a bounded wait, then SIGKILL; the directory is removed."""

@@ -246,5 +246,5 @@ def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
 
 @pytest.fixture
 def s3_url(s3_env: S3Server) -> str:
-    """``s3://BUCKET/PREFIX`` of a fresh bucket."""
-    return f"s3://{s3_env.new_bucket()}/mlprov"
+    """``s3://BUCKET/PREFIX`` of a fresh prefix (one bucket for the session)."""
+    return s3_env.new_prefix()
