@@ -28,7 +28,12 @@ from typing import TYPE_CHECKING
 from mlprov._internal.arguments import PATH, TEXT, TRUST, checked, either, instance, optional
 from mlprov.registry._arguments import COUNT
 from mlprov.registry._auditlog import AuditReport
-from mlprov.registry._core import (
+from mlprov.registry._core import Registry
+from mlprov.registry._facts import RegistryIntegrityError, VersionFacts
+from mlprov.registry._home import HOME_ENV, default_home
+from mlprov.registry._hooks import sign_webhook, verify_webhook
+from mlprov.registry._pull import LoadedModel
+from mlprov.registry._records import (
     AliasChange,
     ArchivedVersionError,
     ChangeResult,
@@ -36,13 +41,8 @@ from mlprov.registry._core import (
     PullResult,
     RegisterResult,
     RegistrationRefusedError,
-    Registry,
     Resolved,
 )
-from mlprov.registry._facts import RegistryIntegrityError, VersionFacts
-from mlprov.registry._home import HOME_ENV, default_home
-from mlprov.registry._hooks import sign_webhook, verify_webhook
-from mlprov.registry._pull import LoadedModel
 from mlprov.registry._sql import SchemaUpgrade
 from mlprov.registry._stores_url import upgrade_registry
 from mlprov.registry._uri import ModelUri, parse_model_uri, parse_time

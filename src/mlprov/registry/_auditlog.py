@@ -38,7 +38,7 @@ from mlprov.registry._uri import utc_now
 from mlprov.registry.interface import CheckpointRecord, ReadTransaction
 
 if TYPE_CHECKING:
-    from mlprov.registry._core import Registry
+    from mlprov.registry._context import RegistryContext
 
 __all__ = ["AuditReport", "verify_audit"]
 
@@ -111,7 +111,7 @@ class _Replay:
             self.settings[entry.kind.split(".", 1)[1]] = str(details.get("to"))
 
 
-def _check_checkpoint(bundle: bytes, hashes: dict[int, str], head: int, registry: Registry,
+def _check_checkpoint(bundle: bytes, hashes: dict[int, str], head: int, registry: RegistryContext,
                       what: str, report: AuditReport, stored: CheckpointRecord | None = None
                       ) -> None:
     try:
@@ -142,7 +142,7 @@ def _check_checkpoint(bundle: bytes, hashes: dict[int, str], head: int, registry
     report.checkpoints += 1
 
 
-def _check_decision(registry: Registry, tx: ReadTransaction, entry: Entry,
+def _check_decision(registry: RegistryContext, tx: ReadTransaction, entry: Entry,
                     report: AuditReport) -> None:
     from mlprov.registry._facts import read_decision
 
@@ -222,7 +222,7 @@ def _replay_problems(tx: ReadTransaction, replay: _Replay) -> list[str]:
     return problems
 
 
-def verify_audit(registry: Registry, *, deep: bool = False, checkpoint: Path | None = None,
+def verify_audit(registry: RegistryContext, *, deep: bool = False, checkpoint: Path | None = None,
                  sign_checkpoint: bool = True) -> AuditReport:
     """Verify the whole audit log (see the module docstring)."""
     report = AuditReport()
@@ -278,21 +278,21 @@ def verify_audit(registry: Registry, *, deep: bool = False, checkpoint: Path | N
     return report
 
 
-def _sign_head(registry: Registry, seq: int, entry_hash: str) -> int | None:
+def _sign_head(registry: RegistryContext, seq: int, entry_hash: str) -> int | None:
     """Sign a checkpoint of the verified head (if it is still the head) and mirror it."""
     bundle: bytes | None = None
     with contextlib.suppress(MlprovError), registry.metadata.write() as tx:
         current = tx.audit_head()
         if current is None or current.seq != seq or current.entry_hash != entry_hash:
             return None
-        bundle = registry._checkpoint(tx, seq, entry_hash, utc_now())
+        bundle = registry.sign_checkpoint(tx, seq, entry_hash, utc_now())
     if bundle is None:
         return None
     registry.write_head(bundle, seq)
     return seq
 
 
-def export_head(registry: Registry) -> bytes | None:
+def export_head(registry: RegistryContext) -> bytes | None:
     """The latest signed checkpoint (to keep outside the registry, e.g. in CI)."""
     with registry.metadata.read() as tx:
         checkpoints = tx.checkpoints()

@@ -13,13 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import getpass
-import json
 import os
-import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -70,7 +66,7 @@ from mlprov.registry._facts import (
     parents_in,
     verify_version,
 )
-from mlprov.registry._gate import GateOutcome, PolicyCache, evaluate, rule_outcome
+from mlprov.registry._gate import PolicyCache, evaluate, rule_outcome
 from mlprov.registry._head import (
     SETTINGS,
     SignedHead,
@@ -97,6 +93,24 @@ from mlprov.registry._location import (
     PUBLIC_KEY_STATE,
     RegistryLocation,
     open_blob_store,
+)
+from mlprov.registry._records import (
+    AliasChange,
+    ArchivedVersionError,
+    ChangeResult,
+    GatePolicy,
+    PendingChange,
+    PolicyDeniedError,
+    PullResult,
+    RegisterResult,
+    RegistrationRefusedError,
+    Resolved,
+    default_actor,
+    denied_message,
+    event_document,
+    need_version,
+    resolve_uri,
+    rollback_target,
 )
 from mlprov.registry._sql import SqlMetadataStore, sqlite_url
 from mlprov.registry._uri import (
@@ -139,7 +153,6 @@ __all__ = [
     "Resolved",
 ]
 
-ACTOR_ENV = "MLPROV_ACTOR"
 EVENT_SCHEMA = "https://mlprov.dev/schemas/event/v1"
 _MAX_EVIDENCE_FILE = 64 * 1024 * 1024
 _MAX_REVIEW_FILE = 1024 * 1024
@@ -173,140 +186,6 @@ def _check_registry_identity(signer: Any, trust: Trust) -> None:
                  "file")
 
 
-class PolicyDeniedError(VerificationError):
-    """The policy gating a change said no; the denial was audited."""
-
-    hint = "the reasons are the policy's; fix them (e.g. add a review) and try again"
-
-    def __init__(self, message: str, *, result: ChangeResult, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.result = result
-
-
-class ArchivedVersionError(RegistryError):
-    """An alias, stage or ``latest`` URI leads to an Archived version: not handed out."""
-
-    hint = ("point the alias at a version in use (`mlprov rollback`, `mlprov alias set`), "
-            "or pass --allow-archived to take it anyway (audited)")
-
-
-class RegistrationRefusedError(VerificationError):
-    """The model or its evidence did not verify against the registry's trust (audited)."""
-
-    hint = "run `mlprov verify MODEL --evidence DIR --trust TRUST` to see every failed check"
-
-
-@dataclass(frozen=True)
-class RegisterResult:
-    """What ``register`` did."""
-
-    name: str
-    version: int
-    identity: str
-    root_digest: str
-    created: bool
-    reproducible: bool
-    same_identity: tuple[int, ...]
-    decision: str | None
-    seq: int | None
-
-    @property
-    def uri(self) -> str:
-        """``models:/NAME/N``."""
-        return version_uri(self.name, self.version)
-
-
-@dataclass(frozen=True)
-class ChangeResult:
-    """What a gated change decided, and where it is recorded."""
-
-    kind: str
-    name: str
-    version: int | None
-    target: str | None
-    allowed: bool
-    deny: tuple[str, ...]
-    warn: tuple[str, ...]
-    policy_uri: str
-    policy_digest: str
-    decision: str
-    seq: int
-    previous: Any = None
-    details: dict[str, Any] = field(default_factory=dict)
-    #: A dry run: the gate was evaluated, nothing was signed or recorded
-    #: (``decision`` is empty and ``seq`` 0).
-    dry_run: bool = False
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """The result as printed with ``--json``."""
-        return {"kind": self.kind, "name": self.name, "version": self.version,
-                "target": self.target, "allowed": self.allowed, "deny": list(self.deny),
-                "warn": list(self.warn), "policy": {"uri": self.policy_uri,
-                                                    "digest": self.policy_digest},
-                "decision": self.decision or None, "auditSeq": self.seq or None,
-                "previous": self.previous, "details": self.details, "dryRun": self.dry_run}
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """A URI resolved to a version, with the decision that put it there."""
-
-    uri: str
-    record: VersionRecord
-    decision: str
-    via: str
-
-    @property
-    def name(self) -> str:
-        """The model's name."""
-        return self.record.name
-
-    @property
-    def version(self) -> int:
-        """The version number."""
-        return self.record.version
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """The resolution as printed by ``mlprov resolve --json``."""
-        r = self.record
-        return {"uri": self.uri, "name": r.name, "version": r.version,
-                "versionUri": version_uri(r.name, r.version), "stage": r.stage.value,
-                "identity": r.identity, "rootDigest": r.root_digest,
-                "reproducible": r.reproducible, "decision": self.decision, "via": self.via}
-
-
-def default_actor() -> str:
-    """Who is making a change: ``$MLPROV_ACTOR``, else ``user@host`` (a claim, not proof)."""
-    value = os.environ.get(ACTOR_ENV)
-    if value:
-        return value
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
-
-
-@dataclass
-class _Pending:
-    """A change being recorded inside a write transaction."""
-
-    kind: str
-    name: str | None
-    version: int | None
-    target: str | None
-    actor: str
-    reason: str | None
-    outcome: GateOutcome
-    subject_name: str
-    subject_digest: str
-    resource_uri: str
-    inputs: dict[str, str]
-    change: dict[str, Any]
-    details: dict[str, Any]
-    event_kind: str | None = None
-
-
 class Registry:
     """A model registry in a directory (metadata in SQLite, blobs content-addressed).
 
@@ -329,7 +208,7 @@ class Registry:
         self._config_bytes: bytes | None = None
         self._signer: Any = None
         self._policies_dir: Path | None = None
-        self._policy_cache = PolicyCache()
+        self.policy_cache = PolicyCache()
         self._registry_id: str | None = None
         self._anchor: Trust | None = None
         self._thresholds: Thresholds | None = None
@@ -540,7 +419,7 @@ class Registry:
             tx.set_state("registry_id", registry_id)
             for key_name, digest in settings:
                 tx.set_state(key_name, digest)
-            registry._record(tx, registry._config_change(
+            registry.record_change(tx, registry._config_change(
                 "registry.init", actor=actor or default_actor(), reason="registry created",
                 subject=trust_blob, inputs={"registry:trust": trust_blob,
                                             "registry:policies": policies_blob,
@@ -590,7 +469,7 @@ class Registry:
                 tx.set_state(PUBLIC_KEY_STATE, signer.public_key.pem.decode())
                 for key_name, digest in settings:
                     tx.set_state(key_name, digest)
-                registry._record(tx, registry._config_change(
+                registry.record_change(tx, registry._config_change(
                     "registry.init", actor=actor or default_actor(), reason="registry created",
                     subject=trust_blob, inputs={"registry:trust": trust_blob,
                                                 "registry:policies": policies_blob,
@@ -705,7 +584,7 @@ class Registry:
             self._trust_digest = digest
         return self._trust
 
-    def _verify(self, record: VersionRecord, reviews: list[str], *, deep: bool = False,
+    def verify_record(self, record: VersionRecord, reviews: list[str], *, deep: bool = False,
                 trust: Trust | None = None, tx: ReadTransaction | None = None) -> VersionFacts:
         """Re-verify a version (memoised by content digests; see :class:`VerifiedCache`).
 
@@ -714,7 +593,7 @@ class Registry:
         """
         if tx is None:
             with self.metadata.read() as read_tx:
-                return self._verify(record, reviews, deep=deep, trust=trust, tx=read_tx)
+                return self.verify_record(record, reviews, deep=deep, trust=trust, tx=read_tx)
         if trust is not None:
             return verify_version(record, trust=trust, blobs=self.blobs,
                                   decisions=tx.get_decision, review_digests=reviews, deep=deep,
@@ -867,7 +746,7 @@ class Registry:
         payload = b64decode_any(envelope.payload, what=PROVENANCE_FILE)
         return _parents_key(parse_statement(payload, what=PROVENANCE_FILE).predicate)
 
-    def _check_config_pinned(self) -> None:
+    def check_config_pinned(self) -> None:
         """Refuse changes while mlprov.toml on disk differs from the recorded one."""
         self.config  # noqa: B018 - loads _config_bytes
         if self.location.config_file is None:  # a team registry's config is only in its database
@@ -885,10 +764,10 @@ class Registry:
 
     # ------------------------------------------------------------------ recording
 
-    def _policy_uri_prefix(self) -> str:
+    def policy_uri_prefix(self) -> str:
         return f"mlprov-registry://{self.registry_id}/policies/"
 
-    def _record(self, tx: WriteTransaction, pending: _Pending,
+    def record_change(self, tx: WriteTransaction, pending: PendingChange,
                 apply: Callable[[str, int, str], None] | None = None) -> ChangeResult:
         """Sign the decision, apply the change if allowed, append the audit entry and event.
 
@@ -938,7 +817,7 @@ class Registry:
         tx.append_audit(entry)
         self._enqueue_event(tx, entry, pending, details)
         if seq % self.config_for_checkpoints() == 0:
-            self._checkpoint(tx, seq, entry.entry_hash, now)
+            self.sign_checkpoint(tx, seq, entry.entry_hash, now)
         changed = _SETTING_KINDS.get(pending.kind)
         if settings is None:  # registry.init: the settings it just wrote
             settings = {k: v for k in SETTINGS if (v := tx.get_state(k)) is not None}
@@ -953,7 +832,7 @@ class Registry:
                             policy_digest=outcome.policy_digest, decision=decision, seq=seq,
                             previous=pending.details.get("from"), details=details)
 
-    def _settings_before(self, tx: WriteTransaction, pending: _Pending, seq: int,
+    def _settings_before(self, tx: WriteTransaction, pending: PendingChange, seq: int,
                          prev: str) -> dict[str, str] | None:
         """The signed settings a change starts from (None for ``registry.init``).
 
@@ -984,7 +863,7 @@ class Registry:
         except MlprovError:
             return 100
 
-    def _enqueue_event(self, tx: WriteTransaction, entry: AuditRecord, pending: _Pending,
+    def _enqueue_event(self, tx: WriteTransaction, entry: AuditRecord, pending: PendingChange,
                        details: dict[str, Any]) -> None:
         kind = pending.event_kind or (entry.kind if entry.accepted else "change.denied")
         payload = canonical_json({
@@ -1003,7 +882,7 @@ class Registry:
             if hook.wants(kind):
                 tx.insert_delivery(event_id, hook.name, time.time())
 
-    def _checkpoint(self, tx: WriteTransaction, seq: int, entry_hash: str, now: str) -> bytes:
+    def sign_checkpoint(self, tx: WriteTransaction, seq: int, entry_hash: str, now: str) -> bytes:
         statement = build_checkpoint(registry_id=self.registry_id, seq=seq,
                                      entry_hash=entry_hash, time=now)
         bundle = sign(statement, self.signer)
@@ -1025,8 +904,8 @@ class Registry:
             return
 
     def _config_change(self, kind: str, *, actor: str, reason: str | None, subject: str,
-                       inputs: dict[str, str], details: dict[str, Any]) -> _Pending:
-        return _Pending(kind=kind, name=None, version=None, target=kind.split(".", 1)[1],
+                       inputs: dict[str, str], details: dict[str, Any]) -> PendingChange:
+        return PendingChange(kind=kind, name=None, version=None, target=kind.split(".", 1)[1],
                         actor=actor, reason=reason, outcome=rule_outcome("registry-owner"),
                         subject_name=f"mlprov-registry:{self.registry_id}",
                         subject_digest=subject, resource_uri=f"mlprov-registry:{self.registry_id}",
@@ -1035,7 +914,7 @@ class Registry:
     def _write(self) -> contextlib.AbstractContextManager[WriteTransaction]:
         return self.metadata.write()
 
-    def _retrying(self, fn: Callable[[], ChangeResult]) -> ChangeResult:
+    def retrying(self, fn: Callable[[], ChangeResult]) -> ChangeResult:
         for attempt in range(_CONFLICT_RETRIES):
             try:
                 return fn()
@@ -1045,7 +924,7 @@ class Registry:
                 time.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    def _after_commit(self, result: ChangeResult) -> ChangeResult:
+    def after_commit(self, result: ChangeResult) -> ChangeResult:
         """Deliver hooks (never failing the change), then raise if it was denied."""
         if result.seq % self.config_for_checkpoints() == 0:
             with contextlib.suppress(MlprovError):
@@ -1059,7 +938,7 @@ class Registry:
 
                 deliver_due(self, seq=result.seq)
         if not result.allowed:
-            raise PolicyDeniedError(_denied_message(result), result=result)
+            raise PolicyDeniedError(denied_message(result), result=result)
         return result
 
     # ------------------------------------------------------------------ registry config
@@ -1153,14 +1032,14 @@ class Registry:
                      actor: str | None, after: Callable[[], None] | None = None,
                      details: dict[str, Any] | None = None) -> ChangeResult:
         if key != "config":
-            self._check_config_pinned()
+            self.check_config_pinned()
 
         def run() -> ChangeResult:
             with self._write() as tx:
                 old = tx.get_state(key)
                 if old == digest:
                     raise InputError(f"the registry's {key} is already {digest}")
-                result = self._record(tx, self._config_change(
+                result = self.record_change(tx, self._config_change(
                     kind, actor=actor or default_actor(), reason=reason, subject=digest,
                     inputs={f"registry:{key}": digest},
                     details={"from": old, "to": digest, **(details or {})}),
@@ -1169,13 +1048,13 @@ class Registry:
                 after()
             return result
 
-        result = self._retrying(run)
+        result = self.retrying(run)
         self._trust = None
         self._trust_digest = None
         self._config = None
         self._policies_dir = None
         self._thresholds = None
-        return self._after_commit(result)
+        return self.after_commit(result)
 
     # ------------------------------------------------------------------ register
 
@@ -1197,7 +1076,7 @@ class Registry:
         from mlprov.evidence import OMS_FILE
         from mlprov.oms import read_signed_manifest
 
-        self._check_config_pinned()
+        self.check_config_pinned()
         model_path, evidence_path = Path(model), Path(evidence)
         who = actor or default_actor()
         verdict = self._verify_for_registration(model_path, evidence_path)
@@ -1244,7 +1123,7 @@ class Registry:
                 details = {"identity": verdict.identity, "rootDigest": verdict.root_digest,
                            "reproducible": not existing, "sameIdentityAs": list(same),
                            "files": len(manifest.files), "bytes": manifest.total_size}
-                pending = _Pending(
+                pending = PendingChange(
                     kind="model.register", name=name, version=number, target="version",
                     actor=who, reason=reason, outcome=rule_outcome("registration"),
                     subject_name=version_uri(name, number),
@@ -1262,7 +1141,7 @@ class Registry:
                     tx.insert_version(_replace(record, registration=decision,
                                                created_seq=seq))
 
-                result = self._record(tx, pending, apply)
+                result = self.record_change(tx, pending, apply)
                 return RegisterResult(name=name, version=number, identity=verdict.identity or "",
                                       root_digest=verdict.root_digest or "", created=True,
                                       reproducible=not existing, same_identity=same,
@@ -1277,7 +1156,7 @@ class Registry:
                     raise
                 time.sleep(0.01 * (attempt + 1))
         if registered.created and registered.seq is not None:
-            self._after_commit(ChangeResult(
+            self.after_commit(ChangeResult(
                 kind="model.register", name=name, version=registered.version, target="version",
                 allowed=True, deny=(), warn=(), policy_uri="", policy_digest="",
                 decision=registered.decision or "", seq=registered.seq))
@@ -1318,16 +1197,16 @@ class Registry:
 
         def run() -> ChangeResult:
             with self._write() as tx:
-                return self._record(tx, _Pending(
+                return self.record_change(tx, PendingChange(
                     kind="model.register", name=claimed_name, version=None, target="version",
                     actor=actor, reason=reason, outcome=outcome,
                     subject_name=f"unregistered:{claimed_name or 'unknown'}",
                     subject_digest=root, resource_uri=f"unregistered:{claimed_name or 'unknown'}",
                     inputs={}, change={"claimedName": claimed}, details={"claimedName": claimed}))
 
-        result = self._retrying(run)
+        result = self.retrying(run)
         with contextlib.suppress(PolicyDeniedError):
-            self._after_commit(result)
+            self.after_commit(result)
         more = f"; {len(failures) - 1} more check(s) failed" if len(failures) > 1 else ""
         raise RegistrationRefusedError(
             f"not registered: the model does not verify against the registry's trust: "
@@ -1374,7 +1253,7 @@ class Registry:
         head = self.head(anchor=anchor)
         check_head_file(head, min_seq=min_seq, head_file=head_file)
         with self.metadata.read() as tx:
-            resolved = _resolve(tx, parsed, allow_archived=allow_archived)
+            resolved = resolve_uri(tx, parsed, allow_archived=allow_archived)
             check_decision_in_log(tx, resolved.decision, head, anchor)
         self.record_archived_use(resolved, actor=actor)
         return resolved
@@ -1391,7 +1270,7 @@ class Registry:
 
         def run() -> ChangeResult:
             with self._write() as tx:
-                pending = _Pending(
+                pending = PendingChange(
                     kind="version.archived-use", name=record.name, version=record.version,
                     target=resolved.via, actor=who, reason=f"--allow-archived: {resolved.uri}",
                     outcome=rule_outcome("allow-archived"),
@@ -1402,9 +1281,9 @@ class Registry:
                     change={"name": record.name, "version": record.version,
                             "uri": resolved.uri, "stage": record.stage.value},
                     details={"uri": resolved.uri, "stage": record.stage.value})
-                return self._record(tx, pending)
+                return self.record_change(tx, pending)
 
-        self._after_commit(self._retrying(run))
+        self.after_commit(self.retrying(run))
 
     @checked(digest=TEXT)
     def decision(self, digest: str) -> bytes:
@@ -1434,7 +1313,7 @@ class Registry:
         check_name(name)
         check_version(version)
         with self.metadata.read() as tx:
-            return _need_version(tx, name, version)
+            return need_version(tx, name, version)
 
     @checked(name=TEXT, version=VERSION, deep=BOOL, trust=optional(TRUST_OBJ))
     def verify_version(self, name: str, version: int, *, deep: bool = False,
@@ -1445,13 +1324,13 @@ class Registry:
             facts = registry.verify_version("credit-risk", 3, deep=True)
         """
         with self.metadata.read() as tx:
-            record = _need_version(tx, name, version)
+            record = need_version(tx, name, version)
             reviews = [r.digest for r in tx.list_reviews(name, version)]
-        return self._verify(record, reviews, deep=deep, trust=trust)
+        return self.verify_record(record, reviews, deep=deep, trust=trust)
 
     # ------------------------------------------------------------------ gated changes
 
-    def _registry_state(self, tx: ReadTransaction, record: VersionRecord,
+    def registry_state(self, tx: ReadTransaction, record: VersionRecord,
                         extra: dict[str, Any]) -> dict[str, Any]:
         name = record.name
         model = tx.get_model(name)
@@ -1472,12 +1351,12 @@ class Registry:
                target: str, gate: str | None, what: str, transition: dict[str, Any],
                actor: str, reason: str | None, details: dict[str, Any],
                must_verify: bool = True, state: dict[str, Any] | None = None
-               ) -> tuple[_Pending, VersionFacts | None]:
+               ) -> tuple[PendingChange, VersionFacts | None]:
         """Re-verify ``record``, evaluate ``gate``, and describe the pending change."""
         facts: VersionFacts | None = None
         failure: str | None = None
         try:
-            facts = self._verify(record, [r.digest for r in tx.list_reviews(
+            facts = self.verify_record(record, [r.digest for r in tx.list_reviews(
                 record.name, record.version)], tx=tx)
         except VerificationError as exc:
             failure = str(exc)
@@ -1492,17 +1371,17 @@ class Registry:
         else:
             outcome = evaluate(
                 gate, what=what, policies_dir=self.policies_dir(),
-                data_file=self.config.policy_data, policy_uri_prefix=self._policy_uri_prefix(),
-                cache=self._policy_cache, verdict=facts.verdict, reviews=facts.reviews,
+                data_file=self.config.policy_data, policy_uri_prefix=self.policy_uri_prefix(),
+                cache=self.policy_cache, verdict=facts.verdict, reviews=facts.reviews,
                 scan=facts.scan, transition=transition,
-                registry_state=self._registry_state(tx, record, state or {}),
+                registry_state=self.registry_state(tx, record, state or {}),
                 thresholds=self.thresholds)
         inputs = facts.input_attestations() if facts is not None else {
             "registry:registration": record.registration}
         change = {"name": record.name, "version": record.version, "identity": record.identity,
                   "transition": {**{k: v for k, v in transition.items()
                                     if k not in ("actor", "reason")}, **(state or {})}}
-        pending = _Pending(kind=kind, name=record.name, version=record.version, target=target,
+        pending = PendingChange(kind=kind, name=record.name, version=record.version, target=target,
                            actor=actor, reason=reason, outcome=outcome,
                            subject_name=version_uri(record.name, record.version),
                            subject_digest=record.root_digest,
@@ -1511,7 +1390,7 @@ class Registry:
         return pending, facts
 
     @staticmethod
-    def _dry_result(pending: _Pending) -> ChangeResult:
+    def _dry_result(pending: PendingChange) -> ChangeResult:
         """What a change would decide: the gate's outcome, nothing signed or recorded."""
         outcome = pending.outcome
         details = {**pending.details,
@@ -1552,11 +1431,11 @@ class Registry:
         check_version(version)
         stage = to if isinstance(to, Stage) else parse_stage(to)
         who = actor or default_actor()
-        self._check_config_pinned()
+        self.check_config_pinned()
 
         def run() -> ChangeResult:
             with self._change_tx(dry_run) as tx:
-                record = _need_version(tx, name, version)
+                record = need_version(tx, name, version)
                 if record.stage is stage:
                     raise InputError(f"{name} v{version} is already in {stage.value}")
                 transition = {"from": record.stage.value, "to": stage.value,
@@ -1571,12 +1450,12 @@ class Registry:
                 if dry_run:
                     return self._dry_result(pending)
                 assert isinstance(tx, WriteTransaction)
-                return self._record(tx, pending, lambda decision, _seq, _time: tx.set_stage(
+                return self.record_change(tx, pending, lambda decision, _seq, _time: tx.set_stage(
                     name, version, stage, decision))
 
         if dry_run:
             return run()
-        return self._after_commit(self._retrying(run))
+        return self.after_commit(self.retrying(run))
 
     @checked(name=TEXT, alias=TEXT, version=VERSION, reason=TEXT, actor=optional(TEXT),
              dry_run=BOOL)
@@ -1598,11 +1477,11 @@ class Registry:
         check_alias(alias)
         check_version(version)
         who = actor or default_actor()
-        self._check_config_pinned()
+        self.check_config_pinned()
 
         def run() -> ChangeResult:
             with self._change_tx(dry_run) as tx:
-                record = _need_version(tx, name, version)
+                record = need_version(tx, name, version)
                 current = tx.get_alias(name, alias)
                 if current is not None and current.version == version:
                     raise InputError(f"{name}@{alias} already points to version {version}")
@@ -1620,13 +1499,13 @@ class Registry:
                 if dry_run:
                     return self._dry_result(pending)
                 assert isinstance(tx, WriteTransaction)
-                return self._record(tx, pending, lambda decision, seq, now: tx.set_alias(
+                return self.record_change(tx, pending, lambda decision, seq, now: tx.set_alias(
                     AliasRecord(name=name, alias=alias, version=version, decision=decision,
                                 seq=seq, updated_at=now)))
 
         if dry_run:
             return run()
-        return self._after_commit(self._retrying(run))
+        return self.after_commit(self.retrying(run))
 
     @checked(name=TEXT, alias=TEXT, reason=TEXT, actor=optional(TEXT))
     def delete_alias(self, name: str, alias: str, *, reason: str, actor: str | None = None
@@ -1641,15 +1520,15 @@ class Registry:
         """
         check_alias(alias)
         who = actor or default_actor()
-        self._check_config_pinned()
+        self.check_config_pinned()
 
         def run() -> ChangeResult:
             with self._write() as tx:
                 current = tx.get_alias(name, alias)
                 if current is None:
                     raise NotFoundError(f"{name} has no alias {alias!r}")
-                record = _need_version(tx, name, current.version)
-                pending = _Pending(
+                record = need_version(tx, name, current.version)
+                pending = PendingChange(
                     kind="alias.delete", name=name, version=current.version,
                     target=f"@{alias}", actor=who, reason=reason,
                     outcome=rule_outcome("alias-delete"),
@@ -1661,10 +1540,10 @@ class Registry:
                             "transition": {"kind": "alias.delete", "alias": alias,
                                            "fromVersion": current.version}},
                     details={"alias": alias, "from": current.version, "to": None})
-                return self._record(tx, pending, lambda _decision, _seq, _time: tx.delete_alias(
-                    name, alias))
+                return self.record_change(
+                    tx, pending, lambda _decision, _seq, _time: tx.delete_alias(name, alias))
 
-        return self._after_commit(self._retrying(run))
+        return self.after_commit(self.retrying(run))
 
     @checked(name=TEXT, alias=TEXT, to=optional(VERSION), reason=TEXT, actor=optional(TEXT),
              dry_run=BOOL)
@@ -1723,7 +1602,7 @@ class Registry:
         if size > _MAX_REVIEW_FILE:
             raise InputError(f"review {path} is too large ({size} bytes)")
         who = actor or default_actor()
-        self._check_config_pinned()
+        self.check_config_pinned()
         facts = self.verify_version(name, version)
         from mlprov.reviews import provenance_digest
 
@@ -1742,11 +1621,11 @@ class Registry:
 
         def run() -> ChangeResult:
             with self._write() as tx:
-                record = _need_version(tx, name, version)
+                record = need_version(tx, name, version)
                 if any(r.digest == digest for r in tx.list_reviews(name, version)):
                     raise InputError(f"review {path} is already attached to {name} v{version}")
                 review_info = _review_summary(reviews[0])
-                pending = _Pending(
+                pending = PendingChange(
                     kind="review.add", name=name, version=version, target="review",
                     actor=who, reason=reason, outcome=rule_outcome("review-verified"),
                     subject_name=version_uri(name, version), subject_digest=record.root_digest,
@@ -1756,11 +1635,11 @@ class Registry:
                     change={"name": name, "version": version, "review": digest,
                             **review_info},
                     details={"review": digest, **review_info})
-                return self._record(tx, pending, lambda _decision, seq, now: tx.insert_review(
+                return self.record_change(tx, pending, lambda _decision, seq, now: tx.insert_review(
                     ReviewRecord(name=name, version=version, digest=digest, added_at=now,
                                  seq=seq)))
 
-        return self._after_commit(self._retrying(run))
+        return self.after_commit(self.retrying(run))
 
     # ------------------------------------------------------------------ history
 
@@ -2061,53 +1940,6 @@ class Registry:
         yield from records
 
 
-@dataclass(frozen=True)
-class GatePolicy:
-    """The registry's gate for one kind of move (see :meth:`Registry.gate_policy`).
-
-    ``gate`` is the policy file's name, ``"none"`` (ungated) or None (no gate:
-    refused); ``path`` the policy file; ``data`` the data file the config names
-    (None: the policy's own); ``thresholds`` the registry's.
-    """
-
-    gate: str | None
-    path: Path | None
-    data: Path | None
-    thresholds: Thresholds
-
-
-@dataclass(frozen=True)
-class AliasChange:
-    """One accepted change of an alias, from the audit log."""
-
-    seq: int
-    time: str
-    kind: str
-    version: int | None
-    actor: str
-    reason: str | None
-    decision: str | None
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """As printed by ``mlprov alias history --json``."""
-        return {"seq": self.seq, "time": self.time, "kind": self.kind, "version": self.version,
-                "actor": self.actor, "reason": self.reason, "decision": self.decision}
-
-
-@dataclass(frozen=True)
-class PullResult:
-    """What ``pull`` wrote."""
-
-    resolved: Resolved
-    path: Path
-    files: int
-    bytes: int
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-#: The audit entry kinds that change a setting, and the setting each changes.
 _SETTING_KINDS = {"registry.trust": "trust", "registry.policies": "policies",
                   "registry.config": "config", "registry.thresholds": "thresholds"}
 
@@ -2165,90 +1997,6 @@ def _review_summary(review: Any) -> dict[str, Any]:
     if isinstance(name, str):
         out["signer"] = name
     return out
-
-
-def _denied_message(result: ChangeResult) -> str:
-    what = {
-        "stage.transition": f"moving {result.name} v{result.version} to "
-                            f"{result.details.get('to')}",
-        "alias.set": f"pointing {result.name}@{result.details.get('alias')} at "
-                     f"v{result.version}",
-        "alias.rollback": f"rolling {result.name}@{result.details.get('alias')} back to "
-                          f"v{result.version}",
-    }.get(result.kind, f"{result.kind} of {result.name}")
-    policy = result.policy_uri.rsplit("/", 1)[-1]
-    reasons = "; ".join(result.deny) or "no reason given"
-    return f"denied by {policy}: {what}: {reasons} (audit entry {result.seq})"
-
-
-def _need_version(tx: ReadTransaction, name: str, version: int) -> VersionRecord:
-    record = tx.get_version(name, version)
-    if record is None:
-        if tx.get_model(name) is None:
-            raise NotFoundError(f"no model named {name!r} in the registry")
-        raise NotFoundError(f"{name} has no version {version}",
-                            hint=f"`mlprov models show {name}` lists its versions")
-    return record
-
-
-def rollback_target(history: list[AliasChange]) -> int | None:
-    """The version a rollback without ``--to`` goes to, from the alias's history.
-
-    The most recent earlier target that is not the current one and that the
-    alias was never rolled back *from*: after v1, v2, v3 and a rollback to v2,
-    the next rollback goes to v1, not back to v3.
-    """
-    if not history:
-        return None
-    current = history[-1].version
-    rolled_back_from = {history[i - 1].version for i, change in enumerate(history)
-                        if change.kind == "alias.rollback" and i > 0}
-    for change in reversed(history[:-1]):
-        if change.version is not None and change.version != current \
-                and change.version not in rolled_back_from:
-            return change.version
-    return None
-
-
-def _resolve(tx: ReadTransaction, uri: ModelUri, *, allow_archived: bool = False) -> Resolved:
-    resolved = _lookup(tx, uri)
-    if resolved.record.stage is Stage.ARCHIVED and resolved.via != "version" \
-            and not allow_archived:
-        record = resolved.record
-        raise ArchivedVersionError(
-            f"{uri} leads to {record.name} v{record.version}, which is in stage Archived: "
-            "not handed out")
-    return resolved
-
-
-def _lookup(tx: ReadTransaction, uri: ModelUri) -> Resolved:
-    name = uri.name
-    if tx.get_model(name) is None:
-        raise NotFoundError(f"no model named {name!r} in the registry")
-    if uri.alias is not None:
-        alias = tx.get_alias(name, uri.alias)
-        if alias is None:
-            raise NotFoundError(f"{name} has no alias {uri.alias!r}",
-                                hint=f"`mlprov models show {name}` lists its aliases")
-        record = _need_version(tx, name, alias.version)
-        return Resolved(uri=str(uri), record=record, decision=alias.decision,
-                        via=f"@{uri.alias}")
-    if uri.version is not None:
-        record = _need_version(tx, name, uri.version)
-        return Resolved(uri=str(uri), record=record, decision=record.registration,
-                        via="version")
-    if uri.stage is not None:
-        found = tx.list_versions(name, stage=uri.stage, limit=1, descending=True)
-        if not found:
-            raise NotFoundError(f"{name} has no version in stage {uri.stage.value}")
-        record = found[0]
-        return Resolved(uri=str(uri), record=record,
-                        decision=record.stage_decision or record.registration, via="stage")
-    latest = tx.list_versions(name, limit=1, descending=True)
-    if not latest:
-        raise NotFoundError(f"{name} has no versions")
-    return Resolved(uri=str(uri), record=latest[0], decision=latest[0].registration,
-                    via="latest")
 
 
 def _pin_public_key(location: RegistryLocation, pem: bytes) -> None:
@@ -2403,13 +2151,3 @@ def _ingest_evidence(blobs: BlobStore, evidence: Path) -> dict[str, str]:
     return files
 
 
-def event_document(record: Any) -> dict[str, Any]:
-    """An event as delivered and printed: its stored payload plus its id."""
-    payload = loads_strict(record.payload, what=f"event {record.id}")
-    assert isinstance(payload, dict)
-    return {"id": record.id, **payload}
-
-
-def dumps_event(record: Any) -> bytes:
-    """The bytes a hook receives for an event."""
-    return json.dumps(event_document(record), sort_keys=True).encode("utf-8")

@@ -23,7 +23,8 @@ from mlprov.registry.interface import DeploymentRecord, NotFoundError, Stage
 from mlprov.statements import Statement
 
 if TYPE_CHECKING:
-    from mlprov.registry._core import ChangeResult, Registry
+    from mlprov.registry._context import RegistryContext
+    from mlprov.registry._records import ChangeResult
 
 __all__ = ["DEPLOYMENT_SCHEMA", "DeploymentView", "create_deployment", "deployment_uri",
            "list_deployments", "promote_deployment", "show_deployment"]
@@ -54,15 +55,15 @@ class DeploymentView:
                 "models": self.spec.get("models", []), "signedBy": self.signer}
 
 
-def _members(registry: Registry, tx: Any, uris: list[str]) -> list[tuple[str, Any]]:
-    from mlprov.registry._core import _resolve
+def _members(registry: RegistryContext, tx: Any, uris: list[str]) -> list[tuple[str, Any]]:
+    from mlprov.registry._records import resolve_uri
 
     if not uris:
         raise InputError("a deployment needs at least one --model")
     members: list[tuple[str, Any]] = []
     seen: set[tuple[str, int]] = set()
     for uri in uris:
-        resolved = _resolve(tx, parse_model_uri(uri))
+        resolved = resolve_uri(tx, parse_model_uri(uri))
         key = (resolved.name, resolved.version)
         if key in seen:
             raise InputError(f"{version_uri(*key)} is named twice")
@@ -71,13 +72,13 @@ def _members(registry: Registry, tx: Any, uris: list[str]) -> list[tuple[str, An
     return members
 
 
-def create_deployment(registry: Registry, name: str, models: list[str], *, reason: str,
+def create_deployment(registry: RegistryContext, name: str, models: list[str], *, reason: str,
                       actor: str) -> ChangeResult:
     """Pin the versions ``models`` name as deployment ``name``'s next version."""
-    from mlprov.registry._core import _Pending
+    from mlprov.registry._records import PendingChange
 
     check_name(name, what="deployment name")
-    registry._check_config_pinned()
+    registry.check_config_pinned()
 
     def run() -> ChangeResult:
         with registry.metadata.write() as tx:
@@ -86,7 +87,7 @@ def create_deployment(registry: Registry, name: str, models: list[str], *, reaso
             inputs: dict[str, str] = {}
             for _uri, record in members:
                 try:
-                    registry._verify(record, [r.digest for r in tx.list_reviews(
+                    registry.verify_record(record, [r.digest for r in tx.list_reviews(
                         record.name, record.version)], tx=tx)
                 except VerificationError as exc:
                     failures.append(f"{version_uri(record.name, record.version)}: {exc}")
@@ -114,7 +115,7 @@ def create_deployment(registry: Registry, name: str, models: list[str], *, reaso
                                     deny=tuple(failures)))
             details = {"models": [version_uri(r.name, r.version) for _u, r in members],
                        "spec": spec_digest, "statement": statement_digest}
-            pending = _Pending(
+            pending = PendingChange(
                 kind="deployment.create", name=name, version=number, target="deployment",
                 actor=actor, reason=reason, outcome=outcome,
                 subject_name=deployment_uri(name, number), subject_digest=spec_digest,
@@ -127,9 +128,9 @@ def create_deployment(registry: Registry, name: str, models: list[str], *, reaso
                     statement=statement_digest, decision=decision, stage=Stage.NONE,
                     stage_decision=None, created_at=now, created_seq=seq))
 
-            return registry._record(tx, pending, apply)
+            return registry.record_change(tx, pending, apply)
 
-    return registry._after_commit(registry._retrying(run))
+    return registry.after_commit(registry.retrying(run))
 
 
 def _combine(outcomes: list[tuple[str, GateOutcome]]) -> GateOutcome:
@@ -141,13 +142,13 @@ def _combine(outcomes: list[tuple[str, GateOutcome]]) -> GateOutcome:
                        input_digest=None, gate=first.gate)
 
 
-def promote_deployment(registry: Registry, name: str, version: int, *, to: Stage | str,
+def promote_deployment(registry: RegistryContext, name: str, version: int, *, to: Stage | str,
                        reason: str, actor: str) -> ChangeResult:
     """Move a deployment version to a stage when the stage's gate allows every member."""
-    from mlprov.registry._core import _Pending
+    from mlprov.registry._records import PendingChange
 
     stage = to if isinstance(to, Stage) else parse_stage(to)
-    registry._check_config_pinned()
+    registry.check_config_pinned()
 
     def run() -> ChangeResult:
         with registry.metadata.write() as tx:
@@ -172,7 +173,7 @@ def promote_deployment(registry: Registry, name: str, version: int, *, to: Stage
                                                              "changed",))))
                     continue
                 try:
-                    facts = registry._verify(model_record, [r.digest for r in tx.list_reviews(
+                    facts = registry.verify_record(model_record, [r.digest for r in tx.list_reviews(
                         mname, mversion)], tx=tx)
                 except VerificationError as exc:
                     outcomes.append((uri, rule_outcome("evidence-verified", allowed=False,
@@ -183,15 +184,15 @@ def promote_deployment(registry: Registry, name: str, version: int, *, to: Stage
                     gate, what=f"moving deployment {name} v{version} to {stage.value}",
                     policies_dir=registry.policies_dir(),
                     data_file=registry.config.policy_data,
-                    policy_uri_prefix=registry._policy_uri_prefix(),
-                    cache=registry._policy_cache, verdict=facts.verdict, reviews=facts.reviews,
+                    policy_uri_prefix=registry.policy_uri_prefix(),
+                    cache=registry.policy_cache, verdict=facts.verdict, reviews=facts.reviews,
                     scan=facts.scan, transition={"from": record.stage.value, "to": stage.value,
                                                  "actor": actor, "reason": reason},
-                    registry_state={**registry._registry_state(tx, model_record, {}),
+                    registry_state={**registry.registry_state(tx, model_record, {}),
                                     "deployment": name, "deploymentVersion": version})))
             outcome = _combine(outcomes)
             details = {"from": record.stage.value, "to": stage.value}
-            pending = _Pending(
+            pending = PendingChange(
                 kind="deployment.transition", name=name, version=version,
                 target="deployment.stage", actor=actor, reason=reason, outcome=outcome,
                 subject_name=deployment_uri(name, version), subject_digest=record.spec_digest,
@@ -199,13 +200,13 @@ def promote_deployment(registry: Registry, name: str, version: int, *, to: Stage
                 change={"name": name, "version": version,
                         "transition": {"from": record.stage.value, "to": stage.value}},
                 details=details)
-            return registry._record(tx, pending, lambda decision, _seq, _now:
+            return registry.record_change(tx, pending, lambda decision, _seq, _now:
                                     tx.set_deployment_stage(name, version, stage, decision))
 
-    return registry._after_commit(registry._retrying(run))
+    return registry.after_commit(registry.retrying(run))
 
 
-def _verified_view(registry: Registry, record: DeploymentRecord) -> DeploymentView:
+def _verified_view(registry: RegistryContext, record: DeploymentRecord) -> DeploymentView:
     """Verify a deployment's signed statement and that it is the spec the row names."""
     from mlprov.registry._facts import RegistryIntegrityError
 
@@ -223,7 +224,7 @@ def _verified_view(registry: Registry, record: DeploymentRecord) -> DeploymentVi
     return DeploymentView(record=record, spec=spec, signer=signed.signer.name)
 
 
-def show_deployment(registry: Registry, name: str, version: int | None = None
+def show_deployment(registry: RegistryContext, name: str, version: int | None = None
                     ) -> list[DeploymentView]:
     """One deployment version (or all of ``name``), each verified."""
     with registry.metadata.read() as tx:
@@ -235,7 +236,7 @@ def show_deployment(registry: Registry, name: str, version: int | None = None
     return [_verified_view(registry, r) for r in records]
 
 
-def list_deployments(registry: Registry) -> list[DeploymentRecord]:
+def list_deployments(registry: RegistryContext) -> list[DeploymentRecord]:
     """Every deployment version."""
     with registry.metadata.read() as tx:
         return tx.list_deployments()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from mlprov.registry._hooks import LEASE_SECONDS, backoff, deliver_one
 
 if TYPE_CHECKING:
-    from mlprov.registry._core import Registry
+    from mlprov.registry._context import RegistryContext
 
 __all__ = ["DeliveryReport", "deliver_due"]
 
@@ -24,7 +24,7 @@ class DeliveryReport:
     errors: tuple[str, ...]
 
 
-def deliver_due(registry: Registry, *, seq: int | None = None, now: float | None = None,
+def deliver_due(registry: RegistryContext, *, seq: int | None = None, now: float | None = None,
                 limit: int = 100) -> DeliveryReport:
     """Attempt every due delivery (only those of audit entry ``seq`` if given).
 
@@ -32,7 +32,7 @@ def deliver_due(registry: Registry, *, seq: int | None = None, now: float | None
     transaction, then its outcome recorded: a hook never holds the registry's
     write lock, and a crash mid-delivery only delays a retry until the lease ends.
     """
-    from mlprov.registry._core import dumps_event
+    from mlprov.registry._records import dumps_event
 
     config = registry.config
     hooks = {h.name: h for h in config.hooks}

@@ -42,7 +42,8 @@ from mlprov.trust import Trust
 from mlprov.verification import compare_files
 
 if TYPE_CHECKING:
-    from mlprov.registry._core import PullResult, Registry, Resolved
+    from mlprov.registry._context import RegistryContext
+    from mlprov.registry._records import PullResult, Resolved
 
 __all__ = ["check_placement", "export_evidence", "load", "pull"]
 
@@ -165,11 +166,11 @@ class LoadedModel(os.PathLike[str]):
         return getattr(self.path, attribute)
 
 
-def _prepare(registry: Registry, uri: str, trust: Trust | None, *,
+def _prepare(registry: RegistryContext, uri: str, trust: Trust | None, *,
              min_seq: int | None = None, head_file: Path | None = None,
              allow_archived: bool = False) -> tuple[Resolved, VersionFacts]:
-    from mlprov.registry._core import _resolve
     from mlprov.registry._head import check_head_file
+    from mlprov.registry._records import resolve_uri
 
     override = trust
     # The signed head first (with the pipeline's trust when given): a log cut or
@@ -179,15 +180,15 @@ def _prepare(registry: Registry, uri: str, trust: Trust | None, *,
     trust = trust or registry.trust
     parsed = parse_model_uri(uri)
     with registry.metadata.read() as tx:
-        resolved = _resolve(tx, parsed, allow_archived=allow_archived)
+        resolved = resolve_uri(tx, parsed, allow_archived=allow_archived)
         decision_bytes = read_decision(tx.get_decision, resolved.decision)
         check_placement(tx, resolved, decision_bytes, trust, registry.registry_id)
         reviews = [r.digest for r in tx.list_reviews(resolved.name, resolved.version)]
-        facts = registry._verify(resolved.record, reviews, trust=override, tx=tx)
+        facts = registry.verify_record(resolved.record, reviews, trust=override, tx=tx)
     return resolved, facts
 
 
-def _copy_files(registry: Registry, facts: VersionFacts, staging: Path) -> tuple[Path, int]:
+def _copy_files(registry: RegistryContext, facts: VersionFacts, staging: Path) -> tuple[Path, int]:
     """Copy every file of the version into ``staging`` (digests checked); the model path."""
     manifest = facts.manifest
     if manifest.is_file:
@@ -202,7 +203,7 @@ def _copy_files(registry: Registry, facts: VersionFacts, staging: Path) -> tuple
     return staging, total
 
 
-def pull(registry: Registry, uri: str, out: Path, *, trust: Trust | None = None,
+def pull(registry: RegistryContext, uri: str, out: Path, *, trust: Trust | None = None,
          min_seq: int | None = None, head_file: Path | None = None,
          allow_archived: bool = False, actor: str | None = None) -> PullResult:
     """Copy the version ``uri`` names to ``out`` (a new or empty directory), verified.
@@ -212,7 +213,7 @@ def pull(registry: Registry, uri: str, out: Path, *, trust: Trust | None = None,
         RegistryIntegrityError, BlobCorruptError, SignatureError: a check failed;
             nothing is left in ``out``.
     """
-    from mlprov.registry._core import PullResult
+    from mlprov.registry._records import PullResult
 
     if out.is_symlink() or (out.exists() and (not out.is_dir() or any(out.iterdir()))):
         raise InputError(f"{out} exists and is not an empty directory",
@@ -235,7 +236,7 @@ def pull(registry: Registry, uri: str, out: Path, *, trust: Trust | None = None,
     return PullResult(resolved=resolved, path=out, files=len(facts.manifest.files), bytes=size)
 
 
-def export_evidence(registry: Registry, uri: str, out: Path, *,
+def export_evidence(registry: RegistryContext, uri: str, out: Path, *,
                     trust: Trust | None = None) -> Resolved:
     """Write the evidence of the version ``uri`` names to the new directory ``out``.
 
@@ -278,7 +279,7 @@ def _checkout_ok(path: Path, facts: VersionFacts) -> bool:
     return True
 
 
-def load(registry: Registry, uri: str, *, trust: Trust | None = None,
+def load(registry: RegistryContext, uri: str, *, trust: Trust | None = None,
          min_seq: int | None = None, head_file: Path | None = None,
          allow_archived: bool = False, actor: str | None = None) -> LoadedModel:
     """A verified local copy of ``uri``: a read-only checkout under ``checkouts/``.
@@ -295,7 +296,7 @@ def load(registry: Registry, uri: str, *, trust: Trust | None = None,
                        digest=resolved.record.root_digest, identity=resolved.record.identity)
 
 
-def _checkout(registry: Registry, resolved: Resolved, facts: VersionFacts) -> Path:
+def _checkout(registry: RegistryContext, resolved: Resolved, facts: VersionFacts) -> Path:
     root = resolved.record.root_digest.removeprefix("sha256:")[:16]
     base = registry.home / "checkouts" / resolved.name
     path = base / f"v{resolved.version}-{root}"
