@@ -12,19 +12,13 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "mlprov"
 
 #: The circles known today. The registry's goes with its redesign (issue 12);
 #: then empty this set. Any other circle, or a registry circle of other modules,
 #: fails the test below.
-KNOWN_CIRCLES = {
-    frozenset({"mlprov.registry._auditlog", "mlprov.registry._core",
-               "mlprov.registry._deploy", "mlprov.registry._events",
-               "mlprov.registry._pull"}),
-}
+KNOWN_CIRCLES: set[frozenset[str]] = set()
 
 
 def _modules(src: Path, package: str) -> dict[str, Path]:
@@ -141,8 +135,6 @@ def test_no_import_circle_but_the_known_ones() -> None:
                      "update KNOWN_CIRCLES in this file"
 
 
-@pytest.mark.xfail(strict=True, reason="the registry's circle stays until its redesign "
-                                       "(issue 12); then empty KNOWN_CIRCLES and drop this mark")
 def test_no_import_circle_at_all() -> None:
     assert circles(import_graph()) == set()
 
