@@ -447,3 +447,37 @@ def test_set_policies_runs_the_sets_tests_and_refuses_a_failing_set(registry, tm
     with pytest.raises(PolicyError, match="policy test"):
         registry.set_policies(broken, reason="weaken the review rule")
     assert len(registry.audit_log()) == before
+
+
+def test_a_gated_move_re_verifies_from_the_blob_store_without_copies(registry, make_model,
+                                                                     monkeypatch):
+    """Issue 12: stored evidence is read through a BlobEvidenceSource, never copied out."""
+    import tempfile
+
+    import mlprov.verification
+    from mlprov.registry import _facts
+    from mlprov.registry._blobsource import BlobEvidenceSource
+
+    m = make_model()
+    registry.register(m.model, evidence=m.evidence)
+    fresh = Registry.open(registry.address)  # nothing memoised: the move verifies for real
+    fresh.gate_policy(stage="Staging")  # the policies directory exists before the move
+
+    def no_copies(*_args, **_kwargs):
+        raise AssertionError("re-verification wrote a temporary copy")
+
+    for name in ("mkdtemp", "mkstemp", "TemporaryDirectory", "NamedTemporaryFile"):
+        monkeypatch.setattr(tempfile, name, no_copies)
+    monkeypatch.setattr(_facts, "materialize", no_copies)
+    monkeypatch.setattr(_facts, "materialize_ancestors", no_copies)
+    sources = []
+    real_verify = mlprov.verification.verify
+
+    def spy(*args, **kwargs):
+        sources.append(kwargs.get("evidence"))
+        return real_verify(*args, **kwargs)
+
+    monkeypatch.setattr(mlprov.verification, "verify", spy)
+    with fresh:
+        assert fresh.promote("credit-risk", 1, to="Staging", reason="eval passed").allowed
+    assert sources and all(isinstance(s, BlobEvidenceSource) for s in sources)

@@ -594,15 +594,33 @@ class Registry:
         if tx is None:
             with self.metadata.read() as read_tx:
                 return self.verify_record(record, reviews, deep=deep, trust=trust, tx=read_tx)
+        stand_in = self._stand_in_model()
         if trust is not None:
             return verify_version(record, trust=trust, blobs=self.blobs,
                                   decisions=tx.get_decision, review_digests=reviews, deep=deep,
-                                  lookup=tx.find_by_root)
+                                  lookup=tx.find_by_root, model_path=stand_in)
         registry_trust = self.trust
         return verify_version(record, trust=registry_trust, blobs=self.blobs,
                               decisions=tx.get_decision, review_digests=reviews, deep=deep,
                               cache=self._verified, trust_key=self._trust_digest,
-                              lookup=tx.find_by_root)
+                              lookup=tx.find_by_root, model_path=stand_in)
+
+    def _stand_in_model(self) -> Path | None:
+        """An empty, read-only directory ``verify`` takes as a stored version's model.
+
+        Its files are the stored manifest's (no byte is read there); made once per
+        registry directory or cache, so re-verification writes nothing. None when
+        it cannot be made (then a temporary one is).
+        """
+        path = self.home / ".stored-model"
+        try:
+            if not path.is_dir():
+                path.mkdir(mode=0o555, parents=True, exist_ok=True)
+            if any(path.iterdir()):
+                return None
+        except OSError:
+            return None
+        return path
 
     @property
     def config(self) -> RegistryConfig:

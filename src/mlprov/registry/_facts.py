@@ -6,12 +6,19 @@ starts here. The version's row only says where to look; what counts is:
 1. the registration decision, signed by the registry key, binding
    ``models:/NAME/N`` to the root digest and to the digests of the stored
    file manifest, evidence and scan report;
-2. the evidence, read back from content-addressed blobs (digests checked on
-   read) and verified with :func:`mlprov.verify` against the registry's trust;
+2. the evidence, read straight from content-addressed blobs (digests checked on
+   read; :class:`~._blobsource.BlobEvidenceSource`, no copy on disk) and
+   verified with :func:`mlprov.verify` against the registry's trust, the
+   stored file manifest standing for the model's files;
 3. the model's files: every digest the *signed* manifest names must be a
    stored blob of the right size (``deep``: read and re-hashed in full).
 
 A row that disagrees with any of these is reported as tampering.
+
+Still written to a temporary directory, because the APIs they go through take
+paths: the evidence of registered *ancestors* of a derived model (the lineage
+walk searches directories), attached reviews (``verify_reviews``), and, with
+``deep``, each file blob re-hashed.
 """
 
 from __future__ import annotations
@@ -343,8 +350,8 @@ def verify_version(record: VersionRecord, *, trust: Trust, blobs: BlobStore,
                    decisions: Callable[[str], bytes | None],
                    review_digests: Iterable[str] = (), deep: bool = False,
                    cache: VerifiedCache | None = None, trust_key: str | None = None,
-                   lookup: Callable[[str], list[VersionRecord]] | None = None
-                   ) -> VersionFacts:
+                   lookup: Callable[[str], list[VersionRecord]] | None = None,
+                   model_path: Path | None = None) -> VersionFacts:
     """Re-verify ``record`` from the blob store (see the module docstring).
 
     Args:
@@ -359,6 +366,9 @@ def verify_version(record: VersionRecord, *, trust: Trust, blobs: BlobStore,
         trust_key: a digest naming ``trust`` exactly (the cache is used only with it).
         lookup: finds registered versions by root digest, so that a derived
             model's lineage is walked through the registry's own copies.
+        model_path: an existing, empty directory handed to ``verify`` as the
+            model (its files are the stored manifest; no byte is read there).
+            Default: an empty directory made in the temporary work directory.
 
     Raises:
         RegistryIntegrityError: a row disagrees with signed data, or the
@@ -392,8 +402,16 @@ def verify_version(record: VersionRecord, *, trust: Trust, blobs: BlobStore,
         else:
             registration = check_registration(read_decision(decisions, record.registration),
                                               record, trust)
-            materialize_ancestors(blobs, ancestors, scratch() / "parents")
-            facts = _verify_uncached(record, registration, trust, blobs, deep, scratch(), what)
+            search: list[Path] = []
+            if ancestors:
+                search.append(scratch() / "parents")
+                materialize_ancestors(blobs, ancestors, search[0])
+            model = model_path
+            if model is None:
+                model = scratch() / "model"
+                model.mkdir()
+            facts = _verify_uncached(record, registration, trust, blobs, deep,
+                                     scratch if deep else None, what, model, search)
             if cache is not None and use_cache:
                 cache.put(key, (facts.registration, facts.evidence, facts.manifest,
                                 facts.verdict, facts.scan))
@@ -414,21 +432,19 @@ def verify_version(record: VersionRecord, *, trust: Trust, blobs: BlobStore,
 
 
 def _verify_uncached(record: VersionRecord, registration: SignedByRegistry, trust: Trust,
-                     blobs: BlobStore, deep: bool, workdir: Path, what: str) -> VersionFacts:
+                     blobs: BlobStore, deep: bool, scratch: Callable[[], Path] | None,
+                     what: str, model: Path, search: list[Path]) -> VersionFacts:
+    from mlprov.registry._blobsource import BlobEvidenceSource
     from mlprov.verification import verify
 
     evidence = evidence_map(blobs.get_bytes(record.evidence_digest,
                                             max_size=_MAX_INDEX_BYTES))
     manifest = manifest_from_document(blobs.get_bytes(record.files_digest,
                                                       max_size=_MAX_INDEX_BYTES))
-    evidence_dir = workdir / "evidence"
-    evidence_dir.mkdir()
-    materialize(blobs, evidence, evidence_dir)
-    model = workdir / (manifest.name or "model")
-    model.mkdir(exist_ok=True)
-    _check_file_blobs(manifest, blobs, what, deep, lambda: workdir)
+    _check_file_blobs(manifest, blobs, what, deep, scratch)
+    source = BlobEvidenceSource(blobs, evidence, label=f"stored evidence of {what}")
     try:
-        verdict = verify(model, evidence=evidence_dir, trust=trust,
+        verdict = verify(model, evidence=source, trust=trust, search=search,
                          hashing=_Prehashed(manifest))
     except MlprovError as exc:
         raise RegistryIntegrityError(f"{what}: its stored evidence does not verify: "
