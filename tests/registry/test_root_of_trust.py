@@ -14,6 +14,7 @@ import hashlib
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,21 +29,41 @@ PERMISSIVE = (b'[gates.stages]\nProduction = "none"\nStaging = "none"\n'
               b'[gates.aliases]\n"*" = "none"\n')
 
 
-def db(registry: Registry) -> sqlite3.Connection:
-    return sqlite3.connect(registry.home / "registry.db", isolation_level=None)
+class _Connection:
+    """The registry's database, opened behind its back (SQLite or PostgreSQL, autocommit)."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.postgres = not registry.location.embedded
+        if self.postgres:
+            import psycopg
+
+            self.raw: Any = psycopg.connect(registry.address.replace(
+                "postgresql+psycopg://", "postgresql://"), autocommit=True)
+        else:
+            self.raw = sqlite3.connect(registry.home / "registry.db", isolation_level=None)
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        return self.raw.execute(sql.replace("?", "%s") if self.postgres else sql, params)
+
+    def close(self) -> None:
+        self.raw.close()
 
 
-def state(conn: sqlite3.Connection, key: str) -> str:
+def db(registry: Registry) -> Any:
+    return _Connection(registry)
+
+
+def state(conn: Any, key: str) -> str:
     return conn.execute("SELECT value FROM registry_state WHERE key = ?", (key,)).fetchone()[0]
 
 
-def set_state(conn: sqlite3.Connection, key: str, value: str) -> None:
+def set_state(conn: Any, key: str, value: str) -> None:
     conn.execute("UPDATE registry_state SET value = ? WHERE key = ?", (value, key))
 
 
 def reopen(registry: Registry) -> Registry:
     registry.close()
-    return Registry.open(registry.home)
+    return Registry.open(registry.address)
 
 
 @pytest.fixture
@@ -223,15 +244,15 @@ def test_a_pipeline_refuses_a_registry_rolled_back_to_an_old_head(served, tmp_pa
 
 def test_head_options_on_the_cli(run_cli, served, tmp_path):
     head_file = tmp_path / "seen.json"
-    r = run_cli("resolve", "models:/credit-risk@canary", "--registry", str(served.home),
+    r = run_cli("resolve", "models:/credit-risk@canary", "--registry", served.address,
                 "--head-file", str(head_file))
     assert r.exit_code == 0, r.stderr
     seq = json.loads(head_file.read_text())["seq"]
-    r = run_cli("resolve", "models:/credit-risk@canary", "--registry", str(served.home),
+    r = run_cli("resolve", "models:/credit-risk@canary", "--registry", served.address,
                 "--min-seq", str(seq + 5))
     assert r.exit_code == 1 and "--min-seq" in r.stderr and len(r.stderr.splitlines()) == 1
     r = run_cli("pull", "models:/credit-risk@canary", "--out", str(tmp_path / "o"),
-                "--registry", str(served.home), "--min-seq", str(seq + 5))
+                "--registry", served.address, "--min-seq", str(seq + 5))
     assert r.exit_code == 1 and not (tmp_path / "o").exists()
 
 

@@ -57,11 +57,7 @@ def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
     from mlprov.registry._s3 import S3BlobStore
 
     url: str = request.getfixturevalue("s3_url")
-    # A small multipart threshold, so the suite's 1 MiB file goes up in parts too.
-    store = S3BlobStore.from_url(url)
-    store.multipart_threshold = 512 * 1024
-    store.part_size = 5 * 1024 * 1024
-    return store
+    return S3BlobStore.from_url(url)
 
 
 def _digest(n: int) -> str:

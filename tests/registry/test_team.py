@@ -6,10 +6,7 @@ creates and changes the registry names its key; the others only resolve and pull
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import threading
 from pathlib import Path
 
 import pytest
@@ -17,109 +14,8 @@ import pytest
 from mlprov.errors import InputError
 from mlprov.registry import Registry, RegistryError
 from mlprov.registry._facts import RegistryIntegrityError
-from mlprov.registry._s3 import S3BlobStore, parse_s3_url
-from mlprov.registry.interface import BlobCorruptError, StoreError
 from mlprov.signing import KeyType, generate_key, write_key_pair
 from tests.cli.conftest import assert_error
-from tests.s3server import S3Server
-
-# --------------------------------------------------------------------------- the S3 store
-
-
-def test_s3_urls():
-    assert parse_s3_url("s3://bucket/a/b/") == ("bucket", "a/b")
-    assert parse_s3_url("s3://bucket") == ("bucket", "")
-    for bad in ("s3://", "https://x/y", "s3://b/../x", "s3://a b/x"):
-        with pytest.raises(InputError):
-            parse_s3_url(bad)
-
-
-def test_a_tampered_object_is_caught_on_every_read(s3_url: str, s3_env: S3Server,
-                                                   tmp_path: Path):
-    store = S3BlobStore.from_url(s3_url)
-    info = store.put_bytes(b"the real weights")
-    bucket, prefix = parse_s3_url(s3_url)
-    key = f"{prefix}/sha256/{info.digest[7:9]}/{info.digest[7:]}"
-    # Someone with bucket access overwrites the object (no write-once condition).
-    s3_env.client().put_object(Bucket=bucket, Key=key, Body=b"other weights!!!")  # type: ignore[attr-defined]
-    with pytest.raises(BlobCorruptError):
-        store.get_bytes(info.digest)
-    with pytest.raises(BlobCorruptError):
-        store.copy_to(info.digest, tmp_path / "out")
-    assert not (tmp_path / "out").exists()
-    assert [p.name for p in tmp_path.iterdir()] == []  # no temporary file left either
-
-
-def test_write_once_and_racing_writers(s3_url: str, s3_env: S3Server):
-    store = S3BlobStore.from_url(s3_url)
-    data = os.urandom(4096)
-    errors: list[BaseException] = []
-
-    def put() -> None:
-        try:
-            S3BlobStore.from_url(s3_url).put_bytes(data)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=put) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    assert store.get_bytes(digest) == data
-    assert list(store.iter_digests()) == [digest]
-
-
-def test_size_bound_is_checked_before_the_download(s3_url: str, s3_env: S3Server):
-    store = S3BlobStore.from_url(s3_url)
-    info = store.put_bytes(b"x" * 10_000)
-    calls: list[str] = []
-    real = store.client.get_object
-
-    def spy(**kwargs: object) -> object:
-        calls.append("get")
-        return real(**kwargs)
-
-    store.client.get_object = spy
-    with pytest.raises(BlobCorruptError, match="over the 100-byte bound"):
-        store.get_bytes(info.digest, max_size=100)
-    assert calls == []
-
-
-def test_a_multipart_upload_of_a_file_changed_midway_leaves_nothing(s3_url: str,
-                                                                   s3_env: S3Server,
-                                                                   tmp_path: Path):
-    store = S3BlobStore.from_url(s3_url)
-    store.multipart_threshold = 1024 * 1024
-    store.part_size = 5 * 1024 * 1024
-    big = tmp_path / "big.bin"
-    big.write_bytes(os.urandom(11 * 1024 * 1024))  # three parts
-    info = store.put_file(big)
-    assert store.stat(info.digest) == 11 * 1024 * 1024
-    out = tmp_path / "back.bin"
-    store.copy_to(info.digest, out)
-    assert out.read_bytes() == big.read_bytes()
-    bucket, _ = parse_s3_url(s3_url)
-    uploads = s3_env.client().list_multipart_uploads(Bucket=bucket)  # type: ignore[attr-defined]
-    assert not uploads.get("Uploads")
-
-
-def test_wrong_credentials_and_missing_bucket_are_one_line_errors(s3_url: str,
-                                                                  s3_env: S3Server,
-                                                                  monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
-    with pytest.raises(StoreError, match="check the credentials") as refused:
-        S3BlobStore.from_url(s3_url).put_bytes(b"x")
-    assert "\n" not in str(refused.value)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_env.environment()["AWS_SECRET_ACCESS_KEY"])
-    # A bucket nobody made: nothing is found there (SeaweedFS's admin identity makes
-    # a bucket on its first PUT; AWS answers NoSuchBucket, named in the message).
-    with pytest.raises(StoreError) as missing:
-        S3BlobStore.from_url("s3://no-such-bucket-here/x").get_bytes("sha256:" + "0" * 64)
-    assert "\n" not in str(missing.value)
-
 
 # --------------------------------------------------------------------------- the registry
 
