@@ -11,18 +11,29 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mlprov.canonical import canonical_json
 from mlprov.errors import VerificationError
-from mlprov.registry import PolicyDeniedError, RegistryIntegrityError
+from mlprov.registry import PolicyDeniedError, Registry, RegistryIntegrityError
 from mlprov.registry.interface import BlobCorruptError
 
 
 def db(registry) -> sqlite3.Connection:
     return sqlite3.connect(registry.home / "registry.db", isolation_level=None)
+
+
+@pytest.fixture
+def registry(tmp_path: Path, keys) -> Iterator[Registry]:
+    """The embedded registry only: these attacks edit its SQLite file and blob files in
+    place. The same database attacks on PostgreSQL are in test_root_of_trust.py, and a
+    bucket object overwritten behind the store's back in test_s3.py."""
+    reg = Registry.init(tmp_path / "registry", trust=keys.trust)
+    yield reg
+    reg.close()
 
 
 @pytest.fixture
