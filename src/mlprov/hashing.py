@@ -296,32 +296,33 @@ class _Hasher:
 
 
 _buffers = threading.local()
+# O_NONBLOCK: a FIFO swapped in after the walk must not block open(); fstat refuses it.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
-def _buffer() -> bytearray:
+def _buffer() -> tuple[bytearray, memoryview]:
     """This thread's read buffer: allocating 256 KiB per file would cost more than a small file."""
-    buf: bytearray | None = getattr(_buffers, "buf", None)
-    if buf is None:
-        buf = _buffers.buf = bytearray(_CHUNK)
-    return buf
+    pair: tuple[bytearray, memoryview] | None = getattr(_buffers, "pair", None)
+    if pair is None:
+        buf = bytearray(_CHUNK)
+        pair = _buffers.pair = (buf, memoryview(buf))
+    return pair
 
 
 def _hash_fd(path: str | Path, *, progress: ProgressCallback | None,
              follow_symlinks: bool, cache: DigestCache | None
              ) -> tuple[str, int, tuple[str, Entry] | None]:
     """Hash one regular file; consult and feed ``cache`` when given."""
-    # O_NONBLOCK: a FIFO swapped in after the walk must not block open(); fstat refuses it.
-    flags = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-             | getattr(os, "O_NOFOLLOW", 0) * (not follow_symlinks))
     started = time.time_ns() if cache is not None else 0
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, _OPEN_FLAGS if follow_symlinks else _OPEN_FLAGS | _NOFOLLOW)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
     h = hashlib.sha256()
     size = 0
-    buf = _buffer()
-    view = memoryview(buf)
+    buf, view = _buffer()
+    bufs = [buf]
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -330,7 +331,7 @@ def _hash_fd(path: str | Path, *, progress: ProgressCallback | None,
             if progress is not None:
                 progress(st.st_size)
             return hit, st.st_size, None
-        while n := os.readv(fd, [buf]):
+        while n := os.readv(fd, bufs):
             h.update(view[:n])
             size += n
             if progress is not None:
