@@ -31,7 +31,7 @@ import hashlib
 import os
 import re
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -557,6 +557,9 @@ class _ModelLocator:
         self._hashed: dict[tuple[str, tuple[str, ...], bool], dict[str, str] | None] = {}
         self._by_names: dict[tuple[str, ...], dict[frozenset[str], list[Path]]] = {}
         self._real: dict[Path, str] = {}
+        # id(candidates list) -> (the list, kept alive; by real path; by real parent)
+        self._index: dict[int, tuple[list[Path], dict[str, list[int]],
+                                     dict[str, list[int]]]] = {}
 
     def real(self, path: Path) -> str:
         """``os.path.realpath``, once per path per walk."""
@@ -588,10 +591,13 @@ class _ModelLocator:
         return dirs
 
     def candidates(self, signed: SignedManifest) -> list[Path]:
-        """Files or directories whose file names are exactly the signed manifest's."""
+        """Files or directories whose file names are exactly the signed manifest's.
+
+        The list is the locator's own (shared by every model of those names): do not change it.
+        """
         listing = self._listing()
         if set(signed.files) == {"."}:
-            return list(self._files.get(signed.name, []))
+            return self._files.get(signed.name, [])
         ignore = tuple(sorted({*DEFAULT_IGNORE_PATHS, *signed.ignore_paths}))
         by_names = self._by_names.get(ignore)
         if by_names is None:  # once per distinct set of ignore paths, not once per model
@@ -601,7 +607,25 @@ class _ModelLocator:
                 kept = frozenset(f for f in files
                                  if f not in ignore and not f.startswith(prefixes))
                 by_names.setdefault(kept, []).append(directory)
-        return list(by_names.get(frozenset(signed.files), []))
+        return by_names.get(frozenset(signed.files), [])
+
+    def index_of(self, candidates: list[Path]) -> dict[str, list[int]]:
+        """Positions in ``candidates`` (a list :meth:`candidates` returned) by real path."""
+        key = id(candidates)
+        if key not in self._index:
+            index: dict[str, list[int]] = {}
+            for i, c in enumerate(candidates):
+                index.setdefault(self.real(c), []).append(i)
+            beside: dict[str, list[int]] = {}
+            for i, c in enumerate(candidates):
+                beside.setdefault(os.path.dirname(self.real(c)), []).append(i)
+            self._index[key] = (candidates, index, beside)
+        return self._index[key][1]
+
+    def beside_index_of(self, candidates: list[Path]) -> dict[str, list[int]]:
+        """Positions in ``candidates`` by the real path of their parent directory."""
+        self.index_of(candidates)
+        return self._index[id(candidates)][2]
 
     def digests(self, path: Path, signed: SignedManifest) -> dict[str, str] | None:
         """The files' digests under the signed settings (cached), or None if unhashable."""
@@ -1015,6 +1039,44 @@ def _belongs_to(here: str, ev: str) -> int:
     return 1 if os.path.dirname(here) == os.path.dirname(ev) else 0
 
 
+def _ranked(candidates: list[Path], ev: str, locator: _ModelLocator
+            ) -> Iterator[tuple[int, Path]]:
+    """``candidates`` as ``sorted(((belongs, i, c)), reverse=True)`` would order them, lazily.
+
+    Only the copies that can belong to the evidence at ``ev`` are ranked: those
+    holding it (an ancestor of ``ev``) and those beside it (same parent). They
+    are found through a per-listing index, so a node costs the depth of its
+    path, not the number of same-named copies; the rest follow in reverse order,
+    and are reached only when no belonging copy matches.
+    """
+    by_real = locator.index_of(candidates)
+    ranked: list[tuple[int, int]] = []
+    if ev:
+        holders = {here for here in _ancestors(ev) if here in by_real}
+        for here in holders:
+            ranked.extend((2, i) for i in by_real[here])
+        for i in locator.beside_index_of(candidates).get(os.path.dirname(ev), ()):
+            if locator.real(candidates[i]) not in holders:
+                ranked.append((1, i))
+    ranked.sort(reverse=True)
+    seen = {i for _b, i in ranked}
+    for belongs, i in ranked:
+        yield belongs, candidates[i]
+    for i in range(len(candidates) - 1, -1, -1):
+        if i not in seen:
+            yield 0, candidates[i]
+
+
+def _ancestors(path: str) -> Iterator[str]:
+    """The directories holding ``path``, nearest first (``_belongs_to`` == 2)."""
+    while True:
+        parent = os.path.dirname(path)
+        if parent == path:
+            return
+        yield parent
+        path = parent
+
+
 def _check_files(walk: _Walk, locator: _ModelLocator) -> None:
     """With ``deep``: re-hash a copy of each verified model's files, when one is found.
 
@@ -1030,9 +1092,7 @@ def _check_files(walk: _Walk, locator: _ModelLocator) -> None:
         mismatches: list[tuple[int, int, str, str]] = []
         ev = locator.real(node.path) if node.path else ""
         # The copies belonging to the evidence first: usually the first one hashed matches.
-        ranked = sorted(((_belongs_to(locator.real(c), ev) if ev else 0, i, c)
-                         for i, c in enumerate(locator.candidates(signed))), reverse=True)
-        for belongs, _i, candidate in ranked:
+        for belongs, candidate in _ranked(locator.candidates(signed), ev, locator):
             actual = locator.digests(candidate, signed)
             if actual == signed.files:
                 node.files = FileCheck("verified", str(candidate),
