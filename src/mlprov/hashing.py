@@ -269,6 +269,7 @@ def _walk(root: Path, ignored: Callable[[str], bool], allow_symlinks: bool
 SMALL_FILE = 64 << 10
 #: With at least this many small files (and a spare CPU) they go to forked workers.
 POOL_MIN_FILES = 2048
+_THREADS_FROM = 8 << 20  # large files start helper threads from this many bytes on
 _PROGRESS_EVERY_S = 0.05  # a child reports progress at most this often
 _FRAME = struct.Struct("!cQ")  # kind (b"T" total, b"P" progress, b"R" result + length), value
 
@@ -511,8 +512,11 @@ def _run_threads(hasher: _Hasher, listed: list[tuple[str, int]], large: list[int
     def helper() -> None:
         run(next_large())
 
+    # Starting a thread costs more than hashing a few MiB: below that, the caller does it all.
+    large_bytes = sum(listed[i][1] for i in large)
+    count = min(workers, len(large)) - (0 if small else 1) if large_bytes >= _THREADS_FROM else 0
     helpers = [threading.Thread(target=helper, name="mlprov-hash-worker", daemon=True)
-               for _ in range(min(workers, len(large)) - (0 if small else 1))]
+               for _ in range(count)]
     for thread in helpers:
         thread.start()
     try:

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, assert_never
 
 from mlprov._internal.arguments import (
@@ -475,17 +475,58 @@ def _subdirs(root: Path, depth: int) -> Iterable[tuple[Path, list[os.DirEntry[st
     Hidden entries (temporary directories of an atomic write among them) and
     symlinks are skipped; unreadable directories are left out.
     """
-    queue: deque[tuple[Path, int]] = deque([(root, 0)])
+    for directory, _real, entries in _subdirs_real(root, depth):
+        yield directory, entries
+
+
+def _subdirs_real(root: Path, depth: int
+                  ) -> Iterable[tuple[Path, str, list[os.DirEntry[str]]]]:
+    """:func:`_subdirs`, with each directory's real path (one ``realpath``, for the root).
+
+    Symlinks are never followed below the root, so a directory's real path is
+    its parent's joined with its name.
+    """
+    queue: deque[tuple[Path, str, int]] = deque([(root, os.path.realpath(root), 0)])
     while queue:
-        directory, level = queue.popleft()
+        directory, real, level = queue.popleft()
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError:
             continue
-        yield directory, entries
+        yield directory, real, entries
         if level < depth:
-            queue.extend((Path(e.path), level + 1) for e in entries
+            queue.extend((Path(e.path), os.path.join(real, e.name), level + 1) for e in entries
                          if not e.name.startswith(".") and e.is_dir(follow_symlinks=False))
+
+
+def _tree_files(directory: str, memo: dict[str, list[str]]) -> list[str]:
+    """The relative paths ``os.walk(directory)`` would list as files, each directory scanned once.
+
+    As ``os.walk``: entries that are directories (symlinks to directories too)
+    are not files, symlinked directories are not descended, unreadable
+    directories are skipped.
+    """
+    if directory in memo:
+        return memo[directory]
+    files: list[str] = []
+    subdirs: list[str] = []
+    try:
+        with os.scandir(directory) as it:
+            for entry in it:
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False
+                if not is_dir:
+                    files.append(entry.name)
+                elif not entry.is_symlink():
+                    subdirs.append(entry.name)
+    except OSError:
+        pass
+    for name in sorted(subdirs):
+        files.extend(f"{name}/{f}" for f in _tree_files(os.path.join(directory, name), memo))
+    memo[directory] = files
+    return files
 
 
 def _is_evidence(entries: list[os.DirEntry[str]]) -> bool:
@@ -511,10 +552,9 @@ class _SearchIndex:
         by_bundle: dict[str, list[Path]] = {}
         seen: set[str] = set()
         for root in self.roots:
-            for directory, entries in _subdirs(root, self.depth):
+            for directory, real, entries in _subdirs_real(root, self.depth):
                 if not _is_evidence(entries):
                     continue
-                real = os.path.realpath(directory)
                 if real in seen:
                     continue
                 seen.add(real)
@@ -572,21 +612,17 @@ class _ModelLocator:
             return self._dirs
         dirs: list[tuple[Path, list[str]]] = []
         seen: set[str] = set()
+        memo: dict[str, list[str]] = {}
         for root in self.roots:
-            for directory, entries in _subdirs(root, self.depth):
-                real = os.path.realpath(directory)
+            for directory, real, entries in _subdirs_real(root, self.depth):
+                self._real.setdefault(directory, real)
                 if real in seen or _is_evidence(entries):
                     continue
                 seen.add(real)
                 for entry in entries:
                     if entry.is_file(follow_symlinks=False):
                         self._files.setdefault(entry.name, []).append(Path(entry.path))
-                files: list[str] = []
-                for top, subdirs, names in os.walk(directory):
-                    rel = PurePosixPath(Path(top).relative_to(directory).as_posix())
-                    files.extend((rel / n).as_posix() for n in names)
-                    subdirs.sort()
-                dirs.append((directory, files))
+                dirs.append((directory, _tree_files(str(directory), memo)))
         self._dirs = dirs
         return dirs
 
