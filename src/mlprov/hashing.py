@@ -92,7 +92,7 @@ class Manifest:
     root: str = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "root", root_digest(f.sha256 for f in self.files))
+        object.__setattr__(self, "root", _root_of(f.sha256 for f in self.files))
 
     @property
     def total_size(self) -> int:
@@ -120,6 +120,11 @@ def root_digest(file_digests: Iterable[str]) -> str:
     Example:
         root = root_digest(d.digest for d in manifest.files)
     """
+    return _root_of(file_digests)
+
+
+def _root_of(file_digests: Iterable[str]) -> str:
+    """:func:`root_digest` without the argument check (for digests already checked)."""
     h = hashlib.sha256()
     for digest in file_digests:
         h.update(bytes.fromhex(digest))
@@ -145,6 +150,11 @@ def check_relative_path(name: str) -> str:
         UnsafePathError: for absolute names, ``..``/``.``/empty parts, backslashes
             or NUL bytes.
     """
+    return _safe_relative_path(name)
+
+
+def _safe_relative_path(name: str) -> str:
+    """:func:`check_relative_path` without the argument check (for names already ``str``)."""
     if name == _SINGLE_FILE_NAME:
         return name
     if not name or "\x00" in name or "\\" in name or name.startswith("/"):

@@ -469,22 +469,14 @@ def resolve_parent(spec: ParentSpec, trust: Trust) -> ParentRecord:
 # ---------------------------------------------------------------------------
 
 
-def _subdirs(root: Path, depth: int) -> Iterable[tuple[Path, list[os.DirEntry[str]]]]:
-    """Yield (directory, its entries) breadth first, ``depth`` levels down.
-
-    Hidden entries (temporary directories of an atomic write among them) and
-    symlinks are skipped; unreadable directories are left out.
-    """
-    for directory, _real, entries in _subdirs_real(root, depth):
-        yield directory, entries
-
-
 def _subdirs_real(root: Path, depth: int
                   ) -> Iterable[tuple[Path, str, list[os.DirEntry[str]]]]:
-    """:func:`_subdirs`, with each directory's real path (one ``realpath``, for the root).
+    """Yield (directory, its real path, its entries) breadth first, ``depth`` levels down.
 
-    Symlinks are never followed below the root, so a directory's real path is
-    its parent's joined with its name.
+    Hidden entries (temporary directories of an atomic write among them) and
+    symlinks are skipped; unreadable directories are left out. Symlinks are
+    never followed below the root, so a directory's real path is its parent's
+    joined with its name (one ``realpath``, for the root).
     """
     queue: deque[tuple[Path, str, int]] = deque([(root, os.path.realpath(root), 0)])
     while queue:
@@ -1187,7 +1179,20 @@ def walk_lineage(
     Raises:
         InputError: ``evidence`` is not a directory, or ``max_depth`` is negative.
     """
-    source = as_source(evidence)
+    return _walk_lineage(as_source(evidence), trust=trust, search=search, max_depth=max_depth,
+                         deep=deep, model_search=model_search)
+
+
+def _walk_lineage(source: EvidenceSource, *, trust: Trust | None, search: Sequence[Path | str],
+                  max_depth: int, deep: bool = False,
+                  model_search: Sequence[Path | str] | None = None,
+                  verified_start: VerifiedEvidence | None = None) -> Lineage:
+    """:func:`walk_lineage`; ``verified_start`` is the start's evidence, verified by the caller.
+
+    ``mlprov.verify`` passes it when its own checks (a superset of
+    :func:`verify_evidence`'s, on the same bytes, under the same trust) all
+    passed, so a model's statements are not read, verified and parsed twice.
+    """
     start_path = source.directory
     if start_path is not None and not start_path.is_dir():
         raise InputError(f"evidence directory not found: {start_path}")
@@ -1196,7 +1201,13 @@ def walk_lineage(
     roots = [*([start_path.parent] if start_path is not None else []),
              *(Path(s) for s in search)]
     walk = _Walk(trust=trust, index=_SearchIndex(roots), max_depth=max_depth)
-    found = walk.evidence(start_path) if start_path is not None else walk.start(source)
+    found: VerifiedEvidence | MlprovError
+    if verified_start is not None and trust is not None:
+        found = verified_start
+        if start_path is not None:  # an edge back to the start finds it verified
+            walk._verified[os.path.realpath(start_path)] = verified_start
+    else:
+        found = walk.evidence(start_path) if start_path is not None else walk.start(source)
     where = source.describe()
     if isinstance(found, MlprovError):
         try:
