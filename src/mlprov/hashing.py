@@ -79,6 +79,11 @@ class FileDigest:
     sha256: str
     size: int
 
+    def __reduce__(self) -> tuple[type[FileDigest], tuple[str, str, int]]:
+        # A HashJob child sends 100k of these: the constructor unpickles them about
+        # four times faster than the dataclass's generic __setstate__.
+        return FileDigest, (self.path, self.sha256, self.size)
+
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
@@ -443,7 +448,9 @@ def hash_path(
         for key, new in entries:
             digests.add(key, new)
         digests.save()
-    files = sorted(results, key=lambda f: manifest_sort_key(f.path))
+    # manifest_sort_key's order, faster: NUL (never in a name) sorts below every character,
+    # so comparing with "/" as NUL compares part by part.
+    files = sorted(results, key=lambda f: f.path.replace("/", "\x00"))
     return Manifest(name=root.resolve().name, files=tuple(files), ignore_paths=ignores,
                     allow_symlinks=allow_symlinks)
 
@@ -729,6 +736,25 @@ def default_ignore_paths(model: Path | str, evidence: Path | str | None = None
     return DEFAULT_IGNORE_PATHS + ((rel.as_posix(),) if rel.parts else ())
 
 
+_Packed = tuple[str, tuple[str, ...], bool, bool, list[str], bytes, list[int]]
+
+
+def _pack(manifest: Manifest) -> _Packed:
+    """A manifest as a few flat values: a 100k-file manifest pickles in a tenth of the time."""
+    return (manifest.name, manifest.ignore_paths, manifest.allow_symlinks, manifest.is_file,
+            [f.path for f in manifest.files],
+            b"".join(bytes.fromhex(f.sha256) for f in manifest.files),
+            [f.size for f in manifest.files])
+
+
+def _unpack(packed: _Packed) -> Manifest:
+    name, ignore_paths, allow_symlinks, is_file, paths, digests, sizes = packed
+    files = tuple(FileDigest(p, digests[32 * i:32 * i + 32].hex(), size)
+                  for i, (p, size) in enumerate(zip(paths, sizes, strict=True)))
+    return Manifest(name=name, files=files, ignore_paths=ignore_paths,
+                    allow_symlinks=allow_symlinks, is_file=is_file)
+
+
 class _Cancelled(InputError):
     """Raised once a job is cancelled (inside hashing threads, and by :meth:`HashJob.result`)."""
 
@@ -795,10 +821,10 @@ class HashJob:
             os.setpgid(0, 0)  # its own group: cancel() stops its small-file workers too
 
             def work(reporter: _Reporter) -> object:
-                return hash_path(path, ignore_paths=ignore, allow_symlinks=allow_symlinks,
-                                 progress=reporter if progress is not None else None,
-                                 on_total=reporter.total if on_total is not None else None,
-                                 cache=cache)
+                return _pack(hash_path(path, ignore_paths=ignore, allow_symlinks=allow_symlinks,
+                                       progress=reporter if progress is not None else None,
+                                       on_total=reporter.total if on_total is not None else None,
+                                       cache=cache))
 
             _in_child(read_fd, write_fd, work)
         with contextlib.suppress(OSError):  # either side may win the race; both try
@@ -826,12 +852,13 @@ class HashJob:
         self._read_fd = None
         os.waitpid(self._pid, 0)
         self._pid = None
+        value: Any
         try:
             ok, value = pickle.loads(data) if data is not None else (False, None)  # noqa: S301 - our own child wrote it
         except Exception:
             ok, value = False, None
         if ok:
-            self._manifest = value
+            self._manifest = _unpack(value)
         elif isinstance(value, BaseException):
             self._error = value
         else:
