@@ -40,7 +40,8 @@ def _hash_counting(cache_dir: Path, model: Path) -> tuple[str, int]:
     seen: list[int] = []
     original = DigestCache.lookup
 
-    def lookup(self: DigestCache, fd: int, st: os.stat_result) -> str | None:
+    def lookup(self: DigestCache, fd: int, st: os.stat_result
+               ) -> tuple[str, digest_cache.Entry] | None:
         found = original(self, fd, st)
         seen.append(found is not None)
         return found
@@ -141,6 +142,22 @@ def test_a_file_changing_while_hashed_is_not_recorded(tmp_path: Path):
         assert DigestCache.entry(fd, st, st.st_size, "0" * 64, 2**62) is None
     finally:
         os.close(fd)
+
+
+def test_hits_in_forked_workers_are_kept_in_the_saved_cache(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch):
+    import mlprov.hashing as hashing
+
+    monkeypatch.setattr(hashing, "POOL_MIN_FILES", 8)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    model = tmp_path / "m"
+    model.mkdir()
+    for i in range(40):
+        (model / f"f{i:02d}").write_bytes(os.urandom(100 + i))
+    hash_path(model, cache=tmp_path / "c")
+    hash_path(model, cache=tmp_path / "c")  # hits, mostly in the workers
+    (cache_file,) = (tmp_path / "c").iterdir()
+    assert len(json.loads(cache_file.read_text())["entries"]) == 40
 
 
 def test_a_single_file_model_uses_the_cache(tmp_path: Path):

@@ -346,7 +346,7 @@ def _hash_fd(path: str | Path, *, progress: ProgressCallback | None,
         if cache is not None and (hit := cache.lookup(fd, st)) is not None:
             if progress is not None:
                 progress(st.st_size)
-            return hit, st.st_size, None
+            return hit[1][4], st.st_size, hit  # kept: the saved cache holds this run's files
         while n := os.readv(fd, bufs):
             h.update(view[:n])
             size += n

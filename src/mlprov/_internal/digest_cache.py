@@ -82,7 +82,6 @@ class DigestCache:
     path: Path
     entries: dict[str, Entry] = field(default_factory=dict)
     used: dict[str, Entry] = field(default_factory=dict)
-    hits: int = 0
 
     @classmethod
     def open(cls, directory: Path | str, model: Path | str) -> DigestCache:
@@ -141,8 +140,12 @@ class DigestCache:
                 entries[key] = (value[0], value[1], value[2], value[3], value[4])
         return entries
 
-    def lookup(self, fd: int, st: os.stat_result) -> str | None:
-        """The cached digest of the open file ``fd`` (``st`` its fstat), or None."""
+    def lookup(self, fd: int, st: os.stat_result) -> tuple[str, Entry] | None:
+        """The cache entry (key, entry) for the open file ``fd`` (``st`` its fstat), or None.
+
+        The digest is ``entry[4]``. Hand the pair to :meth:`add` (in the process
+        that saves the cache) to keep it.
+        """
         key = _key(st)
         entry = self.entries.get(key) if key else None
         if entry is None or entry[:3] != _meta(st):
@@ -153,9 +156,7 @@ class DigestCache:
         except OSError:
             return None
         assert key is not None
-        self.used[key] = entry
-        self.hits += 1
-        return entry[4]
+        return key, entry
 
     @staticmethod
     def entry(fd: int, before: os.stat_result, size_read: int, digest: str,
@@ -176,7 +177,7 @@ class DigestCache:
             return None
 
     def add(self, key: str, entry: Entry) -> None:
-        """Remember a new entry (saved by :meth:`save`)."""
+        """Keep an entry found or made in this run (saved by :meth:`save`)."""
         self.used[key] = entry
 
     def save(self) -> None:
