@@ -184,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                               False))
                 steps.append(("mlprov verify --cache (warm)", [*verify, "--cache", str(cache)],
                               False))
+            shutil.rmtree(work / f"cache-{round_no}", ignore_errors=True)  # cold is cold
             for label, cmd, tty in steps:
                 series.setdefault(label, []).append((run_tty if tty else run_piped)(cmd, env))
             shutil.rmtree(out, ignore_errors=True)
