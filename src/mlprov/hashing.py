@@ -219,8 +219,8 @@ def _inside(root_real: str, target: str) -> bool:
     return target == root_real or target.startswith(root_real.rstrip(os.sep) + os.sep)
 
 
-def _walk(root: Path, ignored: Callable[[str], bool], allow_symlinks: bool
-          ) -> list[tuple[str, int]]:
+def _walk(root: Path, ignored: Callable[[str], bool], allow_symlinks: bool,
+          root_real: str | None = None) -> list[tuple[str, int]]:
     """List the relative paths and sizes of the regular files under ``root``, checked.
 
     One pass: the size comes from the same ``lstat`` (``stat`` for a followed
@@ -228,7 +228,7 @@ def _walk(root: Path, ignored: Callable[[str], bool], allow_symlinks: bool
     only when it points at one of the directories it sits in; two names for one
     directory (``b -> a``) are not a loop, and each name is listed, as OMS lists them.
     """
-    root_real = os.path.realpath(root)
+    root_real = root_real or os.path.realpath(root)
     found: list[tuple[str, int]] = []
     # (directory, its path relative to root ("" for the root), its real path,
     #  the real paths of it and its ancestors)
@@ -406,12 +406,19 @@ def hash_path(
         UnsafePathError: a symlink, special file or ignore path is unsafe.
     """
     root = Path(path)
-    if root.is_symlink() and not allow_symlinks:
-        raise UnsafePathError(f"model path is a symlink: {root} (pass --allow-symlinks)")
-    if root.is_file():
+    try:  # one lstat (and a stat through an allowed link) instead of pathlib's three
+        st: os.stat_result | None = os.lstat(root)
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            if not allow_symlinks:
+                raise UnsafePathError(
+                    f"model path is a symlink: {root} (pass --allow-symlinks)")
+            st = os.stat(root)
+    except (OSError, ValueError):
+        st = None  # missing, a dangling link, or unreadable: as pathlib's is_file()/is_dir()
+    if st is not None and stat.S_ISREG(st.st_mode):
         digests = DigestCache.open(cache, root) if cache is not None else None
         if on_total is not None:
-            on_total(root.stat().st_size)
+            on_total(st.st_size)
         digest, size, entry = _hash_fd(root, progress=progress,
                                        follow_symlinks=allow_symlinks, cache=digests)
         if digests is not None:
@@ -420,12 +427,13 @@ def hash_path(
             digests.save()
         return Manifest(name=root.name, files=(FileDigest(_SINGLE_FILE_NAME, digest, size),),
                         allow_symlinks=allow_symlinks, is_file=True)
-    if not root.is_dir():
-        if root.exists():  # a FIFO, socket or device: never opened (a FIFO would block)
+    if st is None or not stat.S_ISDIR(st.st_mode):
+        if st is not None:  # a FIFO, socket or device: never opened (a FIFO would block)
             raise UnsafePathError(f"not a regular file or directory: {root}")
         raise InputError(f"no such file or directory: {root}")
     ignores = tuple(sorted({check_relative_path(p.rstrip("/")) for p in ignore_paths}))
-    listed = _walk(root, _Ignore(ignores), allow_symlinks)
+    root_real = os.path.realpath(root)
+    listed = _walk(root, _Ignore(ignores), allow_symlinks, root_real)
     if not listed:
         raise InputError(f"model directory holds no files to hash: {root}",
                          hint="point at the directory that holds the model's files")
@@ -451,7 +459,7 @@ def hash_path(
     # manifest_sort_key's order, faster: NUL (never in a name) sorts below every character,
     # so comparing with "/" as NUL compares part by part.
     files = sorted(results, key=lambda f: f.path.replace("/", "\x00"))
-    return Manifest(name=root.resolve().name, files=tuple(files), ignore_paths=ignores,
+    return Manifest(name=os.path.basename(root_real), files=tuple(files), ignore_paths=ignores,
                     allow_symlinks=allow_symlinks)
 
 
