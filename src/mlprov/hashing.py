@@ -293,18 +293,20 @@ _FRAME = struct.Struct("!cQ")  # kind (b"T" total, b"P" progress, b"R" result + 
 class _Hasher:
     """Hashes files of one tree, each opened with ``O_NOFOLLOW``, into a given buffer."""
 
-    prefix: str
+    prefix: str  # the root and a "/", or "" (rel paths are then relative to the cwd)
     follow_symlinks: bool
     progress: ProgressCallback | None
     cache: DigestCache | None
 
+    #: :func:`hash_file` as it was when hashing began, undecorated (hash_path checked
+    #: the arguments once; tests replace ``hash_file`` to make files fail).
+    hash_one: Callable[..., tuple[str, int]]
+
     def one(self, rel: str) -> tuple[FileDigest, tuple[str, Entry] | None]:
-        path = os.path.join(self.prefix, rel) if self.prefix else rel
+        path = self.prefix + rel
         if self.cache is None:
-            # Looked up per call, undecorated: hash_path checked the arguments once.
-            hash_one = getattr(hash_file, "__wrapped__", hash_file)
-            digest, size = hash_one(path, progress=self.progress,
-                                    follow_symlinks=self.follow_symlinks)
+            digest, size = self.hash_one(path, progress=self.progress,
+                                         follow_symlinks=self.follow_symlinks)
             return FileDigest(rel, digest, size), None
         digest, size, entry = _hash_fd(path, progress=self.progress,
                                        follow_symlinks=self.follow_symlinks, cache=self.cache)
@@ -448,8 +450,10 @@ def hash_path(
         with lock:
             progress(n)
 
-    prefix = "" if str(root) == "." else str(root)
-    hasher = _Hasher(prefix, allow_symlinks, locked_progress if progress else None, digests)
+    # What os.path.join(root, rel) would prefix ("" for "."; "/" for the root itself).
+    prefix = "" if str(root) == "." else os.path.join(str(root), "")
+    hasher = _Hasher(prefix, allow_symlinks, locked_progress if progress else None, digests,
+                     getattr(hash_file, "__wrapped__", hash_file))
     n_workers = workers or max(4, os.cpu_count() or 1)
     results, entries = _hash_all(hasher, listed, n_workers)
     if digests is not None:
@@ -654,7 +658,8 @@ class _Child:
         if pid == 0:
             def work(reporter: _Reporter) -> object:
                 mine = _Hasher(hasher.prefix, hasher.follow_symlinks,
-                               reporter if hasher.progress is not None else None, hasher.cache)
+                               reporter if hasher.progress is not None else None, hasher.cache,
+                               hasher.hash_one)
                 done: list[tuple[int, str, int]] = []
                 failed: dict[int, BaseException] = {}
                 made: list[tuple[str, Entry]] = []
