@@ -291,7 +291,7 @@ _FRAME = struct.Struct("!cQ")  # kind (b"T" total, b"P" progress, b"R" result + 
 
 @dataclass(frozen=True, slots=True)
 class _Hasher:
-    """Hashes files of one tree, each opened with ``O_NOFOLLOW``, into a given buffer."""
+    """Hashes files of one tree, each opened with ``O_NOFOLLOW`` (unless links are allowed)."""
 
     prefix: str  # the root and a "/", or "" (rel paths are then relative to the cwd)
     follow_symlinks: bool
