@@ -487,12 +487,12 @@ def _hash_all(hasher: _Hasher, listed: list[tuple[str, int]], workers: int
     cpus = os.cpu_count() or 1
     shares = min(cpus, len(small) // (POOL_MIN_FILES // 2) or 1) if workers > 1 else 1
     children: list[_Child] = []
-    if (shares > 1 and len(small) >= POOL_MIN_FILES and hasattr(os, "fork")
-            and threading.active_count() == 1):
-        for k in range(1, shares):
-            children.append(_Child.start(hasher, listed, small[k::shares]))
-        small = small[0::shares]
-    try:
+    try:  # the finally below stops every child started, whatever fails after it
+        if (shares > 1 and len(small) >= POOL_MIN_FILES and hasattr(os, "fork")
+                and threading.active_count() == 1):
+            for k in range(1, shares):
+                children.append(_Child.start(hasher, listed, small[k::shares]))
+            small = small[0::shares]
         readers = [c.read_in_thread(hasher.progress) for c in children
                    if hasher.progress is not None]
         _run_threads(hasher, listed, list(range(first_small)), small, workers,
