@@ -130,3 +130,9 @@ def test_symlink_refusal_is_unchanged_with_the_string_walk(tmp_path: Path):
     (tmp_path / "m" / "link").symlink_to(tmp_path / "m" / "d0")
     with pytest.raises(UnsafePathError, match="symlink in model: link"):
         hash_path(tmp_path / "m")
+
+
+@given(rel=_REL, rules=st.lists(_REL, max_size=4))
+def test_checked_rules_need_no_normalising(rel: str, rules: list[str]):
+    """hash_path's rules passed check_relative_path: the fast constructor agrees."""
+    assert hashing._Ignore(rules, normalised=True)(rel) is hashing._Ignore(rules)(rel)

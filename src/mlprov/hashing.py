@@ -198,8 +198,9 @@ class _Ignore:
 
     __slots__ = ("everything", "exact", "prefixes")
 
-    def __init__(self, rules: Iterable[str]) -> None:
-        normal = {str(PurePosixPath(r)) for r in rules}
+    def __init__(self, rules: Iterable[str], *, normalised: bool = False) -> None:
+        """``normalised``: the rules passed :func:`check_relative_path` (nothing to normalise)."""
+        normal = set(rules) if normalised else {str(PurePosixPath(r)) for r in rules}
         normal = {r for r in normal if not r.startswith("/")}
         self.everything = "." in normal
         self.exact = frozenset(normal)
@@ -435,7 +436,7 @@ def hash_path(
         raise InputError(f"no such file or directory: {root}")
     ignores = tuple(sorted({check_relative_path(p.rstrip("/")) for p in ignore_paths}))
     root_real = os.path.realpath(root)
-    listed = _walk(root, _Ignore(ignores), allow_symlinks, root_real)
+    listed = _walk(root, _Ignore(ignores, normalised=True), allow_symlinks, root_real)
     if not listed:
         raise InputError(f"model directory holds no files to hash: {root}",
                          hint="point at the directory that holds the model's files")

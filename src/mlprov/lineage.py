@@ -470,7 +470,7 @@ def resolve_parent(spec: ParentSpec, trust: Trust) -> ParentRecord:
 
 
 def _subdirs_real(root: Path, depth: int
-                  ) -> Iterable[tuple[Path, str, list[os.DirEntry[str]]]]:
+                  ) -> Iterable[tuple[str, str, list[os.DirEntry[str]]]]:
     """Yield (directory, its real path, its entries) breadth first, ``depth`` levels down.
 
     Hidden entries (temporary directories of an atomic write among them) and
@@ -478,7 +478,9 @@ def _subdirs_real(root: Path, depth: int
     never followed below the root, so a directory's real path is its parent's
     joined with its name (one ``realpath``, for the root).
     """
-    queue: deque[tuple[Path, str, int]] = deque([(root, os.path.realpath(root), 0)])
+    # Paths stay strings here (pathlib costs more than the scan); callers make Paths of
+    # the few directories they keep.
+    queue: deque[tuple[str, str, int]] = deque([(str(root), os.path.realpath(root), 0)])
     while queue:
         directory, real, level = queue.popleft()
         try:
@@ -487,7 +489,7 @@ def _subdirs_real(root: Path, depth: int
             continue
         yield directory, real, entries
         if level < depth:
-            queue.extend((Path(e.path), os.path.join(real, e.name), level + 1) for e in entries
+            queue.extend((e.path, os.path.join(real, e.name), level + 1) for e in entries
                          if not e.name.startswith(".") and e.is_dir(follow_symlinks=False))
 
 
@@ -544,12 +546,13 @@ class _SearchIndex:
         by_bundle: dict[str, list[Path]] = {}
         seen: set[str] = set()
         for root in self.roots:
-            for directory, real, entries in _subdirs_real(root, self.depth):
+            for name, real, entries in _subdirs_real(root, self.depth):
                 if not _is_evidence(entries):
                     continue
                 if real in seen:
                     continue
                 seen.add(real)
+                directory = Path(name)
                 try:
                     data = _read_bytes(directory / PROVENANCE_FILE)
                 except BundleError:
@@ -606,15 +609,16 @@ class _ModelLocator:
         seen: set[str] = set()
         memo: dict[str, list[str]] = {}
         for root in self.roots:
-            for directory, real, entries in _subdirs_real(root, self.depth):
-                self._real.setdefault(directory, real)
+            for name, real, entries in _subdirs_real(root, self.depth):
                 if real in seen or _is_evidence(entries):
                     continue
                 seen.add(real)
+                directory = Path(name)
+                self._real.setdefault(directory, real)
                 for entry in entries:
                     if entry.is_file(follow_symlinks=False):
                         self._files.setdefault(entry.name, []).append(Path(entry.path))
-                dirs.append((directory, _tree_files(str(directory), memo)))
+                dirs.append((directory, _tree_files(name, memo)))
         self._dirs = dirs
         return dirs
 
