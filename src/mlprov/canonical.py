@@ -78,11 +78,13 @@ def _exact_int(text: str) -> int | float:
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, val in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = val
+    out = dict(pairs)  # in C; only a short dict needs the loop that names the duplicate
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _val in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key!r}")
+            seen.add(key)
     return out
 
 

@@ -11,19 +11,26 @@ symlinks are refused unless allowed, and even then may never leave the model
 root; special files are refused. Files are opened with ``O_NOFOLLOW`` so a
 symlink swapped in after the walk is not followed.
 
-Speed: files are hashed on a thread pool (hashlib releases the GIL), largest
-first, each read once into a reused buffer.
+Speed: the tree is walked once; large files are hashed on a thread pool
+(hashlib releases the GIL), largest first, each read once into a reused
+buffer; small files, whose cost is per-file work under the GIL, are hashed one
+after another on one thread, or split among forked processes when there are
+thousands (see :func:`hash_path`). An opt-in digest cache skips unchanged files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
+import struct
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any, NoReturn
 
 from mlprov._internal.arguments import (
     BOOL,
@@ -37,6 +44,7 @@ from mlprov._internal.arguments import (
     sequence_of,
     sha256_hex,
 )
+from mlprov._internal.digest_cache import DigestCache, Entry
 from mlprov.errors import InputError, UnsafePathError
 
 __all__ = [
@@ -71,6 +79,11 @@ class FileDigest:
     sha256: str
     size: int
 
+    def __reduce__(self) -> tuple[type[FileDigest], tuple[str, str, int]]:
+        # A HashJob child sends 100k of these: the constructor unpickles them about
+        # four times faster than the dataclass's generic __setstate__.
+        return FileDigest, (self.path, self.sha256, self.size)
+
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
@@ -84,7 +97,7 @@ class Manifest:
     root: str = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "root", root_digest(f.sha256 for f in self.files))
+        object.__setattr__(self, "root", _root_of(f.sha256 for f in self.files))
 
     @property
     def total_size(self) -> int:
@@ -93,10 +106,10 @@ class Manifest:
 
     def without(self, ignore_paths: Iterable[str]) -> Manifest:
         """Return this manifest less the files under ``ignore_paths`` (no re-hashing)."""
-        extra = [PurePosixPath(p) for p in ignore_paths]
-        kept = tuple(f for f in self.files
-                     if self.is_file or not _is_ignored(PurePosixPath(f.path), extra))
-        merged = tuple(sorted(set(self.ignore_paths) | {str(p) for p in extra}))
+        extra = [str(PurePosixPath(p)) for p in ignore_paths]
+        ignored = _Ignore(extra)
+        kept = tuple(f for f in self.files if self.is_file or not ignored(f.path))
+        merged = tuple(sorted(set(self.ignore_paths) | set(extra)))
         return Manifest(name=self.name, files=kept, ignore_paths=merged,
                         allow_symlinks=self.allow_symlinks, is_file=self.is_file)
 
@@ -112,6 +125,11 @@ def root_digest(file_digests: Iterable[str]) -> str:
     Example:
         root = root_digest(d.digest for d in manifest.files)
     """
+    return _root_of(file_digests)
+
+
+def _root_of(file_digests: Iterable[str]) -> str:
+    """:func:`root_digest` without the argument check (for digests already checked)."""
     h = hashlib.sha256()
     for digest in file_digests:
         h.update(bytes.fromhex(digest))
@@ -137,6 +155,11 @@ def check_relative_path(name: str) -> str:
         UnsafePathError: for absolute names, ``..``/``.``/empty parts, backslashes
             or NUL bytes.
     """
+    return _safe_relative_path(name)
+
+
+def _safe_relative_path(name: str) -> str:
+    """:func:`check_relative_path` without the argument check (for names already ``str``)."""
     if name == _SINGLE_FILE_NAME:
         return name
     if not name or "\x00" in name or "\\" in name or name.startswith("/"):
@@ -159,33 +182,37 @@ def hash_file(path: Path | str, *, progress: ProgressCallback | None = None,
         InputError: the file cannot be opened or read.
         UnsafePathError: it is not a regular file (or, by default, a symlink).
     """
-    # O_NONBLOCK: a FIFO swapped in after the walk must not block open(); fstat refuses it.
-    flags = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-             | getattr(os, "O_NOFOLLOW", 0) * (not follow_symlinks))
-    try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
-    h = hashlib.sha256()
-    size = 0
-    buf = bytearray(_CHUNK)
-    view = memoryview(buf)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UnsafePathError(f"not a regular file: {path}")
-        while n := os.readv(fd, [buf]):
-            h.update(view[:n])
-            size += n
-            if progress is not None:
-                progress(n)
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
-    finally:
-        os.close(fd)
-    return h.hexdigest(), size
+    digest, size, _entry = _hash_fd(path, progress=progress,
+                                    follow_symlinks=follow_symlinks, cache=None)
+    return digest, size
+
+
+class _Ignore:
+    """Ignore rules matched on strings, as ``PurePosixPath.is_relative_to`` would.
+
+    Each rule is normalised once the way ``PurePosixPath`` reads it (``a/./b``
+    is ``a/b``, a trailing ``/`` goes, ``""`` and ``"."`` cover everything, an
+    absolute rule matches no relative path); a relative path is then ignored
+    when it equals a rule or starts with a rule and a ``/``.
+    """
+
+    __slots__ = ("everything", "exact", "prefixes")
+
+    def __init__(self, rules: Iterable[str], *, normalised: bool = False) -> None:
+        """``normalised``: the rules passed :func:`check_relative_path` (nothing to normalise)."""
+        normal = set(rules) if normalised else {str(PurePosixPath(r)) for r in rules}
+        normal = {r for r in normal if not r.startswith("/")}
+        self.everything = "." in normal
+        self.exact = frozenset(normal)
+        self.prefixes = tuple(sorted(f"{r}/" for r in normal))
+
+    def __call__(self, rel: str) -> bool:
+        """Whether ``rel`` (a normalised relative POSIX path) is left out."""
+        return self.everything or rel in self.exact or rel.startswith(self.prefixes)
 
 
 def _is_ignored(rel: PurePosixPath, ignore: Sequence[PurePosixPath]) -> bool:
+    """The pathlib rule :class:`_Ignore` implements (kept as its specification)."""
     return any(rel == ig or rel.is_relative_to(ig) for ig in ignore)
 
 
@@ -193,57 +220,154 @@ def _inside(root_real: str, target: str) -> bool:
     return target == root_real or target.startswith(root_real.rstrip(os.sep) + os.sep)
 
 
-def _walk(root: Path, ignore: Sequence[PurePosixPath], allow_symlinks: bool) -> list[str]:
-    """List the relative paths of the regular files under ``root``, checked.
+def _walk(root: Path, ignored: Callable[[str], bool], allow_symlinks: bool,
+          root_real: str | None = None) -> list[tuple[str, int]]:
+    """List the relative paths and sizes of the regular files under ``root``, checked.
 
-    A followed directory symlink is a loop only when it points at one of the
-    directories it sits in; two names for one directory (``b -> a``) are not a
-    loop, and each name is listed, as OMS lists them.
+    One pass: the size comes from the same ``lstat`` (``stat`` for a followed
+    symlink) that classifies the entry. A followed directory symlink is a loop
+    only when it points at one of the directories it sits in; two names for one
+    directory (``b -> a``) are not a loop, and each name is listed, as OMS lists them.
     """
-    root_real = os.path.realpath(root)
-    found: list[str] = []
-    # (directory, its path relative to root, the real paths of it and its ancestors)
-    stack: list[tuple[str, PurePosixPath, frozenset[str]]] = [
-        (str(root), PurePosixPath(), frozenset({root_real}))
+    root_real = root_real or os.path.realpath(root)
+    found: list[tuple[str, int]] = []
+    # (directory, its path relative to root ("" for the root), its real path,
+    #  the real paths of it and its ancestors)
+    stack: list[tuple[str, str, str, frozenset[str]]] = [
+        (str(root), "", root_real, frozenset({root_real}))
     ]
     while stack:
-        directory, rel_dir, ancestors = stack.pop()
+        directory, rel_dir, real_dir, ancestors = stack.pop()
         try:
-            entries = list(os.scandir(directory))
+            with os.scandir(directory) as it:
+                entries = list(it)
         except OSError as exc:
             raise InputError(f"cannot list {directory}: {exc.strerror}") from exc
         for entry in entries:
-            rel = rel_dir / entry.name
-            if _is_ignored(rel, ignore):
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            if ignored(rel):
                 continue
-            if entry.is_symlink():
-                if not allow_symlinks:
-                    raise UnsafePathError(
-                        f"symlink in model: {rel} (pass --allow-symlinks to follow links "
-                        "that stay inside the model)"
-                    )
-                target = os.path.realpath(entry.path)
-                if not _inside(root_real, target):
-                    raise UnsafePathError(f"symlink leaves the model root: {rel} -> {target}")
-                if os.path.isdir(target):
-                    if target in ancestors:
-                        raise UnsafePathError(f"symlink loop in model: {rel}")
-                    stack.append((entry.path, rel, ancestors | {target}))
-                elif os.path.isfile(target):
-                    found.append(rel.as_posix())
+            try:
+                if entry.is_symlink():
+                    if not allow_symlinks:
+                        raise UnsafePathError(
+                            f"symlink in model: {rel} (pass --allow-symlinks to follow links "
+                            "that stay inside the model)"
+                        )
+                    target = os.path.realpath(entry.path)
+                    if not _inside(root_real, target):
+                        raise UnsafePathError(
+                            f"symlink leaves the model root: {rel} -> {target}")
+                    if os.path.isdir(target):
+                        if target in ancestors:
+                            raise UnsafePathError(f"symlink loop in model: {rel}")
+                        stack.append((entry.path, rel, target, ancestors | {target}))
+                    elif os.path.isfile(target):
+                        found.append((rel, os.stat(entry.path).st_size))
+                    else:
+                        raise UnsafePathError(f"symlink to a special or missing file: {rel}")
+                elif entry.is_dir(follow_symlinks=False):
+                    # Not a symlink: its real path is its parent's plus its name.
+                    real = os.path.join(real_dir, entry.name)
+                    stack.append((entry.path, rel, real, ancestors | {real}))
+                elif entry.is_file(follow_symlinks=False):
+                    found.append((rel, entry.stat(follow_symlinks=False).st_size))
                 else:
-                    raise UnsafePathError(f"symlink to a special or missing file: {rel}")
-            elif entry.is_dir(follow_symlinks=False):
-                stack.append((entry.path, rel, ancestors | {os.path.realpath(entry.path)}))
-            elif entry.is_file(follow_symlinks=False):
-                found.append(rel.as_posix())
-            else:
-                raise UnsafePathError(f"special file in model (not a regular file): {rel}")
+                    raise UnsafePathError(
+                        f"special file in model (not a regular file): {rel}")
+            except OSError as exc:
+                raise InputError(f"cannot read {exc.filename}: {exc.strerror}") from exc
     return found
 
 
+#: Files smaller than this are "small": per-file work (open, fstat, close, and
+#: hashlib keeping the GIL below 2 KiB) outweighs the bytes, so threads only fight.
+SMALL_FILE = 64 << 10
+#: With at least this many small files (and a spare CPU) they go to forked workers.
+POOL_MIN_FILES = 2048
+_THREADS_FROM = 8 << 20  # large files start helper threads from this many bytes on
+_PROGRESS_EVERY_S = 0.05  # a child reports progress at most this often
+_FRAME = struct.Struct("!cQ")  # kind (b"T" total, b"P" progress, b"R" result + length), value
+
+
+@dataclass(frozen=True, slots=True)
+class _Hasher:
+    """Hashes files of one tree, each opened with ``O_NOFOLLOW`` (unless links are allowed)."""
+
+    prefix: str  # the root and a "/", or "" (rel paths are then relative to the cwd)
+    follow_symlinks: bool
+    progress: ProgressCallback | None
+    cache: DigestCache | None
+
+    #: :func:`hash_file` as it was when hashing began, undecorated (hash_path checked
+    #: the arguments once; tests replace ``hash_file`` to make files fail).
+    hash_one: Callable[..., tuple[str, int]]
+
+    def one(self, rel: str) -> tuple[FileDigest, tuple[str, Entry] | None]:
+        path = self.prefix + rel
+        if self.cache is None:
+            digest, size = self.hash_one(path, progress=self.progress,
+                                         follow_symlinks=self.follow_symlinks)
+            return FileDigest(rel, digest, size), None
+        digest, size, entry = _hash_fd(path, progress=self.progress,
+                                       follow_symlinks=self.follow_symlinks, cache=self.cache)
+        return FileDigest(rel, digest, size), entry
+
+
+_buffers = threading.local()
+# O_NONBLOCK: a FIFO swapped in after the walk must not block open(); fstat refuses it.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _buffer() -> tuple[bytearray, memoryview]:
+    """This thread's read buffer: allocating 256 KiB per file would cost more than a small file."""
+    pair: tuple[bytearray, memoryview] | None = getattr(_buffers, "pair", None)
+    if pair is None:
+        buf = bytearray(_CHUNK)
+        pair = _buffers.pair = (buf, memoryview(buf))
+    return pair
+
+
+def _hash_fd(path: str | Path, *, progress: ProgressCallback | None,
+             follow_symlinks: bool, cache: DigestCache | None
+             ) -> tuple[str, int, tuple[str, Entry] | None]:
+    """Hash one regular file; consult and feed ``cache`` when given."""
+    started = time.time_ns() if cache is not None else 0
+    try:
+        fd = os.open(path, _OPEN_FLAGS if follow_symlinks else _OPEN_FLAGS | _NOFOLLOW)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    h = hashlib.sha256()
+    size = 0
+    buf, view = _buffer()
+    bufs = [buf]
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePathError(f"not a regular file: {path}")
+        if cache is not None and (hit := cache.lookup(fd, st)) is not None:
+            if progress is not None:
+                progress(st.st_size)
+            return hit[1][4], st.st_size, hit  # kept: the saved cache holds this run's files
+        while n := os.readv(fd, bufs):
+            h.update(view[:n])
+            size += n
+            if progress is not None:
+                progress(n)
+        digest = h.hexdigest()
+        entry = (DigestCache.entry(fd, st, size, digest, started)
+                 if cache is not None else None)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+    return digest, size, entry
+
+
 @checked(path=PATH, ignore_paths=STRINGS, allow_symlinks=BOOL,
-         workers=optional(int_in(1, 1024)), progress=CALLBACK)
+         workers=optional(int_in(1, 1024)), progress=CALLBACK, on_total=CALLBACK,
+         cache=optional(PATH))
 def hash_path(
     path: Path | str,
     *,
@@ -251,6 +375,8 @@ def hash_path(
     allow_symlinks: bool = False,
     workers: int | None = None,
     progress: ProgressCallback | None = None,
+    on_total: ProgressCallback | None = None,
+    cache: Path | str | None = None,
 ) -> Manifest:
     """Hash a model file or directory into a :class:`Manifest`.
 
@@ -258,39 +384,66 @@ def hash_path(
         manifest = mlprov.hash_path("model/")
         print(manifest.root)    # the OMS root digest, hex
 
+    How: the tree is walked once (sizes come with it). Files of
+    :data:`SMALL_FILE` or more are streamed on a thread pool (hashlib releases
+    the GIL); smaller ones are hashed one after the other on the calling thread
+    or, when there are many and a spare CPU, split among forked worker processes.
+
     Args:
         path: the model: one file, or a directory tree.
         ignore_paths: paths relative to the model root to leave out (directories
             cover everything below them). Ignored for a single-file model.
         allow_symlinks: follow symlinks that stay inside the model root.
-        workers: hashing threads (default: at least 4, to overlap I/O).
+        workers: hashing threads for large files (default: at least 4, to overlap
+            I/O); ``1`` also keeps small files on the calling thread.
         progress: called with byte counts as they are hashed.
+        on_total: called once, before hashing, with the bytes to hash.
+        cache: an opt-in digest cache directory (see ``docs/digest-cache.md``):
+            unchanged files (same device, inode, size, mtime, ctime, first and
+            last 4 KiB) are not read again. It trusts the filesystem's metadata;
+            never pass it for files someone else may have written.
 
     Raises:
-        InputError: the path is missing, unreadable or an empty directory.
+        InputError: the path is missing, unreadable or an empty directory, or
+            the cache directory is not private.
         UnsafePathError: a symlink, special file or ignore path is unsafe.
     """
     root = Path(path)
-    if root.is_symlink() and not allow_symlinks:
-        raise UnsafePathError(f"model path is a symlink: {root} (pass --allow-symlinks)")
-    if root.is_file():
-        digest, size = hash_file(root, progress=progress, follow_symlinks=allow_symlinks)
+    try:  # one lstat (and a stat through an allowed link) instead of pathlib's three
+        st: os.stat_result | None = os.lstat(root)
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            if not allow_symlinks:
+                raise UnsafePathError(
+                    f"model path is a symlink: {root} (pass --allow-symlinks)")
+            st = os.stat(root)
+    except (OSError, ValueError):
+        st = None  # missing, a dangling link, or unreadable: as pathlib's is_file()/is_dir()
+    if st is not None and stat.S_ISREG(st.st_mode):
+        digests = DigestCache.open(cache, root) if cache is not None else None
+        if on_total is not None:
+            on_total(st.st_size)
+        digest, size, entry = _hash_fd(root, progress=progress,
+                                       follow_symlinks=allow_symlinks, cache=digests)
+        if digests is not None:
+            if entry is not None:
+                digests.add(*entry)
+            digests.save()
         return Manifest(name=root.name, files=(FileDigest(_SINGLE_FILE_NAME, digest, size),),
                         allow_symlinks=allow_symlinks, is_file=True)
-    if not root.is_dir():
-        if root.exists():  # a FIFO, socket or device: never opened (a FIFO would block)
+    if st is None or not stat.S_ISDIR(st.st_mode):
+        if st is not None:  # a FIFO, socket or device: never opened (a FIFO would block)
             raise UnsafePathError(f"not a regular file or directory: {root}")
         raise InputError(f"no such file or directory: {root}")
     ignores = tuple(sorted({check_relative_path(p.rstrip("/")) for p in ignore_paths}))
-    rel_paths = _walk(root, [PurePosixPath(p) for p in ignores], allow_symlinks)
-    if not rel_paths:
+    root_real = os.path.realpath(root)
+    listed = _walk(root, _Ignore(ignores, normalised=True), allow_symlinks, root_real)
+    if not listed:
         raise InputError(f"model directory holds no files to hash: {root}",
                          hint="point at the directory that holds the model's files")
-    try:
-        sizes = {p: os.stat(root / p).st_size for p in rel_paths}
-    except OSError as exc:
-        raise InputError(f"cannot read {exc.filename}: {exc.strerror}") from exc
-    order = sorted(rel_paths, key=lambda p: -sizes[p])
+    digests = DigestCache.open(cache, root) if cache is not None else None
+    if on_total is not None:
+        on_total(sum(size for _rel, size in listed))
+    listed.sort(key=lambda item: -item[1])
     lock = threading.Lock()
 
     def locked_progress(n: int) -> None:
@@ -298,56 +451,284 @@ def hash_path(
         with lock:
             progress(n)
 
-    def one(rel: str) -> FileDigest:
-        digest, size = hash_file(root / rel, follow_symlinks=allow_symlinks,
-                                 progress=locked_progress if progress else None)
-        return FileDigest(rel, digest, size)
-
+    # What os.path.join(root, rel) would prefix ("" for "."; "/" for the root itself).
+    prefix = "" if str(root) == "." else os.path.join(str(root), "")
+    hasher = _Hasher(prefix, allow_symlinks, locked_progress if progress else None, digests,
+                     getattr(hash_file, "__wrapped__", hash_file))
     n_workers = workers or max(4, os.cpu_count() or 1)
-    files = sorted(_map_threads(one, order, min(n_workers, len(order))),
-                   key=lambda f: manifest_sort_key(f.path))
-    return Manifest(name=root.resolve().name, files=tuple(files), ignore_paths=ignores,
+    results, entries = _hash_all(hasher, listed, n_workers)
+    if digests is not None:
+        for key, new in entries:
+            digests.add(key, new)
+        digests.save()
+    # manifest_sort_key's order, faster: NUL (never in a name) sorts below every character,
+    # so comparing with "/" as NUL compares part by part.
+    files = sorted(results, key=lambda f: f.path.replace("/", "\x00"))
+    return Manifest(name=os.path.basename(root_real), files=tuple(files), ignore_paths=ignores,
                     allow_symlinks=allow_symlinks)
 
 
-def _map_threads(fn: Callable[[str], FileDigest], items: list[str], workers: int
-                 ) -> list[FileDigest]:
-    """``fn`` over ``items`` on ``workers`` threads (the caller's among them), in order.
+def _hash_all(hasher: _Hasher, listed: list[tuple[str, int]], workers: int
+              ) -> tuple[list[FileDigest], list[tuple[str, Entry]]]:
+    """Hash ``listed`` (largest first), adapting to the sizes; errors as an executor's.
 
-    As ``ThreadPoolExecutor.map`` inside a ``with`` block: every item is run,
-    then the error of the first failed item (in ``items`` order) is raised.
-    Not the executor itself: importing ``concurrent.futures`` (and ``logging``)
-    costs about 5 ms, on the way to the first byte hashed.
+    Large files go to ``workers`` threads. Small files stay on the calling
+    thread, or, when there are :data:`POOL_MIN_FILES` or more, a spare CPU and
+    ``fork`` (and no other thread that a fork could freeze mid-lock), are dealt
+    round-robin to forked children, the calling thread taking one share. Every
+    file is hashed, then the error of the first failed file (in ``listed``
+    order) is raised.
     """
-    results: list[FileDigest | None] = [None] * len(items)
+    first_small = next((i for i, (_r, size) in enumerate(listed) if size < SMALL_FILE),
+                       len(listed))
+    small = list(range(first_small, len(listed)))
+    results: list[FileDigest | None] = [None] * len(listed)
     errors: dict[int, BaseException] = {}
-    todo = iter(enumerate(items))
+    entries: list[tuple[str, Entry]] = []
+    cpus = os.cpu_count() or 1
+    shares = min(cpus, len(small) // (POOL_MIN_FILES // 2) or 1) if workers > 1 else 1
+    children: list[_Child] = []
+    try:  # the finally below stops every child started, whatever fails after it
+        if (shares > 1 and len(small) >= POOL_MIN_FILES and hasattr(os, "fork")
+                and threading.active_count() == 1):
+            for k in range(1, shares):
+                children.append(_Child.start(hasher, listed, small[k::shares]))
+            small = small[0::shares]
+        readers = [c.read_in_thread(hasher.progress) for c in children
+                   if hasher.progress is not None]
+        _run_threads(hasher, listed, list(range(first_small)), small, workers,
+                     results, errors, entries)
+        for reader in readers:
+            reader.join()
+        for child in children:
+            child.collect(results, errors, entries)
+    finally:
+        for child in children:
+            child.kill()
+    if errors:
+        raise errors[min(errors)]
+    return [r for r in results if r is not None], entries
+
+
+def _run_threads(hasher: _Hasher, listed: list[tuple[str, int]], large: list[int],
+                 small: list[int], workers: int, results: list[FileDigest | None],
+                 errors: dict[int, BaseException], entries: list[tuple[str, Entry]]) -> None:
+    """Large files on ``workers`` threads (the caller's among them); small ones on the caller.
+
+    Not ``concurrent.futures``: importing it (and ``logging``) costs about 5 ms,
+    on the way to the first byte hashed.
+    """
+    todo = iter(large)
     lock = threading.Lock()
 
-    def work() -> None:
-        while True:
-            with lock:
-                index, item = next(todo, (-1, ""))
-            if index < 0:
-                return
+    def run(indices: Iterable[int]) -> None:
+        for index in indices:
             try:
-                results[index] = fn(item)
-            except BaseException as exc:  # re-raised below, as the executor would
+                results[index], entry = hasher.one(listed[index][0])
+                if entry is not None:
+                    entries.append(entry)  # list.append is atomic under the GIL
+            except BaseException as exc:  # re-raised by the caller, as an executor would
                 with lock:
                     errors[index] = exc
 
-    helpers = [threading.Thread(target=work, name="mlprov-hash-worker", daemon=True)
-               for _ in range(workers - 1)]
+    def next_large() -> Iterable[int]:
+        while True:
+            with lock:
+                index = next(todo, -1)
+            if index < 0:
+                return
+            yield index
+
+    def helper() -> None:
+        run(next_large())
+
+    # Starting a thread costs more than hashing a few MiB: below that, the caller does it all.
+    large_bytes = sum(listed[i][1] for i in large)
+    count = min(workers, len(large)) - (0 if small else 1) if large_bytes >= _THREADS_FROM else 0
+    helpers = [threading.Thread(target=helper, name="mlprov-hash-worker", daemon=True)
+               for _ in range(count)]
     for thread in helpers:
         thread.start()
     try:
-        work()
+        run(small)
+        run(next_large())
     finally:
         for thread in helpers:
             thread.join()
-    if errors:
-        raise errors[min(errors)]
-    return [r for r in results if r is not None]
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
+    """``n`` bytes from a pipe, or None at end of file."""
+    chunks: list[bytes] = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_frames(fd: int, progress: ProgressCallback | None,
+                 on_total: ProgressCallback | None,
+                 stop: threading.Event | None = None) -> bytes | None:
+    """Read a child's frames: report progress and total, return its result (None: died)."""
+    while (head := _read_exact(fd, _FRAME.size)) is not None:
+        kind, value = _FRAME.unpack(head)
+        if kind == b"R":
+            return _read_exact(fd, value)
+        if stop is not None and stop.is_set():
+            continue
+        if kind == b"P" and progress is not None:
+            progress(value)
+        elif kind == b"T" and on_total is not None:
+            on_total(value)
+    return None
+
+
+class _Reporter:
+    """A forked child's progress, sent to the parent in frames at most every 50 ms."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.pending = 0
+        self.last = 0.0
+
+    def __call__(self, n: int) -> None:
+        self.pending += n
+        now = time.monotonic()
+        if now - self.last >= _PROGRESS_EVERY_S:
+            self.flush()
+            self.last = now
+
+    def total(self, n: int) -> None:
+        _write_all(self.fd, _FRAME.pack(b"T", n))
+
+    def flush(self) -> None:
+        if self.pending:
+            _write_all(self.fd, _FRAME.pack(b"P", self.pending))
+            self.pending = 0
+
+    def result(self, outcome: object) -> None:
+        import pickle
+
+        self.flush()
+        data = pickle.dumps(outcome)
+        _write_all(self.fd, _FRAME.pack(b"R", len(data)) + data)
+
+
+def _in_child(read_fd: int, write_fd: int, work: Callable[[_Reporter], object]) -> NoReturn:
+    """In a forked child: run ``work``, send its outcome (or its error), exit at once."""
+    code = 0
+    try:
+        os.close(read_fd)
+        reporter = _Reporter(write_fd)
+        try:
+            outcome: tuple[bool, object] = (True, work(reporter))
+        except BaseException as exc:
+            outcome = (False, exc)
+        reporter.result(outcome)
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+class _Child:
+    """A forked worker hashing a share of the small files."""
+
+    def __init__(self, pid: int, fd: int, share: list[int], listed: list[tuple[str, int]]
+                 ) -> None:
+        self.pid: int | None = pid
+        self.fd: int | None = fd
+        self.share = share
+        self.listed = listed
+        self.data: bytes | None = None
+        self.reader: threading.Thread | None = None
+
+    @classmethod
+    def start(cls, hasher: _Hasher, listed: list[tuple[str, int]], share: list[int]) -> _Child:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            def work(reporter: _Reporter) -> object:
+                mine = _Hasher(hasher.prefix, hasher.follow_symlinks,
+                               reporter if hasher.progress is not None else None, hasher.cache,
+                               hasher.hash_one)
+                done: list[tuple[int, str, int]] = []
+                failed: dict[int, BaseException] = {}
+                made: list[tuple[str, Entry]] = []
+                for index in share:
+                    try:
+                        digest, entry = mine.one(listed[index][0])
+                        done.append((index, digest.sha256, digest.size))
+                        if entry is not None:
+                            made.append(entry)
+                    except BaseException as exc:
+                        failed[index] = exc
+                return done, failed, made
+
+            _in_child(read_fd, write_fd, work)
+        os.close(write_fd)
+        return cls(pid, read_fd, share, listed)
+
+    def read_in_thread(self, progress: ProgressCallback | None) -> threading.Thread:
+        def read() -> None:
+            assert self.fd is not None
+            self.data = _read_frames(self.fd, progress, None)
+
+        self.reader = threading.Thread(target=read, name="mlprov-hash-reader", daemon=True)
+        self.reader.start()
+        return self.reader
+
+    def collect(self, results: list[FileDigest | None], errors: dict[int, BaseException],
+                entries: list[tuple[str, Entry]]) -> None:
+        import pickle
+
+        assert self.fd is not None
+        value: Any
+        data = self.data if self.data is not None else _read_frames(self.fd, None, None)
+        os.close(self.fd)
+        self.fd = None
+        if self.pid is not None:
+            os.waitpid(self.pid, 0)
+            self.pid = None
+        try:
+            ok, value = pickle.loads(data) if data is not None else (False, None)  # noqa: S301
+        except Exception:
+            ok, value = False, None
+        if not ok:
+            error = value if isinstance(value, BaseException) else InputError(
+                "a hashing worker stopped unexpectedly")
+            errors.setdefault(min(self.share), error)
+            return
+        done, failed, made = value
+        for index, digest, size in done:
+            results[index] = FileDigest(self.listed[index][0], digest, size)
+        errors.update(failed)
+        entries.extend(made)
+
+    def kill(self) -> None:
+        """Stop the child if it still runs (the caller failed); a no-op once collected."""
+        if self.pid is not None:
+            import contextlib
+            import signal
+
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self.pid = None
+        if self.reader is not None:
+            self.reader.join()  # the pipe is at its end now the child is gone
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 @checked(model=PATH, evidence=optional(PATH))
@@ -369,23 +750,50 @@ def default_ignore_paths(model: Path | str, evidence: Path | str | None = None
     return DEFAULT_IGNORE_PATHS + ((rel.as_posix(),) if rel.parts else ())
 
 
-class _Cancelled(Exception):
-    """Raised inside hashing threads once a job is cancelled."""
+_Packed = tuple[str, tuple[str, ...], bool, bool, list[str], bytes, list[int]]
+
+
+def _pack(manifest: Manifest) -> _Packed:
+    """A manifest as a few flat values: a 100k-file manifest pickles in a tenth of the time."""
+    return (manifest.name, manifest.ignore_paths, manifest.allow_symlinks, manifest.is_file,
+            [f.path for f in manifest.files],
+            b"".join(bytes.fromhex(f.sha256) for f in manifest.files),
+            [f.size for f in manifest.files])
+
+
+def _unpack(packed: _Packed) -> Manifest:
+    name, ignore_paths, allow_symlinks, is_file, paths, digests, sizes = packed
+    files = tuple(FileDigest(p, digests[32 * i:32 * i + 32].hex(), size)
+                  for i, (p, size) in enumerate(zip(paths, sizes, strict=True)))
+    return Manifest(name=name, files=files, ignore_paths=ignore_paths,
+                    allow_symlinks=allow_symlinks, is_file=is_file)
+
+
+class _Cancelled(InputError):
+    """Raised once a job is cancelled (inside hashing threads, and by :meth:`HashJob.result`)."""
+
+    def __init__(self, message: str = "hashing was cancelled") -> None:
+        super().__init__(message)
 
 
 class HashJob:
     """:func:`hash_path` running in the background, so start-up work overlaps the I/O.
 
-    Without a progress callback, on systems with ``fork``, the hashing runs in a
-    forked child process: importing modules, loading keys and building
-    statements in the parent then cost no wall time at all, whereas a thread
-    would stall behind native code (pydantic-core, cryptography) that holds the
-    GIL. With a progress callback it runs in a thread, so the bar can advance.
-    Call :meth:`result` for the manifest, or :meth:`cancel` to stop early.
+    On systems with ``fork`` (and no other thread running), the hashing runs in
+    a forked child process, with or without a progress callback: importing
+    modules, loading keys and building statements in the parent then cost no
+    wall time at all, whereas a thread would stall behind native code
+    (pydantic-core, cryptography) that holds the GIL. The child sends the total
+    and the progress (at most every 50 ms) over a pipe; a thread of the parent,
+    asleep in ``read`` between messages, hands them to the callbacks. Elsewhere
+    it runs in a thread. Call :meth:`result` for the manifest, or :meth:`cancel`
+    to stop early.
     """
 
     def __init__(self, path: Path | str, *, ignore_paths: Iterable[str] = DEFAULT_IGNORE_PATHS,
-                 allow_symlinks: bool = False, progress: ProgressCallback | None = None) -> None:
+                 allow_symlinks: bool = False, progress: ProgressCallback | None = None,
+                 on_total: ProgressCallback | None = None,
+                 cache: Path | str | None = None) -> None:
         self.ignore_paths = tuple(ignore_paths)
         self.allow_symlinks = allow_symlinks
         self._cancel = threading.Event()
@@ -393,9 +801,12 @@ class HashJob:
         self._error: BaseException | None = None
         self._pid: int | None = None
         self._read_fd: int | None = None
+        self._data: bytes | None = None
+        self._thread: threading.Thread | None = None
+        self._reader: threading.Thread | None = None
         ignore = self.ignore_paths
-        if progress is None and hasattr(os, "fork") and threading.active_count() == 1:
-            self._start_process(path, ignore, allow_symlinks)
+        if hasattr(os, "fork") and threading.active_count() == 1:
+            self._start_process(path, ignore, allow_symlinks, progress, on_total, cache)
             return
 
         def checked(n: int) -> None:
@@ -407,57 +818,65 @@ class HashJob:
         def run() -> None:
             try:
                 self._manifest = hash_path(path, ignore_paths=ignore,
-                                           allow_symlinks=allow_symlinks, progress=checked)
+                                           allow_symlinks=allow_symlinks, progress=checked,
+                                           on_total=on_total, cache=cache)
             except BaseException as exc:  # handed to the caller by result()
                 self._error = exc
 
-        self._thread: threading.Thread | None = threading.Thread(
-            target=run, name="mlprov-hash", daemon=True)
+        self._thread = threading.Thread(target=run, name="mlprov-hash", daemon=True)
         self._thread.start()
 
-    def _start_process(self, path: Path | str, ignore: tuple[str, ...],
-                       allow_symlinks: bool) -> None:
-        import pickle
-
+    def _start_process(self, path: Path | str, ignore: tuple[str, ...], allow_symlinks: bool,
+                       progress: ProgressCallback | None, on_total: ProgressCallback | None,
+                       cache: Path | str | None) -> None:
         read_fd, write_fd = os.pipe()
         pid = os.fork()
-        if pid == 0:  # the child: hash, send the pickled outcome, exit at once
-            code = 0
-            try:
-                os.close(read_fd)
-                try:
-                    outcome: tuple[bool, object] = (True, hash_path(
-                        path, ignore_paths=ignore, allow_symlinks=allow_symlinks))
-                except BaseException as exc:
-                    outcome = (False, exc)
-                data = pickle.dumps(outcome)
-                with os.fdopen(write_fd, "wb") as pipe:
-                    pipe.write(data)
-            except BaseException:
-                code = 1
-            finally:
-                os._exit(code)
+        if pid == 0:  # the child: hash, send the outcome, exit at once
+            os.setpgid(0, 0)  # its own group: cancel() stops its small-file workers too
+
+            def work(reporter: _Reporter) -> object:
+                return _pack(hash_path(path, ignore_paths=ignore, allow_symlinks=allow_symlinks,
+                                       progress=reporter if progress is not None else None,
+                                       on_total=reporter.total if on_total is not None else None,
+                                       cache=cache))
+
+            _in_child(read_fd, write_fd, work)
+        with contextlib.suppress(OSError):  # either side may win the race; both try
+            os.setpgid(pid, pid)
         os.close(write_fd)
-        self._pid, self._read_fd, self._thread = pid, read_fd, None
+        self._pid, self._read_fd = pid, read_fd
+        if progress is not None or on_total is not None:
+            def read() -> None:
+                self._data = _read_frames(read_fd, progress, on_total, self._cancel)
+
+            self._reader = threading.Thread(target=read, name="mlprov-hash-progress",
+                                            daemon=True)
+            self._reader.start()
 
     def _collect_process(self) -> None:
         import pickle
 
         assert self._pid is not None and self._read_fd is not None
-        with os.fdopen(self._read_fd, "rb") as pipe:
-            data = pipe.read()
+        if self._reader is not None:
+            self._reader.join()
+            data = self._data
+        else:
+            data = _read_frames(self._read_fd, None, None)
+        os.close(self._read_fd)
         self._read_fd = None
         os.waitpid(self._pid, 0)
         self._pid = None
+        value: Any
         try:
-            ok, value = pickle.loads(data)  # noqa: S301 - our own child wrote it
+            ok, value = pickle.loads(data) if data is not None else (False, None)  # noqa: S301 - our own child wrote it
         except Exception:
-            self._error = InputError("hashing stopped unexpectedly")
-            return
+            ok, value = False, None
         if ok:
-            self._manifest = value
-        else:
+            self._manifest = _unpack(value)
+        elif isinstance(value, BaseException):
             self._error = value
+        else:
+            self._error = InputError("hashing stopped unexpectedly")
 
     def result(self) -> Manifest:
         """Wait for the manifest; re-raise whatever hashing raised."""
@@ -468,7 +887,7 @@ class HashJob:
         if self._error is not None:
             raise self._error
         if self._manifest is None:
-            raise InputError("hashing was cancelled")
+            raise _Cancelled
         return self._manifest
 
     def cancel(self) -> None:
@@ -479,9 +898,14 @@ class HashJob:
         elif self._pid is not None:
             import signal
 
-            os.kill(self._pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.killpg(self._pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.kill(self._pid, signal.SIGKILL)
             os.waitpid(self._pid, 0)
             self._pid = None
+            if self._reader is not None:
+                self._reader.join()
             if self._read_fd is not None:
                 os.close(self._read_fd)
                 self._read_fd = None

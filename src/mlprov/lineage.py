@@ -31,11 +31,11 @@ import hashlib
 import os
 import re
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, assert_never
 
 from mlprov._internal.arguments import (
@@ -469,23 +469,58 @@ def resolve_parent(spec: ParentSpec, trust: Trust) -> ParentRecord:
 # ---------------------------------------------------------------------------
 
 
-def _subdirs(root: Path, depth: int) -> Iterable[tuple[Path, list[os.DirEntry[str]]]]:
-    """Yield (directory, its entries) breadth first, ``depth`` levels down.
+def _subdirs_real(root: Path, depth: int
+                  ) -> Iterable[tuple[str, str, list[os.DirEntry[str]]]]:
+    """Yield (directory, its real path, its entries) breadth first, ``depth`` levels down.
 
     Hidden entries (temporary directories of an atomic write among them) and
-    symlinks are skipped; unreadable directories are left out.
+    symlinks are skipped; unreadable directories are left out. Symlinks are
+    never followed below the root, so a directory's real path is its parent's
+    joined with its name (one ``realpath``, for the root).
     """
-    queue: deque[tuple[Path, int]] = deque([(root, 0)])
+    # Paths stay strings here (pathlib costs more than the scan); callers make Paths of
+    # the few directories they keep.
+    queue: deque[tuple[str, str, int]] = deque([(str(root), os.path.realpath(root), 0)])
     while queue:
-        directory, level = queue.popleft()
+        directory, real, level = queue.popleft()
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError:
             continue
-        yield directory, entries
+        yield directory, real, entries
         if level < depth:
-            queue.extend((Path(e.path), level + 1) for e in entries
+            queue.extend((e.path, os.path.join(real, e.name), level + 1) for e in entries
                          if not e.name.startswith(".") and e.is_dir(follow_symlinks=False))
+
+
+def _tree_files(directory: str, memo: dict[str, list[str]]) -> list[str]:
+    """The relative paths ``os.walk(directory)`` would list as files, each directory scanned once.
+
+    As ``os.walk``: entries that are directories (symlinks to directories too)
+    are not files, symlinked directories are not descended, unreadable
+    directories are skipped.
+    """
+    if directory in memo:
+        return memo[directory]
+    files: list[str] = []
+    subdirs: list[str] = []
+    try:
+        with os.scandir(directory) as it:
+            for entry in it:
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False
+                if not is_dir:
+                    files.append(entry.name)
+                elif not entry.is_symlink():
+                    subdirs.append(entry.name)
+    except OSError:
+        pass
+    for name in sorted(subdirs):
+        files.extend(f"{name}/{f}" for f in _tree_files(os.path.join(directory, name), memo))
+    memo[directory] = files
+    return files
 
 
 def _is_evidence(entries: list[os.DirEntry[str]]) -> bool:
@@ -511,13 +546,13 @@ class _SearchIndex:
         by_bundle: dict[str, list[Path]] = {}
         seen: set[str] = set()
         for root in self.roots:
-            for directory, entries in _subdirs(root, self.depth):
+            for name, real, entries in _subdirs_real(root, self.depth):
                 if not _is_evidence(entries):
                     continue
-                real = os.path.realpath(directory)
                 if real in seen:
                     continue
                 seen.add(real)
+                directory = Path(name)
                 try:
                     data = _read_bytes(directory / PROVENANCE_FILE)
                 except BundleError:
@@ -557,6 +592,9 @@ class _ModelLocator:
         self._hashed: dict[tuple[str, tuple[str, ...], bool], dict[str, str] | None] = {}
         self._by_names: dict[tuple[str, ...], dict[frozenset[str], list[Path]]] = {}
         self._real: dict[Path, str] = {}
+        # id(candidates list) -> (the list, kept alive; by real path; by real parent)
+        self._index: dict[int, tuple[list[Path], dict[str, list[int]],
+                                     dict[str, list[int]]]] = {}
 
     def real(self, path: Path) -> str:
         """``os.path.realpath``, once per path per walk."""
@@ -569,29 +607,29 @@ class _ModelLocator:
             return self._dirs
         dirs: list[tuple[Path, list[str]]] = []
         seen: set[str] = set()
+        memo: dict[str, list[str]] = {}
         for root in self.roots:
-            for directory, entries in _subdirs(root, self.depth):
-                real = os.path.realpath(directory)
+            for name, real, entries in _subdirs_real(root, self.depth):
                 if real in seen or _is_evidence(entries):
                     continue
                 seen.add(real)
+                directory = Path(name)
+                self._real.setdefault(directory, real)
                 for entry in entries:
                     if entry.is_file(follow_symlinks=False):
                         self._files.setdefault(entry.name, []).append(Path(entry.path))
-                files: list[str] = []
-                for top, subdirs, names in os.walk(directory):
-                    rel = PurePosixPath(Path(top).relative_to(directory).as_posix())
-                    files.extend((rel / n).as_posix() for n in names)
-                    subdirs.sort()
-                dirs.append((directory, files))
+                dirs.append((directory, _tree_files(name, memo)))
         self._dirs = dirs
         return dirs
 
     def candidates(self, signed: SignedManifest) -> list[Path]:
-        """Files or directories whose file names are exactly the signed manifest's."""
+        """Files or directories whose file names are exactly the signed manifest's.
+
+        The list is the locator's own (shared by every model of those names): do not change it.
+        """
         listing = self._listing()
         if set(signed.files) == {"."}:
-            return list(self._files.get(signed.name, []))
+            return self._files.get(signed.name, [])
         ignore = tuple(sorted({*DEFAULT_IGNORE_PATHS, *signed.ignore_paths}))
         by_names = self._by_names.get(ignore)
         if by_names is None:  # once per distinct set of ignore paths, not once per model
@@ -601,7 +639,25 @@ class _ModelLocator:
                 kept = frozenset(f for f in files
                                  if f not in ignore and not f.startswith(prefixes))
                 by_names.setdefault(kept, []).append(directory)
-        return list(by_names.get(frozenset(signed.files), []))
+        return by_names.get(frozenset(signed.files), [])
+
+    def index_of(self, candidates: list[Path]) -> dict[str, list[int]]:
+        """Positions in ``candidates`` (a list :meth:`candidates` returned) by real path."""
+        key = id(candidates)
+        if key not in self._index:
+            index: dict[str, list[int]] = {}
+            for i, c in enumerate(candidates):
+                index.setdefault(self.real(c), []).append(i)
+            beside: dict[str, list[int]] = {}
+            for i, c in enumerate(candidates):
+                beside.setdefault(os.path.dirname(self.real(c)), []).append(i)
+            self._index[key] = (candidates, index, beside)
+        return self._index[key][1]
+
+    def beside_index_of(self, candidates: list[Path]) -> dict[str, list[int]]:
+        """Positions in ``candidates`` by the real path of their parent directory."""
+        self.index_of(candidates)
+        return self._index[id(candidates)][2]
 
     def digests(self, path: Path, signed: SignedManifest) -> dict[str, str] | None:
         """The files' digests under the signed settings (cached), or None if unhashable."""
@@ -1015,6 +1071,44 @@ def _belongs_to(here: str, ev: str) -> int:
     return 1 if os.path.dirname(here) == os.path.dirname(ev) else 0
 
 
+def _ranked(candidates: list[Path], ev: str, locator: _ModelLocator
+            ) -> Iterator[tuple[int, Path]]:
+    """``candidates`` as ``sorted(((belongs, i, c)), reverse=True)`` would order them, lazily.
+
+    Only the copies that can belong to the evidence at ``ev`` are ranked: those
+    holding it (an ancestor of ``ev``) and those beside it (same parent). They
+    are found through a per-listing index, so a node costs the depth of its
+    path, not the number of same-named copies; the rest follow in reverse order,
+    and are reached only when no belonging copy matches.
+    """
+    by_real = locator.index_of(candidates)
+    ranked: list[tuple[int, int]] = []
+    if ev:
+        holders = {here for here in _ancestors(ev) if here in by_real}
+        for here in holders:
+            ranked.extend((2, i) for i in by_real[here])
+        for i in locator.beside_index_of(candidates).get(os.path.dirname(ev), ()):
+            if locator.real(candidates[i]) not in holders:
+                ranked.append((1, i))
+    ranked.sort(reverse=True)
+    seen = {i for _b, i in ranked}
+    for belongs, i in ranked:
+        yield belongs, candidates[i]
+    for i in range(len(candidates) - 1, -1, -1):
+        if i not in seen:
+            yield 0, candidates[i]
+
+
+def _ancestors(path: str) -> Iterator[str]:
+    """The directories holding ``path``, nearest first (``_belongs_to`` == 2)."""
+    while True:
+        parent = os.path.dirname(path)
+        if parent == path:
+            return
+        yield parent
+        path = parent
+
+
 def _check_files(walk: _Walk, locator: _ModelLocator) -> None:
     """With ``deep``: re-hash a copy of each verified model's files, when one is found.
 
@@ -1030,9 +1124,7 @@ def _check_files(walk: _Walk, locator: _ModelLocator) -> None:
         mismatches: list[tuple[int, int, str, str]] = []
         ev = locator.real(node.path) if node.path else ""
         # The copies belonging to the evidence first: usually the first one hashed matches.
-        ranked = sorted(((_belongs_to(locator.real(c), ev) if ev else 0, i, c)
-                         for i, c in enumerate(locator.candidates(signed))), reverse=True)
-        for belongs, _i, candidate in ranked:
+        for belongs, candidate in _ranked(locator.candidates(signed), ev, locator):
             actual = locator.digests(candidate, signed)
             if actual == signed.files:
                 node.files = FileCheck("verified", str(candidate),
@@ -1091,7 +1183,20 @@ def walk_lineage(
     Raises:
         InputError: ``evidence`` is not a directory, or ``max_depth`` is negative.
     """
-    source = as_source(evidence)
+    return _walk_lineage(as_source(evidence), trust=trust, search=search, max_depth=max_depth,
+                         deep=deep, model_search=model_search)
+
+
+def _walk_lineage(source: EvidenceSource, *, trust: Trust | None, search: Sequence[Path | str],
+                  max_depth: int, deep: bool = False,
+                  model_search: Sequence[Path | str] | None = None,
+                  verified_start: VerifiedEvidence | None = None) -> Lineage:
+    """:func:`walk_lineage`; ``verified_start`` is the start's evidence, verified by the caller.
+
+    ``mlprov.verify`` passes it when its own checks (a superset of
+    :func:`verify_evidence`'s, on the same bytes, under the same trust) all
+    passed, so a model's statements are not read, verified and parsed twice.
+    """
     start_path = source.directory
     if start_path is not None and not start_path.is_dir():
         raise InputError(f"evidence directory not found: {start_path}")
@@ -1100,7 +1205,13 @@ def walk_lineage(
     roots = [*([start_path.parent] if start_path is not None else []),
              *(Path(s) for s in search)]
     walk = _Walk(trust=trust, index=_SearchIndex(roots), max_depth=max_depth)
-    found = walk.evidence(start_path) if start_path is not None else walk.start(source)
+    found: VerifiedEvidence | MlprovError
+    if verified_start is not None and trust is not None:
+        found = verified_start
+        if start_path is not None:  # an edge back to the start finds it verified
+            walk._verified[os.path.realpath(start_path)] = verified_start
+    else:
+        found = walk.evidence(start_path) if start_path is not None else walk.start(source)
     where = source.describe()
     if isinstance(found, MlprovError):
         try:

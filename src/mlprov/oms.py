@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlprov.errors import BundleError, UnsafePathError
-from mlprov.hashing import Manifest, check_relative_path, root_digest
+from mlprov.hashing import (  # the unchecked forms: a manifest has 100k names, checked here
+    Manifest,
+    _root_of,
+    _safe_relative_path,
+    check_relative_path,
+)
 from mlprov.statements import Statement, sha256_descriptor
 
 __all__ = ["OMS_PREDICATE_TYPE", "SignedManifest", "manifest_statement", "read_signed_manifest"]
@@ -77,14 +82,14 @@ def read_signed_manifest(statement: Statement, *, what: str) -> SignedManifest:
         if not isinstance(name, str) or algorithm != "sha256" or not isinstance(digest, str) \
                 or not _HEX64.match(digest):
             raise BundleError(f"{what}: malformed resource {name!r}")
-        check_relative_path(name)
+        _safe_relative_path(name)
         if name in files:
             raise BundleError(f"{what}: file {name!r} listed twice")
         files[name] = digest
         ordered.append(digest)
     if not files:
         raise BundleError(f"{what}: OMS manifest lists no files")
-    root = root_digest(ordered)
+    root = _root_of(ordered)
     subject = statement.subject[0]
     if (subject.digest or {}).get("sha256") != root:
         raise BundleError(f"{what}: subject digest does not match the listed files")

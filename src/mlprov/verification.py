@@ -51,7 +51,13 @@ from mlprov.hashing import (
     hash_path,
 )
 from mlprov.identity import compute_identity
-from mlprov.lineage import Lineage, walk_lineage
+from mlprov.lineage import (
+    DEFAULT_MAX_DEPTH,
+    Lineage,
+    VerifiedEvidence,
+    _walk_lineage,
+    read_parents,
+)
 from mlprov.oms import OMS_PREDICATE_TYPE, SignedManifest, read_signed_manifest
 from mlprov.provenance import SLSA_PROVENANCE_V1, TrainingProvenance, read_provenance
 from mlprov.sbom import CYCLONEDX_BOM_PREDICATE, SbomInfo, read_bom
@@ -128,6 +134,7 @@ class _Run:
 
     def __init__(self, verdict: Verdict) -> None:
         self.verdict = verdict
+        self.signed: SignedManifest | None = None  # the verified OMS manifest, once read
 
     def step(self, name: str, fn: Callable[[], tuple[T, str]]) -> T | None:
         try:
@@ -214,14 +221,14 @@ def _signature(run: _Run, source: EvidenceSource, name: str, trust: Trust, role:
 
 def _signed_manifest(run: _Run, oms: VerifiedStatement) -> SignedManifest | None:
     """The checked manifest of a verified OMS statement (evidence-only verification)."""
-    return run.step("manifest", lambda: (
+    run.signed = run.step("manifest", lambda: (
         read_signed_manifest(oms.statement, what=oms.path.name), "safe and self-consistent"))
+    return run.signed
 
 
 def _verify_oms(run: _Run, model: Path, oms: VerifiedStatement,
                 progress: ProgressCallback | None, job: HashJob | None) -> Manifest | None:
-    signed = run.step("manifest", lambda: (
-        read_signed_manifest(oms.statement, what=oms.path.name), "safe and self-consistent"))
+    signed = _signed_manifest(run, oms)
     if signed is None:
         run.skip("files", "no usable signed manifest")
         return None
@@ -400,16 +407,42 @@ def _resolve_trust(trust: Trust | Path | str | None, key: Path | str | None) -> 
     raise InputError("nothing to trust", hint="pass --trust TRUST_FILE or --key PUBLIC_KEY")
 
 
+def _verified_start(run: _Run, evidence: EvidenceSource, oms: VerifiedStatement | None,
+                    provenance: VerifiedStatement | None, prov: TrainingProvenance | None,
+                    root: str | None) -> VerifiedEvidence | None:
+    """What ``verify_evidence`` would return, when every check above passed (else None).
+
+    verify's checks cover verify_evidence's: both signatures (builder role), the
+    signed manifest, the provenance subject's name and digest, the identity, and
+    the index against the signed statements and every evidence file's bytes.
+    """
+    if oms is None or provenance is None or prov is None or root is None or run.signed is None \
+            or run.signed.root != root or any(c.ok is False for c in run.verdict.checks) \
+            or not any(c.name == "index-consistent" and c.ok for c in run.verdict.checks):
+        return None
+    try:
+        parents = read_parents(provenance.statement, what=PROVENANCE_FILE)
+    except MlprovError:
+        return None  # the walk reads them again and names the problem
+    path = evidence.directory if evidence.directory is not None else Path(evidence.describe())
+    return VerifiedEvidence(path=path, name=prov.name, identity=prov.identity, root_digest=root,
+                            provenance_bundle=provenance.file_sha256,
+                            manifest_bundle=oms.file_sha256, signer=provenance.signer.name,
+                            parents=tuple(parents), manifest=run.signed)
+
+
 def _check_lineage(run: _Run, evidence: EvidenceSource, trust: Trust,
                    prov: TrainingProvenance | None, search: Sequence[Path | str],
-                   require: bool) -> None:
+                   require: bool, start: VerifiedEvidence | None = None) -> None:
     """Walk the lineage; a root model adds no check, missing parents fail only if required."""
     if prov is None:
         if require:
             run.skip("lineage", "no verified provenance to walk")
         return
     try:
-        lineage = walk_lineage(evidence, trust=trust, search=search)
+        # The private entry point: it takes the start's evidence as verified above.
+        lineage = _walk_lineage(evidence, trust=trust, search=search,
+                                max_depth=DEFAULT_MAX_DEPTH, verified_start=start)
     except MlprovError as exc:
         run.fail("lineage", str(exc))
         return
@@ -515,7 +548,8 @@ def verify(
         run.step("index-consistent", lambda: _check_index(index, source, prov, root))
     else:
         run.skip("index-consistent", "an earlier check failed")
-    _check_lineage(run, source, resolved, prov, search, require_lineage)
+    _check_lineage(run, source, resolved, prov, search, require_lineage,
+                   _verified_start(run, source, oms, provenance, prov, root))
     return verdict
 
 

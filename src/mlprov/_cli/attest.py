@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from mlprov._cli.options import build_inputs, identity_options
+from mlprov._cli.options import build_inputs, cache_option, identity_options
 from mlprov._cli.output import echo
-from mlprov._cli.progress import byte_progress, tree_size
+from mlprov._cli.progress import byte_progress
 from mlprov._cli.signer_options import SignerOptions, signer_options
 from mlprov.hashing import HashJob, default_ignore_paths
 
@@ -96,6 +95,7 @@ Check the result with `mlprov verify MODEL_PATH --evidence EVIDENCE_DIR --key KE
 @click.option("--allow-symlinks", is_flag=True, help="Follow symlinks that stay in the model.")
 @click.option("--force", is_flag=True,
               help="Replace an existing evidence directory (only one mlprov wrote).")
+@cache_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def attest(model_path: Path, name: str, signer: SignerOptions, out: Path, commit: str | None,
            repo: Path | None, allow_dirty: bool, data: tuple[str, ...],
@@ -104,7 +104,7 @@ def attest(model_path: Path, name: str, signer: SignerOptions, out: Path, commit
            card_template: Path | None, environment: Path | None,
            builder_id: str | None, invocation_id: str | None, started_on: dt.datetime | None,
            parents: tuple[str, ...], parent_trust: Path | None, parent_key: Path | None,
-           allow_symlinks: bool, force: bool, as_json: bool) -> None:
+           allow_symlinks: bool, force: bool, cache: Path | None, as_json: bool) -> None:
     """Hash MODEL_PATH once and write signed evidence to --out.
 
     Writes model.sig (OpenSSF model-signing signature over every file),
@@ -116,11 +116,11 @@ def attest(model_path: Path, name: str, signer: SignerOptions, out: Path, commit
     if started_on is not None and started_on.tzinfo is None:
         started_on = started_on.replace(tzinfo=dt.UTC)
     ignore = default_ignore_paths(model_path, out)
-    total = tree_size(str(model_path)) if sys.stderr.isatty() else None  # only a bar needs it
-    with byte_progress("hashing", total) as progress:
+    with byte_progress("hashing") as progress:
         # Hash first: the imports, key and inputs below overlap the disk and hash work.
         job = HashJob(model_path, ignore_paths=ignore, allow_symlinks=allow_symlinks,
-                      progress=progress)
+                      progress=progress, on_total=progress.total if progress else None,
+                      cache=cache)
         try:
             from mlprov._cli.output import emit_json, note
             from mlprov.attestation import attest as run_attest

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from mlprov._cli.output import echo, emit_json
-from mlprov._cli.progress import byte_progress, tree_size
+from mlprov._cli.progress import byte_progress
 from mlprov.hashing import DEFAULT_IGNORE_PATHS, hash_path
 
 HASH_SCHEMA = "https://mlprov.dev/schemas/manifest/v1"
@@ -26,9 +26,10 @@ def hash_cmd(path: Path, as_json: bool, allow_symlinks: bool, ignore: tuple[str,
     The root digest is SHA-256 over the per-file SHA-256 digests sorted by path,
     the rule OpenSSF model-signing uses, so both tools name a model alike.
     """
-    with byte_progress("hashing", tree_size(str(path))) as progress:
+    with byte_progress("hashing") as progress:
         manifest = hash_path(path, ignore_paths=DEFAULT_IGNORE_PATHS + ignore,
-                             allow_symlinks=allow_symlinks, progress=progress)
+                             allow_symlinks=allow_symlinks, progress=progress,
+                             on_total=progress.total if progress else None)
     if as_json:
         emit_json({
             "schema": HASH_SCHEMA,

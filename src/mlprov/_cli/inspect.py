@@ -10,7 +10,7 @@ import click
 
 from mlprov._cli.options import require_one_trust, trust_options
 from mlprov._cli.output import emit_json, note, printable
-from mlprov._cli.progress import byte_progress, tree_size
+from mlprov._cli.progress import byte_progress
 from mlprov.errors import EXIT_CHECK_FAILED
 
 if TYPE_CHECKING:
@@ -57,9 +57,9 @@ def inspect(ctx: click.Context, evidence: Path, trust: Path | None, key: Path | 
     else:
         from mlprov.hashing import HashJob, default_ignore_paths
 
-        with byte_progress("verifying", tree_size(str(model_path))) as progress:
+        with byte_progress("verifying") as progress:
             job = HashJob(model_path, ignore_paths=default_ignore_paths(model_path, evidence),
-                          progress=progress)
+                          progress=progress, on_total=progress.total if progress else None)
             try:
                 result = inspect_evidence(evidence, trust=trust, key=key, model=model_path,
                                           progress=progress, hashing=job)

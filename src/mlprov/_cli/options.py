@@ -88,6 +88,17 @@ def require_one_trust(trust: Path | None, key: Path | None) -> None:
         raise click.UsageError("give exactly one of --trust TRUST_FILE or --key PUBLIC_KEY")
 
 
+def cache_option(fn: F) -> F:
+    """Add --cache DIR (or MLPROV_CACHE): the opt-in per-file digest cache."""
+    return click.option(
+        "--cache", metavar="DIR", envvar="MLPROV_CACHE",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Remember per-file digests in DIR (created 0700) and skip re-reading files "
+             "whose device, inode, size, mtime, ctime and first/last 4 KiB are unchanged "
+             "(also MLPROV_CACHE). Trusts the filesystem's metadata: off by default; see "
+             "docs/digest-cache.md.")(fn)
+
+
 def threshold_option(fn: F) -> F:
     """Add --threshold NAME>=N (repeatable) to a command; the values land in ``thresholds``."""
     return click.option(

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from mlprov._cli.options import require_one_trust, trust_options
+from mlprov._cli.options import cache_option, require_one_trust, trust_options
 from mlprov._cli.output import echo, emit_json, note
-from mlprov._cli.progress import byte_progress, tree_size
+from mlprov._cli.progress import byte_progress
 from mlprov.errors import EXIT_CHECK_FAILED
 from mlprov.hashing import HashJob, default_ignore_paths
 
@@ -47,12 +47,13 @@ Exit codes: 0 verified, 1 a check failed (do not use the model),
               help="Also look for parents' evidence here (by digest); repeatable.")
 @click.option("--require-lineage", is_flag=True,
               help="Fail unless the model's lineage verifies to every root (parents found).")
+@cache_option
 @click.option("--json", "as_json", is_flag=True,
               help="Print the verdict with every check as one JSON document.")
 @click.pass_context
 def verify(ctx: click.Context, model_path: Path, evidence: Path, trust: Path | None,
            key: Path | None, offline: bool, search: tuple[Path, ...], require_lineage: bool,
-           as_json: bool) -> None:
+           cache: Path | None, as_json: bool) -> None:
     """Verify MODEL_PATH against its signed evidence.
 
     Checks every signature against the trust file and its roles, the payload
@@ -64,11 +65,12 @@ def verify(ctx: click.Context, model_path: Path, evidence: Path, trust: Path | N
     """
     require_one_trust(trust, key)
     evidence_dir = evidence if evidence.is_dir() else evidence.parent
-    with byte_progress("verifying", tree_size(str(model_path))) as progress:
+    with byte_progress("verifying") as progress:
         # Hash first, trusting nothing yet: the digests are only compared with the
         # signed manifest once its signature verified; imports overlap the disk work.
         job = HashJob(model_path, ignore_paths=default_ignore_paths(model_path, evidence_dir),
-                      progress=progress)
+                      progress=progress, on_total=progress.total if progress else None,
+                      cache=cache)
         try:
             from mlprov.trust import Trust, load_trust
             from mlprov.verification import verify as run_verify
