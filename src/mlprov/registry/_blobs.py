@@ -39,8 +39,9 @@ def fsync_enabled() -> bool:
     return os.environ.get(FSYNC_ENV, "on").lower() != "off"
 
 
-#: Never block on a FIFO swapped in for a file, never follow a symlink.
-_READ_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+#: Never block on a FIFO swapped in for a file, never follow a symlink (the S3 store's
+#: uploads open files the same way).
+READ_FLAGS = _READ_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
                | getattr(os, "O_NOFOLLOW", 0))
 
 

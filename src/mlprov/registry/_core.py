@@ -382,16 +382,7 @@ class Registry:
         except OSError as exc:
             raise InputError(f"cannot create the registry at {path}: {exc.strerror}") from exc
         blob_store = LocalBlobStore(path / "blobs")
-        policies_bytes = policies_snapshot(policies_dir, blob_store)
-        config_bytes = DEFAULT_CONFIG.encode()
-        config = parse_config(config_bytes)
-        _check_gates(config, policies_bytes)
-        trust_blob = blob_store.put_bytes(trust_bytes).digest
-        policies_blob = blob_store.put_bytes(policies_bytes).digest
-        config_blob = blob_store.put_bytes(config_bytes).digest
-        settings = [("trust", trust_blob), ("policies", policies_blob), ("config", config_blob)]
-        if threshold_set:
-            settings.append(("thresholds", blob_store.put_bytes(threshold_set.to_bytes()).digest))
+        settings = _initial_settings(blob_store, trust_bytes, policies_dir, threshold_set)
         signed_by: dict[str, Any] = {}
         if sigstore:
             config_digest = (blob_store.put_bytes(Path(trust_config).read_bytes()).digest
@@ -406,27 +397,11 @@ class Registry:
         store = SqlMetadataStore(sqlite_url(path / DB_FILE),
                                  description=f"registry database {path / DB_FILE}")
         store.create_schema()
-        _write_file_atomically(path / CONFIG_FILE, config_bytes, 0o644)
+        _write_file_atomically(path / CONFIG_FILE, DEFAULT_CONFIG.encode(), 0o644)
         registry = cls(path, store, blob_store, location=location, key=key)
         registry._signer = signer
-        import uuid
-
-        registry_id = str(uuid.uuid4())
-        registry._registry_id = registry_id
-        with store.write() as tx:
-            if tx.get_state("registry_id") is not None:
-                raise InputError(f"a registry already exists at {path}")
-            tx.set_state("registry_id", registry_id)
-            for key_name, digest in settings:
-                tx.set_state(key_name, digest)
-            registry.record_change(tx, registry._config_change(
-                "registry.init", actor=actor or default_actor(), reason="registry created",
-                subject=trust_blob, inputs={"registry:trust": trust_blob,
-                                            "registry:policies": policies_blob,
-                                            "registry:config": config_blob},
-                details={"trust": trust_blob, "policies": policies_blob,
-                         "config": config_blob, **signed_by,
-                         **({"thresholds": threshold_set.lines()} if threshold_set else {})}))
+        registry._record_init(settings, actor=actor, description=str(path),
+                              details={**signed_by, **_thresholds_details(threshold_set)})
         return registry
 
     @classmethod
@@ -438,18 +413,8 @@ class Registry:
         The public key goes into the database (for other machines to pin at first
         use) and into this machine's pin; the private key stays where it is.
         """
-        import uuid
-
         blob_store = open_blob_store(blobs_spec, home=location.home)
-        policies_bytes = policies_snapshot(policies_dir, blob_store)
-        config_bytes = DEFAULT_CONFIG.encode()
-        _check_gates(parse_config(config_bytes), policies_bytes)
-        trust_blob = blob_store.put_bytes(trust_bytes).digest
-        policies_blob = blob_store.put_bytes(policies_bytes).digest
-        config_blob = blob_store.put_bytes(config_bytes).digest
-        settings = [("trust", trust_blob), ("policies", policies_blob), ("config", config_blob)]
-        if threshold_set:
-            settings.append(("thresholds", blob_store.put_bytes(threshold_set.to_bytes()).digest))
+        settings = _initial_settings(blob_store, trust_bytes, policies_dir, threshold_set)
         if sigstore:
             raise InputError("a keyless team registry is not supported yet",
                              hint="give the team registry a key (--key)")
@@ -459,31 +424,36 @@ class Registry:
             location.prepare_cache()
             registry = cls(location.home, store, blob_store, location=location, key=key)
             registry._signer = signer
-            registry_id = str(uuid.uuid4())
-            registry._registry_id = registry_id
-            with store.write() as tx:
-                if tx.get_state("registry_id") is not None:
-                    raise InputError(f"a registry already exists in {location.describe()}")
-                tx.set_state("registry_id", registry_id)
-                tx.set_state(BLOBS_STATE, blobs_spec)
-                tx.set_state(PUBLIC_KEY_STATE, signer.public_key.pem.decode())
-                for key_name, digest in settings:
-                    tx.set_state(key_name, digest)
-                registry.record_change(tx, registry._config_change(
-                    "registry.init", actor=actor or default_actor(), reason="registry created",
-                    subject=trust_blob, inputs={"registry:trust": trust_blob,
-                                                "registry:policies": policies_blob,
-                                                "registry:config": config_blob},
-                    details={"trust": trust_blob, "policies": policies_blob,
-                             "config": config_blob, "publicKey": signer.public_key.keyid,
-                             "blobs": blobs_spec,
-                             **({"thresholds": threshold_set.lines()} if threshold_set
-                                else {})}))
+            settings += [(BLOBS_STATE, blobs_spec),
+                         (PUBLIC_KEY_STATE, signer.public_key.pem.decode())]
+            registry._record_init(settings, actor=actor, description=location.describe(),
+                                  details={"publicKey": signer.public_key.keyid,
+                                           "blobs": blobs_spec,
+                                           **_thresholds_details(threshold_set)})
             _pin_public_key(location, signer.public_key.pem)
         except BaseException:
             store.close()
             raise
         return registry
+
+    def _record_init(self, settings: list[tuple[str, str]], *, actor: str | None,
+                     description: str, details: dict[str, Any]) -> None:
+        """Write a new registry's id and settings and record ``registry.init`` (one commit)."""
+        import uuid
+
+        found = dict(settings)
+        self._registry_id = str(uuid.uuid4())
+        with self.metadata.write() as tx:
+            if tx.get_state("registry_id") is not None:
+                raise InputError(f"a registry already exists at {description}")
+            tx.set_state("registry_id", self._registry_id)
+            for key_name, value in settings:
+                tx.set_state(key_name, value)
+            self.record_change(tx, self._config_change(
+                "registry.init", actor=actor or default_actor(), reason="registry created",
+                subject=found["trust"], inputs={f"registry:{k}": found[k]
+                                                for k in ("trust", "policies", "config")},
+                details={k: found[k] for k in ("trust", "policies", "config")} | details))
 
     def close(self) -> None:
         """Release the database connections."""
@@ -2037,6 +2007,28 @@ def _pin_public_key(location: RegistryLocation, pem: bytes) -> None:
             f"pinned at first use ({pin})",
             hint="if the registry was re-created on purpose, delete the pin file; otherwise "
                  "its database was changed")
+
+
+def _initial_settings(blobs: BlobStore, trust_bytes: bytes, policies_dir: Path,
+                      thresholds: Thresholds) -> list[tuple[str, str]]:
+    """Store a new registry's trust, policies, default config (and thresholds) as blobs.
+
+    Raises:
+        InputError: the default gates name a policy the set does not hold.
+    """
+    policies_bytes = policies_snapshot(policies_dir, blobs)
+    config_bytes = DEFAULT_CONFIG.encode()
+    _check_gates(parse_config(config_bytes), policies_bytes)
+    settings = [("trust", blobs.put_bytes(trust_bytes).digest),
+                ("policies", blobs.put_bytes(policies_bytes).digest),
+                ("config", blobs.put_bytes(config_bytes).digest)]
+    if thresholds:
+        settings.append(("thresholds", blobs.put_bytes(thresholds.to_bytes()).digest))
+    return settings
+
+
+def _thresholds_details(thresholds: Thresholds) -> dict[str, Any]:
+    return {"thresholds": thresholds.lines()} if thresholds else {}
 
 
 def _thresholds(value: Thresholds | Iterable[str] | None) -> Thresholds:

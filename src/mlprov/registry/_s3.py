@@ -41,6 +41,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mlprov.errors import DigestMismatchError, InputError
+from mlprov.registry._blobs import READ_FLAGS, fsync_enabled
 from mlprov.registry.interface import (
     BlobCorruptError,
     BlobInfo,
@@ -67,15 +68,6 @@ _DENIED = frozenset({"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoes
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 _BUCKET = re.compile(r"\A[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 _KEY = re.compile(r"\Asha256/([0-9a-f]{2})/([0-9a-f]{64})\Z")
-
-#: Never block on a FIFO swapped in for a file, never follow a symlink.
-_READ_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-               | getattr(os, "O_NOFOLLOW", 0))
-
-
-def _fsync_enabled() -> bool:
-    # The same switch as the local blob store's (MLPROV_REGISTRY_FSYNC=off for tests).
-    return os.environ.get("MLPROV_REGISTRY_FSYNC", "on").lower() != "off"
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -343,7 +335,7 @@ class S3BlobStore(BlobStore):
         twice (hashed to name it, then uploaded in parts and re-hashed).
         """
         try:
-            fd = os.open(path, _READ_FLAGS)
+            fd = os.open(path, READ_FLAGS)
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror}") from exc
         try:
@@ -512,7 +504,7 @@ class S3BlobStore(BlobStore):
                     while view:
                         view = view[os.write(out, view):]
                     size += len(chunk)
-                if _fsync_enabled():
+                if fsync_enabled():
                     os.fsync(out)
             except OSError as exc:
                 raise StoreError(f"cannot copy blob {digest} to {dest}: {exc.strerror}") \
