@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlprov.errors import MlprovError
+from mlprov.errors import MlprovError, VerificationError
+from mlprov.registry import _recorder
 from mlprov.registry._audit import GENESIS, Entry, check_entry
 from mlprov.registry._decisions import (
     CHECKPOINT_PREDICATE,
@@ -35,12 +36,12 @@ from mlprov.registry._decisions import (
 )
 from mlprov.registry._home import HEAD_FILE
 from mlprov.registry._uri import utc_now
-from mlprov.registry.interface import CheckpointRecord, ReadTransaction
+from mlprov.registry.interface import CheckpointRecord, ReadTransaction, RegistryError
 
 if TYPE_CHECKING:
     from mlprov.registry._context import RegistryContext
 
-__all__ = ["AuditReport", "verify_audit"]
+__all__ = ["AuditReport", "checkpoint", "export_head", "verify_audit"]
 
 
 @dataclass
@@ -115,7 +116,7 @@ def _check_checkpoint(bundle: bytes, hashes: dict[int, str], head: int, registry
                       what: str, report: AuditReport, stored: CheckpointRecord | None = None
                       ) -> None:
     try:
-        signed = verify_signed(bundle, registry.anchor, what=what,
+        signed = verify_signed(bundle, registry.settings.anchor, what=what,
                                predicate_type=CHECKPOINT_PREDICATE)
     except MlprovError as exc:
         report.problems.append(f"{what}: {exc}")
@@ -125,7 +126,7 @@ def _check_checkpoint(bundle: bytes, hashes: dict[int, str], head: int, registry
     if not isinstance(seq, int) or not isinstance(entry_hash, str):
         report.problems.append(f"{what} is malformed")
         return
-    if predicate.get("registry") != registry.registry_id:
+    if predicate.get("registry") != registry.settings.registry_id:
         report.problems.append(f"{what} belongs to another registry")
         return
     if stored is not None and (stored.seq != seq or stored.entry_hash != entry_hash):
@@ -153,14 +154,14 @@ def _check_decision(registry: RegistryContext, tx: ReadTransaction, entry: Entry
     what = f"decision of audit entry {entry.seq}"
     try:
         decision = verify_signed(read_decision(tx.get_decision, entry.decision),
-                                 registry.anchor, what=what, predicate_type=VSA_PREDICATE)
+                                 registry.settings.anchor, what=what, predicate_type=VSA_PREDICATE)
     except MlprovError as exc:
         report.problems.append(f"{what}: {exc}")
         return
     change = change_of(decision)
     result = decision.predicate.get("verificationResult")
     expected = {"auditSeq": entry.seq, "prevEntryHash": entry.prev, "kind": entry.kind,
-                "registry": registry.registry_id}
+                "registry": registry.settings.registry_id}
     wrong = sorted(k for k, v in expected.items() if change.get(k) != v)
     if (result == "PASSED") != entry.accepted:
         wrong.append("verificationResult")
@@ -228,7 +229,7 @@ def verify_audit(registry: RegistryContext, *, deep: bool = False, checkpoint: P
     report = AuditReport()
     replay = _Replay()
     try:  # the signed head: the log must end where it says, settings as it names them
-        registry.head()
+        registry.settings.head()
     except MlprovError as exc:
         report.problems.append(str(exc))
     with registry.metadata.read() as tx:
@@ -285,11 +286,28 @@ def _sign_head(registry: RegistryContext, seq: int, entry_hash: str) -> int | No
         current = tx.audit_head()
         if current is None or current.seq != seq or current.entry_hash != entry_hash:
             return None
-        bundle = registry.sign_checkpoint(tx, seq, entry_hash, utc_now())
+        bundle = _recorder.sign_checkpoint(registry, tx, seq, entry_hash, utc_now())
     if bundle is None:
         return None
-    registry.write_head(bundle, seq)
+    _recorder.write_head(registry, bundle, seq)
     return seq
+
+
+def checkpoint(registry: RegistryContext, *, deep: bool = False) -> tuple[AuditReport, bytes]:
+    """Verify the audit log, then sign a checkpoint of its head (``audit checkpoint``).
+
+    Raises:
+        VerificationError: the log does not verify (nothing is signed).
+    """
+    report = verify_audit(registry, deep=deep, sign_checkpoint=True)
+    if not report.ok:
+        raise VerificationError(f"audit log does not verify: {report.problems[0]}",
+                                hint="do not checkpoint this registry; restore it "
+                                     "from a backup")
+    data = export_head(registry)
+    if data is None:  # pragma: no cover - a verified, non-empty log always signs one
+        raise RegistryError("no checkpoint could be signed")
+    return report, data
 
 
 def export_head(registry: RegistryContext) -> bytes | None:

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 from mlprov.canonical import canonical_json, loads_strict
 from mlprov.errors import InputError, VerificationError
 from mlprov.registry._decisions import DEPLOYMENT_PREDICATE, sign, verify_signed
-from mlprov.registry._gate import GateOutcome, evaluate, rule_outcome
+from mlprov.registry._gate import GateOutcome, rule_outcome
+from mlprov.registry._gatekeeper import check_config_pinned, evaluate_gate, verify_for_gate
+from mlprov.registry._recorder import after_commit, record_change, retrying
 from mlprov.registry._uri import check_name, parse_model_uri, parse_stage, version_uri
 from mlprov.registry.interface import DeploymentRecord, NotFoundError, Stage
 from mlprov.statements import Statement
@@ -78,7 +80,7 @@ def create_deployment(registry: RegistryContext, name: str, models: list[str], *
     from mlprov.registry._records import PendingChange
 
     check_name(name, what="deployment name")
-    registry.check_config_pinned()
+    check_config_pinned(registry)
 
     def run() -> ChangeResult:
         with registry.metadata.write() as tx:
@@ -87,8 +89,7 @@ def create_deployment(registry: RegistryContext, name: str, models: list[str], *
             inputs: dict[str, str] = {}
             for _uri, record in members:
                 try:
-                    registry.verify_record(record, [r.digest for r in tx.list_reviews(
-                        record.name, record.version)], tx=tx)
+                    verify_for_gate(registry, tx, record)
                 except VerificationError as exc:
                     failures.append(f"{version_uri(record.name, record.version)}: {exc}")
                 inputs[f"{version_uri(record.name, record.version)}#registration"] = \
@@ -96,7 +97,7 @@ def create_deployment(registry: RegistryContext, name: str, models: list[str], *
             existing = tx.list_deployments(name)
             number = (existing[-1].version if existing else 0) + 1
             spec = {"schema": DEPLOYMENT_SCHEMA, "name": name, "version": number,
-                    "registry": registry.registry_id, "models": [
+                    "registry": registry.settings.registry_id, "models": [
                         {"name": r.name, "version": r.version, "uri": version_uri(r.name,
                                                                                   r.version),
                          "requested": uri, "identity": r.identity, "rootDigest": r.root_digest}
@@ -108,7 +109,8 @@ def create_deployment(registry: RegistryContext, name: str, models: list[str], *
                 "subject": [{"name": deployment_uri(name, number),
                              "digest": {"sha256": spec_digest.removeprefix("sha256:")}}],
                 "predicateType": DEPLOYMENT_PREDICATE, "predicate": spec})
-            statement_digest = registry.blobs.put_bytes(sign(statement, registry.signer)).digest
+            statement_digest = registry.blobs.put_bytes(
+                sign(statement, registry.settings.signer)).digest
             inputs[f"{deployment_uri(name, number)}#statement"] = statement_digest
             outcome = (rule_outcome("deployment-members-verified") if not failures else
                        rule_outcome("deployment-members-verified", allowed=False,
@@ -128,9 +130,9 @@ def create_deployment(registry: RegistryContext, name: str, models: list[str], *
                     statement=statement_digest, decision=decision, stage=Stage.NONE,
                     stage_decision=None, created_at=now, created_seq=seq))
 
-            return registry.record_change(tx, pending, apply)
+            return record_change(registry, tx, pending, apply)
 
-    return registry.after_commit(registry.retrying(run))
+    return after_commit(registry, retrying(run))
 
 
 def _combine(outcomes: list[tuple[str, GateOutcome]]) -> GateOutcome:
@@ -148,7 +150,7 @@ def promote_deployment(registry: RegistryContext, name: str, version: int, *, to
     from mlprov.registry._records import PendingChange
 
     stage = to if isinstance(to, Stage) else parse_stage(to)
-    registry.check_config_pinned()
+    check_config_pinned(registry)
 
     def run() -> ChangeResult:
         with registry.metadata.write() as tx:
@@ -159,7 +161,7 @@ def promote_deployment(registry: RegistryContext, name: str, version: int, *, to
             if record.stage is stage:
                 raise InputError(f"{deployment_uri(name, version)} is already in {stage.value}")
             view = _verified_view(registry, record)
-            gate = registry.config.gate_for_stage(stage)
+            gate = registry.settings.config.gate_for_stage(stage)
             outcomes: list[tuple[str, GateOutcome]] = []
             inputs: dict[str, str] = {f"{deployment_uri(name, version)}#statement":
                                       record.statement}
@@ -173,23 +175,19 @@ def promote_deployment(registry: RegistryContext, name: str, version: int, *, to
                                                              "changed",))))
                     continue
                 try:
-                    facts = registry.verify_record(model_record, [r.digest for r in tx.list_reviews(
-                        mname, mversion)], tx=tx)
+                    facts = verify_for_gate(registry, tx, model_record)
                 except VerificationError as exc:
                     outcomes.append((uri, rule_outcome("evidence-verified", allowed=False,
                                                        deny=(str(exc),))))
                     continue
                 inputs.update({f"{uri}#{k}": v for k, v in facts.input_attestations().items()})
-                outcomes.append((uri, evaluate(
-                    gate, what=f"moving deployment {name} v{version} to {stage.value}",
-                    policies_dir=registry.policies_dir(),
-                    data_file=registry.config.policy_data,
-                    policy_uri_prefix=registry.policy_uri_prefix(),
-                    cache=registry.policy_cache, verdict=facts.verdict, reviews=facts.reviews,
-                    scan=facts.scan, transition={"from": record.stage.value, "to": stage.value,
-                                                 "actor": actor, "reason": reason},
-                    registry_state={**registry.registry_state(tx, model_record, {}),
-                                    "deployment": name, "deploymentVersion": version})))
+                outcomes.append((uri, evaluate_gate(
+                    registry, tx, gate, record=model_record, facts=facts,
+                    what=f"moving deployment {name} v{version} to {stage.value}",
+                    transition={"from": record.stage.value, "to": stage.value,
+                                "actor": actor, "reason": reason},
+                    state={"deployment": name, "deploymentVersion": version},
+                    apply_thresholds=False)))
             outcome = _combine(outcomes)
             details = {"from": record.stage.value, "to": stage.value}
             pending = PendingChange(
@@ -200,17 +198,17 @@ def promote_deployment(registry: RegistryContext, name: str, version: int, *, to
                 change={"name": name, "version": version,
                         "transition": {"from": record.stage.value, "to": stage.value}},
                 details=details)
-            return registry.record_change(tx, pending, lambda decision, _seq, _now:
-                                    tx.set_deployment_stage(name, version, stage, decision))
+            return record_change(registry, tx, pending, lambda decision, _seq, _now:
+                                 tx.set_deployment_stage(name, version, stage, decision))
 
-    return registry.after_commit(registry.retrying(run))
+    return after_commit(registry, retrying(run))
 
 
 def _verified_view(registry: RegistryContext, record: DeploymentRecord) -> DeploymentView:
     """Verify a deployment's signed statement and that it is the spec the row names."""
     from mlprov.registry._facts import RegistryIntegrityError
 
-    signed = verify_signed(registry.blobs.get_bytes(record.statement), registry.trust,
+    signed = verify_signed(registry.blobs.get_bytes(record.statement), registry.settings.trust,
                            what=f"statement of {deployment_uri(record.name, record.version)}",
                            predicate_type=DEPLOYMENT_PREDICATE)
     spec = signed.predicate

@@ -34,7 +34,7 @@ def deliver_due(registry: RegistryContext, *, seq: int | None = None, now: float
     """
     from mlprov.registry._records import dumps_event
 
-    config = registry.config
+    config = registry.settings.config
     hooks = {h.name: h for h in config.hooks}
     moment = time.time() if now is None else now
     delivered = failed = retrying = 0

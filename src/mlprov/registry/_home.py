@@ -45,6 +45,7 @@ __all__ = [
     "policies_snapshot",
     "resolve_home",
     "trust_snapshot",
+    "write_file_atomically",
 ]
 
 HOME_ENV = "MLPROV_HOME"
@@ -235,3 +236,19 @@ def _remove_tree(path: Path) -> None:
             func(p)
 
     shutil.rmtree(path, onerror=writable)
+
+
+def write_file_atomically(path: Path, data: bytes, mode: int) -> None:
+    """Write ``path`` whole or not at all: a fresh temporary file, fsync'd, then renamed."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)  # a stale one from a crashed run: never reuse its mode
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -36,6 +36,7 @@ from mlprov.registry._facts import (
     VersionFacts,
     read_decision,
 )
+from mlprov.registry._lookup import record_archived_use, verify_record
 from mlprov.registry._uri import parse_model_uri, version_uri
 from mlprov.registry.interface import ReadTransaction
 from mlprov.trust import Trust
@@ -175,16 +176,16 @@ def _prepare(registry: RegistryContext, uri: str, trust: Trust | None, *,
     override = trust
     # The signed head first (with the pipeline's trust when given): a log cut or
     # rolled back, or settings changed outside the registry, stop everything here.
-    head = registry.head(anchor=override)
+    head = registry.settings.head(anchor=override)
     check_head_file(head, min_seq=min_seq, head_file=head_file)
-    trust = trust or registry.trust
+    trust = trust or registry.settings.trust
     parsed = parse_model_uri(uri)
     with registry.metadata.read() as tx:
         resolved = resolve_uri(tx, parsed, allow_archived=allow_archived)
         decision_bytes = read_decision(tx.get_decision, resolved.decision)
-        check_placement(tx, resolved, decision_bytes, trust, registry.registry_id)
+        check_placement(tx, resolved, decision_bytes, trust, registry.settings.registry_id)
         reviews = [r.digest for r in tx.list_reviews(resolved.name, resolved.version)]
-        facts = registry.verify_record(resolved.record, reviews, trust=override, tx=tx)
+        facts = verify_record(registry, resolved.record, reviews, trust=override, tx=tx)
     return resolved, facts
 
 
@@ -220,7 +221,7 @@ def pull(registry: RegistryContext, uri: str, out: Path, *, trust: Trust | None 
                          hint="choose a new --out directory")
     resolved, facts = _prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file,
                                allow_archived=allow_archived)
-    registry.record_archived_use(resolved, actor=actor)
+    record_archived_use(registry, resolved, actor=actor)
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
@@ -290,7 +291,7 @@ def load(registry: RegistryContext, uri: str, *, trust: Trust | None = None,
     """
     resolved, facts = _prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file,
                                allow_archived=allow_archived)
-    registry.record_archived_use(resolved, actor=actor)
+    record_archived_use(registry, resolved, actor=actor)
     return LoadedModel(path=_checkout(registry, resolved, facts), uri=resolved.uri,
                        name=resolved.name, version=resolved.version,
                        digest=resolved.record.root_digest, identity=resolved.record.identity)

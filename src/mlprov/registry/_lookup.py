@@ -1,0 +1,153 @@
+"""Looking versions up: resolve a URI, read a record or a decision, re-verify a version.
+
+Reads only, with one exception: handing out an Archived version through
+``--allow-archived`` is audited (:func:`record_archived_use`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlprov.registry import _facts
+from mlprov.registry._gate import rule_outcome
+from mlprov.registry._head import check_decision_in_log, check_head_file
+from mlprov.registry._recorder import after_commit, record_change, retrying
+from mlprov.registry._records import (
+    ChangeResult,
+    PendingChange,
+    Resolved,
+    default_actor,
+    need_version,
+    resolve_uri,
+)
+from mlprov.registry._uri import ModelUri, check_name, check_version, parse_model_uri, version_uri
+from mlprov.registry.interface import NotFoundError, ReadTransaction, Stage, VersionRecord
+
+if TYPE_CHECKING:
+    from mlprov.registry._context import RegistryContext
+    from mlprov.registry._facts import VersionFacts
+    from mlprov.trust import Trust
+
+__all__ = ["decision", "get_version", "iter_versions", "record_archived_use", "resolve",
+           "verify_record", "verify_version"]
+
+
+def resolve(registry: RegistryContext, uri: str | ModelUri, *, trust: Trust | None = None,
+            min_seq: int | None = None, head_file: Path | None = None,
+            allow_archived: bool = False, actor: str | None = None) -> Resolved:
+    """Resolve a ``models:/`` URI against the signed head (see :meth:`Registry.resolve`)."""
+    parsed = uri if isinstance(uri, ModelUri) else parse_model_uri(uri)
+    anchor = trust or registry.settings.anchor
+    head = registry.settings.head(anchor=anchor)
+    check_head_file(head, min_seq=min_seq, head_file=head_file)
+    with registry.metadata.read() as tx:
+        resolved = resolve_uri(tx, parsed, allow_archived=allow_archived)
+        check_decision_in_log(tx, resolved.decision, head, anchor)
+    record_archived_use(registry, resolved, actor=actor)
+    return resolved
+
+
+def record_archived_use(registry: RegistryContext, resolved: Resolved, *,
+                        actor: str | None = None) -> None:
+    """Audit that an Archived version was handed out through ``--allow-archived``.
+
+    Nothing is recorded for a version in use or one named by number.
+    """
+    record = resolved.record
+    if record.stage is not Stage.ARCHIVED or resolved.via == "version":
+        return
+    who = actor or default_actor()
+
+    def run() -> ChangeResult:
+        with registry.metadata.write() as tx:
+            pending = PendingChange(
+                kind="version.archived-use", name=record.name, version=record.version,
+                target=resolved.via, actor=who, reason=f"--allow-archived: {resolved.uri}",
+                outcome=rule_outcome("allow-archived"),
+                subject_name=version_uri(record.name, record.version),
+                subject_digest=record.root_digest,
+                resource_uri=version_uri(record.name, record.version),
+                inputs={"registry:registration": record.registration},
+                change={"name": record.name, "version": record.version,
+                        "uri": resolved.uri, "stage": record.stage.value},
+                details={"uri": resolved.uri, "stage": record.stage.value})
+            return record_change(registry, tx, pending)
+
+    after_commit(registry, retrying(run))
+
+
+def decision(registry: RegistryContext, digest: str) -> bytes:
+    """A signed decision by its digest, checked against it."""
+    with registry.metadata.read() as tx:
+        return _facts.read_decision(tx.get_decision, digest)
+
+
+def get_version(registry: RegistryContext, name: str, version: int) -> VersionRecord:
+    """One version's record."""
+    check_name(name)
+    check_version(version)
+    with registry.metadata.read() as tx:
+        return need_version(tx, name, version)
+
+
+def verify_version(registry: RegistryContext, name: str, version: int, *, deep: bool = False,
+                   trust: Trust | None = None) -> VersionFacts:
+    """Re-verify a stored version from the blob store (see :mod:`._facts`)."""
+    with registry.metadata.read() as tx:
+        record = need_version(tx, name, version)
+        reviews = [r.digest for r in tx.list_reviews(name, version)]
+    return verify_record(registry, record, reviews, deep=deep, trust=trust)
+
+
+def verify_record(registry: RegistryContext, record: VersionRecord, reviews: list[str], *,
+                  deep: bool = False, trust: Trust | None = None,
+                  tx: ReadTransaction | None = None) -> VersionFacts:
+    """Re-verify a version (memoised by content digests; see :class:`VerifiedCache`).
+
+    Parents registered here are found by root digest, so a derived model's
+    lineage is walked through the registry's own copies of their evidence.
+    With ``trust`` (a pipeline's own), nothing is memoised.
+    """
+    if tx is None:
+        with registry.metadata.read() as read_tx:
+            return verify_record(registry, record, reviews, deep=deep, trust=trust, tx=read_tx)
+    stand_in = _stand_in_model(registry.home)
+    if trust is not None:
+        return _facts.verify_version(record, trust=trust, blobs=registry.blobs,
+                                     decisions=tx.get_decision, review_digests=reviews,
+                                     deep=deep, lookup=tx.find_by_root, model_path=stand_in)
+    settings = registry.settings
+    registry_trust = settings.trust
+    return _facts.verify_version(record, trust=registry_trust, blobs=registry.blobs,
+                                 decisions=tx.get_decision, review_digests=reviews, deep=deep,
+                                 cache=registry.verified, trust_key=settings.trust_digest,
+                                 lookup=tx.find_by_root, model_path=stand_in)
+
+
+def _stand_in_model(home: Path) -> Path | None:
+    """An empty, read-only directory ``verify`` takes as a stored version's model.
+
+    Its files are the stored manifest's (no byte is read there); made once per
+    registry directory or cache, so re-verification writes nothing. None when
+    it cannot be made (then a temporary one is).
+    """
+    path = home / ".stored-model"
+    try:
+        if not path.is_dir():
+            path.mkdir(mode=0o555, parents=True, exist_ok=True)
+        if any(path.iterdir()):
+            return None
+    except OSError:
+        return None
+    return path
+
+
+def iter_versions(registry: RegistryContext, name: str) -> Iterator[VersionRecord]:
+    """Every version of ``name`` (a generator: nothing is read until the first ``next``)."""
+    with registry.metadata.read() as tx:
+        if tx.get_model(name) is None:
+            raise NotFoundError(f"no model named {name!r} in the registry")
+        records = tx.list_versions(name)
+    yield from records
