@@ -201,13 +201,7 @@ class Registry:
 
     @property
     def anchor(self) -> Trust:
-        """Who may sign the registry's decisions and heads: its own key, nothing stored.
-
-        For a key-signing registry, the public half of ``keys/registry.key`` (the
-        key a deploy pipeline pins in its own trust file). For a keyless one, the
-        ``registry`` rules of its stored trust set (a pipeline's trust file is the
-        real anchor there; SECURITY.md).
-        """
+        """Who may sign the registry's decisions and heads (:attr:`RegistrySettings.anchor`)."""
         return self.settings.anchor
 
     @checked(anchor=optional(TRUST_OBJ))
@@ -226,10 +220,7 @@ class Registry:
 
     @property
     def trust(self) -> Trust:
-        """The trust the registry enforces: its signed snapshot.
-
-        The registry role is held only by the registry's own key (:attr:`anchor`).
-        """
+        """The trust the registry enforces: its signed snapshot (registry role: :attr:`anchor`)."""
         return self.settings.trust
 
     @property
@@ -243,18 +234,12 @@ class Registry:
 
     @property
     def thresholds(self) -> Thresholds:
-        """The registry's metric thresholds (empty: the policy data's own apply).
-
-        Read only as the signed head names them.
-        """
+        """The registry's metric thresholds (empty: the policy data's own apply)."""
         return self.settings.thresholds
 
     @property
     def signer(self) -> Any:
-        """The registry's :class:`~mlprov.signing.BundleSigner`, made once.
-
-        Its key, or (keyless registries) a Sigstore session whose token is taken now.
-        """
+        """The registry's :class:`~mlprov.signing.BundleSigner` (key or Sigstore session)."""
         return self.settings.signer
 
     def policies_dir(self) -> Path:

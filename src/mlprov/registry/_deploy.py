@@ -6,7 +6,8 @@ spec (canonical JSON naming each member's name, version, identity and root
 digest) signed by the registry key as an in-toto statement
 (``https://mlprov.dev/predicates/deployment/v1``), plus the usual decision,
 audit entry and event. Promoting a deployment to a stage evaluates that stage's
-gate for every member; all must pass.
+gate for every member; all must pass. Both go through the gatekeeper (config
+pin, re-verification, gate evaluation) and the recorder, as a version's moves do.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Every part of the registry package uses these, and none of them uses anything of
 the package but its store interfaces, so they sit below the façade
-(:mod:`mlprov.registry._core`) and the modules of operations.
+(:mod:`mlprov.registry._core`), the recorder, the gatekeeper and the modules of
+operations.
 """
 
 from __future__ import annotations
