@@ -249,3 +249,61 @@ def upgrade(location: str | None, as_json: bool) -> None:
     echo(f"schema version {done.from_version} -> {done.to_version}")
     for step in done.applied:
         note(f"applied {step}")
+
+
+GC_SCHEMA = "https://mlprov.dev/schemas/registry-gc/v1"
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
+    """``90``, ``30s``, ``15m``, ``1h`` or ``2d`` as seconds."""
+    text = value.strip().lower()
+    unit = _DURATION_UNITS.get(text[-1:]) if text else None
+    number = text[:-1] if unit is not None else text
+    try:
+        seconds = float(number) * (unit or 1)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a duration (e.g. 0, 30m, 1h, 2d)") from None
+    if not 0 <= seconds < float("inf"):
+        raise click.BadParameter(f"{value!r} is not a duration (e.g. 0, 30m, 1h, 2d)")
+    return seconds
+
+
+@registry.command(epilog="""\b
+Examples:
+  mlprov registry gc --dry-run                 # list what would go
+  mlprov registry gc                           # delete garbage older than an hour
+  mlprov registry gc --grace 0 --json          # a quiet registry: everything unreferenced
+""")
+@registry_option
+@click.option("--grace", default="1h", show_default=True, callback=_duration,
+              metavar="DURATION",
+              help="Keep unreferenced blobs younger than this (a change may still be "
+                   "uploading them): 0, 30m, 1h, 2d.")
+@click.option("--dry-run", is_flag=True, help="List the garbage; delete nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def gc(registry_dir: Path | None, grace: float, dry_run: bool, as_json: bool) -> None:
+    """Delete blobs nothing in the registry names (left by killed writers).
+
+    A blob a version, review, deployment, setting or audit entry names is never
+    deleted; references are read under the registry's write lock, so no change
+    commits while blobs go. Unfinished uploads of dead writers go too. Needs no
+    registry key.
+    """
+    with open_registry(registry_dir) as reg:
+        report = reg.collect_garbage(grace=grace, dry_run=dry_run,
+                                     progress=None if as_json else note)
+    if as_json:
+        emit_json({"schema": GC_SCHEMA, **report.to_json_dict()})
+        return
+    garbage_bytes = sum(b.size for b in report.garbage)
+    if dry_run:
+        for blob in report.garbage:
+            echo(f"{blob.digest}  {blob.size} bytes")
+        echo(f"{len(report.garbage)} unreferenced blobs ({garbage_bytes} bytes) would be "
+             f"deleted; {report.referenced} referenced, {report.kept_young} younger than the "
+             "grace period kept")
+        return
+    echo(f"deleted {report.deleted} unreferenced blobs ({report.deleted_bytes} bytes); "
+         f"{report.referenced} referenced, {report.kept_young} younger than the grace period "
+         f"kept; {report.partial_removed} unfinished uploads removed")

@@ -67,6 +67,13 @@ from mlprov.registry._facts import (
     verify_version,
 )
 from mlprov.registry._gate import PolicyCache, evaluate, rule_outcome
+from mlprov.registry._gc import (
+    DEFAULT_GRACE,
+    GcReport,
+    check_blobs_kept,
+    collect_garbage,
+    gc_epoch,
+)
 from mlprov.registry._head import (
     SETTINGS,
     SignedHead,
@@ -85,6 +92,7 @@ from mlprov.registry._home import (
     load_trust_snapshot,
     materialize_policies,
     policies_snapshot,
+    policy_file_digests,
     require_registry,
     trust_snapshot,
 )
@@ -939,12 +947,14 @@ class Registry:
         Example:
             registry.set_trust("trust.yaml", reason="add the QA key")
         """
+        epoch = gc_epoch(self.metadata)
         keyless = self._signing() is not None
         if keyless:  # the registry must still be able to verify what it signs
             _check_registry_identity(self.signer, load_trust(Path(trust)))
         data = trust_snapshot(Path(trust), None if keyless else self.signer.public_key)
         digest = self.blobs.put_bytes(data).digest
-        return self._set_setting("registry.trust", "trust", digest, reason=reason, actor=actor)
+        return self._set_setting("registry.trust", "trust", digest, reason=reason, actor=actor,
+                                 epoch=epoch)
 
     @checked(policies=optional(PATH), reason=TEXT, actor=optional(TEXT))
     def set_policies(self, policies: Path | str | None, *, reason: str,
@@ -962,11 +972,13 @@ class Registry:
         """
         directory = Path(policies) if policies is not None else _shipped_policies()
         _check_policy_tests(directory, self.thresholds, self.config.policy_data)
+        epoch = gc_epoch(self.metadata)
         data = policies_snapshot(directory, self.blobs)
         _check_gates(self.config, data)
         digest = self.blobs.put_bytes(data).digest
         return self._set_setting("registry.policies", "policies", digest, reason=reason,
-                                 actor=actor)
+                                 actor=actor, epoch=epoch,
+                                 blobs=tuple(policy_file_digests(data).values()))
 
     @checked(thresholds=THRESHOLDS, reason=TEXT, actor=optional(TEXT))
     def set_thresholds(self, thresholds: Thresholds | Iterable[str], *, reason: str,
@@ -986,9 +998,11 @@ class Registry:
         """
         threshold_set = _thresholds(thresholds)
         _check_policy_tests(self.policies_dir(), threshold_set, self.config.policy_data)
+        epoch = gc_epoch(self.metadata)
         digest = self.blobs.put_bytes(threshold_set.to_bytes()).digest
         return self._set_setting("registry.thresholds", "thresholds", digest, reason=reason,
-                                 actor=actor, details={"thresholds": threshold_set.lines()})
+                                 actor=actor, details={"thresholds": threshold_set.lines()},
+                                 epoch=epoch)
 
     @checked(config=PATH, reason=TEXT, actor=optional(TEXT))
     def set_config(self, config: Path | str, *, reason: str, actor: str | None = None
@@ -1008,22 +1022,26 @@ class Registry:
             policies = tx.get_state("policies")
         assert policies is not None
         _check_gates(parsed, self.blobs.get_bytes(policies))
+        epoch = gc_epoch(self.metadata)
         digest = self.blobs.put_bytes(data).digest
         config_file = self.location.config_file
         result = self._set_setting("registry.config", "config", digest, reason=reason,
-                                   actor=actor, after=None if config_file is None else (
+                                   actor=actor, epoch=epoch,
+                                   after=None if config_file is None else (
                                        lambda: _write_file_atomically(config_file, data,
                                                                       0o644)))
         return result
 
     def _set_setting(self, kind: str, key: str, digest: str, *, reason: str,
-                     actor: str | None, after: Callable[[], None] | None = None,
+                     actor: str | None, epoch: str, blobs: tuple[str, ...] = (),
+                     after: Callable[[], None] | None = None,
                      details: dict[str, Any] | None = None) -> ChangeResult:
         if key != "config":
             self.check_config_pinned()
 
         def run() -> ChangeResult:
             with self._write() as tx:
+                check_blobs_kept(tx, self.blobs, epoch, (digest, *blobs))
                 old = tx.get_state(key)
                 if old == digest:
                     raise InputError(f"the registry's {key} is already {digest}")
@@ -1068,6 +1086,7 @@ class Registry:
         model_path, evidence_path = Path(model), Path(evidence)
         who = actor or default_actor()
         verdict = self._verify_for_registration(model_path, evidence_path)
+        epoch = gc_epoch(self.metadata)
         if not verdict.verified:
             self._refuse_registration(verdict, who, reason)
         name = check_name(verdict.name or "")
@@ -1097,6 +1116,10 @@ class Registry:
                             reproducible=record.reproducible,
                             same_identity=tuple(r.version for r in existing),
                             decision=record.registration, seq=record.created_seq)
+                check_blobs_kept(tx, self.blobs, epoch, (
+                    files_digest, evidence_digest, *evidence_files.values(),
+                    *([scan_digest] if scan_digest else []),
+                    *(f"sha256:{f.sha256}" for f in manifest.files)))
                 now = utc_now()
                 tx.ensure_model(name, now)
                 model_record = tx.get_model(name)
@@ -1605,10 +1628,12 @@ class Registry:
                                     hint="a review must be signed by a key with the reviewer "
                                          "role in the registry's trust, about this version's "
                                          "root digest and identity (`mlprov review approve`)")
+        epoch = gc_epoch(self.metadata)
         digest = self.blobs.put_file(path).digest
 
         def run() -> ChangeResult:
             with self._write() as tx:
+                check_blobs_kept(tx, self.blobs, epoch, (digest,))
                 record = need_version(tx, name, version)
                 if any(r.digest == digest for r in tx.list_reviews(name, version)):
                     raise InputError(f"review {path} is already attached to {name} v{version}")
@@ -1913,6 +1938,20 @@ class Registry:
         return load(self, uri, trust=trust, min_seq=min_seq,
                     head_file=Path(head_file) if head_file is not None else None,
                     allow_archived=allow_archived, actor=actor)
+
+    @checked(grace=NUMBER, dry_run=BOOL)
+    def collect_garbage(self, *, grace: float = DEFAULT_GRACE, dry_run: bool = False,
+                        progress: Callable[[str], None] | None = None) -> GcReport:
+        """Delete blobs nothing in the registry names, written over ``grace`` seconds ago.
+
+        Killed writers leave such blobs; referenced blobs are never deleted
+        (:mod:`mlprov.registry._gc`). Needs no registry key: nothing audited changes.
+
+        Example:
+            report = registry.collect_garbage(dry_run=True)
+        """
+        return collect_garbage(self.metadata, self.blobs, grace=grace, dry_run=dry_run,
+                               progress=progress)
 
     @checked(name=TEXT)
     def iter_versions(self, name: str) -> Iterator[VersionRecord]:
