@@ -35,6 +35,9 @@ Examples:
   mlprov registry set-config ~/.mlprov/mlprov.toml --reason "webhook for alias changes"
   mlprov registry set-thresholds --threshold 'test/auc>=0.9' --reason "stricter"
   mlprov registry upgrade --registry postgresql+psycopg://mlprov@db.internal/mlprov
+  mlprov registry gc --dry-run
+  mlprov registry migrate --to postgresql+psycopg://mlprov@db.internal/mlprov \
+      --blobs s3://models/registry
 \b
 Thresholds (--threshold, repeatable): NAME>=N or NAME<=N for an overall metric of
 the signed eval, slice:NAME>=N for a metric in every slice that reports it. They
@@ -249,3 +252,114 @@ def upgrade(location: str | None, as_json: bool) -> None:
     echo(f"schema version {done.from_version} -> {done.to_version}")
     for step in done.applied:
         note(f"applied {step}")
+
+
+GC_SCHEMA = "https://mlprov.dev/schemas/registry-gc/v1"
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
+    """``90``, ``30s``, ``15m``, ``1h`` or ``2d`` as seconds."""
+    text = value.strip().lower()
+    unit = _DURATION_UNITS.get(text[-1:]) if text else None
+    number = text[:-1] if unit is not None else text
+    try:
+        seconds = float(number) * (unit or 1)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a duration (e.g. 0, 30m, 1h, 2d)") from None
+    if not 0 <= seconds < float("inf"):
+        raise click.BadParameter(f"{value!r} is not a duration (e.g. 0, 30m, 1h, 2d)")
+    return seconds
+
+
+@registry.command(epilog="""\b
+Examples:
+  mlprov registry gc --dry-run                 # list what would go
+  mlprov registry gc                           # delete garbage older than an hour
+  mlprov registry gc --grace 0 --json          # a quiet registry: everything unreferenced
+""")
+@registry_option
+@click.option("--grace", default="1h", show_default=True, callback=_duration,
+              metavar="DURATION",
+              help="Keep unreferenced blobs younger than this (a change may still be "
+                   "uploading them): 0, 30m, 1h, 2d.")
+@click.option("--dry-run", is_flag=True, help="List the garbage; delete nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def gc(registry_dir: Path | None, grace: float, dry_run: bool, as_json: bool) -> None:
+    """Delete blobs nothing in the registry names (left by killed writers).
+
+    A blob a version, review, deployment, setting or audit entry names is never
+    deleted; references are read under the registry's write lock, so no change
+    commits while blobs go. Unfinished uploads of dead writers go too. Needs no
+    registry key.
+    """
+    with open_registry(registry_dir) as reg:
+        report = reg.collect_garbage(grace=grace, dry_run=dry_run,
+                                     progress=None if as_json else note)
+    if as_json:
+        emit_json({"schema": GC_SCHEMA, **report.to_json_dict()})
+        return
+    garbage_bytes = sum(b.size for b in report.garbage)
+    if dry_run:
+        for blob in report.garbage:
+            echo(f"{blob.digest}  {blob.size} bytes")
+        echo(f"{len(report.garbage)} unreferenced blobs ({garbage_bytes} bytes) would be "
+             f"deleted; {report.referenced} referenced, {report.kept_young} younger than the "
+             "grace period kept")
+        return
+    echo(f"deleted {report.deleted} unreferenced blobs ({report.deleted_bytes} bytes); "
+         f"{report.referenced} referenced, {report.kept_young} younger than the grace period "
+         f"kept; {report.partial_removed} unfinished uploads removed")
+
+
+MIGRATE_SCHEMA = "https://mlprov.dev/schemas/registry-migrate/v1"
+
+
+@registry.command(epilog="""\b
+Examples:
+  # the embedded registry to PostgreSQL + S3, for the team
+  mlprov registry migrate --registry ~/.mlprov \\
+      --to postgresql+psycopg://mlprov@db.internal/mlprov --blobs s3://models/registry
+  # a team registry to a directory (an offline copy for an auditor)
+  mlprov registry migrate --to /media/audit/registry --key registry.key
+""")
+@registry_option
+@click.option("--to", "to", required=True, metavar="DIR|URL",
+              help="The new registry: a directory that holds no registry, or an empty "
+                   "database (postgresql+psycopg://USER@HOST/DB).")
+@click.option("--blobs", metavar="s3://BUCKET/PREFIX|DIR",
+              help="The team target's blob store (a database URL in --to).")
+@click.option("--key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              metavar="PRIVATE_KEY",
+              help="The registry's key, copied into a directory target (default: an "
+                   "embedded source's own). A database target never stores it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def migrate(registry_dir: Path | None, to: str, blobs: str | None, key: Path | None,
+            as_json: bool) -> None:
+    """Copy the registry with its whole history to another backend, and verify the copy.
+
+    Every version, blob, decision, review, audit entry, checkpoint and event is
+    copied as it is (nothing is re-signed: it is the same registry). Success is
+    reported only after the copy's signed head and audit log verify with the
+    registry's key and every blob is read back and matches its digest. The
+    source is only read; point clients at the new location afterwards.
+    """
+    from mlprov.registry import migrate_registry
+
+    team = "://" in to
+    if team and blobs is None:
+        raise click.UsageError("a team target needs a blob store: add --blobs "
+                               "s3://BUCKET/PREFIX (or a shared directory)")
+    if not team and blobs is not None:
+        raise click.UsageError("--blobs is for a team target (--to DATABASE_URL); a directory "
+                               "target keeps its blobs inside it")
+    with open_registry(registry_dir) as reg:
+        report = migrate_registry(reg, to, blobs=blobs, key=key,
+                                  progress=None if as_json else note)
+    if as_json:
+        emit_json({"schema": MIGRATE_SCHEMA, **report.to_json_dict()})
+        return
+    rows = sum(report.rows.values())
+    echo(f"migrated {report.source} -> {report.target}: {report.blobs} blobs "
+         f"({report.blob_bytes} bytes), {rows} rows, audit head entry {report.head_seq}; "
+         "the copy verifies")

@@ -30,8 +30,10 @@ from mlprov.registry._arguments import COUNT
 from mlprov.registry._auditlog import AuditReport
 from mlprov.registry._core import Registry
 from mlprov.registry._facts import RegistryIntegrityError, VersionFacts
+from mlprov.registry._gc import GcReport
 from mlprov.registry._home import HOME_ENV, default_home
 from mlprov.registry._hooks import sign_webhook, verify_webhook
+from mlprov.registry._migrate import MigrationReport, migrate_registry
 from mlprov.registry._pull import LoadedModel
 from mlprov.registry._records import (
     AliasChange,
@@ -62,7 +64,9 @@ __all__ = [
     "ArchivedVersionError",
     "AuditReport",
     "ChangeResult",
+    "GcReport",
     "LoadedModel",
+    "MigrationReport",
     "ModelUri",
     "NotFoundError",
     "PolicyDeniedError",
@@ -79,6 +83,7 @@ __all__ = [
     "VersionFacts",
     "default_home",
     "load",
+    "migrate_registry",
     "parse_model_uri",
     "parse_time",
     "sign_webhook",

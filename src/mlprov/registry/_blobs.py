@@ -22,6 +22,7 @@ from mlprov.registry.interface import (
     BlobInfo,
     BlobNotFoundError,
     BlobStore,
+    StoredBlob,
     StoreError,
     check_digest,
 )
@@ -262,3 +263,48 @@ class LocalBlobStore(BlobStore):
             for name in sorted(os.listdir(base / prefix)):
                 if len(name) == 64 and name.startswith(prefix):
                     yield f"sha256:{name}"
+
+    def iter_blobs(self) -> Iterator[StoredBlob]:
+        """Every stored blob with its size and modification time."""
+        for digest in self.iter_digests():
+            try:
+                info = os.stat(self._path(digest))
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StoreError(f"cannot read blob {digest}: {exc.strerror}") from exc
+            yield StoredBlob(digest, info.st_size, info.st_mtime)
+
+    def delete(self, digest: str) -> bool:
+        """Remove a blob (its file is read-only; the directory is ours)."""
+        path = self._path(digest)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StoreError(f"cannot delete blob {digest} from {self.description}: "
+                             f"{exc.strerror}") from exc
+        _fsync_dir(path.parent)
+        return True
+
+    def clean_partial(self, older_than: float) -> int:
+        """Remove temporary files of writers that died before ``older_than``."""
+        removed = 0
+        try:
+            entries = list(os.scandir(self._tmp))
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            raise StoreError(f"cannot list {self._tmp}: {exc.strerror}") from exc
+        for entry in entries:
+            try:
+                if entry.name.startswith("blob-") and entry.is_file(follow_symlinks=False) \
+                        and entry.stat(follow_symlinks=False).st_mtime < older_than:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StoreError(f"cannot remove {entry.path}: {exc.strerror}") from exc
+        return removed

@@ -19,7 +19,7 @@ See docs/registry-architecture.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ from mlprov.registry import (
     _auditlog,
     _deploy,
     _events,
+    _faults,  # noqa: F401 - re-exported: tests patch the fault points as ``_core._faults``
     _gatekeeper,
     _lookup,
     _moves,
@@ -57,6 +58,7 @@ from mlprov.registry._arguments import (
 from mlprov.registry._config import RegistryConfig
 from mlprov.registry._facts import VerifiedCache, VersionFacts
 from mlprov.registry._gate import PolicyCache
+from mlprov.registry._gc import DEFAULT_GRACE, GcReport, collect_garbage
 from mlprov.registry._head import SignedHead
 from mlprov.registry._location import RegistryLocation
 from mlprov.registry._records import (
@@ -600,6 +602,20 @@ class Registry:
             registry.deliver_events()
         """
         return _events.deliver_due(self, now=now)
+
+    @checked(grace=NUMBER, dry_run=BOOL)
+    def collect_garbage(self, *, grace: float = DEFAULT_GRACE, dry_run: bool = False,
+                        progress: Callable[[str], None] | None = None) -> GcReport:
+        """Delete blobs nothing in the registry names, written over ``grace`` seconds ago.
+
+        Killed writers leave such blobs; referenced blobs are never deleted
+        (:mod:`mlprov.registry._gc`). Needs no registry key: nothing audited changes.
+
+        Example:
+            report = registry.collect_garbage(dry_run=True)
+        """
+        return collect_garbage(self.metadata, self.blobs, grace=grace, dry_run=dry_run,
+                               progress=progress)
 
     # ------------------------------------------------------------------ deployments
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from mlprov.errors import InputError, VerificationError
 from mlprov.registry._gate import rule_outcome
 from mlprov.registry._gatekeeper import check_config_pinned, dry_result, gated
+from mlprov.registry._gc import check_blobs_kept, gc_epoch
 from mlprov.registry._lookup import verify_version
 from mlprov.registry._recorder import after_commit, change_tx, record_change, retrying
 from mlprov.registry._records import (
@@ -207,10 +208,12 @@ def add_review(registry: RegistryContext, name: str, version: int, review: Path 
                                 hint="a review must be signed by a key with the reviewer "
                                      "role in the registry's trust, about this version's "
                                      "root digest and identity (`mlprov review approve`)")
+    epoch = gc_epoch(registry.metadata)
     digest = registry.blobs.put_file(path).digest
 
     def run() -> ChangeResult:
         with registry.metadata.write() as tx:
+            check_blobs_kept(tx, registry.blobs, epoch, (digest,))
             record = need_version(tx, name, version)
             if any(r.digest == digest for r in tx.list_reviews(name, version)):
                 raise InputError(f"review {path} is already attached to {name} v{version}")

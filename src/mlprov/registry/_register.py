@@ -32,6 +32,7 @@ from mlprov.registry._facts import (
 )
 from mlprov.registry._gate import rule_outcome
 from mlprov.registry._gatekeeper import check_config_pinned
+from mlprov.registry._gc import check_blobs_kept, gc_epoch
 from mlprov.registry._recorder import after_commit, record_change, retrying
 from mlprov.registry._records import (
     ChangeResult,
@@ -66,6 +67,7 @@ def register(registry: RegistryContext, model: Path | str, *, evidence: Path | s
     model_path, evidence_path = Path(model), Path(evidence)
     who = actor or default_actor()
     verdict = _verify_for_registration(registry, model_path, evidence_path)
+    epoch = gc_epoch(registry.metadata)
     if not verdict.verified:
         _refuse_registration(registry, verdict, who, reason)
     name = check_name(verdict.name or "")
@@ -96,6 +98,10 @@ def register(registry: RegistryContext, model: Path | str, *, evidence: Path | s
                         reproducible=record.reproducible,
                         same_identity=tuple(r.version for r in existing),
                         decision=record.registration, seq=record.created_seq)
+            check_blobs_kept(tx, blobs, epoch, (
+                files_digest, evidence_digest, *evidence_files.values(),
+                *([scan_digest] if scan_digest else []),
+                *(f"sha256:{f.sha256}" for f in manifest.files)))
             now = utc_now()
             tx.ensure_model(name, now)
             model_record = tx.get_model(name)

@@ -47,6 +47,7 @@ from mlprov.registry.interface import (
     BlobInfo,
     BlobNotFoundError,
     BlobStore,
+    StoredBlob,
     StoreError,
     check_digest,
 )
@@ -560,3 +561,42 @@ class S3BlobStore(BlobStore):
                         yield f"sha256:{match.group(2)}"
         except self._boto_errors as exc:
             raise self._error(exc, "listing blobs") from exc
+
+    def iter_blobs(self) -> Iterator[StoredBlob]:
+        """Every stored blob with its size and ``LastModified`` time."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        paginator = self._client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=base + "sha256/"):
+                for item in page.get("Contents", ()):
+                    match = _KEY.match(item["Key"][len(base):])
+                    if match and match.group(2).startswith(match.group(1)):
+                        yield StoredBlob(f"sha256:{match.group(2)}", int(item["Size"]),
+                                         item["LastModified"].timestamp())
+        except self._boto_errors as exc:
+            raise self._error(exc, "listing blobs") from exc
+
+    def delete(self, digest: str) -> bool:
+        """``DeleteObject`` (S3 answers the same whether or not the key existed)."""
+        if self.stat(digest) is None:
+            return False
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=self._key(digest))
+        except self._boto_errors as exc:
+            raise self._error(exc, f"deleting blob {digest}") from exc
+        return True
+
+    def clean_partial(self, older_than: float) -> int:
+        """Abort this store's multipart uploads started before ``older_than``."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        removed = 0
+        try:
+            paginator = self._client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=base + "sha256/"):
+                for upload in page.get("Uploads", ()):
+                    if upload["Initiated"].timestamp() < older_than:
+                        self._abort(upload["Key"], upload["UploadId"])
+                        removed += 1
+        except self._boto_errors as exc:
+            raise self._error(exc, "listing unfinished uploads") from exc
+        return removed

@@ -18,7 +18,13 @@ from mlprov.errors import InputError
 from mlprov.registry._config import RegistryConfig, parse_config
 from mlprov.registry._gate import rule_outcome
 from mlprov.registry._gatekeeper import check_config_pinned
-from mlprov.registry._home import policies_snapshot, trust_snapshot, write_file_atomically
+from mlprov.registry._gc import check_blobs_kept, gc_epoch
+from mlprov.registry._home import (
+    policies_snapshot,
+    policy_file_digests,
+    trust_snapshot,
+    write_file_atomically,
+)
 from mlprov.registry._recorder import after_commit, record_change, retrying
 from mlprov.registry._records import ChangeResult, PendingChange, default_actor
 from mlprov.registry._settings import check_registry_identity
@@ -35,13 +41,15 @@ __all__ = ["check_gates", "check_policy_tests", "config_change", "set_config", "
 def set_trust(registry: RegistryContext, trust: Path | str, *, reason: str,
               actor: str | None = None) -> ChangeResult:
     """Replace the trust the registry enforces (see :meth:`Registry.set_trust`)."""
+    epoch = gc_epoch(registry.metadata)
     settings = registry.settings
     keyless = settings.signing() is not None
     if keyless:  # the registry must still be able to verify what it signs
         check_registry_identity(settings.signer, load_trust(Path(trust)))
     data = trust_snapshot(Path(trust), None if keyless else settings.signer.public_key)
     digest = registry.blobs.put_bytes(data).digest
-    return _set_setting(registry, "registry.trust", "trust", digest, reason=reason, actor=actor)
+    return _set_setting(registry, "registry.trust", "trust", digest, reason=reason, actor=actor,
+                        epoch=epoch)
 
 
 def set_policies(registry: RegistryContext, policies: Path | str | None, *, reason: str,
@@ -50,11 +58,13 @@ def set_policies(registry: RegistryContext, policies: Path | str | None, *, reas
     directory = Path(policies) if policies is not None else shipped_policies()
     check_policy_tests(directory, registry.settings.thresholds,
                        registry.settings.config.policy_data)
+    epoch = gc_epoch(registry.metadata)
     data = policies_snapshot(directory, registry.blobs)
     check_gates(registry.settings.config, data)
     digest = registry.blobs.put_bytes(data).digest
     return _set_setting(registry, "registry.policies", "policies", digest, reason=reason,
-                        actor=actor)
+                        actor=actor, epoch=epoch,
+                        blobs=tuple(policy_file_digests(data).values()))
 
 
 def set_thresholds(registry: RegistryContext, thresholds: Thresholds | Iterable[str], *,
@@ -63,9 +73,10 @@ def set_thresholds(registry: RegistryContext, thresholds: Thresholds | Iterable[
     new = threshold_set(thresholds)
     check_policy_tests(registry.settings.policies_dir(), new,
                        registry.settings.config.policy_data)
+    epoch = gc_epoch(registry.metadata)
     digest = registry.blobs.put_bytes(new.to_bytes()).digest
     return _set_setting(registry, "registry.thresholds", "thresholds", digest, reason=reason,
-                        actor=actor, details={"thresholds": new.lines()})
+                        actor=actor, details={"thresholds": new.lines()}, epoch=epoch)
 
 
 def set_config(registry: RegistryContext, config: Path | str, *, reason: str,
@@ -81,21 +92,30 @@ def set_config(registry: RegistryContext, config: Path | str, *, reason: str,
         policies = tx.get_state("policies")
     assert policies is not None
     check_gates(parsed, registry.blobs.get_bytes(policies))
+    epoch = gc_epoch(registry.metadata)
     digest = registry.blobs.put_bytes(data).digest
     config_file = registry.location.config_file
     return _set_setting(registry, "registry.config", "config", digest, reason=reason,
-                        actor=actor, after=None if config_file is None else (
+                        actor=actor, epoch=epoch, after=None if config_file is None else (
                             lambda: write_file_atomically(config_file, data, 0o644)))
 
 
 def _set_setting(registry: RegistryContext, kind: str, key: str, digest: str, *, reason: str,
-                 actor: str | None, after: Callable[[], None] | None = None,
+                 actor: str | None, epoch: str, blobs: tuple[str, ...] = (),
+                 after: Callable[[], None] | None = None,
                  details: dict[str, Any] | None = None) -> ChangeResult:
+    """Record ``key`` := ``digest`` as one signed change, then drop the cached settings.
+
+    ``epoch`` (taken before the blobs were stored) and ``blobs`` (what the setting
+    names besides itself) let a garbage collection that raced the change refuse it
+    rather than leave it dangling (:mod:`._gc`).
+    """
     if key != "config":
         check_config_pinned(registry)
 
     def run() -> ChangeResult:
         with registry.metadata.write() as tx:
+            check_blobs_kept(tx, registry.blobs, epoch, (digest, *blobs))
             old = tx.get_state(key)
             if old == digest:
                 raise InputError(f"the registry's {key} is already {digest}")

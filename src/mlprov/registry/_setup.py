@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from mlprov.registry._context import RegistryContext
     from mlprov.thresholds import Thresholds
 
-__all__ = ["MakeRegistry", "create_registry", "open_registry"]
+__all__ = ["MakeRegistry", "create_registry", "open_registry", "pin_public_key"]
 
 C_co = TypeVar("C_co", bound="RegistryContext", covariant=True)
 C = TypeVar("C", bound="RegistryContext")
@@ -98,7 +98,7 @@ def open_registry(home: Path | str | None, *, key: Path | str | None,
                                      "--blobs s3://BUCKET/PREFIX --trust T --key K`")
         location.prepare_cache()
         if public_pem is not None:
-            _pin_public_key(location, public_pem.encode())
+            pin_public_key(location, public_pem.encode())
         blobs = open_blob_store(blobs_spec, home=location.home)
     except BaseException:
         team.close()
@@ -242,7 +242,7 @@ def _create_team(location: RegistryLocation, *, signer: Any, key: Path | str | N
         _record_init(registry, settings, actor=actor, description=location.describe(),
                      details={"publicKey": signer.public_key.keyid, "blobs": blobs_spec,
                               **_thresholds_details(thresholds)})
-        _pin_public_key(location, signer.public_key.pem)
+        pin_public_key(location, signer.public_key.pem)
     except BaseException:
         store.close()
         raise
@@ -270,7 +270,7 @@ def _record_init(registry: RegistryContext, settings: list[tuple[str, str]], *,
             details={k: found[k] for k in ("trust", "policies", "config")} | details))
 
 
-def _pin_public_key(location: RegistryLocation, pem: bytes) -> None:
+def pin_public_key(location: RegistryLocation, pem: bytes) -> None:
     """Pin a team registry's public key locally at first use; refuse a different one later.
 
     Raises:

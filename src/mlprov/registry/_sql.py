@@ -905,6 +905,66 @@ class SqlMetadataStore(MetadataStore):
         with self._transaction(write=True) as conn:
             yield _Write(conn)
 
+    def copy_rows_to(self, target: SqlMetadataStore, *, state: dict[str, str | None],
+                     progress: Callable[[str], None] | None = None,
+                     batch: int = 2000) -> dict[str, int]:
+        """Copy every row into ``target``'s empty tables, as stored (ids included).
+
+        One snapshot of this database, one write transaction on ``target``: the
+        copy is all or nothing. ``state`` overrides registry-state keys (None drops
+        one); ``schema_version`` stays the target's own. Returns rows per table.
+
+        Raises:
+            InputError: ``target`` already holds a registry.
+            StoreError: either database failed (nothing is kept in ``target``).
+        """
+        counts: dict[str, int] = {}
+        with self._transaction(write=False) as source, \
+                target._transaction(write=True) as dest:
+            if _Read(dest).get_state("registry_id") is not None:
+                raise InputError(f"{target.description} already holds a registry",
+                                 hint="migrate into an empty database")
+            if self._parse_version(self._stored_version(source)) != \
+                    target._parse_version(target._stored_version(dest)):
+                raise StoreError("the two databases are at different schema versions",
+                                 hint="run `mlprov registry upgrade` on the source first")
+            for table in metadata.sorted_tables:
+                order = list(table.primary_key.columns)
+                rows = source.execute(select(table).order_by(*order)).mappings()
+                count = 0
+                chunk: list[dict[str, Any]] = []
+                for row in rows:
+                    values = dict(row)
+                    if table is registry_state:
+                        key = values["key"]
+                        if key == "schema_version" or key in state:
+                            continue
+                    chunk.append(values)
+                    if len(chunk) >= batch:
+                        dest.execute(insert(table), chunk)
+                        count += len(chunk)
+                        chunk = []
+                if chunk:
+                    dest.execute(insert(table), chunk)
+                    count += len(chunk)
+                if table is registry_state:
+                    for key, value in state.items():
+                        if value is not None:
+                            dest.execute(insert(table).values(key=key, value=value))
+                            count += 1
+                counts[table.name] = count
+                if progress is not None and count:
+                    progress(f"copied {count} rows of {table.name}")
+            if not target._sqlite:  # serial columns continue after the copied ids
+                for table in metadata.sorted_tables:
+                    for column in table.primary_key.columns:
+                        if column.autoincrement is True:
+                            following = select(func.coalesce(func.max(column), 0) + 1)
+                            dest.execute(select(func.setval(
+                                func.pg_get_serial_sequence(table.name, column.name),
+                                following.scalar_subquery(), False)))
+        return counts
+
     def close(self) -> None:
         """Dispose of the engine's connections."""
         self.engine.dispose()

@@ -45,6 +45,7 @@ __all__ = [
     "Stage",
     "StoreConflictError",
     "StoreError",
+    "StoredBlob",
     "VersionRecord",
     "WriteTransaction",
     "check_digest",
@@ -482,6 +483,15 @@ class BlobInfo:
     size: int
 
 
+@dataclass(frozen=True)
+class StoredBlob:
+    """A blob as listed: digest, size and when it was last written (POSIX seconds)."""
+
+    digest: str
+    size: int
+    modified: float
+
+
 class BlobStore(ABC):
     """Content-addressed bytes: a blob's name is the SHA-256 of its content.
 
@@ -527,3 +537,22 @@ class BlobStore(ABC):
     @abstractmethod
     def iter_digests(self) -> Iterator[str]:
         """Every stored blob's digest."""
+
+    @abstractmethod
+    def iter_blobs(self) -> Iterator[StoredBlob]:
+        """Every stored blob with its size and last write time (for garbage collection)."""
+
+    @abstractmethod
+    def clean_partial(self, older_than: float) -> int:
+        """Remove dead writers' partial writes started before ``older_than``; count them.
+
+        Temporary files, unfinished multipart uploads; ``older_than`` is POSIX seconds.
+        """
+
+    @abstractmethod
+    def delete(self, digest: str) -> bool:
+        """Remove a blob; False when it was not there.
+
+        Only ``mlprov registry gc`` deletes, under the registry's write lock and
+        only blobs no metadata names (:mod:`mlprov.registry._gc`).
+        """
