@@ -2,7 +2,8 @@
 
 A move is refused outright while an embedded registry's ``mlprov.toml`` differs
 from the recorded one (:func:`check_config_pinned`). Otherwise the version is
-re-verified from the blob store (:func:`verify_for_gate`) and the gate the
+re-verified from the blob store (:func:`verify_for_gate`; :func:`verify_record`
+is the memoised re-verification every reader of a stored version uses) and the gate the
 registry's config names for the move is evaluated over its facts, the transition
 and the registry's state (:func:`evaluate_gate`); :func:`gated` turns that into
 the :class:`PendingChange` the recorder signs, and :func:`dry_result` into the
@@ -11,13 +12,14 @@ answer of a dry run, with nothing signed or recorded.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlprov.errors import InputError, VerificationError
+from mlprov.registry import _facts
 from mlprov.registry._config import UNGATED
 from mlprov.registry._gate import GateOutcome, evaluate, rule_outcome
 from mlprov.registry._home import CONFIG_FILE
-from mlprov.registry._lookup import verify_record
 from mlprov.registry._records import ChangeResult, GatePolicy, PendingChange
 from mlprov.registry._uri import check_alias, parse_stage, version_uri
 from mlprov.registry.interface import ReadTransaction, RegistryError, Stage, VersionRecord
@@ -25,9 +27,10 @@ from mlprov.registry.interface import ReadTransaction, RegistryError, Stage, Ver
 if TYPE_CHECKING:
     from mlprov.registry._context import RegistryContext
     from mlprov.registry._facts import VersionFacts
+    from mlprov.trust import Trust
 
 __all__ = ["check_config_pinned", "dry_result", "evaluate_gate", "gate_policy", "gated",
-           "policy_uri_prefix", "registry_state", "verify_for_gate"]
+           "policy_uri_prefix", "registry_state", "verify_for_gate", "verify_record"]
 
 
 def check_config_pinned(registry: RegistryContext) -> None:
@@ -95,6 +98,49 @@ def registry_state(tx: ReadTransaction, record: VersionRecord,
             name, stage=stage, limit=20, descending=True)]
             for stage in (Stage.STAGING, Stage.PRODUCTION)},
     }
+
+
+def verify_record(registry: RegistryContext, record: VersionRecord, reviews: list[str], *,
+                  deep: bool = False, trust: Trust | None = None,
+                  tx: ReadTransaction | None = None) -> VersionFacts:
+    """Re-verify a version (memoised by content digests; see :class:`VerifiedCache`).
+
+    Parents registered here are found by root digest, so a derived model's
+    lineage is walked through the registry's own copies of their evidence.
+    With ``trust`` (a pipeline's own), nothing is memoised.
+    """
+    if tx is None:
+        with registry.metadata.read() as read_tx:
+            return verify_record(registry, record, reviews, deep=deep, trust=trust, tx=read_tx)
+    stand_in = _stand_in_model(registry.home)
+    if trust is not None:
+        return _facts.verify_version(record, trust=trust, blobs=registry.blobs,
+                                     decisions=tx.get_decision, review_digests=reviews,
+                                     deep=deep, lookup=tx.find_by_root, model_path=stand_in)
+    settings = registry.settings
+    registry_trust = settings.trust
+    return _facts.verify_version(record, trust=registry_trust, blobs=registry.blobs,
+                                 decisions=tx.get_decision, review_digests=reviews, deep=deep,
+                                 cache=registry.verified, trust_key=settings.trust_digest,
+                                 lookup=tx.find_by_root, model_path=stand_in)
+
+
+def _stand_in_model(home: Path) -> Path | None:
+    """An empty, read-only directory ``verify`` takes as a stored version's model.
+
+    Its files are the stored manifest's (no byte is read there); made once per
+    registry directory or cache, so re-verification writes nothing. None when
+    it cannot be made (then a temporary one is).
+    """
+    path = home / ".stored-model"
+    try:
+        if not path.is_dir():
+            path.mkdir(mode=0o555, parents=True, exist_ok=True)
+        if any(path.iterdir()):
+            return None
+    except OSError:
+        return None
+    return path
 
 
 def verify_for_gate(registry: RegistryContext, tx: ReadTransaction,

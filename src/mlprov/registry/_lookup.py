@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from mlprov.registry import _facts
 from mlprov.registry._gate import rule_outcome
+from mlprov.registry._gatekeeper import verify_record
 from mlprov.registry._head import check_decision_in_log, check_head_file
 from mlprov.registry._recorder import after_commit, record_change, retrying
 from mlprov.registry._records import (
@@ -23,7 +24,7 @@ from mlprov.registry._records import (
     resolve_uri,
 )
 from mlprov.registry._uri import ModelUri, check_name, check_version, parse_model_uri, version_uri
-from mlprov.registry.interface import NotFoundError, ReadTransaction, Stage, VersionRecord
+from mlprov.registry.interface import NotFoundError, Stage, VersionRecord
 
 if TYPE_CHECKING:
     from mlprov.registry._context import RegistryContext
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from mlprov.trust import Trust
 
 __all__ = ["decision", "get_version", "iter_versions", "record_archived_use", "resolve",
-           "verify_record", "verify_version"]
+           "verify_version"]
 
 
 def resolve(registry: RegistryContext, uri: str | ModelUri, *, trust: Trust | None = None,
@@ -99,49 +100,6 @@ def verify_version(registry: RegistryContext, name: str, version: int, *, deep: 
         record = need_version(tx, name, version)
         reviews = [r.digest for r in tx.list_reviews(name, version)]
     return verify_record(registry, record, reviews, deep=deep, trust=trust)
-
-
-def verify_record(registry: RegistryContext, record: VersionRecord, reviews: list[str], *,
-                  deep: bool = False, trust: Trust | None = None,
-                  tx: ReadTransaction | None = None) -> VersionFacts:
-    """Re-verify a version (memoised by content digests; see :class:`VerifiedCache`).
-
-    Parents registered here are found by root digest, so a derived model's
-    lineage is walked through the registry's own copies of their evidence.
-    With ``trust`` (a pipeline's own), nothing is memoised.
-    """
-    if tx is None:
-        with registry.metadata.read() as read_tx:
-            return verify_record(registry, record, reviews, deep=deep, trust=trust, tx=read_tx)
-    stand_in = _stand_in_model(registry.home)
-    if trust is not None:
-        return _facts.verify_version(record, trust=trust, blobs=registry.blobs,
-                                     decisions=tx.get_decision, review_digests=reviews,
-                                     deep=deep, lookup=tx.find_by_root, model_path=stand_in)
-    settings = registry.settings
-    registry_trust = settings.trust
-    return _facts.verify_version(record, trust=registry_trust, blobs=registry.blobs,
-                                 decisions=tx.get_decision, review_digests=reviews, deep=deep,
-                                 cache=registry.verified, trust_key=settings.trust_digest,
-                                 lookup=tx.find_by_root, model_path=stand_in)
-
-
-def _stand_in_model(home: Path) -> Path | None:
-    """An empty, read-only directory ``verify`` takes as a stored version's model.
-
-    Its files are the stored manifest's (no byte is read there); made once per
-    registry directory or cache, so re-verification writes nothing. None when
-    it cannot be made (then a temporary one is).
-    """
-    path = home / ".stored-model"
-    try:
-        if not path.is_dir():
-            path.mkdir(mode=0o555, parents=True, exist_ok=True)
-        if any(path.iterdir()):
-            return None
-    except OSError:
-        return None
-    return path
 
 
 def iter_versions(registry: RegistryContext, name: str) -> Iterator[VersionRecord]:

@@ -36,7 +36,8 @@ from mlprov.registry._facts import (
     VersionFacts,
     read_decision,
 )
-from mlprov.registry._lookup import record_archived_use, verify_record
+from mlprov.registry._gatekeeper import verify_record
+from mlprov.registry._lookup import record_archived_use
 from mlprov.registry._uri import parse_model_uri, version_uri
 from mlprov.registry.interface import ReadTransaction
 from mlprov.trust import Trust
