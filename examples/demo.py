@@ -75,10 +75,14 @@ def load_module(name: str) -> ModuleType:
 class Story:
     """Runs commands in the work directory, echoing each and checking its exit code."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, registry: str | None = None) -> None:
         self.work = work
         self.env = dict(os.environ, MLPROV_HOME=str(work / "registry"))
         self.env.pop("MLPROV_KEY_PASSPHRASE", None)
+        self.env.pop("MLPROV_REGISTRY", None)
+        if registry is not None:  # a team registry: every command and mlprov.load find it
+            self.env.update(MLPROV_REGISTRY=registry, MLPROV_CACHE_HOME=str(work / "cache"),
+                            MLPROV_REGISTRY_KEY=str(work / "keys" / "registry.key"))
 
     def run(self, *args: str | Path, expect: int = 0, actor: str = "ci") -> str:
         argv = [str(a) for a in args]
@@ -106,14 +110,22 @@ def main() -> None:
     """Run the story."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, help="keep the outputs here (default: temp)")
+    parser.add_argument("--registry", metavar="DATABASE_URL",
+                        help="run on a team registry (an empty PostgreSQL database, "
+                             "postgresql+psycopg://USER@HOST/DB) instead of the embedded one")
+    parser.add_argument("--blobs", metavar="s3://BUCKET/PREFIX",
+                        help="the team registry's blob store (with --registry; AWS_* variables "
+                             "name the endpoint and credentials)")
     args = parser.parse_args()
+    if (args.registry is None) != (args.blobs is None):
+        parser.error("--registry and --blobs go together")
     work = args.workdir or Path(tempfile.mkdtemp(prefix="mlprov-demo-"))
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
     started = time.monotonic()
     mlprov, python = BIN / "mlprov", sys.executable
-    story = Story(work)
+    story = Story(work, args.registry)
     run = story.run
     lineage = load_module("lineage_demo")
 
@@ -134,7 +146,10 @@ def main() -> None:
 
     print("\n== 3. Keys for the CI builder, the evaluator and a reviewer; a trust file of roles")
     (work / "keys").mkdir()
-    for key, kind in (("ci", "ecdsa-p256"), ("qa", "ed25519"), ("alice", "ed25519")):
+    signers = [("ci", "ecdsa-p256"), ("qa", "ed25519"), ("alice", "ed25519")]
+    if args.registry is not None:  # a team registry's key is kept outside its database
+        signers.append(("registry", "ecdsa-p256"))
+    for key, kind in signers:
         run(mlprov, "keygen", "--out", work / "keys" / f"{key}.key", "--type", kind)
     (work / "trust.yaml").write_text(
         "version: 1\nkeys:\n"
@@ -167,9 +182,15 @@ def main() -> None:
     print("\n   ...a copy whose weights someone changed does not verify:")
     run(mlprov, "verify", tampered, "--evidence", work / "evidence", *trust, expect=1)
 
-    print("\n== 5. A registry (here $MLPROV_HOME): it enforces this trust and the shipped "
-          "policies")
-    run(mlprov, "registry", "init", *trust)
+    if args.registry is None:
+        print("\n== 5. A registry (here $MLPROV_HOME): it enforces this trust and the shipped "
+              "policies")
+        run(mlprov, "registry", "init", *trust)
+    else:
+        print("\n== 5. A team registry ($MLPROV_REGISTRY: PostgreSQL + S3): it enforces this "
+              "trust and the shipped policies")
+        run(mlprov, "registry", "init", "--db", args.registry, "--blobs", args.blobs, *trust,
+            "--key", work / "keys" / "registry.key")
     run(mlprov, "register", work / "model", "--evidence", work / "evidence")
 
     print("\n== 6. Fine-tune v1 on a new loan book; distil a smaller student from the "
@@ -238,9 +259,18 @@ def main() -> None:
     run(mlprov, "audit", "verify")
 
     print("\n== 14. Someone edits the registry's database directly: it is caught")
-    db = sqlite3.connect(work / "registry" / "registry.db", isolation_level=None)
-    db.execute("UPDATE aliases SET version = 2 WHERE alias = 'production'")
-    db.close()
+    forge = "UPDATE aliases SET version = 2 WHERE alias = 'production'"
+    if args.registry is None:
+        db = sqlite3.connect(work / "registry" / "registry.db", isolation_level=None)
+        db.execute(forge)
+        db.close()
+    else:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(args.registry)
+        with engine.begin() as conn:
+            conn.execute(text(forge))
+        engine.dispose()
     run(mlprov, "pull", f"models:/{NAME}@production", "--out", work / "pulled", expect=1)
     run(mlprov, "audit", "verify", expect=1)
 

@@ -23,8 +23,35 @@ def home(tmp_path: Path, run_cli, keys) -> Path:
     return path
 
 
+@pytest.fixture(params=["embedded", "team"])
+def location(request: pytest.FixtureRequest, tmp_path: Path, run_cli, keys,
+             monkeypatch: pytest.MonkeyPatch) -> str:
+    """A registry made by `mlprov registry init` on every backend: its --registry value."""
+    if request.param == "embedded":
+        return str(request.getfixturevalue("home"))
+    url: str = request.getfixturevalue("postgres_url")
+    blobs: str = request.getfixturevalue("s3_url")
+    key = tmp_path / "registry.key"
+    assert run_cli("keygen", "--out", str(key), "--type", "ecdsa-p256").exit_code == 0
+    monkeypatch.setenv("MLPROV_CACHE_HOME", str(tmp_path / "cache"))
+    r = run_cli("registry", "init", "--db", url, "--blobs", blobs, "--trust", str(keys.trust),
+                "--key", str(key), "--json")
+    assert r.exit_code == 0, r.stderr
+    monkeypatch.setenv("MLPROV_REGISTRY_KEY", str(key))  # the machines that change it
+    return url
+
+
 @pytest.fixture
-def cli(run_cli, home):
+def cli(run_cli, location):
+    """The CLI against the registry on every backend."""
+    def run(*args: str):
+        return run_cli(*args, "--registry", location)
+    return run
+
+
+@pytest.fixture
+def embedded_cli(run_cli, home):
+    """The CLI against an embedded registry (tests that edit its files)."""
     def run(*args: str):
         return run_cli(*args, "--registry", str(home))
     return run
@@ -133,7 +160,8 @@ def test_usage_and_lookup_errors(cli, run_cli, tmp_path, make_model):
     assert "refusal audited" in line
 
 
-def test_registry_commands(cli, keys, tmp_path, home):
+def test_registry_commands(embedded_cli, keys, tmp_path, home):
+    cli = embedded_cli
     r = cli("registry", "show", "--json")
     info = json.loads(r.stdout)
     assert {s["name"] for s in info["signers"]} == {"ci", "eval", "alice", "registry"}
@@ -151,7 +179,8 @@ def test_registry_commands(cli, keys, tmp_path, home):
     assert "registry.config" in cli("audit", "log").stdout
 
 
-def test_audit_verify_fails_on_a_tampered_database(cli, make_model, home, tmp_path):
+def test_audit_verify_fails_on_a_tampered_database(embedded_cli, make_model, home, tmp_path):
+    cli = embedded_cli
     m = make_model()
     cli("register", str(m.model), "--evidence", str(m.evidence))
     assert cli("audit", "verify").exit_code == 0
@@ -212,13 +241,13 @@ def test_events_deliver_cli(cli):
     assert "registry.init" in r.stdout
 
 
-def test_attest_with_a_registry_parent(cli, run_cli, home, make_model, keys, tmp_path):
+def test_attest_with_a_registry_parent(cli, run_cli, location, make_model, keys, tmp_path):
     base = make_model("credit-risk-base")
     assert cli("register", str(base.model), "--evidence", str(base.evidence)).exit_code == 0
     child = tmp_path / "child"
     child.mkdir()
     (child / "weights.safetensors").write_bytes(b"child weights")
-    env = {"MLPROV_HOME": str(home)}
+    env = {"MLPROV_REGISTRY": location}
     r = run_cli("attest", str(child), "--name", "credit-risk", "--key", str(keys.builder),
                 "--out", str(tmp_path / "child-ev"), "--commit", "0" * 40,
                 "--parent", "fine-tune-of=models:/credit-risk-base/1",

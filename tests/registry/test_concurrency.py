@@ -30,6 +30,8 @@ WORKER = textwrap.dedent("""
     home, worker, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     done = []
     with Registry.open(home) as reg:
+        if len(sys.argv) > 4:  # a registering worker: a new model first, then moves
+            done.append(reg.register(sys.argv[4], evidence=sys.argv[5]).seq)
         for n in range(rounds):
             version = (worker + n) % 3 + 1
             try:
@@ -55,13 +57,18 @@ def _env() -> dict[str, str]:
 
 
 def test_concurrent_writers_lose_no_update(registry, make_model):
+    """Eight processes register, promote and move aliases at once (issue 12 item 5)."""
     for _ in range(3):
         m = make_model()
         registry.register(m.model, evidence=m.evidence)
     start = registry.verify_audit(sign_checkpoint=False).head_seq
-    workers, rounds = 4, 9
+    workers, rounds = 8, 6
+    newcomers = [make_model(f"model-{w}") for w in range(0, workers, 2)]
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, registry.address, str(w),
-                               str(rounds)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               str(rounds), *([str(newcomers[w // 2].model),
+                                               str(newcomers[w // 2].evidence)]
+                                              if w % 2 == 0 else [])],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               env=_env()) for w in range(workers)]
     seqs: list[int] = []
     for proc in procs:
@@ -73,6 +80,9 @@ def test_concurrent_writers_lose_no_update(registry, make_model):
     assert report.ok, report.problems
     assert report.head_seq == start + len(seqs)  # every accepted change is in the log
     assert sorted(seqs) == list(range(start + 1, report.head_seq + 1))
+    assert len(registry.list_models()) == 1 + len(newcomers)  # every registration landed
+    deep = registry.verify_audit(deep=True, sign_checkpoint=False)
+    assert deep.ok and deep.decisions == deep.entries  # every decision's signature checked
     # The alias table is exactly what the log says (replayed by verify_audit too).
     history = registry.alias_history("credit-risk", "canary")
     # The workers archive versions too: the alias may lead to an Archived one, which

@@ -6,12 +6,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "demo.py"
 
 
-def test_demo_runs_the_whole_story_offline(tmp_path: Path):
-    done = subprocess.run([sys.executable, str(EXAMPLE), "--workdir", str(tmp_path / "w")],
-                          capture_output=True, text=True, check=False)
+@pytest.fixture(params=["embedded", "team"])
+def backend(request: pytest.FixtureRequest) -> list[str]:
+    """The demo's registry options: none (embedded), or PostgreSQL + S3 on real servers."""
+    if request.param == "embedded":
+        return []
+    url: str = request.getfixturevalue("postgres_url")
+    blobs: str = request.getfixturevalue("s3_url")  # sets the AWS_* variables the demo inherits
+    return ["--registry", url, "--blobs", blobs]
+
+
+def test_demo_runs_the_whole_story_offline(tmp_path: Path, backend: list[str]):
+    done = subprocess.run([sys.executable, str(EXAMPLE), "--workdir", str(tmp_path / "w"),
+                           *backend], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout[-4000:]
     out = done.stdout
     steps = [
