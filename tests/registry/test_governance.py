@@ -368,3 +368,19 @@ def test_rollback_on_the_cli_names_the_target(tmp_path, run_cli, keys, make_mode
     r = run_cli("rollback", "credit-risk", "--alias", "production", "--registry", str(home))
     assert r.exit_code == 0
     assert "rolling back to v2: the most recent earlier target" in r.stderr
+
+
+def test_a_deployment_cannot_carry_a_member_past_the_registry_thresholds(tmp_path, keys,
+                                                                         make_model, approve):
+    """The thresholds gate a version's move and a deployment holding it alike."""
+    weak = make_model("credit-risk", metrics={"metrics": {"val/auc": 0.91, "test/auc": 0.8}})
+    with Registry.init(tmp_path / "r", trust=keys.trust, thresholds=SEED_THRESHOLDS) as reg:
+        reg.register(weak.model, evidence=weak.evidence)
+        reg.promote("credit-risk", 1, to="Staging", reason="eval passed")
+        reg.add_review("credit-risk", 1, approve(weak))
+        with pytest.raises(PolicyDeniedError, match=r"test/auc = 0\.8 is below the minimum 0\.85"):
+            reg.promote("credit-risk", 1, to="Production", reason="ship")
+        reg.create_deployment("stack", ["models:/credit-risk/1"], reason="release")
+        reg.promote_deployment("stack", 1, to="Staging", reason="try")
+        with pytest.raises(PolicyDeniedError, match=r"test/auc = 0\.8 is below the minimum 0\.85"):
+            reg.promote_deployment("stack", 1, to="Production", reason="around the gate")

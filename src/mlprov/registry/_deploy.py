@@ -187,8 +187,7 @@ def promote_deployment(registry: RegistryContext, name: str, version: int, *, to
                     what=f"moving deployment {name} v{version} to {stage.value}",
                     transition={"from": record.stage.value, "to": stage.value,
                                 "actor": actor, "reason": reason},
-                    state={"deployment": name, "deploymentVersion": version},
-                    apply_thresholds=False)))
+                    state={"deployment": name, "deploymentVersion": version})))
             outcome = _combine(outcomes)
             details = {"from": record.stage.value, "to": stage.value}
             pending = PendingChange(

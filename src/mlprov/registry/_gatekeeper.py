@@ -156,13 +156,11 @@ def verify_for_gate(registry: RegistryContext, tx: ReadTransaction,
 
 def evaluate_gate(registry: RegistryContext, tx: ReadTransaction, gate: str | None, *,
                   record: VersionRecord, facts: VersionFacts, what: str,
-                  transition: dict[str, Any], state: dict[str, Any],
-                  apply_thresholds: bool = True) -> GateOutcome:
+                  transition: dict[str, Any], state: dict[str, Any]) -> GateOutcome:
     """Evaluate ``gate`` over a verified version, the move and the registry's state.
 
-    ``state`` is added to :func:`registry_state`. With ``apply_thresholds`` the
-    registry's thresholds replace the policy data's metric thresholds (a
-    deployment's members are gated without them, as they always were).
+    ``state`` is added to :func:`registry_state`; the registry's thresholds
+    replace the policy data's metric thresholds, for a deployment's members too.
     """
     return evaluate(
         gate, what=what, policies_dir=registry.settings.policies_dir(),
@@ -170,7 +168,7 @@ def evaluate_gate(registry: RegistryContext, tx: ReadTransaction, gate: str | No
         policy_uri_prefix=policy_uri_prefix(registry), cache=registry.policy_cache,
         verdict=facts.verdict, reviews=facts.reviews, scan=facts.scan, transition=transition,
         registry_state=registry_state(tx, record, state),
-        thresholds=registry.settings.thresholds if apply_thresholds else None)
+        thresholds=registry.settings.thresholds)
 
 
 def gated(registry: RegistryContext, tx: ReadTransaction, *, kind: str, record: VersionRecord,
