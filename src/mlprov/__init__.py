@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from mlprov.hashing import hash_path
     from mlprov.inspection import Inspection, inspect_evidence
     from mlprov.lineage import Lineage, verify_lineage
-    from mlprov.registry import LoadedModel, load
+    from mlprov.registry import LoadedModel
+    from mlprov.server import load
     from mlprov.verification import Verdict, verify
 
 _LAZY = {
@@ -38,7 +39,8 @@ _LAZY = {
     "Inspection": "mlprov.inspection",
     "verify_lineage": "mlprov.lineage",
     "Lineage": "mlprov.lineage",
-    "load": "mlprov.registry",
+    # Local registries and registry servers alike (mlprov.server.load dispatches).
+    "load": "mlprov.server",
     "LoadedModel": "mlprov.registry",
 }
 

@@ -44,6 +44,8 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
                    "Pin several versions as one signed, promotable deployment."),
     "audit": ("mlprov._cli.audit", "audit", "Show or verify the registry's audit log."),
     "events": ("mlprov._cli.audit", "events", "List registry events; deliver them to hooks."),
+    "server": ("mlprov._cli.server", "server",
+               "Serve a registry to authenticated clients; manage its API tokens."),
 }
 
 

@@ -20,9 +20,10 @@ F = Callable[..., Any]
 CHANGE_SCHEMA = "https://mlprov.dev/schemas/registry-change/v1"
 
 REGISTRY_ENV = "MLPROV_REGISTRY"
-REGISTRY_HELP = ("The registry: its directory, or its database URL "
-                 "(postgresql+psycopg://USER@HOST/DB). Default: $MLPROV_REGISTRY, else "
-                 "$MLPROV_HOME, else ~/.mlprov.")
+REGISTRY_HELP = ("The registry: its directory, its database URL "
+                 "(postgresql+psycopg://USER@HOST/DB), or its server (https://HOST, token in "
+                 "$MLPROV_TOKEN). Default: $MLPROV_REGISTRY, else $MLPROV_HOME, else "
+                 "~/.mlprov.")
 
 
 def registry_option(fn: F) -> F:
@@ -66,8 +67,25 @@ def stage_change_options(what: str) -> Callable[[F], F]:
     return decorate
 
 
-def open_registry(registry_dir: Path | None) -> Registry:
-    """Open the registry (imports SQLAlchemy only now, not at CLI start-up)."""
+def open_registry(registry_dir: Path | str | None) -> Registry:
+    """Open the registry (imports SQLAlchemy only now, not at CLI start-up).
+
+    An ``https://`` URL (``http://`` on loopback), given or in ``$MLPROV_REGISTRY``,
+    opens a registry server's client (:class:`mlprov.server.RemoteRegistry`, token
+    from ``$MLPROV_TOKEN``), which offers the same methods and verifies every
+    answer with the registry key it pinned.
+    """
+    import os
+
+    from mlprov.server._url import is_server_url
+
+    location = registry_dir if registry_dir is not None else os.environ.get(REGISTRY_ENV)
+    if is_server_url(location):
+        from typing import cast
+
+        from mlprov.server import RemoteRegistry
+
+        return cast("Registry", RemoteRegistry.open(str(location)))
     from mlprov.registry import Registry
 
     return Registry.open(registry_dir)

@@ -57,6 +57,12 @@ class RegistryLocation:
         if location is None:
             value = os.environ.get(REGISTRY_ENV)
             location = value if value else None
+        if isinstance(location, str) and location.lower().startswith(("https://", "http://")):
+            # A registry server: its client is mlprov.server.RemoteRegistry (above this
+            # package); the CLI's --registry and mlprov.load() open it themselves.
+            raise InputError(f"{location} is a registry server, not a registry directory or "
+                             "database", hint="open it with mlprov.server.open_registry() or "
+                                              "mlprov.load(); the CLI's --registry takes it")
         if isinstance(location, str) and "://" in location:
             from mlprov.registry._stores_url import normalise_database_url
 

@@ -1,0 +1,110 @@
+"""The server's state: the registry it fronts, its tokens, authentication, limits.
+
+Registry work is blocking (SQLite or PostgreSQL, blob reads, policy
+evaluation, signing), so it runs on worker threads, at most ``workers`` at a
+time. Each worker thread opens its own :class:`~mlprov.registry.Registry` on
+the same location (as separate processes would): the registry serialises its
+writers in the database (``BEGIN IMMEDIATE`` / an advisory lock), and no
+registry object is shared between threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from mlprov.server._auth import Authenticator
+from mlprov.server._config import ServerConfig
+from mlprov.server._oidc import OidcVerifier
+from mlprov.server._ratelimit import RateLimiter
+from mlprov.server._tokens import TokenStore
+
+if TYPE_CHECKING:
+    from mlprov.registry import Registry
+
+__all__ = ["ServerState", "token_store_for"]
+
+T = TypeVar("T")
+log = logging.getLogger("mlprov.server")
+
+
+def token_store_for(registry: Registry) -> TokenStore:
+    """The server's token tables in ``registry``'s own database.
+
+    Raises:
+        InputError: the registry's metadata store is not an SQL database.
+    """
+    from mlprov.errors import InputError
+
+    url = getattr(registry.metadata, "url", None)
+    if not isinstance(url, str):
+        raise InputError(f"the registry at {registry.address} keeps no SQL database for the "
+                         "server's tokens")
+    return TokenStore(url)
+
+
+class ServerState:
+    """Everything a request handler needs (one per server process)."""
+
+    def __init__(self, address: str, config: ServerConfig, *, key: str | None = None,
+                 oidc_fetch: Any = None) -> None:
+
+        self.address = address
+        self.config = config
+        self.key = key
+        self._local = threading.local()
+        self._opened: list[Registry] = []
+        self._lock = threading.Lock()
+        first = self.registry()
+        self.registry_id = first.registry_id
+        self.tokens = token_store_for(first)
+        self.tokens.create()
+        self.authenticator = Authenticator(self.tokens, OidcVerifier(config.oidc,
+                                                                     fetch=oidc_fetch))
+        self.rates = RateLimiter(config.server.rate_limit, config.server.rate_burst)
+        # Failed authentications per client address: a stricter bucket, so
+        # guessing tokens costs time.
+        self.auth_failures = RateLimiter(60, 20)
+        self.tmp = Path(tempfile.mkdtemp(prefix="mlprov-server-"))
+        self._limiter: Any = None
+
+    @property
+    def limiter(self) -> Any:
+        """The worker-thread limiter (made inside the event loop that uses it)."""
+        if self._limiter is None:
+            import anyio
+
+            self._limiter = anyio.CapacityLimiter(self.config.server.workers)
+        return self._limiter
+
+    def registry(self) -> Registry:
+        """This thread's registry, opened on first use."""
+        from mlprov.registry import Registry
+
+        found: Registry | None = getattr(self._local, "registry", None)
+        if found is None:
+            found = Registry.open(self.address, key=self.key)
+            self._local.registry = found
+            with self._lock:
+                self._opened.append(found)
+        return found
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking registry work on a worker thread."""
+        import anyio.to_thread
+
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+
+    def close(self) -> None:
+        """Close every registry and the token store; remove temporary uploads."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for registry in opened:
+            registry.close()
+        self.tokens.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
