@@ -144,7 +144,7 @@ def test_story_through_the_cli(served, make_model, approve, run_cli, tmp_path, m
     r = as_("reader", "audit", "log", "--json")
     assert r.exit_code == 0, r.stderr
     entries = json.loads(r.stdout)["entries"]
-    promote = [e for e in entries if e["kind"] == "stage.transition"][0]
+    promote = next(e for e in entries if e["kind"] == "stage.transition")
     assert promote["actor"] == "promoter-user"  # --actor someone-else was not recorded
     r = as_("reader", "audit", "verify", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["ok"], r.stdout
