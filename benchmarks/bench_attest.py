@@ -1038,14 +1038,16 @@ def render_env_check(document: dict[str, Any]) -> str:
         ("verify_vs_ms_verify", "wall", "verify / model_signing wall"),
         ("startup", "wall", "mlprov --help"),
     ]
+    header = f"{'environment':<12} {'rfc3987-syntax':<15} " + " ".join(
+        f"{title:<30}" for _, _, title in columns
+    ).rstrip()
     lines = [
         (f"environment check: {first['model']['size']} model, {first['model']['files']} "
          f"files; median of {first['repeat']} paired rounds (start-up: "
          f"{first['startup_repeat']}); {first['platform']['cpus']} CPUs"),
         "",
-        f"{'environment':<12} {'rfc3987-syntax':<15} "
-        + " ".join(f"{title:<28}" for _, _, title in columns).rstrip(),
-        "-" * 144,
+        header,
+        "-" * len(header),
     ]
     for name, env in envs.items():
         targets = {t["key"]: t for t in env["report"]["targets"]}
@@ -1055,7 +1057,7 @@ def render_env_check(document: dict[str, Any]) -> str:
             limit = "" if f["limit"] is None else f" (<={f['limit']}{t['unit']})"
             cells.append(f"{_figure(f['value'], t['unit'])} {f['result']}{limit}")
         present = "installed" if env["rfc3987_syntax"] else "absent"
-        lines.append(f"{name:<12} {present:<15} " + " ".join(f"{c:<28}" for c in cells).rstrip())
+        lines.append(f"{name:<12} {present:<15} " + " ".join(f"{c:<30}" for c in cells).rstrip())
     lines.append("")
     for name, env in envs.items():
         lines += [f"== {name}: {env['description']} ({env['venv']})", render_text(env["report"]),
