@@ -769,10 +769,11 @@ def render_text(report: dict[str, Any]) -> str:
         rate = "" if key.endswith("_help") else f"{size / MIB / wall['median_s']:6.0f}"
         user = statistics.median(cpu["user_samples_s"])
         system = statistics.median(cpu["sys_samples_s"])
-        lines.append(
+        row = (
             f"{t['label']:<30} {wall['median_s']:7.3f} {wall['min_s']:7.3f} "
             f"{wall['max_s']:7.3f} {cpu['median_s']:7.3f} {user:7.3f} {system:7.3f} {rate:>6}"
         )
+        lines.append(row.rstrip())
     lines += [
         "",
         "paired: median of the per-round ratios (the headline, judged); "
