@@ -180,12 +180,16 @@ def bench_mlprov(registry: object, samples: int) -> dict[str, list[float]]:
     registry = Registry.open(home)  # a fresh instance: nothing verified or memoised yet
     # Cold: the first change of each real version verifies its evidence from scratch.
     cold = timed(lambda i: registry.promote(NAME, i + 1, to="Staging", reason="bench"), REAL)
+    # Stages move None -> Staging -> Production, and a production alias points only at
+    # a version in Production (staging.rego, production.rego).
+    for number in range(1, REAL + 1):
+        registry.promote(NAME, number, to="Production", reason="bench")
     registry.set_alias(NAME, "production", 1, reason="bench")
     resolve = timed(lambda _i: registry.resolve(f"models:/{NAME}@production"), samples * 2)
     order = [2, 3, 1]
     move = timed(lambda i: registry.set_alias(NAME, "production", order[i % REAL],
                                               reason="bench"), samples)
-    stages = ["Production", "Staging"]
+    stages = ["Staging", "Production"]  # each real version steps back, then up again
     promote = timed(lambda i: registry.promote(NAME, (i // 2) % REAL + 1, to=stages[i % 2],
                                                reason="bench"), samples)
     registry.close()
@@ -226,13 +230,17 @@ def setup_mlflow(work: Path, total: int, one_name: int) -> object:
 
 
 def bench_mlflow(client: object, samples: int) -> dict[str, list[float]]:
+    for number in range(1, REAL + 1):  # the same stages as mlprov's versions
+        for stage in ("Staging", "Production"):
+            client.transition_model_version_stage(  # type: ignore[attr-defined]
+                NAME, number, stage)
     client.set_registered_model_alias(NAME, "production", 1)  # type: ignore[attr-defined]
     resolve = timed(lambda _i: client.get_model_version_by_alias(  # type: ignore[attr-defined]
         NAME, "production"), samples * 2)
     order = [2, 3, 1]
     move = timed(lambda i: client.set_registered_model_alias(  # type: ignore[attr-defined]
         NAME, "production", order[i % REAL]), samples)
-    stages = ["Production", "Staging"]
+    stages = ["Staging", "Production"]
     promote = timed(lambda i: client.transition_model_version_stage(  # type: ignore[attr-defined]
         NAME, (i // 2) % REAL + 1, stages[i % 2]), samples)
     return {"resolve": resolve, "move": move, "promote": promote}
