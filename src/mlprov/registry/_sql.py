@@ -330,13 +330,16 @@ class _Read(ReadTransaction):
         return value
 
     def get_model(self, name: str) -> ModelRecord | None:
-        row = self.conn.execute(
-            select(models.c.id, models.c.created_at).where(models.c.name == name)).first()
+        # One statement (the latest version from the primary key's index), and the id
+        # kept for the lookups that follow: resolve asks for the model, then its alias.
+        latest = (select(func.max(versions.c.version)).where(versions.c.model_id == models.c.id)
+                  .scalar_subquery())
+        row = self.conn.execute(select(models.c.id, models.c.created_at, latest.label("latest"))
+                                .where(models.c.name == name)).first()
+        self._model_ids[name] = None if row is None else row.id
         if row is None:
             return None
-        latest = self.conn.execute(select(func.max(versions.c.version)).where(
-            versions.c.model_id == row.id)).scalar_one_or_none()
-        return ModelRecord(name=name, created_at=row.created_at, latest_version=latest or 0)
+        return ModelRecord(name=name, created_at=row.created_at, latest_version=row.latest or 0)
 
     def list_models(self) -> list[ModelRecord]:
         latest = (select(versions.c.model_id, func.max(versions.c.version).label("latest"))
