@@ -43,8 +43,10 @@ get-by-alias; alias move (and promotion) <= 20 ms at 10k versions of one name.
 Registration has no target. The first change of each version in a process
 verifies its evidence cold (the CycloneDX schema check dominates); later changes
 reuse the verdict memoised by the digests of everything verified. Both are
-printed. Every row prints mlprov's p50/p99, MLflow's, and their ratios (mlprov
-over MLflow, same run); nothing is asserted.
+printed. The series run interleaved (one mlprov operation, one MLflow operation,
+the order flipped every sample), so both see the same load. Every row prints
+mlprov's p50/p99, MLflow's, and their ratios (mlprov over MLflow, same run);
+nothing is asserted.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 NAME = "credit-risk"
+#: Timed series by name: an operation on sample ``i``, and how many samples.
+Series = dict[str, tuple[Callable[[int], object], int]]
 REAL = 3
 BATCH = 5000
 
@@ -236,7 +240,9 @@ def setup_mlprov(work: Path, total: int, one_name: int, *, url: str | None = Non
     return setup
 
 
-def bench_mlprov(setup: Mlprov, samples: int) -> dict[str, list[float]]:
+def prepare_mlprov(setup: Mlprov, samples: int) -> tuple[Any, list[float], Series]:
+    """Reopen mlprov's registry, time each real version's cold first change, and
+    return the timed series (each an operation on sample ``i`` and a count)."""
     from mlprov.registry import Registry
 
     setup.registry.close()
@@ -249,14 +255,15 @@ def bench_mlprov(setup: Mlprov, samples: int) -> dict[str, list[float]]:
     for number in range(1, REAL + 1):
         registry.promote(NAME, number, to="Production", reason="bench")
     registry.set_alias(NAME, "production", 1, reason="bench")
-    resolve = timed(lambda _i: registry.resolve(f"models:/{NAME}@production"), samples * 2)
     order = [2, 3, 1]
-    move = timed(lambda i: registry.set_alias(NAME, "production", order[i % REAL],
-                                              reason="bench"), samples)
     stages = ["Staging", "Production"]  # each real version steps back, then up again
-    promote = timed(lambda i: registry.promote(NAME, (i // 2) % REAL + 1, to=stages[i % 2],
-                                               reason="bench"), samples)
-    results = {"cold": cold, "resolve": resolve, "move": move, "promote": promote}
+    series: Series = {
+        "resolve": (lambda _i: registry.resolve(f"models:/{NAME}@production"), samples * 2),
+        "move": (lambda i: registry.set_alias(NAME, "production", order[i % REAL],
+                                              reason="bench"), samples),
+        "promote": (lambda i: registry.promote(NAME, (i // 2) % REAL + 1, to=stages[i % 2],
+                                               reason="bench"), samples),
+    }
     if setup.to_register:
         pending = setup.to_register
 
@@ -264,9 +271,8 @@ def bench_mlprov(setup: Mlprov, samples: int) -> dict[str, list[float]]:
             result = registry.register(pending[i][0], evidence=pending[i][1])
             assert result.created, "each timed registration must create a version"
 
-        results["register"] = timed(register, len(pending))
-    registry.close()
-    return results
+        series["register"] = (register, len(pending))
+    return registry, cold, series
 
 
 # --------------------------------------------------------------------------- MLflow
@@ -318,24 +324,46 @@ def setup_mlflow(work: Path, total: int, one_name: int, *, url: str | None = Non
     return client
 
 
-def bench_mlflow(client: Any, samples: int, register: int = 0) -> dict[str, list[float]]:
+def prepare_mlflow(client: Any, samples: int, register: int = 0) -> Series:
+    """Put MLflow's real versions where mlprov's are; its timed series."""
     for number in range(1, REAL + 1):  # the same stages as mlprov's versions
         for stage in ("Staging", "Production"):
             client.transition_model_version_stage(NAME, number, stage)
     client.set_registered_model_alias(NAME, "production", 1)
-    resolve = timed(lambda _i: client.get_model_version_by_alias(NAME, "production"),
-                    samples * 2)
     order = [2, 3, 1]
-    move = timed(lambda i: client.set_registered_model_alias(NAME, "production",
-                                                             order[i % REAL]), samples)
     stages = ["Staging", "Production"]
-    promote = timed(lambda i: client.transition_model_version_stage(
-        NAME, (i // 2) % REAL + 1, stages[i % 2]), samples)
-    results = {"resolve": resolve, "move": move, "promote": promote}
+    series: Series = {
+        "resolve": (lambda _i: client.get_model_version_by_alias(NAME, "production"),
+                    samples * 2),
+        "move": (lambda i: client.set_registered_model_alias(NAME, "production",
+                                                             order[i % REAL]), samples),
+        "promote": (lambda i: client.transition_model_version_stage(
+            NAME, (i // 2) % REAL + 1, stages[i % 2]), samples),
+    }
     if register:
-        results["register"] = timed(lambda i: client.create_model_version(
+        series["register"] = (lambda i: client.create_model_version(
             NAME, f"file:///bench/model{REAL + i}", run_id=None), register)
-    return results
+    return series
+
+
+def measure(ours: Series, theirs: Series) -> tuple[dict[str, list[float]],
+                                                  dict[str, list[float]]]:
+    """Time every series, interleaved: one mlprov operation, then one MLflow operation,
+    the order flipped every sample, so both see the same load on a shared machine."""
+    mine: dict[str, list[float]] = {}
+    other: dict[str, list[float]] = {}
+    for key, (operation, count) in ours.items():
+        mine[key] = []
+        pairs: list[tuple[list[float], Callable[[int], object]]] = [(mine[key], operation)]
+        if key in theirs:
+            other[key] = []
+            pairs.append((other[key], theirs[key][0]))
+        for i in range(count):
+            for out, fn in (pairs if i % 2 == 0 else pairs[::-1]):
+                start = time.perf_counter()
+                fn(i)
+                out.append((time.perf_counter() - start) * 1000)
+    return mine, other
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -431,11 +459,11 @@ def run(args: argparse.Namespace, work: Path, pg: Postgres | None) -> None:
     (work / "mlprov").mkdir()
     setup = setup_mlprov(work / "mlprov", args.versions, args.one_name,
                          url=pg.mlprov_url if pg else None, register=register)
+    extra = f"; {register} more attested to register" if register else ""
     print(f"mlprov setup (3 real versions attested, registered, reviewed; "
-          f"{args.versions - REAL} bulk; {register} attested to register): "
-          f"{time.perf_counter() - started:.1f} s", flush=True)
-    ours = bench_mlprov(setup, args.samples)
-    theirs: dict[str, list[float]] = {}
+          f"{args.versions - REAL} bulk{extra}): {time.perf_counter() - started:.1f} s",
+          flush=True)
+    client = None
     if not args.skip_mlflow:
         try:
             started = time.perf_counter()
@@ -443,9 +471,15 @@ def run(args: argparse.Namespace, work: Path, pg: Postgres | None) -> None:
             client = setup_mlflow(work / "mlflow", args.versions, args.one_name,
                                   url=pg.mlflow_url if pg else None)
             print(f"MLflow setup: {time.perf_counter() - started:.1f} s", flush=True)
-            theirs = bench_mlflow(client, args.samples, register)
         except ImportError as exc:
             print(f"MLflow not measured ({exc}); pip install -e '.[bench]'")
+    registry, cold, series = prepare_mlprov(setup, args.samples)
+    try:
+        ours, theirs = measure(series, {} if client is None else
+                               prepare_mlflow(client, args.samples, register))
+    finally:
+        registry.close()
+    ours["cold"] = cold
 
     import importlib.metadata
 
