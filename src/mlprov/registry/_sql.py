@@ -277,6 +277,7 @@ class _Read(ReadTransaction):
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._model_ids: dict[str, int | None] = {}
+        self._states: dict[str, str] | None = None
 
     # -- helpers
     def _model_id(self, name: str) -> int | None:
@@ -324,10 +325,13 @@ class _Read(ReadTransaction):
 
     # -- state and models
     def get_state(self, key: str) -> str | None:
-        value: str | None = self.conn.execute(
-            select(registry_state.c.value).where(registry_state.c.key == key)
-        ).scalar_one_or_none()
-        return value
+        # The table holds a few settings (ids, digests, the signed head), and a change
+        # reads most of them one after another: one statement for all, kept for the
+        # transaction (a snapshot, or a writer holding the write lock).
+        if self._states is None:
+            self._states = {row.key: row.value for row in self.conn.execute(
+                select(registry_state.c.key, registry_state.c.value))}
+        return self._states.get(key)
 
     def get_model(self, name: str) -> ModelRecord | None:
         # One statement (the latest version from the primary key's index), and the id
@@ -543,6 +547,8 @@ class _Write(_Read, WriteTransaction):
                                  .values(value=value))
         if done.rowcount == 0:
             self.conn.execute(insert(registry_state).values(key=key, value=value))
+        if self._states is not None:
+            self._states[key] = value
 
     def ensure_model(self, name: str, created_at: str) -> None:
         if self._model_id(name) is None:
