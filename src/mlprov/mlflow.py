@@ -65,6 +65,7 @@ from mlprov._internal.arguments import (
     json_mapping,
     mapping,
     optional,
+    sequence_of,
 )
 from mlprov._internal.mlflowrun import (
     COMMIT_TAG,
@@ -88,6 +89,7 @@ from mlprov.errors import ArgumentError, IdentityError, InputError, MlprovError
 from mlprov.evaluation import MetricsFile, load_metrics, parse_metrics
 from mlprov.hashing import hash_path
 from mlprov.identity import CodeRef, DataRef, IdentityInputs, code_from_commit, code_from_repo
+from mlprov.sbom import Package
 from mlprov.signing import BundleSigner, load_private_key
 
 __all__ = [
@@ -161,8 +163,6 @@ def _client(tracking_uri: str | None) -> Any:
 def _record(run: Any) -> RunRecord:
     """A run entity as plain values (nothing checked yet: see ``_internal.mlflowrun``)."""
     inputs = getattr(run.inputs, "dataset_inputs", None) or []
-    if len(inputs) > MAX_DATASETS:
-        raise InputError(f"MLflow run: {len(inputs)} dataset inputs, more than {MAX_DATASETS}")
     datasets = []
     for dataset_input in inputs:
         dataset = dataset_input.dataset
@@ -261,8 +261,12 @@ def _datasets(record: RunRecord, overrides: list[DataRef], data_root: Path | str
         if ref.name in given:
             raise InputError(f"dataset {ref.name!r} is given twice")
         given[ref.name] = ref
+    if len(record.datasets) > MAX_DATASETS:
+        raise InputError(f"MLflow run: {len(record.datasets)} dataset inputs, more than "
+                         f"{MAX_DATASETS}")
+    # Names first (cheap, and a duplicate is refused before any file is read).
     seen: dict[str, tuple[str, str]] = {}
-    refs: dict[str, DataRef] = {}
+    unique: list[tuple[str, RunDataset]] = []
     for dataset in record.datasets:
         name = check_key(dataset.name, "dataset")
         source = (str(dataset.source_type), str(dataset.source))
@@ -272,6 +276,9 @@ def _datasets(record: RunRecord, overrides: list[DataRef], data_root: Path | str
             raise InputError(f"MLflow run: two different dataset inputs are named {name!r}",
                              hint="log them under different names")
         seen[name] = source
+        unique.append((name, dataset))
+    refs: dict[str, DataRef] = {}
+    for name, dataset in unique:
         if name in given:
             refs[name] = given[name]
             continue
@@ -684,7 +691,8 @@ def _active_run_id() -> str:
 @checked(artifact_path=TEXT, key=optional(PATH), eval_key=optional(PATH), card=_CARD,
          name=optional(TEXT), model_id=optional(TEXT), run_id=optional(TEXT),
          signer=optional(_SIGNER), eval_signer=optional(_SIGNER), commit=optional(TEXT),
-         data_root=optional(PATH), evaluation=optional(either(PATH, json_mapping)))
+         data_root=optional(PATH), evaluation=optional(either(PATH, json_mapping)),
+         environment=optional(either(PATH, sequence_of(instance(Package), "Packages"))))
 def log_evidence(artifact_path: str = "model", *, key: Path | str | None = None,
                  eval_key: Path | str | None = None,
                  card: RunCard | CardInput | Path | str | None = None,
@@ -692,7 +700,8 @@ def log_evidence(artifact_path: str = "model", *, key: Path | str | None = None,
                  run_id: str | None = None, signer: BundleSigner | None = None,
                  eval_signer: BundleSigner | None = None, commit: str | None = None,
                  data: Any = None, data_root: Path | str | None = None,
-                 evaluation: Path | str | Mapping[str, Any] | None = None) -> RunEvidence:
+                 evaluation: Path | str | Mapping[str, Any] | None = None,
+                 environment: Path | str | list[Package] | None = None) -> RunEvidence:
     """Attest the model just logged in the active run and log the evidence next to it.
 
     Call it after ``mlflow.<flavor>.log_model(..., name=artifact_path)``. The
@@ -722,6 +731,8 @@ def log_evidence(artifact_path: str = "model", *, key: Path | str | None = None,
         data_root: where relative local dataset paths start (default: the current
             directory).
         evaluation: an mlprov metrics document or file adding slices and datasets.
+        environment: the training environment for the SBOM: a requirements or lock
+            file, or packages (default: this interpreter's installed distributions).
 
     Raises:
         InputError: no active run, no such model, evidence already logged for it,
@@ -731,7 +742,7 @@ def log_evidence(artifact_path: str = "model", *, key: Path | str | None = None,
     """
     check_artifact_path(artifact_path)
     bundle_signer = _signer(key, signer, "log_evidence()")
-    attest_options: dict[str, Any] = {}
+    attest_options: dict[str, Any] = {"environment": environment}
     if eval_signer is not None or eval_key is not None:
         attest_options["eval_signer"] = _signer(eval_key, eval_signer, "log_evidence()")
     options = _RunOptions(commit=commit, data=data, data_root=data_root, evaluation=evaluation,
