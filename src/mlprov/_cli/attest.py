@@ -58,7 +58,8 @@ Check the result with `mlprov verify MODEL_PATH --evidence EVIDENCE_DIR --key KE
 @click.option("--metrics", metavar="FILE",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help='Metrics JSON, {"metrics": {...}, "slices": {NAME: {...}}, "datasets": '
-                   '[...]}: signed as eval.sigstore.json, recorded in the provenance.')
+                   '[...]}: signed as eval.sigstore.json, recorded in the provenance. With '
+                   "--mlflow-run: added to the run's metrics.")
 @click.option("--eval-key", metavar="PRIVATE_KEY",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Sign the eval statement with this key (its holder needs the evaluator "
