@@ -116,6 +116,7 @@ EVIDENCE_SUFFIX: Final = ".mlprov"
 _STORE_HINT = ("check the run id and the tracking URI (--tracking-uri or "
                "MLFLOW_TRACKING_URI)")
 _SHOWN = 300  # characters of a tracking store's error message kept in ours
+MAX_MODELS: Final = 1000  # logged models a run may list as its outputs
 #: Tags set on a LoggedModel after its evidence is logged: hints for people and
 #: tools to find the evidence; nothing trusts them (verification recomputes all).
 TAG_EVIDENCE, TAG_ROOT, TAG_IDENTITY = "mlprov.evidence", "mlprov.root_digest", "mlprov.identity"
@@ -473,6 +474,9 @@ class _Model:
 def _logged_models(client: Any, run: Any) -> list[Any]:
     outputs = getattr(run.outputs, "model_outputs", None) or []
     ids = list(dict.fromkeys(str(output.model_id) for output in outputs))
+    if len(ids) > MAX_MODELS:
+        raise InputError(f"MLflow run {run.info.run_id} lists {len(ids)} logged models, more "
+                         f"than {MAX_MODELS}")
     with _store(f"reading the models of MLflow run {run.info.run_id}"):
         return [client.get_logged_model(check_model_id(i)) for i in ids]
 
