@@ -112,7 +112,7 @@ def test_card_from_the_run_with_slices_is_signed(tracking, make_key, run_cli, tm
     assert result.stdout.rstrip("\n") == card.rstrip("\n")
 
 
-def test_autolog_attests_every_log_model(tracking, make_key, monkeypatch):
+def test_autolog_attests_every_log_model(tracking, make_key, monkeypatch, tmp_path):
     import mlflow
     from mlflow.models import Model
 
@@ -135,6 +135,9 @@ def test_autolog_attests_every_log_model(tracking, make_key, monkeypatch):
         assert tags["mlprov.evidence"] == f"runs:/{logged.run_id}/" \
             f"{client.get_logged_model(logged.model_id).name}.mlprov"
     assert [a.path for a in client.list_artifacts(run_id)] == ["first.mlprov"]
+    model = tracking.download(f"models:/{info.model_id}", tmp_path / "served-model")
+    evidence = tracking.download(f"runs:/{run_id}/first.mlprov", tmp_path / "served-evidence")
+    assert mlprov.verify(model, evidence=evidence, key=key.public).verified
 
 
 def test_a_missing_key_file_is_one_line(tracking, tmp_path, monkeypatch, run_cli):
