@@ -65,22 +65,17 @@ class Served:
 def start_server(registry: str, config: ServerConfig, *, oidc_fetch: Any = None,
                  tls: tuple[Path, Path] | None = None, key: str | None = None
                  ) -> tuple[Any, threading.Thread, str]:
-    import uvicorn
-
-    from mlprov.server._app import create_app
+    from mlprov.server._run import make_server
     from mlprov.server._state import ServerState
 
     state = ServerState(registry, config, oidc_fetch=oidc_fetch, key=key)
-    app = create_app(state, tls=tls is not None)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    uv_config = uvicorn.Config(app, log_level="warning", lifespan="on",
-                               timeout_graceful_shutdown=5,
-                               ssl_certfile=str(tls[0]) if tls else None,
-                               ssl_keyfile=str(tls[1]) if tls else None)
-    server = uvicorn.Server(uv_config)
+    # The server `mlprov server` runs (same uvicorn settings), on our loopback socket.
+    server = make_server(state, config, host="127.0.0.1", port=port,
+                         tls_cert=tls[0] if tls else None, tls_key=tls[1] if tls else None)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

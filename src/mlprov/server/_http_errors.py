@@ -103,6 +103,8 @@ def error_from_answer(status: int, document: Any, *, what: str) -> MlprovError:
     if status == 503:
         return RegistryBusyError(message, hint=hint)
     cls = _KNOWN.get(kind) if isinstance(kind, str) else None
+    if cls is None and status in (400, 413):
+        cls = InputError
     if cls is None:
         code = error.get("exitCode")
         cls = {EXIT_CHECK_FAILED: VerificationError, EXIT_USAGE: ArgumentError,
