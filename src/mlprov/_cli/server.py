@@ -86,7 +86,16 @@ def server(ctx: click.Context, registry: str | None, host: str | None, port: int
     scheme = "https" if cert is not None else "http"
     note(f"serving registry {state.registry_id} at {scheme}://{host}:{port} "
          f"(config: {config.source})")
+    stopped_by: list[int] = []
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, restores these handlers, then
+    # raises the signal again: recorded here, so a clean stop exits 0.
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, _frame: stopped_by.append(number))
     uv.run()
+    if stopped_by:
+        note(f"stopped on {signal.Signals(stopped_by[0]).name}: requests in flight finished")
 
 
 def _who() -> str:

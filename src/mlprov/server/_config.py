@@ -110,7 +110,7 @@ def parse_size(value: Any, *, what: str) -> int:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, strict=True)
 
 
 def _globs(values: list[str]) -> list[str]:
