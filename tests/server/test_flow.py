@@ -179,3 +179,36 @@ def test_a_pipeline_pins_the_registry_key_in_its_trust_file(served, make_model, 
                               f"{keys.root / 'mallory.key.pub'}, roles: [registry]}}\n", 1))
     with pytest.raises(VerificationError, match="does not give the registry role"):
         served.client("reader", trust=other)
+
+
+def test_rollback_deployments_history_and_events_remotely(serve, make_model, approve,
+                                                          tmp_path):
+    served = serve(ServerConfig({"authz": {"protected_aliases": []}}))
+    admin = served.client("admin")
+    for n in (1, 2):
+        m = make_model()
+        admin.register(m.model, evidence=m.evidence)
+        admin.promote("credit-risk", n, to="Staging", reason="r")
+        admin.set_alias("credit-risk", "canary", n, reason=f"v{n}")
+    back = admin.rollback("credit-risk", "canary", reason="regressed")
+    assert back.version == 1 and back.kind == "alias.rollback"
+    history = admin.alias_history("credit-risk", "canary")
+    assert [(c.kind, c.version) for c in history] == [("alias.set", 1), ("alias.set", 2),
+                                                      ("alias.rollback", 1)]
+    deleted = admin.delete_alias("credit-risk", "canary", reason="over")
+    assert deleted.kind == "alias.delete"
+    created = admin.create_deployment("scoring", ["models:/credit-risk/1",
+                                                  "models:/credit-risk/2"], reason="r")
+    assert created.kind == "deployment.create"
+    moved = admin.promote_deployment("scoring", 1, to="Staging", reason="r")
+    assert moved.allowed
+    views = admin.show_deployment("scoring")
+    assert [v.record.stage.value for v in views] == ["Staging"]
+    events = served.client("reader").events(since=0)
+    assert [e["kind"] for e in events][-2:] == ["deployment.create", "deployment.transition"]
+    report, bundle = admin.checkpoint()
+    assert report.ok and bundle
+    with pytest.raises(Exception, match="not offered by a registry server"):
+        admin.set_trust("trust.yaml", reason="r")
+    with pytest.raises(Exception, match="allow-archived"):
+        admin.pull("models:/credit-risk@canary", tmp_path / "x", allow_archived=True)
