@@ -27,6 +27,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlprov._internal.arguments import (
+    BOOL,
+    PATH,
+    TEXT,
+    TRUST,
+    checked,
+    either,
+    instance,
+    int_in,
+    lazy_instance,
+    optional,
+)
 from mlprov.server._client import RemoteRegistry
 from mlprov.server._config import BUILTIN_ROLES, ServerConfig, load_config
 from mlprov.server._errors import (
@@ -93,6 +105,10 @@ def open_registry(location: Path | str | None = None, *, key: Path | str | None 
     return Registry.open(location, key=key)
 
 
+@checked(uri=TEXT, registry=optional(either(
+    lazy_instance("mlprov.registry", "Registry", "a mlprov.registry.Registry"),
+    instance(RemoteRegistry), PATH)), trust=optional(TRUST), min_seq=optional(int_in(0)),
+    head_file=optional(PATH), allow_archived=BOOL, token=optional(TEXT))
 def load(uri: str, registry: Registry | RemoteRegistry | Path | str | None = None, *,
          trust: Trust | Path | str | None = None, min_seq: int | None = None,
          head_file: Path | str | None = None, allow_archived: bool = False,
