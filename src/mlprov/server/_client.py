@@ -58,7 +58,7 @@ T = TypeVar("T")
 CACHE_ENV = "MLPROV_CACHE_HOME"
 _VSA = "https://slsa.dev/verification_summary/v1"
 _CHANGE_FIELD = "https://mlprov.dev/registry/change/v1"
-_CONSISTENT_ATTEMPTS = 3
+_CONSISTENT_ATTEMPTS = 6
 
 
 def cache_dir_for(url: str) -> Path:
@@ -144,16 +144,7 @@ class RemoteRegistry:
                     f"the registry behind {self.url} signs keyless: pass a trust file that "
                     "names its Sigstore identity with the registry role (--trust)")
             return False
-        offered = self.cache / "keys" / ".offered.pub"
-        offered.write_bytes(pem.encode("ascii", "replace"))
-        try:
-            server_key = load_public_key(offered)
-        except MlprovError as exc:
-            raise MalformedResponseError(f"the server's registry public key is unusable: {exc}") \
-                from exc
-        finally:
-            with contextlib.suppress(OSError):
-                offered.unlink()
+        server_key = _public_key(pem)
         registry_id = info["registryId"]
         if trust is not None:
             trusted = [k.key for k in trust.keys if Role.REGISTRY in k.roles]
@@ -218,6 +209,9 @@ class RemoteRegistry:
         committed between them can make a check fail. A failure is retried
         only when the signed head moved meanwhile; one that repeats is real.
         """
+        import random
+        import time
+
         for attempt in range(_CONSISTENT_ATTEMPTS):
             before = self._raw_head()
             try:
@@ -225,6 +219,7 @@ class RemoteRegistry:
             except RegistryIntegrityError:
                 if attempt + 1 == _CONSISTENT_ATTEMPTS or self._raw_head() == before:
                     raise
+                time.sleep(0.05 * (attempt + 1) * random.random())  # noqa: S311 - jitter
         raise AssertionError("unreachable")
 
     def _raw_head(self) -> Any:
@@ -267,12 +262,12 @@ class RemoteRegistry:
             uri, out, trust=trust or self.pinned_trust))
 
     def verify_audit(self, *, deep: bool = False, checkpoint: Path | None = None,
-                     sign_checkpoint: bool = False) -> Any:
+                     sign_checkpoint: bool = False, full: bool = False) -> Any:
         """Verify the whole audit log here, from the server's rows (read-only)."""
         if sign_checkpoint:
             raise InputError("a client cannot sign a checkpoint",
                              hint="`mlprov audit checkpoint` against the server (admin)")
-        return self.local.verify_audit(deep=deep, checkpoint=checkpoint)
+        return self.local.verify_audit(deep=deep, checkpoint=checkpoint, full=full)
 
     def decision(self, digest: str) -> bytes:
         """A signed decision's bytes, checked against its digest."""
@@ -586,6 +581,23 @@ class RemoteRegistry:
         self._consistent(check)
 
 
+def _public_key(pem: str) -> Any:
+    """The server's registry public key (PEM), parsed in memory.
+
+    Raises:
+        MalformedResponseError: not a supported PEM public key.
+    """
+    from cryptography.hazmat.primitives import serialization
+
+    from mlprov.signing import PublicKey
+
+    try:
+        key = serialization.load_pem_public_key(pem.encode("ascii"))
+        return PublicKey.from_key(key)
+    except (ValueError, TypeError, UnicodeError, MlprovError) as exc:
+        raise MalformedResponseError("the server's registry public key is unusable") from exc
+
+
 def _no_archived(allow_archived: bool) -> None:
     if allow_archived:
         raise InputError("--allow-archived is not offered by a registry server",
@@ -599,9 +611,18 @@ def _transition(change: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    """Write ``data`` to ``path`` atomically (a private temporary sibling, renamed)."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _field(document: dict[str, Any], key: str, kind: Any, *, optional: bool = False) -> Any:

@@ -103,9 +103,22 @@ class RemoteReadTransaction(ReadTransaction):
     def _model(name: str) -> str:
         return f"{_STORE}/models/{quote_segment(name)}"
 
+    def _head(self) -> dict[str, Any]:
+        """The signed head and the log's last entry, answered from one server snapshot.
+
+        What :meth:`Registry.head` compares (the head's sequence number against
+        the log's end) then never straddles a change committed in between.
+        """
+        return self._get(f"{_STORE}/head")  # type: ignore[no-any-return]
+
     # ------------------------------------------------------------------ reads
 
     def get_state(self, key: str) -> str | None:
+        if key == "head":
+            value = self._head().get("head")
+            if value is not None and not isinstance(value, str):
+                raise MalformedResponseError("the server sent a malformed signed head")
+            return value
         value = self._get(f"{_STORE}/state/{quote_segment(key)}").get("value")
         if value is not None and not isinstance(value, str):
             raise MalformedResponseError(f"the server sent a malformed state value {key!r}")
@@ -165,8 +178,8 @@ class RemoteReadTransaction(ReadTransaction):
         return self._many(ReviewRecord, f"{self._model(name)}/versions/{int(version)}/reviews")
 
     def audit_head(self) -> AuditRecord | None:
-        result: AuditRecord | None = self._one(AuditRecord, f"{_STORE}/audit/head")
-        return result
+        record = self._head().get("record")
+        return None if record is None else decode_record(AuditRecord, record)
 
     def audit_entry(self, seq: int) -> AuditRecord | None:
         if seq < 1:

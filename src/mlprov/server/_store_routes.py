@@ -194,6 +194,13 @@ async def audit_entries(call: Call) -> Response:
         descending=descending)))
 
 
+async def head(call: Call) -> Response:
+    """The signed head and the last audit entry, read in one transaction (one snapshot)."""
+    _any_read(call)
+    return await _tx(call, lambda tx: {"head": tx.get_state("head"),
+                                       "record": _one(tx.audit_head())["record"]})
+
+
 async def audit_head(call: Call) -> Response:
     """The last audit entry."""
     _any_read(call)
@@ -384,6 +391,8 @@ def store_endpoints() -> list[Endpoint]:
                         "descending"), tag=s),
         Endpoint("GET", f"{r}/audit/head", audit_head, "The last audit entry",
                  "read (any name)", tag=s),
+        Endpoint("GET", f"{r}/head", head, "The signed head and the last audit entry, "
+                 "from one snapshot", "read (any name)", tag=s),
         Endpoint("GET", f"{r}/audit/{{seq}}", audit_entry, "One audit entry",
                  "read (any name)", tag=s),
         Endpoint("GET", f"{r}/decisions/{{digest}}", get_decision, "A signed decision",
