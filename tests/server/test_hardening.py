@@ -374,3 +374,36 @@ def test_tls(serve, tmp_path, monkeypatch, make_model):
     response = conn.getresponse()
     assert response.getheader("strict-transport-security") == "max-age=31536000"
     conn.close()
+
+
+@pytest.mark.parametrize(("headers", "status", "message"), [
+    ({"X-Mlprov-Upload-Sha256": "xyz"}, 400, "64 lower-case hex"),
+    ({"X-Mlprov-Upload-Sha256": "A" * 64}, 400, "64 lower-case hex"),
+    ({"Content-Length": "12abc"}, 400, None),
+])
+def test_bad_upload_headers(served, headers, status, message):
+    parts = urlsplit(served.url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    conn.putrequest("POST", "/api/v1/models/register")
+    for key, value in {"Authorization": f"Bearer {served.tokens['registrar']}",
+                       "Content-Type": "application/x-tar", **headers}.items():
+        conn.putheader(key, value)
+    if "Content-Length" not in headers:
+        conn.putheader("Content-Length", "0")
+    conn.endheaders()
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    assert response.status == status, data
+    if message is not None:
+        assert message in error_of(data)["message"]
+
+
+def test_a_client_refused_mid_upload_gets_the_answer(serve, make_model):
+    served = serve(ServerConfig({"server": {"max_upload": "1MiB"}}))
+    m = make_model()
+    big = m.model / "big.bin"
+    big.write_bytes(b"\0" * (8 * 1024 * 1024))
+    with pytest.raises(InputError, match="larger than this server accepts"):
+        served.client("registrar").register(m.model, evidence=m.evidence)
+    assert threading.active_count() < 50  # no writer thread left blocked per attempt

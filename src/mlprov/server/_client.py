@@ -353,9 +353,12 @@ class RemoteRegistry:
         query: dict[str, Any] = {"reason": reason}
         if manifest.is_file:
             query["model_file"] = model_path.name
-        _, document = self.transport.json(
-            "POST", "/api/v1/models/register", query=query, body=body,
-            headers={"Content-Type": "application/x-tar"})
+        try:
+            _, document = self.transport.json(
+                "POST", "/api/v1/models/register", query=query, body=body,
+                headers={"Content-Type": "application/x-tar"})
+        finally:
+            body.close()  # a server that answered early: the writer thread stops too
         result = _register_result(document)
         if result.decision is None:
             raise MalformedResponseError("the server's registration names no decision")

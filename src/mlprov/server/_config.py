@@ -282,6 +282,7 @@ class ServerSettings(_Model):
     graceful_timeout: float = Field(default=30.0, ge=0, le=3600)
     keep_alive: float = Field(default=5.0, gt=0, le=600)
     ui: bool = True
+    tmp_dir: str | None = None
 
 
 class AuthzSettings(_Model):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -229,14 +230,28 @@ def _claims_match(entry: OidcPrincipal, claims: dict[str, Any]) -> bool:
     return True
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Key sets are fetched from the configured URL only: a redirect is an error.
+
+    (A redirect could lead to plain HTTP or another host: keys must come from the
+    issuer itself, over the transport its configuration names.)
+    """
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> None:
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl} refused",
+                                     headers, fp)
+
+
 def _fetch_json(url: str) -> Any:
     """GET a JSON document (JWKS, discovery) with a timeout and a size bound."""
     from mlprov.errors import InputError
 
     request = urllib.request.Request(url, headers={"Accept": "application/json",  # noqa: S310
                                                    "User-Agent": "mlprov-server"})
+    opener = urllib.request.build_opener(_NoRedirects)
     try:
-        with urllib.request.urlopen(request, timeout=_FETCH_TIMEOUT) as response:  # noqa: S310
+        with opener.open(request, timeout=_FETCH_TIMEOUT) as response:
             data = response.read(_MAX_JWKS + 1)
     except OSError as exc:
         raise InputError(f"cannot fetch {url}: {exc}") from exc

@@ -70,7 +70,10 @@ class ServerState:
         # Failed authentications per client address: a stricter bucket, so
         # guessing tokens costs time.
         self.auth_failures = RateLimiter(60, 20)
-        self.tmp = Path(tempfile.mkdtemp(prefix="mlprov-server-"))
+        # Uploads are streamed here (a registration's whole model): [server] tmp_dir
+        # puts them on a disk with room, default the system's temporary directory.
+        self.tmp = Path(tempfile.mkdtemp(prefix="mlprov-server-",
+                                         dir=config.server.tmp_dir or None))
         self._limiter: Any = None
 
     @property

@@ -82,8 +82,7 @@ def extract_upload(archive: Path, dest: Path, *, model_file: str | None = None,
                     if seen.get(parent) is False:
                         raise UploadError(f"upload member {member.name!r} is inside a file")
                 if member.isdir():
-                    if len(path.parts) == 1 or seen.get(path.parent, True):
-                        (dest / path).mkdir(mode=0o700, parents=True, exist_ok=True)
+                    (dest / path).mkdir(mode=0o700, parents=True, exist_ok=True)
                     seen[path] = True
                     continue
                 if not member.isreg() or member.sparse is not None:
