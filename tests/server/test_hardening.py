@@ -407,3 +407,9 @@ def test_a_client_refused_mid_upload_gets_the_answer(serve, make_model):
     with pytest.raises(InputError, match="larger than this server accepts"):
         served.client("registrar").register(m.model, evidence=m.evidence)
     assert threading.active_count() < 50  # no writer thread left blocked per attempt
+
+
+@pytest.mark.parametrize("key", ["blobs", "public_key", "gc_epoch", "Head", "a" * 65])
+def test_state_keys_that_are_not_for_clients(served, key):
+    status, _, data = request(served.url, "GET", f"/api/v1/store/state/{key}", auth(served))
+    assert status == 400 and "not readable" in error_of(data)["message"]

@@ -234,9 +234,10 @@ async def events(call: Call) -> Response:
     since = call.query("since")
     found = await _on_registry(call, lambda r: r.events(
         since=int(since) if since is not None and since.isdigit() else 0, limit=1000))
-    return json_response({"schema": "https://mlprov.dev/schemas/events/v1",
-                          "events": [e for e in found if e.get("name") is None
-                                     or call.access.may_read(e["name"])]})
+    shown = [e for e in found if e.get("name") is None or call.access.may_read(e["name"])]
+    if not call.access.admin:  # hook names and delivery errors (URLs) are the admin's
+        shown = [{k: v for k, v in e.items() if k != "deliveries"} for e in shown]
+    return json_response({"schema": "https://mlprov.dev/schemas/events/v1", "events": shown})
 
 
 async def list_deployments(call: Call) -> Response:

@@ -15,6 +15,7 @@ decision, and blobs are named only by their content digest (docs/server.md,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -27,11 +28,14 @@ from mlprov.server._wire import encode_record
 if TYPE_CHECKING:
     from starlette.responses import Response
 
-__all__ = ["STATE_KEYS", "store_endpoints"]
+__all__ = ["HIDDEN_STATE", "store_endpoints"]
 
-#: Registry state keys a client may read (settings, the signed head, ids; nothing else).
-STATE_KEYS = frozenset({"registry_id", "head", "trust", "policies", "config", "signing",
-                        "thresholds", "blobs", "public_key", "gc_epoch"})
+#: Registry state keys a client may not read: where the blobs live (an S3 bucket), the
+#: stored public key (clients pin theirs), gc bookkeeping. Everything else is what
+#: verification reads (the id, the signed head, the settings it names, settings later
+#: versions add).
+HIDDEN_STATE = frozenset({"blobs", "public_key", "gc_epoch"})
+_STATE_KEY = re.compile(r"\A[a-z][a-z0-9_]{0,63}\Z")
 _MAX_LIMIT = 5000
 _INLINE_BLOB = 4 * 1024 * 1024
 
@@ -93,8 +97,8 @@ async def get_state(call: Call) -> Response:
     """A registry state value (settings digests, the signed head, the registry id)."""
     _any_read(call)
     key = call.param("key")
-    if key not in STATE_KEYS:
-        raise InputError(f"unknown state key {key[:40]!r}")
+    if not _STATE_KEY.match(key) or key in HIDDEN_STATE:
+        raise InputError(f"state key {key[:40]!r} is not readable")
     return await _tx(call, lambda tx: {"value": tx.get_state(key)})
 
 
