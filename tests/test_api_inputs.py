@@ -284,6 +284,10 @@ METHODS: dict[str, Callable[[World], dict[str, Any]]] = {
     "promote_deployment": lambda w: dict(name="d", version=1, to="Archived", reason="r"),
     "show_deployment": lambda w: dict(name="d", version=1),
     "head": lambda w: dict(anchor=w.registry.anchor),
+    "show_version": lambda w: dict(name="m", version=1, trust=w.registry.trust),
+    "verify_uri": lambda w: dict(uri="models:/m/1", trust=w.registry.trust),
+    "inspect": lambda w: dict(uri="models:/m/1", trust=w.registry.trust),
+    "lineage": lambda w: dict(uri="models:/m/1", trust=w.registry.trust, descendants=True),
 }
 
 

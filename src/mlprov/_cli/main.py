@@ -40,6 +40,8 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "rollback": ("mlprov._cli.stages", "rollback", "Re-point an alias to an earlier version."),
     "resolve": ("mlprov._cli.models", "resolve", "Resolve a models:/ URI to a version."),
     "pull": ("mlprov._cli.models", "pull", "Copy a version's files out, verifying everything."),
+    "evidence": ("mlprov._cli.evidence", "evidence",
+                 "Export a registered version's evidence directory, verified."),
     "deployment": ("mlprov._cli.deployments", "deployment",
                    "Pin several versions as one signed, promotable deployment."),
     "audit": ("mlprov._cli.audit", "audit", "Show or verify the registry's audit log."),

@@ -9,6 +9,7 @@ import click
 
 from mlprov._cli.output import echo, emit_json, note
 from mlprov._cli.registry_common import (
+    VERSION,
     actor_option,
     open_registry,
     registry_option,
@@ -90,14 +91,37 @@ def list_models(registry_dir: Path | None, as_json: bool) -> None:
         echo(f"{model['name']}  latest v{model['latestVersion']}  {aliases}".rstrip())
 
 
-@models.command("show")
+SHOW_EPILOG = """\b
+Examples:
+  mlprov models show credit-risk
+  mlprov models show credit-risk --version 3
+  mlprov models show credit-risk --version 3 --json
+\b
+With --version, the version is re-verified from the registry's blob store first
+and every value shown comes from its verified evidence and signed decisions: the
+identity's inputs, metrics, evaluator, SBOM, parents and children, reviews, its
+stage and aliases and its decision history.
+Exit codes: 0 shown, 1 a stored blob, row or decision does not verify (nothing
+is shown), 2 usage, 3 other (unknown model or version).
+"""
+
+
+@models.command("show", epilog=SHOW_EPILOG)
 @click.argument("name")
+@click.option("--version", "version", type=VERSION, metavar="N",
+              help="Show what this version holds, re-verified.")
 @registry_option
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="Show at most this many versions, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the model as JSON.")
-def show_model(name: str, registry_dir: Path | None, limit: int, as_json: bool) -> None:
-    """Show NAME's versions (stage, identity, root digest) and aliases."""
+def show_model(name: str, version: int | None, registry_dir: Path | None, limit: int,
+               as_json: bool) -> None:
+    """Show NAME's versions (stage, identity, root digest) and aliases, or one version."""
+    if version is not None:
+        from mlprov._cli.version_view import show_version
+
+        show_version(name, version, registry_dir, as_json)
+        return
     with open_registry(registry_dir) as reg:
         shown = reg.show_model(name, limit=limit)
     if as_json:

@@ -85,6 +85,27 @@ def model_uri(value: str) -> str:
     return value
 
 
+def evidence_or_uri(ctx: click.Context, param: click.Parameter, value: str) -> Path | str:
+    """An evidence directory (which must exist, as ``click.Path`` checks) or a ``models:/`` URI.
+
+    A URI comes back as the checked string, a directory as a :class:`Path`.
+    """
+    if value.startswith("models:/"):
+        return model_uri(value)
+    checked: Path = click.Path(exists=True, file_okay=False, path_type=Path).convert(
+        value, param, ctx)
+    return checked
+
+
+def load_pinned_trust(trust: Path | None) -> Any:
+    """A pipeline's own trust file (``--trust`` with a URI), or None for the registry's own."""
+    if trust is None:
+        return None
+    from mlprov.trust import load_trust
+
+    return load_trust(trust)
+
+
 def uri_argument(fn: F) -> F:
     """A ``URI`` argument checked as a ``models:/`` URI."""
     return click.argument("uri", metavar="URI",

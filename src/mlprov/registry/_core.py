@@ -42,8 +42,10 @@ from mlprov.registry import (
     _moves,
     _pull,
     _register,
+    _relatives,
     _settings_ops,
     _setup,
+    _show,
     _views,
 )
 from mlprov.registry._arguments import (
@@ -78,7 +80,9 @@ from mlprov.registry.interface import BlobStore, MetadataStore, Stage, VersionRe
 from mlprov.trust import Trust
 
 if TYPE_CHECKING:
+    from mlprov.inspection import Inspection
     from mlprov.registry._pull import LoadedModel
+    from mlprov.registry._reports import RegistryLineage, VersionDetails
     from mlprov.thresholds import Thresholds
 
 __all__ = [
@@ -701,3 +705,63 @@ class Registry:
         return _pull.load(self, uri, trust=trust, min_seq=min_seq,
                           head_file=Path(head_file) if head_file is not None else None,
                           allow_archived=allow_archived, actor=actor)
+
+    # ------------------------------------------------------------------ what a version holds
+
+    @checked(name=TEXT, version=VERSION, trust=optional(TRUST_OBJ))
+    def show_version(self, name: str, version: int, *, trust: Trust | None = None
+                     ) -> VersionDetails:
+        """What a version holds, every value from its re-verified evidence and decisions.
+
+        The identity's inputs, metrics (overall and per slice), evaluator, SBOM,
+        parents and children, reviews, its stage and aliases (each backed by its
+        verified decision) and its decision history (see :mod:`._show`).
+
+        Example:
+            details = registry.show_version("credit-risk", 3)
+            print(details.stage, details.evaluation.metrics if details.evaluation else {})
+
+        Raises:
+            NotFoundError: unknown model or version.
+            RegistryIntegrityError: a stored blob, row or decision does not verify.
+        """
+        return _show.show_version(self, name, version, trust=trust)
+
+    @checked(uri=URI, trust=optional(TRUST_OBJ))
+    def verify_uri(self, uri: str, *, trust: Trust | None = None) -> VersionFacts:
+        """Resolve ``uri`` and re-verify that version as :meth:`pull` does, copying nothing.
+
+        The decision behind ``uri`` and the version's evidence (an Archived
+        version too: this reads, it hands nothing out).
+
+        Example:
+            verdict = registry.verify_uri("models:/credit-risk@production").verdict
+
+        Raises:
+            RegistryIntegrityError: the version or the decision behind ``uri`` does not verify.
+        """
+        return _show.verify_uri(self, str(uri), trust=trust)
+
+    @checked(uri=URI, trust=optional(TRUST_OBJ))
+    def inspect(self, uri: str, *, trust: Trust | None = None) -> Inspection:
+        """The auditor's view (:func:`mlprov.inspect_evidence`) of a registered version.
+
+        Example:
+            inspection = registry.inspect("models:/credit-risk/3")
+        """
+        return _show.inspect(self, str(uri), trust=trust)
+
+    @checked(uri=URI, trust=optional(TRUST_OBJ), descendants=BOOL)
+    def lineage(self, uri: str, *, trust: Trust | None = None, descendants: bool = False
+                ) -> RegistryLineage:
+        """A version's lineage, verified through the registry's copies of its ancestors.
+
+        With ``descendants``: also the registered versions descending from it,
+        each verified (see :mod:`._relatives`).
+
+        Example:
+            graph = registry.lineage("models:/credit-risk/3", descendants=True)
+            print(graph.verified, [d.uri for d in graph.descendants or ()])
+        """
+        return _relatives.registry_lineage(self, str(uri), trust=trust,
+                                           with_descendants=descendants)

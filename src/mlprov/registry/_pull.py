@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from mlprov.registry._context import RegistryContext
     from mlprov.registry._records import PullResult, Resolved
 
-__all__ = ["check_placement", "export_evidence", "load", "pull"]
+__all__ = ["check_placement", "export_evidence", "load", "prepare", "pull"]
 
 
 def _expected_change(resolved: Resolved) -> tuple[set[str], str | None]:
@@ -168,9 +168,14 @@ class LoadedModel(os.PathLike[str]):
         return getattr(self.path, attribute)
 
 
-def _prepare(registry: RegistryContext, uri: str, trust: Trust | None, *,
-             min_seq: int | None = None, head_file: Path | None = None,
-             allow_archived: bool = False) -> tuple[Resolved, VersionFacts]:
+def prepare(registry: RegistryContext, uri: str, trust: Trust | None, *,
+            min_seq: int | None = None, head_file: Path | None = None,
+            allow_archived: bool = False) -> tuple[Resolved, VersionFacts]:
+    """Resolve ``uri`` and verify it as :func:`pull` does (head, decision, evidence).
+
+    What every reader of a version by URI starts from (``pull``, ``load``,
+    ``export_evidence``, inspect, card, lineage, review and copy).
+    """
     from mlprov.registry._head import check_head_file
     from mlprov.registry._records import resolve_uri
 
@@ -220,7 +225,7 @@ def pull(registry: RegistryContext, uri: str, out: Path, *, trust: Trust | None 
     if out.is_symlink() or (out.exists() and (not out.is_dir() or any(out.iterdir()))):
         raise InputError(f"{out} exists and is not an empty directory",
                          hint="choose a new --out directory")
-    resolved, facts = _prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file,
+    resolved, facts = prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file,
                                allow_archived=allow_archived)
     record_archived_use(registry, resolved, actor=actor)
     parent = out.resolve().parent
@@ -248,15 +253,20 @@ def export_evidence(registry: RegistryContext, uri: str, out: Path, *,
     """
     from mlprov.registry._facts import materialize
 
-    if out.exists():
+    if out.is_symlink() or out.exists():
         raise InputError(f"{out} exists", hint="choose a new directory")
     # Evidence is for auditing, not serving: an Archived version's is exported too.
-    resolved, facts = _prepare(registry, uri, trust, allow_archived=True)
-    out.mkdir(parents=True)
+    resolved, facts = prepare(registry, uri, trust, allow_archived=True)
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    # Written beside ``out`` and renamed into place: never half an evidence directory.
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
     try:
-        materialize(registry.blobs, facts.evidence, out)
+        materialize(registry.blobs, facts.evidence, staging)
+        os.chmod(staging, 0o755)  # noqa: S103 - evidence is not secret; mkdtemp made 0700
+        os.rename(staging, out)
     except BaseException:
-        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
         raise
     return resolved
 
@@ -290,7 +300,7 @@ def load(registry: RegistryContext, uri: str, *, trust: Trust | None = None,
     call; a damaged checkout is rebuilt from the blob store. The result says
     which version it is (no second ``resolve`` that could race a move).
     """
-    resolved, facts = _prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file,
+    resolved, facts = prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file,
                                allow_archived=allow_archived)
     record_archived_use(registry, resolved, actor=actor)
     return LoadedModel(path=_checkout(registry, resolved, facts), uri=resolved.uri,
