@@ -288,6 +288,8 @@ METHODS: dict[str, Callable[[World], dict[str, Any]]] = {
     "verify_uri": lambda w: dict(uri="models:/m/1", trust=w.registry.trust),
     "inspect": lambda w: dict(uri="models:/m/1", trust=w.registry.trust),
     "lineage": lambda w: dict(uri="models:/m/1", trust=w.registry.trust, descendants=True),
+    "copy": lambda w: dict(uri="models:/m/1", to=w.registry.home, name="m2", key=w.key("ci"),
+                           actor="a", reason="r"),
 }
 
 

@@ -42,6 +42,8 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "pull": ("mlprov._cli.models", "pull", "Copy a version's files out, verifying everything."),
     "evidence": ("mlprov._cli.evidence", "evidence",
                  "Export a registered version's evidence directory, verified."),
+    "copy": ("mlprov._cli.copy", "copy",
+             "Copy a version into another registry, which verifies it again."),
     "deployment": ("mlprov._cli.deployments", "deployment",
                    "Pin several versions as one signed, promotable deployment."),
     "audit": ("mlprov._cli.audit", "audit", "Show or verify the registry's audit log."),

@@ -28,10 +28,10 @@ REGISTRY_HELP = ("The registry: its directory, or its database URL "
 def registry_option(fn: F) -> F:
     """Add ``--registry DIR|URL`` (also ``$MLPROV_REGISTRY``)."""
     return click.option("--registry", "registry_dir", metavar="DIR|URL", envvar=REGISTRY_ENV,
-                        callback=_registry_location, help=REGISTRY_HELP)(fn)
+                        callback=registry_location, help=REGISTRY_HELP)(fn)
 
 
-def _registry_location(_ctx: click.Context, _param: click.Parameter,
+def registry_location(_ctx: click.Context, _param: click.Parameter,
                        value: str | None) -> Path | str | None:
     """A directory as a Path (``~`` expanded), a ``scheme://`` URL as given."""
     if value is None or value == "":

@@ -30,10 +30,13 @@ from mlprov._internal.arguments import (
     STRINGS,
     TEXT,
     checked,
+    either,
+    lazy_instance,
     optional,
 )
 from mlprov.registry import (
     _auditlog,
+    _copy,
     _deploy,
     _events,
     _faults,  # noqa: F401 - re-exported: tests patch the fault points as ``_core._faults``
@@ -82,7 +85,7 @@ from mlprov.trust import Trust
 if TYPE_CHECKING:
     from mlprov.inspection import Inspection
     from mlprov.registry._pull import LoadedModel
-    from mlprov.registry._reports import RegistryLineage, VersionDetails
+    from mlprov.registry._reports import CopyResult, RegistryLineage, VersionDetails
     from mlprov.thresholds import Thresholds
 
 __all__ = [
@@ -765,3 +768,35 @@ class Registry:
         """
         return _relatives.registry_lineage(self, str(uri), trust=trust,
                                            with_descendants=descendants)
+
+    # ------------------------------------------------------------------ copies between registries
+
+    @checked(uri=URI, to=either(lazy_instance("mlprov.registry._core", "Registry", "a Registry"),
+                                PATH),
+             name=optional(TEXT), key=optional(PATH), actor=optional(TEXT), reason=optional(TEXT))
+    def copy(self, uri: str, to: Registry | Path | str, *, name: str | None = None,
+             key: Path | str | None = None, actor: str | None = None,
+             reason: str | None = None) -> CopyResult:
+        """Register the version ``uri`` names into the registry ``to``, with its reviews.
+
+        This registry verifies the version as :meth:`pull` does; ``to`` (a
+        :class:`Registry`, or its directory or database URL, opened with ``key``)
+        re-verifies everything against its own trust and applies its own gates.
+        Its registration entry records this registry, the version and the
+        decision behind ``uri`` (``details.copiedFrom``); ``name`` registers it
+        under another name. Reviews that count in ``to`` are attached there.
+
+        Example:
+            result = registry.copy("models:/credit-risk@staging", "/srv/mlprov-prod")
+            print(result.registered.uri, result.reviews_attached)
+
+        Raises:
+            InputError: ``to`` is this registry.
+            RegistrationRefusedError: ``to``'s trust refuses the version (audited there).
+        """
+        if isinstance(to, Registry):
+            return _copy.copy_version(self, str(uri), to, name=name, actor=actor,
+                                      reason=reason)
+        with Registry.open(to, key=key) as target:
+            return _copy.copy_version(self, str(uri), target, name=name, actor=actor,
+                                      reason=reason)

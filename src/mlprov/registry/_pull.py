@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from mlprov.registry._context import RegistryContext
     from mlprov.registry._records import PullResult, Resolved
 
-__all__ = ["check_placement", "export_evidence", "load", "prepare", "pull"]
+__all__ = ["check_placement", "copy_files", "export_evidence", "load", "prepare", "pull"]
 
 
 def _expected_change(resolved: Resolved) -> tuple[set[str], str | None]:
@@ -195,7 +195,7 @@ def prepare(registry: RegistryContext, uri: str, trust: Trust | None, *,
     return resolved, facts
 
 
-def _copy_files(registry: RegistryContext, facts: VersionFacts, staging: Path) -> tuple[Path, int]:
+def copy_files(registry: RegistryContext, facts: VersionFacts, staging: Path) -> tuple[Path, int]:
     """Copy every file of the version into ``staging`` (digests checked); the model path."""
     manifest = facts.manifest
     if manifest.is_file:
@@ -232,7 +232,7 @@ def pull(registry: RegistryContext, uri: str, out: Path, *, trust: Trust | None 
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
     try:
-        _, size = _copy_files(registry, facts, staging)
+        _, size = copy_files(registry, facts, staging)
         os.chmod(staging, 0o755)  # noqa: S103 - model files are not secret; mkdtemp made 0700
         if out.is_dir():
             out.rmdir()
@@ -321,7 +321,7 @@ def _checkout(registry: RegistryContext, resolved: Resolved, facts: VersionFacts
         _remove(path)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=base))
     try:
-        _copy_files(registry, facts, staging)
+        copy_files(registry, facts, staging)
         _make_read_only(staging)
         try:
             os.rename(staging, path)
