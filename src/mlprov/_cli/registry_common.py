@@ -106,6 +106,26 @@ def load_pinned_trust(trust: Path | None) -> Any:
     return load_trust(trust)
 
 
+def model_or_deployment_uri(value: str) -> str:
+    """Check a ``models:/`` or ``deployments:/`` URI as a usage error (exit 2)."""
+    if not value.startswith("deployments:/"):
+        return model_uri(value)
+    from mlprov.errors import InputError
+    from mlprov.registry import parse_deployment_uri
+
+    try:
+        parse_deployment_uri(value)
+    except InputError as exc:
+        raise click.BadParameter(f"{exc} ({exc.diagnostics()})") from exc
+    return value
+
+
+def served_uri_argument(fn: F) -> F:
+    """A ``URI`` argument: a ``models:/`` or a ``deployments:/`` URI."""
+    return click.argument("uri", metavar="URI",
+                          callback=lambda _ctx, _param, value: model_or_deployment_uri(value))(fn)
+
+
 def uri_argument(fn: F) -> F:
     """A ``URI`` argument checked as a ``models:/`` URI."""
     return click.argument("uri", metavar="URI",

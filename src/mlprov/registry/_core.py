@@ -38,6 +38,7 @@ from mlprov.registry import (
     _auditlog,
     _copy,
     _deploy,
+    _deploy_serve,
     _events,
     _faults,  # noqa: F401 - re-exported: tests patch the fault points as ``_core._faults``
     _gatekeeper,
@@ -85,7 +86,14 @@ from mlprov.trust import Trust
 if TYPE_CHECKING:
     from mlprov.inspection import Inspection
     from mlprov.registry._pull import LoadedModel
-    from mlprov.registry._reports import CopyResult, RegistryLineage, VersionDetails
+    from mlprov.registry._reports import (
+        CopyResult,
+        DeploymentPullResult,
+        LoadedDeployment,
+        RegistryLineage,
+        ResolvedDeployment,
+        VersionDetails,
+    )
     from mlprov.thresholds import Thresholds
 
 __all__ = [
@@ -800,3 +808,85 @@ class Registry:
         with Registry.open(to, key=key) as target:
             return _copy.copy_version(self, str(uri), target, name=name, actor=actor,
                                       reason=reason)
+
+    # ------------------------------------------------------------------ deployments served
+
+    @checked(uri=TEXT, trust=optional(TRUST_OBJ), min_seq=optional(COUNT),
+             head_file=optional(PATH))
+    def resolve_deployment(self, uri: str, *, trust: Trust | None = None,
+                           min_seq: int | None = None, head_file: Path | str | None = None
+                           ) -> ResolvedDeployment:
+        """Resolve ``deployments:/NAME/N``, ``@ALIAS``, ``/STAGE`` or ``/latest``, verified.
+
+        The decision behind the URI, the signed spec and every member (its
+        evidence, and its stage as its verified decision puts it); ``min_seq`` and
+        ``head_file`` as for :meth:`resolve`.
+
+        Example:
+            stack = registry.resolve_deployment("deployments:/credit-stack@production")
+            print([m.uri for m in stack.members])
+        """
+        return _deploy_serve.resolve_deployment(
+            self, uri, trust=trust, min_seq=min_seq,
+            head_file=Path(head_file) if head_file is not None else None)
+
+    @checked(uri=TEXT, out=PATH, trust=optional(TRUST_OBJ), min_seq=optional(COUNT),
+             head_file=optional(PATH))
+    def pull_deployment(self, uri: str, out: Path | str, *, trust: Trust | None = None,
+                        min_seq: int | None = None, head_file: Path | str | None = None
+                        ) -> DeploymentPullResult:
+        """Copy every member of a deployment to ``out/<model>/``, every byte verified.
+
+        Example:
+            registry.pull_deployment("deployments:/credit-stack/2", "serving/")
+        """
+        return _deploy_serve.pull_deployment(
+            self, uri, Path(out), trust=trust, min_seq=min_seq,
+            head_file=Path(head_file) if head_file is not None else None)
+
+    @checked(uri=TEXT, trust=optional(TRUST_OBJ), min_seq=optional(COUNT),
+             head_file=optional(PATH))
+    def load_deployment(self, uri: str, *, trust: Trust | None = None,
+                        min_seq: int | None = None, head_file: Path | str | None = None
+                        ) -> LoadedDeployment:
+        """Verified local copies of every member of a deployment (``mlprov.load`` does this).
+
+        Example:
+            stack = registry.load_deployment("deployments:/credit-stack@production")
+            weights = open(stack["credit-risk"] / "weights.safetensors", "rb")
+        """
+        return _deploy_serve.load_deployment(
+            self, uri, trust=trust, min_seq=min_seq,
+            head_file=Path(head_file) if head_file is not None else None)
+
+    @checked(name=TEXT, alias=TEXT, version=VERSION, reason=TEXT, actor=optional(TEXT),
+             dry_run=BOOL)
+    def set_deployment_alias(self, name: str, alias: str, version: int, *, reason: str,
+                             actor: str | None = None, dry_run: bool = False) -> ChangeResult:
+        """Point ``deployments:/NAME@ALIAS`` at a version, if the alias's gate allows every member.
+
+        Gated like a model alias (the same gate table and thresholds), for each
+        member over its own facts and stage. ``dry_run``: evaluate, record nothing.
+
+        Example:
+            registry.set_deployment_alias("credit-stack", "production", 2, reason="go live")
+
+        Raises:
+            PolicyDeniedError: a member's gate said no (the denial is audited).
+        """
+        return _deploy.set_deployment_alias(self, name, alias, version, reason=reason,
+                                            actor=actor or default_actor(), dry_run=dry_run)
+
+    @checked(name=TEXT, alias=TEXT, reason=TEXT, actor=optional(TEXT))
+    def delete_deployment_alias(self, name: str, alias: str, *, reason: str,
+                                actor: str | None = None) -> ChangeResult:
+        """Remove a deployment alias (never gated; signed and audited).
+
+        Example:
+            registry.delete_deployment_alias("credit-stack", "canary", reason="done")
+
+        Raises:
+            NotFoundError: the alias does not exist.
+        """
+        return _deploy.delete_deployment_alias(self, name, alias, reason=reason,
+                                               actor=actor or default_actor())
