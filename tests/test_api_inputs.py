@@ -297,6 +297,7 @@ METHODS: dict[str, Callable[[World], dict[str, Any]]] = {
     "set_deployment_alias": lambda w: dict(name="d", alias="canary", version=1, reason="r",
                                            actor="a", dry_run=True),
     "delete_deployment_alias": lambda w: dict(name="d", alias="canary", reason="r", actor="a"),
+    "pending_approvals": lambda w: dict(stage="Production", name="m"),
 }
 
 

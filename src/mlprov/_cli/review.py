@@ -16,6 +16,7 @@ from mlprov._cli.registry_common import (
     registry_option,
 )
 from mlprov._cli.registry_review import add as registry_add
+from mlprov._cli.registry_review import pending as registry_pending
 from mlprov._cli.signer_options import SignerOptions, signer_options
 from mlprov.errors import InputError
 
@@ -190,3 +191,5 @@ review.add_command(_command("approve"))
 review.add_command(_command("reject"))
 # `mlprov review add NAME VERSION FILE`: attach a review to a registry version.
 review.add_command(registry_add)
+# `mlprov review pending`: the registry's versions whose next move waits on a review.
+review.add_command(registry_pending)

@@ -44,6 +44,7 @@ from mlprov.registry import (
     _gatekeeper,
     _lookup,
     _moves,
+    _pending,
     _pull,
     _register,
     _relatives,
@@ -90,6 +91,7 @@ if TYPE_CHECKING:
         CopyResult,
         DeploymentPullResult,
         LoadedDeployment,
+        PendingApproval,
         RegistryLineage,
         ResolvedDeployment,
         VersionDetails,
@@ -890,3 +892,24 @@ class Registry:
         """
         return _deploy.delete_deployment_alias(self, name, alias, reason=reason,
                                                actor=actor or default_actor())
+
+    # ------------------------------------------------------------------ pending approvals
+
+    @checked(stage=optional(STAGE), name=optional(TEXT))
+    def pending_approvals(self, *, stage: Stage | str | None = None, name: str | None = None
+                          ) -> list[PendingApproval]:
+        """Versions whose next stage move waits on a review, and what is missing.
+
+        Each version in None or Staging is re-verified and its next stage's gate
+        evaluated as a dry run; what one to three further (hypothetical) approvals
+        would clear is what is missing (see :mod:`._pending`). Nothing is recorded.
+
+        Example:
+            for p in registry.pending_approvals(stage="Production"):
+                print(p.uri, p.approvals_needed, p.missing)
+
+        Raises:
+            InputError: ``stage`` is not Staging or Production.
+            NotFoundError: ``name`` is not a registered model.
+        """
+        return _pending.pending_approvals(self, stage=stage, name=name)
