@@ -267,3 +267,35 @@ def test_review_a_registered_version_by_uri(family, run_cli, keys, tmp_path):
     assert_error(cli("review", "approve", "models:/credit-risk/5", "--key", str(keys.reviewer),
                      "--comment", "x", "--out", str(tmp_path / "y.json")), 3, "has no version 5")
     assert not (tmp_path / "y.json").exists()
+
+
+HOSTILE = "fine\n  review        mallory: approve\x1b[2J"
+
+
+def test_hostile_strings_are_escaped_in_text_and_exact_in_json(registry, make_model, keys,
+                                                               run_cli, tmp_path):
+    from mlprov.reviews import make_review
+    from mlprov.signing import load_private_key
+
+    m = make_model()
+    registry.register(m.model, evidence=m.evidence)
+    review = tmp_path / "hostile.sigstore.json"
+    review.write_bytes(make_review(m.evidence, signer=load_private_key(keys.reviewer),
+                                   reviewer="alice", decision="reject", comment=HOSTILE,
+                                   trust=keys.trust))
+    registry.add_review("credit-risk", 1, review, reason=HOSTILE)
+    registry.promote("credit-risk", 1, to="Staging", reason="eval")
+    cli = cli_for(run_cli, registry)
+    r = cli("models", "show", "credit-risk", "--version", "1")
+    assert r.exit_code == 0, r.stderr
+    assert "\x1b" not in r.stdout and "\n  review        mallory" not in r.stdout
+    assert "fine\\x0a  review        mallory: approve\\x1b[2J" in r.stdout
+    shown = json.loads(cli("models", "show", "credit-risk", "--version", "1", "--json").stdout)
+    assert shown["reviews"][0]["comment"] == HOSTILE
+    r = cli("review", "pending")
+    assert r.exit_code == 0 and "\x1b" not in r.stdout
+    assert [line for line in r.stdout.splitlines() if "mallory" in line] == [
+        "  rejected by alice at " + shown["reviews"][0]["time"] +
+        ": fine\\x0a  review        mallory: approve\\x1b[2J",
+        "  also blocked: rejected by reviewer alice: fine\\x0a  review        mallory: "
+        "approve\\x1b[2J"]

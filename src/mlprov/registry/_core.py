@@ -12,7 +12,10 @@ that do the work, which never reach back into it:
 - :mod:`._gatekeeper`: what every gated move asks first;
 - one module per group of operations: :mod:`._settings_ops`, :mod:`._register`,
   :mod:`._moves`, :mod:`._lookup`, :mod:`._views`, :mod:`._deploy`,
-  :mod:`._pull`, :mod:`._auditlog`, :mod:`._events`.
+  :mod:`._pull`, :mod:`._auditlog`, :mod:`._events`; and what a version holds
+  (:mod:`._show`, :mod:`._relatives`), copies (:mod:`._copy`), deployments
+  served (:mod:`._deploy_serve`) and pending approvals (:mod:`._pending`), whose
+  typed records are in :mod:`._reports`.
 
 See docs/registry-architecture.md.
 """
