@@ -299,3 +299,13 @@ def test_hostile_strings_are_escaped_in_text_and_exact_in_json(registry, make_mo
         ": fine\\x0a  review        mallory: approve\\x1b[2J",
         "  also blocked: rejected by reviewer alice: fine\\x0a  review        mallory: "
         "approve\\x1b[2J"]
+
+
+@pytest.mark.parametrize("command", [
+    ("models", "show"), ("evidence", "export"), ("copy",), ("review", "pending"),
+    ("deployment", "alias", "set"), ("inspect",), ("card",), ("lineage", "verify"),
+    ("lineage", "show"), ("review", "approve")])
+def test_new_commands_show_examples_with_uris(run_cli, command):
+    r = run_cli(*command, "--help")
+    assert r.exit_code == 0, r.stderr
+    assert "Examples:" in r.stdout and f"mlprov {' '.join(command)} " in r.stdout
