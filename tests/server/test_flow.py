@@ -212,3 +212,30 @@ def test_rollback_deployments_history_and_events_remotely(serve, make_model, app
         admin.set_trust("trust.yaml", reason="r")
     with pytest.raises(Exception, match="allow-archived"):
         admin.pull("models:/credit-risk@canary", tmp_path / "x", allow_archived=True)
+
+
+def test_deployments_served_and_version_views_remotely(serve, make_model, tmp_path):
+    served = serve(ServerConfig({"authz": {"protected_aliases": []}}))
+    admin = served.client("admin")
+    m = make_model()
+    admin.register(m.model, evidence=m.evidence)
+    admin.promote("credit-risk", 1, to="Staging", reason="r")
+    admin.create_deployment("scoring", ["models:/credit-risk/1"], reason="r")
+    admin.promote_deployment("scoring", 1, to="Staging", reason="r")
+    moved = admin.set_deployment_alias("scoring", "canary", 1, reason="r")
+    assert moved.kind == "deployment.alias.set"
+    reader = served.client("reader")
+    stack = mlprov.load("deployments:/scoring@canary", registry=served.url,
+                        token=served.tokens["reader"])
+    assert (Path(stack["credit-risk"]) / "config.json").is_file()
+    pulled = reader.pull_deployment("deployments:/scoring@canary", tmp_path / "stack")
+    assert pulled is not None and (tmp_path / "stack").is_dir()
+    shown = reader.show_version("credit-risk", 1)
+    assert shown is not None
+    assert reader.verify_uri("models:/credit-risk/1") is not None
+    pending = reader.pending_approvals(stage="Production")
+    assert [p.version for p in pending] == [1]
+    deleted = admin.delete_deployment_alias("scoring", "canary", reason="r")
+    assert deleted.kind == "deployment.alias.delete"
+    with pytest.raises(PermissionDeniedError, match="may not set deployments:/scoring@canary"):
+        served.client("reviewer").set_deployment_alias("scoring", "canary", 1, reason="r")

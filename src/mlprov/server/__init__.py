@@ -55,7 +55,7 @@ from mlprov.server._url import is_server_url, parse_server_url
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from mlprov.registry import LoadedModel, Registry
+    from mlprov.registry import LoadedDeployment, LoadedModel, Registry
     from mlprov.trust import Trust
 
 __all__ = [
@@ -112,7 +112,7 @@ def open_registry(location: Path | str | None = None, *, key: Path | str | None 
 def load(uri: str, registry: Registry | RemoteRegistry | Path | str | None = None, *,
          trust: Trust | Path | str | None = None, min_seq: int | None = None,
          head_file: Path | str | None = None, allow_archived: bool = False,
-         token: str | None = None) -> LoadedModel:
+         token: str | None = None) -> LoadedModel | LoadedDeployment:
     """:func:`mlprov.load` for registries anywhere, servers included (``mlprov.load``).
 
     With a server URL (``registry=`` or ``$MLPROV_REGISTRY``), the version is
@@ -130,13 +130,22 @@ def load(uri: str, registry: Registry | RemoteRegistry | Path | str | None = Non
     location: Any = registry
     if location is None:
         location = os.environ.get("MLPROV_REGISTRY") or None
+    def take(remote: RemoteRegistry, pinned: Trust | None) -> LoadedModel | LoadedDeployment:
+        if uri.startswith("deployments:/"):
+            if allow_archived:
+                from mlprov.errors import InputError
+
+                raise InputError("allow_archived is for models:/ URIs")
+            return remote.load_deployment(uri, trust=pinned, min_seq=min_seq,
+                                          head_file=head_file)
+        return remote.load(uri, trust=pinned, min_seq=min_seq, head_file=head_file,
+                           allow_archived=allow_archived)
+
     if isinstance(location, RemoteRegistry):
-        return location.load(uri, trust=_trust(trust), min_seq=min_seq, head_file=head_file,
-                             allow_archived=allow_archived)
+        return take(location, _trust(trust))
     if is_server_url(location):
         with RemoteRegistry.open(location, token=token, trust=trust) as remote:
-            return remote.load(uri, min_seq=min_seq, head_file=head_file,
-                               allow_archived=allow_archived)
+            return take(remote, None)
     assert not isinstance(registry, RemoteRegistry)
     return local.load(uri, registry, trust=trust, min_seq=min_seq, head_file=head_file,
                       allow_archived=allow_archived)

@@ -373,6 +373,37 @@ async def promote_deployment(call: Call) -> Response:
     return _change(result)
 
 
+def _deployment_alias(call: Call, name: str, alias: str) -> None:
+    access = call.access
+    access.require(access.may_deploy(name, None) and
+                   (alias not in access.protected or access.may_alias(name, alias)),
+                   f"set deployments:/{name}@{alias}")
+
+
+async def set_deployment_alias(call: Call) -> Response:
+    """Point a deployment alias at a deployment version (every member gated)."""
+    name = check_name(call.param("name"), what="deployment name")
+    alias = check_alias(call.param("alias"))
+    body: AliasRequest = await json_body(call, AliasRequest)
+    _deployment_alias(call, name, alias)
+    who = call.principal.name
+    result = await _on_registry(call, lambda r: r.set_deployment_alias(
+        name, alias, body.version, reason=body.reason, actor=who, dry_run=body.dryRun))
+    return _change(result)
+
+
+async def delete_deployment_alias(call: Call) -> Response:
+    """Remove a deployment alias (never gated; signed and audited)."""
+    name = check_name(call.param("name"), what="deployment name")
+    alias = check_alias(call.param("alias"))
+    body: AliasDeleteRequest = await json_body(call, AliasDeleteRequest)
+    _deployment_alias(call, name, alias)
+    who = call.principal.name
+    result = await _on_registry(call, lambda r: r.delete_deployment_alias(
+        name, alias, reason=body.reason, actor=who))
+    return _change(result)
+
+
 async def register(call: Call) -> Response:
     """Register a model: the body is a tar of ``model/`` and ``evidence/``, streamed to disk.
 
@@ -494,6 +525,13 @@ def api_endpoints() -> list[Endpoint]:
         Endpoint("POST", "/api/v1/deployments/{name}/{version}/stage", promote_deployment,
                  "Move a deployment version to a stage (every member gated)",
                  "deploy NAME to STAGE", body=DeploymentStageRequest, tag="deployments"),
+        Endpoint("PUT", "/api/v1/deployments/{name}/aliases/{alias}", set_deployment_alias,
+                 "Point a deployment alias at a version (every member gated)",
+                 "deploy NAME (protected aliases by name)", body=AliasRequest,
+                 tag="deployments"),
+        Endpoint("DELETE", "/api/v1/deployments/{name}/aliases/{alias}",
+                 delete_deployment_alias, "Remove a deployment alias", "deploy NAME",
+                 body=AliasDeleteRequest, tag="deployments"),
         Endpoint("GET", "/api/v1/audit", audit_log, "Audit entries", "read (filtered)",
                  query=("since", "limit", "name"), tag="audit"),
         Endpoint("GET", "/api/v1/audit/verify", audit_verify,

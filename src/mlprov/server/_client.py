@@ -48,7 +48,7 @@ from mlprov.server._transport import TOKEN_ENV, Transport, quote_segment
 from mlprov.server._url import parse_server_url
 
 if TYPE_CHECKING:
-    from mlprov.registry import LoadedModel, PullResult, Resolved
+    from mlprov.registry import LoadedDeployment, LoadedModel, PullResult, Resolved
     from mlprov.registry.interface import VersionRecord
     from mlprov.trust import Trust
 
@@ -255,6 +255,51 @@ class RemoteRegistry:
         return self._consistent(lambda: self.local.load(
             uri, trust=trust or self.pinned_trust, min_seq=min_seq, head_file=head_file))
 
+    def resolve_deployment(self, uri: str, *, trust: Trust | None = None,
+                           min_seq: int | None = None, head_file: Path | str | None = None
+                           ) -> Any:
+        """Resolve a ``deployments:/`` URI, every member verified here."""
+        return self._consistent(lambda: self.local.resolve_deployment(
+            uri, trust=trust or self.pinned_trust, min_seq=min_seq, head_file=head_file))
+
+    def pull_deployment(self, uri: str, out: Path | str, *, trust: Trust | None = None,
+                        min_seq: int | None = None, head_file: Path | str | None = None
+                        ) -> Any:
+        """Copy every member of a deployment to ``out``, each verified here."""
+        return self._consistent(lambda: self.local.pull_deployment(
+            uri, out, trust=trust or self.pinned_trust, min_seq=min_seq, head_file=head_file))
+
+    def load_deployment(self, uri: str, *, trust: Trust | None = None,
+                        min_seq: int | None = None, head_file: Path | str | None = None
+                        ) -> LoadedDeployment:
+        """Verified local copies of every member of a deployment (cached checkouts)."""
+        return self._consistent(lambda: self.local.load_deployment(
+            uri, trust=trust or self.pinned_trust, min_seq=min_seq, head_file=head_file))
+
+    def show_version(self, name: str, version: int, *, trust: Trust | None = None) -> Any:
+        """What a version holds, verified here."""
+        return self._consistent(lambda: self.local.show_version(
+            name, version, trust=trust or self.pinned_trust))
+
+    def verify_uri(self, uri: str, *, trust: Trust | None = None) -> Any:
+        """The decision behind ``uri`` and the version's evidence, verified here."""
+        return self._consistent(lambda: self.local.verify_uri(
+            uri, trust=trust or self.pinned_trust))
+
+    def inspect(self, uri: str, *, trust: Trust | None = None) -> Any:
+        """The version's evidence, verified here, as ``mlprov inspect`` shows it."""
+        return self._consistent(lambda: self.local.inspect(uri, trust=trust or self.pinned_trust))
+
+    def lineage(self, uri: str, *, trust: Trust | None = None, descendants: bool = False
+                ) -> Any:
+        """The version's lineage, walked and verified here."""
+        return self._consistent(lambda: self.local.lineage(
+            uri, trust=trust or self.pinned_trust, descendants=descendants))
+
+    def pending_approvals(self, *, stage: Any = None, name: str | None = None) -> Any:
+        """Versions waiting on a review (the gate's dry run, evaluated here)."""
+        return self.local.pending_approvals(stage=stage, name=name)
+
     def export_evidence(self, uri: str, out: Path | str, *, trust: Trust | None = None
                         ) -> Resolved:
         """Write a version's evidence to a new directory, verified here first."""
@@ -444,6 +489,25 @@ class RemoteRegistry:
         return self._change("POST", f"/api/v1/deployments/{quote_segment(name)}/"
                                     f"{int(version)}/stage", {"to": stage, "reason": reason},
                             kinds={"deployment.transition"}, name=name, version=version)
+
+    def set_deployment_alias(self, name: str, alias: str, version: int, *, reason: str,
+                             actor: str | None = None, dry_run: bool = False) -> ChangeResult:
+        """Ask the server to point a deployment alias; verify its signed decision."""
+        del actor
+        return self._change("PUT", f"/api/v1/deployments/{quote_segment(name)}/aliases/"
+                                   f"{quote_segment(alias)}",
+                            {"version": version, "reason": reason, "dryRun": dry_run},
+                            kinds={"deployment.alias.set"}, name=name, version=version,
+                            check=lambda c: _transition(c).get("alias") == alias)
+
+    def delete_deployment_alias(self, name: str, alias: str, *, reason: str,
+                                actor: str | None = None) -> ChangeResult:
+        """Ask the server to remove a deployment alias; verify its signed decision."""
+        del actor
+        return self._change("DELETE", f"/api/v1/deployments/{quote_segment(name)}/aliases/"
+                                      f"{quote_segment(alias)}", {"reason": reason},
+                            kinds={"deployment.alias.delete"}, name=name, version=None,
+                            check=lambda c: _transition(c).get("alias") == alias)
 
     def checkpoint(self, *, deep: bool = False) -> tuple[Any, bytes]:
         """Ask the server (admin) to sign a checkpoint; verify it with the pinned key."""
