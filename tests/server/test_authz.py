@@ -126,3 +126,23 @@ def test_the_openapi_document_lists_every_route(served):
     assert schema.endswith("PromoteRequest")
     assert "PromoteRequest" in document["components"]["schemas"]
     assert "403" in promote["responses"] and "401" in promote["responses"]
+
+
+def test_read_rules_filter_names_end_to_end(serve, make_model, tmp_path):
+    served = serve(ServerConfig({"grants": [{"principals": ["carol"], "read": ["credit-*"]}]}))
+    admin = served.client("admin")
+    for name in ("credit-risk", "fraud-score"):
+        m = make_model(name)
+        admin.register(m.model, evidence=m.evidence)
+    carol = served.client(token=served.token("carol", "none"))
+    assert [m["name"] for m in carol.list_models()] == ["credit-risk"]
+    assert carol.pull("models:/credit-risk/1", tmp_path / "ok").files == 2
+    from mlprov.server import PermissionDeniedError
+
+    with pytest.raises(PermissionDeniedError, match="carol may not read fraud-score"):
+        carol.pull("models:/fraud-score/1", tmp_path / "no")
+    with pytest.raises(PermissionDeniedError, match="carol may not read fraud-score"):
+        carol.show_model("fraud-score")
+    token = {"Authorization": f"Bearer {served.token('carol2', 'none')}"}
+    status, _, data = request(served.url, "GET", "/api/v1/models", token)
+    assert status == 403  # no grant at all: nothing to read
