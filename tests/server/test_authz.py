@@ -144,5 +144,5 @@ def test_read_rules_filter_names_end_to_end(serve, make_model, tmp_path):
     with pytest.raises(PermissionDeniedError, match="carol may not read fraud-score"):
         carol.show_model("fraud-score")
     token = {"Authorization": f"Bearer {served.token('carol2', 'none')}"}
-    status, _, data = request(served.url, "GET", "/api/v1/models", token)
+    status, _, _ = request(served.url, "GET", "/api/v1/models", token)
     assert status == 403  # no grant at all: nothing to read

@@ -152,3 +152,13 @@ def test_a_non_loopback_listener_without_tls_warns(registry_dir):
         if process.poll() is None:
             process.kill()
     assert "warning: serving plain HTTP on 0.0.0.0" in stderr
+
+
+def test_importing_mlprov_and_its_client_imports_no_server_dependency():
+    code = ("import sys, mlprov, mlprov.server, mlprov._cli.main\n"
+            "from mlprov.server import RemoteRegistry\n"
+            "bad = [m for m in ('starlette', 'uvicorn', 'jwt', 'anyio') if m in sys.modules]\n"
+            "print(bad)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": SRC}, check=True)
+    assert done.stdout.strip() == "[]"
