@@ -187,3 +187,16 @@ def test_token_parsing_never_crashes(text):
     except AuthenticationError:
         return
     assert len(token_id) == 16 and len(secret) == 43 and text == f"mlpt_{token_id}_{secret}"
+
+
+def test_store_reads_have_their_own_larger_budget(serve):
+    from mlprov.server import ServerConfig
+
+    served = serve(ServerConfig({"server": {"rate_limit": 60, "rate_burst": 2,
+                                            "read_rate_limit": 600, "read_burst": 50}}))
+    reader = bearer(served.tokens["reader"])
+    statuses = [request(served.url, "GET", "/api/v1/store/audit/head", reader)[0]
+                for _ in range(20)]
+    assert statuses == [200] * 20
+    statuses = [request(served.url, "GET", "/api/v1/whoami", reader)[0] for _ in range(4)]
+    assert 429 in statuses

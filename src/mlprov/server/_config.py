@@ -278,6 +278,9 @@ class ServerSettings(_Model):
     upload_idle_timeout: float = Field(default=60.0, gt=0, le=3600)
     rate_limit: int = Field(default=600, ge=1)
     rate_burst: int = Field(default=120, ge=1)
+    # Store rows and blobs: a client verifying a pull asks one per file and per row.
+    read_rate_limit: int = Field(default=60000, ge=1)
+    read_burst: int = Field(default=10000, ge=1)
     workers: int = Field(default=4, ge=1, le=64)
     graceful_timeout: float = Field(default=30.0, ge=0, le=3600)
     keep_alive: float = Field(default=5.0, gt=0, le=600)

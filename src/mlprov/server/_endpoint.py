@@ -198,7 +198,8 @@ def starlette_endpoint(state: ServerState, endpoint: Endpoint) -> Callable[..., 
                 if wait:
                     return _too_many(wait)
                 raise
-            wait = state.rates.take(f"principal:{principal.name}")
+            rates = state.read_rates if endpoint.tag == "store" else state.rates
+            wait = rates.take(f"principal:{principal.name}")
             if wait:
                 return _too_many(wait)
             access = Access(principal, state.config)

@@ -67,6 +67,7 @@ class ServerState:
         self.authenticator = Authenticator(self.tokens, OidcVerifier(config.oidc,
                                                                      fetch=oidc_fetch))
         self.rates = RateLimiter(config.server.rate_limit, config.server.rate_burst)
+        self.read_rates = RateLimiter(config.server.read_rate_limit, config.server.read_burst)
         # Failed authentications per client address: a stricter bucket, so
         # guessing tokens costs time.
         self.auth_failures = RateLimiter(60, 20)
