@@ -28,8 +28,10 @@ from typing import TYPE_CHECKING
 from mlprov._internal.arguments import PATH, TEXT, TRUST, checked, either, instance, optional
 from mlprov.registry._arguments import COUNT
 from mlprov.registry._auditlog import AuditReport
+from mlprov.registry._catalog import ModelInfo, Page, VersionInfo
 from mlprov.registry._core import Registry
 from mlprov.registry._facts import RegistryIntegrityError, VersionFacts
+from mlprov.registry._filter import FilterError
 from mlprov.registry._gc import GcReport
 from mlprov.registry._home import HOME_ENV, default_home
 from mlprov.registry._hooks import sign_webhook, verify_webhook
@@ -45,6 +47,7 @@ from mlprov.registry._records import (
     RegistrationRefusedError,
     Resolved,
 )
+from mlprov.registry._search import PageTokenError
 from mlprov.registry._sql import SchemaUpgrade
 from mlprov.registry._stores_url import upgrade_registry
 from mlprov.registry._uri import ModelUri, parse_model_uri, parse_time
@@ -64,11 +67,15 @@ __all__ = [
     "ArchivedVersionError",
     "AuditReport",
     "ChangeResult",
+    "FilterError",
     "GcReport",
     "LoadedModel",
     "MigrationReport",
+    "ModelInfo",
     "ModelUri",
     "NotFoundError",
+    "Page",
+    "PageTokenError",
     "PolicyDeniedError",
     "PullResult",
     "RegisterResult",
@@ -81,6 +88,7 @@ __all__ = [
     "SchemaUpgrade",
     "Stage",
     "VersionFacts",
+    "VersionInfo",
     "default_home",
     "load",
     "migrate_registry",

@@ -18,13 +18,13 @@ import contextlib
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlprov.errors import InputError
 from mlprov.hashing import hash_path
-from mlprov.registry._audit import check_entry, entry_from_record
+from mlprov.registry._audit import Entry, check_entry, entry_from_record
 from mlprov.registry._decisions import (
     VSA_PREDICATE,
     SignedByRegistry,
@@ -63,6 +63,10 @@ def check_placement(tx: ReadTransaction, resolved: Resolved, decision_bytes: byt
                     trust: Trust, registry_id: str) -> SignedByRegistry:
     """Verify the decision behind ``resolved`` (see the module docstring, step 1).
 
+    The decision names the model as it was called then; the log from its entry
+    to the head must lead from that name to the model's name now (renames), and
+    hold no deletion of the version.
+
     Raises:
         RegistryIntegrityError: the decision does not support the resolution.
         SignatureError: it is not signed by a registry key the trust names.
@@ -74,7 +78,8 @@ def check_placement(tx: ReadTransaction, resolved: Resolved, decision_bytes: byt
     change = change_of(decision)
     kinds, target = _expected_change(resolved)
     problems = []
-    if decision.predicate.get("resourceUri") != version_uri(record.name, record.version):
+    decided = _decided_name(decision.predicate.get("resourceUri"), record.version)
+    if decided is None:
         problems.append(f"it is about {decision.predicate.get('resourceUri')}")
     if decision.statement.subject_sha256() != {record.root_digest.removeprefix("sha256:")}:
         problems.append("it names another root digest")
@@ -93,24 +98,40 @@ def check_placement(tx: ReadTransaction, resolved: Resolved, decision_bytes: byt
     if problems:
         raise RegistryIntegrityError(f"{what} does not match the registry's records: "
                                      f"{'; '.join(problems)}")
+    assert decided is not None
     seq = change.get("auditSeq")
     if not isinstance(seq, int):
         raise RegistryIntegrityError(f"{what} names no audit entry")
-    _check_latest(tx, resolved, decision_bytes, seq, target, what)
+    _check_latest(tx, resolved, decision_bytes, seq, target, what, decided)
     return decision
 
 
+def _decided_name(resource_uri: object, version: int) -> str | None:
+    """The model name a decision about ``models:/NAME/version`` names, else None."""
+    if not isinstance(resource_uri, str) or not resource_uri.startswith("models:/"):
+        return None
+    name, _, number = resource_uri[len("models:/"):].rpartition("/")
+    return name if name and number == str(version) else None
+
+
 def _check_latest(tx: ReadTransaction, resolved: Resolved, decision_bytes: bytes, seq: int,
-                  target: str | None, what: str) -> None:
-    """The decision's audit entry exists and nothing later changed the same target."""
+                  target: str | None, what: str, decided: str) -> None:
+    """The decision's audit entry exists and nothing later changed the same target.
+
+    Walking the log from that entry, the model's name follows every rename
+    (from ``decided``, the name the decision used) and must end at the name the
+    row gives now; a deletion of the version on the way refuses it.
+    """
     from mlprov.registry._uri import sha256_digest
 
     record = resolved.record
     entry_record = tx.audit_entry(seq)
-    if entry_record is None or entry_record.decision != sha256_digest(decision_bytes):
+    if entry_record is None or entry_record.decision != sha256_digest(decision_bytes) \
+            or sha256_digest(entry_record.body) != entry_record.entry_hash:
         raise RegistryIntegrityError(f"{what} is not the one audit entry {seq} records")
     prev = entry_record.entry_hash
     expected = seq + 1
+    name = decided
     for later in tx.iter_audit(since=seq):
         entry, problems = check_entry(later, prev, expected)
         if problems:
@@ -119,16 +140,41 @@ def _check_latest(tx: ReadTransaction, resolved: Resolved, decision_bytes: bytes
                                          hint="run `mlprov audit verify`")
         assert entry is not None
         prev, expected = later.entry_hash, later.seq + 1
-        if not entry.accepted or entry.name != record.name or entry.target != target:
+        if not entry.accepted:
+            continue
+        if entry.kind == "model.rename" and entry.details.get("from") == name:
+            name = str(entry.details.get("to"))
+            continue
+        if entry.name != name:
+            continue
+        if _deletes(entry, record.version):
+            raise RegistryIntegrityError(
+                f"{version_uri(name, record.version)} was deleted by audit entry {entry.seq}: "
+                "the registry's row was changed to hand it out again")
+        if entry.target != target:
             continue
         if target == "version" or (target == "stage" and entry.version != record.version):
             continue
         raise RegistryIntegrityError(
             f"{what} was superseded by audit entry {entry.seq} ({entry.kind}); the registry's "
             "row replays an old decision")
+    if name != record.name:
+        raise RegistryIntegrityError(
+            f"{what}: the log calls the model {name!r} now, the registry's row "
+            f"{record.name!r}: the row was changed")
     entry = entry_from_record(entry_record)
     if entry.version != record.version:
         raise RegistryIntegrityError(f"audit entry {seq} is about version {entry.version}")
+
+
+def _deletes(entry: Entry, version: int) -> bool:
+    """Whether an accepted entry about the model deleted ``version``."""
+    if entry.kind == "version.delete":
+        return entry.version == version
+    if entry.kind == "model.delete":
+        deleted = entry.details.get("versions")
+        return isinstance(deleted, list) and version in deleted
+    return False
 
 
 @dataclass(frozen=True)
@@ -185,6 +231,13 @@ def _prepare(registry: RegistryContext, uri: str, trust: Trust | None, *,
         resolved = resolve_uri(tx, parsed, allow_archived=allow_archived)
         decision_bytes = read_decision(tx.get_decision, resolved.decision)
         check_placement(tx, resolved, decision_bytes, trust, registry.settings.registry_id)
+        if resolved.via != "version" and tx.renames_of(resolved.name):
+            # A renamed model: the log from the registration must lead to this name too.
+            registration = replace(resolved, uri=version_uri(resolved.name, resolved.version),
+                                   decision=resolved.record.registration, via="version")
+            check_placement(tx, registration, read_decision(tx.get_decision,
+                                                            registration.decision),
+                            trust, registry.settings.registry_id)
         reviews = [r.digest for r in tx.list_reviews(resolved.name, resolved.version)]
         facts = verify_record(registry, resolved.record, reviews, trust=override, tx=tx)
     return resolved, facts
