@@ -148,6 +148,7 @@ _KEYWORDS = frozenset({"and", "or", "not", "like", "ilike", "in"})
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(r"[-+]?[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?")
+_DIGITS = frozenset("0123456789")  # ASCII only: str.isdigit() takes "²" and "٣"
 _SYMBOLS = ("<=", ">=", "!=", "==", "=", "<", ">", "(", ")", ",", ".")
 
 
@@ -198,7 +199,7 @@ def _tokens(text: str) -> list[_Token]:
             tokens.append(_Token("ident", match.group(), i + 1))
             i = match.end()
             continue
-        if char.isdigit() or (char in "+-" and text[i + 1:i + 2].isdigit()):
+        if char in _DIGITS or (char in "+-" and text[i + 1:i + 2] in _DIGITS):
             match = _NUMBER.match(text, i)
             assert match is not None
             if _IDENT.match(text, match.end()):
