@@ -375,7 +375,8 @@ class _Parser:
 
     def version(self, token: _Token) -> int:
         text = token.text
-        if token.kind not in ("number", "string") or not re.fullmatch(r"[1-9][0-9]{0,17}", text):
+        if token.kind not in ("number", "string") or not re.fullmatch(r"0|[1-9][0-9]{0,17}",
+                                                                      text):
             raise self.fail(token, f"a version is a number 1, 2, 3..., not {_shown(token)}")
         return int(text)
 
