@@ -10,6 +10,7 @@ pulled, still verifying). Every test ends with ``audit verify`` intact.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import threading
 from pathlib import Path
@@ -193,7 +194,7 @@ def test_a_policy_named_under_gates_changes_gates_them(registry, make_model, tmp
     [entry] = _entries(registry, "version.tag")
     assert entry["accepted"] is False  # the denial is audited
     assert dict(registry.version_info("credit-risk", 1).tags) == {}
-    with pytest.raises(PolicyDeniedError, match="model.tag of credit-risk: needs 1 approval"):
+    with pytest.raises(PolicyDeniedError, match=r"model\.tag of credit-risk: needs 1 approval"):
         registry.set_tag("credit-risk", "team", "search")  # a model's: each version judged
     registry.set_description("credit-risk", "descriptions stay ungated")
     with pytest.raises(InputError, match="unknown change 'tag'"):
@@ -430,9 +431,33 @@ def test_rename_twice_and_bad_renames(registry, make_model, tmp_path):
             call()
     assert registry.head().seq == head
     registry.delete_model("other", reason="gone")
-    with pytest.raises(InputError, match="'other' exists \\(deleted"):
+    with pytest.raises(InputError, match=r"'other' exists \(deleted"):
         registry.rename_model("c", "other")
     _ok(registry)
+
+
+def _race(address: str, old: str, new: str, stage: str) -> dict[str, BaseException]:
+    """Promote ``old`` v1 and rename ``old`` to ``new`` at once, from two registries."""
+    barrier = threading.Barrier(2)
+    errors: dict[str, BaseException] = {}
+
+    def run(what: str) -> None:
+        with Registry.open(address) as other:
+            barrier.wait()
+            try:
+                if what == "promote":
+                    other.promote(old, 1, to=stage, reason="race")
+                else:
+                    other.rename_model(old, new, reason="race")
+            except BaseException as exc:
+                errors[what] = exc
+
+    threads = [threading.Thread(target=run, args=(what,)) for what in ("promote", "rename")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
 
 
 def test_a_rename_races_a_promotion(registry, make_model):
@@ -442,43 +467,16 @@ def test_a_rename_races_a_promotion(registry, make_model):
     m = make_model()
     registry.register(m.model, evidence=m.evidence)
     names = ["credit-risk", "renamed-1", "renamed-2", "renamed-3"]
-    outcomes = []
-    for round_, (old, new) in enumerate(zip(names, names[1:], strict=False)):
-        stage = ("Staging", "Archived", "Staging")[round_]
-        barrier = threading.Barrier(2)
-        errors: dict[str, BaseException] = {}
-
-        def promote(old: str = old, stage: str = stage) -> None:
-            with Registry.open(registry.address) as other:
-                barrier.wait()
-                try:
-                    other.promote(old, 1, to=stage, reason="race")
-                except BaseException as exc:  # noqa: BLE001 - inspected below
-                    errors["promote"] = exc
-
-        def rename(old: str = old, new: str = new) -> None:
-            with Registry.open(registry.address) as other:
-                barrier.wait()
-                try:
-                    other.rename_model(old, new, reason="race")
-                except BaseException as exc:  # noqa: BLE001 - inspected below
-                    errors["rename"] = exc
-
-        threads = [threading.Thread(target=promote), threading.Thread(target=rename)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    stages = ["Staging", "Archived", "Staging"]
+    for (old, new), stage in zip(itertools.pairwise(names), stages, strict=True):
+        errors = _race(registry.address, old, new, stage)
         assert "rename" not in errors, errors
         record = registry.get_version(new, 1)
         if "promote" in errors:
             assert isinstance(errors["promote"], NotFoundError), errors
             assert f"renamed to {new!r}" in str(errors["promote"])
-            outcomes.append("renamed first")
         else:
             assert record.stage.value == stage
-            outcomes.append("promoted first")
-    assert len(outcomes) == 3
     _ok(registry)
 
 
