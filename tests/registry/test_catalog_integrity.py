@@ -136,7 +136,7 @@ def _to_schema_1(registry: Registry) -> None:
     """Take the database back to what mlprov 0.1 (schema 1) wrote."""
     _sql(registry, "DROP TABLE model_tags", "DROP TABLE version_tags",
          "DROP TABLE version_metrics", "DROP TABLE model_renames",
-         "DROP INDEX ix_versions_created",
+         "DROP INDEX ix_versions_created", "DROP INDEX ix_aliases_alias",
          *(f"ALTER TABLE {t} DROP COLUMN {c}" for t in ("models", "versions")
            for c in ("description", "deleted_seq")),
          "UPDATE registry_state SET value = '1' WHERE key = 'schema_version'")

@@ -111,6 +111,39 @@ def test_a_failed_step_leaves_the_old_version(metadata_url: str,
     store.close()
 
 
+def _shape(store: SqlMetadataStore) -> dict[str, object]:
+    """Every table's columns (name, type, nullable), indexes, primary and foreign keys."""
+    with store.engine.connect() as conn:
+        found = inspect(conn)
+        return {table: (
+            sorted((c["name"], str(c["type"]), c["nullable"]) for c in found.get_columns(table)),
+            sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                   for i in found.get_indexes(table)),
+            found.get_pk_constraint(table)["constrained_columns"],
+            sorted((f["referred_table"], tuple(f["constrained_columns"]))
+                   for f in found.get_foreign_keys(table)))
+            for table in found.get_table_names()}
+
+
+def test_an_upgraded_database_is_exactly_a_new_one(metadata_url: str):
+    """Step 2 makes what a new database gets: the same columns, types, indexes and keys."""
+    fresh = SqlMetadataStore(metadata_url)
+    fresh.create_schema()
+    expected = _shape(fresh)
+    with fresh.engine.begin() as conn:  # back to schema 1, as mlprov 0.1 made it
+        for table in ("model_tags", "version_tags", "version_metrics", "model_renames"):
+            conn.execute(text(f"DROP TABLE {table}"))
+        for index in ("ix_versions_created", "ix_aliases_alias"):
+            conn.execute(text(f"DROP INDEX {index}"))
+        for table in ("models", "versions"):
+            for column in ("description", "deleted_seq"):
+                conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        conn.execute(text("UPDATE registry_state SET value = '1' WHERE key = 'schema_version'"))
+    assert fresh.upgrade_schema().from_version == 1
+    assert _shape(fresh) == expected
+    fresh.close()
+
+
 def test_a_database_made_by_mlprov_0_1_still_opens(tmp_path: Path):
     path = tmp_path / "registry.db"
     with sqlite3.connect(path) as conn:

@@ -168,6 +168,7 @@ aliases = Table(
     Column("updated_at", _str(40), nullable=False),
     ForeignKeyConstraint(["model_id", "version"], ["versions.model_id", "versions.version"]),
 )
+ix_aliases_alias = Index("ix_aliases_alias", aliases.c.alias)  # schema 2: search by alias
 
 reviews = Table(
     "reviews", metadata,
@@ -996,6 +997,7 @@ def _add_catalog(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE {table} ADD COLUMN description {text_type}"))
         conn.execute(text(f"ALTER TABLE {table} ADD COLUMN deleted_seq {int_type}"))
     ix_versions_created.create(conn)
+    ix_aliases_alias.create(conn)
     metadata.create_all(conn, tables=[model_tags, version_tags, version_metrics,
                                       model_renames])
 

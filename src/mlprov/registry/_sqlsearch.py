@@ -162,12 +162,20 @@ def _model_condition(clause: Comparison, t: CatalogTables, dialect: str) -> Colu
 
 
 def _after(keys: Sequence[tuple[Any, bool, Any]]) -> ColumnElement[bool]:
-    """Rows strictly after ``(value, ...)`` in the order ``keys`` give (expr, descending, value)."""
+    """Rows strictly after ``(value, ...)`` in the order ``keys`` give (expr, descending, value).
+
+    The first key's bound is repeated as a conjunct of its own (``k1 >= v1``), which
+    the alternatives imply, so that the database seeks on the first key's index
+    instead of filtering every row before the position.
+    """
+    if not keys:
+        return false()
     alternatives = []
     for i, (expr, descending, value) in enumerate(keys):
         equal = [e == v for e, _d, v in keys[:i]]
         alternatives.append(and_(*equal, expr < value if descending else expr > value))
-    return or_(*alternatives) if alternatives else false()
+    first, descending, value = keys[0]
+    return and_(first <= value if descending else first >= value, or_(*alternatives))
 
 
 def _order(stmt: Select[Any], keys: Sequence[OrderKey], after: Sequence[Any] | None,
