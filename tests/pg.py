@@ -110,8 +110,11 @@ def _as_postgres(command: list[str]) -> list[str]:
     return [runuser, "-u", "postgres", "--", *command]
 
 
-def start_server() -> PostgresServer:
+def start_server(*, durable: bool = False) -> PostgresServer:
     """Use ``$MLPROV_TEST_POSTGRES_URL``, else start a throwaway server.
+
+    ``durable`` keeps PostgreSQL's defaults (``fsync``, ``synchronous_commit`` and
+    ``full_page_writes`` on), for benchmarks that time commits; the tests leave it off.
 
     Raises:
         PostgresUnavailable: no binaries, no ``postgres`` user, or the server did not start.
@@ -148,8 +151,9 @@ def start_server() -> PostgresServer:
     pg_ctl = str(bindir / "pg_ctl")
     for _attempt in range(3):  # a random port may be taken between probe and start
         port = _free_port()
-        options = (f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off")
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {base}"
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         start = _as_postgres([pg_ctl, "-D", str(data), "-l", str(log), "-w", "-t", "60",
                               "-o", options, "start"])
         result = subprocess.run(start, check=False, capture_output=True, timeout=120)

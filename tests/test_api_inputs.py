@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mlprov
+import mlprov.mlflow
 from mlprov import (
     canonical,
     card,
@@ -417,7 +418,7 @@ def test_an_error_message_with_a_line_break_is_folded_onto_one_line(world):
 
 
 PUBLIC_MODULES = [mlprov, hashing, identity, signing, trust, reviews, evaluation, card, lineage,
-                  policy, canonical]
+                  policy, canonical, mlprov.mlflow]
 
 
 def _public_functions() -> list[tuple[str, Callable[..., Any]]]:

@@ -85,6 +85,18 @@ def test_rerendering_from_verified_evidence_gives_the_same_bytes(ev: Evidence):
         ev.file("MODEL_CARD.md").read_text()
 
 
+def test_whole_floats_render_as_the_signed_json_writes_them(make_key, model_dir, tmp_path):
+    # RFC 8785 writes 1.0 as 1: the card attest writes must be the one `mlprov card`
+    # re-renders from the signed statements (it showed 1.0 where the re-render shows 1).
+    key = make_key("ci")
+    result = mlprov.attest(model_dir, name="m", key=key.private, out=tmp_path / "ev",
+                           commit=COMMIT, metrics={"accuracy": 1.0, "auc": 0.5},
+                           config={"lr": 1.0, "nested": {"momentum": 2.0}})
+    card = (result.evidence_dir / "MODEL_CARD.md").read_text()
+    assert render_verified_card(result.evidence_dir, key=key.public) == card
+    assert "| accuracy | 1 |" in card and "| lr | `1` |" in card
+
+
 def test_card_is_not_rendered_from_a_failed_claim(ev: Evidence):
     write_trust(ev.trust, [("ci", ev.ci.public, ["builder"])])
     verdict = mlprov.verify(None, evidence=ev.evidence, trust=ev.trust)

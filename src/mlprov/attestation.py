@@ -84,7 +84,7 @@ from mlprov.sbom import (
     sbom_info,
 )
 from mlprov.signing import BundleSigner, Signer, load_private_key
-from mlprov.statements import ResourceDescriptor, Statement, sha256_descriptor
+from mlprov.statements import ResourceDescriptor, Statement, parse_statement, sha256_descriptor
 from mlprov.trust import Role, Trust, TrustedKey, load_trust
 
 if TYPE_CHECKING:
@@ -301,6 +301,16 @@ def _environment(environment: Path | str | list[Package] | None) -> list[Package
     return installed_packages()
 
 
+def _as_signed(statement: Statement, what: str) -> Statement:
+    """``statement`` as a verifier reads it: parsed back from its canonical JSON.
+
+    The signed bytes are RFC 8785 JSON, where ``1.0`` is written ``1``: a card
+    rendered from the in-memory statement would show ``1.0`` where ``mlprov card``,
+    re-rendering from the verified evidence, shows ``1`` (another card, another digest).
+    """
+    return parse_statement(statement.canonical_bytes(), what=what)
+
+
 def _sbom_eval_card(*, name: str, root: str, provenance: Statement, provenance_bundle: bytes,
                     signer: BundleSigner, eval_signer: BundleSigner | None,
                     eval_statement: Statement | None, card: CardInput,
@@ -313,12 +323,12 @@ def _sbom_eval_card(*, name: str, root: str, provenance: Statement, provenance_b
     SBOM as :func:`mlprov.sbom.prepare_bom` built it before the hash ended;
     ``template``: a ``--card-template`` that renders the card instead of mlprov's layout.
     """
-    prov = read_provenance(provenance, what=PROVENANCE_FILE)
+    prov = read_provenance(_as_signed(provenance, PROVENANCE_FILE), what=PROVENANCE_FILE)
     files: dict[str, bytes] = {}
     pins = {PROVENANCE_FILE: ("attestation", _sha256(provenance_bundle))}
     evaluation = None
     if eval_statement is not None:
-        evaluation = read_eval(eval_statement, what=EVAL_FILE)
+        evaluation = read_eval(_as_signed(eval_statement, EVAL_FILE), what=EVAL_FILE)
         files[EVAL_FILE] = sign_statement(eval_statement, eval_signer or signer)
         pins[EVAL_FILE] = ("attestation", _sha256(files[EVAL_FILE]))
     # Validated once, after pinning (the pins only add external references).

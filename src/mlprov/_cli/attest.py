@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -31,6 +34,8 @@ Examples:
   mlprov attest ft/ --name credit-risk-ft --key ci.key --out ft-evidence/ --commit SHA \\
       --parent fine-tune-of=base-evidence/ --parent-trust trust.yaml
   mlprov attest model/ --name credit-risk --sigstore --out evidence/ --commit SHA
+  mlprov attest --mlflow-run RUN_ID --tracking-uri sqlite:///mlflow.db --key ci.key \\
+      --out evidence/ --metrics slices.json --json
 \b
 --sigstore signs keyless: in CI with the job's OIDC identity (GitHub Actions:
 permissions: id-token: write), elsewhere with --identity-token or MLPROV_IDENTITY_TOKEN.
@@ -40,9 +45,10 @@ Check the result with `mlprov verify MODEL_PATH --evidence EVIDENCE_DIR --key KE
 
 
 @click.command(epilog=EPILOG)
-@click.argument("model_path", type=click.Path(exists=True, path_type=Path))
-@click.option("--name", required=True, metavar="NAME",
-              help="The model's name, e.g. credit-risk-classifier.")
+@click.argument("model_path", required=False, type=click.Path(exists=True, path_type=Path))
+@click.option("--name", metavar="NAME",
+              help="The model's name, e.g. credit-risk-classifier (required, except with "
+                   "--mlflow-run: then the logged model's name).")
 @signer_options
 @click.option("--out", required=True, metavar="EVIDENCE_DIR",
               type=click.Path(file_okay=False, path_type=Path),
@@ -52,7 +58,8 @@ Check the result with `mlprov verify MODEL_PATH --evidence EVIDENCE_DIR --key KE
 @click.option("--metrics", metavar="FILE",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help='Metrics JSON, {"metrics": {...}, "slices": {NAME: {...}}, "datasets": '
-                   '[...]}: signed as eval.sigstore.json, recorded in the provenance.')
+                   '[...]}: signed as eval.sigstore.json, recorded in the provenance. With '
+                   "--mlflow-run: added to the run's metrics.")
 @click.option("--eval-key", metavar="PRIVATE_KEY",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Sign the eval statement with this key (its holder needs the evaluator "
@@ -96,16 +103,30 @@ Check the result with `mlprov verify MODEL_PATH --evidence EVIDENCE_DIR --key KE
 @click.option("--force", is_flag=True,
               help="Replace an existing evidence directory (only one mlprov wrote).")
 @cache_option
+@click.option("--mlflow-run", "mlflow_run", metavar="RUN_ID",
+              help="Attest the model of this finished MLflow run instead of MODEL_PATH: its "
+                   "params, metrics, git commit tag and dataset inputs are the inputs "
+                   "(docs/mlflow.md; pip install 'mlprov[mlflow]').")
+@click.option("--tracking-uri", metavar="URI",
+              help="With --mlflow-run: the MLflow tracking store (default: "
+                   "MLFLOW_TRACKING_URI).")
+@click.option("--mlflow-model", metavar="NAME|m-ID",
+              help="With --mlflow-run: which logged model (default: the run's only one).")
+@click.option("--data-root", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
+              help="With --mlflow-run: where the run's relative local dataset paths start "
+                   "(default: the current directory); sources outside it are refused.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def attest(model_path: Path, name: str, signer: SignerOptions, out: Path, commit: str | None,
-           repo: Path | None, allow_dirty: bool, data: tuple[str, ...],
+def attest(model_path: Path | None, name: str | None, signer: SignerOptions, out: Path,
+           commit: str | None, repo: Path | None, allow_dirty: bool, data: tuple[str, ...],
            configs: tuple[Path, ...], seeds: tuple[str, ...], metrics: Path | None,
            eval_key: Path | None, eval_data: tuple[str, ...], card: Path | None,
            card_template: Path | None, environment: Path | None,
            builder_id: str | None, invocation_id: str | None, started_on: dt.datetime | None,
            parents: tuple[str, ...], parent_trust: Path | None, parent_key: Path | None,
-           allow_symlinks: bool, force: bool, cache: Path | None, as_json: bool) -> None:
-    """Hash MODEL_PATH once and write signed evidence to --out.
+           allow_symlinks: bool, force: bool, cache: Path | None, mlflow_run: str | None,
+           tracking_uri: str | None, mlflow_model: str | None, data_root: Path | None,
+           as_json: bool) -> None:
+    """Hash MODEL_PATH (or an MLflow run's model) once and write signed evidence to --out.
 
     Writes model.sig (OpenSSF model-signing signature over every file),
     provenance.sigstore.json (SLSA Provenance v1 in a DSSE envelope in a
@@ -113,6 +134,30 @@ def attest(model_path: Path, name: str, signer: SignerOptions, out: Path, commit
     sbom.sigstore.json (CycloneDX 1.6 ML-BOM), eval.sigstore.json (with
     --metrics), MODEL_CARD.md (its digest signed in the SBOM) and evidence.json.
     """
+    if mlflow_run is not None:
+        if model_path is not None:
+            raise click.UsageError("give MODEL_PATH or --mlflow-run, not both")
+        for value, flag in ((invocation_id, "--invocation-id"), (started_on, "--started-on")):
+            if value is not None:
+                raise click.UsageError(f"{flag} comes from the run with --mlflow-run")
+        _attest_mlflow_run(
+            mlflow_run, tracking_uri=tracking_uri, mlflow_model=mlflow_model, name=name,
+            signer=signer, out=out, commit=commit, repo=repo, allow_dirty=allow_dirty,
+            data=data, configs=configs, seeds=seeds, data_root=data_root,
+            options=dict(metrics=metrics, eval_key=eval_key, eval_data=eval_data, card=card,
+                         card_template=card_template, environment=environment,
+                         builder_id=builder_id, parents=parents, parent_trust=parent_trust,
+                         parent_key=parent_key, allow_symlinks=allow_symlinks, force=force),
+            as_json=as_json)
+        return
+    for given, flag in ((tracking_uri, "--tracking-uri"), (mlflow_model, "--mlflow-model"),
+                        (data_root, "--data-root")):
+        if given is not None:
+            raise click.UsageError(f"{flag} needs --mlflow-run")
+    if model_path is None:
+        raise click.UsageError("Missing argument 'MODEL_PATH' (or give --mlflow-run RUN_ID).")
+    if name is None:
+        raise click.UsageError("Missing option '--name'.")
     if started_on is not None and started_on.tzinfo is None:
         started_on = started_on.replace(tzinfo=dt.UTC)
     ignore = default_ignore_paths(model_path, out)
@@ -151,6 +196,69 @@ def attest(model_path: Path, name: str, signer: SignerOptions, out: Path, commit
     for parent in result.parents:
         kind = "external, pinned by digest" if parent.external else "evidence verified"
         note(f"  parent {parent.role}: {parent.name} sha256:{parent.root_digest} ({kind})")
+
+
+def _attest_mlflow_run(run_id: str, *, tracking_uri: str | None, mlflow_model: str | None,
+                       name: str | None, signer: SignerOptions, out: Path, commit: str | None,
+                       repo: Path | None, allow_dirty: bool, data: tuple[str, ...],
+                       configs: tuple[Path, ...], seeds: tuple[str, ...],
+                       data_root: Path | None, options: dict[str, Any], as_json: bool) -> None:
+    """``attest --mlflow-run``: the run's model, downloaded fresh, attested with its inputs."""
+    from mlprov._cli.output import emit_json, note
+    from mlprov.identity import load_configs, parse_data_spec, parse_seed
+    from mlprov.mlflow import attest_run
+
+    if commit and repo:
+        raise click.UsageError("give --commit or --repo, not both")
+    seed_map: dict[str, int] = {}
+    for spec in seeds:
+        seed_name, value = parse_seed(spec)
+        if seed_name in seed_map:
+            raise click.UsageError(f"seed {seed_name} given twice")
+        seed_map[seed_name] = value
+    specs = _parse_parents(options["parents"], options["parent_trust"], options["parent_key"])
+    eval_datasets = [parse_data_spec(value) for value in options["eval_data"]]
+    with _quiet_mlflow(), byte_progress("hashing") as progress:
+        evidence = attest_run(
+            run_id, tracking_uri=tracking_uri, model=mlflow_model, name=name,
+            signer=signer.build(), out=out, commit=commit, repo=repo, allow_dirty=allow_dirty,
+            data=[parse_data_spec(value) for value in data], data_root=data_root,
+            config=load_configs(list(configs)) or None, seeds=seed_map or None,
+            evaluation=options["metrics"], card=options["card"],
+            eval_key=options["eval_key"], eval_data=eval_datasets or None,
+            card_template=options["card_template"], environment=options["environment"],
+            builder_id=options["builder_id"], parents=specs or None,
+            parent_trust=options["parent_trust"], parent_key=options["parent_key"],
+            allow_symlinks=options["allow_symlinks"], overwrite=options["force"],
+            progress=progress)
+    result = evidence.result
+    if as_json:
+        emit_json({"schema": ATTEST_SCHEMA, "name": result.name, "identity": result.identity,
+                   "rootDigest": f"sha256:{result.root_digest}",
+                   "evidence": str(result.evidence_dir), "files": result.files,
+                   "parents": [p.to_json_dict() for p in result.parents],
+                   "mlflow": {"runId": evidence.run_id, "modelId": evidence.model_id,
+                              "modelUri": evidence.model_uri}})
+        return
+    echo(str(result.evidence_dir))
+    note(f"attested {result.name} from MLflow run {evidence.run_id} ({evidence.model_uri}): "
+         f"{result.identity}, root sha256:{result.root_digest} "
+         f"({len(result.manifest.files)} files)")
+
+
+@contextlib.contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """No MLflow download progress bars on stderr (notes and errors only, one per line)."""
+    variable = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(variable)
+    os.environ[variable] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = before
 
 
 def _parse_parents(values: tuple[str, ...], parent_trust: Path | None,

@@ -347,6 +347,7 @@ class _Read(ReadTransaction):
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._model_ids: dict[str, int | None] = {}
+        self._states: dict[str, str] | None = None
 
     # -- helpers
     def _model_id(self, name: str) -> int | None:
@@ -395,18 +396,26 @@ class _Read(ReadTransaction):
 
     # -- state and models
     def get_state(self, key: str) -> str | None:
-        value: str | None = self.conn.execute(
-            select(registry_state.c.value).where(registry_state.c.key == key)
-        ).scalar_one_or_none()
-        return value
+        # The table holds a few settings (ids, digests, the signed head), and a change
+        # reads most of them one after another: one statement for all, kept for the
+        # transaction (a snapshot, or a writer holding the write lock).
+        if self._states is None:
+            self._states = {row.key: row.value for row in self.conn.execute(
+                select(registry_state.c.key, registry_state.c.value))}
+        return self._states.get(key)
 
     def get_model(self, name: str) -> ModelRecord | None:
-        row = self.conn.execute(select(models).where(models.c.name == name)).first()
+        # One statement (the latest version from the primary key's index), and the id
+        # kept for the lookups that follow: resolve asks for the model, then its alias.
+        latest = (select(func.max(versions.c.version)).where(versions.c.model_id == models.c.id)
+                  .scalar_subquery())
+        row = self.conn.execute(select(models.c.id, models.c.created_at, models.c.description,
+                                       models.c.deleted_seq, latest.label("latest"))
+                                .where(models.c.name == name)).first()
+        self._model_ids[name] = None if row is None else row.id
         if row is None:
             return None
-        latest = self.conn.execute(select(func.max(versions.c.version)).where(
-            versions.c.model_id == row.id)).scalar_one_or_none()
-        return ModelRecord(name=name, created_at=row.created_at, latest_version=latest or 0,
+        return ModelRecord(name=name, created_at=row.created_at, latest_version=row.latest or 0,
                            description=row.description, deleted_seq=row.deleted_seq)
 
     def _models(self, *, deleted: bool) -> list[ModelRecord]:
@@ -761,6 +770,8 @@ class _Write(_Read, WriteTransaction):
                                  .values(value=value))
         if done.rowcount == 0:
             self.conn.execute(insert(registry_state).values(key=key, value=value))
+        if self._states is not None:
+            self._states[key] = value
 
     def ensure_model(self, name: str, created_at: str) -> None:
         if self._model_id(name) is None:
