@@ -577,3 +577,21 @@ def test_a_model_with_a_production_version_is_not_deleted(registry, make_model, 
     registry.promote("credit-risk", 1, to="Archived", reason="retire")
     registry.delete_model("credit-risk", reason="r")
     _ok(registry)
+
+
+def test_reviews_after_a_rename_and_deployments_of_a_deleted_version(registry, make_model,
+                                                                     approve):
+    first, second = make_model(), make_model()
+    for m in (first, second):
+        registry.register(m.model, evidence=m.evidence)
+    registry.create_deployment("scoring", ["models:/credit-risk/2"], reason="pin v2")
+    registry.rename_model("credit-risk", "cr")
+    registry.promote("cr", 1, to="Staging", reason="ok")
+    registry.add_review("cr", 1, approve(first))  # about the name its provenance signs
+    registry.promote("cr", 1, to="Production", reason="approved")
+    registry.delete_version("cr", 2, reason="bad data")
+    with pytest.raises(NotFoundError, match="v2 was deleted"):
+        registry.create_deployment("scoring", ["models:/cr/2"], reason="again")
+    with pytest.raises(PolicyDeniedError, match="gone, changed or deleted"):
+        registry.promote_deployment("scoring", 1, to="Staging", reason="ship it")
+    _ok(registry)

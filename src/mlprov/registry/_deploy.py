@@ -170,10 +170,11 @@ def promote_deployment(registry: RegistryContext, name: str, version: int, *, to
                 mname, mversion = member["name"], member["version"]
                 uri = version_uri(mname, mversion)
                 model_record = tx.get_version(mname, mversion)
-                if model_record is None or model_record.root_digest != member["rootDigest"]:
+                if model_record is None or model_record.root_digest != member["rootDigest"] \
+                        or model_record.deleted_seq is not None:
                     outcomes.append((uri, rule_outcome("deployment-member", allowed=False,
-                                                       deny=("the pinned version is gone or "
-                                                             "changed",))))
+                                                       deny=("the pinned version is gone, "
+                                                             "changed or deleted",))))
                     continue
                 try:
                     facts = verify_for_gate(registry, tx, model_record)
