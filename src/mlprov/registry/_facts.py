@@ -510,10 +510,13 @@ def _verify_uncached(record: VersionRecord, registration: SignedByRegistry, trus
                                      f"against the registry's trust: {detail}",
                                      hint="if the trust file changed, re-attest the "
                                           "model or restore the signer's key")
+    # A copy registered under another name: its signed registration names the evidence's;
+    # otherwise the evidence names the model as it was called then (``registered``: renames).
+    evidence_name = change_of(registration).get("evidenceName", registered)
     mismatch = [label for label, stored, verified in (
         ("root digest", record.root_digest, verdict.root_digest),
         ("identity", record.identity, verdict.identity),
-        ("name", registered, verdict.name)) if stored != verified]
+        ("name", evidence_name, verdict.name)) if stored != verified]
     if mismatch:
         raise RegistryIntegrityError(f"the registry's row for {what} disagrees with its "
                                      f"verified evidence ({', '.join(mismatch)})")
@@ -539,8 +542,8 @@ def _verify_reviews(digests: list[str], record: VersionRecord, verdict: Any, tru
         paths.append(path)
     from mlprov.reviews import provenance_digest
 
-    # The name the version was registered (and its provenance signed) under: a
-    # model renamed since keeps its reviews.
+    # The name the version's provenance signs (a model renamed or copied under another
+    # name keeps its reviews).
     return list(verify_reviews(paths, trust, root_digest=record.root_digest,
-                               identity=record.identity, name=verdict.name or record.name,
+                               identity=record.identity, name=verdict.name,
                                provenance=provenance_digest(verdict)))

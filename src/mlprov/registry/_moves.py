@@ -200,8 +200,7 @@ def add_review(registry: RegistryContext, name: str, version: int, review: Path 
     # The name the version's provenance signs (a model renamed since keeps it).
     reviews = list(verify_reviews([path], registry.settings.trust,
                                   root_digest=facts.record.root_digest,
-                                  identity=facts.record.identity,
-                                  name=facts.verdict.name or facts.record.name,
+                                  identity=facts.record.identity, name=facts.verdict.name,
                                   provenance=provenance_digest(facts.verdict)))
     if not reviews or not reviews[0].counted:
         problem = reviews[0].problem if reviews else "no result"

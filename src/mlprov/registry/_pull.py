@@ -20,7 +20,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from mlprov.errors import InputError
 from mlprov.hashing import hash_path
@@ -47,16 +47,23 @@ if TYPE_CHECKING:
     from mlprov.registry._context import RegistryContext
     from mlprov.registry._records import PullResult, Resolved
 
-__all__ = ["check_placement", "export_evidence", "load", "pull"]
+__all__ = ["check_latest", "check_placement", "checkout", "copy_files", "export_evidence",
+           "load", "prepare", "pull"]
 
 
-def _expected_change(resolved: Resolved) -> tuple[set[str], str | None]:
-    """The decision kinds that may put a version where ``resolved`` found it, and the target."""
+#: Which later audit entries of the same name and target supersede a decision:
+#: ``none`` (a registration: nothing), ``version`` (a stage: only the same version's),
+#: ``any`` (an alias: any later move of it).
+Scope = Literal["none", "version", "any"]
+
+
+def _expected_change(resolved: Resolved) -> tuple[set[str], str | None, Scope]:
+    """What may put a version where ``resolved`` found it: kinds, target, what supersedes."""
     if resolved.via.startswith("@"):
-        return {"alias.set", "alias.rollback"}, resolved.via
+        return {"alias.set", "alias.rollback"}, resolved.via, "any"
     if resolved.via == "stage":
-        return {"stage.transition"}, "stage"
-    return {"model.register"}, "version"
+        return {"stage.transition"}, "stage", "version"
+    return {"model.register"}, "version", "none"
 
 
 def check_placement(tx: ReadTransaction, resolved: Resolved, decision_bytes: bytes,
@@ -76,7 +83,7 @@ def check_placement(tx: ReadTransaction, resolved: Resolved, decision_bytes: byt
            f"{resolved.uri}"
     decision = verify_signed(decision_bytes, trust, what=what, predicate_type=VSA_PREDICATE)
     change = change_of(decision)
-    kinds, target = _expected_change(resolved)
+    kinds, target, scope = _expected_change(resolved)
     problems = []
     decided = _decided_name(decision.predicate.get("resourceUri"), record.version)
     if decided is None:
@@ -102,7 +109,8 @@ def check_placement(tx: ReadTransaction, resolved: Resolved, decision_bytes: byt
     seq = change.get("auditSeq")
     if not isinstance(seq, int):
         raise RegistryIntegrityError(f"{what} names no audit entry")
-    _check_latest(tx, resolved, decision_bytes, seq, target, what, decided)
+    check_latest(tx, decision_bytes, seq, name=record.name, version=record.version,
+                 target=target, scope=scope, what=what, decided=decided)
     return decision
 
 
@@ -114,24 +122,30 @@ def _decided_name(resource_uri: object, version: int) -> str | None:
     return name if name and number == str(version) else None
 
 
-def _check_latest(tx: ReadTransaction, resolved: Resolved, decision_bytes: bytes, seq: int,
-                  target: str | None, what: str, decided: str) -> None:
-    """The decision's audit entry exists and nothing later changed the same target.
+def check_latest(tx: ReadTransaction, decision_bytes: bytes, seq: int, *, name: str,
+                 version: int, target: str | None, scope: Scope, what: str,
+                 decided: str | None = None) -> None:
+    """Check that nothing after a decision's audit entry superseded it.
 
-    Walking the log from that entry, the model's name follows every rename
-    (from ``decided``, the name the decision used) and must end at the name the
-    row gives now; a deletion of the version on the way refuses it.
+    The entry (``seq``) holds the decision, about ``version``; the chain from it
+    is intact; no later accepted entry of ``name`` and ``target`` supersedes it.
+    ``decided``: a model version's decision, made when the model was called that;
+    the walk follows every rename of the model from it, must end at ``name``, and
+    refuses a deletion of the version on the way.
+
+    Raises:
+        RegistryIntegrityError: otherwise (a row replaying an old decision, a broken log,
+            a row renamed or brought back from deletion outside the registry).
     """
     from mlprov.registry._uri import sha256_digest
 
-    record = resolved.record
     entry_record = tx.audit_entry(seq)
     if entry_record is None or entry_record.decision != sha256_digest(decision_bytes) \
             or sha256_digest(entry_record.body) != entry_record.entry_hash:
         raise RegistryIntegrityError(f"{what} is not the one audit entry {seq} records")
     prev = entry_record.entry_hash
     expected = seq + 1
-    name = decided
+    current = decided if decided is not None else name
     for later in tx.iter_audit(since=seq):
         entry, problems = check_entry(later, prev, expected)
         if problems:
@@ -142,28 +156,27 @@ def _check_latest(tx: ReadTransaction, resolved: Resolved, decision_bytes: bytes
         prev, expected = later.entry_hash, later.seq + 1
         if not entry.accepted:
             continue
-        if entry.kind == "model.rename" and entry.details.get("from") == name:
-            name = str(entry.details.get("to"))
+        if decided is not None:
+            if entry.kind == "model.rename" and entry.details.get("from") == current:
+                current = str(entry.details.get("to"))
+                continue
+            if entry.name == current and _deletes(entry, version):
+                raise RegistryIntegrityError(
+                    f"{version_uri(current, version)} was deleted by audit entry "
+                    f"{entry.seq}: the registry's row was changed to hand it out again")
+        if entry.name != current or entry.target != target:
             continue
-        if entry.name != name:
-            continue
-        if _deletes(entry, record.version):
-            raise RegistryIntegrityError(
-                f"{version_uri(name, record.version)} was deleted by audit entry {entry.seq}: "
-                "the registry's row was changed to hand it out again")
-        if entry.target != target:
-            continue
-        if target == "version" or (target == "stage" and entry.version != record.version):
+        if scope == "none" or (scope == "version" and entry.version != version):
             continue
         raise RegistryIntegrityError(
             f"{what} was superseded by audit entry {entry.seq} ({entry.kind}); the registry's "
             "row replays an old decision")
-    if name != record.name:
+    if current != name:
         raise RegistryIntegrityError(
-            f"{what}: the log calls the model {name!r} now, the registry's row "
-            f"{record.name!r}: the row was changed")
+            f"{what}: the log calls the model {current!r} now, the registry's row "
+            f"{name!r}: the row was changed")
     entry = entry_from_record(entry_record)
-    if entry.version != record.version:
+    if entry.version != version:
         raise RegistryIntegrityError(f"audit entry {seq} is about version {entry.version}")
 
 
@@ -214,9 +227,14 @@ class LoadedModel(os.PathLike[str]):
         return getattr(self.path, attribute)
 
 
-def _prepare(registry: RegistryContext, uri: str, trust: Trust | None, *,
-             min_seq: int | None = None, head_file: Path | None = None,
-             allow_archived: bool = False) -> tuple[Resolved, VersionFacts]:
+def prepare(registry: RegistryContext, uri: str, trust: Trust | None, *,
+            min_seq: int | None = None, head_file: Path | None = None,
+            allow_archived: bool = False) -> tuple[Resolved, VersionFacts]:
+    """Resolve ``uri`` and verify it as :func:`pull` does (head, decision, evidence).
+
+    What every reader of a version by URI starts from (``pull``, ``load``,
+    ``export_evidence``, inspect, card, lineage, review and copy).
+    """
     from mlprov.registry._head import check_head_file
     from mlprov.registry._records import resolve_uri
 
@@ -243,7 +261,7 @@ def _prepare(registry: RegistryContext, uri: str, trust: Trust | None, *,
     return resolved, facts
 
 
-def _copy_files(registry: RegistryContext, facts: VersionFacts, staging: Path) -> tuple[Path, int]:
+def copy_files(registry: RegistryContext, facts: VersionFacts, staging: Path) -> tuple[Path, int]:
     """Copy every file of the version into ``staging`` (digests checked); the model path."""
     manifest = facts.manifest
     if manifest.is_file:
@@ -273,14 +291,14 @@ def pull(registry: RegistryContext, uri: str, out: Path, *, trust: Trust | None 
     if out.is_symlink() or (out.exists() and (not out.is_dir() or any(out.iterdir()))):
         raise InputError(f"{out} exists and is not an empty directory",
                          hint="choose a new --out directory")
-    resolved, facts = _prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file,
+    resolved, facts = prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file,
                                allow_archived=allow_archived)
     record_archived_use(registry, resolved, actor=actor)
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
     try:
-        _, size = _copy_files(registry, facts, staging)
+        _, size = copy_files(registry, facts, staging)
         os.chmod(staging, 0o755)  # noqa: S103 - model files are not secret; mkdtemp made 0700
         if out.is_dir():
             out.rmdir()
@@ -301,15 +319,20 @@ def export_evidence(registry: RegistryContext, uri: str, out: Path, *,
     """
     from mlprov.registry._facts import materialize
 
-    if out.exists():
+    if out.is_symlink() or out.exists():
         raise InputError(f"{out} exists", hint="choose a new directory")
     # Evidence is for auditing, not serving: an Archived version's is exported too.
-    resolved, facts = _prepare(registry, uri, trust, allow_archived=True)
-    out.mkdir(parents=True)
+    resolved, facts = prepare(registry, uri, trust, allow_archived=True)
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    # Written beside ``out`` and renamed into place: never half an evidence directory.
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
     try:
-        materialize(registry.blobs, facts.evidence, out)
+        materialize(registry.blobs, facts.evidence, staging)
+        os.chmod(staging, 0o755)  # noqa: S103 - evidence is not secret; mkdtemp made 0700
+        os.rename(staging, out)
     except BaseException:
-        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
         raise
     return resolved
 
@@ -343,15 +366,16 @@ def load(registry: RegistryContext, uri: str, *, trust: Trust | None = None,
     call; a damaged checkout is rebuilt from the blob store. The result says
     which version it is (no second ``resolve`` that could race a move).
     """
-    resolved, facts = _prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file,
+    resolved, facts = prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file,
                                allow_archived=allow_archived)
     record_archived_use(registry, resolved, actor=actor)
-    return LoadedModel(path=_checkout(registry, resolved, facts), uri=resolved.uri,
+    return LoadedModel(path=checkout(registry, resolved, facts), uri=resolved.uri,
                        name=resolved.name, version=resolved.version,
                        digest=resolved.record.root_digest, identity=resolved.record.identity)
 
 
-def _checkout(registry: RegistryContext, resolved: Resolved, facts: VersionFacts) -> Path:
+def checkout(registry: RegistryContext, resolved: Resolved, facts: VersionFacts) -> Path:
+    """The verified, read-only checkout of a version under ``checkouts/`` (made if needed)."""
     root = resolved.record.root_digest.removeprefix("sha256:")[:16]
     base = registry.home / "checkouts" / resolved.name
     path = base / f"v{resolved.version}-{root}"
@@ -364,7 +388,7 @@ def _checkout(registry: RegistryContext, resolved: Resolved, facts: VersionFacts
         _remove(path)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=base))
     try:
-        _copy_files(registry, facts, staging)
+        copy_files(registry, facts, staging)
         _make_read_only(staging)
         try:
             os.rename(staging, path)
