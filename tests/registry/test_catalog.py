@@ -595,3 +595,23 @@ def test_reviews_after_a_rename_and_deployments_of_a_deleted_version(registry, m
     with pytest.raises(PolicyDeniedError, match="gone, changed or deleted"):
         registry.promote_deployment("scoring", 1, to="Staging", reason="ship it")
     _ok(registry)
+
+
+def test_what_a_renamed_version_holds(registry, make_model):
+    """`models show --version` after a rename: its history under both names, its
+    description and tags, every value still verified."""
+    m = make_model()
+    registry.register(m.model, evidence=m.evidence)
+    registry.promote("credit-risk", 1, to="Staging", reason="ok")
+    registry.set_tag("credit-risk", "team", "search", version=1)
+    registry.rename_model("credit-risk", "cr")
+    registry.set_description("cr", "Renamed.", version=1)
+    details = registry.show_version("cr", 1)
+    assert (details.name, details.evidence_name, details.description, dict(details.tags)) == (
+        "cr", "credit-risk", "Renamed.", {"team": "search"})
+    assert [h.kind for h in details.history] == ["model.register", "stage.transition",
+                                                 "version.tag", "version.describe"]
+    assert details.stage.value == "Staging"
+    document = details.to_json_dict()
+    assert (document["description"], document["tags"]) == ("Renamed.", {"team": "search"})
+    _ok(registry)

@@ -55,6 +55,10 @@ def test_the_catalog_through_the_run(registered):
     r = run("models", "show", "credit-risk")
     assert "  Scores loans." in r.stdout and "tag owner=alice" in r.stdout
     assert "team=search" in r.stdout
+    one = _ok(run("models", "show", "credit-risk", "--version", "2", "--json"))
+    assert (one["description"], one["tags"]) == (None, {"team": "search"})
+    r = run("models", "show", "credit-risk", "--version", "1")
+    assert "description   First." in r.stdout
 
     listed = _ok(run("models", "list", "--filter", "tags.owner = 'alice'", "--json"))
     assert [m["name"] for m in listed["models"]] == ["credit-risk"]
