@@ -615,3 +615,15 @@ def test_what_a_renamed_version_holds(registry, make_model):
     document = details.to_json_dict()
     assert (document["description"], document["tags"]) == ("Renamed.", {"team": "search"})
     _ok(registry)
+
+
+def test_a_deployment_of_a_renamed_model_names_the_new_name(registry, make_model, tmp_path):
+    m = make_model()
+    registry.register(m.model, evidence=m.evidence)
+    registry.create_deployment("scoring", ["models:/credit-risk/1"], reason="pin v1")
+    registry.rename_model("credit-risk", "cr")
+    with pytest.raises(NotFoundError, match="pins models:/credit-risk/1: .*renamed to 'cr'"):
+        registry.pull_deployment("deployments:/scoring/1", tmp_path / "out")
+    registry.create_deployment("scoring", ["models:/cr/1"], reason="the new name")
+    assert registry.pull_deployment("deployments:/scoring/2", tmp_path / "out").members
+    _ok(registry)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlprov.canonical import canonical_json, loads_strict
 from mlprov.errors import InputError, VerificationError
+from mlprov.registry._catalog import missing_model
 from mlprov.registry._decisions import (
     DEPLOYMENT_PREDICATE,
     VSA_PREDICATE,
@@ -341,6 +342,11 @@ def verified_members(registry: RegistryContext, tx: ReadTransaction, view: Deplo
         mname, mversion = member["name"], member["version"]
         uri = version_uri(mname, mversion)
         record = tx.get_version(mname, mversion)
+        if record is None and tx.get_model(mname) is None:  # renamed since (or never held)
+            found = missing_model(tx, mname)
+            raise NotFoundError(f"{deployment_uri(view.record.name, view.record.version)} "
+                                f"pins {uri}: {found}", hint="create a deployment version "
+                                "naming the versions as they are called now")
         if record is None or (record.root_digest, record.identity) != (
                 member["rootDigest"], member["identity"]):
             raise RegistryIntegrityError(
