@@ -622,7 +622,7 @@ def test_a_deployment_of_a_renamed_model_names_the_new_name(registry, make_model
     registry.register(m.model, evidence=m.evidence)
     registry.create_deployment("scoring", ["models:/credit-risk/1"], reason="pin v1")
     registry.rename_model("credit-risk", "cr")
-    with pytest.raises(NotFoundError, match="pins models:/credit-risk/1: .*renamed to 'cr'"):
+    with pytest.raises(NotFoundError, match=r"pins models:/credit-risk/1: .*renamed to 'cr'"):
         registry.pull_deployment("deployments:/scoring/1", tmp_path / "out")
     registry.create_deployment("scoring", ["models:/cr/1"], reason="the new name")
     assert registry.pull_deployment("deployments:/scoring/2", tmp_path / "out").members
