@@ -26,7 +26,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -46,9 +46,11 @@ from mlprov.registry.interface import (
     ModelRecord,
     ReadTransaction,
     RegistryError,
+    RenameRecord,
     ReviewRecord,
     Stage,
     StoredBlob,
+    TagRecord,
     VersionRecord,
     WriteTransaction,
     check_digest,
@@ -268,6 +270,116 @@ class RemoteReadTransaction(ReadTransaction):
 
     def all_aliases(self) -> list[AliasRecord]:
         return self._many(AliasRecord, f"{_STORE}/aliases")
+
+    # ------------------------------------------------------------------ the catalog
+
+    def _post(self, path: str, document: dict[str, Any]) -> dict[str, Any]:
+        import json
+
+        key = f"POST {path} {json.dumps(document, sort_keys=True)}"
+        if key not in self._memo:
+            _, answer = self.t.json("POST", path, document=document, retry=True)
+            if not isinstance(answer, dict):
+                raise MalformedResponseError(f"POST {path}: the server's answer is not an "
+                                             "object")
+            self._memo[key] = answer
+        found: dict[str, Any] = self._memo[key]
+        return found
+
+    def all_models(self) -> list[ModelRecord]:
+        return self._many(ModelRecord, f"{_STORE}/all-models")
+
+    def list_tags(self, name: str, version: int | None = None) -> list[TagRecord]:
+        return self._many(TagRecord, f"{self._model(name)}/tags", {"version": version})
+
+    def model_tags(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
+        if not names:
+            return {}
+        tags = self._post(f"{_STORE}/model-tags", {"names": list(names)}).get("tags")
+        if not isinstance(tags, dict) or not all(
+                isinstance(k, str) and _str_map(v) for k, v in tags.items()):
+            raise MalformedResponseError("the server sent malformed tags")
+        return tags
+
+    def _per_version(self, path: str, keys: Sequence[tuple[str, int]], numbers: bool
+                     ) -> dict[tuple[str, int], Any]:
+        if not keys:
+            return {}
+        entries = self._post(path, {"keys": [[n, v] for n, v in keys]}).get("entries")
+        return _entries(entries, numbers)
+
+    def version_tags(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int],
+                                                                    dict[str, str]]:
+        return self._per_version(f"{_STORE}/version-tags", keys, numbers=False)
+
+    def version_metrics(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int],
+                                                                       dict[str, float]]:
+        return self._per_version(f"{_STORE}/version-metrics", keys, numbers=True)
+
+    def aliases_of(self, names: Sequence[str]) -> dict[str, list[AliasRecord]]:
+        if not names:
+            return {}
+        found = self._post(f"{_STORE}/aliases-of", {"names": list(names)}).get("aliases")
+        if not isinstance(found, dict):
+            raise MalformedResponseError("the server sent malformed aliases")
+        return {str(name): decode_records(AliasRecord, records)
+                for name, records in found.items()}
+
+    def all_tags(self) -> list[TagRecord]:
+        return self._many(TagRecord, f"{_STORE}/tags")
+
+    def all_metrics(self) -> dict[tuple[str, int], dict[str, float]]:
+        return _entries(self._get(f"{_STORE}/metrics").get("entries"), True)
+
+    def renames_of(self, name: str) -> list[RenameRecord]:
+        return self._many(RenameRecord, f"{self._model(name)}/renames")
+
+    def renamed_from(self, old_name: str) -> tuple[RenameRecord, str] | None:
+        answer = self._get(f"{_STORE}/renamed-from/{quote_segment(old_name)}")
+        record, now = answer.get("record"), answer.get("now")
+        if record is None:
+            return None
+        if not isinstance(now, str):
+            raise MalformedResponseError("the server sent a malformed rename")
+        return decode_record(RenameRecord, record), now
+
+    def all_renames(self) -> list[RenameRecord]:
+        return self._many(RenameRecord, f"{_STORE}/renames")
+
+    def search_models(self, query: Any) -> list[ModelRecord]:
+        raise _ReadOnly("a registry server searches itself: use its search API "
+                        "(RemoteRegistry.search_models)")
+
+    def search_versions(self, query: Any) -> list[VersionRecord]:
+        raise _ReadOnly("a registry server searches itself: use its search API "
+                        "(RemoteRegistry.search_versions)")
+
+
+def _str_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str)
+                                           for k, v in value.items())
+
+
+def _entries(entries: Any, numbers: bool) -> dict[tuple[str, int], Any]:
+    """``[[name, version, {key: value}], ...]`` -> ``{(name, version): {key: value}}``."""
+    if not isinstance(entries, list):
+        raise MalformedResponseError("the server sent malformed per-version values")
+    out: dict[tuple[str, int], Any] = {}
+    for entry in entries:
+        if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
+                and isinstance(entry[1], int) and not isinstance(entry[1], bool)
+                and isinstance(entry[2], dict)):
+            raise MalformedResponseError("the server sent malformed per-version values")
+        values = entry[2]
+        if numbers:
+            if not all(isinstance(k, str) and isinstance(v, (int, float))
+                       and not isinstance(v, bool) for k, v in values.items()):
+                raise MalformedResponseError("the server sent malformed metrics")
+            values = {k: float(v) for k, v in values.items()}
+        elif not _str_map(values):
+            raise MalformedResponseError("the server sent malformed tags")
+        out[(entry[0], entry[1])] = values
+    return out
 
 
 class RemoteMetadataStore(MetadataStore):

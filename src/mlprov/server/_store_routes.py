@@ -365,6 +365,120 @@ async def blob(call: Call) -> Response:
                         background=BackgroundTask(cleanup))
 
 
+# ---------------------------------------------------------------------- the catalog
+# Descriptions, tags, indexed metrics and renames (issue 13): rows like the others,
+# checked by the client against the signed log (audit verify replays them).
+
+_MAX_BATCH = 1000
+
+
+async def _batch(call: Call, field: str) -> list[Any]:
+    from pydantic import BaseModel, ConfigDict, Field
+
+    class Batch(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=True)
+        names: list[str] = Field(default_factory=list, max_length=_MAX_BATCH)
+        keys: list[list[str | int]] = Field(default_factory=list, max_length=_MAX_BATCH)
+
+    from mlprov.server._endpoint import json_body
+
+    body = await json_body(call, Batch)
+    items: list[Any] = list(getattr(body, field))
+    for item in items:
+        if isinstance(item, list):
+            if len(item) != 2 or not isinstance(item[0], str) or not isinstance(item[1], int):
+                raise InputError("keys are [name, version] pairs")
+            item = item[0]
+        _readable(call, item)
+    return items
+
+
+async def all_models(call: Call) -> Response:
+    """Every model, deleted ones too (audit replay)."""
+    call.access.require(call.access.may_read("*") or call.access.admin,
+                        "read every model (needed to replay the audit log)")
+    return await _tx(call, lambda tx: _many(tx.all_models()))
+
+
+async def list_tags(call: Call) -> Response:
+    """The tags of a model, or of one of its versions (``?version=N``)."""
+    name = _readable(call, call.param("name"))
+    text = call.query("version")
+    version = parse_version(text) if text is not None else None
+    return await _tx(call, lambda tx: _many(tx.list_tags(name, version)))
+
+
+async def model_tags(call: Call) -> Response:
+    """The tags of each named model (body: ``{"names": [...]}``)."""
+    names = await _batch(call, "names")
+    return await _tx(call, lambda tx: {"tags": tx.model_tags(names)})
+
+
+async def version_tags(call: Call) -> Response:
+    """The tags of each version (body: ``{"keys": [[name, version], ...]}``)."""
+    keys = [(k[0], k[1]) for k in await _batch(call, "keys")]
+    return await _tx(call, lambda tx: {"entries": [
+        [name, version, tags] for (name, version), tags in tx.version_tags(keys).items()]})
+
+
+async def version_metrics(call: Call) -> Response:
+    """The indexed eval metrics of each version (body: ``{"keys": [[name, version], ...]}``)."""
+    keys = [(k[0], k[1]) for k in await _batch(call, "keys")]
+    return await _tx(call, lambda tx: {"entries": [
+        [name, version, metrics]
+        for (name, version), metrics in tx.version_metrics(keys).items()]})
+
+
+async def aliases_of(call: Call) -> Response:
+    """The aliases of each named model (body: ``{"names": [...]}``)."""
+    names = await _batch(call, "names")
+    return await _tx(call, lambda tx: {"aliases": {
+        name: [encode_record(a) for a in records]
+        for name, records in tx.aliases_of(names).items()}})
+
+
+async def all_tags(call: Call) -> Response:
+    """Every tag (audit replay)."""
+    call.access.require(call.access.may_read("*") or call.access.admin,
+                        "read every model (needed to replay the audit log)")
+    return await _tx(call, lambda tx: _many(tx.all_tags()))
+
+
+async def all_metrics(call: Call) -> Response:
+    """Every version's indexed metrics (audit replay)."""
+    call.access.require(call.access.may_read("*") or call.access.admin,
+                        "read every model (needed to replay the audit log)")
+    return await _tx(call, lambda tx: {"entries": [
+        [name, version, metrics] for (name, version), metrics in tx.all_metrics().items()]})
+
+
+async def renames_of(call: Call) -> Response:
+    """Every rename of the model now named NAME."""
+    name = _readable(call, call.param("name"))
+    return await _tx(call, lambda tx: _many(tx.renames_of(name)))
+
+
+async def renamed_from(call: Call) -> Response:
+    """The latest rename away from an old name, and the model's name now."""
+    _any_read(call)
+    old = check_name(call.param("name"))
+
+    def read(tx: ReadTransaction) -> dict[str, Any]:
+        found = tx.renamed_from(old)
+        if found is None or not call.access.may_read(found[1]):
+            return {"record": None, "now": None}
+        return {"record": encode_record(found[0]), "now": found[1]}
+
+    return await _tx(call, read)
+
+
+async def all_renames(call: Call) -> Response:
+    """Every rename (audit replay)."""
+    call.access.require(call.access.may_read("*") or call.access.admin,
+                        "read every model (needed to replay the audit log)")
+    return await _tx(call, lambda tx: _many(tx.all_renames()))
+
+
 def store_endpoints() -> list[Endpoint]:
     """The store's endpoints, for the app and its OpenAPI document."""
     s, r = "store", "/api/v1/store"
@@ -416,6 +530,28 @@ def store_endpoints() -> list[Endpoint]:
         Endpoint("GET", f"{r}/versions", all_versions, "Every version (audit replay)",
                  "read *", query=("offset", "limit"), tag=s),
         Endpoint("GET", f"{r}/aliases", all_aliases, "Every alias (audit replay)", "read *",
+                 tag=s),
+        Endpoint("GET", f"{r}/all-models", all_models, "Every model, deleted ones too",
+                 "read *", tag=s),
+        Endpoint("GET", f"{r}/models/{{name}}/tags", list_tags, "A model's or version's tags",
+                 read_name, query=("version",), tag=s),
+        Endpoint("POST", f"{r}/model-tags", model_tags, "Tags of several models",
+                 "read each NAME", body="application/json", tag=s),
+        Endpoint("POST", f"{r}/version-tags", version_tags, "Tags of several versions",
+                 "read each NAME", body="application/json", tag=s),
+        Endpoint("POST", f"{r}/version-metrics", version_metrics,
+                 "Indexed metrics of several versions", "read each NAME",
+                 body="application/json", tag=s),
+        Endpoint("POST", f"{r}/aliases-of", aliases_of, "Aliases of several models",
+                 "read each NAME", body="application/json", tag=s),
+        Endpoint("GET", f"{r}/tags", all_tags, "Every tag (audit replay)", "read *", tag=s),
+        Endpoint("GET", f"{r}/metrics", all_metrics, "Every indexed metric (audit replay)",
+                 "read *", tag=s),
+        Endpoint("GET", f"{r}/models/{{name}}/renames", renames_of, "A model's renames",
+                 read_name, tag=s),
+        Endpoint("GET", f"{r}/renamed-from/{{name}}", renamed_from,
+                 "Where an old name went", "read (filtered)", tag=s),
+        Endpoint("GET", f"{r}/renames", all_renames, "Every rename (audit replay)", "read *",
                  tag=s),
         Endpoint("GET", "/api/v1/blobs/{digest}", blob, "A blob's bytes by content digest",
                  "read (any name)", tag=s),

@@ -239,10 +239,11 @@ class Transport:
     def json(self, method: str, path: str, *, query: dict[str, Any] | None = None,
              document: Any = None, body: bytes | Iterable[bytes] | IO[bytes] | None = None,
              headers: dict[str, str] | None = None, auth: bool = True,
-             allow: tuple[int, ...] = ()) -> tuple[int, Any]:
+             allow: tuple[int, ...] = (), retry: bool | None = None) -> tuple[int, Any]:
         """Send a request and parse the JSON answer; an error answer raises its error.
 
         ``allow``: error statuses returned (with their document) instead of raised.
+        ``retry``: as for :meth:`request` (a POST that only reads may be retried).
 
         Raises:
             MlprovError: the error the server's answer stands for.
@@ -251,7 +252,7 @@ class Transport:
             body = json.dumps(document).encode("utf-8")
             headers = {**(headers or {}), "Content-Type": "application/json"}
         answer = self.request(method, path, query=query, body=body, headers=headers,
-                              auth=auth)
+                              auth=auth, retry=retry)
         parsed = self.parse(answer, what=f"{method} {path}")
         if answer.status >= 400 and answer.status not in allow:
             raise error_from_answer(answer.status, parsed, what=f"{method} {path}")

@@ -25,8 +25,10 @@ from mlprov.registry.interface import (
     DeploymentRecord,
     EventRecord,
     ModelRecord,
+    RenameRecord,
     ReviewRecord,
     Stage,
+    TagRecord,
     VersionRecord,
 )
 from mlprov.server._errors import MalformedResponseError
@@ -40,6 +42,7 @@ RECORD_TYPES: dict[str, type[Any]] = {
     "model": ModelRecord, "version": VersionRecord, "alias": AliasRecord,
     "review": ReviewRecord, "audit": AuditRecord, "checkpoint": CheckpointRecord,
     "event": EventRecord, "delivery": DeliveryRecord, "deployment": DeploymentRecord,
+    "tag": TagRecord, "rename": RenameRecord,
 }
 
 _MAX_INT = 2**63 - 1
