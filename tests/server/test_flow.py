@@ -239,3 +239,35 @@ def test_deployments_served_and_version_views_remotely(serve, make_model, tmp_pa
     assert deleted.kind == "deployment.alias.delete"
     with pytest.raises(PermissionDeniedError, match="may not set deployments:/scoring@canary"):
         served.client("reviewer").set_deployment_alias("scoring", "canary", 1, reason="r")
+
+
+def test_the_catalog_through_the_server(serve, make_model):
+    served = serve(ServerConfig({"grants": [{"principals": ["admin-user"]}]}))
+    registrar = served.client("registrar")
+    m = make_model()
+    registrar.register(m.model, evidence=m.evidence)
+    described = registrar.set_description("credit-risk", "Scores loan applications.")
+    assert described.kind == "model.describe"
+    tagged = registrar.set_tag("credit-risk", "team", "risk", version=1)
+    assert tagged.kind == "version.tag"
+    page = served.client("reader").search_versions(filter="tags.team = 'risk'")
+    assert [(v.name, v.version) for v in page.items] == [("credit-risk", 1)]
+    models = served.client("reader").search_models("name LIKE 'credit-%'")
+    assert [i.description for i in models.items] == ["Scores loan applications."]
+    info = served.client("reader").version_info("credit-risk", 1)
+    assert dict(info.tags) == {"team": "risk"}
+    assert registrar.delete_tag("credit-risk", "team", version=1).kind == "version.tag"
+    with pytest.raises(PermissionDeniedError, match="may not rename credit-risk"):
+        registrar.rename_model("credit-risk", "credit-risk-eu")
+    admin = served.client("admin")
+    renamed = admin.rename_model("credit-risk", "credit-risk-eu", reason="EU only")
+    assert renamed.kind == "model.rename"
+    reader = served.client("reader")
+    assert reader.resolve("models:/credit-risk-eu/1").version == 1
+    assert reader.verify_audit().ok
+    with pytest.raises(PermissionDeniedError, match="may not delete"):
+        registrar.delete_version("credit-risk-eu", 1, reason="leaked data")
+    assert admin.delete_version("credit-risk-eu", 1, reason="leaked data").kind == \
+        "version.delete"
+    assert admin.delete_model("credit-risk-eu", reason="retired").kind == "model.delete"
+    assert reader.verify_audit().ok

@@ -91,6 +91,44 @@ class DeploymentStageRequest(_Body):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class DescriptionRequest(_Body):
+    """Set the description of a model (or of one version)."""
+
+    text: str = Field(max_length=20000)
+    version: int | None = Field(default=None, ge=1, lt=10**18)
+    reason: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+class TagRequest(_Body):
+    """Set a tag of a model (or of one version)."""
+
+    key: str = Field(min_length=1, max_length=250)
+    value: str = Field(default="", max_length=5000)
+    version: int | None = Field(default=None, ge=1, lt=10**18)
+    reason: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+class TagDeleteRequest(_Body):
+    """Remove a tag of a model (or of one version)."""
+
+    key: str = Field(min_length=1, max_length=250)
+    version: int | None = Field(default=None, ge=1, lt=10**18)
+    reason: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+class RenameRequest(_Body):
+    """Rename a model."""
+
+    newName: str = Field(min_length=1, max_length=200)
+    reason: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+class DeleteRequest(_Body):
+    """Delete a model or a version (a tombstone: the history stays)."""
+
+    reason: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
 def register_result_json(result: Any) -> dict[str, Any]:
     """A :class:`~mlprov.registry.RegisterResult` as ``mlprov register --json`` prints it."""
     return {"schema": REGISTER_SCHEMA, "name": result.name, "version": result.version,
@@ -373,6 +411,111 @@ async def promote_deployment(call: Call) -> Response:
     return _change(result)
 
 
+# ---------------------------------------------------------------------- the catalog
+
+
+async def set_description(call: Call) -> Response:
+    """Set (empty text: clear) the description of a model or one of its versions."""
+    name = check_name(call.param("name"))
+    body: DescriptionRequest = await json_body(call, DescriptionRequest)
+    call.access.require(call.access.may_annotate(name), f"annotate {name}")
+    who = call.principal.name
+    return _change(await _on_registry(call, lambda r: r.set_description(
+        name, body.text, version=body.version, reason=body.reason, actor=who)))
+
+
+async def set_tag(call: Call) -> Response:
+    """Set a tag of a model or one of its versions."""
+    name = check_name(call.param("name"))
+    body: TagRequest = await json_body(call, TagRequest)
+    call.access.require(call.access.may_annotate(name), f"annotate {name}")
+    who = call.principal.name
+    return _change(await _on_registry(call, lambda r: r.set_tag(
+        name, body.key, body.value, version=body.version, reason=body.reason, actor=who)))
+
+
+async def delete_tag(call: Call) -> Response:
+    """Remove a tag of a model or one of its versions."""
+    name = check_name(call.param("name"))
+    body: TagDeleteRequest = await json_body(call, TagDeleteRequest)
+    call.access.require(call.access.may_annotate(name), f"annotate {name}")
+    who = call.principal.name
+    return _change(await _on_registry(call, lambda r: r.delete_tag(
+        name, body.key, version=body.version, reason=body.reason, actor=who)))
+
+
+async def rename_model(call: Call) -> Response:
+    """Rename a model (needs ``rename`` on the old name and the new one)."""
+    name = check_name(call.param("name"))
+    body: RenameRequest = await json_body(call, RenameRequest)
+    new_name = check_name(body.newName)
+    call.access.require(call.access.may_rename(name) and call.access.may_rename(new_name),
+                        f"rename {name} to {new_name}")
+    who = call.principal.name
+    return _change(await _on_registry(call, lambda r: r.rename_model(
+        name, new_name, reason=body.reason, actor=who)))
+
+
+async def delete_model(call: Call) -> Response:
+    """Delete a model (a tombstone; its history and blobs stay)."""
+    name = check_name(call.param("name"))
+    body: DeleteRequest = await json_body(call, DeleteRequest)
+    call.access.require(call.access.may_delete(name), f"delete {name}")
+    who = call.principal.name
+    return _change(await _on_registry(call, lambda r: r.delete_model(
+        name, reason=body.reason, actor=who)))
+
+
+async def delete_version(call: Call) -> Response:
+    """Delete one version (a tombstone; a reason is required)."""
+    name = check_name(call.param("name"))
+    version = parse_version(call.param("version"))
+    body: DeleteRequest = await json_body(call, DeleteRequest)
+    if body.reason is None:
+        raise InputError("deleting a version needs a reason")
+    reason = body.reason
+    call.access.require(call.access.may_delete(name), f"delete {name} v{version}")
+    who = call.principal.name
+    return _change(await _on_registry(call, lambda r: r.delete_version(
+        name, version, reason=reason, actor=who)))
+
+
+def _search_args(call: Call) -> dict[str, Any]:
+    limit_text = call.query("limit")
+    order = call.request.query_params.getlist("order_by")
+    if len(order) > 3:
+        raise InputError("at most 3 order_by keys")
+    return {"filter": call.query("filter"), "order_by": order or None,
+            "limit": min(parse_version(limit_text), 1000) if limit_text else 100,
+            "page_token": call.query("page_token")}
+
+
+async def search_models(call: Call) -> Response:
+    """One page of the models in use matching a filter (MLflow's search syntax)."""
+    call.access.require(call.access.may_read_any(), "read the registry")
+    args = _search_args(call)
+    page = await _on_registry(call, lambda r: r.search_models(**args))
+    return json_response({"schema": "https://mlprov.dev/schemas/registry-models/v1",
+                          "models": [m.to_json_dict() for m in page.items
+                                     if call.access.may_read(m.name)],
+                          "nextPageToken": page.next_page_token})
+
+
+async def search_versions(call: Call) -> Response:
+    """One page of the versions in use (of ``name``, or of every model) matching a filter."""
+    call.access.require(call.access.may_read_any(), "read the registry")
+    name = call.query("name")
+    if name is not None:
+        check_name(name)
+        call.access.require(call.access.may_read(name), f"read {name}")
+    args = _search_args(call)
+    page = await _on_registry(call, lambda r: r.search_versions(name, **args))
+    return json_response({"schema": "https://mlprov.dev/schemas/registry-versions/v1",
+                          "versions": [v.to_json_dict() for v in page.items
+                                       if call.access.may_read(v.name)],
+                          "nextPageToken": page.next_page_token})
+
+
 def _deployment_alias(call: Call, name: str, alias: str) -> None:
     access = call.access
     access.require(access.may_deploy(name, None) and
@@ -532,6 +675,26 @@ def api_endpoints() -> list[Endpoint]:
         Endpoint("DELETE", "/api/v1/deployments/{name}/aliases/{alias}",
                  delete_deployment_alias, "Remove a deployment alias", "deploy NAME",
                  body=AliasDeleteRequest, tag="deployments"),
+        Endpoint("PUT", f"{m}/description", set_description,
+                 "Set a model's or version's description (audited)", "annotate NAME",
+                 body=DescriptionRequest, tag="catalog"),
+        Endpoint("POST", f"{m}/tags", set_tag, "Set a tag (audited)", "annotate NAME",
+                 body=TagRequest, tag="catalog"),
+        Endpoint("DELETE", f"{m}/tags", delete_tag, "Remove a tag (audited)", "annotate NAME",
+                 body=TagDeleteRequest, tag="catalog"),
+        Endpoint("POST", f"{m}/rename", rename_model, "Rename a model (audited)",
+                 "rename NAME and the new name", body=RenameRequest, tag="catalog"),
+        Endpoint("DELETE", m, delete_model, "Delete a model (a tombstone)", "delete NAME",
+                 body=DeleteRequest, tag="catalog"),
+        Endpoint("DELETE", f"{m}/versions/{{version}}", delete_version,
+                 "Delete a version (a tombstone)", "delete NAME", body=DeleteRequest,
+                 tag="catalog"),
+        Endpoint("GET", "/api/v1/search/models", search_models,
+                 "Search models (MLflow's filter syntax)", "read (filtered)",
+                 query=("filter", "order_by", "limit", "page_token"), tag="catalog"),
+        Endpoint("GET", "/api/v1/search/versions", search_versions,
+                 "Search versions (MLflow's filter syntax)", "read (filtered)",
+                 query=("name", "filter", "order_by", "limit", "page_token"), tag="catalog"),
         Endpoint("GET", "/api/v1/audit", audit_log, "Audit entries", "read (filtered)",
                  query=("since", "limit", "name"), tag="audit"),
         Endpoint("GET", "/api/v1/audit/verify", audit_verify,

@@ -104,6 +104,18 @@ class Access:
         """Whether the principal may attach reviews to versions of ``name``."""
         return self.admin or any(_matches(g.review, name) for g in self.grants)
 
+    def may_annotate(self, name: str) -> bool:
+        """Whether the principal may set descriptions and tags of ``name`` and its versions."""
+        return self.admin or any(_matches(g.annotate, name) for g in self.grants)
+
+    def may_rename(self, name: str) -> bool:
+        """Whether the principal may rename model ``name`` (or give a model that name)."""
+        return self.admin or any(_matches(g.rename, name) for g in self.grants)
+
+    def may_delete(self, name: str) -> bool:
+        """Whether the principal may delete model ``name`` or its versions."""
+        return self.admin or any(_matches(g.delete, name) for g in self.grants)
+
     def may_deploy(self, name: str, stage: str | None) -> bool:
         """Whether the principal may create (``stage`` None) or move deployment ``name``."""
         return self.admin or any(_matches(r.names, name)

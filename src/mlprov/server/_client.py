@@ -509,6 +509,109 @@ class RemoteRegistry:
                             kinds={"deployment.alias.delete"}, name=name, version=None,
                             check=lambda c: _transition(c).get("alias") == alias)
 
+    # ------------------------------------------------------------------ the catalog
+
+    def _catalog(self, method: str, path: str, document: dict[str, Any], kind: str,
+                 name: str, version: int | None) -> ChangeResult:
+        return self._change(method, f"/api/v1/models/{quote_segment(name)}{path}", document,
+                            kinds={kind}, name=name, version=version)
+
+    def set_description(self, name: str, text: str, *, version: int | None = None,
+                        reason: str | None = None, actor: str | None = None) -> ChangeResult:
+        """Ask the server to set a description; verify its signed decision."""
+        del actor
+        return self._catalog("PUT", "/description", {"text": text, "version": version,
+                                                     "reason": reason},
+                             "model.describe" if version is None else "version.describe",
+                             name, version)
+
+    def set_tag(self, name: str, key: str, value: str = "", *, version: int | None = None,
+                reason: str | None = None, actor: str | None = None) -> ChangeResult:
+        """Ask the server to set a tag; verify its signed decision."""
+        del actor
+        return self._catalog("POST", "/tags", {"key": key, "value": value,
+                                               "version": version, "reason": reason},
+                             "model.tag" if version is None else "version.tag", name,
+                             version)
+
+    def delete_tag(self, name: str, key: str, *, version: int | None = None,
+                   reason: str | None = None, actor: str | None = None) -> ChangeResult:
+        """Ask the server to remove a tag; verify its signed decision."""
+        del actor
+        return self._catalog("DELETE", "/tags", {"key": key, "version": version,
+                                                 "reason": reason},
+                             "model.tag" if version is None else "version.tag", name,
+                             version)
+
+    def rename_model(self, name: str, new_name: str, *, reason: str | None = None,
+                     actor: str | None = None) -> ChangeResult:
+        """Ask the server to rename a model; verify its signed decision (about the new name)."""
+        del actor
+        return self._change("POST", f"/api/v1/models/{quote_segment(name)}/rename",
+                            {"newName": new_name, "reason": reason}, kinds={"model.rename"},
+                            name=new_name, version=None,
+                            check=lambda c: c.get("from") == name and c.get("to") == new_name)
+
+    def delete_model(self, name: str, *, reason: str | None = None,
+                     actor: str | None = None) -> ChangeResult:
+        """Ask the server to delete a model (a tombstone); verify its signed decision."""
+        del actor
+        return self._change("DELETE", f"/api/v1/models/{quote_segment(name)}",
+                            {"reason": reason}, kinds={"model.delete"}, name=name,
+                            version=None)
+
+    def delete_version(self, name: str, version: int, *, reason: str,
+                       actor: str | None = None) -> ChangeResult:
+        """Ask the server to delete a version (a tombstone); verify its signed decision."""
+        del actor
+        return self._change("DELETE", f"/api/v1/models/{quote_segment(name)}/versions/"
+                                      f"{int(version)}", {"reason": reason},
+                            kinds={"version.delete"}, name=name, version=version)
+
+    def model_info(self, name: str) -> Any:
+        """A model's description, tags and aliases (rows the audit log vouches for)."""
+        return self.local.model_info(name)
+
+    def version_info(self, name: str, version: int) -> Any:
+        """A version's description, tags, aliases and indexed metrics."""
+        return self.local.version_info(name, version)
+
+    def search_models(self, filter: str | None = None, *,
+                      order_by: str | list[str] | None = None, limit: int = 100,
+                      page_token: str | None = None) -> Any:
+        """One page of the server's search (its word: pull what you use)."""
+        from mlprov.registry import ModelInfo, Page
+
+        document = self._search("/api/v1/search/models", filter, order_by, limit,
+                                page_token, None)
+        items = tuple(_model_info(d, ModelInfo) for d in _list(document, "models"))
+        return Page(items=items, next_page_token=_token(document))
+
+    def search_versions(self, name: str | None = None, *, filter: str | None = None,
+                        order_by: str | list[str] | None = None, limit: int = 100,
+                        page_token: str | None = None) -> Any:
+        """One page of the server's version search (its word: pull what you use)."""
+        from mlprov.registry import Page, VersionInfo
+
+        document = self._search("/api/v1/search/versions", filter, order_by, limit,
+                                page_token, name)
+        items = tuple(_version_info(d, VersionInfo) for d in _list(document, "versions"))
+        return Page(items=items, next_page_token=_token(document))
+
+    def _search(self, path: str, filter_text: str | None, order_by: str | list[str] | None,
+                limit: int, page_token: str | None, name: str | None) -> Any:
+        order = [order_by] if isinstance(order_by, str) else list(order_by or [])
+        target = self.transport.target(path, {"filter": filter_text, "limit": limit,
+                                              "page_token": page_token, "name": name})
+        from urllib.parse import urlencode
+
+        if order:
+            target += ("&" if "?" in target else "?") + urlencode([("order_by", o)
+                                                                   for o in order])
+        prefix = self.transport.url.prefix
+        _, document = self.transport.json("GET", target[len(prefix):])
+        return document
+
     def checkpoint(self, *, deep: bool = False) -> tuple[Any, bytes]:
         """Ask the server (admin) to sign a checkpoint; verify it with the pinned key."""
         import base64
@@ -663,6 +766,50 @@ def _public_key(pem: str) -> Any:
         return PublicKey.from_key(key)
     except (ValueError, TypeError, UnicodeError, MlprovError) as exc:
         raise MalformedResponseError("the server's registry public key is unusable") from exc
+
+
+def _list(document: Any, key: str) -> list[Any]:
+    found = document.get(key) if isinstance(document, dict) else None
+    if not isinstance(found, list) or not all(isinstance(d, dict) for d in found):
+        raise MalformedResponseError(f"the server's search answer has malformed {key}")
+    return found
+
+
+def _token(document: Any) -> str | None:
+    token = document.get("nextPageToken")
+    if token is not None and not isinstance(token, str):
+        raise MalformedResponseError("the server's search answer has a malformed page token")
+    return token
+
+
+def _model_info(d: dict[str, Any], cls: Any) -> Any:
+    tags, aliases = _field(d, "tags", dict), _field(d, "aliases", dict)
+    return cls(name=_field(d, "name", str), created_at=_field(d, "createdAt", str),
+               latest_version=_field(d, "latestVersion", int),
+               description=_field(d, "description", str, optional=True),
+               tags={str(k): str(v) for k, v in tags.items()},
+               aliases={str(k): int(v) for k, v in aliases.items()})
+
+
+def _version_info(d: dict[str, Any], cls: Any) -> Any:
+    from mlprov.registry import Stage
+
+    try:
+        stage = Stage(_field(d, "stage", str))
+    except ValueError:
+        raise MalformedResponseError("the server's search answer has an unknown stage") \
+            from None
+    tags, metrics = _field(d, "tags", dict), _field(d, "metrics", dict)
+    return cls(name=_field(d, "name", str), version=_field(d, "version", int), stage=stage,
+               identity=_field(d, "identity", str), root_digest=_field(d, "rootDigest", str),
+               reproducible=_field(d, "reproducible", bool),
+               created_at=_field(d, "createdAt", str),
+               registration=_field(d, "registration", str),
+               stage_decision=_field(d, "stageDecision", str, optional=True),
+               description=_field(d, "description", str, optional=True),
+               tags={str(k): str(v) for k, v in tags.items()},
+               aliases=tuple(str(a) for a in _field(d, "aliases", list)),
+               metrics={str(k): float(v) for k, v in metrics.items()})
 
 
 def _no_archived(allow_archived: bool) -> None:

@@ -159,9 +159,12 @@ class Grant(_Model):
     aliases: list[AliasRule] = Field(default_factory=list)
     review: list[str] = Field(default_factory=list)
     deploy: list[StageRule] = Field(default_factory=list)
+    annotate: list[str] = Field(default_factory=list)
+    rename: list[str] = Field(default_factory=list)
+    delete: list[str] = Field(default_factory=list)
     admin: bool = False
 
-    @field_validator("read", "register_", "review")
+    @field_validator("read", "register_", "review", "annotate", "rename", "delete")
     @classmethod
     def _check_globs(cls, values: list[str]) -> list[str]:
         return _globs(values)
@@ -182,10 +185,10 @@ _ALL_STAGES: list[Any] = list(STAGES)
 #: The built-in roles (a ``[roles.NAME]`` table in server.toml replaces one).
 BUILTIN_ROLES: dict[str, Grant] = {
     "reader": Grant(read=["*"]),
-    "registrar": Grant(read=["*"], register_=["*"]),
+    "registrar": Grant(read=["*"], register_=["*"], annotate=["*"]),
     "promoter": Grant(read=["*"], promote=[StageRule(names=["*"], stages=_ALL_STAGES)],
                       aliases=[AliasRule(names=["*"], aliases=["*"])],
-                      deploy=[StageRule(names=["*"], stages=_ALL_STAGES)]),
+                      deploy=[StageRule(names=["*"], stages=_ALL_STAGES)], annotate=["*"]),
     "reviewer": Grant(read=["*"], review=["*"]),
     "admin": Grant(admin=True),
 }
