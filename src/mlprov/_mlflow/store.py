@@ -1,0 +1,503 @@
+"""MLflow's model registry ``AbstractStore`` on an mlprov registry: every change gated and audited.
+
+``MLFLOW_REGISTRY_URI=mlprov://PATH`` makes MLflow build one :class:`MlprovRegistryStore`
+per process (entry point ``mlflow.model_registry_store``), and every registry call of
+unchanged MLflow code lands here:
+
+- ``create_model_version`` (``mlflow.register_model``) finds the model MLflow stored and
+  the evidence :func:`mlprov.mlflow.log_evidence` logged next to it
+  (:mod:`.sources`), downloads both fresh and calls :meth:`Registry.register`, which
+  verifies them against the registry's trust; a model without evidence is refused;
+- ``set_registered_model_alias`` and ``transition_model_version_stage`` are
+  :meth:`Registry.set_alias` and :meth:`Registry.promote`: gated by the registry's
+  policies, signed and audited; a denial raises ``PERMISSION_DENIED`` with the policy's
+  reasons;
+- every version's ``source`` and download URI is ``mlprov-verified://...``, so
+  ``mlflow.pyfunc.load_model("models:/NAME@ALIAS")`` downloads through
+  :class:`~mlprov._mlflow.artifacts.VerifiedArtifactRepository`, which hands out only
+  bytes the registry verified; aliases and stages are resolved with
+  :meth:`Registry.resolve` (the decision that put the version there must be in the
+  signed audit log).
+
+Every name, alias, version, tag and filter MLflow passes is hostile: checked by
+mlprov's own grammar before use, never pasted into text that is parsed again. MLflow
+calls this from one object per process (and from the server's threads): every call
+holds one lock. Errors are mapped by :mod:`.errors`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities.model_registry import (
+    ModelVersion,
+    ModelVersionTag,
+    RegisteredModel,
+    RegisteredModelAlias,
+)
+from mlflow.store.entities.paged_list import PagedList
+from mlflow.store.model_registry.abstract_store import AbstractStore
+
+from mlprov._internal.names import check_alias, check_name, check_version, parse_version
+from mlprov._mlflow import sources
+from mlprov._mlflow.errors import already_exists, invalid, mapped, not_supported
+from mlprov._mlflow.locations import StoreKind, parse_store_uri, verified_uri
+from mlprov.errors import InputError, VerificationError
+from mlprov.registry import ModelUri, NotFoundError, Registry, Stage
+from mlprov.registry._records import default_actor
+from mlprov.registry._uri import parse_stage
+from mlprov.registry.interface import VersionRecord
+
+__all__ = ["FACT_TAGS", "MlprovRegistryStore"]
+
+#: Tags every version carries, read from the registry's record (read-only: a request
+#: setting a tag under ``mlprov.`` is refused).
+FACT_TAGS = ("mlprov.identity", "mlprov.root_digest", "mlprov.reproducible")
+_RESERVED_PREFIX = "mlprov."
+_PROMPT_TAG = "mlflow.prompt.is_prompt"
+_MAX_RESULTS = 200_000
+_NAME_FILTER = re.compile(r"\A\s*name\s*=\s*'([A-Za-z0-9][A-Za-z0-9._+-]{0,199})'\s*\Z")
+_TOKEN = re.compile(r"\A[0-9]{1,9}\Z")
+
+
+def _millis(text: str) -> int:
+    """An RFC 3339 time as MLflow's milliseconds since the epoch."""
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return 0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _now_millis() -> int:
+    return int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+
+
+def _version(value: object) -> int:
+    """MLflow's version (``1`` from entities, ``"1"`` from URIs and REST) as mlprov's int."""
+    if isinstance(value, str):
+        return parse_version(value)
+    return check_version(value)
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"{what} is not a string: {type(value).__name__}")
+    return value
+
+
+def _max_results(value: object, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_RESULTS:
+        raise InputError(f"max_results must be an integer from 1 to {_MAX_RESULTS}: {value!r}")
+    return value
+
+
+def _offset(token: object) -> int:
+    if token is None or token == "":
+        return 0
+    if not isinstance(token, str) or not _TOKEN.match(token):
+        raise InputError(f"not a page token of this registry: {str(token)[:80]!r}")
+    return int(token)
+
+
+class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is untyped here
+    """MLflow's registry store on :class:`mlprov.registry.Registry` (see the module docstring).
+
+    Built by MLflow from ``MLFLOW_REGISTRY_URI`` (``mlprov://PATH``,
+    ``mlprov+postgresql://...``, ``mlprov+sqlite:///...``).
+    """
+
+    def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
+        super().__init__(store_uri, tracking_uri)
+        self.store_uri = store_uri
+        self.tracking_uri = tracking_uri
+        self._lock = threading.RLock()
+        with mapped():
+            location = parse_store_uri(store_uri or "mlprov://")
+            if location.kind is StoreKind.SERVER:
+                not_supported("a registry behind `mlprov server` (mlprov+https://)",
+                              "use mlprov://PATH or mlprov+postgresql://... for now")
+            self.location = location
+            self.registry = Registry.open(location.address)
+
+    # ------------------------------------------------------------------ plumbing
+
+    @contextmanager
+    def _call(self) -> Iterator[None]:
+        """One call: the store's lock held, mlprov's errors raised as MLflow's."""
+        with self._lock, mapped():
+            yield
+
+    def _client(self) -> Any:
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri)
+
+    def _reason(self, method: str) -> str:
+        return f"MLflow {method}"
+
+    def _aliases(self, name: str) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        with self.registry.metadata.read() as tx:
+            for record in tx.list_aliases(name):
+                out.setdefault(record.version, []).append(record.alias)
+        return out
+
+    def _entity(self, record: VersionRecord, aliases: Sequence[str] = ()) -> ModelVersion:
+        created = _millis(record.created_at)
+        facts = {"mlprov.identity": record.identity, "mlprov.root_digest": record.root_digest,
+                 "mlprov.reproducible": "true" if record.reproducible else "false"}
+        return ModelVersion(
+            name=record.name, version=str(record.version), creation_timestamp=created,
+            last_updated_timestamp=created, current_stage=record.stage.value,
+            source=verified_uri(self.registry.registry_id, record.name, record.version),
+            tags=[ModelVersionTag(k, v) for k, v in facts.items()],
+            aliases=sorted(aliases))
+
+    def _version_entity(self, name: str, version: int) -> ModelVersion:
+        record = self.registry.get_version(name, version)
+        return self._entity(record, self._aliases(name).get(version, []))
+
+    def _latest_per_stage(self, name: str, stages: Sequence[Stage]) -> list[VersionRecord]:
+        with self.registry.metadata.read() as tx:
+            if tx.get_model(name) is None:
+                raise NotFoundError(f"no model named {name!r} in the registry")
+            found = [tx.list_versions(name, stage=stage, limit=1, descending=True)
+                     for stage in stages]
+        return [records[0] for records in found if records]
+
+    def _registered_model(self, name: str) -> RegisteredModel:
+        with self.registry.metadata.read() as tx:
+            model = tx.get_model(name)
+            if model is None:
+                raise NotFoundError(f"no model named {name!r} in the registry")
+            aliases = tx.list_aliases(name)
+        latest = self._latest_per_stage(name, list(Stage))
+        by_version = self._aliases(name)
+        newest = max((_millis(r.created_at) for r in latest), default=_millis(model.created_at))
+        return RegisteredModel(
+            name=name, creation_timestamp=_millis(model.created_at),
+            last_updated_timestamp=newest,
+            latest_versions=[self._entity(r, by_version.get(r.version, [])) for r in latest],
+            tags=[], aliases=[RegisteredModelAlias(a.alias, str(a.version)) for a in aliases])
+
+    @staticmethod
+    def _check_tags(tags: Any) -> list[tuple[str, str]]:
+        pairs = []
+        for tag in list(tags or [])[:101]:
+            key, value = getattr(tag, "key", None), getattr(tag, "value", None)
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise InputError("a tag's key and value must be strings")
+            if key.startswith(_RESERVED_PREFIX):
+                raise InputError(f"tag {key[:80]!r}: tags under 'mlprov.' are the registry's "
+                                 "own facts and read-only")
+            pairs.append((key, value))
+        return pairs
+
+    # ------------------------------------------------------------------ registered models
+
+    def create_registered_model(self, name: Any, tags: Any = None, description: Any = None,
+                                deployment_job_id: Any = None) -> RegisteredModel:
+        """A model exists in mlprov from its first version: a new name stores nothing yet.
+
+        An existing name is ``RESOURCE_ALREADY_EXISTS`` (``mlflow.register_model`` then
+        goes on to create a version). Tags or a description for a model that has no
+        version yet, and prompts, are refused.
+        """
+        with self._call():
+            check_name(_text(name, "model name"))
+            if any(getattr(t, "key", None) == _PROMPT_TAG for t in tags or []):
+                not_supported("an MLflow prompt", "an mlprov registry holds verified models "
+                              "only; keep prompts in another MLflow registry")
+            pairs = self._check_tags(tags)
+            with self.registry.metadata.read() as tx:
+                exists = tx.get_model(name) is not None
+            if exists:
+                already_exists(f"registered model {name!r} already exists")
+            if pairs or description:
+                invalid(f"model {name!r} has no version yet: an mlprov model exists from its "
+                        "first registered version, so its tags and description are set after "
+                        "it (mlflow.register_model first)")
+            return RegisteredModel(name=name, creation_timestamp=_now_millis(),
+                                   last_updated_timestamp=_now_millis())
+
+    def update_registered_model(self, name: Any, description: Any,
+                                deployment_job_id: Any = None) -> RegisteredModel:
+        """Not mapped yet (descriptions come with issue 13)."""
+        with self._call():
+            check_name(_text(name, "model name"))
+            not_supported("a model description", "descriptions come with the registry's "
+                          "catalog (mlprov models describe)")
+
+    def rename_registered_model(self, name: Any, new_name: Any) -> RegisteredModel:
+        """Not mapped yet (renames come with issue 13)."""
+        with self._call():
+            check_name(_text(name, "model name"))
+            not_supported("renaming a model", "renames come with the registry's catalog")
+
+    def delete_registered_model(self, name: Any) -> None:
+        """Not mapped yet (deletions come with issue 13)."""
+        with self._call():
+            check_name(_text(name, "model name"))
+            not_supported("deleting a model", "archive its versions instead "
+                          "(transition_model_version_stage(..., 'Archived'))")
+
+    def search_registered_models(self, filter_string: Any = None, max_results: Any = None,
+                                 order_by: Any = None, page_token: Any = None) -> PagedList:
+        """Every model (``name = 'NAME'`` at most, until the registry's search lands)."""
+        with self._call():
+            limit = _max_results(max_results, 100)
+            offset = _offset(page_token)
+            only = self._name_filter(filter_string)
+            if order_by:
+                not_supported("order_by in a model search", "models come ordered by name")
+            with self.registry.metadata.read() as tx:
+                names = sorted(m.name for m in tx.list_models()
+                               if only is None or m.name == only)
+            models = [self._registered_model(n) for n in names[offset:offset + limit]]
+            return _page_of(models, offset, limit, len(names))
+
+    def get_registered_model(self, name: Any) -> RegisteredModel:
+        """The model, its newest version in each stage and its aliases."""
+        with self._call():
+            return self._registered_model(check_name(_text(name, "model name")))
+
+    def get_latest_versions(self, name: Any, stages: Any = None) -> list[ModelVersion]:
+        """The newest version in each of ``stages`` (default: every stage)."""
+        with self._call():
+            check_name(_text(name, "model name"))
+            wanted = list(Stage) if not stages else list(dict.fromkeys(
+                parse_stage(_text(s, "stage")) for s in list(stages)[:10]))
+            by_version = self._aliases(name)
+            out = []
+            for stage in wanted:
+                if stage is Stage.ARCHIVED:
+                    out += self._latest_per_stage(name, [stage])
+                    continue
+                # Through the signed audit log: the stage decision must be in it.
+                try:
+                    resolved = self.registry.resolve(ModelUri(name=name, stage=stage))
+                except NotFoundError:
+                    if not self._exists(name):
+                        raise
+                    continue
+                out.append(resolved.record)
+            return [self._entity(r, by_version.get(r.version, [])) for r in out]
+
+    def _exists(self, name: str) -> bool:
+        with self.registry.metadata.read() as tx:
+            return tx.get_model(name) is not None
+
+    def set_registered_model_tag(self, name: Any, tag: Any) -> None:
+        """Not mapped yet (tags come with issue 13)."""
+        with self._call():
+            check_name(_text(name, "model name"))
+            self._check_tags([tag])
+            not_supported("a model tag", "tags come with the registry's catalog")
+
+    def delete_registered_model_tag(self, name: Any, key: Any) -> None:
+        """Not mapped yet (tags come with issue 13)."""
+        with self._call():
+            check_name(_text(name, "model name"))
+            not_supported("a model tag", "tags come with the registry's catalog")
+
+    # ------------------------------------------------------------------ model versions
+
+    def create_model_version(self, name: Any, source: Any, run_id: Any = None, tags: Any = None,
+                             run_link: Any = None, description: Any = None,
+                             local_model_path: Any = None,
+                             model_id: str | None = None) -> ModelVersion:
+        """Register the model MLflow stored, verified with the evidence logged next to it.
+
+        ``local_model_path`` is not used: the artefact store's bytes are registered.
+        The evidence must name the model ``name``. The same model again returns its
+        existing version.
+        """
+        with self._call():
+            check_name(_text(name, "model name"))
+            pairs = self._check_tags(tags)
+            if pairs or description:
+                not_supported("tags or a description on a new version",
+                              "register it, then describe it with mlprov")
+            client = self._client()
+            found = sources.find_source(client, source, run_id, model_id)
+            with tempfile.TemporaryDirectory(prefix="mlprov-mlflow-register-") as tmp:
+                model_dir, evidence_dir = sources.download(client, found, self.tracking_uri,
+                                                           Path(tmp))
+                self._check_evidence_name(name, evidence_dir, found)
+                result = self.registry.register(
+                    model_dir, evidence=evidence_dir, actor=default_actor(),
+                    reason=f"{self._reason('create_model_version')} from {found.uri}")
+            return self._version_entity(result.name, result.version)
+
+    def _check_evidence_name(self, name: str, evidence: Path, found: sources.Source) -> None:
+        """Refuse evidence made for another model before anything is recorded under it.
+
+        The provenance is verified with the registry's trust first; evidence that does
+        not verify is left to :meth:`Registry.register`, which refuses and audits it.
+        """
+        from mlprov.bundles import verify_statement_in
+        from mlprov.evidence import PROVENANCE_FILE, DirectorySource
+        from mlprov.provenance import read_provenance
+        from mlprov.trust import Role
+
+        try:
+            verified = verify_statement_in(DirectorySource(evidence), PROVENANCE_FILE,
+                                           self.registry.trust, Role.BUILDER)
+            claimed = read_provenance(verified.statement, what=PROVENANCE_FILE).name
+        except VerificationError:
+            return
+        if claimed != name:
+            invalid(f"the evidence at {found.evidence_uri} is for model {claimed!r}, not "
+                    f"{name!r}: register it as {claimed!r}, or attest it under {name!r} "
+                    f"(log_evidence(..., name={name!r}))")
+
+    def update_model_version(self, name: Any, version: Any, description: Any) -> ModelVersion:
+        """Not mapped yet (descriptions come with issue 13)."""
+        with self._call():
+            check_name(_text(name, "model name"))
+            _version(version)
+            not_supported("a version description", "descriptions come with the registry's "
+                          "catalog")
+
+    def transition_model_version_stage(self, name: Any, version: Any, stage: Any,
+                                       archive_existing_versions: Any = False) -> ModelVersion:
+        """:meth:`Registry.promote`, gated by the stage's policy; a denial is ``PERMISSION_DENIED``.
+
+        ``archive_existing_versions`` then moves every other version in that stage to
+        Archived, each its own audited change.
+        """
+        with self._call():
+            check_name(_text(name, "model name"))
+            number = _version(version)
+            target = parse_stage(_text(stage, "stage"))
+            if archive_existing_versions and target not in (Stage.STAGING, Stage.PRODUCTION):
+                invalid("archive_existing_versions is only for Staging and Production")
+            reason = self._reason("transition_model_version_stage")
+            self.registry.promote(name, number, to=target, reason=reason,
+                                  actor=default_actor())
+            if archive_existing_versions is True:
+                others = [r.version for r in self.registry.iter_versions(name)
+                          if r.stage is target and r.version != number]
+                for other in others:
+                    self.registry.promote(name, other, to=Stage.ARCHIVED,
+                                          reason=f"{reason} (archive_existing_versions: v"
+                                                 f"{number} entered {target.value})",
+                                          actor=default_actor())
+            return self._version_entity(name, number)
+
+    def delete_model_version(self, name: Any, version: Any) -> None:
+        """Not mapped yet (deletions come with issue 13)."""
+        with self._call():
+            check_name(_text(name, "model name"))
+            _version(version)
+            not_supported("deleting a version", "archive it instead "
+                          "(transition_model_version_stage(..., 'Archived'))")
+
+    def get_model_version(self, name: Any, version: Any) -> ModelVersion:
+        """One version; its ``source`` is its ``mlprov-verified://`` URI."""
+        with self._call():
+            return self._version_entity(check_name(_text(name, "model name")),
+                                        _version(version))
+
+    def get_model_version_download_uri(self, name: Any, version: Any) -> str:
+        """``mlprov-verified://REGISTRY-ID/NAME/VERSION``: MLflow downloads through mlprov."""
+        with self._call():
+            record = self.registry.get_version(check_name(_text(name, "model name")),
+                                               _version(version))
+            return verified_uri(self.registry.registry_id, record.name, record.version)
+
+    def search_model_versions(self, filter_string: Any = None, max_results: Any = None,
+                              order_by: Any = None, page_token: Any = None) -> PagedList:
+        """Versions, newest first (``name = 'NAME'`` at most, until the registry's search lands)."""
+        with self._call():
+            limit = _max_results(max_results, 10_000)
+            offset = _offset(page_token)
+            only = self._name_filter(filter_string)
+            if order_by:
+                not_supported("order_by in a version search", "versions come newest first")
+            with self.registry.metadata.read() as tx:
+                names = [only] if only is not None else sorted(m.name for m in tx.list_models())
+                records = [r for n in names
+                           for r in tx.list_versions(n, descending=True)]
+            chosen = records[offset:offset + limit]
+            aliases = {n: self._aliases(n) for n in {r.name for r in chosen}}
+            return _page_of([self._entity(r, aliases[r.name].get(r.version, []))
+                             for r in chosen], offset, limit, len(records))
+
+    @staticmethod
+    def _name_filter(filter_string: object) -> str | None:
+        if filter_string is None or filter_string == "":
+            return None
+        text = _text(filter_string, "filter")
+        match = _NAME_FILTER.match(text)
+        if match is None:
+            not_supported(f"the filter {text[:200]!r}",
+                          "for now a search takes no filter or name = 'NAME'")
+        return match.group(1)
+
+    def set_model_version_tag(self, name: Any, version: Any, tag: Any) -> None:
+        """Not mapped yet (tags come with issue 13)."""
+        with self._call():
+            check_name(_text(name, "model name"))
+            _version(version)
+            self._check_tags([tag])
+            not_supported("a version tag", "tags come with the registry's catalog")
+
+    def delete_model_version_tag(self, name: Any, version: Any, key: Any) -> None:
+        """Not mapped yet (tags come with issue 13)."""
+        with self._call():
+            check_name(_text(name, "model name"))
+            _version(version)
+            not_supported("a version tag", "tags come with the registry's catalog")
+
+    # ------------------------------------------------------------------ aliases
+
+    def set_registered_model_alias(self, name: Any, alias: Any, version: Any) -> None:
+        """:meth:`Registry.set_alias`, gated by the alias's policy; audited either way."""
+        with self._call():
+            self.registry.set_alias(check_name(_text(name, "model name")),
+                                    check_alias(_text(alias, "alias")), _version(version),
+                                    reason=self._reason("set_registered_model_alias"),
+                                    actor=default_actor())
+
+    def delete_registered_model_alias(self, name: Any, alias: Any) -> None:
+        """:meth:`Registry.delete_alias`: never gated, always signed and audited."""
+        with self._call():
+            self.registry.delete_alias(check_name(_text(name, "model name")),
+                                       check_alias(_text(alias, "alias")),
+                                       reason=self._reason("delete_registered_model_alias"),
+                                       actor=default_actor())
+
+    def get_model_version_by_alias(self, name: Any, alias: Any) -> ModelVersion:
+        """:meth:`Registry.resolve`: the alias's decision must be in the signed audit log.
+
+        An alias leading to an Archived version is refused (``RESOURCE_CONFLICT``).
+        """
+        with self._call():
+            uri = ModelUri(name=check_name(_text(name, "model name")),
+                           alias=check_alias(_text(alias, "alias")))
+            record = self.registry.resolve(uri).record
+            return self._entity(record, self._aliases(record.name).get(record.version, []))
+
+    # ------------------------------------------------------------------ webhooks
+
+    def list_webhooks_by_event(self, event: Any, max_results: Any = None,
+                               page_token: Any = None) -> PagedList:
+        """No MLflow webhooks: mlprov's registry has its own signed hooks (``[[hooks]]``)."""
+        return PagedList([], None)
+
+
+def _page_of(items: list[Any], offset: int, limit: int, total: int) -> PagedList:
+    return PagedList(items, str(offset + limit) if offset + limit < total else None)
