@@ -23,14 +23,7 @@ import mlflow.pyfunc  # noqa: E402
 import pandas as pd  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 
-from tests.mlflow.plugin_kit import (  # noqa: E402, F401  # fixtures
-    NAME,
-    attested,
-    error_of,
-    mlprov_registry,
-    review,
-    signers,
-)
+from tests.mlflow.plugin_kit import NAME, attested, error_of, review  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # stages: deprecated in 2.9
 
