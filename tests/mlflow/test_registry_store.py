@@ -99,7 +99,8 @@ def test_refusals_carry_mlflow_error_codes_and_mlprovs_line(tracking, mlprov_reg
         == "INVALID_PARAMETER_VALUE"
 
     # Hostile names, aliases, versions, stages: refused by mlprov's grammar, never used.
-    for name in ("credit risk", "../credit-risk", "credit-risk\n", "\uff43\uff52\uff45\uff44\uff49\uff54", "", "a" * 201,
+    fullwidth = "\uff43\uff52\uff45\uff44\uff49\uff54"  # "credit" in full-width letters
+    for name in ("credit risk", "../credit-risk", "credit-risk\n", fullwidth, "", "a" * 201,
                  "credit-risk\u202e"):
         assert code(lambda n=name: client.get_registered_model(n)) == "INVALID_PARAMETER_VALUE"
         assert code(lambda n=name: client.set_registered_model_alias(n, "canary", "1")) \
