@@ -35,6 +35,12 @@ def _no_passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLPROV_KEY_PASSPHRASE", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own ``$MLPROV_CACHE_HOME``: nothing is written to the user's cache."""
+    monkeypatch.setenv("MLPROV_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture
 def make_key(tmp_path: Path) -> Callable[..., KeyPair]:
     """Make a real key pair on disk: make_key("ci", KeyType.ECDSA_P256, passphrase=None)."""

@@ -65,23 +65,27 @@ def log(registry_dir: Path | None, since: int, limit: int | None, name: str | No
 @registry_option
 @click.option("--deep", is_flag=True,
               help="Verify every entry's signed decision, not only those after the last "
-                   "checkpoint.")
+                   "checkpoint (those an earlier --deep run verified: their bytes only).")
+@click.option("--full", is_flag=True,
+              help="With --deep: verify every signature again, whatever earlier runs did.")
 @click.option("--checkpoint", metavar="FILE",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Also check a checkpoint saved earlier outside the registry "
                    "(`mlprov audit checkpoint`): detects a rolled-back registry.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def verify(ctx: click.Context, registry_dir: Path | None, deep: bool, checkpoint: Path | None,
-           as_json: bool) -> None:
+def verify(ctx: click.Context, registry_dir: Path | None, deep: bool, full: bool,
+           checkpoint: Path | None, as_json: bool) -> None:
     """Recompute the hash chain, check the signed head, checkpoints and decisions, replay.
 
     Detects entries modified, deleted or reordered, rows edited directly in the
     database and a truncated log. Read-only: `mlprov audit checkpoint` signs a
     checkpoint.
     """
+    if full and not deep:
+        raise click.UsageError("--full goes with --deep (mlprov audit verify --deep --full)")
     with open_registry(registry_dir) as reg:
-        report = reg.verify_audit(deep=deep, checkpoint=checkpoint)
+        report = reg.verify_audit(deep=deep, checkpoint=checkpoint, full=full)
     if as_json:
         emit_json(report.to_json_dict())
     for warning in report.warnings:
@@ -95,8 +99,10 @@ def verify(ctx: click.Context, registry_dir: Path | None, deep: bool, checkpoint
         ctx.exit(EXIT_CHECK_FAILED)
     if not as_json:
         echo(f"audit log verified: {report.entries} entries, head {report.head_hash}")
+        earlier = (f" ({report.decisions_known} verified by an earlier --deep run: bytes "
+                   "checked)" if report.decisions_known else "")
         note(f"  {report.checkpoints} signed checkpoint(s) and {report.decisions} signed "
-             f"decision(s) checked; state replayed from the log matches"
+             f"decision(s) checked{earlier}; state replayed from the log matches"
              + (f"; new checkpoint at entry {report.new_checkpoint}"
                 if report.new_checkpoint else ""))
 

@@ -10,7 +10,11 @@ Checks, in one pass over the log:
   of the log means the tail was truncated;
 - the signed decisions of every entry after the last checkpoint (all with
   ``deep``): each names its entry's sequence number, predecessor hash, kind
-  and outcome, so a re-hashed rewrite of the unsigned tail is caught;
+  and outcome, so a re-hashed rewrite of the unsigned tail is caught. A
+  ``deep`` run that holds records, in this user's cache, the entry it
+  verified through; the next ``deep`` run checks the signatures after it
+  only (before it: each decision's bytes against the digest its hashed entry
+  names, and that entry's hash against the recorded one), unless ``full``;
 - replay: the current versions, stages, aliases and settings recomputed from
   the log equal the tables, so a row edited directly is caught.
 
@@ -53,6 +57,8 @@ class AuditReport:
     head_hash: str = GENESIS
     checkpoints: int = 0
     decisions: int = 0
+    decisions_known: int = 0
+    verified_through: int = 0
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     new_checkpoint: int | None = None
@@ -67,6 +73,8 @@ class AuditReport:
         return {"schema": "https://mlprov.dev/schemas/audit-verify/v1", "ok": self.ok,
                 "entries": self.entries, "head": {"seq": self.head_seq, "hash": self.head_hash},
                 "checkpointsVerified": self.checkpoints, "decisionsVerified": self.decisions,
+                "decisionsVerifiedEarlier": self.decisions_known,
+                "deepVerifiedThrough": self.verified_through,
                 "problems": self.problems, "warnings": self.warnings,
                 "newCheckpoint": self.new_checkpoint}
 
@@ -172,6 +180,19 @@ def _check_decision(registry: RegistryContext, tx: ReadTransaction, entry: Entry
         report.decisions += 1
 
 
+def _check_decision_bytes(tx: ReadTransaction, entry: Entry, report: AuditReport) -> None:
+    """A decision an earlier ``--deep`` run verified: its bytes must still be its digest."""
+    from mlprov.registry._facts import read_decision
+
+    assert entry.decision is not None
+    try:
+        read_decision(tx.get_decision, entry.decision)
+    except MlprovError as exc:
+        report.problems.append(f"decision of audit entry {entry.seq}: {exc}")
+    else:
+        report.decisions_known += 1
+
+
 def _replay_problems(tx: ReadTransaction, replay: _Replay) -> list[str]:
     problems: list[str] = []
     seen: set[tuple[str, int]] = set()
@@ -224,7 +245,7 @@ def _replay_problems(tx: ReadTransaction, replay: _Replay) -> list[str]:
 
 
 def verify_audit(registry: RegistryContext, *, deep: bool = False, checkpoint: Path | None = None,
-                 sign_checkpoint: bool = True) -> AuditReport:
+                 sign_checkpoint: bool = True, full: bool = False) -> AuditReport:
     """Verify the whole audit log (see the module docstring)."""
     report = AuditReport()
     replay = _Replay()
@@ -232,7 +253,9 @@ def verify_audit(registry: RegistryContext, *, deep: bool = False, checkpoint: P
         registry.settings.head()
     except MlprovError as exc:
         report.problems.append(str(exc))
+    marker = _deep_marker(registry) if deep else None
     with registry.metadata.read() as tx:
+        known = 0 if marker is None or full else _known_through(tx, marker, report)
         stored_checkpoints = tx.checkpoints()
         wanted = {c.seq for c in stored_checkpoints}
         last_checkpoint = max(wanted, default=0)
@@ -247,7 +270,9 @@ def verify_audit(registry: RegistryContext, *, deep: bool = False, checkpoint: P
             if entry is None:
                 continue
             replay.apply(entry)
-            if deep or record.seq > last_checkpoint or entry.decision is None:
+            if record.seq <= known and entry.decision is not None:
+                _check_decision_bytes(tx, entry, report)
+            elif deep or record.seq > last_checkpoint or entry.decision is None:
                 _check_decision(registry, tx, entry, report)
         report.head_seq = expected - 1
         report.head_hash = prev
@@ -274,9 +299,67 @@ def verify_audit(registry: RegistryContext, *, deep: bool = False, checkpoint: P
         else:
             _check_checkpoint(data, hashes, head, registry, f"checkpoint {checkpoint.name}",
                               report)
+    if deep and report.ok and marker is not None:
+        _record_deep(marker, registry.settings.registry_id, head, report.head_hash)
+        report.verified_through = head
     if report.ok and sign_checkpoint and head:
         report.new_checkpoint = _sign_head(registry, head, report.head_hash)
     return report
+
+
+_MARKER_SCHEMA = "https://mlprov.dev/schemas/audit-deep-verified/v1"
+
+
+def _deep_marker(registry: RegistryContext) -> Path | None:
+    """Where this user records how far ``--deep`` verified this registry (None: nowhere)."""
+    import hashlib
+
+    from mlprov.registry._location import cache_root
+
+    try:
+        name = hashlib.sha256(f"{registry.settings.registry_id}\n"
+                              f"{registry.location.describe()}".encode()).hexdigest()[:32]
+    except MlprovError:
+        return None
+    return cache_root() / "audit-verified" / f"{name}.json"
+
+
+def _known_through(tx: ReadTransaction, marker: Path, report: AuditReport) -> int:
+    """The entry an earlier ``--deep`` run verified through, if the log still holds it."""
+    from mlprov.canonical import loads_strict
+
+    try:
+        data = marker.read_bytes()
+        if len(data) > 4096:
+            return 0
+        document = loads_strict(data, what=str(marker))
+    except (OSError, MlprovError):
+        return 0
+    if not isinstance(document, dict) or document.get("schema") != _MARKER_SCHEMA:
+        return 0
+    seq, entry_hash = document.get("seq"), document.get("entryHash")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1 or \
+            not isinstance(entry_hash, str):
+        return 0
+    record = tx.audit_entry(seq)
+    if record is None or record.entry_hash != entry_hash:
+        report.problems.append(
+            f"audit entry {seq} is not the one an earlier --deep run verified "
+            f"({entry_hash}): the history was rewritten or cut since")
+        return 0
+    return seq
+
+
+def _record_deep(marker: Path, registry_id: str, seq: int, entry_hash: str) -> None:
+    """Remember that every decision through entry ``seq`` was verified (best effort)."""
+    from mlprov.canonical import canonical_json
+    from mlprov.registry._home import write_file_atomically
+
+    with contextlib.suppress(OSError, MlprovError):
+        marker.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_file_atomically(marker, canonical_json({
+            "schema": _MARKER_SCHEMA, "registry": registry_id, "seq": seq,
+            "entryHash": entry_hash}), 0o600)
 
 
 def _sign_head(registry: RegistryContext, seq: int, entry_hash: str) -> int | None:

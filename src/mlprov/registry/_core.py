@@ -552,18 +552,20 @@ class Registry:
         """
         return _views.audit_log(self, since=since, limit=limit, name=name)
 
-    @checked(deep=BOOL, checkpoint=optional(PATH_OBJ), sign_checkpoint=BOOL)
+    @checked(deep=BOOL, checkpoint=optional(PATH_OBJ), sign_checkpoint=BOOL, full=BOOL)
     def verify_audit(self, *, deep: bool = False, checkpoint: Path | None = None,
-                     sign_checkpoint: bool = False) -> Any:
+                     sign_checkpoint: bool = False, full: bool = False) -> Any:
         """Verify the audit log; see :func:`mlprov.registry._auditlog.verify_audit`.
 
-        Read-only unless ``sign_checkpoint`` (what :meth:`checkpoint` does).
+        ``deep`` checks every signed decision the last ``deep`` run (of this user)
+        did not; ``full`` with it, every one again. Read-only in the registry
+        unless ``sign_checkpoint`` (what :meth:`checkpoint` does).
 
         Example:
             report = registry.verify_audit(deep=True)
         """
         return _auditlog.verify_audit(self, deep=deep, checkpoint=checkpoint,
-                                      sign_checkpoint=sign_checkpoint)
+                                      sign_checkpoint=sign_checkpoint, full=full)
 
     @checked(deep=BOOL)
     def checkpoint(self, *, deep: bool = False) -> tuple[Any, bytes]:

@@ -29,7 +29,8 @@ from mlprov.errors import InputError
 from mlprov.registry._home import CONFIG_FILE, DB_FILE, HEAD_FILE, KEY_FILE, resolve_home
 from mlprov.registry.interface import BlobStore, RegistryError
 
-__all__ = ["CACHE_ENV", "KEY_ENV", "REGISTRY_ENV", "RegistryLocation", "open_blob_store"]
+__all__ = ["CACHE_ENV", "KEY_ENV", "REGISTRY_ENV", "RegistryLocation", "cache_root",
+           "open_blob_store"]
 
 #: A registry location (directory or database URL) used when none is given.
 REGISTRY_ENV = "MLPROV_REGISTRY"
@@ -118,13 +119,17 @@ class RegistryLocation:
             self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
+def cache_root() -> Path:
+    """This user's mlprov cache: ``$MLPROV_CACHE_HOME``, else ``~/.cache/mlprov``."""
+    base = os.environ.get(CACHE_ENV)
+    return Path(base).expanduser() if base else Path.home() / ".cache" / "mlprov"
+
+
 def _cache_for(url: str) -> Path:
     from sqlalchemy.engine import make_url
 
     shown = make_url(url).render_as_string(hide_password=True)
-    base = os.environ.get(CACHE_ENV)
-    root = Path(base).expanduser() if base else Path.home() / ".cache" / "mlprov"
-    return root / "registries" / hashlib.sha256(shown.encode()).hexdigest()[:24]
+    return cache_root() / "registries" / hashlib.sha256(shown.encode()).hexdigest()[:24]
 
 
 def open_blob_store(spec: str, *, home: Path) -> BlobStore:
