@@ -147,12 +147,43 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
     def _reason(self, method: str) -> str:
         return f"MLflow {method}"
 
+    # Reads go through the registry's façade only (show_model, iter_versions, resolve,
+    # get_version, list_models), which a registry server's client offers too.
+
+    def _model(self, name: str) -> dict[str, Any]:
+        """The model's row and aliases (``show_model`` with one version listed)."""
+        shown: dict[str, Any] = self.registry.show_model(name, limit=1)
+        return shown
+
     def _aliases(self, name: str) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
-        with self.registry.metadata.read() as tx:
-            for record in tx.list_aliases(name):
-                out.setdefault(record.version, []).append(record.alias)
+        for alias, target in self._model(name)["aliases"].items():
+            out.setdefault(int(target["version"]), []).append(alias)
         return out
+
+    def _exists(self, name: str) -> bool:
+        try:
+            self._model(name)
+        except NotFoundError:
+            return False
+        return True
+
+    def _in_stage(self, name: str, stage: Stage) -> VersionRecord | None:
+        """The newest version in ``stage``: resolved through the signed log, except Archived.
+
+        An Archived version is never resolved (that is refused, or audited as a use):
+        it is read from the version listing.
+        """
+        if stage is Stage.ARCHIVED:
+            archived = [r for r in self.registry.iter_versions(name) if r.stage is stage]
+            return max(archived, key=lambda r: r.version) if archived else None
+        try:
+            record: VersionRecord = self.registry.resolve(ModelUri(name=name, stage=stage)).record
+        except NotFoundError:
+            if not self._exists(name):
+                raise
+            return None
+        return record
 
     def _entity(self, record: VersionRecord, aliases: Sequence[str] = ()) -> ModelVersion:
         created = _millis(record.created_at)
@@ -169,28 +200,22 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
         record = self.registry.get_version(name, version)
         return self._entity(record, self._aliases(name).get(version, []))
 
-    def _latest_per_stage(self, name: str, stages: Sequence[Stage]) -> list[VersionRecord]:
-        with self.registry.metadata.read() as tx:
-            if tx.get_model(name) is None:
-                raise NotFoundError(f"no model named {name!r} in the registry")
-            found = [tx.list_versions(name, stage=stage, limit=1, descending=True)
-                     for stage in stages]
-        return [records[0] for records in found if records]
-
     def _registered_model(self, name: str) -> RegisteredModel:
-        with self.registry.metadata.read() as tx:
-            model = tx.get_model(name)
-            if model is None:
-                raise NotFoundError(f"no model named {name!r} in the registry")
-            aliases = tx.list_aliases(name)
-        latest = self._latest_per_stage(name, list(Stage))
-        by_version = self._aliases(name)
-        newest = max((_millis(r.created_at) for r in latest), default=_millis(model.created_at))
+        """The model with its newest version in None, Staging and Production, and aliases."""
+        model = self._model(name)
+        aliases = {a: int(t["version"]) for a, t in model["aliases"].items()}
+        by_version: dict[int, list[str]] = {}
+        for alias, version in aliases.items():
+            by_version.setdefault(version, []).append(alias)
+        latest = [r for stage in (Stage.NONE, Stage.STAGING, Stage.PRODUCTION)
+                  if (r := self._in_stage(name, stage)) is not None]
+        created = _millis(str(model["createdAt"]))
         return RegisteredModel(
-            name=name, creation_timestamp=_millis(model.created_at),
-            last_updated_timestamp=newest,
+            name=name, creation_timestamp=created,
+            last_updated_timestamp=max((_millis(r.created_at) for r in latest),
+                                       default=created),
             latest_versions=[self._entity(r, by_version.get(r.version, [])) for r in latest],
-            tags=[], aliases=[RegisteredModelAlias(a.alias, str(a.version)) for a in aliases])
+            tags=[], aliases=[RegisteredModelAlias(a, str(v)) for a, v in sorted(aliases.items())])
 
     @staticmethod
     def _check_tags(tags: Any) -> list[tuple[str, str]]:
@@ -221,9 +246,7 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
                 not_supported("an MLflow prompt", "an mlprov registry holds verified models "
                               "only; keep prompts in another MLflow registry")
             pairs = self._check_tags(tags)
-            with self.registry.metadata.read() as tx:
-                exists = tx.get_model(name) is not None
-            if exists:
+            if self._exists(name):
                 already_exists(f"registered model {name!r} already exists")
             if pairs or description:
                 invalid(f"model {name!r} has no version yet: an mlprov model exists from its "
@@ -262,9 +285,8 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
             only = self._name_filter(filter_string)
             if order_by:
                 not_supported("order_by in a model search", "models come ordered by name")
-            with self.registry.metadata.read() as tx:
-                names = sorted(m.name for m in tx.list_models()
-                               if only is None or m.name == only)
+            names = sorted(str(m["name"]) for m in self.registry.list_models()
+                           if only is None or m["name"] == only)
             models = [self._registered_model(n) for n in names[offset:offset + limit]]
             return _page_of(models, offset, limit, len(names))
 
@@ -280,24 +302,8 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
             wanted = list(Stage) if not stages else list(dict.fromkeys(
                 parse_stage(_text(s, "stage")) for s in list(stages)[:10]))
             by_version = self._aliases(name)
-            out = []
-            for stage in wanted:
-                if stage is Stage.ARCHIVED:
-                    out += self._latest_per_stage(name, [stage])
-                    continue
-                # Through the signed audit log: the stage decision must be in it.
-                try:
-                    resolved = self.registry.resolve(ModelUri(name=name, stage=stage))
-                except NotFoundError:
-                    if not self._exists(name):
-                        raise
-                    continue
-                out.append(resolved.record)
+            out = [r for stage in wanted if (r := self._in_stage(name, stage)) is not None]
             return [self._entity(r, by_version.get(r.version, [])) for r in out]
-
-    def _exists(self, name: str) -> bool:
-        with self.registry.metadata.read() as tx:
-            return tx.get_model(name) is not None
 
     def set_registered_model_tag(self, name: Any, tag: Any) -> None:
         """Not mapped yet (tags come with issue 13)."""
@@ -427,10 +433,12 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
             only = self._name_filter(filter_string)
             if order_by:
                 not_supported("order_by in a version search", "versions come newest first")
-            with self.registry.metadata.read() as tx:
-                names = [only] if only is not None else sorted(m.name for m in tx.list_models())
-                records = [r for n in names
-                           for r in tx.list_versions(n, descending=True)]
+            if only is not None and not self._exists(only):
+                return PagedList([], None)
+            names = [only] if only is not None else sorted(
+                str(m["name"]) for m in self.registry.list_models())
+            records = [r for n in names
+                       for r in sorted(self.registry.iter_versions(n), key=lambda r: -r.version)]
             chosen = records[offset:offset + limit]
             aliases = {n: self._aliases(n) for n in {r.name for r in chosen}}
             return _page_of([self._entity(r, aliases[r.name].get(r.version, []))
