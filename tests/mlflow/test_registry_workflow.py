@@ -20,6 +20,7 @@ require_mlflow()
 
 import mlflow  # noqa: E402
 import mlflow.pyfunc  # noqa: E402
+import mlflow.sklearn  # noqa: E402
 import pandas as pd  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 
@@ -174,3 +175,38 @@ def test_a_model_without_evidence_is_refused_at_registration(tracking, mlprov_re
         "mlprov registry is verified (log it in the training run: "
         "mlprov.mlflow.log_evidence('credit-risk', key=...), or mlprov.mlflow.autolog())")
     assert mlprov_registry.list_models() == []
+
+
+def _relog(name: str):
+    """Log the run's model again under ``name``, registering it as ``name`` (inside a run)."""
+    def inside(info):
+        return mlflow.sklearn.log_model(mlflow.sklearn.load_model(info.model_uri), name=name,
+                                        registered_model_name=name,
+                                        serialization_format="cloudpickle",
+                                        pip_requirements=["scikit-learn"])
+    return inside
+
+
+def test_log_model_registered_model_name_needs_the_evidence_first(
+        tracking, mlprov_registry, signers, monkeypatch):
+    import mlprov.attestation
+    import mlprov.mlflow
+
+    # Plain MLflow registers inside log_model, before any evidence: refused, model kept.
+    error = error_of(lambda: tracking.train(inside=_relog("fraud")))
+    assert error.error_code == "PERMISSION_DENIED" and "has no mlprov evidence" in error.message
+    assert mlprov_registry.list_models() == []
+
+    # autolog takes registered_model_name out of log_model and registers after the evidence.
+    monkeypatch.setenv("MLPROV_KEY", str(signers.builder))
+    monkeypatch.setenv("MLPROV_EVAL_KEY", str(signers.evaluator))
+    monkeypatch.setattr(mlprov.attestation, "installed_packages", lambda: [])
+    mlprov.mlflow.autolog()
+    try:
+        _, _, relogged = tracking.train(inside=_relog("fraud"))
+    finally:
+        mlprov.mlflow.autolog(disable=True)
+    assert relogged.registered_model_version == "1"
+    version = MlflowClient().get_model_version("fraud", "1")
+    assert version.source.startswith("mlprov-verified://")
+    assert [m["name"] for m in mlprov_registry.list_models()] == ["fraud"]
