@@ -28,6 +28,7 @@ holds one lock. Errors are mapped by :mod:`.errors`.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import tempfile
 import threading
@@ -55,13 +56,17 @@ from mlprov.registry._records import default_actor
 from mlprov.registry._uri import parse_stage
 from mlprov.registry.interface import VersionRecord
 
-__all__ = ["FACT_TAGS", "MlprovRegistryStore"]
+__all__ = ["FACT_TAGS", "SOURCE_TRACKING_ENV", "MlprovRegistryStore"]
 
 #: Tags every version carries, read from the registry's record (read-only: a request
 #: setting a tag under ``mlprov.`` is refused).
 FACT_TAGS = ("mlprov.identity", "mlprov.root_digest", "mlprov.reproducible")
 _RESERVED_PREFIX = "mlprov."
 _PROMPT_TAG = "mlflow.prompt.is_prompt"
+#: Where the store reads the models it registers, when not from the tracking URI MLflow
+#: gives it: behind ``mlflow server --serve-artifacts`` the server's own URL
+#: (``mlflow-artifacts:/`` locations are not readable from a ``sqlite:`` backend URI).
+SOURCE_TRACKING_ENV = "MLPROV_MLFLOW_TRACKING_URI"
 _MAX_RESULTS = 200_000
 _NAME_FILTER = re.compile(r"\A\s*name\s*=\s*'([A-Za-z0-9][A-Za-z0-9._+-]{0,199})'\s*\Z")
 _TOKEN = re.compile(r"\A[0-9]{1,9}\Z")
@@ -121,7 +126,7 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
         super().__init__(store_uri, tracking_uri)
         self.store_uri = store_uri
-        self.tracking_uri = tracking_uri
+        self.tracking_uri = os.environ.get(SOURCE_TRACKING_ENV) or tracking_uri
         self._lock = threading.RLock()
         with mapped():
             location = parse_store_uri(store_uri or "mlprov://")
