@@ -285,6 +285,20 @@ METHODS: dict[str, Callable[[World], dict[str, Any]]] = {
     "promote_deployment": lambda w: dict(name="d", version=1, to="Archived", reason="r"),
     "show_deployment": lambda w: dict(name="d", version=1),
     "head": lambda w: dict(anchor=w.registry.anchor),
+    "show_version": lambda w: dict(name="m", version=1, trust=w.registry.trust),
+    "verify_uri": lambda w: dict(uri="models:/m/1", trust=w.registry.trust),
+    "inspect": lambda w: dict(uri="models:/m/1", trust=w.registry.trust),
+    "lineage": lambda w: dict(uri="models:/m/1", trust=w.registry.trust, descendants=True),
+    "copy": lambda w: dict(uri="models:/m/1", to=w.registry.home, name="m2", key=w.key("ci"),
+                           actor="a", reason="r"),
+    "resolve_deployment": lambda w: dict(uri="deployments:/d/1", trust=w.registry.trust,
+                                         min_seq=0, head_file=w.fresh("head")),
+    "pull_deployment": lambda w: dict(uri="deployments:/d/1", out=w.fresh("pull"), min_seq=0),
+    "load_deployment": lambda w: dict(uri="deployments:/d/1", head_file=w.fresh("head")),
+    "set_deployment_alias": lambda w: dict(name="d", alias="canary", version=1, reason="r",
+                                           actor="a", dry_run=True),
+    "delete_deployment_alias": lambda w: dict(name="d", alias="canary", reason="r", actor="a"),
+    "pending_approvals": lambda w: dict(stage="Production", name="m"),
 }
 
 

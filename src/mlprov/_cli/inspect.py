@@ -11,6 +11,12 @@ import click
 from mlprov._cli.options import require_one_trust, trust_options
 from mlprov._cli.output import emit_json, note, printable
 from mlprov._cli.progress import byte_progress
+from mlprov._cli.registry_common import (
+    evidence_or_uri,
+    load_pinned_trust,
+    open_registry,
+    registry_option,
+)
 from mlprov.errors import EXIT_CHECK_FAILED
 
 if TYPE_CHECKING:
@@ -20,9 +26,14 @@ EPILOG = """\b
 Examples:
   mlprov inspect evidence/ --trust trust.yaml
   mlprov inspect evidence/ --trust trust.yaml --model model/ --json
+  mlprov inspect models:/credit-risk@production --registry /srv/mlprov
 \b
 Without --model only the evidence is verified (signatures, roles, subjects,
 digests); the model's files are reported as not checked.
+A models:/ URI is verified by the registry (--registry, else $MLPROV_REGISTRY):
+the decision behind the URI, the stored evidence against the registry's trust
+(or --trust, which must give the registry's key the registry role) and the
+stored files the signed manifest names.
 Exit codes: 0 everything checked verified, 1 a claim failed (shown as FAILED),
 2 usage, 3 unusable trust or key material.
 """
@@ -32,23 +43,32 @@ _MARK = {"verified": "", "failed": "FAILED", "unverified": "NOT VERIFIED",
 
 
 @click.command(epilog=EPILOG)
-@click.argument("evidence", metavar="EVIDENCE_DIR",
-                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("evidence", metavar="EVIDENCE_DIR|URI", callback=evidence_or_uri)
 @trust_options()
 @click.option("--model", "model_path", metavar="MODEL_PATH",
               type=click.Path(exists=True, path_type=Path),
               help="Also hash the model and compare it with the signed manifest.")
+@registry_option
 @click.option("--json", "as_json", is_flag=True, help="Print the inspection as one JSON document.")
 @click.pass_context
-def inspect(ctx: click.Context, evidence: Path, trust: Path | None, key: Path | None,
-            model_path: Path | None, as_json: bool) -> None:
-    """Verify EVIDENCE_DIR, then show what it says and who vouches for it.
+def inspect(ctx: click.Context, evidence: Path | str, trust: Path | None, key: Path | None,
+            model_path: Path | None, registry_dir: Path | None, as_json: bool) -> None:
+    """Verify EVIDENCE_DIR (or a registered version), then show what it says and who vouches.
 
     Shows the name, identity and its inputs, root digest, builder, start and
     finish, code commit, datasets, parents, metrics, an SBOM summary (package
     count, licences) and who signed which claim in which role. A claim that
     does not verify is shown as FAILED with the reason, never its content.
     """
+    if isinstance(evidence, str):
+        if key is not None or model_path is not None:
+            raise click.UsageError("--key and --model take an evidence directory; a models:/ "
+                                   "URI is verified by the registry (--trust: a pipeline's "
+                                   "own trust file)")
+        with open_registry(registry_dir) as reg:
+            result = reg.inspect(evidence, trust=load_pinned_trust(trust))
+        _report(ctx, result, as_json)
+        return
     require_one_trust(trust, key)
     from mlprov.inspection import inspect_evidence
 
@@ -65,6 +85,10 @@ def inspect(ctx: click.Context, evidence: Path, trust: Path | None, key: Path | 
                                           progress=progress, hashing=job)
             finally:
                 job.cancel()
+    _report(ctx, result, as_json)
+
+
+def _report(ctx: click.Context, result: Inspection, as_json: bool) -> None:
     if as_json:
         emit_json(result.to_json_dict())
     else:

@@ -9,10 +9,11 @@ import click
 
 from mlprov._cli.output import echo, emit_json, note
 from mlprov._cli.registry_common import (
+    VERSION,
     actor_option,
     open_registry,
     registry_option,
-    uri_argument,
+    served_uri_argument,
 )
 
 REGISTER_SCHEMA = "https://mlprov.dev/schemas/registered-version/v1"
@@ -20,6 +21,8 @@ MODELS_SCHEMA = "https://mlprov.dev/schemas/registry-models/v1"
 MODEL_SCHEMA = "https://mlprov.dev/schemas/registry-model/v1"
 RESOLVE_SCHEMA = "https://mlprov.dev/schemas/resolved-version/v1"
 PULL_SCHEMA = "https://mlprov.dev/schemas/pulled-version/v1"
+RESOLVE_DEPLOYMENT_SCHEMA = "https://mlprov.dev/schemas/resolved-deployment/v1"
+PULL_DEPLOYMENT_SCHEMA = "https://mlprov.dev/schemas/pulled-deployment/v1"
 
 REGISTER_EPILOG = """\b
 Examples:
@@ -90,14 +93,37 @@ def list_models(registry_dir: Path | None, as_json: bool) -> None:
         echo(f"{model['name']}  latest v{model['latestVersion']}  {aliases}".rstrip())
 
 
-@models.command("show")
+SHOW_EPILOG = """\b
+Examples:
+  mlprov models show credit-risk
+  mlprov models show credit-risk --version 3
+  mlprov models show credit-risk --version 3 --json
+\b
+With --version, the version is re-verified from the registry's blob store first
+and every value shown comes from its verified evidence and signed decisions: the
+identity's inputs, metrics, evaluator, SBOM, parents and children, reviews, its
+stage and aliases and its decision history.
+Exit codes: 0 shown, 1 a stored blob, row or decision does not verify (nothing
+is shown), 2 usage, 3 other (unknown model or version).
+"""
+
+
+@models.command("show", epilog=SHOW_EPILOG)
 @click.argument("name")
+@click.option("--version", "version", type=VERSION, metavar="N",
+              help="Show what this version holds, re-verified.")
 @registry_option
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="Show at most this many versions, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the model as JSON.")
-def show_model(name: str, registry_dir: Path | None, limit: int, as_json: bool) -> None:
-    """Show NAME's versions (stage, identity, root digest) and aliases."""
+def show_model(name: str, version: int | None, registry_dir: Path | None, limit: int,
+               as_json: bool) -> None:
+    """Show NAME's versions (stage, identity, root digest) and aliases, or one version."""
+    if version is not None:
+        from mlprov._cli.version_view import show_version
+
+        show_version(name, version, registry_dir, as_json)
+        return
     with open_registry(registry_dir) as reg:
         shown = reg.show_model(name, limit=limit)
     if as_json:
@@ -118,9 +144,12 @@ Examples:
   mlprov resolve models:/credit-risk@production
   mlprov resolve models:/credit-risk/3 --json
   mlprov resolve models:/credit-risk/Staging
+  mlprov resolve deployments:/credit-stack@production --json
 \b
 An alias, stage or latest URI that leads to an Archived version is refused
 (exit 3) unless --allow-archived, which is recorded in the audit log.
+A deployments:/ URI (NAME/N, NAME@ALIAS, NAME/STAGE, NAME/latest) is verified
+with every member (decision, signed spec, each member's evidence and stage).
 \b
 A lookup; `mlprov pull` and mlprov.load() verify what they hand out. It still
 refuses a log cut or rolled back (shorter than the registry's signed head).
@@ -146,7 +175,7 @@ def _head_options(fn: Any) -> Any:
 
 
 @click.command(epilog=RESOLVE_EPILOG)
-@uri_argument
+@served_uri_argument
 @registry_option
 @click.option("--trust", metavar="TRUST_FILE",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -163,6 +192,19 @@ def resolve(uri: str, registry_dir: Path | None, trust: Path | None, min_seq: in
         from mlprov.trust import load_trust
 
         pinned = load_trust(trust)
+    if uri.startswith("deployments:/"):
+        _no_archived(allow_archived)
+        with open_registry(registry_dir) as reg:
+            deployment = reg.resolve_deployment(uri, trust=pinned, min_seq=min_seq,
+                                                head_file=head_file)
+        if as_json:
+            emit_json({"schema": RESOLVE_DEPLOYMENT_SCHEMA, **deployment.to_json_dict()})
+            return
+        echo(deployment.version_uri)
+        members = ", ".join(m.uri for m in deployment.members)
+        note(f"{uri} -> v{deployment.version} ({deployment.stage.value}, "
+             f"{deployment.spec_digest}): {members}, each verified")
+        return
     with open_registry(registry_dir) as reg:
         resolved = reg.resolve(uri, trust=pinned, min_seq=min_seq, head_file=head_file,
                                allow_archived=allow_archived, actor=actor)
@@ -179,6 +221,7 @@ Examples:
   mlprov pull models:/credit-risk@production --out serving/model
   mlprov pull models:/credit-risk/3 --out /tmp/m --trust deploy-trust.yaml
   mlprov pull models:/credit-risk@production --out m --head-file ci/registry-head.json
+  mlprov pull deployments:/credit-stack@production --out serving/   # serving/<model>/
 \b
 Exit codes: 0 pulled and verified, 1 a check failed (nothing is written),
 2 usage, 3 other (unknown model, --out not empty).
@@ -186,7 +229,7 @@ Exit codes: 0 pulled and verified, 1 a check failed (nothing is written),
 
 
 @click.command(epilog=PULL_EPILOG)
-@uri_argument
+@served_uri_argument
 @click.option("--out", required=True, metavar="DIR",
               type=click.Path(file_okay=False, path_type=Path),
               help="A new (or empty) directory to copy the model's files into.")
@@ -200,10 +243,30 @@ Exit codes: 0 pulled and verified, 1 a check failed (nothing is written),
 def pull(uri: str, out: Path, trust: Path | None, registry_dir: Path | None,
          min_seq: int | None, head_file: Path | None, allow_archived: bool,
          actor: str | None, as_json: bool) -> None:
-    """Copy a version's files to --out, verifying every byte, its evidence and decision."""
+    """Copy a version's files to --out, verifying every byte, its evidence and decision.
+
+    A deployments:/ URI writes one directory per member (named after its model).
+    """
     from mlprov.trust import load_trust
 
     pinned = load_trust(trust) if trust is not None else None
+    if uri.startswith("deployments:/"):
+        _no_archived(allow_archived)
+        with open_registry(registry_dir) as reg:
+            pulled = reg.pull_deployment(uri, out, trust=pinned, min_seq=min_seq,
+                                         head_file=head_file)
+        if as_json:
+            emit_json({"schema": PULL_DEPLOYMENT_SCHEMA, **pulled.resolved.to_json_dict(),
+                       "path": str(pulled.path),
+                       "pulled": [m.to_json_dict() for m in pulled.members]})
+            return
+        echo(str(pulled.path))
+        for member in pulled.members:
+            note(f"pulled {member.uri} to {member.path} ({member.files} files, "
+                 f"{member.bytes} bytes)")
+        note(f"every member of {pulled.resolved.version_uri}, its files, evidence and the "
+             f"decision behind {uri} verified")
+        return
     with open_registry(registry_dir) as reg:
         result = reg.pull(uri, out, trust=pinned, min_seq=min_seq, head_file=head_file,
                           allow_archived=allow_archived, actor=actor)
@@ -215,3 +278,9 @@ def pull(uri: str, out: Path, trust: Path | None, registry_dir: Path | None,
     echo(str(result.path))
     note(f"pulled models:/{record.name}/{record.version} ({result.files} files, "
          f"{result.bytes} bytes): files, evidence and the decision behind {uri} verified")
+
+
+def _no_archived(allow_archived: bool) -> None:
+    if allow_archived:
+        raise click.UsageError("--allow-archived is for models:/ URIs; name the deployment's "
+                               "version (deployments:/NAME/N) to read an Archived one")

@@ -28,10 +28,10 @@ REGISTRY_HELP = ("The registry: its directory, or its database URL "
 def registry_option(fn: F) -> F:
     """Add ``--registry DIR|URL`` (also ``$MLPROV_REGISTRY``)."""
     return click.option("--registry", "registry_dir", metavar="DIR|URL", envvar=REGISTRY_ENV,
-                        callback=_registry_location, help=REGISTRY_HELP)(fn)
+                        callback=registry_location, help=REGISTRY_HELP)(fn)
 
 
-def _registry_location(_ctx: click.Context, _param: click.Parameter,
+def registry_location(_ctx: click.Context, _param: click.Parameter,
                        value: str | None) -> Path | str | None:
     """A directory as a Path (``~`` expanded), a ``scheme://`` URL as given."""
     if value is None or value == "":
@@ -83,6 +83,47 @@ def model_uri(value: str) -> str:
     except InputError as exc:
         raise click.BadParameter(f"{exc} ({exc.diagnostics()})") from exc
     return value
+
+
+def evidence_or_uri(ctx: click.Context, param: click.Parameter, value: str) -> Path | str:
+    """An evidence directory (which must exist, as ``click.Path`` checks) or a ``models:/`` URI.
+
+    A URI comes back as the checked string, a directory as a :class:`Path`.
+    """
+    if value.startswith("models:/"):
+        return model_uri(value)
+    checked: Path = click.Path(exists=True, file_okay=False, path_type=Path).convert(
+        value, param, ctx)
+    return checked
+
+
+def load_pinned_trust(trust: Path | None) -> Any:
+    """A pipeline's own trust file (``--trust`` with a URI), or None for the registry's own."""
+    if trust is None:
+        return None
+    from mlprov.trust import load_trust
+
+    return load_trust(trust)
+
+
+def model_or_deployment_uri(value: str) -> str:
+    """Check a ``models:/`` or ``deployments:/`` URI as a usage error (exit 2)."""
+    if not value.startswith("deployments:/"):
+        return model_uri(value)
+    from mlprov.errors import InputError
+    from mlprov.registry import parse_deployment_uri
+
+    try:
+        parse_deployment_uri(value)
+    except InputError as exc:
+        raise click.BadParameter(f"{exc} ({exc.diagnostics()})") from exc
+    return value
+
+
+def served_uri_argument(fn: F) -> F:
+    """A ``URI`` argument: a ``models:/`` or a ``deployments:/`` URI."""
+    return click.argument("uri", metavar="URI",
+                          callback=lambda _ctx, _param, value: model_or_deployment_uri(value))(fn)
 
 
 def uri_argument(fn: F) -> F:

@@ -1,4 +1,4 @@
-"""``mlprov review add``: attach a signed review to a registered version."""
+"""``mlprov review add`` (attach a signed review to a registered version), ``review pending``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from mlprov._cli.output import echo, emit_json, note
 from mlprov._cli.registry_common import (
     actor_option,
     emit_change,
@@ -42,3 +43,48 @@ def add(name: str, version: int, review_file: Path, reason: str | None,
     who = result.details.get("reviewer") or result.details.get("signer") or "reviewer"
     emit_change(result, as_json, f"{name} v{version}: review by {who} "
                                  f"({result.details.get('decision')}) attached")
+
+
+PENDING_SCHEMA = "https://mlprov.dev/schemas/pending-approvals/v1"
+
+PENDING_EPILOG = """\b
+Examples:
+  mlprov review pending
+  mlprov review pending --stage Production --json
+  mlprov review pending --name credit-risk
+\b
+Lists the versions whose next stage move (None -> Staging, Staging -> Production)
+waits on a review: the registry re-verifies each, evaluates the gate as
+`promote --dry-run` would, and again with one to three hypothetical approvals.
+The denials those clear are what is missing (the policy's words), the others
+block the move whatever the reviews; a standing rejection marks it rejected.
+Nothing is recorded. Exit codes: 0 listed (even none), 2 usage, 3 other.
+"""
+
+
+@click.command("pending", epilog=PENDING_EPILOG)
+@click.option("--stage", type=click.Choice(("Staging", "Production"), case_sensitive=False),
+              help="Only moves to this stage (default: both).")
+@click.option("--name", metavar="NAME", help="Only this model's versions.")
+@registry_option
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def pending(stage: str | None, name: str | None, registry_dir: Path | None,
+            as_json: bool) -> None:
+    """List versions whose next move waits on a review, with what is missing."""
+    with open_registry(registry_dir) as reg:
+        found = reg.pending_approvals(stage=stage, name=name)
+    if as_json:
+        emit_json({"schema": PENDING_SCHEMA, "pending": [p.to_json_dict() for p in found]})
+        return
+    for p in found:
+        need = (f"needs {p.approvals_needed} more approval(s)" if p.approvals_needed
+                else "needs the rejecting reviewer's approval")
+        echo(f"{p.uri}  {p.stage.value} -> {p.next_stage.value}  {p.status}: {need} "
+             f"(standing approvals: {p.approvals}; {p.policy})")
+        for message in p.missing:
+            echo(f"  missing: {message}")
+        for review in p.rejections:
+            echo(f"  rejected by {review.reviewer} at {review.time}: {review.comment}")
+        for message in p.blocked_by:
+            echo(f"  also blocked: {message}")
+    note(f"{len(found)} version(s) waiting on a review")

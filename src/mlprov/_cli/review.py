@@ -9,7 +9,14 @@ from typing import Any
 import click
 
 from mlprov._cli.output import emit_json, note
+from mlprov._cli.registry_common import (
+    evidence_or_uri,
+    load_pinned_trust,
+    open_registry,
+    registry_option,
+)
 from mlprov._cli.registry_review import add as registry_add
+from mlprov._cli.registry_review import pending as registry_pending
 from mlprov._cli.signer_options import SignerOptions, signer_options
 from mlprov.errors import InputError
 
@@ -23,10 +30,14 @@ Examples:
       --comment "AUC on age<30 too low" --out alice.review.json --reviewer "Alice Liddell"
   mlprov review approve evidence/ --sigstore --trust trust.yaml --comment "ok" \\
       --out bob.review.json    # keyless: MLPROV_IDENTITY_TOKEN, or the CI job's identity
+  mlprov review approve models:/credit-risk/3 --key alice.key --comment "ok" \\
+      --out alice.review.json --registry /srv/mlprov
 \b
 The evidence is verified before anything is signed: with --trust TRUST_FILE (its
 signers and roles) or --verify-key PUBLIC_KEY (one key trusted for every role);
---model also checks the model's files. The review binds the model's root digest
+--model also checks the model's files. A models:/ URI is verified by the registry
+(--registry, else $MLPROV_REGISTRY) with its trust, or --trust (which must give
+the registry's key the registry role). The review binds the model's root digest
 and identity. It counts in `mlprov policy check --review FILE` only when --key's
 public key has the reviewer role in the trust file used there.
 \b
@@ -82,26 +93,42 @@ def _reviewer_name(signer: Any, trusted: Any, key: Path | None) -> tuple[str, bo
     return key.name.removesuffix(".key").removesuffix(".pem") or key.name, False
 
 
-def _review(decision: str, evidence: Path, signer_choice: SignerOptions, comment: str,
-            out: Path, reviewer: str | None, trust: Path | None, verify_key: Path | None,
-            model: Path | None, force: bool, as_json: bool) -> None:
-    from mlprov.reviews import evidence_verified, make_review
+def _directory_trust(trust: Path | None, verify_key: Path | None) -> Any:
     from mlprov.trust import Trust, load_trust
-    from mlprov.verification import verify
 
     if trust is not None and verify_key is None:
-        trusted = load_trust(trust)
-    elif verify_key is not None and trust is None:
-        trusted = Trust.single_key(verify_key)
-    else:
-        raise click.UsageError("give exactly one of --trust TRUST_FILE or --verify-key "
-                               "PUBLIC_KEY to verify the evidence before reviewing it")
+        return load_trust(trust)
+    if verify_key is not None and trust is None:
+        return Trust.single_key(verify_key)
+    raise click.UsageError("give exactly one of --trust TRUST_FILE or --verify-key "
+                           "PUBLIC_KEY to verify the evidence before reviewing it")
+
+
+def _review(decision: str, evidence: Path | str, signer_choice: SignerOptions, comment: str,
+            out: Path, reviewer: str | None, trust: Path | None, verify_key: Path | None,
+            model: Path | None, registry_dir: Path | None, force: bool, as_json: bool) -> None:
+    from mlprov.reviews import evidence_verified, make_review
+
+    registered = isinstance(evidence, str)
+    if registered and (verify_key is not None or model is not None):
+        raise click.UsageError("--verify-key and --model take an evidence directory; a "
+                               "models:/ URI is verified by the registry (--trust: a "
+                               "pipeline's own trust file)")
+    trusted = None if registered else _directory_trust(trust, verify_key)
     if out.exists() and not force:
         raise InputError(f"refusing to overwrite {out}", hint="pass --force to replace it")
     key = signer_choice.key
     signer = signer_choice.build()
+    if isinstance(evidence, str):
+        with open_registry(registry_dir) as reg:
+            pinned = load_pinned_trust(trust)
+            verdict = reg.verify_uri(evidence, trust=pinned).verdict
+            trusted = pinned or reg.trust
+    else:
+        from mlprov.verification import verify
+
+        verdict = verify(model, evidence=evidence, trust=trusted)
     name, is_reviewer = _reviewer_name(signer, trusted, key)
-    verdict = verify(model, evidence=evidence, trust=trusted)
     bundle = make_review(verdict, signer=signer, reviewer=reviewer or name,
                          decision="approve" if decision == "approve" else "reject",
                          comment=comment)
@@ -115,16 +142,17 @@ def _review(decision: str, evidence: Path, signer_choice: SignerOptions, comment
         click.echo(str(out))
     note(f"signed {'an approval' if decision == 'approve' else 'a rejection'} of "
          f"{verdict.name} {verdict.identity} {verdict.root_digest} as {reviewer or name}")
-    if trust is not None and not is_reviewer:
+    if (trust is not None or registered) and not is_reviewer:
         who, fix = ((key.name, "give its public key the reviewer role") if key is not None
                     else (name, "add this identity under 'sigstore' with the reviewer role"))
-        note(f"note: {who} is not a reviewer in {trust}; this review will not count "
+        where = trust if trust is not None else "the registry's trust"
+        note(f"note: {who} is not a reviewer in {where}; this review will not count "
              f"there ({fix})")
 
 
 def _command(decision: str) -> click.Command:
     @click.command(decision, epilog=EPILOG)
-    @click.argument("evidence", type=click.Path(exists=True, file_okay=False, path_type=Path))
+    @click.argument("evidence", metavar="EVIDENCE_DIR|URI", callback=evidence_or_uri)
     @signer_options  # --key PRIVATE_KEY, or --sigstore (keyless, the reviewer's OIDC identity)
     @click.option("--comment", required=True, metavar="TEXT", help="Why (signed with the review).")
     @click.option("--out", required=True, metavar="FILE",
@@ -142,17 +170,20 @@ def _command(decision: str) -> click.Command:
                        "(instead of --trust).")
     @click.option("--model", metavar="PATH", type=click.Path(exists=True, path_type=Path),
                   help="The model's files, verified too.")
+    @registry_option
     @click.option("--force", is_flag=True, help="Replace an existing --out file.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-    def command(evidence: Path, signer: SignerOptions, comment: str, out: Path,
+    def command(evidence: Path | str, signer: SignerOptions, comment: str, out: Path,
                 reviewer: str | None, trust: Path | None, verify_key: Path | None,
-                model: Path | None, force: bool, as_json: bool) -> None:
+                model: Path | None, registry_dir: Path | None, force: bool,
+                as_json: bool) -> None:
         _review(decision, evidence, signer, comment, out, reviewer, trust, verify_key, model,
-                force, as_json)
+                registry_dir, force, as_json)
 
     command.help = (f"{'Approve' if decision == 'approve' else 'Reject'} the model whose "
-                    "evidence is in EVIDENCE: verify it, then sign a review bound to its root "
-                    "digest and identity, with the reviewer's name and the time.")
+                    "evidence is in EVIDENCE_DIR (or a registered version, models:/NAME/N): "
+                    "verify it, then sign a review bound to its root digest and identity, "
+                    "with the reviewer's name and the time.")
     return command
 
 
@@ -160,3 +191,5 @@ review.add_command(_command("approve"))
 review.add_command(_command("reject"))
 # `mlprov review add NAME VERSION FILE`: attach a review to a registry version.
 review.add_command(registry_add)
+# `mlprov review pending`: the registry's versions whose next move waits on a review.
+review.add_command(registry_pending)

@@ -45,9 +45,37 @@ from mlprov.registry._records import (
     RegistrationRefusedError,
     Resolved,
 )
+from mlprov.registry._reports import (
+    AliasFact,
+    ChildLink,
+    CopyResult,
+    DatasetFact,
+    DeploymentMember,
+    DeploymentPullResult,
+    Descendant,
+    EvaluationFact,
+    HistoryEntry,
+    InputsFact,
+    LoadedDeployment,
+    ParentLink,
+    PendingApproval,
+    PulledMember,
+    RegistryLineage,
+    ResolvedDeployment,
+    ReviewFact,
+    SbomFact,
+    SkippedReview,
+    VersionDetails,
+)
 from mlprov.registry._sql import SchemaUpgrade
 from mlprov.registry._stores_url import upgrade_registry
-from mlprov.registry._uri import ModelUri, parse_model_uri, parse_time
+from mlprov.registry._uri import (
+    DeploymentUri,
+    ModelUri,
+    parse_deployment_uri,
+    parse_model_uri,
+    parse_time,
+)
 from mlprov.registry.interface import (
     NotFoundError,
     RegistryBusyError,
@@ -61,29 +89,51 @@ if TYPE_CHECKING:
 __all__ = [
     "HOME_ENV",
     "AliasChange",
+    "AliasFact",
     "ArchivedVersionError",
     "AuditReport",
     "ChangeResult",
+    "ChildLink",
+    "CopyResult",
+    "DatasetFact",
+    "DeploymentMember",
+    "DeploymentPullResult",
+    "DeploymentUri",
+    "Descendant",
+    "EvaluationFact",
     "GcReport",
+    "HistoryEntry",
+    "InputsFact",
+    "LoadedDeployment",
     "LoadedModel",
     "MigrationReport",
     "ModelUri",
     "NotFoundError",
+    "ParentLink",
+    "PendingApproval",
     "PolicyDeniedError",
     "PullResult",
+    "PulledMember",
     "RegisterResult",
     "RegistrationRefusedError",
     "Registry",
     "RegistryBusyError",
     "RegistryError",
     "RegistryIntegrityError",
+    "RegistryLineage",
     "Resolved",
+    "ResolvedDeployment",
+    "ReviewFact",
+    "SbomFact",
     "SchemaUpgrade",
+    "SkippedReview",
     "Stage",
+    "VersionDetails",
     "VersionFacts",
     "default_home",
     "load",
     "migrate_registry",
+    "parse_deployment_uri",
     "parse_model_uri",
     "parse_time",
     "sign_webhook",
@@ -96,11 +146,14 @@ __all__ = [
          min_seq=optional(COUNT), head_file=optional(PATH))
 def load(uri: str, registry: Registry | Path | str | None = None, *,
          trust: Trust | Path | str | None = None, min_seq: int | None = None,
-         head_file: Path | str | None = None, allow_archived: bool = False) -> LoadedModel:
+         head_file: Path | str | None = None, allow_archived: bool = False
+         ) -> LoadedModel | LoadedDeployment:
     """Return a verified local copy of a ``models:/`` URI, and which version it is.
 
     The result is path-like (``open(model / "config.json")``) and carries
-    ``name``, ``version``, ``digest``, ``identity`` and ``uri``.
+    ``name``, ``version``, ``digest``, ``identity`` and ``uri``. A
+    ``deployments:/`` URI gives a :class:`LoadedDeployment`: each member's
+    verified copy (``stack["credit-risk"]``), every member verified.
 
     The decision that put the version there, its evidence and every byte of
     its files are verified first; the path is a read-only checkout inside the
@@ -112,7 +165,8 @@ def load(uri: str, registry: Registry | Path | str | None = None, *,
         weights = open(model / "weights.safetensors", "rb")
 
     Args:
-        uri: ``models:/NAME@ALIAS``, ``models:/NAME/N``, ``models:/NAME/STAGE``.
+        uri: ``models:/NAME@ALIAS``, ``models:/NAME/N``, ``models:/NAME/STAGE``, or a
+            ``deployments:/`` URI of the same forms.
         registry: a :class:`Registry`, or its directory (default:
             ``$MLPROV_HOME``, else ``~/.mlprov``).
         trust: verify with this trust (a :class:`~mlprov.trust.Trust` or a trust
@@ -133,9 +187,22 @@ def load(uri: str, registry: Registry | Path | str | None = None, *,
 
     resolved_trust = trust if isinstance(trust, _Trust) or trust is None \
         else load_trust(Path(trust))
+    deployment = uri.startswith("deployments:/")
+    if deployment and allow_archived:
+        from mlprov.errors import InputError
+
+        raise InputError("allow_archived is for models:/ URIs",
+                         hint="name the deployment's version (deployments:/NAME/N) to read "
+                              "an Archived one")
+
+    def take(reg: Registry) -> LoadedModel | LoadedDeployment:
+        if deployment:
+            return reg.load_deployment(uri, trust=resolved_trust, min_seq=min_seq,
+                                       head_file=head_file)
+        return reg.load(uri, trust=resolved_trust, min_seq=min_seq, head_file=head_file,
+                        allow_archived=allow_archived)
+
     if isinstance(registry, Registry):
-        return registry.load(uri, trust=resolved_trust, min_seq=min_seq, head_file=head_file,
-                             allow_archived=allow_archived)
+        return take(registry)
     with Registry.open(registry) as opened:
-        return opened.load(uri, trust=resolved_trust, min_seq=min_seq, head_file=head_file,
-                           allow_archived=allow_archived)
+        return take(opened)

@@ -12,7 +12,10 @@ that do the work, which never reach back into it:
 - :mod:`._gatekeeper`: what every gated move asks first;
 - one module per group of operations: :mod:`._settings_ops`, :mod:`._register`,
   :mod:`._moves`, :mod:`._lookup`, :mod:`._views`, :mod:`._deploy`,
-  :mod:`._pull`, :mod:`._auditlog`, :mod:`._events`.
+  :mod:`._pull`, :mod:`._auditlog`, :mod:`._events`; and what a version holds
+  (:mod:`._show`, :mod:`._relatives`), copies (:mod:`._copy`), deployments
+  served (:mod:`._deploy_serve`) and pending approvals (:mod:`._pending`), whose
+  typed records are in :mod:`._reports`.
 
 See docs/registry-architecture.md.
 """
@@ -30,20 +33,27 @@ from mlprov._internal.arguments import (
     STRINGS,
     TEXT,
     checked,
+    either,
+    lazy_instance,
     optional,
 )
 from mlprov.registry import (
     _auditlog,
+    _copy,
     _deploy,
+    _deploy_serve,
     _events,
     _faults,  # noqa: F401 - re-exported: tests patch the fault points as ``_core._faults``
     _gatekeeper,
     _lookup,
     _moves,
+    _pending,
     _pull,
     _register,
+    _relatives,
     _settings_ops,
     _setup,
+    _show,
     _views,
 )
 from mlprov.registry._arguments import (
@@ -78,7 +88,17 @@ from mlprov.registry.interface import BlobStore, MetadataStore, Stage, VersionRe
 from mlprov.trust import Trust
 
 if TYPE_CHECKING:
+    from mlprov.inspection import Inspection
     from mlprov.registry._pull import LoadedModel
+    from mlprov.registry._reports import (
+        CopyResult,
+        DeploymentPullResult,
+        LoadedDeployment,
+        PendingApproval,
+        RegistryLineage,
+        ResolvedDeployment,
+        VersionDetails,
+    )
     from mlprov.thresholds import Thresholds
 
 __all__ = [
@@ -703,3 +723,198 @@ class Registry:
         return _pull.load(self, uri, trust=trust, min_seq=min_seq,
                           head_file=Path(head_file) if head_file is not None else None,
                           allow_archived=allow_archived, actor=actor)
+
+    # ------------------------------------------------------------------ what a version holds
+
+    @checked(name=TEXT, version=VERSION, trust=optional(TRUST_OBJ))
+    def show_version(self, name: str, version: int, *, trust: Trust | None = None
+                     ) -> VersionDetails:
+        """What a version holds, every value from its re-verified evidence and decisions.
+
+        The identity's inputs, metrics (overall and per slice), evaluator, SBOM,
+        parents and children, reviews, its stage and aliases (each backed by its
+        verified decision) and its decision history (see :mod:`._show`).
+
+        Example:
+            details = registry.show_version("credit-risk", 3)
+            print(details.stage, details.evaluation.metrics if details.evaluation else {})
+
+        Raises:
+            NotFoundError: unknown model or version.
+            RegistryIntegrityError: a stored blob, row or decision does not verify.
+        """
+        return _show.show_version(self, name, version, trust=trust)
+
+    @checked(uri=URI, trust=optional(TRUST_OBJ))
+    def verify_uri(self, uri: str, *, trust: Trust | None = None) -> VersionFacts:
+        """Resolve ``uri`` and re-verify that version as :meth:`pull` does, copying nothing.
+
+        The decision behind ``uri`` and the version's evidence (an Archived
+        version too: this reads, it hands nothing out).
+
+        Example:
+            verdict = registry.verify_uri("models:/credit-risk@production").verdict
+
+        Raises:
+            RegistryIntegrityError: the version or the decision behind ``uri`` does not verify.
+        """
+        return _show.verify_uri(self, str(uri), trust=trust)
+
+    @checked(uri=URI, trust=optional(TRUST_OBJ))
+    def inspect(self, uri: str, *, trust: Trust | None = None) -> Inspection:
+        """The auditor's view (:func:`mlprov.inspect_evidence`) of a registered version.
+
+        Example:
+            inspection = registry.inspect("models:/credit-risk/3")
+        """
+        return _show.inspect(self, str(uri), trust=trust)
+
+    @checked(uri=URI, trust=optional(TRUST_OBJ), descendants=BOOL)
+    def lineage(self, uri: str, *, trust: Trust | None = None, descendants: bool = False
+                ) -> RegistryLineage:
+        """A version's lineage, verified through the registry's copies of its ancestors.
+
+        With ``descendants``: also the registered versions descending from it,
+        each verified (see :mod:`._relatives`).
+
+        Example:
+            graph = registry.lineage("models:/credit-risk/3", descendants=True)
+            print(graph.verified, [d.uri for d in graph.descendants or ()])
+        """
+        return _relatives.registry_lineage(self, str(uri), trust=trust,
+                                           with_descendants=descendants)
+
+    # ------------------------------------------------------------------ copies between registries
+
+    @checked(uri=URI, to=either(lazy_instance("mlprov.registry._core", "Registry", "a Registry"),
+                                PATH),
+             name=optional(TEXT), key=optional(PATH), actor=optional(TEXT), reason=optional(TEXT))
+    def copy(self, uri: str, to: Registry | Path | str, *, name: str | None = None,
+             key: Path | str | None = None, actor: str | None = None,
+             reason: str | None = None) -> CopyResult:
+        """Register the version ``uri`` names into the registry ``to``, with its reviews.
+
+        This registry verifies the version as :meth:`pull` does; ``to`` (a
+        :class:`Registry`, or its directory or database URL, opened with ``key``)
+        re-verifies everything against its own trust and applies its own gates.
+        Its registration entry records this registry, the version and the
+        decision behind ``uri`` (``details.copiedFrom``); ``name`` registers it
+        under another name. Reviews that count in ``to`` are attached there.
+
+        Example:
+            result = registry.copy("models:/credit-risk@staging", "/srv/mlprov-prod")
+            print(result.registered.uri, result.reviews_attached)
+
+        Raises:
+            InputError: ``to`` is this registry.
+            RegistrationRefusedError: ``to``'s trust refuses the version (audited there).
+        """
+        if isinstance(to, Registry):
+            return _copy.copy_version(self, str(uri), to, name=name, actor=actor,
+                                      reason=reason)
+        with Registry.open(to, key=key) as target:
+            return _copy.copy_version(self, str(uri), target, name=name, actor=actor,
+                                      reason=reason)
+
+    # ------------------------------------------------------------------ deployments served
+
+    @checked(uri=TEXT, trust=optional(TRUST_OBJ), min_seq=optional(COUNT),
+             head_file=optional(PATH))
+    def resolve_deployment(self, uri: str, *, trust: Trust | None = None,
+                           min_seq: int | None = None, head_file: Path | str | None = None
+                           ) -> ResolvedDeployment:
+        """Resolve ``deployments:/NAME/N``, ``@ALIAS``, ``/STAGE`` or ``/latest``, verified.
+
+        The decision behind the URI, the signed spec and every member (its
+        evidence, and its stage as its verified decision puts it); ``min_seq`` and
+        ``head_file`` as for :meth:`resolve`.
+
+        Example:
+            stack = registry.resolve_deployment("deployments:/credit-stack@production")
+            print([m.uri for m in stack.members])
+        """
+        return _deploy_serve.resolve_deployment(
+            self, uri, trust=trust, min_seq=min_seq,
+            head_file=Path(head_file) if head_file is not None else None)
+
+    @checked(uri=TEXT, out=PATH, trust=optional(TRUST_OBJ), min_seq=optional(COUNT),
+             head_file=optional(PATH))
+    def pull_deployment(self, uri: str, out: Path | str, *, trust: Trust | None = None,
+                        min_seq: int | None = None, head_file: Path | str | None = None
+                        ) -> DeploymentPullResult:
+        """Copy every member of a deployment to ``out/<model>/``, every byte verified.
+
+        Example:
+            registry.pull_deployment("deployments:/credit-stack/2", "serving/")
+        """
+        return _deploy_serve.pull_deployment(
+            self, uri, Path(out), trust=trust, min_seq=min_seq,
+            head_file=Path(head_file) if head_file is not None else None)
+
+    @checked(uri=TEXT, trust=optional(TRUST_OBJ), min_seq=optional(COUNT),
+             head_file=optional(PATH))
+    def load_deployment(self, uri: str, *, trust: Trust | None = None,
+                        min_seq: int | None = None, head_file: Path | str | None = None
+                        ) -> LoadedDeployment:
+        """Verified local copies of every member of a deployment (``mlprov.load`` does this).
+
+        Example:
+            stack = registry.load_deployment("deployments:/credit-stack@production")
+            weights = open(stack["credit-risk"] / "weights.safetensors", "rb")
+        """
+        return _deploy_serve.load_deployment(
+            self, uri, trust=trust, min_seq=min_seq,
+            head_file=Path(head_file) if head_file is not None else None)
+
+    @checked(name=TEXT, alias=TEXT, version=VERSION, reason=TEXT, actor=optional(TEXT),
+             dry_run=BOOL)
+    def set_deployment_alias(self, name: str, alias: str, version: int, *, reason: str,
+                             actor: str | None = None, dry_run: bool = False) -> ChangeResult:
+        """Point ``deployments:/NAME@ALIAS`` at a version, if the alias's gate allows every member.
+
+        Gated like a model alias (the same gate table and thresholds), for each
+        member over its own facts and stage. ``dry_run``: evaluate, record nothing.
+
+        Example:
+            registry.set_deployment_alias("credit-stack", "production", 2, reason="go live")
+
+        Raises:
+            PolicyDeniedError: a member's gate said no (the denial is audited).
+        """
+        return _deploy.set_deployment_alias(self, name, alias, version, reason=reason,
+                                            actor=actor or default_actor(), dry_run=dry_run)
+
+    @checked(name=TEXT, alias=TEXT, reason=TEXT, actor=optional(TEXT))
+    def delete_deployment_alias(self, name: str, alias: str, *, reason: str,
+                                actor: str | None = None) -> ChangeResult:
+        """Remove a deployment alias (never gated; signed and audited).
+
+        Example:
+            registry.delete_deployment_alias("credit-stack", "canary", reason="done")
+
+        Raises:
+            NotFoundError: the alias does not exist.
+        """
+        return _deploy.delete_deployment_alias(self, name, alias, reason=reason,
+                                               actor=actor or default_actor())
+
+    # ------------------------------------------------------------------ pending approvals
+
+    @checked(stage=optional(STAGE), name=optional(TEXT))
+    def pending_approvals(self, *, stage: Stage | str | None = None, name: str | None = None
+                          ) -> list[PendingApproval]:
+        """Versions whose next stage move waits on a review, and what is missing.
+
+        Each version in None or Staging is re-verified and its next stage's gate
+        evaluated as a dry run; what one to three further (hypothetical) approvals
+        would clear is what is missing (see :mod:`._pending`). Nothing is recorded.
+
+        Example:
+            for p in registry.pending_approvals(stage="Production"):
+                print(p.uri, p.approvals_needed, p.missing)
+
+        Raises:
+            InputError: ``stage`` is not Staging or Production.
+            NotFoundError: ``name`` is not a registered model.
+        """
+        return _pending.pending_approvals(self, stage=stage, name=name)

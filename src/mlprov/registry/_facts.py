@@ -456,10 +456,12 @@ def _verify_uncached(record: VersionRecord, registration: SignedByRegistry, trus
                                      f"against the registry's trust: {detail}",
                                      hint="if the trust file changed, re-attest the "
                                           "model or restore the signer's key")
+    # A copy registered under another name: its signed registration names the evidence's.
+    evidence_name = change_of(registration).get("evidenceName", record.name)
     mismatch = [label for label, stored, verified in (
         ("root digest", record.root_digest, verdict.root_digest),
         ("identity", record.identity, verdict.identity),
-        ("name", record.name, verdict.name)) if stored != verified]
+        ("name", evidence_name, verdict.name)) if stored != verified]
     if mismatch:
         raise RegistryIntegrityError(f"the registry's row for {what} disagrees with its "
                                      f"verified evidence ({', '.join(mismatch)})")
@@ -486,5 +488,5 @@ def _verify_reviews(digests: list[str], record: VersionRecord, verdict: Any, tru
     from mlprov.reviews import provenance_digest
 
     return list(verify_reviews(paths, trust, root_digest=record.root_digest,
-                               identity=record.identity, name=record.name,
+                               identity=record.identity, name=verdict.name,
                                provenance=provenance_digest(verdict)))

@@ -9,6 +9,7 @@ gate, a policy that cannot be loaded and a policy error all deny.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,12 +80,14 @@ class PolicyCache:
 def evaluate(gate: str | None, *, what: str, policies_dir: Path, data_file: str | None,
              policy_uri_prefix: str, cache: PolicyCache, verdict: Any, reviews: list[Any],
              scan: dict[str, Any] | None, transition: dict[str, Any],
-             registry_state: dict[str, Any], thresholds: Thresholds | None = None
-             ) -> GateOutcome:
+             registry_state: dict[str, Any], thresholds: Thresholds | None = None,
+             amend: Callable[[dict[str, Any]], None] | None = None) -> GateOutcome:
     """Evaluate ``gate`` for a change; never raises for a policy's own failure (denies).
 
     ``thresholds`` (the registry's own, from ``--threshold``) replace the policy
     data's metric thresholds (:meth:`mlprov.thresholds.Thresholds.apply`).
+    ``amend`` changes the input before it is evaluated: only for a question that
+    is never recorded (``review pending``: what would more approvals clear?).
     """
     if gate is None:
         return rule_outcome("no-gate", allowed=False, deny=(
@@ -106,6 +109,8 @@ def evaluate(gate: str | None, *, what: str, policies_dir: Path, data_file: str 
             data = thresholds.apply(policy.data if data is None else data)
         document = build_input(verdict, reviews=reviews, scan=scan, transition=transition,
                                registry_state=registry_state)
+        if amend is not None:
+            amend(document)
         decision = policy.evaluate(document, data)
     except MlprovError as exc:
         digest = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()

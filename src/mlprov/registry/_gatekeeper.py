@@ -12,6 +12,7 @@ answer of a dry run, with nothing signed or recorded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -156,11 +157,13 @@ def verify_for_gate(registry: RegistryContext, tx: ReadTransaction,
 
 def evaluate_gate(registry: RegistryContext, tx: ReadTransaction, gate: str | None, *,
                   record: VersionRecord, facts: VersionFacts, what: str,
-                  transition: dict[str, Any], state: dict[str, Any]) -> GateOutcome:
+                  transition: dict[str, Any], state: dict[str, Any],
+                  amend: Callable[[dict[str, Any]], None] | None = None) -> GateOutcome:
     """Evaluate ``gate`` over a verified version, the move and the registry's state.
 
     ``state`` is added to :func:`registry_state`; the registry's thresholds
     replace the policy data's metric thresholds, for a deployment's members too.
+    ``amend``: see :func:`._gate.evaluate` (never for a change that is recorded).
     """
     return evaluate(
         gate, what=what, policies_dir=registry.settings.policies_dir(),
@@ -168,7 +171,7 @@ def evaluate_gate(registry: RegistryContext, tx: ReadTransaction, gate: str | No
         policy_uri_prefix=policy_uri_prefix(registry), cache=registry.policy_cache,
         verdict=facts.verdict, reviews=facts.reviews, scan=facts.scan, transition=transition,
         registry_state=registry_state(tx, record, state),
-        thresholds=registry.settings.thresholds)
+        thresholds=registry.settings.thresholds, amend=amend)
 
 
 def gated(registry: RegistryContext, tx: ReadTransaction, *, kind: str, record: VersionRecord,

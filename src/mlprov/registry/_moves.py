@@ -199,7 +199,7 @@ def add_review(registry: RegistryContext, name: str, version: int, review: Path 
 
     reviews = list(verify_reviews([path], registry.settings.trust,
                                   root_digest=facts.record.root_digest,
-                                  identity=facts.record.identity, name=facts.record.name,
+                                  identity=facts.record.identity, name=facts.verdict.name,
                                   provenance=provenance_digest(facts.verdict)))
     if not reviews or not reviews[0].counted:
         problem = reviews[0].problem if reviews else "no result"

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from mlprov.errors import InputError
 from mlprov.hashing import hash_path
@@ -47,16 +47,23 @@ if TYPE_CHECKING:
     from mlprov.registry._context import RegistryContext
     from mlprov.registry._records import PullResult, Resolved
 
-__all__ = ["check_placement", "export_evidence", "load", "pull"]
+__all__ = ["check_latest", "check_placement", "checkout", "copy_files", "export_evidence",
+           "load", "prepare", "pull"]
 
 
-def _expected_change(resolved: Resolved) -> tuple[set[str], str | None]:
-    """The decision kinds that may put a version where ``resolved`` found it, and the target."""
+#: Which later audit entries of the same name and target supersede a decision:
+#: ``none`` (a registration: nothing), ``version`` (a stage: only the same version's),
+#: ``any`` (an alias: any later move of it).
+Scope = Literal["none", "version", "any"]
+
+
+def _expected_change(resolved: Resolved) -> tuple[set[str], str | None, Scope]:
+    """What may put a version where ``resolved`` found it: kinds, target, what supersedes."""
     if resolved.via.startswith("@"):
-        return {"alias.set", "alias.rollback"}, resolved.via
+        return {"alias.set", "alias.rollback"}, resolved.via, "any"
     if resolved.via == "stage":
-        return {"stage.transition"}, "stage"
-    return {"model.register"}, "version"
+        return {"stage.transition"}, "stage", "version"
+    return {"model.register"}, "version", "none"
 
 
 def check_placement(tx: ReadTransaction, resolved: Resolved, decision_bytes: bytes,
@@ -72,7 +79,7 @@ def check_placement(tx: ReadTransaction, resolved: Resolved, decision_bytes: byt
            f"{resolved.uri}"
     decision = verify_signed(decision_bytes, trust, what=what, predicate_type=VSA_PREDICATE)
     change = change_of(decision)
-    kinds, target = _expected_change(resolved)
+    kinds, target, scope = _expected_change(resolved)
     problems = []
     if decision.predicate.get("resourceUri") != version_uri(record.name, record.version):
         problems.append(f"it is about {decision.predicate.get('resourceUri')}")
@@ -96,16 +103,23 @@ def check_placement(tx: ReadTransaction, resolved: Resolved, decision_bytes: byt
     seq = change.get("auditSeq")
     if not isinstance(seq, int):
         raise RegistryIntegrityError(f"{what} names no audit entry")
-    _check_latest(tx, resolved, decision_bytes, seq, target, what)
+    check_latest(tx, decision_bytes, seq, name=record.name, version=record.version,
+                 target=target, scope=scope, what=what)
     return decision
 
 
-def _check_latest(tx: ReadTransaction, resolved: Resolved, decision_bytes: bytes, seq: int,
-                  target: str | None, what: str) -> None:
-    """The decision's audit entry exists and nothing later changed the same target."""
+def check_latest(tx: ReadTransaction, decision_bytes: bytes, seq: int, *, name: str,
+                 version: int, target: str | None, scope: Scope, what: str) -> None:
+    """Check that nothing after a decision's audit entry superseded it.
+
+    The entry (``seq``) holds the decision, about ``version``; the chain from it
+    is intact; no later accepted entry of ``name`` and ``target`` supersedes it.
+
+    Raises:
+        RegistryIntegrityError: otherwise (a row replaying an old decision, a broken log).
+    """
     from mlprov.registry._uri import sha256_digest
 
-    record = resolved.record
     entry_record = tx.audit_entry(seq)
     if entry_record is None or entry_record.decision != sha256_digest(decision_bytes):
         raise RegistryIntegrityError(f"{what} is not the one audit entry {seq} records")
@@ -119,15 +133,15 @@ def _check_latest(tx: ReadTransaction, resolved: Resolved, decision_bytes: bytes
                                          hint="run `mlprov audit verify`")
         assert entry is not None
         prev, expected = later.entry_hash, later.seq + 1
-        if not entry.accepted or entry.name != record.name or entry.target != target:
+        if not entry.accepted or entry.name != name or entry.target != target:
             continue
-        if target == "version" or (target == "stage" and entry.version != record.version):
+        if scope == "none" or (scope == "version" and entry.version != version):
             continue
         raise RegistryIntegrityError(
             f"{what} was superseded by audit entry {entry.seq} ({entry.kind}); the registry's "
             "row replays an old decision")
     entry = entry_from_record(entry_record)
-    if entry.version != record.version:
+    if entry.version != version:
         raise RegistryIntegrityError(f"audit entry {seq} is about version {entry.version}")
 
 
@@ -168,9 +182,14 @@ class LoadedModel(os.PathLike[str]):
         return getattr(self.path, attribute)
 
 
-def _prepare(registry: RegistryContext, uri: str, trust: Trust | None, *,
-             min_seq: int | None = None, head_file: Path | None = None,
-             allow_archived: bool = False) -> tuple[Resolved, VersionFacts]:
+def prepare(registry: RegistryContext, uri: str, trust: Trust | None, *,
+            min_seq: int | None = None, head_file: Path | None = None,
+            allow_archived: bool = False) -> tuple[Resolved, VersionFacts]:
+    """Resolve ``uri`` and verify it as :func:`pull` does (head, decision, evidence).
+
+    What every reader of a version by URI starts from (``pull``, ``load``,
+    ``export_evidence``, inspect, card, lineage, review and copy).
+    """
     from mlprov.registry._head import check_head_file
     from mlprov.registry._records import resolve_uri
 
@@ -190,7 +209,7 @@ def _prepare(registry: RegistryContext, uri: str, trust: Trust | None, *,
     return resolved, facts
 
 
-def _copy_files(registry: RegistryContext, facts: VersionFacts, staging: Path) -> tuple[Path, int]:
+def copy_files(registry: RegistryContext, facts: VersionFacts, staging: Path) -> tuple[Path, int]:
     """Copy every file of the version into ``staging`` (digests checked); the model path."""
     manifest = facts.manifest
     if manifest.is_file:
@@ -220,14 +239,14 @@ def pull(registry: RegistryContext, uri: str, out: Path, *, trust: Trust | None 
     if out.is_symlink() or (out.exists() and (not out.is_dir() or any(out.iterdir()))):
         raise InputError(f"{out} exists and is not an empty directory",
                          hint="choose a new --out directory")
-    resolved, facts = _prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file,
+    resolved, facts = prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file,
                                allow_archived=allow_archived)
     record_archived_use(registry, resolved, actor=actor)
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
     try:
-        _, size = _copy_files(registry, facts, staging)
+        _, size = copy_files(registry, facts, staging)
         os.chmod(staging, 0o755)  # noqa: S103 - model files are not secret; mkdtemp made 0700
         if out.is_dir():
             out.rmdir()
@@ -248,15 +267,20 @@ def export_evidence(registry: RegistryContext, uri: str, out: Path, *,
     """
     from mlprov.registry._facts import materialize
 
-    if out.exists():
+    if out.is_symlink() or out.exists():
         raise InputError(f"{out} exists", hint="choose a new directory")
     # Evidence is for auditing, not serving: an Archived version's is exported too.
-    resolved, facts = _prepare(registry, uri, trust, allow_archived=True)
-    out.mkdir(parents=True)
+    resolved, facts = prepare(registry, uri, trust, allow_archived=True)
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    # Written beside ``out`` and renamed into place: never half an evidence directory.
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
     try:
-        materialize(registry.blobs, facts.evidence, out)
+        materialize(registry.blobs, facts.evidence, staging)
+        os.chmod(staging, 0o755)  # noqa: S103 - evidence is not secret; mkdtemp made 0700
+        os.rename(staging, out)
     except BaseException:
-        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
         raise
     return resolved
 
@@ -290,15 +314,16 @@ def load(registry: RegistryContext, uri: str, *, trust: Trust | None = None,
     call; a damaged checkout is rebuilt from the blob store. The result says
     which version it is (no second ``resolve`` that could race a move).
     """
-    resolved, facts = _prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file,
+    resolved, facts = prepare(registry, uri, trust, min_seq=min_seq, head_file=head_file,
                                allow_archived=allow_archived)
     record_archived_use(registry, resolved, actor=actor)
-    return LoadedModel(path=_checkout(registry, resolved, facts), uri=resolved.uri,
+    return LoadedModel(path=checkout(registry, resolved, facts), uri=resolved.uri,
                        name=resolved.name, version=resolved.version,
                        digest=resolved.record.root_digest, identity=resolved.record.identity)
 
 
-def _checkout(registry: RegistryContext, resolved: Resolved, facts: VersionFacts) -> Path:
+def checkout(registry: RegistryContext, resolved: Resolved, facts: VersionFacts) -> Path:
+    """The verified, read-only checkout of a version under ``checkouts/`` (made if needed)."""
     root = resolved.record.root_digest.removeprefix("sha256:")[:16]
     base = registry.home / "checkouts" / resolved.name
     path = base / f"v{resolved.version}-{root}"
@@ -311,7 +336,7 @@ def _checkout(registry: RegistryContext, resolved: Resolved, facts: VersionFacts
         _remove(path)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=base))
     try:
-        _copy_files(registry, facts, staging)
+        copy_files(registry, facts, staging)
         _make_read_only(staging)
         try:
             os.rename(staging, path)

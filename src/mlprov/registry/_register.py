@@ -54,8 +54,14 @@ _MAX_EVIDENCE_FILE = 64 * 1024 * 1024
 
 
 def register(registry: RegistryContext, model: Path | str, *, evidence: Path | str,
-             actor: str | None = None, reason: str | None = None) -> RegisterResult:
+             actor: str | None = None, reason: str | None = None, name: str | None = None,
+             origin: dict[str, Any] | None = None) -> RegisterResult:
     """Verify and store a model version (see :meth:`Registry.register`).
+
+    ``name`` registers it under another name than its provenance's (a copy,
+    :mod:`._copy`): the signed registration then records the evidence's name
+    (``evidenceName``), which re-verification expects instead. ``origin``
+    (where a copy came from) is recorded in the audit entry and the decision.
 
     Raises:
         RegistrationRefusedError: verification failed (the refusal is audited).
@@ -69,8 +75,9 @@ def register(registry: RegistryContext, model: Path | str, *, evidence: Path | s
     verdict = _verify_for_registration(registry, model_path, evidence_path)
     epoch = gc_epoch(registry.metadata)
     if not verdict.verified:
-        _refuse_registration(registry, verdict, who, reason)
-    name = check_name(verdict.name or "")
+        _refuse_registration(registry, verdict, who, reason, origin)
+    evidence_name = check_name(verdict.name or "")
+    name = check_name(name) if name is not None else evidence_name
     assert verdict.identity is not None and verdict.root_digest is not None
     signed = read_signed_manifest(verdict.statements[OMS_FILE].statement, what=OMS_FILE)
     blobs = registry.blobs
@@ -113,9 +120,14 @@ def register(registry: RegistryContext, model: Path | str, *, evidence: Path | s
             inputs[EVIDENCE_INPUT] = evidence_digest
             if scan_digest:
                 inputs[SCAN_INPUT] = scan_digest
-            details = {"identity": verdict.identity, "rootDigest": verdict.root_digest,
-                       "reproducible": not existing, "sameIdentityAs": list(same),
-                       "files": len(manifest.files), "bytes": manifest.total_size}
+            details: dict[str, Any] = {
+                "identity": verdict.identity, "rootDigest": verdict.root_digest,
+                "reproducible": not existing, "sameIdentityAs": list(same),
+                "files": len(manifest.files), "bytes": manifest.total_size}
+            if name != evidence_name:
+                details["evidenceName"] = evidence_name
+            if origin is not None:
+                details["copiedFrom"] = origin
             pending = PendingChange(
                 kind="model.register", name=name, version=number, target="version",
                 actor=who, reason=reason, outcome=rule_outcome("registration"),
@@ -173,7 +185,7 @@ def _verify_for_registration(registry: RegistryContext, model: Path, evidence: P
 
 
 def _refuse_registration(registry: RegistryContext, verdict: Any, actor: str,
-                         reason: str | None) -> None:
+                         reason: str | None, origin: dict[str, Any] | None = None) -> None:
     failures = verdict.failures()
     detail = failures[0].detail if failures else "no check ran"
     claimed = verdict.name if isinstance(verdict.name, str) else None
@@ -182,6 +194,7 @@ def _refuse_registration(registry: RegistryContext, verdict: Any, actor: str,
                            deny=tuple(f"{c.name}: {c.detail}" for c in failures)
                            or ("no verification check ran",))
     root = verdict.root_digest or GENESIS
+    copied = {"copiedFrom": origin} if origin is not None else {}
 
     def run() -> ChangeResult:
         with registry.metadata.write() as tx:
@@ -190,7 +203,8 @@ def _refuse_registration(registry: RegistryContext, verdict: Any, actor: str,
                 actor=actor, reason=reason, outcome=outcome,
                 subject_name=f"unregistered:{claimed_name or 'unknown'}",
                 subject_digest=root, resource_uri=f"unregistered:{claimed_name or 'unknown'}",
-                inputs={}, change={"claimedName": claimed}, details={"claimedName": claimed}))
+                inputs={}, change={"claimedName": claimed, **copied},
+                details={"claimedName": claimed, **copied}))
 
     result = retrying(run)
     with contextlib.suppress(PolicyDeniedError):

@@ -17,10 +17,12 @@ from mlprov.errors import InputError
 from mlprov.registry.interface import Stage
 
 __all__ = [
+    "DeploymentUri",
     "ModelUri",
     "check_alias",
     "check_name",
     "check_version",
+    "parse_deployment_uri",
     "parse_model_uri",
     "parse_time",
     "sha256_digest",
@@ -77,6 +79,28 @@ def version_uri(name: str, version: int) -> str:
     return f"models:/{name}/{version}"
 
 
+def _parts(text: str, prefix: str, what: str, error: type[UriError]) -> ModelUri:
+    """``NAME/N``, ``NAME@ALIAS``, ``NAME/STAGE`` or ``NAME/latest`` after ``prefix``."""
+    if not isinstance(text, str) or not text.startswith(prefix):
+        raise error(f"not a {prefix} URI: {text!r}")
+    rest = text[len(prefix):]
+    try:
+        if "/" in rest:
+            name, _, tail = rest.partition("/")
+            check_name(name, what=what)
+            if tail[:1].isdigit():
+                return ModelUri(name=name, version=parse_version(tail))
+            if tail == "latest":
+                return ModelUri(name=name, latest=True)
+            return ModelUri(name=name, stage=parse_stage(tail))
+        if "@" in rest:
+            name, _, alias = rest.partition("@")
+            return ModelUri(name=check_name(name, what=what), alias=check_alias(alias))
+    except InputError as exc:
+        raise error(f"bad URI {text!r}: {exc}") from exc
+    raise error(f"bad URI {text!r}: name a version, an alias, a stage or latest")
+
+
 @checked(text=TEXT)
 def parse_model_uri(text: str) -> ModelUri:
     """Parse ``models:/NAME/N``, ``models:/NAME@ALIAS``, ``models:/NAME/STAGE``, ``.../latest``.
@@ -87,24 +111,43 @@ def parse_model_uri(text: str) -> ModelUri:
     Raises:
         UriError: anything else.
     """
-    if not isinstance(text, str) or not text.startswith("models:/"):
-        raise UriError(f"not a models:/ URI: {text!r}")
-    rest = text[len("models:/"):]
-    try:
-        if "/" in rest:
-            name, _, tail = rest.partition("/")
-            check_name(name)
-            if tail[:1].isdigit():
-                return ModelUri(name=name, version=parse_version(tail))
-            if tail == "latest":
-                return ModelUri(name=name, latest=True)
-            return ModelUri(name=name, stage=parse_stage(tail))
-        if "@" in rest:
-            name, _, alias = rest.partition("@")
-            return ModelUri(name=check_name(name), alias=check_alias(alias))
-    except InputError as exc:
-        raise UriError(f"bad URI {text!r}: {exc}") from exc
-    raise UriError(f"bad URI {text!r}: name a version, an alias, a stage or latest")
+    return _parts(text, "models:/", "model name", UriError)
+
+
+class DeploymentUriError(UriError):
+    """A ``deployments:/`` URI that cannot be parsed."""
+
+    hint = ("use deployments:/NAME/VERSION, deployments:/NAME@ALIAS, deployments:/NAME/STAGE "
+            "(Staging, Production, Archived) or deployments:/NAME/latest")
+
+
+@dataclass(frozen=True)
+class DeploymentUri:
+    """A parsed ``deployments:/`` URI: exactly one of version, alias, stage or latest."""
+
+    name: str
+    version: int | None = None
+    alias: str | None = None
+    stage: Stage | None = None
+    latest: bool = False
+
+    def __str__(self) -> str:
+        return "deployments:/" + str(ModelUri(self.name, self.version, self.alias, self.stage,
+                                              self.latest)).removeprefix("models:/")
+
+
+@checked(text=TEXT)
+def parse_deployment_uri(text: str) -> DeploymentUri:
+    """Parse ``deployments:/NAME/N``, ``deployments:/NAME@ALIAS``, ``/STAGE`` or ``/latest``.
+
+    Example:
+        parse_deployment_uri("deployments:/credit-stack@production")
+
+    Raises:
+        DeploymentUriError: anything else.
+    """
+    parts = _parts(text, "deployments:/", "deployment name", DeploymentUriError)
+    return DeploymentUri(parts.name, parts.version, parts.alias, parts.stage, parts.latest)
 
 
 def utc_now() -> str:
