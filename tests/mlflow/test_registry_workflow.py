@@ -70,8 +70,9 @@ def test_the_registry_workflow_goes_through_mlprov(tracking, mlprov_registry, si
     by_alias = mlflow.pyfunc.load_model(f"models:/{NAME}@production")
     by_stage = mlflow.pyfunc.load_model(f"models:/{NAME}/Production")
     by_number = mlflow.pyfunc.load_model(f"models:/{NAME}/1")
+    by_latest = mlflow.pyfunc.load_model(f"models:/{NAME}/latest")
     expected = [0, 0, 1, 1]
-    for model in (by_alias, by_stage, by_number):
+    for model in (by_alias, by_stage, by_number, by_latest):
         assert list(model.predict(X)) == expected
     assert client.get_model_version_by_alias(NAME, "champion").version == "1"
 
