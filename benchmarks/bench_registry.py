@@ -263,6 +263,8 @@ def prepare_mlprov(setup: Mlprov, samples: int) -> tuple[Any, list[float], Serie
                                               reason="bench"), samples),
         "promote": (lambda i: registry.promote(NAME, (i // 2) % REAL + 1, to=stages[i % 2],
                                                reason="bench"), samples),
+        # `mlprov versions list NAME`: a page of 100 of the name's versions, newest first
+        "search": (lambda _i: registry.search_versions(NAME, limit=100), samples),
     }
     if setup.to_register:
         pending = setup.to_register
@@ -339,6 +341,8 @@ def prepare_mlflow(client: Any, samples: int, register: int = 0) -> Series:
                                                              order[i % REAL]), samples),
         "promote": (lambda i: client.transition_model_version_stage(
             NAME, (i // 2) % REAL + 1, stages[i % 2]), samples),
+        "search": (lambda _i: client.search_model_versions(f"name='{NAME}'", max_results=100),
+                   samples),
     }
     if register:
         series["register"] = (lambda i: client.create_model_version(
@@ -488,7 +492,8 @@ def run(args: argparse.Namespace, work: Path, pg: Postgres | None) -> None:
     print(f"{'median / p99':36} {'mlprov':>22} {'MLflow ' + mlflow_version:>22} "
           f"{'mlprov/MLflow':>20}")
     rows = [("resolve by alias", "resolve"), ("alias move (gated, signed)", "move"),
-            ("promotion (gated, signed)", "promote")]
+            ("promotion (gated, signed)", "promote"),
+            ("search: a page of 100 versions", "search")]
     if register:
         rows.append(("registration (verified, stored)", "register"))
     for label, key in rows:

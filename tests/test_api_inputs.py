@@ -299,6 +299,20 @@ METHODS: dict[str, Callable[[World], dict[str, Any]]] = {
                                            actor="a", dry_run=True),
     "delete_deployment_alias": lambda w: dict(name="d", alias="canary", reason="r", actor="a"),
     "pending_approvals": lambda w: dict(stage="Production", name="m"),
+    # the catalog (issue 13): descriptions, tags, search, renames, deletions
+    "set_description": lambda w: dict(name="m", text="d", version=1, reason="r", actor="a"),
+    "set_tag": lambda w: dict(name="m", key="team", value="x", version=1, reason="r",
+                              actor="a"),
+    "delete_tag": lambda w: dict(name="m", key="team", version=1, reason="r", actor="a"),
+    "model_info": lambda w: dict(name="m"),
+    "version_info": lambda w: dict(name="m", version=1),
+    "search_models": lambda w: dict(filter="name = 'm'", order_by=["name"], limit=5,
+                                    page_token="t"),
+    "search_versions": lambda w: dict(name="m", filter="version > 0", order_by="version DESC",
+                                      limit=5, page_token="t"),
+    "rename_model": lambda w: dict(name="m", new_name="m2", reason="r", actor="a"),
+    "delete_model": lambda w: dict(name="m", reason="r", actor="a"),
+    "delete_version": lambda w: dict(name="m", version=1, reason="r", actor="a"),
 }
 
 

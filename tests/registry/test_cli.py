@@ -97,7 +97,8 @@ def test_story_through_the_cli(cli, make_model, approve, tmp_path):
     r = cli("models", "list", "--json")
     [model] = json.loads(r.stdout)["models"]
     assert model == {"name": "credit-risk", "latestVersion": 1,
-                     "createdAt": model["createdAt"], "aliases": {"production": 1}}
+                     "createdAt": model["createdAt"], "aliases": {"production": 1},
+                     "description": None, "tags": {}}
     r = cli("models", "show", "credit-risk")
     assert "@production -> v1" in r.stdout and "1 review(s)" in r.stdout
 

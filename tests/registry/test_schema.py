@@ -34,18 +34,22 @@ def _half_then_fail(conn: Connection) -> None:
     raise RuntimeError("step failed")
 
 
+LATEST = _sql.MIGRATIONS[-1].version
+NEXT = LATEST + 1
+
+
 def _with_step(monkeypatch: pytest.MonkeyPatch, apply: object) -> None:
     monkeypatch.setattr(_sql, "MIGRATIONS", (
-        *_sql.MIGRATIONS, Migration(2, "a note on each setting", apply)))  # type: ignore[arg-type]
+        *_sql.MIGRATIONS, Migration(NEXT, "a note on each setting", apply)))  # type: ignore[arg-type]
 
 
 def test_a_new_database_is_at_the_latest_version(metadata_url: str):
     store = SqlMetadataStore(metadata_url)
     store.create_schema()
     store.check_schema()
-    assert store.schema_version() == int(_sql.SCHEMA_VERSION) == _sql.MIGRATIONS[-1].version
+    assert store.schema_version() == int(_sql.SCHEMA_VERSION) == LATEST == 2
     upgrade = store.upgrade_schema()
-    assert (upgrade.from_version, upgrade.to_version, upgrade.changed) == (1, 1, False)
+    assert (upgrade.from_version, upgrade.to_version, upgrade.changed) == (LATEST, LATEST, False)
     store.close()
 
 
@@ -76,16 +80,17 @@ def test_a_newer_database_is_refused(metadata_url: str):
 def test_an_older_database_needs_an_upgrade(metadata_url: str,
                                             monkeypatch: pytest.MonkeyPatch):
     old = SqlMetadataStore(metadata_url)
-    old.create_schema()  # version 1
+    old.create_schema()  # the latest version, one before the step added here
     old.close()
     _with_step(monkeypatch, _add_note_column)
     store = SqlMetadataStore(metadata_url)
-    with pytest.raises(StoreError, match="schema version 1; this mlprov needs version 2") as caught:
+    with pytest.raises(StoreError, match=f"schema version {LATEST}; this mlprov needs version "
+                                         f"{NEXT}") as caught:
         store.check_schema()
     assert "mlprov registry upgrade" in caught.value.diagnostics()
     upgrade = store.upgrade_schema()
-    assert (upgrade.from_version, upgrade.to_version) == (1, 2)
-    assert upgrade.applied == ("2: a note on each setting",)
+    assert (upgrade.from_version, upgrade.to_version) == (LATEST, NEXT)
+    assert upgrade.applied == (f"{NEXT}: a note on each setting",)
     store.check_schema()
     with store.engine.connect() as conn:
         assert "note" in {c["name"] for c in inspect(conn).get_columns("registry_state")}
@@ -100,10 +105,43 @@ def test_a_failed_step_leaves_the_old_version(metadata_url: str,
     _with_step(monkeypatch, _half_then_fail)
     with pytest.raises(RuntimeError, match="step failed"):
         store.upgrade_schema()
-    assert store.schema_version() == 1
+    assert store.schema_version() == LATEST
     with store.engine.connect() as conn:  # DDL rolled back with the transaction
         assert not inspect(conn).has_table("half_done")
     store.close()
+
+
+def _shape(store: SqlMetadataStore) -> dict[str, object]:
+    """Every table's columns (name, type, nullable), indexes, primary and foreign keys."""
+    with store.engine.connect() as conn:
+        found = inspect(conn)
+        return {table: (
+            sorted((c["name"], str(c["type"]), c["nullable"]) for c in found.get_columns(table)),
+            sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                   for i in found.get_indexes(table)),
+            found.get_pk_constraint(table)["constrained_columns"],
+            sorted((f["referred_table"], tuple(f["constrained_columns"]))
+                   for f in found.get_foreign_keys(table)))
+            for table in found.get_table_names()}
+
+
+def test_an_upgraded_database_is_exactly_a_new_one(metadata_url: str):
+    """Step 2 makes what a new database gets: the same columns, types, indexes and keys."""
+    fresh = SqlMetadataStore(metadata_url)
+    fresh.create_schema()
+    expected = _shape(fresh)
+    with fresh.engine.begin() as conn:  # back to schema 1, as mlprov 0.1 made it
+        for table in ("model_tags", "version_tags", "version_metrics", "model_renames"):
+            conn.execute(text(f"DROP TABLE {table}"))
+        for index in ("ix_versions_created", "ix_aliases_alias"):
+            conn.execute(text(f"DROP INDEX {index}"))
+        for table in ("models", "versions"):
+            for column in ("description", "deleted_seq"):
+                conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        conn.execute(text("UPDATE registry_state SET value = '1' WHERE key = 'schema_version'"))
+    assert fresh.upgrade_schema().from_version == 1
+    assert _shape(fresh) == expected
+    fresh.close()
 
 
 def test_a_database_made_by_mlprov_0_1_still_opens(tmp_path: Path):
@@ -111,6 +149,10 @@ def test_a_database_made_by_mlprov_0_1_still_opens(tmp_path: Path):
     with sqlite3.connect(path) as conn:
         conn.executescript((ASSETS / "schema-1.sql").read_text())
     store = SqlMetadataStore(sqlite_url(path))
+    with pytest.raises(StoreError, match="schema version 1; this mlprov needs version 2"):
+        store.check_schema()
+    upgrade = store.upgrade_schema()  # 1 -> 2: the catalog (descriptions, tags, ...)
+    assert (upgrade.from_version, upgrade.to_version) == (1, LATEST)
     store.check_schema()
     assert not store.upgrade_schema().changed
     with store.read() as tx:

@@ -18,7 +18,7 @@ import pytest
 from mlprov.errors import DigestMismatchError, InputError
 from mlprov.registry._audit import GENESIS, check_entry, make_entry
 from mlprov.registry._blobs import LocalBlobStore
-from mlprov.registry._sql import SqlMetadataStore, sqlite_url
+from mlprov.registry._sql import SCHEMA_VERSION, SqlMetadataStore, sqlite_url
 from mlprov.registry.interface import (
     AliasRecord,
     AuditRecord,
@@ -81,7 +81,7 @@ def version(name: str, number: int, **changes: object) -> VersionRecord:
 def test_schema_is_idempotent_and_versioned(store: MetadataStore):
     store.create_schema()
     with store.read() as tx:
-        assert tx.get_state("schema_version") == "1"
+        assert tx.get_state("schema_version") == SCHEMA_VERSION == "2"
 
 
 def test_state_round_trip(store: MetadataStore):
@@ -287,7 +287,7 @@ def test_writers_serialise(metadata_url: str, monkeypatch: pytest.MonkeyPatch):
         with pytest.raises(RegistryBusyError), second.write() as tx:
             tx.set_state("x", "2")
         with second.read() as tx:  # readers are not blocked (WAL; MVCC)
-            assert tx.get_state("schema_version") == "1"
+            assert tx.get_state("schema_version") == SCHEMA_VERSION
             assert tx.get_state("x") is None  # nor do they see uncommitted changes
     finally:
         release.set()

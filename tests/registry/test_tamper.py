@@ -212,7 +212,8 @@ def test_inserted_version_row_is_detected(populated):
     conn = db(populated)
     conn.execute("INSERT INTO versions SELECT model_id, 9, identity, root_digest, files_digest, "
                  "evidence_digest, registration, scan_digest, reproducible, stage, "
-                 "stage_decision, created_at, created_seq FROM versions WHERE version = 1")
+                 "stage_decision, created_at, created_seq, description, deleted_seq "
+                 "FROM versions WHERE version = 1")
     assert any("v9 is in the versions table but was never registered" in p
                for p in problems(populated))
     with pytest.raises(RegistryIntegrityError, match="it registered models:/credit-risk/1"):

@@ -23,33 +23,39 @@ def home(tmp_path: Path, run_cli, keys) -> Path:
     return path
 
 
+LATEST = _sql.MIGRATIONS[-1].version
+NEXT = LATEST + 1
+
+
 def _add_index(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_audit_kind ON audit (kind)"))
 
 
 def test_an_up_to_date_registry_is_left_alone(run_cli, home: Path):
     r = run_cli("registry", "upgrade", "--registry", str(home))
-    assert (r.exit_code, r.stdout, r.stderr) == (0, "schema version 1: up to date\n", "")
+    assert (r.exit_code, r.stdout, r.stderr) == (0, f"schema version {LATEST}: up to date\n",
+                                                  "")
     r = run_cli("registry", "upgrade", "--registry", str(home), "--json")
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout) == {"schema": "https://mlprov.dev/schemas/registry-upgrade/v1",
-                                    "fromVersion": 1, "toVersion": 1, "applied": []}
+                                    "fromVersion": LATEST, "toVersion": LATEST, "applied": []}
 
 
 def test_an_older_registry_is_refused_until_upgraded(run_cli, home: Path,
                                                      monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(_sql, "MIGRATIONS", (
-        *_sql.MIGRATIONS, Migration(2, "index the audit log by kind", _add_index)))
+        *_sql.MIGRATIONS, Migration(NEXT, "index the audit log by kind", _add_index)))
     assert_error(run_cli("registry", "show", "--registry", str(home)), 3,
-                 "schema version 1; this mlprov needs version 2", "mlprov registry upgrade")
+                 f"schema version {LATEST}; this mlprov needs version {NEXT}",
+                 "mlprov registry upgrade")
     r = run_cli("registry", "upgrade", "--registry", str(home))
     assert r.exit_code == 0, r.stderr
-    assert r.stdout == "schema version 1 -> 2\n"
-    assert "applied 2: index the audit log by kind" in r.stderr
+    assert r.stdout == f"schema version {LATEST} -> {NEXT}\n"
+    assert f"applied {NEXT}: index the audit log by kind" in r.stderr
     r = run_cli("registry", "show", "--registry", str(home))
     assert r.exit_code == 0, r.stderr
     r = run_cli("registry", "upgrade", "--registry", str(home))
-    assert (r.exit_code, r.stdout) == (0, "schema version 2: up to date\n")
+    assert (r.exit_code, r.stdout) == (0, f"schema version {NEXT}: up to date\n")
 
 
 def test_no_registry_there(run_cli, tmp_path: Path):
@@ -63,7 +69,7 @@ def test_a_postgresql_url(run_cli, postgres_url: str):
     store.close()
     r = run_cli("registry", "upgrade", "--registry", postgres_url, "--json")
     assert r.exit_code == 0, r.stderr
-    assert json.loads(r.stdout)["toVersion"] == 1
+    assert json.loads(r.stdout)["toVersion"] == LATEST
 
 
 def test_a_missing_driver_is_one_line_with_the_extra(run_cli, monkeypatch: pytest.MonkeyPatch):

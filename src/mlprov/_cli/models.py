@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from mlprov._cli.catalog import MODEL_COMMANDS
 from mlprov._cli.output import echo, emit_json, note
 from mlprov._cli.registry_common import (
     VERSION,
@@ -17,7 +18,6 @@ from mlprov._cli.registry_common import (
 )
 
 REGISTER_SCHEMA = "https://mlprov.dev/schemas/registered-version/v1"
-MODELS_SCHEMA = "https://mlprov.dev/schemas/registry-models/v1"
 MODEL_SCHEMA = "https://mlprov.dev/schemas/registry-model/v1"
 RESOLVE_SCHEMA = "https://mlprov.dev/schemas/resolved-version/v1"
 PULL_SCHEMA = "https://mlprov.dev/schemas/pulled-version/v1"
@@ -75,22 +75,11 @@ def register(model_path: Path, evidence: Path, reason: str | None, registry_dir:
 
 @click.group()
 def models() -> None:
-    """List registered models, or show one with its versions and aliases."""
+    """List, show, describe, rename or delete registered models."""
 
 
-@models.command("list")
-@registry_option
-@click.option("--json", "as_json", is_flag=True, help="Print the models as JSON.")
-def list_models(registry_dir: Path | None, as_json: bool) -> None:
-    """List every model with its latest version and aliases."""
-    with open_registry(registry_dir) as reg:
-        found = reg.list_models()
-    if as_json:
-        emit_json({"schema": MODELS_SCHEMA, "models": found})
-        return
-    for model in found:
-        aliases = " ".join(f"@{a}=v{v}" for a, v in sorted(model["aliases"].items()))
-        echo(f"{model['name']}  latest v{model['latestVersion']}  {aliases}".rstrip())
+for _command in MODEL_COMMANDS:  # list, describe, rename, delete: mlprov._cli.catalog
+    models.add_command(_command)
 
 
 SHOW_EPILOG = """\b
@@ -130,13 +119,21 @@ def show_model(name: str, version: int | None, registry_dir: Path | None, limit:
         emit_json({"schema": MODEL_SCHEMA, **shown})
         return
     echo(f"{name}  (latest v{shown['latestVersion']})")
+    if shown.get("description"):
+        for line in shown["description"].splitlines():
+            echo(f"  {line}")
+    for key, value in shown.get("tags", {}).items():
+        echo(f"  tag {key}={value}")
     for alias, info in sorted(shown["aliases"].items()):
         echo(f"  @{alias} -> v{info['version']}")
     for v in shown["versions"]:
         flags = "" if v["reproducible"] else "  NON-REPRODUCIBLE"
         reviews = f"  {v['reviews']} review(s)" if v["reviews"] else ""
+        tags = "".join(f"  {k}={value}" for k, value in v.get("tags", {}).items())
         echo(f"  v{v['version']:<5} {v['stage']:<10} {v['rootDigest'][:19]}  "
-                   f"{v['identity'][:24]}{reviews}{flags}")
+                   f"{v['identity'][:24]}{reviews}{flags}{tags}")
+        if v.get("description"):
+            echo(f"         {v['description'].splitlines()[0]}")
 
 
 RESOLVE_EPILOG = """\b

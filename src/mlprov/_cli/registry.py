@@ -137,6 +137,8 @@ def show(registry_dir: Path | None, as_json: bool) -> None:
         echo(f"    stage {stage}: {gate}")
     for alias, gate in gates["aliases"].items():
         echo(f"    alias {alias}: {gate}")
+    for change, gate in gates.get("changes", {}).items():
+        echo(f"    change {change}: {gate}")
     echo(f"  config    {info['config']}")
     lines = info["thresholds"]
     assert isinstance(lines, list)

@@ -38,6 +38,11 @@ def _numbers(values: dict[str, float]) -> str:
 def render_text(d: VersionDetails) -> list[str]:
     """The human form: one fact per line (the caller escapes each line)."""
     lines = [f"{d.name} v{d.version}  ({d.uri})"]
+    if d.description:
+        lines += [_row("description" if i == 0 else "", line)
+                  for i, line in enumerate(d.description.splitlines())]
+    for key, value in d.tags.items():
+        lines.append(_row("tag", f"{key}={value}"))
     stage = d.stage.value + (f" (decision {d.stage_decision})" if d.stage_decision else "")
     lines.append(_row("stage", stage))
     for alias in d.aliases:

@@ -28,8 +28,10 @@ from typing import TYPE_CHECKING
 from mlprov._internal.arguments import PATH, TEXT, TRUST, checked, either, instance, optional
 from mlprov.registry._arguments import COUNT
 from mlprov.registry._auditlog import AuditReport
+from mlprov.registry._catalog import ModelInfo, Page, VersionInfo
 from mlprov.registry._core import Registry
 from mlprov.registry._facts import RegistryIntegrityError, VersionFacts
+from mlprov.registry._filter import FilterError
 from mlprov.registry._gc import GcReport
 from mlprov.registry._home import HOME_ENV, default_home
 from mlprov.registry._hooks import sign_webhook, verify_webhook
@@ -67,6 +69,7 @@ from mlprov.registry._reports import (
     SkippedReview,
     VersionDetails,
 )
+from mlprov.registry._search import PageTokenError
 from mlprov.registry._sql import SchemaUpgrade
 from mlprov.registry._stores_url import upgrade_registry
 from mlprov.registry._uri import (
@@ -101,14 +104,18 @@ __all__ = [
     "DeploymentUri",
     "Descendant",
     "EvaluationFact",
+    "FilterError",
     "GcReport",
     "HistoryEntry",
     "InputsFact",
     "LoadedDeployment",
     "LoadedModel",
     "MigrationReport",
+    "ModelInfo",
     "ModelUri",
     "NotFoundError",
+    "Page",
+    "PageTokenError",
     "ParentLink",
     "PendingApproval",
     "PolicyDeniedError",
@@ -130,6 +137,7 @@ __all__ = [
     "Stage",
     "VersionDetails",
     "VersionFacts",
+    "VersionInfo",
     "default_home",
     "load",
     "migrate_registry",

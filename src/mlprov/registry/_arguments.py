@@ -19,7 +19,8 @@ from mlprov._internal.arguments import (
     lazy_instance,
 )
 
-__all__ = ["COUNT", "PATH_OBJ", "STAGE", "THRESHOLDS", "TRUST_OBJ", "URI", "VERSION"]
+__all__ = ["COUNT", "ORDER_BY", "PAGE_SIZE", "PATH_OBJ", "STAGE", "THRESHOLDS", "TRUST_OBJ",
+           "URI", "VERSION"]
 
 
 def _path_object(value: Any) -> None:
@@ -44,3 +45,7 @@ TRUST_OBJ: Check = lazy_instance("mlprov.trust", "Trust",
 #: Thresholds: a :class:`~mlprov.thresholds.Thresholds` or flags (``["test/auc>=0.85"]``).
 THRESHOLDS: Check = either(lazy_instance("mlprov.thresholds", "Thresholds", "a Thresholds"),
                            STRINGS)
+#: A search's sort order: ``"created_at DESC"`` or a list of such items.
+ORDER_BY: Check = either(TEXT, STRINGS)
+#: A page size: 1 to 1000 results.
+PAGE_SIZE: Check = int_in(1, 1000)

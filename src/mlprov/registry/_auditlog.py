@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from mlprov.errors import MlprovError, VerificationError
 from mlprov.registry import _recorder
@@ -46,6 +46,9 @@ if TYPE_CHECKING:
     from mlprov.registry._context import RegistryContext
 
 __all__ = ["AuditReport", "checkpoint", "export_head", "verify_audit"]
+
+_K = TypeVar("_K", bound=tuple[Any, ...])
+_V = TypeVar("_V")
 
 
 @dataclass
@@ -81,7 +84,7 @@ class AuditReport:
 
 @dataclass
 class _Replay:
-    """The state recomputed from accepted entries."""
+    """The state recomputed from accepted entries, keyed by the models' names now."""
 
     versions: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     stages: dict[tuple[str, int], tuple[str, str | None]] = field(default_factory=dict)
@@ -91,6 +94,13 @@ class _Replay:
         default_factory=dict)
     deployment_stages: dict[tuple[str, int], tuple[str, str | None]] = field(
         default_factory=dict)
+    #: The catalog: model -> deleting entry (None: in use); descriptions and tags of
+    #: models (version None) and versions; deleted versions; renames.
+    models: dict[str, int | None] = field(default_factory=dict)
+    descriptions: dict[tuple[str, int | None], str] = field(default_factory=dict)
+    tags: dict[tuple[str, int | None], dict[str, str]] = field(default_factory=dict)
+    deleted: dict[tuple[str, int], int] = field(default_factory=dict)
+    renames: list[tuple[str, str, int, str | None]] = field(default_factory=list)
 
     def apply(self, entry: Entry) -> None:
         if not entry.accepted:
@@ -98,8 +108,11 @@ class _Replay:
         details = entry.details
         key = (entry.name or "", entry.version or 0)
         if entry.kind == "model.register":
+            metrics = details.get("metrics")
             self.versions[key] = {"identity": details.get("identity"),
-                                  "root": details.get("rootDigest"), "decision": entry.decision}
+                                  "root": details.get("rootDigest"), "decision": entry.decision,
+                                  "metrics": metrics if isinstance(metrics, dict) else {}}
+            self.models[entry.name or ""] = None  # (again) in use
         elif entry.kind == "stage.transition":
             self.stages[key] = (str(details.get("to")), entry.decision)
         elif entry.kind in ("alias.set", "alias.rollback"):
@@ -118,6 +131,52 @@ class _Replay:
             self.deployment_stages[key] = (str(details.get("to")), entry.decision)
         elif entry.kind in ("registry.trust", "registry.policies", "registry.config"):
             self.settings[entry.kind.split(".", 1)[1]] = str(details.get("to"))
+        else:
+            self._apply_catalog(entry, details)
+
+    def _apply_catalog(self, entry: Entry, details: dict[str, Any]) -> None:
+        name = entry.name or ""
+        version = entry.version if entry.kind.startswith("version.") else None
+        if entry.kind in ("model.describe", "version.describe"):
+            text = details.get("to")
+            if isinstance(text, str):
+                self.descriptions[(name, version)] = text
+            else:
+                self.descriptions.pop((name, version), None)
+        elif entry.kind in ("model.tag", "version.tag"):
+            tags = self.tags.setdefault((name, version), {})
+            value = details.get("to")
+            if isinstance(value, str):
+                tags[str(details.get("key"))] = value
+            else:
+                tags.pop(str(details.get("key")), None)
+        elif entry.kind == "version.delete":
+            self.deleted[(name, entry.version or 0)] = entry.seq
+        elif entry.kind == "model.delete":
+            self.models[name] = entry.seq
+            for number in details.get("versions") or []:
+                self.deleted[(name, number)] = entry.seq
+        elif entry.kind == "model.rename":
+            old, new = str(details.get("from")), str(details.get("to"))
+            self.renames.append((old, new, entry.seq, entry.decision))
+            self._rename(old, new)
+
+    def _rename(self, old: str, new: str) -> None:
+        """Everything the model had under ``old`` is under ``new`` now."""
+        _move(self.versions, old, new)
+        _move(self.stages, old, new)
+        _move(self.aliases, old, new)
+        _move(self.descriptions, old, new)
+        _move(self.tags, old, new)
+        _move(self.deleted, old, new)
+        if old in self.models:
+            self.models[new] = self.models.pop(old)
+
+
+def _move(table: dict[_K, _V], old: str, new: str) -> None:
+    """Re-key every ``(old, ...)`` entry of ``table`` as ``(new, ...)``."""
+    for key in [k for k in table if k[0] == old]:
+        table[cast(_K, (new, *key[1:]))] = table.pop(key)
 
 
 def _check_checkpoint(bundle: bytes, hashes: dict[int, str], head: int, registry: RegistryContext,
@@ -212,6 +271,11 @@ def _replay_problems(tx: ReadTransaction, replay: _Replay) -> list[str]:
         if (record.stage.value, record.stage_decision) != (stage, decision):
             problems.append(f"{label}: its stage row says {record.stage.value}, the log says "
                             f"{stage}")
+        if record.deleted_seq != replay.deleted.get(key):
+            problems.append(f"{label}: its row says it was deleted by entry "
+                            f"{record.deleted_seq}, the log says {replay.deleted.get(key)}")
+        if record.description != replay.descriptions.get(key):
+            problems.append(f"{label}: its description differs from the log's")
     for gone in sorted(set(replay.versions) - seen):
         problems.append(f"{gone[0]} v{gone[1]} was registered in the log but its row is gone")
     rows: dict[tuple[str, str], tuple[int, str | None]] = {
@@ -241,6 +305,48 @@ def _replay_problems(tx: ReadTransaction, replay: _Replay) -> list[str]:
     for setting, digest in replay.settings.items():
         if tx.get_state(setting) != digest:
             problems.append(f"the registry's {setting} differs from the last audited change")
+    problems.extend(_catalog_problems(tx, replay))
+    return problems
+
+
+def _catalog_problems(tx: ReadTransaction, replay: _Replay) -> list[str]:
+    """Models (names, tombstones, descriptions), tags, metrics and renames against the log."""
+    problems: list[str] = []
+    rows = {m.name: m for m in tx.all_models()}
+    for name in sorted(set(rows) | set(replay.models)):
+        row = rows.get(name)
+        if row is None:
+            problems.append(f"model {name} is in the log but its row is gone (or renamed "
+                            "outside the registry)")
+        elif name not in replay.models:
+            problems.append(f"model {name} is in the models table but the log never "
+                            "registered (or renamed to) it")
+        else:
+            if row.deleted_seq != replay.models[name]:
+                problems.append(f"model {name}: its row says deleted by entry "
+                                f"{row.deleted_seq}, the log says {replay.models[name]}")
+            if row.description != replay.descriptions.get((name, None)):
+                problems.append(f"model {name}: its description differs from the log's")
+    stored: dict[tuple[str, int | None], dict[str, str]] = {}
+    for tag in tx.all_tags():
+        stored.setdefault((tag.name, tag.version), {})[tag.key] = tag.value
+    logged = {k: v for k, v in replay.tags.items() if v}
+    for where in sorted(set(stored) | set(logged), key=lambda k: (k[0], k[1] or 0)):
+        if stored.get(where, {}) != logged.get(where, {}):
+            label = where[0] if where[1] is None else f"{where[0]} v{where[1]}"
+            keys = sorted(k for k in set(stored.get(where, {})) | set(logged.get(where, {}))
+                          if stored.get(where, {}).get(k) != logged.get(where, {}).get(k))
+            problems.append(f"{label}: its tag(s) {', '.join(keys)} differ from the log's")
+    metrics = tx.all_metrics()
+    for key in sorted(set(metrics) | {k for k, v in replay.versions.items() if v["metrics"]}):
+        wanted = {k: float(v) for k, v in replay.versions.get(key, {}).get("metrics", {}).items()
+                  if isinstance(v, int | float)}
+        if metrics.get(key, {}) != wanted:
+            problems.append(f"{key[0]} v{key[1]}: its indexed metrics differ from its "
+                            "registration in the log")
+    renames = [(r.old_name, r.new_name, r.seq, r.decision) for r in tx.all_renames()]
+    if renames != replay.renames:
+        problems.append("the renames table differs from the renames in the log")
     return problems
 
 

@@ -17,10 +17,13 @@ from mlprov._internal.readers import load_toml
 from mlprov.errors import InputError
 from mlprov.registry.interface import Stage
 
-__all__ = ["DEFAULT_CONFIG", "UNGATED", "HookConfig", "RegistryConfig", "parse_config"]
+__all__ = ["CHANGE_GATES", "DEFAULT_CONFIG", "UNGATED", "HookConfig", "RegistryConfig",
+           "parse_config"]
 
 #: A gate value meaning "no policy": the change is still verified, signed and audited.
 UNGATED = "none"
+#: The catalog changes ``[gates.changes]`` may gate (by default no policy does).
+CHANGE_GATES = ("rename", "delete", "tags", "descriptions")
 
 DEFAULT_CONFIG = """\
 # mlprov registry configuration. The registry pins this file by digest: after
@@ -48,6 +51,16 @@ Archived = "none"
 production = "production.rego"
 champion = "production.rego"
 "*" = "staging.rego"
+
+# Renames, deletions, tags and descriptions are signed and audited changes that
+# no policy gates unless named here (a deletion of a version in Production or
+# with an alias is refused whatever the gate). A policy named for them is
+# evaluated over each version the change touches.
+# [gates.changes]
+# rename = "production.rego"
+# delete = "production.rego"
+# tags = "none"
+# descriptions = "none"
 
 [events]
 # "after-commit": deliver hooks right after each change; "manual": only
@@ -104,6 +117,7 @@ class _Policy(_Strict):
 class _Gates(_Strict):
     stages: dict[str, str] = Field(default_factory=dict)
     aliases: dict[str, str] = Field(default_factory=dict)
+    changes: dict[str, str] = Field(default_factory=dict)
 
 
 class _Events(_Strict):
@@ -130,6 +144,14 @@ class RegistryConfig:
     deliver_after_commit: bool = True
     max_attempts: int = 8
     hooks: tuple[HookConfig, ...] = ()
+    change_gates: dict[str, str] = field(default_factory=dict)
+
+    def gate_for_change(self, change: str) -> str | None:
+        """The policy gating a catalog change, ``none``, or None (a built-in rule allows it).
+
+        ``change`` is ``rename``, ``delete``, ``tags`` or ``descriptions``.
+        """
+        return self.change_gates.get(change)
 
     def gate_for_stage(self, stage: Stage) -> str | None:
         """The policy gating a move to ``stage`` (``none`` = ungated), or None (refused)."""
@@ -141,8 +163,8 @@ class RegistryConfig:
 
     def policy_files(self) -> set[str]:
         """Every policy file the gates name."""
-        return {g for g in (*self.stage_gates.values(), *self.alias_gates.values())
-                if g != UNGATED}
+        return {g for g in (*self.stage_gates.values(), *self.alias_gates.values(),
+                            *self.change_gates.values()) if g != UNGATED}
 
 
 def parse_config(data: bytes, *, what: str = "mlprov.toml") -> RegistryConfig:
@@ -170,6 +192,10 @@ def parse_config(data: bytes, *, what: str = "mlprov.toml") -> RegistryConfig:
             raise InputError(f"{what}: gates.stages: unknown stage {key!r}",
                              hint="stages are None, Staging, Production and Archived") from exc
         stages[stage] = value
+    unknown = sorted(set(parsed.gates.changes) - set(CHANGE_GATES))
+    if unknown:
+        raise InputError(f"{what}: gates.changes: unknown change {unknown[0]!r}",
+                         hint=f"the changes are {', '.join(CHANGE_GATES)}")
     names = [h.name for h in parsed.hooks]
     if len(set(names)) != len(names):
         raise InputError(f"{what}: two hooks share a name")
@@ -185,4 +211,5 @@ def parse_config(data: bytes, *, what: str = "mlprov.toml") -> RegistryConfig:
         checkpoint_every=parsed.checkpoint_every, policy_data=parsed.policy.data,
         stage_gates=stages, alias_gates=dict(parsed.gates.aliases),
         deliver_after_commit=parsed.events.deliver == "after-commit",
-        max_attempts=parsed.events.max_attempts, hooks=tuple(parsed.hooks))
+        max_attempts=parsed.events.max_attempts, hooks=tuple(parsed.hooks),
+        change_gates=dict(parsed.gates.changes))

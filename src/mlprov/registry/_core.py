@@ -38,6 +38,7 @@ from mlprov._internal.arguments import (
     optional,
 )
 from mlprov.registry import (
+    _annotations,
     _auditlog,
     _copy,
     _deploy,
@@ -51,6 +52,8 @@ from mlprov.registry import (
     _pull,
     _register,
     _relatives,
+    _rename,
+    _search,
     _settings_ops,
     _setup,
     _show,
@@ -58,6 +61,8 @@ from mlprov.registry import (
 )
 from mlprov.registry._arguments import (
     COUNT,
+    ORDER_BY,
+    PAGE_SIZE,
     PATH_OBJ,
     STAGE,
     THRESHOLDS,
@@ -65,6 +70,7 @@ from mlprov.registry._arguments import (
     URI,
     VERSION,
 )
+from mlprov.registry._catalog import ModelInfo, Page, VersionInfo
 from mlprov.registry._config import RegistryConfig
 from mlprov.registry._facts import VerifiedCache, VersionFacts
 from mlprov.registry._gate import PolicyCache
@@ -527,6 +533,182 @@ class Registry:
             VerificationError: the review does not verify for this version.
         """
         return _moves.add_review(self, name, version, review, actor=actor, reason=reason)
+
+    # ------------------------------------------------------------------ the catalog
+    # Descriptions, tags, search, renames and deletions (docs/registry.md#the-catalog).
+
+    @checked(name=TEXT, text=TEXT, version=optional(VERSION), reason=optional(TEXT),
+             actor=optional(TEXT))
+    def set_description(self, name: str, text: str, *, version: int | None = None,
+                        reason: str | None = None, actor: str | None = None) -> ChangeResult:
+        """Describe a model, or one version (``version``); ``""`` clears the description.
+
+        Signed and audited with the old and the new text (``model.describe``,
+        ``version.describe``); no policy gates it unless ``[gates.changes]``
+        names one for ``descriptions``.
+
+        Example:
+            registry.set_description("credit-risk", "Scores loan applications.")
+
+        Raises:
+            NotFoundError: unknown, renamed or deleted model or version.
+            InputError: the text is too long, holds control characters, or is the
+                current description.
+        """
+        return _annotations.set_description(self, name, text, version=version, reason=reason,
+                                            actor=actor)
+
+    @checked(name=TEXT, key=TEXT, value=TEXT, version=optional(VERSION), reason=optional(TEXT),
+             actor=optional(TEXT))
+    def set_tag(self, name: str, key: str, value: str = "", *, version: int | None = None,
+                reason: str | None = None, actor: str | None = None) -> ChangeResult:
+        """Set a tag of a model, or of one version (``version``); signed and audited.
+
+        The audit entry (``model.tag``, ``version.tag``) holds the old and the new
+        value; ``metrics``-like search on tags: ``tags.KEY = 'VALUE'``.
+
+        Example:
+            registry.set_tag("credit-risk", "team", "search", version=3)
+
+        Raises:
+            NotFoundError: unknown, renamed or deleted model or version.
+            InputError: a bad key or value, the same value again, or 100 tags already.
+        """
+        return _annotations.set_tag(self, name, key, value, version=version, reason=reason,
+                                    actor=actor)
+
+    @checked(name=TEXT, key=TEXT, version=optional(VERSION), reason=optional(TEXT),
+             actor=optional(TEXT))
+    def delete_tag(self, name: str, key: str, *, version: int | None = None,
+                   reason: str | None = None, actor: str | None = None) -> ChangeResult:
+        """Remove a tag of a model or of one version; signed and audited with its value.
+
+        Example:
+            registry.delete_tag("credit-risk", "team", version=3)
+
+        Raises:
+            NotFoundError: no such tag (or model, or version).
+        """
+        return _annotations.delete_tag(self, name, key, version=version, reason=reason,
+                                       actor=actor)
+
+    @checked(name=TEXT)
+    def model_info(self, name: str) -> ModelInfo:
+        """A model in use: its latest version, description, tags and aliases.
+
+        Example:
+            info = registry.model_info("credit-risk"); print(info.tags.get("team"))
+
+        Raises:
+            NotFoundError: unknown (renamed: the hint names the new name) or deleted.
+        """
+        return _annotations.model_info(self, name)
+
+    @checked(name=TEXT, version=VERSION)
+    def version_info(self, name: str, version: int) -> VersionInfo:
+        """A version in use: stage, digests, description, tags, aliases, eval metrics.
+
+        Example:
+            info = registry.version_info("credit-risk", 3); print(info.metrics["auc"])
+
+        Raises:
+            NotFoundError: unknown, renamed or deleted model or version.
+        """
+        return _annotations.version_info(self, name, version)
+
+    @checked(filter=optional(TEXT), order_by=optional(ORDER_BY), limit=PAGE_SIZE,
+             page_token=optional(TEXT))
+    def search_models(self, filter: str | None = None, *,
+                      order_by: str | list[str] | None = None, limit: int = 100,
+                      page_token: str | None = None) -> Page[ModelInfo]:
+        """One page of the models in use matching ``filter`` (MLflow's search syntax).
+
+        Fields: ``name``, ``alias``, ``stage`` (has a version there),
+        ``created_at``, ``description``, ``tags.KEY``; ``AND`` joins conditions.
+        ``order_by``: ``name`` or ``created_at``, ``ASC``/``DESC`` (default: by
+        name). Pass ``page.next_page_token`` back as ``page_token`` for the next page.
+
+        Example:
+            page = registry.search_models("name LIKE 'ranker-%' AND tags.team = 'search'")
+
+        Raises:
+            FilterError: the filter or order does not parse (``exit_code`` 2).
+            PageTokenError: a token of another query or registry, or changed.
+        """
+        return _search.search_models(self, filter, order_by=order_by, limit=limit,
+                                     page_token=page_token)
+
+    @checked(name=optional(TEXT), filter=optional(TEXT), order_by=optional(ORDER_BY),
+             limit=PAGE_SIZE, page_token=optional(TEXT))
+    def search_versions(self, name: str | None = None, *, filter: str | None = None,
+                        order_by: str | list[str] | None = None, limit: int = 100,
+                        page_token: str | None = None) -> Page[VersionInfo]:
+        """One page of the versions in use of ``name`` (or of every model) matching ``filter``.
+
+        Fields: ``name``, ``version``, ``stage``, ``alias``, ``identity``,
+        ``root_digest``, ``created_at``, ``description``, ``tags.KEY``,
+        ``metrics.KEY`` (the verified eval's metrics, indexed at registration).
+        ``order_by``: ``version``, ``created_at``, ``name`` or ``metrics.KEY``
+        (missing values last), ``ASC``/``DESC``; default newest first.
+
+        Example:
+            page = registry.search_versions("credit-risk", filter="metrics.`test/auc` > 0.85")
+
+        Raises:
+            NotFoundError: unknown (renamed: the hint names the new name) or deleted model.
+            FilterError: the filter or order does not parse (``exit_code`` 2).
+            PageTokenError: a token of another query or registry, or changed.
+        """
+        return _search.search_versions(self, name, filter, order_by=order_by, limit=limit,
+                                       page_token=page_token)
+
+    @checked(name=TEXT, new_name=TEXT, reason=optional(TEXT), actor=optional(TEXT))
+    def rename_model(self, name: str, new_name: str, *, reason: str | None = None,
+                     actor: str | None = None) -> ChangeResult:
+        """Rename a model; its versions, stages, aliases, reviews and tags follow it.
+
+        Signed and audited (``model.rename``); what was signed before keeps the old
+        name, and ``models:/OLD/...`` then fails with a hint naming the new one.
+
+        Example:
+            registry.rename_model("credit-risk", "credit-risk-eu", reason="EU only")
+
+        Raises:
+            NotFoundError: unknown or deleted model.
+            InputError: a model named ``new_name`` exists (or existed and was deleted).
+            PolicyDeniedError: a policy named under ``[gates.changes]`` said no.
+        """
+        return _rename.rename_model(self, name, new_name, reason=reason, actor=actor)
+
+    @checked(name=TEXT, reason=optional(TEXT), actor=optional(TEXT))
+    def delete_model(self, name: str, *, reason: str | None = None,
+                     actor: str | None = None) -> ChangeResult:
+        """Delete a model and its versions as tombstones (signed and audited).
+
+        They are no longer resolved, pulled or changed; their evidence, decisions
+        and audit trail stay and still verify. A model with an alias or a version
+        in Production is not deleted.
+
+        Example:
+            registry.delete_model("credit-risk-old", reason="retired")
+
+        Raises:
+            InputError: it has an alias or a version in Production (move them first).
+        """
+        return _rename.delete_model(self, name, reason=reason, actor=actor)
+
+    @checked(name=TEXT, version=VERSION, reason=TEXT, actor=optional(TEXT))
+    def delete_version(self, name: str, version: int, *, reason: str,
+                       actor: str | None = None) -> ChangeResult:
+        """Delete one version as a tombstone (see :meth:`delete_model`).
+
+        Example:
+            registry.delete_version("credit-risk", 2, reason="trained on leaked data")
+
+        Raises:
+            InputError: an alias points at it, or it is in Production (move it first).
+        """
+        return _rename.delete_version(self, name, version, reason=reason, actor=actor)
 
     # ------------------------------------------------------------------ history and views
 

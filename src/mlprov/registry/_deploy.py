@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlprov.canonical import canonical_json, loads_strict
 from mlprov.errors import InputError, VerificationError
+from mlprov.registry._catalog import missing_model
 from mlprov.registry._decisions import (
     DEPLOYMENT_PREDICATE,
     VSA_PREDICATE,
@@ -212,9 +213,10 @@ def _gate_members(registry: RegistryContext, tx: ReadTransaction, view: Deployme
         mname, mversion = member["name"], member["version"]
         uri = version_uri(mname, mversion)
         model_record = tx.get_version(mname, mversion)
-        if model_record is None or model_record.root_digest != member["rootDigest"]:
-            outcomes.append((uri, rule_outcome("deployment-member", allowed=False,
-                                               deny=("the pinned version is gone or changed",))))
+        if model_record is None or model_record.root_digest != member["rootDigest"] \
+                or model_record.deleted_seq is not None:
+            outcomes.append((uri, rule_outcome("deployment-member", allowed=False, deny=(
+                "the pinned version is gone, changed or deleted",))))
             continue
         try:
             facts = verify_for_gate(registry, tx, model_record)
@@ -340,11 +342,22 @@ def verified_members(registry: RegistryContext, tx: ReadTransaction, view: Deplo
         mname, mversion = member["name"], member["version"]
         uri = version_uri(mname, mversion)
         record = tx.get_version(mname, mversion)
+        if record is None and tx.get_model(mname) is None:  # renamed since (or never held)
+            found = missing_model(tx, mname)
+            raise NotFoundError(f"{deployment_uri(view.record.name, view.record.version)} "
+                                f"pins {uri}: {found}", hint="create a deployment version "
+                                "naming the versions as they are called now")
         if record is None or (record.root_digest, record.identity) != (
                 member["rootDigest"], member["identity"]):
             raise RegistryIntegrityError(
                 f"{deployment_uri(view.record.name, view.record.version)} pins {uri}, which "
                 "is gone from the registry or is not the version it pinned")
+        if record.deleted_seq is not None:
+            raise NotFoundError(
+                f"{deployment_uri(view.record.name, view.record.version)} pins {uri}, which "
+                f"was deleted (audit entry {record.deleted_seq})",
+                hint="a deleted version is not handed out; create a deployment version "
+                     "without it")
         facts = verify_record(registry, record, [], trust=trust, tx=tx)
         stage = verified_stage(tx, record, using, registry.settings.registry_id)
         out.append((DeploymentMember(

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +41,7 @@ from mlprov.registry._decisions import (
     verify_signed,
 )
 from mlprov.registry._uri import version_uri
-from mlprov.registry.interface import BlobStore, StoreError, VersionRecord
+from mlprov.registry.interface import BlobStore, RenameRecord, StoreError, VersionRecord
 from mlprov.trust import Trust
 
 if TYPE_CHECKING:
@@ -176,9 +176,54 @@ def materialize(blobs: BlobStore, files: dict[str, str], directory: Path) -> Non
         blobs.copy_to(digest, dest)
 
 
-def check_registration(decision_bytes: bytes, record: VersionRecord, trust: Trust
-                       ) -> SignedByRegistry:
+def check_renames(renames: Sequence[RenameRecord], name: str, trust: Trust,
+                  decisions: Callable[[str], bytes | None]) -> None:
+    """Verify the renames that lead to the model's current ``name``, oldest first.
+
+    Each must be a signed, accepted ``model.rename`` decision naming the same old
+    and new name and audit entry as its row, and together they must chain to ``name``.
+
+    Raises:
+        RegistryIntegrityError: a rename row disagrees with its decision, or the
+            chain is broken.
+    """
+    previous: RenameRecord | None = None
+    for rename in renames:
+        what = f"the decision renaming {rename.old_name} to {rename.new_name}"
+        decision = verify_signed(read_decision(decisions, rename.decision), trust, what=what,
+                                 predicate_type=VSA_PREDICATE)
+        change = change_of(decision)
+        if (change.get("kind"), change.get("from"), change.get("to"), change.get("auditSeq"),
+                decision.predicate.get("verificationResult")) != (
+                "model.rename", rename.old_name, rename.new_name, rename.seq, "PASSED"):
+            raise RegistryIntegrityError(f"the registry's rename row of {rename.old_name} "
+                                         f"(audit entry {rename.seq}) disagrees with {what}")
+        if previous is not None and (previous.new_name != rename.old_name
+                                     or previous.seq >= rename.seq):
+            raise RegistryIntegrityError(f"the renames of {name} do not follow each other")
+        previous = rename
+    if previous is not None and previous.new_name != name:
+        raise RegistryIntegrityError(f"the renames of {name} lead to {previous.new_name}")
+
+
+def registered_name(record: VersionRecord, registration: SignedByRegistry,
+                    renames: Sequence[RenameRecord]) -> str:
+    """The name the model had when ``registration`` was recorded (renames oldest first)."""
+    seq = change_of(registration).get("auditSeq")
+    name = record.name
+    for rename in reversed(renames):
+        if not isinstance(seq, int) or seq >= rename.seq:
+            break
+        name = rename.old_name
+    return name
+
+
+def check_registration(decision_bytes: bytes, record: VersionRecord, trust: Trust,
+                       renames: Sequence[RenameRecord] = ()) -> SignedByRegistry:
     """Verify the decision that registered ``record`` and that it binds the row.
+
+    ``renames`` (verified: :func:`check_renames`) say which name the model had
+    when it was registered: the decision names that one.
 
     Raises:
         RegistryIntegrityError: the row disagrees with the signed decision.
@@ -190,7 +235,8 @@ def check_registration(decision_bytes: bytes, record: VersionRecord, trust: Trus
     inputs = input_digests(decision)
     subjects = decision.statement.subject_sha256()
     problems = []
-    if decision.predicate.get("resourceUri") != version_uri(record.name, record.version):
+    registered = registered_name(record, decision, renames)
+    if decision.predicate.get("resourceUri") != version_uri(registered, record.version):
         problems.append(f"it registered {decision.predicate.get('resourceUri')}")
     if decision.predicate.get("verificationResult") != "PASSED" or \
             change.get("kind") != "model.register":
@@ -351,7 +397,8 @@ def verify_version(record: VersionRecord, *, trust: Trust, blobs: BlobStore,
                    review_digests: Iterable[str] = (), deep: bool = False,
                    cache: VerifiedCache | None = None, trust_key: str | None = None,
                    lookup: Callable[[str], list[VersionRecord]] | None = None,
-                   model_path: Path | None = None) -> VersionFacts:
+                   model_path: Path | None = None,
+                   renames: Sequence[RenameRecord] = ()) -> VersionFacts:
     """Re-verify ``record`` from the blob store (see the module docstring).
 
     Args:
@@ -369,6 +416,9 @@ def verify_version(record: VersionRecord, *, trust: Trust, blobs: BlobStore,
         model_path: an existing, empty directory handed to ``verify`` as the
             model (its files are the stored manifest; no byte is read there).
             Default: an empty directory made in the temporary work directory.
+        renames: the model's renames, oldest first (its rows; each is verified
+            against its signed decision): a version registered under an earlier
+            name is signed, and its provenance names, that name.
 
     Raises:
         RegistryIntegrityError: a row disagrees with signed data, or the
@@ -381,7 +431,8 @@ def verify_version(record: VersionRecord, *, trust: Trust, blobs: BlobStore,
     key = (record.registration, record.evidence_digest, record.files_digest,
            record.scan_digest or "", record.root_digest, record.identity, record.name,
            str(record.version), trust_key or "",
-           *(f"{label}={digest}" for label, digest in sorted(ancestors.items())))
+           *(f"{label}={digest}" for label, digest in sorted(ancestors.items())),
+           *(f"rename={r.decision}" for r in renames))
     use_cache = cache is not None and trust_key is not None
     cached = cache.get(key) if cache is not None and use_cache else None
     digests = list(review_digests)
@@ -400,8 +451,9 @@ def verify_version(record: VersionRecord, *, trust: Trust, blobs: BlobStore,
             facts = VersionFacts(record=record, verdict=verdict, registration=registration,
                                  manifest=manifest, evidence=evidence, scan=scan)
         else:
+            check_renames(renames, record.name, trust, decisions)
             registration = check_registration(read_decision(decisions, record.registration),
-                                              record, trust)
+                                              record, trust, renames)
             search: list[Path] = []
             if ancestors:
                 search.append(scratch() / "parents")
@@ -411,7 +463,8 @@ def verify_version(record: VersionRecord, *, trust: Trust, blobs: BlobStore,
                 model = scratch() / "model"
                 model.mkdir()
             facts = _verify_uncached(record, registration, trust, blobs, deep,
-                                     scratch if deep else None, what, model, search)
+                                     scratch if deep else None, what, model, search,
+                                     registered_name(record, registration, renames))
             if cache is not None and use_cache:
                 cache.put(key, (facts.registration, facts.evidence, facts.manifest,
                                 facts.verdict, facts.scan))
@@ -433,7 +486,8 @@ def verify_version(record: VersionRecord, *, trust: Trust, blobs: BlobStore,
 
 def _verify_uncached(record: VersionRecord, registration: SignedByRegistry, trust: Trust,
                      blobs: BlobStore, deep: bool, scratch: Callable[[], Path] | None,
-                     what: str, model: Path, search: list[Path]) -> VersionFacts:
+                     what: str, model: Path, search: list[Path],
+                     registered: str) -> VersionFacts:
     from mlprov.registry._blobsource import BlobEvidenceSource
     from mlprov.verification import verify
 
@@ -456,8 +510,9 @@ def _verify_uncached(record: VersionRecord, registration: SignedByRegistry, trus
                                      f"against the registry's trust: {detail}",
                                      hint="if the trust file changed, re-attest the "
                                           "model or restore the signer's key")
-    # A copy registered under another name: its signed registration names the evidence's.
-    evidence_name = change_of(registration).get("evidenceName", record.name)
+    # A copy registered under another name: its signed registration names the evidence's;
+    # otherwise the evidence names the model as it was called then (``registered``: renames).
+    evidence_name = change_of(registration).get("evidenceName", registered)
     mismatch = [label for label, stored, verified in (
         ("root digest", record.root_digest, verdict.root_digest),
         ("identity", record.identity, verdict.identity),
@@ -487,6 +542,8 @@ def _verify_reviews(digests: list[str], record: VersionRecord, verdict: Any, tru
         paths.append(path)
     from mlprov.reviews import provenance_digest
 
+    # The name the version's provenance signs (a model renamed or copied under another
+    # name keeps its reviews).
     return list(verify_reviews(paths, trust, root_digest=record.root_digest,
                                identity=record.identity, name=verdict.name,
                                provenance=provenance_digest(verdict)))

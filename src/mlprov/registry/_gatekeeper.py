@@ -114,16 +114,18 @@ def verify_record(registry: RegistryContext, record: VersionRecord, reviews: lis
         with registry.metadata.read() as read_tx:
             return verify_record(registry, record, reviews, deep=deep, trust=trust, tx=read_tx)
     stand_in = _stand_in_model(registry.home)
+    renames = tx.renames_of(record.name)  # a renamed model's versions name an older name
     if trust is not None:
         return _facts.verify_version(record, trust=trust, blobs=registry.blobs,
                                      decisions=tx.get_decision, review_digests=reviews,
-                                     deep=deep, lookup=tx.find_by_root, model_path=stand_in)
+                                     deep=deep, lookup=tx.find_by_root, model_path=stand_in,
+                                     renames=renames)
     settings = registry.settings
     registry_trust = settings.trust
     return _facts.verify_version(record, trust=registry_trust, blobs=registry.blobs,
                                  decisions=tx.get_decision, review_digests=reviews, deep=deep,
                                  cache=registry.verified, trust_key=settings.trust_digest,
-                                 lookup=tx.find_by_root, model_path=stand_in)
+                                 lookup=tx.find_by_root, model_path=stand_in, renames=renames)
 
 
 def _stand_in_model(home: Path) -> Path | None:

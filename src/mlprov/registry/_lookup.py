@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlprov.registry import _facts
+from mlprov.registry._catalog import need_model
 from mlprov.registry._gate import rule_outcome
 from mlprov.registry._gatekeeper import verify_record
 from mlprov.registry._head import check_decision_in_log, check_head_file
@@ -24,7 +25,7 @@ from mlprov.registry._records import (
     resolve_uri,
 )
 from mlprov.registry._uri import ModelUri, check_name, check_version, parse_model_uri, version_uri
-from mlprov.registry.interface import NotFoundError, Stage, VersionRecord
+from mlprov.registry.interface import Stage, VersionRecord
 
 if TYPE_CHECKING:
     from mlprov.registry._context import RegistryContext
@@ -95,17 +96,19 @@ def get_version(registry: RegistryContext, name: str, version: int) -> VersionRe
 
 def verify_version(registry: RegistryContext, name: str, version: int, *, deep: bool = False,
                    trust: Trust | None = None) -> VersionFacts:
-    """Re-verify a stored version from the blob store (see :mod:`._facts`)."""
+    """Re-verify a stored version from the blob store (see :mod:`._facts`).
+
+    A deleted version too: its evidence and decisions stay, and still verify.
+    """
     with registry.metadata.read() as tx:
-        record = need_version(tx, name, version)
+        record = need_version(tx, name, version, deleted=True)
         reviews = [r.digest for r in tx.list_reviews(name, version)]
     return verify_record(registry, record, reviews, deep=deep, trust=trust)
 
 
 def iter_versions(registry: RegistryContext, name: str) -> Iterator[VersionRecord]:
-    """Every version of ``name`` (a generator: nothing is read until the first ``next``)."""
+    """Every version in use of ``name`` (a generator: nothing is read until the first ``next``)."""
     with registry.metadata.read() as tx:
-        if tx.get_model(name) is None:
-            raise NotFoundError(f"no model named {name!r} in the registry")
+        need_model(tx, name)
         records = tx.list_versions(name)
     yield from records

@@ -197,6 +197,7 @@ def add_review(registry: RegistryContext, name: str, version: int, review: Path 
     facts = verify_version(registry, name, version)
     from mlprov.reviews import provenance_digest
 
+    # The name the version's provenance signs (a model renamed since keeps it).
     reviews = list(verify_reviews([path], registry.settings.trust,
                                   root_digest=facts.record.root_digest,
                                   identity=facts.record.identity, name=facts.verdict.name,

@@ -18,13 +18,13 @@ import contextlib
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlprov.errors import InputError
 from mlprov.hashing import hash_path
-from mlprov.registry._audit import check_entry, entry_from_record
+from mlprov.registry._audit import Entry, check_entry, entry_from_record
 from mlprov.registry._decisions import (
     VSA_PREDICATE,
     SignedByRegistry,
@@ -70,6 +70,10 @@ def check_placement(tx: ReadTransaction, resolved: Resolved, decision_bytes: byt
                     trust: Trust, registry_id: str) -> SignedByRegistry:
     """Verify the decision behind ``resolved`` (see the module docstring, step 1).
 
+    The decision names the model as it was called then; the log from its entry
+    to the head must lead from that name to the model's name now (renames), and
+    hold no deletion of the version.
+
     Raises:
         RegistryIntegrityError: the decision does not support the resolution.
         SignatureError: it is not signed by a registry key the trust names.
@@ -81,7 +85,8 @@ def check_placement(tx: ReadTransaction, resolved: Resolved, decision_bytes: byt
     change = change_of(decision)
     kinds, target, scope = _expected_change(resolved)
     problems = []
-    if decision.predicate.get("resourceUri") != version_uri(record.name, record.version):
+    decided = _decided_name(decision.predicate.get("resourceUri"), record.version)
+    if decided is None:
         problems.append(f"it is about {decision.predicate.get('resourceUri')}")
     if decision.statement.subject_sha256() != {record.root_digest.removeprefix("sha256:")}:
         problems.append("it names another root digest")
@@ -100,31 +105,47 @@ def check_placement(tx: ReadTransaction, resolved: Resolved, decision_bytes: byt
     if problems:
         raise RegistryIntegrityError(f"{what} does not match the registry's records: "
                                      f"{'; '.join(problems)}")
+    assert decided is not None
     seq = change.get("auditSeq")
     if not isinstance(seq, int):
         raise RegistryIntegrityError(f"{what} names no audit entry")
     check_latest(tx, decision_bytes, seq, name=record.name, version=record.version,
-                 target=target, scope=scope, what=what)
+                 target=target, scope=scope, what=what, decided=decided)
     return decision
 
 
+def _decided_name(resource_uri: object, version: int) -> str | None:
+    """The model name a decision about ``models:/NAME/version`` names, else None."""
+    if not isinstance(resource_uri, str) or not resource_uri.startswith("models:/"):
+        return None
+    name, _, number = resource_uri[len("models:/"):].rpartition("/")
+    return name if name and number == str(version) else None
+
+
 def check_latest(tx: ReadTransaction, decision_bytes: bytes, seq: int, *, name: str,
-                 version: int, target: str | None, scope: Scope, what: str) -> None:
+                 version: int, target: str | None, scope: Scope, what: str,
+                 decided: str | None = None) -> None:
     """Check that nothing after a decision's audit entry superseded it.
 
     The entry (``seq``) holds the decision, about ``version``; the chain from it
     is intact; no later accepted entry of ``name`` and ``target`` supersedes it.
+    ``decided``: a model version's decision, made when the model was called that;
+    the walk follows every rename of the model from it, must end at ``name``, and
+    refuses a deletion of the version on the way.
 
     Raises:
-        RegistryIntegrityError: otherwise (a row replaying an old decision, a broken log).
+        RegistryIntegrityError: otherwise (a row replaying an old decision, a broken log,
+            a row renamed or brought back from deletion outside the registry).
     """
     from mlprov.registry._uri import sha256_digest
 
     entry_record = tx.audit_entry(seq)
-    if entry_record is None or entry_record.decision != sha256_digest(decision_bytes):
+    if entry_record is None or entry_record.decision != sha256_digest(decision_bytes) \
+            or sha256_digest(entry_record.body) != entry_record.entry_hash:
         raise RegistryIntegrityError(f"{what} is not the one audit entry {seq} records")
     prev = entry_record.entry_hash
     expected = seq + 1
+    current = decided if decided is not None else name
     for later in tx.iter_audit(since=seq):
         entry, problems = check_entry(later, prev, expected)
         if problems:
@@ -133,16 +154,40 @@ def check_latest(tx: ReadTransaction, decision_bytes: bytes, seq: int, *, name: 
                                          hint="run `mlprov audit verify`")
         assert entry is not None
         prev, expected = later.entry_hash, later.seq + 1
-        if not entry.accepted or entry.name != name or entry.target != target:
+        if not entry.accepted:
+            continue
+        if decided is not None:
+            if entry.kind == "model.rename" and entry.details.get("from") == current:
+                current = str(entry.details.get("to"))
+                continue
+            if entry.name == current and _deletes(entry, version):
+                raise RegistryIntegrityError(
+                    f"{version_uri(current, version)} was deleted by audit entry "
+                    f"{entry.seq}: the registry's row was changed to hand it out again")
+        if entry.name != current or entry.target != target:
             continue
         if scope == "none" or (scope == "version" and entry.version != version):
             continue
         raise RegistryIntegrityError(
             f"{what} was superseded by audit entry {entry.seq} ({entry.kind}); the registry's "
             "row replays an old decision")
+    if current != name:
+        raise RegistryIntegrityError(
+            f"{what}: the log calls the model {current!r} now, the registry's row "
+            f"{name!r}: the row was changed")
     entry = entry_from_record(entry_record)
     if entry.version != version:
         raise RegistryIntegrityError(f"audit entry {seq} is about version {entry.version}")
+
+
+def _deletes(entry: Entry, version: int) -> bool:
+    """Whether an accepted entry about the model deleted ``version``."""
+    if entry.kind == "version.delete":
+        return entry.version == version
+    if entry.kind == "model.delete":
+        deleted = entry.details.get("versions")
+        return isinstance(deleted, list) and version in deleted
+    return False
 
 
 @dataclass(frozen=True)
@@ -204,6 +249,13 @@ def prepare(registry: RegistryContext, uri: str, trust: Trust | None, *,
         resolved = resolve_uri(tx, parsed, allow_archived=allow_archived)
         decision_bytes = read_decision(tx.get_decision, resolved.decision)
         check_placement(tx, resolved, decision_bytes, trust, registry.settings.registry_id)
+        if resolved.via != "version" and tx.renames_of(resolved.name):
+            # A renamed model: the log from the registration must lead to this name too.
+            registration = replace(resolved, uri=version_uri(resolved.name, resolved.version),
+                                   decision=resolved.record.registration, via="version")
+            check_placement(tx, registration, read_decision(tx.get_decision,
+                                                            registration.decision),
+                            trust, registry.settings.registry_id)
         reviews = [r.digest for r in tx.list_reviews(resolved.name, resolved.version)]
         facts = verify_record(registry, resolved.record, reviews, trust=override, tx=tx)
     return resolved, facts

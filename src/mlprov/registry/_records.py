@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlprov.canonical import loads_strict
 from mlprov.errors import VerificationError
+from mlprov.registry._catalog import need_model
 from mlprov.registry._gate import GateOutcome
 from mlprov.registry._uri import ModelUri, version_uri
 from mlprov.registry.interface import (
@@ -251,13 +252,23 @@ def denied_message(result: ChangeResult) -> str:
     return f"denied by {policy}: {what}: {reasons} (audit entry {result.seq})"
 
 
-def need_version(tx: ReadTransaction, name: str, version: int) -> VersionRecord:
+def need_version(tx: ReadTransaction, name: str, version: int, *,
+                 deleted: bool = False) -> VersionRecord:
+    """The version ``name`` ``version``; a deleted one (or a deleted model's) with ``deleted``.
+
+    Raises:
+        NotFoundError: unknown model (renamed: the hint names the new name) or
+            version, or deleted.
+    """
     record = tx.get_version(name, version)
+    need_model(tx, name, deleted=deleted)
     if record is None:
-        if tx.get_model(name) is None:
-            raise NotFoundError(f"no model named {name!r} in the registry")
         raise NotFoundError(f"{name} has no version {version}",
                             hint=f"`mlprov models show {name}` lists its versions")
+    if record.deleted_seq is not None and not deleted:
+        raise NotFoundError(f"{name} v{version} was deleted (audit entry {record.deleted_seq})",
+                            hint="a deleted version is not resolved, pulled or changed; its "
+                                 f"history stays: `mlprov audit log --name {name}`")
     return record
 
 
@@ -293,8 +304,7 @@ def resolve_uri(tx: ReadTransaction, uri: ModelUri, *, allow_archived: bool = Fa
 
 def _lookup(tx: ReadTransaction, uri: ModelUri) -> Resolved:
     name = uri.name
-    if tx.get_model(name) is None:
-        raise NotFoundError(f"no model named {name!r} in the registry")
+    need_model(tx, name)
     if uri.alias is not None:
         alias = tx.get_alias(name, uri.alias)
         if alias is None:

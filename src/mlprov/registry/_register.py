@@ -89,6 +89,7 @@ def register(registry: RegistryContext, model: Path | str, *, evidence: Path | s
     evidence_digest = blobs.put_bytes(evidence_map_document(evidence_files)).digest
     scan_digest = _scan(registry, model_path, verdict)
     parents = _parents_key(verdict.provenance.predicate if verdict.provenance else {})
+    metrics = indexed_metrics(verdict)
     _faults.point("register.blobs-stored")
 
     def run() -> RegisterResult:
@@ -128,6 +129,8 @@ def register(registry: RegistryContext, model: Path | str, *, evidence: Path | s
                 details["evidenceName"] = evidence_name
             if origin is not None:
                 details["copiedFrom"] = origin
+            if metrics:  # indexed for search; audit verify replays them from here
+                details["metrics"] = metrics
             pending = PendingChange(
                 kind="model.register", name=name, version=number, target="version",
                 actor=who, reason=reason, outcome=rule_outcome("registration"),
@@ -144,6 +147,7 @@ def register(registry: RegistryContext, model: Path | str, *, evidence: Path | s
 
             def apply(decision: str, seq: int, _time: str) -> None:
                 tx.insert_version(_replace(record, registration=decision, created_seq=seq))
+                tx.set_version_metrics(name, number, metrics)
 
             result = record_change(registry, tx, pending, apply)
             return RegisterResult(name=name, version=number, identity=verdict.identity or "",
@@ -158,6 +162,27 @@ def register(registry: RegistryContext, model: Path | str, *, evidence: Path | s
             allowed=True, deny=(), warn=(), policy_uri="", policy_digest="",
             decision=registered.decision or "", seq=registered.seq))
     return registered
+
+
+#: Eval metrics indexed for search per version, at most (by name), and their name's length.
+MAX_INDEXED_METRICS = 1000
+_MAX_METRIC_NAME = 250
+
+
+def indexed_metrics(verdict: Any) -> dict[str, float]:
+    """The verified eval's overall metrics that ``metrics.NAME`` filters search.
+
+    Finite numbers with names of at most 250 characters, the first 1000 by name.
+    """
+    import math
+
+    evaluation = getattr(verdict, "evaluation", None)
+    metrics = getattr(evaluation, "metrics", None) or {}
+    kept = {key: float(value) for key, value in sorted(metrics.items())
+            if isinstance(key, str) and len(key) <= _MAX_METRIC_NAME
+            and isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value)}
+    return dict(list(kept.items())[:MAX_INDEXED_METRICS])
 
 
 def _verify_for_registration(registry: RegistryContext, model: Path, evidence: Path) -> Any:

@@ -10,7 +10,7 @@ Strings in them come from evidence and are hostile: the CLI escapes them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -243,6 +243,9 @@ class VersionDetails:
     reviews: tuple[ReviewFact, ...]
     aliases: tuple[AliasFact, ...]
     history: tuple[HistoryEntry, ...]
+    #: The catalog's (audited; ``audit verify`` replays them): not part of the evidence.
+    description: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def to_json_dict(self) -> dict[str, Any]:
         """As printed by ``mlprov models show NAME --version N --json``."""
@@ -262,6 +265,7 @@ class VersionDetails:
             "reviews": [r.to_json_dict() for r in self.reviews],
             "aliases": [a.to_json_dict() for a in self.aliases],
             "history": [h.to_json_dict() for h in self.history],
+            "description": self.description, "tags": dict(self.tags),
         }
 
 

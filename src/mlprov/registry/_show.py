@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from mlprov.errors import MlprovError
 from mlprov.evidence import EVAL_FILE
 from mlprov.registry._audit import entry_from_record
+from mlprov.registry._catalog import frozen_mapping, name_periods
 from mlprov.registry._decisions import VSA_PREDICATE, change_of, verify_signed
 from mlprov.registry._facts import RegistryIntegrityError, read_decision
 from mlprov.registry._gatekeeper import verify_record
@@ -122,12 +123,16 @@ def verified_aliases(tx: ReadTransaction, record: VersionRecord, trust: Trust,
 
 def _history(tx: ReadTransaction, record: VersionRecord, anchor: Trust, registry_id: str
              ) -> tuple[HistoryEntry, ...]:
-    """The audit entries about the version, each checked against its hash and decision."""
+    """The audit entries about the version, each checked against its hash and decision.
+
+    Under each name the model had (renames), oldest first.
+    """
     entries = []
-    for stored in tx.audit_entries(name=record.name):
-        if stored.version != record.version:
-            continue
-        entries.append(_checked_entry(tx, stored, anchor, registry_id))
+    for period_name, after, until in name_periods(tx, record.name):
+        for stored in tx.audit_entries(name=period_name, since=after, until=until):
+            if stored.version != record.version or (until is not None and stored.seq >= until):
+                continue
+            entries.append(_checked_entry(tx, stored, anchor, registry_id))
     return tuple(entries)
 
 
@@ -232,6 +237,7 @@ def show_version(registry: RegistryContext, name: str, version: int, *,
         stage = verified_stage(tx, record, using, registry_id)
         aliases = verified_aliases(tx, record, using, registry_id)
         history = _history(tx, record, anchor, registry_id)
+        tags = tx.version_tags([(name, version)]).get((name, version), {})
         parents = parent_links(tx, facts)
         kids = children(registry, tx, record, trust=trust)
     builder, inputs = _inputs(facts)
@@ -247,7 +253,7 @@ def show_version(registry: RegistryContext, name: str, version: int, *,
         evaluation=_evaluation(facts), sbom=_sbom(facts),
         lineage=lineage.status if lineage is not None else "absent",
         parents=parents, children=kids, reviews=_reviews(facts), aliases=aliases,
-        history=history)
+        history=history, description=record.description, tags=frozen_mapping(tags))
 
 
 def _registered_at(history: tuple[HistoryEntry, ...], record: VersionRecord) -> str:

@@ -21,7 +21,7 @@ ordered steps in :data:`MIGRATIONS` (``mlprov registry upgrade``).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +51,8 @@ from sqlalchemy import (
     inspect,
     or_,
     select,
+    text,
+    tuple_,
     update,
 )
 from sqlalchemy.engine import Connection, Engine, Row, make_url
@@ -65,6 +67,8 @@ from sqlalchemy.types import TypeEngine
 
 from mlprov.errors import InputError
 from mlprov.registry._blobs import fsync_enabled
+from mlprov.registry._filter import SearchQuery
+from mlprov.registry._sqlsearch import CatalogTables, model_search, version_search
 from mlprov.registry.interface import (
     AliasRecord,
     AuditRecord,
@@ -77,10 +81,12 @@ from mlprov.registry.interface import (
     NotFoundError,
     ReadTransaction,
     RegistryBusyError,
+    RenameRecord,
     ReviewRecord,
     Stage,
     StoreConflictError,
     StoreError,
+    TagRecord,
     VersionRecord,
     WriteTransaction,
 )
@@ -107,6 +113,11 @@ def _str(length: int) -> TypeEngine[str]:
     return String(length).with_variant(Text(collation="C"), "postgresql")
 
 
+def _text() -> TypeEngine[str]:
+    """Unbounded text: TEXT on SQLite, ``TEXT COLLATE "C"`` (byte order) on PostgreSQL."""
+    return Text().with_variant(Text(collation="C"), "postgresql")
+
+
 metadata = MetaData()
 
 registry_state = Table(
@@ -120,6 +131,8 @@ models = Table(
     Column("id", _int(), primary_key=True, autoincrement=True),
     Column("name", _str(200), nullable=False, unique=True),
     Column("created_at", _str(40), nullable=False),
+    Column("description", _text()),  # schema 2
+    Column("deleted_seq", _int()),  # schema 2: the audit entry that deleted the model
 )
 
 versions = Table(
@@ -137,10 +150,13 @@ versions = Table(
     Column("stage_decision", _str(80)),
     Column("created_at", _str(40), nullable=False),
     Column("created_seq", _int(), nullable=False),
+    Column("description", _text()),  # schema 2
+    Column("deleted_seq", _int()),  # schema 2: the audit entry that deleted the version
 )
 Index("ix_versions_identity", versions.c.model_id, versions.c.identity)
 Index("ix_versions_stage", versions.c.model_id, versions.c.stage, versions.c.version)
 Index("ix_versions_root", versions.c.root_digest)
+ix_versions_created = Index("ix_versions_created", versions.c.created_at)  # schema 2
 
 aliases = Table(
     "aliases", metadata,
@@ -152,6 +168,7 @@ aliases = Table(
     Column("updated_at", _str(40), nullable=False),
     ForeignKeyConstraint(["model_id", "version"], ["versions.model_id", "versions.version"]),
 )
+ix_aliases_alias = Index("ix_aliases_alias", aliases.c.alias)  # schema 2: search by alias
 
 reviews = Table(
     "reviews", metadata,
@@ -231,6 +248,59 @@ deployments = Table(
 )
 
 
+# Schema 2: the catalog (descriptions and the tombstones above, tags, indexed eval
+# metrics, renames). Tag values are at most 1000 characters so that a (key, value)
+# index entry stays within PostgreSQL's B-tree row limit.
+
+model_tags = Table(
+    "model_tags", metadata,
+    Column("model_id", _int(), ForeignKey("models.id"), primary_key=True),
+    Column("key", _str(250), primary_key=True),
+    Column("value", _str(1000), nullable=False),
+    Column("seq", _int(), nullable=False),
+    Column("updated_at", _str(40), nullable=False),
+)
+Index("ix_model_tags_value", model_tags.c.key, model_tags.c.value)
+
+version_tags = Table(
+    "version_tags", metadata,
+    Column("model_id", _int(), primary_key=True),
+    Column("version", _int(), primary_key=True, autoincrement=False),
+    Column("key", _str(250), primary_key=True),
+    Column("value", _str(1000), nullable=False),
+    Column("seq", _int(), nullable=False),
+    Column("updated_at", _str(40), nullable=False),
+    ForeignKeyConstraint(["model_id", "version"], ["versions.model_id", "versions.version"]),
+)
+Index("ix_version_tags_value", version_tags.c.key, version_tags.c.value)
+
+version_metrics = Table(
+    "version_metrics", metadata,
+    Column("model_id", _int(), primary_key=True),
+    Column("version", _int(), primary_key=True, autoincrement=False),
+    Column("key", _str(250), primary_key=True),
+    Column("value", Float(precision=53), nullable=False),
+    ForeignKeyConstraint(["model_id", "version"], ["versions.model_id", "versions.version"]),
+)
+Index("ix_version_metrics_value", version_metrics.c.key, version_metrics.c.value)
+
+model_renames = Table(
+    "model_renames", metadata,
+    Column("seq", _int(), primary_key=True, autoincrement=False),
+    Column("model_id", _int(), ForeignKey("models.id"), nullable=False),
+    Column("old_name", _str(200), nullable=False),
+    Column("new_name", _str(200), nullable=False),
+    Column("decision", _str(80), nullable=False),
+    Column("time", _str(40), nullable=False),
+)
+Index("ix_model_renames_old", model_renames.c.old_name, model_renames.c.seq)
+Index("ix_model_renames_model", model_renames.c.model_id, model_renames.c.seq)
+
+_CATALOG = CatalogTables(models=models, versions=versions, aliases=aliases,
+                         model_tags=model_tags, version_tags=version_tags,
+                         version_metrics=version_metrics)
+
+
 def sqlite_url(path: Path) -> str:
     """The SQLAlchemy URL of a SQLite database file."""
     return f"sqlite+pysqlite:///{path}"
@@ -300,7 +370,8 @@ class _Read(ReadTransaction):
             registration=row.registration, scan_digest=row.scan_digest,
             reproducible=bool(row.reproducible), stage=Stage(row.stage),
             stage_decision=row.stage_decision, created_at=row.created_at,
-            created_seq=row.created_seq)
+            created_seq=row.created_seq, description=row.description,
+            deleted_seq=row.deleted_seq)
 
     @staticmethod
     def _audit(row: Row[Any]) -> AuditRecord:
@@ -338,22 +409,32 @@ class _Read(ReadTransaction):
         # kept for the lookups that follow: resolve asks for the model, then its alias.
         latest = (select(func.max(versions.c.version)).where(versions.c.model_id == models.c.id)
                   .scalar_subquery())
-        row = self.conn.execute(select(models.c.id, models.c.created_at, latest.label("latest"))
+        row = self.conn.execute(select(models.c.id, models.c.created_at, models.c.description,
+                                       models.c.deleted_seq, latest.label("latest"))
                                 .where(models.c.name == name)).first()
         self._model_ids[name] = None if row is None else row.id
         if row is None:
             return None
-        return ModelRecord(name=name, created_at=row.created_at, latest_version=row.latest or 0)
+        return ModelRecord(name=name, created_at=row.created_at, latest_version=row.latest or 0,
+                           description=row.description, deleted_seq=row.deleted_seq)
 
-    def list_models(self) -> list[ModelRecord]:
+    def _models(self, *, deleted: bool) -> list[ModelRecord]:
         latest = (select(versions.c.model_id, func.max(versions.c.version).label("latest"))
                   .group_by(versions.c.model_id).subquery())
-        rows = self.conn.execute(
-            select(models.c.name, models.c.created_at, latest.c.latest)
-            .select_from(models.outerjoin(latest, latest.c.model_id == models.c.id))
-            .order_by(models.c.name))
-        return [ModelRecord(name=r.name, created_at=r.created_at, latest_version=r.latest or 0)
-                for r in rows]
+        query = (select(models, latest.c.latest)
+                 .select_from(models.outerjoin(latest, latest.c.model_id == models.c.id))
+                 .order_by(models.c.name))
+        if not deleted:
+            query = query.where(models.c.deleted_seq.is_(None))
+        return [ModelRecord(name=r.name, created_at=r.created_at, latest_version=r.latest or 0,
+                            description=r.description, deleted_seq=r.deleted_seq)
+                for r in self.conn.execute(query)]
+
+    def list_models(self) -> list[ModelRecord]:
+        return self._models(deleted=False)
+
+    def all_models(self) -> list[ModelRecord]:
+        return self._models(deleted=True)
 
     # -- versions
     def get_version(self, name: str, version: int) -> VersionRecord | None:
@@ -370,7 +451,8 @@ class _Read(ReadTransaction):
         model_id = self._model_id(name)
         if model_id is None:
             return []
-        query = select(versions).where(versions.c.model_id == model_id)
+        query = select(versions).where(versions.c.model_id == model_id,
+                                       versions.c.deleted_seq.is_(None))
         if stage is not None:
             query = query.where(versions.c.stage == stage.value)
         order = versions.c.version.desc() if descending else versions.c.version
@@ -384,8 +466,8 @@ class _Read(ReadTransaction):
         if model_id is None:
             return []
         rows = self.conn.execute(select(versions).where(
-            versions.c.model_id == model_id, versions.c.identity == identity
-        ).order_by(versions.c.version))
+            versions.c.model_id == model_id, versions.c.identity == identity,
+            versions.c.deleted_seq.is_(None)).order_by(versions.c.version))
         return [self._version(name, r) for r in rows]
 
     def find_by_root(self, root_digest: str, *, limit: int = 16) -> list[VersionRecord]:
@@ -402,7 +484,8 @@ class _Read(ReadTransaction):
         if model_id is None:
             return counts
         rows = self.conn.execute(select(versions.c.stage, func.count()).where(
-            versions.c.model_id == model_id).group_by(versions.c.stage))
+            versions.c.model_id == model_id, versions.c.deleted_seq.is_(None)
+        ).group_by(versions.c.stage))
         for stage, count in rows:
             counts[Stage(stage)] = count
         return counts
@@ -414,6 +497,146 @@ class _Read(ReadTransaction):
             .order_by(versions.c.created_seq))
         for row in rows:
             yield self._version(row.name, row)
+
+    # -- the catalog: tags, metrics, renames, search
+    def _ids(self, names: Sequence[str]) -> dict[int, str]:
+        if not names:
+            return {}
+        rows = self.conn.execute(select(models.c.id, models.c.name).where(
+            models.c.name.in_(sorted(set(names)))))
+        return {r.id: r.name for r in rows}
+
+    def list_tags(self, name: str, version: int | None = None) -> list[TagRecord]:
+        model_id = self._model_id(name)
+        if model_id is None:
+            return []
+        if version is None:
+            rows = self.conn.execute(select(model_tags).where(
+                model_tags.c.model_id == model_id).order_by(model_tags.c.key))
+            return [TagRecord(name=name, version=None, key=r.key, value=r.value, seq=r.seq,
+                              updated_at=r.updated_at) for r in rows]
+        rows = self.conn.execute(select(version_tags).where(
+            version_tags.c.model_id == model_id, version_tags.c.version == version
+        ).order_by(version_tags.c.key))
+        return [TagRecord(name=name, version=version, key=r.key, value=r.value, seq=r.seq,
+                          updated_at=r.updated_at) for r in rows]
+
+    def model_tags(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
+        ids = self._ids(names)
+        out: dict[str, dict[str, str]] = {}
+        if ids:
+            rows = self.conn.execute(select(model_tags).where(
+                model_tags.c.model_id.in_(sorted(ids))).order_by(model_tags.c.key))
+            for r in rows:
+                out.setdefault(ids[r.model_id], {})[r.key] = r.value
+        return out
+
+    def _per_version(self, table: Table, keys: Sequence[tuple[str, int]]
+                     ) -> dict[tuple[str, int], dict[str, Any]]:
+        ids = self._ids([name for name, _v in keys])
+        by_name = {name: model_id for model_id, name in ids.items()}
+        wanted = [(by_name[n], v) for n, v in keys if n in by_name]
+        out: dict[tuple[str, int], dict[str, Any]] = {}
+        for start in range(0, len(wanted), 500):
+            rows = self.conn.execute(select(table).where(
+                tuple_(table.c.model_id, table.c.version).in_(wanted[start:start + 500])
+            ).order_by(table.c.key))
+            for r in rows:
+                out.setdefault((ids[r.model_id], r.version), {})[r.key] = r.value
+        return out
+
+    def version_tags(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int],
+                                                                    dict[str, str]]:
+        return self._per_version(version_tags, keys)
+
+    def version_metrics(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int],
+                                                                       dict[str, float]]:
+        return self._per_version(version_metrics, keys)
+
+    def aliases_of(self, names: Sequence[str]) -> dict[str, list[AliasRecord]]:
+        ids = self._ids(names)
+        out: dict[str, list[AliasRecord]] = {}
+        if ids:
+            rows = self.conn.execute(select(aliases).where(
+                aliases.c.model_id.in_(sorted(ids))).order_by(aliases.c.alias))
+            for r in rows:
+                name = ids[r.model_id]
+                out.setdefault(name, []).append(AliasRecord(
+                    name=name, alias=r.alias, version=r.version, decision=r.decision, seq=r.seq,
+                    updated_at=r.updated_at))
+        return out
+
+    def all_tags(self) -> list[TagRecord]:
+        out = [TagRecord(name=r.name, version=None, key=r.key, value=r.value, seq=r.seq,
+                         updated_at=r.updated_at)
+               for r in self.conn.execute(
+                   select(models.c.name, model_tags).select_from(
+                       model_tags.join(models, models.c.id == model_tags.c.model_id))
+                   .order_by(models.c.name, model_tags.c.key))]
+        out.extend(TagRecord(name=r.name, version=r.version, key=r.key, value=r.value,
+                             seq=r.seq, updated_at=r.updated_at)
+                   for r in self.conn.execute(
+                       select(models.c.name, version_tags).select_from(
+                           version_tags.join(models, models.c.id == version_tags.c.model_id))
+                       .order_by(models.c.name, version_tags.c.version, version_tags.c.key)))
+        return out
+
+    def all_metrics(self) -> dict[tuple[str, int], dict[str, float]]:
+        out: dict[tuple[str, int], dict[str, float]] = {}
+        rows = self.conn.execute(
+            select(models.c.name, version_metrics).select_from(
+                version_metrics.join(models, models.c.id == version_metrics.c.model_id))
+            .order_by(models.c.name, version_metrics.c.version, version_metrics.c.key))
+        for r in rows:
+            out.setdefault((r.name, r.version), {})[r.key] = r.value
+        return out
+
+    @staticmethod
+    def _rename(row: Row[Any]) -> RenameRecord:
+        return RenameRecord(old_name=row.old_name, new_name=row.new_name, seq=row.seq,
+                            decision=row.decision, time=row.time)
+
+    def renames_of(self, name: str) -> list[RenameRecord]:
+        model_id = self._model_id(name)
+        if model_id is None:
+            return []
+        rows = self.conn.execute(select(model_renames).where(
+            model_renames.c.model_id == model_id).order_by(model_renames.c.seq))
+        return [self._rename(r) for r in rows]
+
+    def renamed_from(self, old_name: str) -> tuple[RenameRecord, str] | None:
+        row = self.conn.execute(
+            select(model_renames, models.c.name.label("current")).select_from(
+                model_renames.join(models, models.c.id == model_renames.c.model_id))
+            .where(model_renames.c.old_name == old_name)
+            .order_by(model_renames.c.seq.desc()).limit(1)).first()
+        return None if row is None else (self._rename(row), row.current)
+
+    def all_renames(self) -> list[RenameRecord]:
+        rows = self.conn.execute(select(model_renames).order_by(model_renames.c.seq))
+        return [self._rename(r) for r in rows]
+
+    def search_models(self, query: SearchQuery) -> list[ModelRecord]:
+        stmt = model_search(query, _CATALOG, self.conn.dialect.name)
+        rows = self.conn.execute(stmt).all()
+        latest: dict[int, int] = {}
+        if rows:
+            latest = {model_id: number for model_id, number in self.conn.execute(
+                select(versions.c.model_id, func.max(versions.c.version))
+                .where(versions.c.model_id.in_([r.id for r in rows]))
+                .group_by(versions.c.model_id))}
+        return [ModelRecord(name=r.name, created_at=r.created_at,
+                            latest_version=latest.get(r.id, 0), description=r.description,
+                            deleted_seq=r.deleted_seq) for r in rows]
+
+    def search_versions(self, query: SearchQuery) -> list[VersionRecord]:
+        model_id = None
+        if query.name is not None:
+            model_id = self._model_id(query.name)
+            if model_id is None:
+                return []
+        stmt = version_search(query, _CATALOG, self.conn.dialect.name, model_id)
+        return [self._version(r.name, r) for r in self.conn.execute(stmt)]
 
     # -- aliases and reviews
     def get_alias(self, name: str, alias: str) -> AliasRecord | None:
@@ -563,7 +786,8 @@ class _Write(_Read, WriteTransaction):
             "registration": record.registration, "scan_digest": record.scan_digest,
             "reproducible": record.reproducible, "stage": record.stage.value,
             "stage_decision": record.stage_decision, "created_at": record.created_at,
-            "created_seq": record.created_seq,
+            "created_seq": record.created_seq, "description": record.description,
+            "deleted_seq": record.deleted_seq,
         }
 
     def insert_version(self, record: VersionRecord) -> None:
@@ -574,6 +798,11 @@ class _Write(_Read, WriteTransaction):
             raise StoreConflictError(
                 f"version {record.version} of {record.name} was registered concurrently"
             ) from exc
+        # A new version of a deleted model puts the model back in use (its deleted
+        # versions stay deleted), as its registration entry says to replay.
+        self.conn.execute(update(models).where(
+            models.c.id == self._need_model_id(record.name), models.c.deleted_seq.isnot(None)
+        ).values(deleted_seq=None))
 
     def insert_versions(self, records: Sequence[VersionRecord]) -> None:
         if records:
@@ -671,6 +900,81 @@ class _Write(_Read, WriteTransaction):
             and_(deployments.c.name == name, deployments.c.version == version)
         ).values(stage=stage.value, stage_decision=decision))
 
+    # -- the catalog
+    def set_description(self, name: str, version: int | None, text: str | None) -> None:
+        model_id = self._need_model_id(name)
+        if version is None:
+            self.conn.execute(update(models).where(models.c.id == model_id)
+                              .values(description=text))
+        else:
+            self.conn.execute(update(versions).where(
+                versions.c.model_id == model_id, versions.c.version == version
+            ).values(description=text))
+
+    def set_tag(self, record: TagRecord) -> None:
+        model_id = self._need_model_id(record.name)
+        values = {"value": record.value, "seq": record.seq, "updated_at": record.updated_at}
+        if record.version is None:
+            done = self.conn.execute(update(model_tags).where(
+                model_tags.c.model_id == model_id, model_tags.c.key == record.key
+            ).values(**values))
+            if done.rowcount == 0:
+                self.conn.execute(insert(model_tags).values(model_id=model_id, key=record.key,
+                                                            **values))
+            return
+        done = self.conn.execute(update(version_tags).where(
+            version_tags.c.model_id == model_id, version_tags.c.version == record.version,
+            version_tags.c.key == record.key).values(**values))
+        if done.rowcount == 0:
+            self.conn.execute(insert(version_tags).values(
+                model_id=model_id, version=record.version, key=record.key, **values))
+
+    def delete_tag(self, name: str, version: int | None, key: str) -> None:
+        model_id = self._need_model_id(name)
+        if version is None:
+            self.conn.execute(delete(model_tags).where(
+                model_tags.c.model_id == model_id, model_tags.c.key == key))
+        else:
+            self.conn.execute(delete(version_tags).where(
+                version_tags.c.model_id == model_id, version_tags.c.version == version,
+                version_tags.c.key == key))
+
+    def set_version_metrics(self, name: str, version: int,
+                            metrics: Mapping[str, float]) -> None:
+        if metrics:
+            model_id = self._need_model_id(name)
+            self.conn.execute(insert(version_metrics), [
+                {"model_id": model_id, "version": version, "key": key, "value": float(value)}
+                for key, value in sorted(metrics.items())])
+
+    def rename_model(self, record: RenameRecord) -> None:
+        model_id = self._need_model_id(record.old_name)
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(update(models).where(models.c.id == model_id)
+                                  .values(name=record.new_name))
+        except IntegrityError as exc:
+            raise StoreConflictError(f"a model named {record.new_name} was created "
+                                     "concurrently") from exc
+        self.conn.execute(insert(model_renames).values(
+            seq=record.seq, model_id=model_id, old_name=record.old_name,
+            new_name=record.new_name, decision=record.decision, time=record.time))
+        self._model_ids.pop(record.old_name, None)
+        self._model_ids.pop(record.new_name, None)
+
+    def delete_version(self, name: str, version: int, seq: int) -> None:
+        self.conn.execute(update(versions).where(
+            versions.c.model_id == self._need_model_id(name), versions.c.version == version,
+            versions.c.deleted_seq.is_(None)).values(deleted_seq=seq))
+
+    def delete_model(self, name: str, seq: int) -> None:
+        model_id = self._need_model_id(name)
+        self.conn.execute(update(versions).where(
+            versions.c.model_id == model_id, versions.c.deleted_seq.is_(None)
+        ).values(deleted_seq=seq))
+        self.conn.execute(update(models).where(models.c.id == model_id)
+                          .values(deleted_seq=seq))
+
 
 # --------------------------------------------------------------------------- schema versions
 
@@ -691,11 +995,31 @@ class Migration:
     apply: Callable[[Connection], None] | None = None
 
 
+def _add_catalog(conn: Connection) -> None:
+    """Schema 2: descriptions and tombstones on models and versions; tags, metrics, renames.
+
+    The new columns are nullable (existing rows: no description, in use); the new
+    tables start empty (versions registered before have no indexed metrics).
+    """
+    postgres = conn.dialect.name == "postgresql"
+    text_type = 'TEXT COLLATE "C"' if postgres else "TEXT"
+    int_type = "BIGINT" if postgres else "INTEGER"
+    for table in ("models", "versions"):
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN description {text_type}"))
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN deleted_seq {int_type}"))
+    ix_versions_created.create(conn)
+    ix_aliases_alias.create(conn)
+    metadata.create_all(conn, tables=[model_tags, version_tags, version_metrics,
+                                      model_renames])
+
+
 #: Every schema version, oldest first. A change to the tables above appends a step
 #: (and changes :data:`metadata` to match what the step produces).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "registry tables: models, versions, aliases, reviews, audit log, decisions, "
                  "checkpoints, events, deliveries, deployments"),
+    Migration(2, "the catalog: descriptions, deletions, tags, indexed eval metrics, renames",
+              _add_catalog),
 )
 
 SCHEMA_VERSION = str(MIGRATIONS[-1].version)

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from mlprov.errors import MlprovError
 from mlprov.registry._audit import entry_from_record
+from mlprov.registry._catalog import name_periods, need_model
 from mlprov.registry._records import AliasChange, event_document
 from mlprov.registry._uri import check_alias, version_uri
-from mlprov.registry.interface import NotFoundError
+from mlprov.registry.interface import AuditRecord
 
 if TYPE_CHECKING:
     from mlprov.registry._context import RegistryContext
@@ -27,11 +28,15 @@ def alias_history(registry: RegistryContext, name: str, alias: str, *,
     """Every accepted change of ``alias``, oldest first (to ``at``), from the audit log."""
     check_alias(alias)
     with registry.metadata.read() as tx:
-        records = tx.audit_entries(name=name, target=f"@{alias}", accepted=True)
+        records: list[AuditRecord] = []  # under each name the model had, oldest first
+        for period_name, after, until in name_periods(tx, name):
+            records.extend(r for r in tx.audit_entries(name=period_name, target=f"@{alias}",
+                                                       accepted=True, since=after, until=until)
+                           if until is None or r.seq < until)
     changes = []
     for record in records:
         entry = entry_from_record(record)
-        if entry.name != name or entry.target != f"@{alias}" or not entry.accepted:
+        if entry.name != record.name or entry.target != f"@{alias}" or not entry.accepted:
             continue
         if at is not None and entry.time > at:
             break
@@ -62,7 +67,8 @@ def describe(registry: RegistryContext) -> dict[str, Any]:
         "signers": [{"name": k.name, "roles": sorted(r.value for r in k.roles)}
                     for k in settings.trust.keys],
         "gates": {"stages": {s.value: g for s, g in config.stage_gates.items()},
-                  "aliases": dict(config.alias_gates)},
+                  "aliases": dict(config.alias_gates),
+                  "changes": dict(config.change_gates)},
         "hooks": [h.name for h in config.hooks],
         "thresholds": settings.thresholds.lines(),
         "auditHead": head.seq if head else 0,
@@ -88,21 +94,26 @@ def show_model(registry: RegistryContext, name: str, *, limit: int | None = None
         NotFoundError: no such model.
     """
     with registry.metadata.read() as tx:
-        model = tx.get_model(name)
-        if model is None:
-            raise NotFoundError(f"no model named {name!r} in the registry")
+        model = need_model(tx, name)
         versions = tx.list_versions(name, limit=limit, descending=True)
         aliases = tx.list_aliases(name)
         reviews = {v.version: len(tx.list_reviews(name, v.version)) for v in versions}
+        keys = [(name, v.version) for v in versions]
+        tags, version_tags = tx.model_tags([name]).get(name, {}), tx.version_tags(keys)
+        metrics = tx.version_metrics(keys)
     return {
         "name": name, "createdAt": model.created_at, "latestVersion": model.latest_version,
+        "description": model.description, "tags": tags,
         "aliases": {a.alias: {"version": a.version, "decision": a.decision,
                               "updatedAt": a.updated_at} for a in aliases},
         "versions": [{"version": v.version, "uri": version_uri(name, v.version),
                       "stage": v.stage.value, "identity": v.identity,
                       "rootDigest": v.root_digest, "reproducible": v.reproducible,
                       "reviews": reviews[v.version], "createdAt": v.created_at,
-                      "registration": v.registration, "stageDecision": v.stage_decision}
+                      "registration": v.registration, "stageDecision": v.stage_decision,
+                      "description": v.description,
+                      "tags": version_tags.get((name, v.version), {}),
+                      "metrics": metrics.get((name, v.version), {})}
                      for v in versions],
     }
 

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlprov.errors import EXIT_ERROR, InputError, MlprovError, VerificationError
+
+if TYPE_CHECKING:
+    from mlprov.registry._filter import SearchQuery
 
 __all__ = [
     "AliasRecord",
@@ -41,11 +45,13 @@ __all__ = [
     "ReadTransaction",
     "RegistryBusyError",
     "RegistryError",
+    "RenameRecord",
     "ReviewRecord",
     "Stage",
     "StoreConflictError",
     "StoreError",
     "StoredBlob",
+    "TagRecord",
     "VersionRecord",
     "WriteTransaction",
     "check_digest",
@@ -124,11 +130,17 @@ class Stage(StrEnum):
 
 @dataclass(frozen=True)
 class ModelRecord:
-    """A registered model name."""
+    """A registered model name.
+
+    ``deleted_seq`` is the audit entry that deleted the model (a tombstone: its
+    rows stay), None while it is in use; ``description`` its audited description.
+    """
 
     name: str
     created_at: str
     latest_version: int
+    description: str | None = None
+    deleted_seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +165,32 @@ class VersionRecord:
     stage_decision: str | None
     created_at: str
     created_seq: int
+    description: str | None = None
+    #: The audit entry that deleted the version (a tombstone), None while it is in use.
+    deleted_seq: int | None = None
+
+
+@dataclass(frozen=True)
+class TagRecord:
+    """A tag of a model (``version`` None) or of one version: an audited key and value."""
+
+    name: str
+    version: int | None
+    key: str
+    value: str
+    seq: int
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class RenameRecord:
+    """A model renamed from ``old_name`` to ``new_name`` by audit entry ``seq``."""
+
+    old_name: str
+    new_name: str
+    seq: int
+    decision: str
+    time: str
 
 
 @dataclass(frozen=True)
@@ -259,33 +297,92 @@ class ReadTransaction(ABC):
 
     @abstractmethod
     def get_model(self, name: str) -> ModelRecord | None:
-        """The model named ``name``."""
+        """The model named ``name`` (a deleted one too: see ``deleted_seq``)."""
 
     @abstractmethod
     def list_models(self) -> list[ModelRecord]:
-        """Every model, by name."""
+        """Every model in use (not deleted), by name."""
 
     @abstractmethod
     def get_version(self, name: str, version: int) -> VersionRecord | None:
-        """One version of a model."""
+        """One version of a model (a deleted one too: see ``deleted_seq``)."""
 
     @abstractmethod
     def list_versions(self, name: str, *, stage: Stage | None = None,
                       limit: int | None = None, descending: bool = False
                       ) -> list[VersionRecord]:
-        """Versions of a model by number, optionally only those in ``stage``."""
+        """Versions in use (not deleted) of a model by number, optionally only in ``stage``."""
 
     @abstractmethod
     def find_versions(self, name: str, identity: str) -> list[VersionRecord]:
-        """The versions of ``name`` registered with ``identity``."""
+        """The versions in use of ``name`` registered with ``identity``."""
 
     @abstractmethod
     def find_by_root(self, root_digest: str, *, limit: int = 16) -> list[VersionRecord]:
-        """Versions of any model whose root digest is ``root_digest`` (lineage lookups)."""
+        """Versions of any model whose root digest is ``root_digest`` (lineage lookups).
+
+        Deleted versions too: a derived model's lineage still verifies through them.
+        """
 
     @abstractmethod
     def count_versions(self, name: str) -> dict[Stage, int]:
-        """How many versions of ``name`` are in each stage."""
+        """How many versions in use of ``name`` are in each stage."""
+
+    # -- the catalog: descriptions, tags, metrics, renames, search
+
+    @abstractmethod
+    def all_models(self) -> list[ModelRecord]:
+        """Every model, deleted ones too, by name (for audit replay)."""
+
+    @abstractmethod
+    def list_tags(self, name: str, version: int | None = None) -> list[TagRecord]:
+        """The tags of a model (``version`` None) or of one of its versions, by key."""
+
+    @abstractmethod
+    def model_tags(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
+        """The tags of each named model (models without tags are left out)."""
+
+    @abstractmethod
+    def version_tags(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int],
+                                                                    dict[str, str]]:
+        """The tags of each ``(name, version)`` (versions without tags are left out)."""
+
+    @abstractmethod
+    def version_metrics(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int],
+                                                                       dict[str, float]]:
+        """The indexed eval metrics of each ``(name, version)``."""
+
+    @abstractmethod
+    def aliases_of(self, names: Sequence[str]) -> dict[str, list[AliasRecord]]:
+        """The aliases of each named model, by alias."""
+
+    @abstractmethod
+    def all_tags(self) -> list[TagRecord]:
+        """Every tag of every model and version (for audit replay)."""
+
+    @abstractmethod
+    def all_metrics(self) -> dict[tuple[str, int], dict[str, float]]:
+        """Every version's indexed metrics (for audit replay)."""
+
+    @abstractmethod
+    def renames_of(self, name: str) -> list[RenameRecord]:
+        """Every rename of the model now named ``name``, oldest first."""
+
+    @abstractmethod
+    def renamed_from(self, old_name: str) -> tuple[RenameRecord, str] | None:
+        """The latest rename away from ``old_name``, and the model's name now."""
+
+    @abstractmethod
+    def all_renames(self) -> list[RenameRecord]:
+        """Every rename, oldest first (for audit replay)."""
+
+    @abstractmethod
+    def search_models(self, query: SearchQuery) -> list[ModelRecord]:
+        """One page of models in use matching ``query`` (at most ``query.limit``)."""
+
+    @abstractmethod
+    def search_versions(self, query: SearchQuery) -> list[VersionRecord]:
+        """One page of versions in use matching ``query`` (at most ``query.limit``)."""
 
     @abstractmethod
     def get_alias(self, name: str, alias: str) -> AliasRecord | None:
@@ -438,6 +535,39 @@ class WriteTransaction(ReadTransaction):
     @abstractmethod
     def insert_deployment(self, record: DeploymentRecord) -> None:
         """Add a deployment version."""
+
+    @abstractmethod
+    def set_description(self, name: str, version: int | None, text: str | None) -> None:
+        """Set (None: clear) the description of a model or of one of its versions."""
+
+    @abstractmethod
+    def set_tag(self, record: TagRecord) -> None:
+        """Set a tag of a model or version (insert or replace)."""
+
+    @abstractmethod
+    def delete_tag(self, name: str, version: int | None, key: str) -> None:
+        """Remove a tag of a model or version."""
+
+    @abstractmethod
+    def set_version_metrics(self, name: str, version: int,
+                            metrics: Mapping[str, float]) -> None:
+        """Index a version's eval metrics (at registration)."""
+
+    @abstractmethod
+    def rename_model(self, record: RenameRecord) -> None:
+        """Rename a model; its versions, aliases, reviews and tags follow it.
+
+        Raises:
+            StoreConflictError: the new name is taken.
+        """
+
+    @abstractmethod
+    def delete_version(self, name: str, version: int, seq: int) -> None:
+        """Tombstone a version (its rows stay, marked deleted by entry ``seq``)."""
+
+    @abstractmethod
+    def delete_model(self, name: str, seq: int) -> None:
+        """Tombstone a model and every version of it still in use."""
 
     @abstractmethod
     def set_deployment_stage(self, name: str, version: int, stage: Stage,
