@@ -20,6 +20,7 @@ require_mlflow()
 
 import mlflow  # noqa: E402
 import mlflow.pyfunc  # noqa: E402
+import pandas as pd  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities.model_registry import ModelVersionTag, RegisteredModelTag  # noqa: E402
 from mlflow.store.model_registry.abstract_store import AbstractStore  # noqa: E402
@@ -116,15 +117,24 @@ def test_refusals_carry_mlflow_error_codes_and_mlprovs_line(tracking, mlprov_reg
     assert code(lambda: client.transition_model_version_stage(NAME, "1", "Prod")) \
         == "INVALID_PARAMETER_VALUE"
 
-    # The registry's facts are read-only tags; filters other than a name are not mapped yet.
+    # The registry's facts are read-only tags; filters are parsed by mlprov's own grammar.
     assert code(lambda: store.set_model_version_tag(
         NAME, "1", ModelVersionTag("mlprov.root_digest", "sha256:" + "0" * 64))) \
         == "INVALID_PARAMETER_VALUE"
-    assert code(lambda: store.set_registered_model_tag(NAME, RegisteredModelTag("t", "v"))) \
-        == "NOT_IMPLEMENTED"
-    assert code(lambda: client.search_model_versions("name = 'x' OR 1=1")) == "NOT_IMPLEMENTED"
-    assert code(lambda: client.search_model_versions("name='x'; DROP TABLE versions")) \
-        == "NOT_IMPLEMENTED"
+    assert code(lambda: store.delete_model_version_tag(NAME, "1", "mlprov.identity")) \
+        == "INVALID_PARAMETER_VALUE"
+    for key, value in (("team\n", "risk"), ("", "x"), ("team", "a\x00b"), ("t" * 300, "x")):
+        assert code(lambda k=key, v=value: store.set_registered_model_tag(
+            NAME, RegisteredModelTag(k, v))) == "INVALID_PARAMETER_VALUE"
+    for query in ("name = 'x' OR 1=1", "name='x'; DROP TABLE versions", "name = x",
+                  "tags.`a = 'b'", "name = '" + "a" * 10_000 + "'", "metrics.auc > 'NaN'"):
+        error = error_of(lambda q=query: client.search_model_versions(q))
+        assert error.error_code == "INVALID_PARAMETER_VALUE", query
+        assert error.message.startswith("mlprov: ")
+    assert code(lambda: client.search_model_versions(max_results=0)) \
+        == "INVALID_PARAMETER_VALUE"
+    assert code(lambda: client.search_registered_models(page_token="not-a-token")) \
+        == "INVALID_PARAMETER_VALUE"
     assert [v.version for v in client.search_model_versions("name = 'credit-risk'")] == ["1"]
     assert client.search_model_versions("name = 'fraud'") == []
     # Prompts live elsewhere.
@@ -217,3 +227,68 @@ def test_an_unknown_registry_fails_closed(tracking, tmp_path, monkeypatch):
     error = error_of(lambda: MlflowClient().get_registered_model(NAME))
     assert error.error_code == "RESOURCE_DOES_NOT_EXIST"
     assert error.message.startswith("mlprov: ") and "nowhere" in error.message
+
+
+def test_descriptions_tags_search_rename_and_delete_are_audited_changes(
+        tracking, mlprov_registry, signers):
+    registry = mlprov_registry
+    client = MlflowClient()
+    first = attested(tracking, signers)
+    mv = mlflow.register_model(first.model_uri, NAME, tags={"team": "risk"})
+    assert mv.tags["team"] == "risk" and mv.tags["mlprov.identity"].startswith("mlid:")
+    second = attested(tracking, signers, params={"C": 0.5, "max_iter": 50})
+    client.create_model_version(NAME, second.model_uri, description="retrained",
+                                tags={"team": "risk", "data": "2026-12"})
+
+    client.update_registered_model(NAME, "Scores loan applications.")
+    client.update_registered_model(NAME, "Scores loan applications.")  # the same: no change
+    client.set_registered_model_tag(NAME, "owner", "risk-team")
+    client.update_model_version(NAME, "1", "first cut")
+    client.set_model_version_tag(NAME, "1", "reviewed", "no")
+    client.delete_model_version_tag(NAME, "2", "data")
+    client.set_registered_model_alias(NAME, "challenger", "2")
+
+    model = client.get_registered_model(NAME)
+    assert model.description == "Scores loan applications."
+    assert model.tags == {"owner": "risk-team"} and model.aliases == {"challenger": "2"}
+    v1, v2 = client.get_model_version(NAME, "1"), client.get_model_version(NAME, "2")
+    assert (v1.description, v1.tags["reviewed"], v1.tags["team"]) == ("first cut", "no", "risk")
+    assert v2.description == "retrained" and "data" not in v2.tags and v2.aliases == ["challenger"]
+
+    # Search: MLflow's filter syntax, parsed by mlprov; pages of any size.
+    found = client.search_model_versions(f"name = '{NAME}' AND tags.team = 'risk'",
+                                         order_by=["version ASC"])
+    assert [v.version for v in found] == ["1", "2"]
+    assert [v.version for v in client.search_model_versions("tags.reviewed = 'no'")] == ["1"]
+    page = client.search_model_versions(f"name = '{NAME}'", max_results=1)
+    assert len(page) == 1 and page.token
+    rest = client.search_model_versions(f"name = '{NAME}'", max_results=5, page_token=page.token)
+    assert [v.version for v in page] + [v.version for v in rest] == ["2", "1"]
+    assert [m.name for m in client.search_registered_models("name LIKE 'credit%'")] == [NAME]
+    assert [m.name for m in mlflow.search_registered_models(filter_string="tags.owner = 'x'")] \
+        == []
+
+    # Rename: versions, aliases and tags follow; the old name is gone, with a hint.
+    client.rename_registered_model(NAME, "credit-risk-eu")
+    moved = client.get_model_version_by_alias("credit-risk-eu", "challenger")
+    assert moved.version == "2" and moved.source.endswith("/credit-risk-eu/2")
+    gone = error_of(lambda: client.get_registered_model(NAME))
+    assert gone.error_code == "RESOURCE_DOES_NOT_EXIST" and "credit-risk-eu" in gone.message
+    assert list(mlflow.pyfunc.load_model("models:/credit-risk-eu@challenger")
+                .predict(pd.DataFrame({"x": [0.0, 5.0]}))) == [0, 1]
+
+    # Deletion: refused while an alias points at a version; tombstones after.
+    blocked = error_of(lambda: client.delete_model_version("credit-risk-eu", "2"))
+    assert blocked.error_code == "INVALID_PARAMETER_VALUE" and "alias" in blocked.message
+    client.delete_model_version("credit-risk-eu", "1")
+    assert error_of(lambda: client.get_model_version("credit-risk-eu", "1")).error_code \
+        == "RESOURCE_DOES_NOT_EXIST"
+    client.delete_registered_model_alias("credit-risk-eu", "challenger")
+    client.delete_registered_model("credit-risk-eu")
+    assert client.search_registered_models() == []
+
+    kinds = [e["kind"] for e in registry.audit_log()]
+    for kind in ("model.describe", "version.describe", "model.tag", "version.tag",
+                 "model.rename", "version.delete", "model.delete"):
+        assert kind in kinds, kind
+    assert registry.verify_audit().ok

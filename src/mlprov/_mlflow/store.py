@@ -29,10 +29,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from mlflow.entities.model_registry import (
     ModelVersionTag,
     RegisteredModel,
     RegisteredModelAlias,
+    RegisteredModelTag,
 )
 from mlflow.store.entities.paged_list import PagedList
 from mlflow.store.model_registry.abstract_store import AbstractStore
@@ -51,7 +51,7 @@ from mlprov._mlflow import sources
 from mlprov._mlflow.errors import already_exists, invalid, mapped, not_supported
 from mlprov._mlflow.locations import StoreKind, parse_store_uri, verified_uri
 from mlprov.errors import InputError, VerificationError
-from mlprov.registry import ModelUri, NotFoundError, Registry, Stage
+from mlprov.registry import ModelInfo, ModelUri, NotFoundError, Registry, Stage, VersionInfo
 from mlprov.registry._records import default_actor
 from mlprov.registry._uri import parse_stage
 from mlprov.registry.interface import VersionRecord
@@ -63,13 +63,16 @@ __all__ = ["FACT_TAGS", "SOURCE_TRACKING_ENV", "MlprovRegistryStore"]
 FACT_TAGS = ("mlprov.identity", "mlprov.root_digest", "mlprov.reproducible")
 _RESERVED_PREFIX = "mlprov."
 _PROMPT_TAG = "mlflow.prompt.is_prompt"
+#: What MLflow's client adds to every model search to leave prompts out. An mlprov
+#: registry holds no prompts (and refuses the tag), so the clause is true of every model
+#: and is dropped when it is exactly MLflow's text, never parsed or rewritten otherwise.
+_NO_PROMPTS = "tag.`mlflow.prompt.is_prompt` != 'true'"
 #: Where the store reads the models it registers, when not from the tracking URI MLflow
 #: gives it: behind ``mlflow server --serve-artifacts`` the server's own URL
 #: (``mlflow-artifacts:/`` locations are not readable from a ``sqlite:`` backend URI).
 SOURCE_TRACKING_ENV = "MLPROV_MLFLOW_TRACKING_URI"
 _MAX_RESULTS = 200_000
-_NAME_FILTER = re.compile(r"\A\s*name\s*=\s*'([A-Za-z0-9][A-Za-z0-9._+-]{0,199})'\s*\Z")
-_TOKEN = re.compile(r"\A[0-9]{1,9}\Z")
+_PAGE = 1000  # the registry's largest page: longer MLflow pages are read page by page
 
 
 def _millis(text: str) -> int:
@@ -108,12 +111,19 @@ def _max_results(value: object, default: int) -> int:
     return value
 
 
-def _offset(token: object) -> int:
+def _order_by(order_by: Any) -> list[str] | None:
+    if not order_by:
+        return None
+    if isinstance(order_by, str):
+        return [order_by]
+    items = list(order_by)[:10]
+    return [_text(item, "order_by") for item in items]
+
+
+def _token(token: object) -> str | None:
     if token is None or token == "":
-        return 0
-    if not isinstance(token, str) or not _TOKEN.match(token):
-        raise InputError(f"not a page token of this registry: {str(token)[:80]!r}")
-    return int(token)
+        return None
+    return _text(token, "page token")
 
 
 class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is untyped here
@@ -152,23 +162,12 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
     def _reason(self, method: str) -> str:
         return f"MLflow {method}"
 
-    # Reads go through the registry's façade only (show_model, iter_versions, resolve,
-    # get_version, list_models), which a registry server's client offers too.
-
-    def _model(self, name: str) -> dict[str, Any]:
-        """The model's row and aliases (``show_model`` with one version listed)."""
-        shown: dict[str, Any] = self.registry.show_model(name, limit=1)
-        return shown
-
-    def _aliases(self, name: str) -> dict[int, list[str]]:
-        out: dict[int, list[str]] = {}
-        for alias, target in self._model(name)["aliases"].items():
-            out.setdefault(int(target["version"]), []).append(alias)
-        return out
+    # Reads go through the registry's façade only (model_info, version_info, the
+    # searches, resolve, iter_versions), as a registry server's client offers them.
 
     def _exists(self, name: str) -> bool:
         try:
-            self._model(name)
+            self.registry.model_info(name)
         except NotFoundError:
             return False
         return True
@@ -190,37 +189,69 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
             return None
         return record
 
-    def _entity(self, record: VersionRecord, aliases: Sequence[str] = ()) -> ModelVersion:
-        created = _millis(record.created_at)
-        facts = {"mlprov.identity": record.identity, "mlprov.root_digest": record.root_digest,
-                 "mlprov.reproducible": "true" if record.reproducible else "false"}
+    def _entity(self, info: VersionInfo) -> ModelVersion:
+        """A version as MLflow shows it: its tags, and the registry's facts as ``mlprov.`` tags."""
+        created = _millis(info.created_at)
+        facts = {"mlprov.identity": info.identity, "mlprov.root_digest": info.root_digest,
+                 "mlprov.reproducible": "true" if info.reproducible else "false"}
+        tags = {**dict(info.tags), **facts}
         return ModelVersion(
-            name=record.name, version=str(record.version), creation_timestamp=created,
-            last_updated_timestamp=created, current_stage=record.stage.value,
-            source=verified_uri(self.registry.registry_id, record.name, record.version),
-            tags=[ModelVersionTag(k, v) for k, v in facts.items()],
-            aliases=sorted(aliases))
+            name=info.name, version=str(info.version), creation_timestamp=created,
+            last_updated_timestamp=created, current_stage=info.stage.value,
+            description=info.description,
+            source=verified_uri(self.registry.registry_id, info.name, info.version),
+            tags=[ModelVersionTag(k, v) for k, v in sorted(tags.items())],
+            aliases=sorted(info.aliases))
 
     def _version_entity(self, name: str, version: int) -> ModelVersion:
-        record = self.registry.get_version(name, version)
-        return self._entity(record, self._aliases(name).get(version, []))
+        return self._entity(self.registry.version_info(name, version))
 
-    def _registered_model(self, name: str) -> RegisteredModel:
+    def _registered_model(self, model: ModelInfo) -> RegisteredModel:
         """The model with its newest version in None, Staging and Production, and aliases."""
-        model = self._model(name)
-        aliases = {a: int(t["version"]) for a, t in model["aliases"].items()}
-        by_version: dict[int, list[str]] = {}
-        for alias, version in aliases.items():
-            by_version.setdefault(version, []).append(alias)
-        latest = [r for stage in (Stage.NONE, Stage.STAGING, Stage.PRODUCTION)
+        name = model.name
+        latest = [self.registry.version_info(name, r.version)
+                  for stage in (Stage.NONE, Stage.STAGING, Stage.PRODUCTION)
                   if (r := self._in_stage(name, stage)) is not None]
-        created = _millis(str(model["createdAt"]))
+        created = _millis(model.created_at)
         return RegisteredModel(
             name=name, creation_timestamp=created,
-            last_updated_timestamp=max((_millis(r.created_at) for r in latest),
+            last_updated_timestamp=max((_millis(v.created_at) for v in latest),
                                        default=created),
-            latest_versions=[self._entity(r, by_version.get(r.version, [])) for r in latest],
-            tags=[], aliases=[RegisteredModelAlias(a, str(v)) for a, v in sorted(aliases.items())])
+            description=model.description,
+            latest_versions=[self._entity(v) for v in latest],
+            tags=[RegisteredModelTag(k, v) for k, v in model.tags.items()],
+            aliases=[RegisteredModelAlias(a, str(v)) for a, v in model.aliases.items()])
+
+    def _model_entity(self, name: str) -> RegisteredModel:
+        return self._registered_model(self.registry.model_info(name))
+
+    def _search(self, search: Any, limit: int, page_token: str | None
+                ) -> tuple[list[Any], str | None]:
+        """Up to ``limit`` results of ``search(limit=, page_token=)``, page by page."""
+        items: list[Any] = []
+        token = page_token
+        while True:
+            page = search(min(_PAGE, limit - len(items)), token)
+            items += page.items
+            token = page.next_page_token
+            if token is None or len(items) >= limit:
+                return items, token
+
+    def _tag(self, name: str, key: str, value: str, version: int | None, method: str) -> None:
+        """Set a tag unless it already has that value (MLflow's set is idempotent)."""
+        current = (self.registry.version_info(name, version) if version is not None
+                   else self.registry.model_info(name)).tags
+        if current.get(key) != value:
+            self.registry.set_tag(name, key, value, version=version,
+                                  reason=self._reason(method), actor=default_actor())
+
+    def _describe(self, name: str, text: str, version: int | None, method: str) -> None:
+        """Set a description unless it is the current one ("" clears it)."""
+        current = (self.registry.version_info(name, version) if version is not None
+                   else self.registry.model_info(name)).description
+        if (current or "") != text:
+            self.registry.set_description(name, text, version=version,
+                                          reason=self._reason(method), actor=default_actor())
 
     @staticmethod
     def _check_tags(tags: Any) -> list[tuple[str, str]]:
@@ -229,11 +260,19 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
             key, value = getattr(tag, "key", None), getattr(tag, "value", None)
             if not isinstance(key, str) or not isinstance(value, str):
                 raise InputError("a tag's key and value must be strings")
-            if key.startswith(_RESERVED_PREFIX):
-                raise InputError(f"tag {key[:80]!r}: tags under 'mlprov.' are the registry's "
-                                 "own facts and read-only")
+            MlprovRegistryStore._check_key(key)
             pairs.append((key, value))
         return pairs
+
+    @staticmethod
+    def _check_key(key: Any) -> str:
+        text = _text(key, "tag key")
+        if text.startswith(_RESERVED_PREFIX):
+            raise InputError(f"tag {text[:80]!r}: tags under 'mlprov.' are the registry's own "
+                             "facts and read-only")
+        if text == _PROMPT_TAG:
+            raise InputError(f"tag {_PROMPT_TAG!r}: an mlprov registry holds no prompts")
+        return text
 
     # ------------------------------------------------------------------ registered models
 
@@ -262,43 +301,50 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
 
     def update_registered_model(self, name: Any, description: Any,
                                 deployment_job_id: Any = None) -> RegisteredModel:
-        """Not mapped yet (descriptions come with issue 13)."""
+        """:meth:`Registry.set_description` of the model (signed and audited; ``""`` clears)."""
         with self._call():
             check_name(_text(name, "model name"))
-            not_supported("a model description", "descriptions come with the registry's "
-                          "catalog (mlprov models describe)")
+            text = "" if description is None else _text(description, "description")
+            self._describe(name, text, None, "update_registered_model")
+            return self._model_entity(name)
 
     def rename_registered_model(self, name: Any, new_name: Any) -> RegisteredModel:
-        """Not mapped yet (renames come with issue 13)."""
+        """:meth:`Registry.rename_model`: versions, stages, aliases and tags follow."""
         with self._call():
             check_name(_text(name, "model name"))
-            not_supported("renaming a model", "renames come with the registry's catalog")
+            check_name(_text(new_name, "new model name"))
+            self.registry.rename_model(name, new_name, reason=self._reason(
+                "rename_registered_model"), actor=default_actor())
+            return self._model_entity(new_name)
 
     def delete_registered_model(self, name: Any) -> None:
-        """Not mapped yet (deletions come with issue 13)."""
+        """:meth:`Registry.delete_model`: tombstones; refused with aliases or in Production."""
         with self._call():
-            check_name(_text(name, "model name"))
-            not_supported("deleting a model", "archive its versions instead "
-                          "(transition_model_version_stage(..., 'Archived'))")
+            self.registry.delete_model(check_name(_text(name, "model name")),
+                                       reason=self._reason("delete_registered_model"),
+                                       actor=default_actor())
 
     def search_registered_models(self, filter_string: Any = None, max_results: Any = None,
                                  order_by: Any = None, page_token: Any = None) -> PagedList:
-        """Every model (``name = 'NAME'`` at most, until the registry's search lands)."""
+        """:meth:`Registry.search_models`: MLflow's filter syntax, parsed by mlprov."""
         with self._call():
             limit = _max_results(max_results, 100)
-            offset = _offset(page_token)
-            only = self._name_filter(filter_string)
-            if order_by:
-                not_supported("order_by in a model search", "models come ordered by name")
-            names = sorted(str(m["name"]) for m in self.registry.list_models()
-                           if only is None or m["name"] == only)
-            models = [self._registered_model(n) for n in names[offset:offset + limit]]
-            return _page_of(models, offset, limit, len(names))
+            query = None if filter_string in (None, "") else _text(filter_string, "filter")
+            if query == _NO_PROMPTS:
+                query = None
+            elif query is not None and query.endswith(f" AND {_NO_PROMPTS}"):
+                query = query[:-len(f" AND {_NO_PROMPTS}")]
+            order = _order_by(order_by)
+            models, token = self._search(
+                lambda size, token: self.registry.search_models(
+                    query, order_by=order, limit=size, page_token=token),
+                limit, _token(page_token))
+            return PagedList([self._registered_model(m) for m in models], token)
 
     def get_registered_model(self, name: Any) -> RegisteredModel:
-        """The model, its newest version in each stage and its aliases."""
+        """The model, its description, tags, aliases and newest version per stage."""
         with self._call():
-            return self._registered_model(check_name(_text(name, "model name")))
+            return self._model_entity(check_name(_text(name, "model name")))
 
     def get_latest_versions(self, name: Any, stages: Any = None) -> list[ModelVersion]:
         """The newest version in each of ``stages`` (default: every stage)."""
@@ -306,22 +352,23 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
             check_name(_text(name, "model name"))
             wanted = list(Stage) if not stages else list(dict.fromkeys(
                 parse_stage(_text(s, "stage")) for s in list(stages)[:10]))
-            by_version = self._aliases(name)
-            out = [r for stage in wanted if (r := self._in_stage(name, stage)) is not None]
-            return [self._entity(r, by_version.get(r.version, [])) for r in out]
+            found = [r for stage in wanted if (r := self._in_stage(name, stage)) is not None]
+            return [self._version_entity(name, r.version) for r in found]
 
     def set_registered_model_tag(self, name: Any, tag: Any) -> None:
-        """Not mapped yet (tags come with issue 13)."""
+        """:meth:`Registry.set_tag` of the model (signed and audited)."""
         with self._call():
             check_name(_text(name, "model name"))
-            self._check_tags([tag])
-            not_supported("a model tag", "tags come with the registry's catalog")
+            ((key, value),) = self._check_tags([tag])
+            self._tag(name, key, value, None, "set_registered_model_tag")
 
     def delete_registered_model_tag(self, name: Any, key: Any) -> None:
-        """Not mapped yet (tags come with issue 13)."""
+        """:meth:`Registry.delete_tag` of the model (signed and audited)."""
         with self._call():
             check_name(_text(name, "model name"))
-            not_supported("a model tag", "tags come with the registry's catalog")
+            self.registry.delete_tag(name, self._check_key(key),
+                                     reason=self._reason("delete_registered_model_tag"),
+                                     actor=default_actor())
 
     # ------------------------------------------------------------------ model versions
 
@@ -333,14 +380,12 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
 
         ``local_model_path`` is not used: the artefact store's bytes are registered.
         The evidence must name the model ``name``. The same model again returns its
-        existing version.
+        existing version. Tags and a description are set after it, each audited.
         """
         with self._call():
             check_name(_text(name, "model name"))
             pairs = self._check_tags(tags)
-            if pairs or description:
-                not_supported("tags or a description on a new version",
-                              "register it, then describe it with mlprov")
+            text = None if description in (None, "") else _text(description, "description")
             client = self._client()
             found = sources.find_source(client, source, run_id, model_id)
             with tempfile.TemporaryDirectory(prefix="mlprov-mlflow-register-") as tmp:
@@ -350,6 +395,10 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
                 result = self.registry.register(
                     model_dir, evidence=evidence_dir, actor=default_actor(),
                     reason=f"{self._reason('create_model_version')} from {found.uri}")
+            for key, value in pairs:
+                self._tag(result.name, key, value, result.version, "create_model_version")
+            if text is not None:
+                self._describe(result.name, text, result.version, "create_model_version")
             return self._version_entity(result.name, result.version)
 
     def _check_evidence_name(self, name: str, evidence: Path, found: sources.Source) -> None:
@@ -375,12 +424,13 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
                     f"(log_evidence(..., name={name!r}))")
 
     def update_model_version(self, name: Any, version: Any, description: Any) -> ModelVersion:
-        """Not mapped yet (descriptions come with issue 13)."""
+        """:meth:`Registry.set_description` of the version (signed and audited)."""
         with self._call():
             check_name(_text(name, "model name"))
-            _version(version)
-            not_supported("a version description", "descriptions come with the registry's "
-                          "catalog")
+            number = _version(version)
+            text = "" if description is None else _text(description, "description")
+            self._describe(name, text, number, "update_model_version")
+            return self._version_entity(name, number)
 
     def transition_model_version_stage(self, name: Any, version: Any, stage: Any,
                                        archive_existing_versions: Any = False) -> ModelVersion:
@@ -409,12 +459,12 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
             return self._version_entity(name, number)
 
     def delete_model_version(self, name: Any, version: Any) -> None:
-        """Not mapped yet (deletions come with issue 13)."""
+        """:meth:`Registry.delete_version`: a tombstone; refused while aliased or in Production."""
         with self._call():
-            check_name(_text(name, "model name"))
-            _version(version)
-            not_supported("deleting a version", "archive it instead "
-                          "(transition_model_version_stage(..., 'Archived'))")
+            self.registry.delete_version(check_name(_text(name, "model name")),
+                                         _version(version),
+                                         reason=self._reason("delete_model_version"),
+                                         actor=default_actor())
 
     def get_model_version(self, name: Any, version: Any) -> ModelVersion:
         """One version; its ``source`` is its ``mlprov-verified://`` URI."""
@@ -425,55 +475,38 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
     def get_model_version_download_uri(self, name: Any, version: Any) -> str:
         """``mlprov-verified://REGISTRY-ID/NAME/VERSION``: MLflow downloads through mlprov."""
         with self._call():
-            record = self.registry.get_version(check_name(_text(name, "model name")),
-                                               _version(version))
-            return verified_uri(self.registry.registry_id, record.name, record.version)
+            info = self.registry.version_info(check_name(_text(name, "model name")),
+                                              _version(version))
+            return verified_uri(self.registry.registry_id, info.name, info.version)
 
     def search_model_versions(self, filter_string: Any = None, max_results: Any = None,
                               order_by: Any = None, page_token: Any = None) -> PagedList:
-        """Versions, newest first (``name = 'NAME'`` at most, until the registry's search lands)."""
+        """:meth:`Registry.search_versions`: MLflow's filter syntax, parsed by mlprov."""
         with self._call():
             limit = _max_results(max_results, 10_000)
-            offset = _offset(page_token)
-            only = self._name_filter(filter_string)
-            if order_by:
-                not_supported("order_by in a version search", "versions come newest first")
-            if only is not None and not self._exists(only):
-                return PagedList([], None)
-            names = [only] if only is not None else sorted(
-                str(m["name"]) for m in self.registry.list_models())
-            records = [r for n in names
-                       for r in sorted(self.registry.iter_versions(n), key=lambda r: -r.version)]
-            chosen = records[offset:offset + limit]
-            aliases = {n: self._aliases(n) for n in {r.name for r in chosen}}
-            return _page_of([self._entity(r, aliases[r.name].get(r.version, []))
-                             for r in chosen], offset, limit, len(records))
-
-    @staticmethod
-    def _name_filter(filter_string: object) -> str | None:
-        if filter_string is None or filter_string == "":
-            return None
-        text = _text(filter_string, "filter")
-        match = _NAME_FILTER.match(text)
-        if match is None:
-            not_supported(f"the filter {text[:200]!r}",
-                          "for now a search takes no filter or name = 'NAME'")
-        return match.group(1)
+            query = None if filter_string in (None, "") else _text(filter_string, "filter")
+            order = _order_by(order_by)
+            versions, token = self._search(
+                lambda size, token: self.registry.search_versions(
+                    filter=query, order_by=order, limit=size, page_token=token),
+                limit, _token(page_token))
+            return PagedList([self._entity(v) for v in versions], token)
 
     def set_model_version_tag(self, name: Any, version: Any, tag: Any) -> None:
-        """Not mapped yet (tags come with issue 13)."""
+        """:meth:`Registry.set_tag` of the version (signed and audited)."""
         with self._call():
             check_name(_text(name, "model name"))
-            _version(version)
-            self._check_tags([tag])
-            not_supported("a version tag", "tags come with the registry's catalog")
+            number = _version(version)
+            ((key, value),) = self._check_tags([tag])
+            self._tag(name, key, value, number, "set_model_version_tag")
 
     def delete_model_version_tag(self, name: Any, version: Any, key: Any) -> None:
-        """Not mapped yet (tags come with issue 13)."""
+        """:meth:`Registry.delete_tag` of the version (signed and audited)."""
         with self._call():
             check_name(_text(name, "model name"))
-            _version(version)
-            not_supported("a version tag", "tags come with the registry's catalog")
+            self.registry.delete_tag(name, self._check_key(key), version=_version(version),
+                                     reason=self._reason("delete_model_version_tag"),
+                                     actor=default_actor())
 
     # ------------------------------------------------------------------ aliases
 
@@ -502,7 +535,7 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
             uri = ModelUri(name=check_name(_text(name, "model name")),
                            alias=check_alias(_text(alias, "alias")))
             record = self.registry.resolve(uri).record
-            return self._entity(record, self._aliases(record.name).get(record.version, []))
+            return self._version_entity(record.name, record.version)
 
     # ------------------------------------------------------------------ webhooks
 
@@ -510,7 +543,3 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
                                page_token: Any = None) -> PagedList:
         """No MLflow webhooks: mlprov's registry has its own signed hooks (``[[hooks]]``)."""
         return PagedList([], None)
-
-
-def _page_of(items: list[Any], offset: int, limit: int, total: int) -> PagedList:
-    return PagedList(items, str(offset + limit) if offset + limit < total else None)
