@@ -292,3 +292,23 @@ def test_descriptions_tags_search_rename_and_delete_are_audited_changes(
                  "model.rename", "version.delete", "model.delete"):
         assert kind in kinds, kind
     assert registry.verify_audit().ok
+
+
+def test_copies_webhooks_and_prompts_are_refused_with_501_not_500(tracking, mlprov_registry,
+                                                                 signers):
+    info = attested(tracking, signers)
+    mlflow.register_model(info.model_uri, NAME)
+    client = MlflowClient()
+    store = MlprovRegistryStore(mlflow.get_registry_uri(), tracking.uri)
+    copy = error_of(lambda: client.copy_model_version(f"models:/{NAME}/1", "credit-risk-eu"))
+    assert copy.error_code == "NOT_IMPLEMENTED" and "mlprov copy" in copy.message
+    for call in (lambda: store.create_webhook("w", "https://h/x", []),
+                 lambda: store.get_webhook("1"), lambda: store.delete_webhook("1"),
+                 lambda: store.update_webhook("1", name="x"), lambda: store.test_webhook("1")):
+        assert error_of(call).error_code == "NOT_IMPLEMENTED"
+    assert list(store.list_webhooks()) == [] and list(store.list_webhooks_by_event("x")) == []
+    prompt = error_of(lambda: mlflow.genai.register_prompt("greeting", "Hello {{name}}"))
+    assert prompt.error_code == "NOT_IMPLEMENTED"
+    assert error_of(lambda: client.set_registered_model_tag(
+        NAME, "mlflow.prompt.is_prompt", "true")).error_code == "INVALID_PARAMETER_VALUE"
+    assert [m.name for m in client.search_registered_models()] == [NAME]

@@ -537,9 +537,54 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
             record = self.registry.resolve(uri).record
             return self._version_entity(record.name, record.version)
 
+    def copy_model_version(self, src_mv: Any, dst_name: Any) -> ModelVersion:
+        """Refused (``NOT_IMPLEMENTED``, not MLflow's wrapped 500): one registry, one name.
+
+        A version's signed registration names its model; :meth:`Registry.copy` (``mlprov
+        copy``) registers a version into another registry, under another name if asked.
+        """
+        with self._call():
+            not_supported("copying a version under another name in the same registry",
+                          "mlprov copy models:/NAME/N --to OTHER-REGISTRY [--name NEW] "
+                          "copies it into another registry")
+
     # ------------------------------------------------------------------ webhooks
 
     def list_webhooks_by_event(self, event: Any, max_results: Any = None,
                                page_token: Any = None) -> PagedList:
-        """No MLflow webhooks: mlprov's registry has its own signed hooks (``[[hooks]]``)."""
+        """No MLflow webhooks: mlprov's registry has its own signed hooks (``[[hooks]]``).
+
+        ``mlflow server`` asks after every registry event; the answer is none.
+        """
         return PagedList([], None)
+
+    def list_webhooks(self, max_results: Any = None, page_token: Any = None) -> PagedList:
+        """None: see :meth:`list_webhooks_by_event`."""
+        return PagedList([], None)
+
+    def _no_webhooks(self) -> None:
+        not_supported("an MLflow webhook", "the registry's own hooks are signed: "
+                      "[[hooks]] in mlprov.toml (mlprov registry set-config)")
+
+    def create_webhook(self, name: Any, url: Any, events: Any, description: Any = None,
+                       secret: Any = None, status: Any = None) -> Any:
+        """Refused (``NOT_IMPLEMENTED``): mlprov's hooks are configured in ``mlprov.toml``."""
+        self._no_webhooks()
+
+    def get_webhook(self, webhook_id: Any) -> Any:
+        """Refused (``NOT_IMPLEMENTED``): there are no MLflow webhooks."""
+        self._no_webhooks()
+
+    def update_webhook(self, webhook_id: Any, name: Any = None, description: Any = None,
+                       url: Any = None, events: Any = None, secret: Any = None,
+                       status: Any = None) -> Any:
+        """Refused (``NOT_IMPLEMENTED``): there are no MLflow webhooks."""
+        self._no_webhooks()
+
+    def delete_webhook(self, webhook_id: Any) -> None:
+        """Refused (``NOT_IMPLEMENTED``): there are no MLflow webhooks."""
+        self._no_webhooks()
+
+    def test_webhook(self, webhook_id: Any, event: Any = None) -> Any:
+        """Refused (``NOT_IMPLEMENTED``): there are no MLflow webhooks."""
+        self._no_webhooks()
