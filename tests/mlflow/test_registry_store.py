@@ -38,6 +38,7 @@ from tests.mlflow.plugin_kit import (  # noqa: E402
     register_plugin,
     use_registry_uri,
 )
+from tests.registry.conftest import postgres_server, postgres_url  # noqa: E402, F401
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
@@ -200,7 +201,9 @@ def test_verified_downloads_whole_in_part_and_only_from_the_named_registry(
     assert "is a version of registry 00000000-0000-4000-8000-000000000000" in error.message
 
 
-def test_a_team_registry_named_by_its_database_url(tracking, signers, tmp_path, monkeypatch):
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_team_registry_named_by_its_database_url(database, tracking, signers, tmp_path,
+                                                   monkeypatch, request):
     from mlprov.registry import Registry
     from mlprov.signing import KeyType, generate_key, write_key_pair
 
@@ -209,7 +212,9 @@ def test_a_team_registry_named_by_its_database_url(tracking, signers, tmp_path, 
     key = tmp_path / "registry.key"
     write_key_pair(generate_key(KeyType.ECDSA_P256), key, None)
     monkeypatch.setenv("MLPROV_REGISTRY_KEY", str(key))
-    url = f"sqlite:///{tmp_path / 'team.db'}"
+    # postgresql+psycopg://USER@HOST:PORT/DB (tests/pg.py's throwaway server) or SQLite.
+    url = request.getfixturevalue("postgres_url") if database == "postgresql" \
+        else f"sqlite:///{tmp_path / 'team.db'}"
     Registry.init(url, trust=signers.trust, blobs=str(tmp_path / "blobs"), key=key).close()
     register_plugin()
     use_registry_uri(monkeypatch, f"mlprov+{url}")
