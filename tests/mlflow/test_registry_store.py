@@ -134,6 +134,10 @@ def test_refusals_carry_mlflow_error_codes_and_mlprovs_line(tracking, mlprov_reg
         assert error.message.startswith("mlprov: ")
     assert code(lambda: client.search_model_versions(max_results=0)) \
         == "INVALID_PARAMETER_VALUE"
+    assert code(lambda: client.search_model_versions(order_by=["version ASC"] * 11)) \
+        == "INVALID_PARAMETER_VALUE"  # refused, never cut
+    assert code(lambda: client.get_latest_versions(NAME, ["Staging"] * 5)) \
+        == "INVALID_PARAMETER_VALUE"
     assert code(lambda: client.search_registered_models(page_token="not-a-token")) \
         == "INVALID_PARAMETER_VALUE"
     assert [v.version for v in client.search_model_versions("name = 'credit-risk'")] == ["1"]

@@ -116,8 +116,18 @@ def _order_by(order_by: Any) -> list[str] | None:
         return None
     if isinstance(order_by, str):
         return [order_by]
-    items = list(order_by)[:10]
+    items = _bounded(order_by, 10, "order_by clauses")
     return [_text(item, "order_by") for item in items]
+
+
+def _bounded(values: Any, most: int, what: str) -> list[Any]:
+    """At most ``most`` values from a request: more is refused, never cut."""
+    items: list[Any] = []
+    for item in values:
+        if len(items) == most:
+            raise InputError(f"more than {most} {what}")
+        items.append(item)
+    return items
 
 
 def _token(token: object) -> str | None:
@@ -256,7 +266,7 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
     @staticmethod
     def _check_tags(tags: Any) -> list[tuple[str, str]]:
         pairs = []
-        for tag in list(tags or [])[:101]:
+        for tag in _bounded(tags or [], 100, "tags"):
             key, value = getattr(tag, "key", None), getattr(tag, "value", None)
             if not isinstance(key, str) or not isinstance(value, str):
                 raise InputError("a tag's key and value must be strings")
@@ -351,7 +361,7 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
         with self._call():
             check_name(_text(name, "model name"))
             wanted = list(Stage) if not stages else list(dict.fromkeys(
-                parse_stage(_text(s, "stage")) for s in list(stages)[:10]))
+                parse_stage(_text(s, "stage")) for s in _bounded(stages, 4, "stages")))
             found = [r for stage in wanted if (r := self._in_stage(name, stage)) is not None]
             return [self._version_entity(name, r.version) for r in found]
 
