@@ -36,7 +36,7 @@ from mlflow.exceptions import MlflowException
 from mlprov._internal.mlflowrun import check_artifact_path, check_model_id, check_run_id
 from mlprov._mlflow.errors import invalid, refused
 from mlprov.errors import InputError
-from mlprov.mlflow import EVIDENCE_SUFFIX
+from mlprov.mlflow import EVIDENCE_SUFFIX, MAX_MODELS
 
 __all__ = ["Source", "download", "find_source"]
 
@@ -96,9 +96,12 @@ def _in_run(client: Any, run_id: str, path: str) -> Source:
         run = client.get_run(run_id)
     except MlflowException as exc:
         invalid(f"MLflow run {run_id} cannot be read from the tracking store: {_short(exc)}")
-    outputs = getattr(run.outputs, "model_outputs", None) or []
-    named = []
-    for output in list(outputs)[:1000]:
+    outputs = list(getattr(run.outputs, "model_outputs", None) or [])
+    if len(outputs) > MAX_MODELS:
+        invalid(f"MLflow run {run_id} lists {len(outputs)} logged models, more than "
+                f"{MAX_MODELS}: register one by its models:/m-<id> URI")
+    named: list[str] = []
+    for output in outputs:
         try:
             model_id = check_model_id(str(output.model_id))
             model = client.get_logged_model(model_id)
