@@ -793,18 +793,44 @@ def _env_path(variable: str) -> str | None:
     return value or None
 
 
+def _registration(args: list[Any], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Take ``registered_model_name`` out of a ``Model.log`` call: it registers after the evidence.
+
+    Returns the name (None: no registration) and ``mlflow.register_model``'s keywords.
+    """
+    # Model.log(cls, artifact_path, flavor, registered_model_name, await_registration_for, ...)
+    if len(args) >= 3:
+        name, args[2] = args[2], None
+    else:
+        name = kwargs.pop("registered_model_name", None)
+    options: dict[str, Any] = {"tags": kwargs.get("tags")}
+    if len(args) >= 4:
+        options["await_registration_for"] = args[3]
+    elif "await_registration_for" in kwargs:
+        options["await_registration_for"] = kwargs["await_registration_for"]
+    return name, options
+
+
 def _logging(log: Callable[..., Any]) -> Callable[..., Any]:
-    """``Model.log`` followed by :func:`log_evidence` for the model it logged."""
+    """``Model.log`` followed by :func:`log_evidence` for the model it logged.
+
+    A ``registered_model_name`` is registered after the evidence is logged (MLflow would
+    register inside ``Model.log``, before it exists; an mlprov registry refuses that).
+    """
     @functools.wraps(log)
     def log_and_attest(cls: Any, *args: Any, **kwargs: Any) -> Any:
         depth = getattr(_DEPTH, "value", 0)
+        signers = _PATCH.get("signers")
+        outer = depth == 0 and signers is not None
+        positional = list(args)
+        register_as, options = _registration(positional, kwargs) if outer else (None, {})
         _DEPTH.value = depth + 1
         try:
-            info = log(cls, *args, **kwargs)
+            info = log(cls, *positional, **kwargs)
         finally:
             _DEPTH.value = depth
-        signers = _PATCH.get("signers")
-        if depth == 0 and signers is not None:
+        if outer:
+            assert signers is not None
             model_id, run_id = getattr(info, "model_id", None), getattr(info, "run_id", None)
             if not model_id or not run_id:
                 raise InputError(f"mlprov autolog: model {model_id or '?'} was logged outside "
@@ -812,6 +838,10 @@ def _logging(log: Callable[..., Any]) -> Callable[..., Any]:
                                  hint="log models inside `with mlflow.start_run():`")
             log_evidence(model_id=str(model_id), run_id=str(run_id), signer=signers[0],
                          eval_signer=signers[1])
+            if register_as is not None:
+                version = _mlflow().register_model(f"models:/{model_id}", register_as,
+                                                   **options)
+                info.registered_model_version = version.version
         return info
     return log_and_attest
 

@@ -131,4 +131,7 @@ def tracking(_empty_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                 mlflow.end_run()
 
 
-__all__ = ["COMMIT", "Tracking", "require_mlflow"]
+# The registry plugin's fixtures (tests/mlflow/plugin_kit.py), for every module here.
+from tests.mlflow.plugin_kit import mlprov_registry, signers  # noqa: E402
+
+__all__ = ["COMMIT", "Tracking", "mlprov_registry", "require_mlflow", "signers"]
