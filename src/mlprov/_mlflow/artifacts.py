@@ -33,13 +33,14 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import PERMISSION_DENIED, RESOURCE_DOES_NOT_EXIST
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
-from mlprov._mlflow.errors import PREFIX, mapped, not_supported
+from mlprov._mlflow.errors import PREFIX, mapped
 from mlprov._mlflow.locations import (
     StoreKind,
     StoreLocation,
     VersionRef,
     check_verified_root,
     is_store_uri,
+    open_location,
     parse_store_uri,
     parse_verified_uri,
 )
@@ -84,11 +85,7 @@ class VerifiedArtifactRepository(ArtifactRepository):  # type: ignore[misc]  # M
 
     @contextmanager
     def _registry(self, ref: VersionRef) -> Iterator[Registry]:
-        location = self._location()
-        if location.kind is StoreKind.SERVER:
-            not_supported("downloading from `mlprov server`", "use a registry directory or "
-                          "database (mlprov://PATH, mlprov+postgresql://...)")
-        registry = Registry.open(location.address)
+        registry = open_location(self._location())
         try:
             ref.check_registry(registry.registry_id)
             yield registry

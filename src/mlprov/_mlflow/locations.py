@@ -9,7 +9,9 @@ request to ``mlflow server``, a version's ``source``) and is parsed as a whole:
   default, ``$MLPROV_REGISTRY``, else ``$MLPROV_HOME``, else ``~/.mlprov``);
   ``mlprov+postgresql://USER@HOST/DB`` (also ``mlprov+postgresql+psycopg://``,
   ``mlprov+postgres://``) and ``mlprov+sqlite:///PATH`` are a team registry's database
-  (the URL without ``mlprov+``, as ``--registry`` takes it);
+  (the URL without ``mlprov+``, as ``--registry`` takes it); ``mlprov+https://HOST`` is a
+  registry behind ``mlprov server`` (``mlprov+http://`` on loopback only; the token in
+  ``$MLPROV_TOKEN``);
 - **verified-download URIs**: ``mlprov-verified://REGISTRY-ID/NAME/VERSION[/PATH]``, the
   ``source`` of every version the store hands out. It names the registry by its id, not
   by where it is: the downloading process opens the registry it is configured for
@@ -22,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import Any, Final
 
 from mlprov._internal.names import check_name, parse_version
 from mlprov.errors import InputError
@@ -37,6 +39,7 @@ __all__ = [
     "VersionRef",
     "check_verified_root",
     "is_store_uri",
+    "open_location",
     "parse_store_uri",
     "parse_verified_uri",
     "verified_uri",
@@ -229,3 +232,24 @@ def parse_verified_uri(uri: str, artifact_path: str | None = None) -> VersionRef
                          hint=f"it reads {VERIFIED_SCHEME}://REGISTRY-ID/NAME/VERSION")
     return VersionRef(registry_id=registry_id, name=check_name(parts[0]),
                       version=parse_version(parts[1]), path=tuple(parts[2:]))
+
+
+def open_location(location: StoreLocation) -> Any:
+    """Open the registry ``location`` names.
+
+    A :class:`~mlprov.registry.Registry`, or for a server the
+    :class:`~mlprov.server.RemoteRegistry` client (token: ``$MLPROV_TOKEN``).
+
+    Raises:
+        NotFoundError: no registry there.
+        mlprov.errors.MlprovError: the server refuses the token, or its key is not the
+            pinned one.
+    """
+    if location.kind is StoreKind.SERVER:
+        from mlprov.server import RemoteRegistry
+
+        return RemoteRegistry.open(str(location.address))
+    from mlprov.registry import Registry
+
+    return Registry.open(location.address)
+

@@ -49,7 +49,7 @@ from mlflow.store.model_registry.abstract_store import AbstractStore
 from mlprov._internal.names import check_alias, check_name, check_version, parse_version
 from mlprov._mlflow import sources
 from mlprov._mlflow.errors import already_exists, invalid, mapped, not_supported
-from mlprov._mlflow.locations import StoreKind, parse_store_uri, verified_uri
+from mlprov._mlflow.locations import open_location, parse_store_uri, verified_uri
 from mlprov.errors import InputError, VerificationError
 from mlprov.registry import ModelInfo, ModelUri, NotFoundError, Registry, Stage, VersionInfo
 from mlprov.registry._records import default_actor
@@ -140,7 +140,9 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
     """MLflow's registry store on :class:`mlprov.registry.Registry` (see the module docstring).
 
     Built by MLflow from ``MLFLOW_REGISTRY_URI`` (``mlprov://PATH``,
-    ``mlprov+postgresql://...``, ``mlprov+sqlite:///...``).
+    ``mlprov+postgresql://...``, ``mlprov+sqlite:///...``, ``mlprov+https://HOST``: then
+    ``self.registry`` is :class:`mlprov.server.RemoteRegistry`, which offers the same
+    methods and verifies every answer with the registry key it pinned).
     """
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
@@ -150,11 +152,8 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
         self._lock = threading.RLock()
         with mapped():
             location = parse_store_uri(store_uri or "mlprov://")
-            if location.kind is StoreKind.SERVER:
-                not_supported("a registry behind `mlprov server` (mlprov+https://)",
-                              "use mlprov://PATH or mlprov+postgresql://... for now")
             self.location = location
-            self.registry = Registry.open(location.address)
+            self.registry = open_location(location)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -405,6 +404,11 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
                 result = self.registry.register(
                     model_dir, evidence=evidence_dir, actor=default_actor(),
                     reason=f"{self._reason('create_model_version')} from {found.uri}")
+            if result.name != name:  # a server's registry: checked only once registered
+                invalid(f"the evidence at {found.evidence_uri} is for model {result.name!r}, "
+                        f"not {name!r}: it was registered as models:/{result.name}/"
+                        f"{result.version}; attest it under {name!r} "
+                        f"(log_evidence(..., name={name!r})) to register it as {name!r}")
             for key, value in pairs:
                 self._tag(result.name, key, value, result.version, "create_model_version")
             if text is not None:
@@ -422,6 +426,8 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
         from mlprov.provenance import read_provenance
         from mlprov.trust import Role
 
+        if not isinstance(self.registry, Registry):
+            return  # a server's client holds no trust to verify with: checked after
         try:
             verified = verify_statement_in(DirectorySource(evidence), PROVENANCE_FILE,
                                            self.registry.trust, Role.BUILDER)
