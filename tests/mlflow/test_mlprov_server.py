@@ -81,3 +81,15 @@ def test_mlflow_through_mlprov_server(mlprov_server, tracking, signers):
     other = error_of(lambda: mlflow.register_model(info.model_uri, "fraud"))
     assert other.error_code == "INVALID_PARAMETER_VALUE"
     assert "is for model 'credit-risk', not 'fraud'" in other.message
+
+
+def test_a_refused_token_is_unauthenticated(mlprov_server, monkeypatch):
+    from mlprov._mlflow.store import MlprovRegistryStore
+
+    monkeypatch.setenv("MLPROV_TOKEN", "mlpt_not-a-token")
+
+    def call():
+        MlprovRegistryStore(f"mlprov+{mlprov_server}").get_registered_model(NAME)
+
+    error = error_of(call)
+    assert error.error_code == "UNAUTHENTICATED" and error.message.startswith("mlprov: ")

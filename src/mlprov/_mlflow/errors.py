@@ -11,10 +11,12 @@ a policy denial, a registration refused,        ``PERMISSION_DENIED``       403
 any failed verification (digest, signature,
 decision, a rewritten audit log)
 an unknown model, version or alias              ``RESOURCE_DOES_NOT_EXIST`` 404
+a registry server's token missing or refused    ``UNAUTHENTICATED``         401
 an alias or stage leading to an Archived        ``RESOURCE_CONFLICT``       409
 version; a concurrent writer won
 a bad name, alias, version, filter, value       ``INVALID_PARAMETER_VALUE`` 400
-the registry's write lock held too long         ``TEMPORARILY_UNAVAILABLE`` 503
+the registry's write lock held too long, or     ``TEMPORARILY_UNAVAILABLE`` 503
+a registry server unreachable
 the storage failed (I/O, database)              ``INTERNAL_ERROR``          500
 any other mlprov error (keys, signing)          ``BAD_REQUEST``             400
 what the plugin does not map yet                ``NOT_IMPLEMENTED``         501
@@ -38,6 +40,7 @@ from mlflow.protos.databricks_pb2 import (
     RESOURCE_CONFLICT,
     RESOURCE_DOES_NOT_EXIST,
     TEMPORARILY_UNAVAILABLE,
+    UNAUTHENTICATED,
 )
 
 from mlprov.errors import InputError, MlprovError, VerificationError
@@ -62,6 +65,9 @@ def code_for(error: MlprovError) -> int:
     """The MLflow error code of an mlprov error (see the module docstring)."""
     if isinstance(error, VerificationError):
         return PERMISSION_DENIED
+    server = _server_code(error)
+    if server is not None:
+        return server
     if isinstance(error, NotFoundError):
         return RESOURCE_DOES_NOT_EXIST
     if isinstance(error, (ArchivedVersionError, StoreConflictError)):
@@ -73,6 +79,17 @@ def code_for(error: MlprovError) -> int:
     if isinstance(error, InputError):
         return INVALID_PARAMETER_VALUE
     return BAD_REQUEST
+
+
+def _server_code(error: MlprovError) -> int | None:
+    """The code of a registry server client's own error (``mlprov+https://``), if it is one."""
+    from mlprov.server._errors import AuthenticationError, ServerUnavailableError
+
+    if isinstance(error, AuthenticationError):
+        return UNAUTHENTICATED
+    if isinstance(error, ServerUnavailableError):
+        return TEMPORARILY_UNAVAILABLE
+    return None
 
 
 def as_mlflow(error: MlprovError) -> MlflowException:
