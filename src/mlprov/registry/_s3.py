@@ -551,19 +551,11 @@ class S3BlobStore(BlobStore):
 
     def iter_digests(self) -> Iterator[str]:
         """Every stored blob's digest, in key (so digest) order."""
-        base = f"{self.prefix}/" if self.prefix else ""
-        paginator = self._client.get_paginator("list_objects_v2")
-        try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=base + "sha256/"):
-                for item in page.get("Contents", ()):
-                    match = _KEY.match(item["Key"][len(base):])
-                    if match and match.group(2).startswith(match.group(1)):
-                        yield f"sha256:{match.group(2)}"
-        except self._boto_errors as exc:
-            raise self._error(exc, "listing blobs") from exc
+        for blob in self.iter_blobs():
+            yield blob.digest
 
     def iter_blobs(self) -> Iterator[StoredBlob]:
-        """Every stored blob with its size and ``LastModified`` time."""
+        """Every stored blob with its size and ``LastModified`` time, in key order."""
         base = f"{self.prefix}/" if self.prefix else ""
         paginator = self._client.get_paginator("list_objects_v2")
         try:
