@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import mlprov.hashing as hashing
 from mlprov.errors import InputError, UnsafePathError
 from mlprov.hashing import FileDigest, HashJob, Manifest, hash_path
+from tests.test_hashing import fork_path_taken
 
 _PART = st.sampled_from(["a", "b", "ab", "a.b", "-", "x y", "é", ".git", "..a"])
 _REL = st.lists(_PART, min_size=1, max_size=4).map("/".join)
@@ -118,8 +119,9 @@ def test_hash_job_with_progress_forks_and_reports(tmp_path: Path):
     files = _tree(tmp_path / "m", 5, big=2)
     seen: list[int] = []
     totals: list[int] = []
+    # The same path as without a bar: a forked child (in a fresh interpreter, as the CLI).
+    assert fork_path_taken(tmp_path / "m", ", progress=lambda n: None") == "True True"
     job = HashJob(tmp_path / "m", progress=seen.append, on_total=totals.append)
-    assert job._pid is not None  # the same path as without a bar: a forked child
     manifest = job.result()
     assert manifest == hash_path(tmp_path / "m")
     assert totals == [sum(len(d) for d in files.values())] == [sum(seen)]

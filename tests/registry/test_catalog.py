@@ -467,8 +467,10 @@ def test_a_rename_races_a_promotion(registry, make_model):
     m = make_model()
     registry.register(m.model, evidence=m.evidence)
     names = ["credit-risk", "renamed-1", "renamed-2", "renamed-3"]
-    stages = ["Staging", "Archived", "Staging"]
-    for (old, new), stage in zip(itertools.pairwise(names), stages, strict=True):
+    for old, new in itertools.pairwise(names):
+        # A stage the version is not in now (an earlier round's promotion may have lost).
+        current = registry.get_version(old, 1).stage.value
+        stage = "Archived" if current == "Staging" else "Staging"
         errors = _race(registry.address, old, new, stage)
         assert "rename" not in errors, errors
         record = registry.get_version(new, 1)
