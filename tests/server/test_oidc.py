@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlprov.errors import InputError
 from mlprov.server import AuthenticationError, PermissionDeniedError, ServerConfig
 from mlprov.server._config import OidcIssuer
 from mlprov.server._oidc import OidcVerifier
@@ -254,3 +256,30 @@ def test_jwt_parsing_never_crashes(text):
     verifier = OidcVerifier([issuer], fetch=no_network)
     with pytest.raises((AuthenticationError, PermissionDeniedError)):
         verifier.verify(text)
+
+
+def test_revoked_token_ids_subjects_and_older_tokens_are_refused(serve, issuer):
+    now = int(time.time())
+    served = serve(config(issuer, revoked_ids=["leaked-1"], revoked_subjects=["repo:org/gone"],
+                          not_before="2026-01-01T00:00:00+00:00"))
+    assert whoami(served.url, issuer.token(jti="fresh-2"))[0] == 200
+    status, document = whoami(served.url, issuer.token(jti="leaked-1"))
+    assert status == 401 and "'leaked-1'" in document["error"]["message"]
+    assert "revoked" in document["error"]["message"]
+    status, document = whoami(served.url, issuer.token(sub="repo:org/gone"))
+    assert status == 401 and "revoked on this server" in document["error"]["message"]
+    # A cut-off refuses everything issued before it (here: a token from a minute earlier).
+    cutoff = served_at = now - 60
+    served = serve(config(issuer, not_before=datetime.fromtimestamp(cutoff, UTC)))
+    status, document = whoami(served.url, issuer.token(iat=served_at - 10, exp=now + 300))
+    assert status == 401 and "issued before" in document["error"]["message"]
+    assert whoami(served.url, issuer.token())[0] == 200
+    # A jti of another type never reaches the revocation list: the JWT itself is refused.
+    status, document = whoami(served.url, issuer.token(jti=["leaked-1"]))
+    assert status == 401 and "JWT ID must be a string" in document["error"]["message"]
+    assert "revoked" not in document["error"]["message"]
+
+
+def test_a_cut_off_without_a_time_zone_is_refused_when_the_file_is_read(issuer):
+    with pytest.raises(InputError, match="time zone"):
+        config(issuer, not_before="2026-01-01T00:00:00")

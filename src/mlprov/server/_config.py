@@ -36,6 +36,7 @@ with the defaults below and the built-in roles only (docs/server.md)::
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -243,6 +244,24 @@ class OidcIssuer(_Model):
     leeway: int = Field(default=60, ge=0, le=600)
     max_lifetime: int = Field(default=24 * 3600, ge=60)
     principals: list[OidcPrincipal] = Field(default_factory=list)
+    #: Revocation before expiry: token ids (``jti``) and subjects (``sub``) refused, and
+    #: a cut-off refusing every token issued (``iat``) before it (a leaked signing key
+    #: at the issuer, or "log everyone out"). Read at start: restart the server to apply.
+    revoked_ids: list[str] = Field(default_factory=list, max_length=100_000)
+    revoked_subjects: list[str] = Field(default_factory=list, max_length=100_000)
+    not_before: datetime | None = None
+
+    @field_validator("not_before", mode="before")
+    @classmethod
+    def _check_aware(cls, value: Any) -> Any:
+        if isinstance(value, str):  # TOML's own datetime, or the same quoted
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError as exc:
+                raise ValueError(f"not_before {value[:40]!r} is not an ISO 8601 time") from exc
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise ValueError("not_before needs a time zone (e.g. 2026-12-06T12:00:00Z)")
+        return value
 
     @field_validator("issuer", "jwks_uri")
     @classmethod

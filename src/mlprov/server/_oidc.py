@@ -140,6 +140,7 @@ class OidcVerifier:
                 or exp - iat > issuer.max_lifetime:
             raise AuthenticationError(f"OIDC token lives longer than the "
                                       f"{issuer.max_lifetime} s this server accepts")
+        _check_not_revoked(issuer, claims)
         return self._principal(issuer, claims), claims
 
     # ------------------------------------------------------------------ keys
@@ -218,6 +219,28 @@ class OidcVerifier:
             f"the OIDC identity {sub!r} of {issuer.issuer} maps to no principal of this "
             "server", hint="the server's admin maps identities in server.toml "
                            "[[oidc.principals]] (claims to match, roles)")
+
+
+def _check_not_revoked(issuer: OidcIssuer, claims: dict[str, Any]) -> None:
+    """Refuse a verified token that its issuer's entry revokes.
+
+    ``revoked_ids`` (``jti``), ``revoked_subjects`` (``sub``), ``not_before`` (``iat``);
+    the claims are hostile, so only exact string matches count.
+    """
+    jti, sub, iat = claims.get("jti"), claims.get("sub"), claims.get("iat")
+    if isinstance(jti, str) and jti in issuer.revoked_ids:
+        raise AuthenticationError(f"OIDC token {jti[:64]!r} of {issuer.issuer} was revoked",
+                                  hint="request a fresh token")
+    if isinstance(sub, str) and sub in issuer.revoked_subjects:
+        raise AuthenticationError(f"OIDC tokens of {sub[:128]!r} from {issuer.issuer} are "
+                                  "revoked on this server",
+                                  hint="ask the server's admin (server.toml revoked_subjects)")
+    if issuer.not_before is not None and isinstance(iat, (int, float)) \
+            and iat < issuer.not_before.timestamp():
+        raise AuthenticationError(
+            f"OIDC token of {issuer.issuer} issued before "
+            f"{issuer.not_before.isoformat()}, when this server revoked older tokens",
+            hint="request a fresh token")
 
 
 def _claims_match(entry: OidcPrincipal, claims: dict[str, Any]) -> bool:
