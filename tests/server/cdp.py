@@ -9,6 +9,7 @@ library, nothing another local process can connect to.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import select
@@ -160,17 +161,13 @@ class Browser:
 
     def close(self) -> None:
         """Ask the browser to quit; kill it if it does not."""
-        try:
+        with contextlib.suppress(BrowserError, OSError):
             self.command("Browser.close", timeout=5)
-        except (BrowserError, OSError):
-            pass
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
         for fd in (self._to_browser, self._from_browser):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass

@@ -22,8 +22,8 @@ import mlprov
 from mlprov.card import CardInput
 from mlprov.registry import PolicyDeniedError, Registry
 from tests.conftest import COMMIT
-from tests.registry.conftest import GOOD_METRICS, Attested
 from tests.policy.conftest import safetensors_file
+from tests.registry.conftest import GOOD_METRICS, Attested
 from tests.server.cdp import Browser
 from tests.server.test_auth import request
 

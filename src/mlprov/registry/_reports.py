@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 MAX_KEY_COMPONENTS = 50
 
 __all__ = [
+    "MAX_KEY_COMPONENTS",
     "AliasFact",
     "ChildLink",
     "ComponentFact",
@@ -37,7 +38,6 @@ __all__ = [
     "HistoryEntry",
     "InputsFact",
     "LoadedDeployment",
-    "MAX_KEY_COMPONENTS",
     "ParentLink",
     "PendingApproval",
     "PulledMember",
