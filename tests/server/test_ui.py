@@ -12,6 +12,7 @@ import os
 import random
 import re
 import shutil
+import string
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -265,3 +266,53 @@ def test_the_version_endpoints_answer_only_readable_names(serve, story):
     assert status == 200
     [shown_deployment] = json.loads(data)["deployments"]
     assert shown_deployment["aliases"] == ["live"]
+
+
+# --------------------------------------------------------------------------- the Markdown
+
+
+MARKDOWN_PIECES = ["# ", "## ", "- ", "1. ", "> ", "| a | b |\n| --- | --- |\n| ", "```\n",
+                   "---\n", "`", "**", "_", "*", "[", "](", ")", "\\", "|", "\n", "\n\n", " ",
+                   "javascript:", "JaVaScRiPt:", "data:text/html,", "https://example.org/",
+                   "http://x/", "vbscript:", "//evil.example/", "&#x6a;avascript:", "<script>",
+                   "</script>", "<img src=x onerror=window.__pwned=1>", "onerror=", '"', "'",
+                   "window.__pwned=1", "<a href='javascript:window.__pwned=1'>", "text"]
+ALLOWED_TAGS = {"DETAILS", "SUMMARY", "PRE", "CODE", "P", "H3", "H4", "H5", "H6", "HR", "TABLE",
+                "TR", "TH", "TD", "UL", "OL", "LI", "BLOCKQUOTE", "A", "SPAN", "STRONG", "EM"}
+
+
+def test_any_markdown_renders_to_safe_elements(served, browser):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    visit(browser, served.url + "/")  # the login page: the script is loaded
+    check = """((source) => {
+      const box = document.createElement("div");
+      box.appendChild(window.mlprovUi.markdown(source));
+      const all = [...box.querySelectorAll("*")];
+      return {tags: [...new Set(all.map((e) => e.tagName))],
+              hrefs: [...box.querySelectorAll("a")].map((a) => a.getAttribute("href")),
+              attrs: [...new Set(all.flatMap((e) => [...e.attributes].map((a) => a.name)))],
+              text: box.textContent};
+    })"""
+
+    @settings(max_examples=150, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.sampled_from(MARKDOWN_PIECES) | st.text(string.printable, max_size=8),
+                    max_size=40))
+    def render(pieces: list[str]) -> None:
+        source = "".join(pieces)
+        out = browser.evaluate(f"{check}({json.dumps(source)})")
+        assert set(out["tags"]) <= ALLOWED_TAGS, out["tags"]
+        assert all(h.startswith(("https://", "http://")) for h in out["hrefs"]), out["hrefs"]
+        assert set(out["attrs"]) <= {"href", "rel", "referrerpolicy", "class", "title"}
+        # Markup stays text: each occurrence survives, except where Markdown drops text
+        # (a code fence's own line, a link's URL).
+        kept = "\n".join(line for line in source.replace("\r", "\n").split("\n")
+                         if not line.strip().startswith(("```", "~~~")))
+        kept = re.sub(r"\]\([^()\s]*\)", "]", kept)
+        for word in ("<script>", "onerror="):
+            assert out["text"].count(word) >= kept.count(word), (word, source, out["text"])
+
+    render()
+    assert browser.evaluate("window.__pwned === undefined")

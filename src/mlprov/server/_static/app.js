@@ -743,6 +743,8 @@
     }
   }
 
+  // For tests (tests/server/test_ui.py): the Markdown renderer, which returns DOM nodes.
+  window.mlprovUi = Object.freeze({ markdown: markdown });
   window.addEventListener("hashchange", route);
   document.addEventListener("DOMContentLoaded", route);
 })();
