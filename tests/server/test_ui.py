@@ -106,8 +106,12 @@ def test_the_ui_in_chromium(served, make_model, browser):
 # --------------------------------------------------------------------------- every page
 
 
+TEACHER = "sha256:" + "ab" * 32
+
+
 def attest_tuned(root: Path, keys, environment_file: Path, parent: Path) -> Attested:
-    """credit-risk, fine-tuned from ``parent``, with a hostile card, metric and dataset names."""
+    """credit-risk, fine-tuned from ``parent`` (and taught by an external model), with a
+    hostile card and hostile metric and slice names."""
     (root / "model").mkdir(parents=True)
     (root / "model" / "weights.safetensors").write_bytes(
         safetensors_file(random.Random(7).randbytes(4096)))
@@ -125,7 +129,8 @@ def attest_tuned(root: Path, keys, environment_file: Path, parent: Path) -> Atte
     mlprov.attest(root / "model", name="credit-risk", key=keys.builder, out=root / "evidence",
                   commit=COMMIT, seeds={"torch": 7}, data={"train": root / "train.csv"},
                   metrics=root / "metrics.json", eval_key=keys.evaluator,
-                  environment=environment_file, parents=[f"fine-tune-of={parent}"],
+                  environment=environment_file,
+                  parents=[f"fine-tune-of={parent}", f"teacher=external:acme-teacher@{TEACHER}"],
                   parent_trust=keys.trust, card=card)
     return Attested(root / "model", root / "evidence", "credit-risk")
 
@@ -196,10 +201,14 @@ def test_every_page_in_chromium(serve, story, browser):
     assert statuses == ["verified"]  # the fine-tune, a verified descendant
     assert "fine-tune-of" in browser.text("svg#lineage-graph")
     text = visit(browser, f"{url}/#/models/credit-risk/versions/1/lineage", "lineage-tuned")
-    assert browser.evaluate("document.querySelector('svg#lineage-graph g.edge')"
-                            ".getAttribute('data-status')") == "verified"
-    assert "credit-risk-base" in browser.text("svg#lineage-graph")
-    assert "verified" in text
+    edges = browser.evaluate("[...document.querySelectorAll('svg#lineage-graph g.edge')]"
+                             ".map((g) => [g.getAttribute('data-status'), g.textContent])")
+    assert sorted(status for status, _ in edges) == ["unknown", "verified"]
+    assert {status: "teacher" in label for status, label in edges} == {
+        "unknown": True, "verified": False}  # the external teacher: pinned, not verified
+    svg_text = browser.text("svg#lineage-graph")
+    assert "credit-risk-base" in svg_text and "acme-teacher" in svg_text
+    assert browser.count("svg#lineage-graph g.node") == 3 and "verified" in text
 
     # The alias's timeline: who, when, why, which decision, from -> to.
     text = visit(browser, f"{url}/#/models/credit-risk/aliases/canary", "alias-history")
@@ -316,3 +325,23 @@ def test_any_markdown_renders_to_safe_elements(served, browser):
 
     render()
     assert browser.evaluate("window.__pwned === undefined")
+
+
+def test_a_version_that_does_not_verify_shows_no_facts(serve, story, browser):
+    from tests.registry.stored import tamper_blob
+
+    with Registry.open(story) as reg:
+        facts = reg.verify_version("credit-risk", 1)
+        tamper_blob(reg, facts.evidence["eval.sigstore.json"],
+                    lambda data: data.replace(b'"payload"', b'"payloaD"'))
+    served = serve(registry=str(story))
+    token = quote(served.tokens["reader"], safe="")
+    text = visit(browser, f"{served.url}/#token={token}&next=/models/credit-risk/versions/1",
+                 "version-tampered")
+    assert browser.count("#error") == 1 and "credit-risk v1" in browser.text("#error")
+    assert browser.count("#main h3") == 0 and browser.count("#main .badge.verified") == 0
+    visit(browser, f"{served.url}/#/models/credit-risk-base/versions/1/lineage",
+          "lineage-tampered-child")
+    edge = browser.evaluate("[...document.querySelectorAll('svg#lineage-graph g.edge')]"
+                            ".map((g) => [g.getAttribute('data-status'), g.textContent])")
+    assert [status for status, _ in edge] == ["failed"] and "fine-tune-of" in edge[0][1]
