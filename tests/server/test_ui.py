@@ -167,6 +167,7 @@ def test_every_page_in_chromium(serve, story, browser):
     token = quote(served.tokens["reader"], safe="")
     text = visit(browser, f"{url}/#token={token}&next=/", "models")
     assert "credit-risk-base" in text and "@canary" in text
+    assert "Production 1 \u00b7 None 1" in text  # credit-risk's versions per stage
 
     text = visit(browser, f"{url}/#/models/credit-risk", "model")
     assert "Versions" in text and "@canary" in text and "v2" in text

@@ -274,14 +274,28 @@
 
   // ------------------------------------------------------------------ pages
 
+  const STAGES = ["Production", "Staging", "None", "Archived"];
+
+  // Versions per stage of the first models listed (the rows as stored: the server's word).
+  async function stageCounts(names) {
+    const counts = await Promise.all(names.slice(0, 100).map((name) =>
+      api("/api/v1/store/models/" + q(name) + "/counts").then((c) => c.counts, () => null)));
+    return new Map(counts.map((c, i) => [names[i], c]));
+  }
+
   async function models() {
     const data = await api("/api/v1/models");
-    const rows = data.models.map((m) => [
-      link(m.name, modelHash(m.name)), link("v" + m.latestVersion,
-                                            versionHash(m.name, m.latestVersion)),
-      box("span", {}, ...Object.entries(m.aliases).flatMap(([a, v]) => [
-        link("@" + a, modelHash(m.name) + "/aliases/" + q(a)), "=v" + v + " "]))]);
-    show(el("h2", "Models"), table(["name", "latest", "aliases"], rows));
+    const stages = await stageCounts(data.models.map((m) => m.name));
+    const rows = data.models.map((m) => {
+      const counts = stages.get(m.name) || {};
+      return [
+        link(m.name, modelHash(m.name)), link("v" + m.latestVersion,
+                                              versionHash(m.name, m.latestVersion)),
+        STAGES.filter((s) => counts[s]).map((s) => s + " " + counts[s]).join(" \u00b7 "),
+        box("span", {}, ...Object.entries(m.aliases).flatMap(([a, v]) => [
+          link("@" + a, modelHash(m.name) + "/aliases/" + q(a)), "=v" + v + " "]))];
+    });
+    show(el("h2", "Models"), table(["name", "latest", "versions per stage", "aliases"], rows));
   }
 
   async function model(name) {
