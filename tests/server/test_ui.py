@@ -337,8 +337,8 @@ def test_a_version_that_does_not_verify_shows_no_facts(serve, story, browser):
                     lambda data: data.replace(b'"payload"', b'"payloaD"'))
     served = serve(registry=str(story))
     token = quote(served.tokens["reader"], safe="")
-    text = visit(browser, f"{served.url}/#token={token}&next=/models/credit-risk/versions/1",
-                 "version-tampered")
+    visit(browser, f"{served.url}/#token={token}&next=/models/credit-risk/versions/1",
+          "version-tampered")
     assert browser.count("#error") == 1 and "credit-risk v1" in browser.text("#error")
     assert browser.count("#main h3") == 0 and browser.count("#main .badge.verified") == 0
     visit(browser, f"{served.url}/#/models/credit-risk-base/versions/1/lineage",
