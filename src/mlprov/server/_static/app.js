@@ -615,7 +615,8 @@
   async function audit(params) {
     const ready = await api("/api/v1/ready");
     const head = Number(ready.auditSeq) || 0;
-    const before = Math.min(Number(params.get("before")) || head + 1, head + 1);
+    const before = Math.max(1, Math.min(Math.floor(Number(params.get("before"))) || head + 1,
+                                        head + 1));
     const since = Math.max(0, before - 1 - 200);
     const count = before - 1 - since;
     const data = count > 0 ? await api("/api/v1/audit?since=" + since + "&limit=" + count)
