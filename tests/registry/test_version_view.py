@@ -57,6 +57,10 @@ def test_show_version_reads_every_fact_from_verified_evidence(family):
     assert dict(details.evaluation.slices["age<30"]) == {"auc": 0.88}
     assert details.evaluation.signed_by == "eval"
     assert details.sbom is not None and details.sbom.packages >= 2
+    assert details.sbom.components == details.sbom.packages + 1  # + the parent model
+    needs = {(c.kind, c.name) for c in details.sbom.key_components}
+    assert ("machine-learning-model", "credit-risk-base") in needs, needs
+    assert len(needs) <= details.sbom.components
     assert details.lineage == "verified"
     [parent] = details.parents
     assert (parent.role, parent.name, parent.registered) == (

@@ -68,8 +68,12 @@ def render_text(d: VersionDetails) -> list[str]:
     lines += _evaluation_lines(d)
     if d.sbom is not None:
         licences = ", ".join(f"{k} {v}" for k, v in d.sbom.licenses.items())
-        lines += [_row("sbom", f"CycloneDX {d.sbom.spec_version}, {d.sbom.packages} packages"),
+        lines += [_row("sbom", f"CycloneDX {d.sbom.spec_version}, {d.sbom.components} "
+                               f"components, {d.sbom.packages} packages"),
                   _row("  licences", licences or "none stated")]
+        for component in d.sbom.key_components:
+            version = f" {component.version}" if component.version else ""
+            lines.append(_row("  needs", f"{component.name}{version} ({component.kind})"))
     lines.append(_row("lineage", d.lineage))
     for parent in d.parents:
         digest = f" {parent.root_digest}" if parent.root_digest else ""

@@ -50,6 +50,7 @@ from mlprov.registry._records import (
 from mlprov.registry._reports import (
     AliasFact,
     ChildLink,
+    ComponentFact,
     CopyResult,
     DatasetFact,
     DeploymentMember,
@@ -97,6 +98,7 @@ __all__ = [
     "AuditReport",
     "ChangeResult",
     "ChildLink",
+    "ComponentFact",
     "CopyResult",
     "DatasetFact",
     "DeploymentMember",

@@ -21,9 +21,14 @@ if TYPE_CHECKING:
     from mlprov.registry._pull import LoadedModel
     from mlprov.registry._records import RegisterResult
 
+#: Key components an SBOM summary lists at most (the count says how many there are).
+MAX_KEY_COMPONENTS = 50
+
 __all__ = [
+    "MAX_KEY_COMPONENTS",
     "AliasFact",
     "ChildLink",
+    "ComponentFact",
     "CopyResult",
     "DatasetFact",
     "DeploymentMember",
@@ -99,17 +104,45 @@ class EvaluationFact:
 
 
 @dataclass(frozen=True)
+class ComponentFact:
+    """A component of the verified SBOM the model depends on directly.
+
+    ``kind`` is the CycloneDX component type (``data``, ``machine-learning-model``
+    for a parent, ``library``...).
+    """
+
+    name: str
+    kind: str
+    version: str | None
+    purl: str | None
+    licenses: tuple[str, ...]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"name": self.name, "type": self.kind, "version": self.version,
+                "purl": self.purl, "licenses": list(self.licenses)}
+
+
+@dataclass(frozen=True)
 class SbomFact:
-    """A summary of the verified SBOM: CycloneDX version, packages, licences."""
+    """A summary of the verified SBOM: CycloneDX version, components, packages, licences.
+
+    ``key_components``: what the dependency graph names as the model's direct
+    dependencies (datasets, parents, top-level packages), at most
+    :data:`MAX_KEY_COMPONENTS` of them, in the SBOM's order.
+    """
 
     spec_version: str
     packages: int
     licenses: Mapping[str, int]
+    components: int = 0
+    key_components: tuple[ComponentFact, ...] = ()
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {"specVersion": self.spec_version, "packages": self.packages,
-                "licenses": dict(self.licenses)}
+                "licenses": dict(self.licenses), "components": self.components,
+                "keyComponents": [c.to_json_dict() for c in self.key_components]}
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlprov.errors import MlprovError
 from mlprov.evidence import EVAL_FILE
@@ -35,7 +35,9 @@ from mlprov.registry._pull import check_placement, prepare
 from mlprov.registry._records import Resolved, need_version
 from mlprov.registry._relatives import children, parent_links
 from mlprov.registry._reports import (
+    MAX_KEY_COMPONENTS,
     AliasFact,
+    ComponentFact,
     DatasetFact,
     EvaluationFact,
     HistoryEntry,
@@ -46,6 +48,7 @@ from mlprov.registry._reports import (
 )
 from mlprov.registry._uri import check_name, check_version, version_uri
 from mlprov.registry.interface import AuditRecord, ReadTransaction, Stage, VersionRecord
+from mlprov.sbom import licence_names
 
 if TYPE_CHECKING:
     from mlprov.inspection import Inspection
@@ -211,8 +214,36 @@ def _sbom(facts: VersionFacts) -> SbomFact | None:
     sbom = facts.verdict.sbom
     if sbom is None:
         return None
+    components = sbom.document.get("components")
     return SbomFact(spec_version=sbom.spec_version, packages=len(sbom.packages),
-                    licenses=sbom.license_counts())
+                    licenses=sbom.license_counts(),
+                    components=len(components) if isinstance(components, list) else 0,
+                    key_components=_key_components(sbom.document))
+
+
+def _key_components(document: dict[str, Any]) -> tuple[ComponentFact, ...]:
+    """The components the (schema-checked) BOM's graph names as the model's direct needs."""
+    model = document.get("metadata", {}).get("component", {})
+    ref = model.get("bom-ref") if isinstance(model, dict) else None
+    needs: list[Any] = []
+    for entry in document.get("dependencies") or []:
+        if isinstance(entry, dict) and ref is not None and entry.get("ref") == ref:
+            needs = entry.get("dependsOn") or []
+            break
+    by_ref = {c.get("bom-ref"): c for c in document.get("components") or []
+              if isinstance(c, dict) and isinstance(c.get("bom-ref"), str)}
+    found = []
+    for need in needs[:MAX_KEY_COMPONENTS]:
+        component = by_ref.get(need)
+        if component is None:
+            continue
+        version, purl = component.get("version"), component.get("purl")
+        found.append(ComponentFact(
+            name=str(component.get("name")), kind=str(component.get("type")),
+            version=version if isinstance(version, str) else None,
+            purl=purl if isinstance(purl, str) else None,
+            licenses=licence_names(component)))
+    return tuple(found)
 
 
 def show_version(registry: RegistryContext, name: str, version: int, *,

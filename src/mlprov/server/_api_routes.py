@@ -40,6 +40,8 @@ __all__ = ["API_VERSION", "api_endpoints", "register_result_json"]
 API_VERSION = 1
 REGISTER_SCHEMA = "https://mlprov.dev/schemas/registered-version/v1"
 CHANGE_SCHEMA = "https://mlprov.dev/schemas/registry-change/v1"
+VERSION_SCHEMA = "https://mlprov.dev/schemas/registry-version/v1"
+CARD_SCHEMA = "https://mlprov.dev/schemas/model-card/v1"
 StageName = Literal["None", "Staging", "Production", "Archived"]
 
 
@@ -199,6 +201,66 @@ async def show_model(call: Call) -> Response:
     return json_response({"schema": "https://mlprov.dev/schemas/registry-model/v1", **shown})
 
 
+def _readable_uris(call: Call, uris: list[str]) -> list[str]:
+    """The ``models:/NAME/N`` URIs of names the principal may read."""
+    from mlprov.registry import parse_model_uri
+
+    return [u for u in uris if call.access.may_read(parse_model_uri(u).name)]
+
+
+def _version_of(call: Call) -> tuple[str, int]:
+    name = check_name(call.param("name"))
+    version = parse_version(call.param("version"))
+    call.access.require(call.access.may_read(name), f"read {name}")
+    return name, version
+
+
+async def show_version(call: Call) -> Response:
+    """What a version holds, re-verified on the server (``mlprov models show --version``).
+
+    Children and registered copies of parents are listed only under readable names.
+    """
+    name, version = _version_of(call)
+    details = await _on_registry(call, lambda r: r.show_version(name, version))
+    document = details.to_json_dict()
+    document["children"] = [c for c in document["children"]
+                            if call.access.may_read(c["name"])]
+    for parent in document["parents"]:
+        parent["registered"] = _readable_uris(call, parent["registered"])
+    return json_response({"schema": VERSION_SCHEMA, **document})
+
+
+async def version_card(call: Call) -> Response:
+    """The version's model card (Markdown), re-rendered from its re-verified evidence."""
+    from mlprov.card import card_from_verdict
+
+    name, version = _version_of(call)
+    uri = f"models:/{name}/{version}"
+    markdown = await _on_registry(call, lambda r: card_from_verdict(r.verify_uri(uri).verdict))
+    return json_response({"schema": CARD_SCHEMA, "uri": uri, "markdown": markdown})
+
+
+async def version_lineage(call: Call) -> Response:
+    """The version's lineage graph, verified through the registry's copies of its ancestors.
+
+    ``?descendants=true`` adds the registered versions descending from it (each
+    verified; only readable names are listed).
+    """
+    name, version = _version_of(call)
+    uri = f"models:/{name}/{version}"
+    with_descendants = call.query("descendants") == "true"
+    graph = await _on_registry(call, lambda r: r.lineage(uri, descendants=with_descendants))
+    document = graph.to_json_dict()
+    for node in document["nodes"]:
+        where = node.get("evidence")
+        if isinstance(where, str) and where.startswith("models:/"):
+            node["evidence"] = ", ".join(_readable_uris(call, where.split(", "))) or None
+    if "descendants" in document:
+        document["descendants"] = [d for d in document["descendants"]
+                                   if call.access.may_read(d["name"])]
+    return json_response(document)
+
+
 async def resolve(call: Call) -> Response:
     """Resolve a ``models:/`` URI on the server (clients resolve and verify themselves)."""
     from mlprov.registry import parse_model_uri
@@ -284,6 +346,15 @@ async def list_deployments(call: Call) -> Response:
     found = await _on_registry(call, lambda r: r.list_deployments())
     return json_response({"schema": "https://mlprov.dev/schemas/deployments/v1",
                           "deployments": [d for d in found if call.access.may_read(d["name"])]})
+
+
+async def show_deployment(call: Call) -> Response:
+    """A deployment's versions, each signed spec, member and alias verified on the server."""
+    name = check_name(call.param("name"), what="deployment name")
+    call.access.require(call.access.may_read(name), f"read deployment {name}")
+    views = await _on_registry(call, lambda r: r.show_deployment(name))
+    return json_response({"schema": "https://mlprov.dev/schemas/deployments/v1",
+                          "deployments": [v.to_json_dict() for v in views]})
 
 
 # ---------------------------------------------------------------------- changes
@@ -641,6 +712,15 @@ def api_endpoints() -> list[Endpoint]:
                             "422": "refused: did not verify (audited)"}),
         Endpoint("GET", m, show_model, "A model's versions and aliases", "read NAME",
                  query=("limit",)),
+        Endpoint("GET", f"{m}/versions/{{version}}", show_version,
+                 "What a version holds, re-verified on the server (models show --version)",
+                 "read NAME"),
+        Endpoint("GET", f"{m}/versions/{{version}}/card", version_card,
+                 "The version's model card (Markdown) from its re-verified evidence",
+                 "read NAME"),
+        Endpoint("GET", f"{m}/versions/{{version}}/lineage", version_lineage,
+                 "The version's verified lineage graph (and descendants)", "read NAME",
+                 query=("descendants",)),
         Endpoint("POST", f"{m}/versions/{{version}}/stage", promote,
                  "Move a version to a stage (gated)", "promote NAME to STAGE",
                  body=PromoteRequest, responses={"422": "denied by the gate (audited)"}),
@@ -662,6 +742,9 @@ def api_endpoints() -> list[Endpoint]:
                  "clients verify)", "read NAME", query=("uri",)),
         Endpoint("GET", "/api/v1/deployments", list_deployments, "Deployments",
                  "read (filtered)", tag="deployments"),
+        Endpoint("GET", "/api/v1/deployments/{name}", show_deployment,
+                 "A deployment's versions, members and aliases, verified on the server",
+                 "read NAME", tag="deployments"),
         Endpoint("POST", "/api/v1/deployments/{name}", create_deployment,
                  "Pin versions as a deployment's next version", "deploy NAME",
                  body=DeploymentRequest, tag="deployments"),
