@@ -164,12 +164,28 @@ def create_app(state: ServerState, *, tls: bool = False,
                       exc_info=exc)
         return json_response(unexpected(exc), 500)
 
+    async def close_refusal_windows() -> None:
+        """Record refusal summaries when their windows are over (not only at the next one)."""
+        import anyio
+
+        period = min(state.config.server.refusal_audit_window, 60.0)
+        while True:
+            await anyio.sleep(period)
+            try:
+                await state.flush_refusals()
+            except Exception:  # logged; the next round tries again
+                log.exception("could not record refusal summaries")
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        import asyncio
+
         del app
+        timer = asyncio.get_running_loop().create_task(close_refusal_windows())
         try:
             yield
         finally:
+            timer.cancel()
             state.close()
 
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders, tls=tls)],
