@@ -302,10 +302,12 @@ class Registry:
 
     # ------------------------------------------------------------------ registry config
 
-    @checked(trust=PATH, reason=TEXT, actor=optional(TEXT))
-    def set_trust(self, trust: Path | str, *, reason: str, actor: str | None = None
+    @checked(trust=either(PATH, TRUST_OBJ), reason=TEXT, actor=optional(TEXT))
+    def set_trust(self, trust: Trust | Path | str, *, reason: str, actor: str | None = None
                   ) -> ChangeResult:
         """Replace the trust the registry enforces (an audited, signed change).
+
+        ``trust``: a trust file, or a loaded :class:`~mlprov.trust.Trust`.
 
         Example:
             registry.set_trust("trust.yaml", reason="add the QA key")

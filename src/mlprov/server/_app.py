@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from mlprov import __version__
+from mlprov.server._admin_routes import admin_endpoints
 from mlprov.server._api_routes import API_VERSION, api_endpoints
 from mlprov.server._endpoint import Endpoint, json_response, starlette_endpoint
 from mlprov.server._store_routes import store_endpoints
@@ -112,7 +113,8 @@ def all_endpoints(extra: list[Endpoint] | None = None) -> list[Endpoint]:
         Endpoint("GET", "/api/v1/openapi.json", openapi, "This API's OpenAPI 3.1 document",
                  tag="server"),
     ]
-    return base + api_endpoints() + store_endpoints() + (extra or []) + ui_endpoints()
+    return (base + api_endpoints() + admin_endpoints() + store_endpoints() + (extra or [])
+            + ui_endpoints())
 
 
 async def openapi(call: Any) -> Response:
