@@ -110,3 +110,15 @@ def test_a_malformed_trust_is_refused(served):
         status, answer = _put(served.url, served.tokens["admin"], "/api/v1/registry/trust",
                               {"trust": document, "reason": "r"})
         assert status == 400, answer
+
+
+def test_the_server_warns_about_a_key_others_can_read(tmp_path):
+    from mlprov.server._run import key_file_warning
+
+    key = tmp_path / "registry.key"
+    key.write_text("not really a key")
+    key.chmod(0o600)
+    assert key_file_warning(key) is None
+    key.chmod(0o640)
+    assert "readable by others than its owner (mode 640)" in (key_file_warning(key) or "")
+    assert key_file_warning(None) is None and key_file_warning(tmp_path / "gone") is None
