@@ -25,7 +25,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlprov._internal.arguments import PATH, TEXT, TRUST, checked, either, instance, optional
+from mlprov._internal.arguments import (
+    BYTES,
+    PATH,
+    TEXT,
+    TRUST,
+    checked,
+    either,
+    instance,
+    lazy_instance,
+    optional,
+)
 from mlprov.registry._arguments import COUNT
 from mlprov.registry._auditlog import AuditReport
 from mlprov.registry._catalog import ModelInfo, Page, VersionInfo
@@ -153,6 +163,8 @@ __all__ = [
 ]
 
 
+@checked(trust=lazy_instance("mlprov.trust", "Trust", "a mlprov.trust.Trust (load_trust(path))"),
+         registry_key=optional(lazy_instance("mlprov.signing", "PublicKey")))
 def trust_snapshot(trust: Trust, *, registry_key: PublicKey | None = None) -> bytes:
     """The self-contained form a registry stores a trust in (canonical JSON, keys as PEM).
 
@@ -162,6 +174,9 @@ def trust_snapshot(trust: Trust, *, registry_key: PublicKey | None = None) -> by
     records for this trust. A registry server's client sends it to
     ``PUT /api/v1/registry/trust``.
 
+    Example:
+        data = trust_snapshot(load_trust("trust.yaml"))
+
     Raises:
         TrustError: the trust's Sigstore root cannot be read.
     """
@@ -170,8 +185,12 @@ def trust_snapshot(trust: Trust, *, registry_key: PublicKey | None = None) -> by
     return trust_snapshot_of(trust, Path(trust.source).name, registry_key)
 
 
+@checked(data=BYTES, source=TEXT)
 def trust_from_snapshot(data: bytes, *, source: str) -> Trust:
     """A :class:`~mlprov.trust.Trust` rebuilt from :func:`trust_snapshot`'s bytes.
+
+    Example:
+        trust = trust_from_snapshot(data, source="trust.yaml")
 
     Raises:
         InputError: not a trust snapshot (unknown schema, malformed keys or rules).
