@@ -96,7 +96,7 @@ def test_roles_are_enforced_and_refusals_change_nothing(served, make_model, capl
                for e in entries if e["kind"] == "access.refused"]
     assert refused == [("reader-user", "register", None, None),
                        ("registrar-user", "promote", "credit-risk", "Staging"),
-                       ("promoter-user", "alias", "credit-risk", "production")]
+                       ("promoter-user", "alias", "credit-risk", "@production")]
     refusals = [json.loads(r.getMessage()) for r in caplog.records
                 if r.name == "mlprov.server.audit"]
     assert {r["principal"] for r in refusals} == {"reader-user", "registrar-user",

@@ -70,7 +70,7 @@ def test_a_refusal_is_a_signed_entry_the_client_verifies(served, make_model, run
     assert refused.exit_code == 1
     assert "reader-user may not set credit-risk@production" in refused.stderr
     [_, alias] = refusals(served.client("admin").audit_log())
-    assert (alias["details"]["action"], alias["target"]) == ("alias", "production")
+    assert (alias["details"]["action"], alias["target"]) == ("alias", "@production")
 
 
 def test_separation_of_duties_and_read_refusals_are_recorded(serve, make_model, approve):

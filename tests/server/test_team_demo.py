@@ -32,7 +32,7 @@ def test_team_demo_runs_the_whole_story(tmp_path: Path):
         "serving models:/credit-risk@production -> v1",
         "model.register by ci, stage.transition by release-manager",
         "refused, in the signed trail too: ci (promote credit-risk Staging), "
-        "serving (alias credit-risk production)",
+        "serving (alias credit-risk @production)",
         "audit log verified: 9 entries",
         "error: the decision that put models:/credit-risk/1 at "
         "models:/credit-risk@production does not match",

@@ -314,7 +314,7 @@ async def set_alias(call: Call) -> Response:
     alias = check_alias(call.param("alias"))
     body: AliasRequest = await json_body(call, AliasRequest)
     call.access.require(call.access.may_alias(name, alias), f"set {name}@{alias}",
-                        action="alias", name=name, version=body.version, target=alias)
+                        action="alias", name=name, version=body.version, target=f"@{alias}")
     who = call.principal.name
     result = await _on_registry(call, lambda r: r.set_alias(
         name, alias, body.version, reason=body.reason, actor=who, dry_run=body.dryRun))
@@ -327,7 +327,7 @@ async def delete_alias(call: Call) -> Response:
     alias = check_alias(call.param("alias"))
     body: AliasDeleteRequest = await json_body(call, AliasDeleteRequest)
     call.access.require(call.access.may_alias(name, alias), f"delete {name}@{alias}",
-                        action="alias", name=name, target=alias)
+                        action="alias", name=name, target=f"@{alias}")
     who = call.principal.name
     result = await _on_registry(call, lambda r: r.delete_alias(name, alias,
                                                                reason=body.reason, actor=who))
@@ -340,7 +340,7 @@ async def rollback(call: Call) -> Response:
     alias = check_alias(call.param("alias"))
     body: RollbackRequest = await json_body(call, RollbackRequest)
     call.access.require(call.access.may_alias(name, alias), f"roll back {name}@{alias}",
-                        action="alias", name=name, version=body.to, target=alias)
+                        action="alias", name=name, version=body.to, target=f"@{alias}")
     who = call.principal.name
     result = await _on_registry(call, lambda r: r.rollback(
         name, alias, to=body.to, reason=body.reason, actor=who, dry_run=body.dryRun))
@@ -544,7 +544,7 @@ def _deployment_alias(call: Call, name: str, alias: str) -> None:
     access.require(access.may_deploy(name, None) and
                    (alias not in access.protected or access.may_alias(name, alias)),
                    f"set deployments:/{name}@{alias}", action="deploy", name=name,
-                   target=alias)
+                   target=f"@{alias}")
 
 
 async def set_deployment_alias(call: Call) -> Response:
