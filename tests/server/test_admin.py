@@ -14,6 +14,8 @@ import urllib.error
 import urllib.request
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlprov.errors import InputError
 from mlprov.registry import Registry
@@ -122,3 +124,20 @@ def test_the_server_warns_about_a_key_others_can_read(tmp_path):
     key.chmod(0o640)
     assert "readable by others than its owner (mode 640)" in (key_file_warning(key) or "")
     assert key_file_warning(None) is None and key_file_warning(tmp_path / "gone") is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40) | st.lists(st.sampled_from(["..", ".", "", "a", ".x", "b.rego",
+                                                       "/", "\\", "\n", "é"]),
+                                       max_size=5).map("/".join))
+def test_a_policy_file_name_is_clean_or_refused(name):
+    from mlprov.server._admin_routes import POLICY_SUFFIXES, check_policy_name
+
+    try:
+        checked = check_policy_name(name)
+    except InputError:
+        return
+    parts = checked.split("/")
+    assert checked == name and not checked.startswith("/") and checked.endswith(POLICY_SUFFIXES)
+    assert all(p and p not in (".", "..") and not p.startswith(".") for p in parts)
+    assert checked.isprintable() and "\\" not in checked
