@@ -19,7 +19,7 @@ its own API token (`MLPROV_TOKEN`) and nothing but the server's URL
 4. a serving host pulls `models:/credit-risk@production`, verified on the
    client with the registry key it pinned, and loads it from Python;
 5. the audit log names the authenticated principals (a claimed `--actor` is not
-   recorded) and verifies on the client;
+   recorded), holds the two refusals as signed entries, and verifies on the client;
 6. someone edits the server's database (points `@production` elsewhere): the
    serving host refuses the model (exit 1); SIGTERM stops the server cleanly.
 
@@ -216,8 +216,14 @@ def story(team: Team, work: Path, url: str, mlprov: list[str], registry: Path) -
 
     print("\n== 5. The audit log names who did what, authenticated")
     out = run(*mlprov, "audit", "log", "--json", who="serving", url=url, quiet=True)
-    actors = [(e["kind"], e["actor"]) for e in json.loads(out)["entries"]]
+    entries = json.loads(out)["entries"]
+    actors = [(e["kind"], e["actor"]) for e in entries if e["accepted"]]
     print("   " + ", ".join(f"{kind} by {actor}" for kind, actor in actors[1:]))
+    refused = [e for e in entries if e["kind"] == "access.refused"]
+    print("   refused, in the signed trail too: " + ", ".join(
+        f"{e['actor']} ({e['details']['action']} {e['name']} {e['target']})" for e in refused))
+    if [e["actor"] for e in refused] != ["ci", "serving"]:
+        sys.exit("demo: the refusals are not in the audit log")
     if ("stage.transition", "somebody-else") in actors:
         sys.exit("demo: a claimed --actor was recorded")
     run(*mlprov, "audit", "verify", who="serving", url=url)

@@ -313,6 +313,11 @@ METHODS: dict[str, Callable[[World], dict[str, Any]]] = {
     "rename_model": lambda w: dict(name="m", new_name="m2", reason="r", actor="a"),
     "delete_model": lambda w: dict(name="m", reason="r", actor="a"),
     "delete_version": lambda w: dict(name="m", version=1, reason="r", actor="a"),
+    # a registry server's refusals in the audit trail
+    "record_refusal": lambda w: dict(actor="a", action="read", reason="r", name="m", version=1,
+                                     target="Staging", permission="p", via="v", endpoint="e"),
+    "record_refusal_summary": lambda w: dict(actor="a", count=2, first="t", last="t",
+                                             actions={"read": 2}),
 }
 
 

@@ -89,13 +89,20 @@ def test_roles_are_enforced_and_refusals_change_nothing(served, make_model, capl
     canary = served.client("promoter").set_alias("credit-risk", "canary", 1, reason="r")
     assert canary.allowed
     entries = served.client("admin").audit_log()
-    assert [e["kind"] for e in entries] == ["registry.init", "model.register",
-                                            "stage.transition", "alias.set"]
+    assert [e["kind"] for e in entries if e["accepted"]] == [
+        "registry.init", "model.register", "stage.transition", "alias.set"]
+    # Each refusal is an entry of the signed trail too (nothing changed by it).
+    refused = [(e["actor"], e["details"]["action"], e["name"], e["target"])
+               for e in entries if e["kind"] == "access.refused"]
+    assert refused == [("reader-user", "register", None, None),
+                       ("registrar-user", "promote", "credit-risk", "Staging"),
+                       ("promoter-user", "alias", "credit-risk", "@production")]
     refusals = [json.loads(r.getMessage()) for r in caplog.records
                 if r.name == "mlprov.server.audit"]
     assert {r["principal"] for r in refusals} == {"reader-user", "registrar-user",
                                                   "promoter-user"}
     assert all(r["event"] == "refused" and r["reason"] for r in refusals)
+    assert {r["auditTrail"] for r in refusals} == {"recorded"}
 
 
 def test_separation_of_duties(serve, make_model, approve):
@@ -140,7 +147,8 @@ def test_story_through_the_cli(served, make_model, approve, run_cli, tmp_path, m
     r = as_("reader", "pull", "models:/credit-risk@production", "--out",
             str(tmp_path / "out"), "--head-file", str(tmp_path / "head.json"))
     assert r.exit_code == 0, r.stderr
-    assert json.loads((tmp_path / "head.json").read_text())["seq"] == 7
+    # 7 changes and the reader's refusal, recorded in the trail
+    assert json.loads((tmp_path / "head.json").read_text())["seq"] == 8
     r = as_("reader", "audit", "log", "--json")
     assert r.exit_code == 0, r.stderr
     entries = json.loads(r.stdout)["entries"]
@@ -209,7 +217,7 @@ def test_rollback_deployments_history_and_events_remotely(serve, make_model, app
     report, bundle = admin.checkpoint()
     assert report.ok and bundle
     with pytest.raises(Exception, match="not offered by a registry server"):
-        admin.set_trust("trust.yaml", reason="r")
+        admin.collect_garbage(dry_run=True)  # set_trust & co. are (tests/server/test_admin.py)
     with pytest.raises(Exception, match="allow-archived"):
         admin.pull("models:/credit-risk@canary", tmp_path / "x", allow_archived=True)
 

@@ -5,8 +5,10 @@ The server's token tables live in the same PostgreSQL database as the registry.
 
 from __future__ import annotations
 
+import pytest
+
 from mlprov.registry import Registry
-from mlprov.server import ServerConfig, token_store
+from mlprov.server import PermissionDeniedError, ServerConfig, token_store
 from mlprov.signing import KeyType, generate_key, write_key_pair
 
 
@@ -31,10 +33,17 @@ def test_a_team_registry_behind_the_server(serve, postgres_url, s3_url, keys, ma
     assert pulled.files == 2
     assert (tmp_path / "out" / "config.json").read_bytes() == \
         (m.model / "config.json").read_bytes()
-    assert served.client("reader").verify_audit().ok
+    # A refusal is a signed entry of the PostgreSQL audit log too; an admin's settings
+    # change goes through the server.
+    with pytest.raises(PermissionDeniedError, match="reader-user may not move"):
+        served.client("reader").promote(v.name, v.version, to="Archived", reason="r")
+    assert admin.set_thresholds(["test/auc>=0.8"], reason="r").kind == "registry.thresholds"
+    assert served.client("reader").verify_audit(deep=True, full=True).ok
     with Registry.open(postgres_url) as reg:
         store = token_store(reg)
         assert {t.principal for t in store.list()} >= {"admin-user", "reader-user"}
         store.close()
         entries = reg.audit_log()
-    assert {e["actor"] for e in entries[1:]} == {"admin-user", "reviewer-user"}
+    assert {e["actor"] for e in entries[1:]} == {"admin-user", "reviewer-user", "reader-user"}
+    [refused] = [e for e in entries if e["kind"] == "access.refused"]
+    assert (refused["actor"], refused["target"]) == ("reader-user", "Archived")

@@ -31,7 +31,9 @@ def test_team_demo_runs_the_whole_story(tmp_path: Path):
         "pulled models:/credit-risk/1",
         "serving models:/credit-risk@production -> v1",
         "model.register by ci, stage.transition by release-manager",
-        "audit log verified: 7 entries",
+        "refused, in the signed trail too: ci (promote credit-risk Staging), "
+        "serving (alias credit-risk @production)",
+        "audit log verified: 9 entries",
         "error: the decision that put models:/credit-risk/1 at "
         "models:/credit-risk@production does not match",
         "SIGTERM: the server stopped, exit 0",

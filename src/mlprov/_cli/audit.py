@@ -55,6 +55,10 @@ def log(registry_dir: Path | None, since: int, limit: int | None, name: str | No
             change = f" {details.get('from')} -> {details.get('to')}"
         elif e["kind"].startswith("alias."):
             change = f" @{details.get('alias')}"
+        elif e["kind"] == "access.refused":  # a server refused the actor (no state changed)
+            change = f" {details.get('action')}" + (f" {e['target']}" if e["target"] else "")
+        elif e["kind"] == "access.refused-summary":
+            change = f" {details.get('count')} more refusal(s)"
         echo(f"#{e['seq']:<6} {e['time']}  {outcome} {e['kind']:<19} {subject}{change}  "
                    f"by {e['actor']}" + (f": {e['reason']}" if e["reason"] else ""))
         for message in details.get("deny", []):

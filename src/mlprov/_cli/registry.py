@@ -34,6 +34,8 @@ Examples:
   mlprov registry set-policies policies/ --reason "raise the AUC threshold"
   mlprov registry set-config ~/.mlprov/mlprov.toml --reason "webhook for alias changes"
   mlprov registry set-thresholds --threshold 'test/auc>=0.9' --reason "stricter"
+  MLPROV_TOKEN=mlpt_... mlprov registry set-trust trust.yaml --reason "add bob" \
+      --registry https://mlprov.example.com     # through a server: an admin's token
   mlprov registry upgrade --registry postgresql+psycopg://mlprov@db.internal/mlprov
   mlprov registry gc --dry-run
   mlprov registry migrate --to postgresql+psycopg://mlprov@db.internal/mlprov \

@@ -67,7 +67,7 @@ def server(ctx: click.Context, registry: str | None, host: str | None, port: int
     import sys
 
     from mlprov.server._config import load_config
-    from mlprov.server._run import make_server, plain_http_warning
+    from mlprov.server._run import key_file_warning, make_server, plain_http_warning
     from mlprov.server._state import ServerState
 
     location = _registry(registry)
@@ -82,6 +82,9 @@ def server(ctx: click.Context, registry: str | None, host: str | None, port: int
     if warning:
         note(warning)
     state = ServerState(location, config, key=key)
+    warning = key_file_warning(state.registry().location.key_file(key))
+    if warning:
+        note(warning)
     uv = make_server(state, config, host=host, port=port, tls_cert=cert, tls_key=tls_key)
     scheme = "https" if cert is not None else "http"
     note(f"serving registry {state.registry_id} at {scheme}://{host}:{port} "

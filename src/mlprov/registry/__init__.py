@@ -25,7 +25,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlprov._internal.arguments import PATH, TEXT, TRUST, checked, either, instance, optional
+from mlprov._internal.arguments import (
+    BYTES,
+    PATH,
+    TEXT,
+    TRUST,
+    checked,
+    either,
+    instance,
+    lazy_instance,
+    optional,
+)
 from mlprov.registry._arguments import COUNT
 from mlprov.registry._auditlog import AuditReport
 from mlprov.registry._catalog import ModelInfo, Page, VersionInfo
@@ -88,6 +98,7 @@ from mlprov.registry.interface import (
 )
 
 if TYPE_CHECKING:
+    from mlprov.signing import PublicKey
     from mlprov.trust import Trust
 
 __all__ = [
@@ -147,9 +158,55 @@ __all__ = [
     "parse_model_uri",
     "parse_time",
     "sign_webhook",
+    "trust_from_snapshot",
+    "trust_snapshot",
     "upgrade_registry",
     "verify_webhook",
 ]
+
+
+@checked(trust=lazy_instance("mlprov.trust", "Trust", "a mlprov.trust.Trust (load_trust(path))"),
+         registry_key=optional(lazy_instance("mlprov.signing", "PublicKey")))
+def trust_snapshot(trust: Trust, *, registry_key: PublicKey | None = None) -> bytes:
+    """The self-contained form a registry stores a trust in (canonical JSON, keys as PEM).
+
+    With ``registry_key`` (a key-signing registry's public key), that key is
+    added with the ``registry`` role unless the trust already gives it the role,
+    as ``set_trust`` does, so the result's SHA-256 is the digest the registry
+    records for this trust. A registry server's client sends it to
+    ``PUT /api/v1/registry/trust``.
+
+    Example:
+        data = trust_snapshot(load_trust("trust.yaml"))
+
+    Raises:
+        TrustError: the trust's Sigstore root cannot be read.
+    """
+    from mlprov.registry._home import trust_snapshot_of
+
+    return trust_snapshot_of(trust, Path(trust.source).name, registry_key)
+
+
+@checked(data=BYTES, source=TEXT)
+def trust_from_snapshot(data: bytes, *, source: str) -> Trust:
+    """A :class:`~mlprov.trust.Trust` rebuilt from :func:`trust_snapshot`'s bytes.
+
+    Example:
+        trust = trust_from_snapshot(data, source="trust.yaml")
+
+    Raises:
+        InputError: not a trust snapshot (unknown schema, malformed keys or rules).
+    """
+    from mlprov.errors import InputError
+    from mlprov.registry._home import load_trust_snapshot
+    from mlprov.registry.interface import StoreError
+
+    try:
+        return load_trust_snapshot(data, source=source)
+    except StoreError as exc:
+        raise InputError(f"not a usable trust: {exc}",
+                         hint="send the trust as mlprov.registry.trust_snapshot() makes it") \
+            from exc
 
 
 @checked(uri=TEXT, registry=optional(either(instance(Registry), PATH)), trust=optional(TRUST),

@@ -34,7 +34,9 @@ from mlprov._internal.arguments import (
     TEXT,
     checked,
     either,
+    int_in,
     lazy_instance,
+    mapping,
     optional,
 )
 from mlprov.registry import (
@@ -50,6 +52,7 @@ from mlprov.registry import (
     _moves,
     _pending,
     _pull,
+    _refusals,
     _register,
     _relatives,
     _rename,
@@ -299,10 +302,12 @@ class Registry:
 
     # ------------------------------------------------------------------ registry config
 
-    @checked(trust=PATH, reason=TEXT, actor=optional(TEXT))
-    def set_trust(self, trust: Path | str, *, reason: str, actor: str | None = None
+    @checked(trust=either(PATH, TRUST_OBJ), reason=TEXT, actor=optional(TEXT))
+    def set_trust(self, trust: Trust | Path | str, *, reason: str, actor: str | None = None
                   ) -> ChangeResult:
         """Replace the trust the registry enforces (an audited, signed change).
+
+        ``trust``: a trust file, or a loaded :class:`~mlprov.trust.Trust`.
 
         Example:
             registry.set_trust("trust.yaml", reason="add the QA key")
@@ -784,6 +789,51 @@ class Registry:
             VerificationError: the log does not verify (nothing is signed).
         """
         return _auditlog.checkpoint(self, deep=deep)
+
+    @checked(actor=TEXT, action=TEXT, reason=TEXT, name=optional(TEXT),
+             version=optional(VERSION), target=optional(TEXT), permission=optional(TEXT),
+             via=optional(TEXT), endpoint=optional(TEXT))
+    def record_refusal(self, actor: str, action: str, *, reason: str, name: str | None = None,
+                       version: int | None = None, target: str | None = None,
+                       permission: str | None = None, via: str | None = None,
+                       endpoint: str | None = None) -> ChangeResult:
+        """Record that ``actor`` was refused ``action`` by a front end (the registry server).
+
+        One audit entry of kind ``access.refused`` (not accepted, nothing changed),
+        chained and with a signed decision (``FAILED``) like a denied change:
+        ``audit log`` shows it, ``audit verify --deep`` checks it. ``name``,
+        ``version`` and ``target`` (a stage, an alias, a new name) say what was
+        asked for; ``permission`` the missing permission; ``via`` how the actor
+        authenticated; ``endpoint`` the route. Strings are bounded and must be
+        printable. The caller bounds how many it records (see docs/server.md).
+
+        Example:
+            registry.record_refusal("ci", "promote", name="credit-risk", version=3,
+                                    target="Production",
+                                    reason="ci may not move credit-risk to Production")
+
+        Raises:
+            InputError: a string is empty, too long or not printable; a bad name.
+        """
+        return _refusals.record_refusal(self, actor=actor, action=action, reason=reason,
+                                        name=name, version=version, target=target,
+                                        permission=permission, via=via, endpoint=endpoint)
+
+    @checked(actor=TEXT, count=int_in(1), first=TEXT, last=TEXT,
+             actions=mapping(values=int_in(1), what="counts"))
+    def record_refusal_summary(self, actor: str, *, count: int, first: str, last: str,
+                               actions: dict[str, int]) -> ChangeResult:
+        """Record that ``count`` refusals of ``actor`` were left out of the trail (a bound).
+
+        One audit entry of kind ``access.refused-summary``: how many, the first and
+        last time (RFC 3339 UTC), and how many per action.
+
+        Example:
+            registry.record_refusal_summary("reader", count=512, first=t0, last=t1,
+                                            actions={"promote": 512})
+        """
+        return _refusals.record_refusal_summary(self, actor=actor, count=count, first=first,
+                                                last=last, actions=actions)
 
     def latest_checkpoint(self) -> bytes | None:
         """The latest signed checkpoint bundle (keep it outside the registry)."""

@@ -45,6 +45,7 @@ __all__ = [
     "policies_snapshot",
     "resolve_home",
     "trust_snapshot",
+    "trust_snapshot_of",
     "write_file_atomically",
 ]
 
@@ -98,7 +99,11 @@ def trust_snapshot(trust_file: Path, registry_key: PublicKey | None) -> bytes:
     Raises:
         TrustError, KeyMaterialError: an unusable trust file.
     """
-    trust = load_trust(trust_file)
+    return trust_snapshot_of(load_trust(trust_file), trust_file.name, registry_key)
+
+
+def trust_snapshot_of(trust: Trust, source: str, registry_key: PublicKey | None) -> bytes:
+    """The snapshot of a loaded trust (see :func:`trust_snapshot`), named ``source``."""
     keys = [{"name": k.name, "roles": sorted(r.value for r in k.roles),
              "publicKey": k.key.pem.decode("ascii")} for k in trust.keys]
     if registry_key is not None and not any(
@@ -108,12 +113,14 @@ def trust_snapshot(trust_file: Path, registry_key: PublicKey | None) -> bytes:
             name = "_" + name
         keys.append({"name": name, "roles": [Role.REGISTRY.value],
                      "publicKey": registry_key.pem.decode("ascii")})
-    document: dict[str, Any] = {"schema": TRUST_SCHEMA, "source": trust_file.name, "keys": keys}
+    document: dict[str, Any] = {"schema": TRUST_SCHEMA, "source": source, "keys": keys}
     if trust.sigstore:  # keyless signers, and the Sigstore root they chain to, self-contained
         document["sigstore"] = [rule.to_json_dict() for rule in trust.sigstore]
         if isinstance(trust.trusted_root, Path):
             document["trustedRoot"] = loads_strict(trust.trusted_root.read_bytes(),
                                                    what=str(trust.trusted_root))
+        elif isinstance(trust.trusted_root, bytes):
+            document["trustedRoot"] = loads_strict(trust.trusted_root, what="trusted root")
     return canonical_json(document)
 
 

@@ -236,8 +236,13 @@ def retrying(fn: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def after_commit(registry: RegistryContext, result: ChangeResult) -> ChangeResult:
-    """Deliver hooks (never failing the change), then raise if it was denied."""
+def after_commit(registry: RegistryContext, result: ChangeResult, *,
+                 raise_denied: bool = True) -> ChangeResult:
+    """Deliver hooks (never failing the change), then raise if it was denied.
+
+    ``raise_denied=False``: a denial is the expected outcome (a refusal recorded
+    for a front end, :mod:`._refusals`), returned rather than raised.
+    """
     if result.seq % checkpoint_every(registry) == 0:
         with contextlib.suppress(MlprovError):
             with registry.metadata.read() as tx:
@@ -250,6 +255,6 @@ def after_commit(registry: RegistryContext, result: ChangeResult) -> ChangeResul
             from mlprov.registry._events import deliver_due
 
             deliver_due(registry, seq=result.seq)
-    if not result.allowed:
+    if not result.allowed and raise_denied:
         raise PolicyDeniedError(denied_message(result), result=result)
     return result

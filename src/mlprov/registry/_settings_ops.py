@@ -22,13 +22,13 @@ from mlprov.registry._gc import check_blobs_kept, gc_epoch
 from mlprov.registry._home import (
     policies_snapshot,
     policy_file_digests,
-    trust_snapshot,
+    trust_snapshot_of,
     write_file_atomically,
 )
 from mlprov.registry._recorder import after_commit, record_change, retrying
 from mlprov.registry._records import ChangeResult, PendingChange, default_actor
 from mlprov.registry._settings import check_registry_identity
-from mlprov.trust import load_trust
+from mlprov.trust import Trust, load_trust
 
 if TYPE_CHECKING:
     from mlprov.registry._context import RegistryContext
@@ -38,15 +38,21 @@ __all__ = ["check_gates", "check_policy_tests", "config_change", "set_config", "
            "set_thresholds", "set_trust", "shipped_policies", "threshold_set"]
 
 
-def set_trust(registry: RegistryContext, trust: Path | str, *, reason: str,
+def set_trust(registry: RegistryContext, trust: Trust | Path | str, *, reason: str,
               actor: str | None = None) -> ChangeResult:
-    """Replace the trust the registry enforces (see :meth:`Registry.set_trust`)."""
+    """Replace the trust the registry enforces (see :meth:`Registry.set_trust`).
+
+    ``trust``: a trust file, or a loaded :class:`~mlprov.trust.Trust` (e.g. sent
+    to the registry server as a snapshot).
+    """
     epoch = gc_epoch(registry.metadata)
     settings = registry.settings
     keyless = settings.signing() is not None
+    loaded = trust if isinstance(trust, Trust) else load_trust(Path(trust))
+    source = Path(trust.source if isinstance(trust, Trust) else trust).name
     if keyless:  # the registry must still be able to verify what it signs
-        check_registry_identity(settings.signer, load_trust(Path(trust)))
-    data = trust_snapshot(Path(trust), None if keyless else settings.signer.public_key)
+        check_registry_identity(settings.signer, loaded)
+    data = trust_snapshot_of(loaded, source, None if keyless else settings.signer.public_key)
     digest = registry.blobs.put_bytes(data).digest
     return _set_setting(registry, "registry.trust", "trust", digest, reason=reason, actor=actor,
                         epoch=epoch)

@@ -185,7 +185,7 @@ async def whoami(call: Call) -> Response:
 
 async def list_models(call: Call) -> Response:
     """Models the principal may read, with latest version and aliases."""
-    call.access.require(call.access.may_read_any(), "read the registry")
+    call.access.require(call.access.may_read_any(), "read the registry", action="read")
     found = await _on_registry(call, lambda r: r.list_models())
     return json_response({"schema": "https://mlprov.dev/schemas/registry-models/v1",
                           "models": [m for m in found if call.access.may_read(m["name"])]})
@@ -194,7 +194,8 @@ async def list_models(call: Call) -> Response:
 async def show_model(call: Call) -> Response:
     """A model's versions (newest first) and aliases."""
     name = check_name(call.param("name"))
-    call.access.require(call.access.may_read(name), f"read {name}")
+    call.access.require(call.access.may_read(name), f"read {name}", action="read",
+                        name=name)
     limit_text = call.query("limit")
     limit = parse_version(limit_text) if limit_text is not None else 50
     shown = await _on_registry(call, lambda r: r.show_model(name, limit=min(limit, 5000)))
@@ -269,7 +270,8 @@ async def resolve(call: Call) -> Response:
     if text is None:
         raise InputError("resolve needs ?uri=models:/NAME@ALIAS")
     uri = parse_model_uri(text)
-    call.access.require(call.access.may_read(uri.name), f"read {uri.name}")
+    call.access.require(call.access.may_read(uri.name), f"read {uri.name}", action="read",
+                        name=uri.name)
     resolved = await _on_registry(call, lambda r: r.resolve(text))
     return json_response({"schema": "https://mlprov.dev/schemas/resolved-version/v1",
                           **resolved.to_json_dict()})
@@ -279,7 +281,8 @@ async def alias_history(call: Call) -> Response:
     """Every accepted change of an alias, from the audit log."""
     name = check_name(call.param("name"))
     alias = check_alias(call.param("alias"))
-    call.access.require(call.access.may_read(name), f"read {name}")
+    call.access.require(call.access.may_read(name), f"read {name}", action="read",
+                        name=name)
     at = call.query("at")
     if at is not None:
         from mlprov.registry import parse_time
@@ -293,13 +296,14 @@ async def alias_history(call: Call) -> Response:
 
 async def audit_log(call: Call) -> Response:
     """Audit entries (parsed from the hashed bodies), of readable names."""
-    call.access.require(call.access.may_read_any(), "read the registry")
+    call.access.require(call.access.may_read_any(), "read the registry", action="read")
     since = call.query("since")
     limit = call.query("limit")
     name = call.query("name")
     if name is not None:
         check_name(name)
-        call.access.require(call.access.may_read(name), f"read {name}")
+        call.access.require(call.access.may_read(name), f"read {name}", action="read",
+                        name=name)
     entries = await _on_registry(call, lambda r: r.audit_log(
         since=int(since) if since is not None and since.isdigit() else 0,
         limit=min(parse_version(limit), 5000) if limit is not None else 1000, name=name))
@@ -310,10 +314,11 @@ async def audit_log(call: Call) -> Response:
 
 async def audit_verify(call: Call) -> Response:
     """The server's own verification of the audit log (clients verify it themselves too)."""
-    call.access.require(call.access.may_read_any(), "read the registry")
+    call.access.require(call.access.may_read_any(), "read the registry", action="read")
     deep = call.query("deep") == "true"
     if deep:
-        call.access.require(call.access.admin, "run a deep audit verification")
+        call.access.require(call.access.admin, "run a deep audit verification",
+                            action="admin")
     report = await _on_registry(call, lambda r: r.verify_audit(deep=deep))
     return json_response(report.to_json_dict())
 
@@ -322,7 +327,7 @@ async def checkpoint(call: Call) -> Response:
     """Verify the log and sign a checkpoint of its head (admin)."""
     import base64
 
-    call.access.require(call.access.admin, "sign a checkpoint")
+    call.access.require(call.access.admin, "sign a checkpoint", action="admin")
     report, bundle = await _on_registry(call, lambda r: r.checkpoint())
     return json_response({**report.to_json_dict(),
                           "checkpoint": base64.b64encode(bundle).decode("ascii")})
@@ -330,7 +335,7 @@ async def checkpoint(call: Call) -> Response:
 
 async def events(call: Call) -> Response:
     """Events after ``since`` (of readable names), with their deliveries."""
-    call.access.require(call.access.may_read_any(), "read the registry")
+    call.access.require(call.access.may_read_any(), "read the registry", action="read")
     since = call.query("since")
     found = await _on_registry(call, lambda r: r.events(
         since=int(since) if since is not None and since.isdigit() else 0, limit=1000))
@@ -342,7 +347,7 @@ async def events(call: Call) -> Response:
 
 async def list_deployments(call: Call) -> Response:
     """Deployment versions of readable names."""
-    call.access.require(call.access.may_read_any(), "read the registry")
+    call.access.require(call.access.may_read_any(), "read the registry", action="read")
     found = await _on_registry(call, lambda r: r.list_deployments())
     return json_response({"schema": "https://mlprov.dev/schemas/deployments/v1",
                           "deployments": [d for d in found if call.access.may_read(d["name"])]})
@@ -366,7 +371,8 @@ async def promote(call: Call) -> Response:
     version = parse_version(call.param("version"))
     body: PromoteRequest = await json_body(call, PromoteRequest)
     call.access.require(call.access.may_promote(name, body.to),
-                        f"move {name} to {body.to}")
+                        f"move {name} to {body.to}", action="promote", name=name,
+                        version=version, target=body.to)
     who = call.principal.name
     result = await _on_registry(call, lambda r: r.promote(
         name, version, to=body.to, reason=body.reason, actor=who, dry_run=body.dryRun))
@@ -378,7 +384,8 @@ async def set_alias(call: Call) -> Response:
     name = check_name(call.param("name"))
     alias = check_alias(call.param("alias"))
     body: AliasRequest = await json_body(call, AliasRequest)
-    call.access.require(call.access.may_alias(name, alias), f"set {name}@{alias}")
+    call.access.require(call.access.may_alias(name, alias), f"set {name}@{alias}",
+                        action="alias", name=name, version=body.version, target=f"@{alias}")
     who = call.principal.name
     result = await _on_registry(call, lambda r: r.set_alias(
         name, alias, body.version, reason=body.reason, actor=who, dry_run=body.dryRun))
@@ -390,7 +397,8 @@ async def delete_alias(call: Call) -> Response:
     name = check_name(call.param("name"))
     alias = check_alias(call.param("alias"))
     body: AliasDeleteRequest = await json_body(call, AliasDeleteRequest)
-    call.access.require(call.access.may_alias(name, alias), f"delete {name}@{alias}")
+    call.access.require(call.access.may_alias(name, alias), f"delete {name}@{alias}",
+                        action="alias", name=name, target=f"@{alias}")
     who = call.principal.name
     result = await _on_registry(call, lambda r: r.delete_alias(name, alias,
                                                                reason=body.reason, actor=who))
@@ -402,7 +410,8 @@ async def rollback(call: Call) -> Response:
     name = check_name(call.param("name"))
     alias = check_alias(call.param("alias"))
     body: RollbackRequest = await json_body(call, RollbackRequest)
-    call.access.require(call.access.may_alias(name, alias), f"roll back {name}@{alias}")
+    call.access.require(call.access.may_alias(name, alias), f"roll back {name}@{alias}",
+                        action="alias", name=name, version=body.to, target=f"@{alias}")
     who = call.principal.name
     result = await _on_registry(call, lambda r: r.rollback(
         name, alias, to=body.to, reason=body.reason, actor=who, dry_run=body.dryRun))
@@ -424,7 +433,8 @@ async def add_review(call: Call) -> Response:
     name = check_name(call.param("name"))
     version = parse_version(call.param("version"))
     access = call.access
-    access.require(access.may_review(name), f"review {name}")
+    access.require(access.may_review(name), f"review {name}", action="review", name=name,
+                   version=version)
     data = await read_body(call.request, call.state.config.max_review)
     if not data:
         raise InputError("the request body must be the review bundle (JSON)")
@@ -437,11 +447,14 @@ async def add_review(call: Call) -> Response:
 
     def work(registry: Registry) -> ChangeResult:
         if separation and registrant(registry, name, version) == who:
-            from mlprov.server._errors import PermissionDeniedError
+            from mlprov.server._errors import PermissionDeniedError, Refused
 
             raise PermissionDeniedError(
                 f"{who} registered {name} v{version} and so may not review it "
-                "(separation of duties)", hint="another reviewer must add the review")
+                "(separation of duties)", hint="another reviewer must add the review",
+                refused=Refused(action="review", name=name, version=version,
+                                permission=f"review {name} v{version}, which it registered "
+                                           "(separation of duties)"))
         directory = Path(tempfile.mkdtemp(prefix="review-", dir=state.tmp))
         try:
             path = directory / "review.sigstore.json"
@@ -459,10 +472,12 @@ async def create_deployment(call: Call) -> Response:
     body: DeploymentRequest = await json_body(call, DeploymentRequest)
     from mlprov.registry import parse_model_uri
 
-    call.access.require(call.access.may_deploy(name, None), f"create deployment {name}")
+    call.access.require(call.access.may_deploy(name, None), f"create deployment {name}",
+                        action="deploy", name=name)
     for uri in body.models:
         member = parse_model_uri(uri).name
-        call.access.require(call.access.may_read(member), f"read {member}")
+        call.access.require(call.access.may_read(member), f"read {member}", action="read",
+                            name=member)
     who = call.principal.name
     result = await _on_registry(call, lambda r: r.create_deployment(
         name, list(body.models), reason=body.reason, actor=who))
@@ -475,7 +490,8 @@ async def promote_deployment(call: Call) -> Response:
     version = parse_version(call.param("version"))
     body: DeploymentStageRequest = await json_body(call, DeploymentStageRequest)
     call.access.require(call.access.may_deploy(name, body.to),
-                        f"move deployment {name} to {body.to}")
+                        f"move deployment {name} to {body.to}", action="deploy", name=name,
+                        version=version, target=body.to)
     who = call.principal.name
     result = await _on_registry(call, lambda r: r.promote_deployment(
         name, version, to=body.to, reason=body.reason, actor=who))
@@ -489,7 +505,8 @@ async def set_description(call: Call) -> Response:
     """Set (empty text: clear) the description of a model or one of its versions."""
     name = check_name(call.param("name"))
     body: DescriptionRequest = await json_body(call, DescriptionRequest)
-    call.access.require(call.access.may_annotate(name), f"annotate {name}")
+    call.access.require(call.access.may_annotate(name), f"annotate {name}",
+                        action="annotate", name=name, version=body.version)
     who = call.principal.name
     return _change(await _on_registry(call, lambda r: r.set_description(
         name, body.text, version=body.version, reason=body.reason, actor=who)))
@@ -499,7 +516,8 @@ async def set_tag(call: Call) -> Response:
     """Set a tag of a model or one of its versions."""
     name = check_name(call.param("name"))
     body: TagRequest = await json_body(call, TagRequest)
-    call.access.require(call.access.may_annotate(name), f"annotate {name}")
+    call.access.require(call.access.may_annotate(name), f"annotate {name}",
+                        action="annotate", name=name, version=body.version)
     who = call.principal.name
     return _change(await _on_registry(call, lambda r: r.set_tag(
         name, body.key, body.value, version=body.version, reason=body.reason, actor=who)))
@@ -509,7 +527,8 @@ async def delete_tag(call: Call) -> Response:
     """Remove a tag of a model or one of its versions."""
     name = check_name(call.param("name"))
     body: TagDeleteRequest = await json_body(call, TagDeleteRequest)
-    call.access.require(call.access.may_annotate(name), f"annotate {name}")
+    call.access.require(call.access.may_annotate(name), f"annotate {name}",
+                        action="annotate", name=name, version=body.version)
     who = call.principal.name
     return _change(await _on_registry(call, lambda r: r.delete_tag(
         name, body.key, version=body.version, reason=body.reason, actor=who)))
@@ -521,7 +540,8 @@ async def rename_model(call: Call) -> Response:
     body: RenameRequest = await json_body(call, RenameRequest)
     new_name = check_name(body.newName)
     call.access.require(call.access.may_rename(name) and call.access.may_rename(new_name),
-                        f"rename {name} to {new_name}")
+                        f"rename {name} to {new_name}", action="rename", name=name,
+                        target=new_name)
     who = call.principal.name
     return _change(await _on_registry(call, lambda r: r.rename_model(
         name, new_name, reason=body.reason, actor=who)))
@@ -531,7 +551,8 @@ async def delete_model(call: Call) -> Response:
     """Delete a model (a tombstone; its history and blobs stay)."""
     name = check_name(call.param("name"))
     body: DeleteRequest = await json_body(call, DeleteRequest)
-    call.access.require(call.access.may_delete(name), f"delete {name}")
+    call.access.require(call.access.may_delete(name), f"delete {name}", action="delete",
+                        name=name)
     who = call.principal.name
     return _change(await _on_registry(call, lambda r: r.delete_model(
         name, reason=body.reason, actor=who)))
@@ -545,7 +566,8 @@ async def delete_version(call: Call) -> Response:
     if body.reason is None:
         raise InputError("deleting a version needs a reason")
     reason = body.reason
-    call.access.require(call.access.may_delete(name), f"delete {name} v{version}")
+    call.access.require(call.access.may_delete(name), f"delete {name} v{version}",
+                        action="delete", name=name, version=version)
     who = call.principal.name
     return _change(await _on_registry(call, lambda r: r.delete_version(
         name, version, reason=reason, actor=who)))
@@ -563,7 +585,7 @@ def _search_args(call: Call) -> dict[str, Any]:
 
 async def search_models(call: Call) -> Response:
     """One page of the models in use matching a filter (MLflow's search syntax)."""
-    call.access.require(call.access.may_read_any(), "read the registry")
+    call.access.require(call.access.may_read_any(), "read the registry", action="read")
     args = _search_args(call)
     page = await _on_registry(call, lambda r: r.search_models(**args))
     return json_response({"schema": "https://mlprov.dev/schemas/registry-models/v1",
@@ -574,11 +596,12 @@ async def search_models(call: Call) -> Response:
 
 async def search_versions(call: Call) -> Response:
     """One page of the versions in use (of ``name``, or of every model) matching a filter."""
-    call.access.require(call.access.may_read_any(), "read the registry")
+    call.access.require(call.access.may_read_any(), "read the registry", action="read")
     name = call.query("name")
     if name is not None:
         check_name(name)
-        call.access.require(call.access.may_read(name), f"read {name}")
+        call.access.require(call.access.may_read(name), f"read {name}", action="read",
+                        name=name)
     args = _search_args(call)
     page = await _on_registry(call, lambda r: r.search_versions(name, **args))
     return json_response({"schema": "https://mlprov.dev/schemas/registry-versions/v1",
@@ -591,7 +614,8 @@ def _deployment_alias(call: Call, name: str, alias: str) -> None:
     access = call.access
     access.require(access.may_deploy(name, None) and
                    (alias not in access.protected or access.may_alias(name, alias)),
-                   f"set deployments:/{name}@{alias}")
+                   f"set deployments:/{name}@{alias}", action="deploy", name=name,
+                   target=f"@{alias}")
 
 
 async def set_deployment_alias(call: Call) -> Response:
@@ -630,7 +654,7 @@ async def register(call: Call) -> Response:
     from mlprov.server._upload import UploadError, extract_upload
 
     access = call.access
-    access.require(access.may_register_any(), "register models")
+    access.require(access.may_register_any(), "register models", action="register")
     state = call.state
     config = state.config
     model_file = call.query("model_file")
@@ -685,7 +709,8 @@ async def register(call: Call) -> Response:
                 raise UploadError(f"the upload's evidence/evidence.json is unusable: {exc}") \
                     from exc
             check_name(name)
-            access.require(access.may_register(name), f"register {name}")
+            access.require(access.may_register(name), f"register {name}", action="register",
+                           name=name)
             result = registry.register(model, evidence=evidence, actor=who, reason=reason)
             if result.name != name:  # cannot happen: verification ties the index to the name
                 raise InputError("the registered name differs from the evidence index")

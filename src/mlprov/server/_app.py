@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from mlprov import __version__
+from mlprov.server._admin_routes import admin_endpoints
 from mlprov.server._api_routes import API_VERSION, api_endpoints
 from mlprov.server._endpoint import Endpoint, json_response, starlette_endpoint
 from mlprov.server._store_routes import store_endpoints
@@ -112,7 +113,8 @@ def all_endpoints(extra: list[Endpoint] | None = None) -> list[Endpoint]:
         Endpoint("GET", "/api/v1/openapi.json", openapi, "This API's OpenAPI 3.1 document",
                  tag="server"),
     ]
-    return base + api_endpoints() + store_endpoints() + (extra or []) + ui_endpoints()
+    return (base + api_endpoints() + admin_endpoints() + store_endpoints() + (extra or [])
+            + ui_endpoints())
 
 
 async def openapi(call: Any) -> Response:
@@ -164,12 +166,28 @@ def create_app(state: ServerState, *, tls: bool = False,
                       exc_info=exc)
         return json_response(unexpected(exc), 500)
 
+    async def close_refusal_windows() -> None:
+        """Record refusal summaries when their windows are over (not only at the next one)."""
+        import anyio
+
+        period = min(state.config.server.refusal_audit_window, 60.0)
+        while True:
+            await anyio.sleep(period)
+            try:
+                await state.flush_refusals()
+            except Exception:  # logged; the next round tries again
+                log.exception("could not record refusal summaries")
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        import asyncio
+
         del app
+        timer = asyncio.get_running_loop().create_task(close_refusal_windows())
         try:
             yield
         finally:
+            timer.cancel()
             state.close()
 
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders, tls=tls)],

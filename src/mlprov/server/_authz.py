@@ -18,11 +18,13 @@ from fnmatch import fnmatchcase
 from typing import Literal
 
 from mlprov.server._config import Grant, ServerConfig
-from mlprov.server._errors import PermissionDeniedError
+from mlprov.server._errors import PermissionDeniedError, Refused
 
 __all__ = ["Access", "Action", "Principal"]
 
-Action = Literal["read", "register", "promote", "alias", "review", "deploy", "admin"]
+#: What a refusal was of (recorded as the audit entry's ``details.action``).
+Action = Literal["read", "register", "promote", "alias", "review", "deploy", "annotate",
+                 "rename", "delete", "admin"]
 
 
 @dataclass(frozen=True)
@@ -124,12 +126,20 @@ class Access:
 
     # ------------------------------------------------------------------ refusals
 
-    def require(self, allowed: bool, permission: str) -> None:
-        """Raise :class:`PermissionDeniedError` naming ``permission`` unless ``allowed``."""
+    def require(self, allowed: bool, permission: str, *, action: Action,
+                name: str | None = None, version: int | None = None,
+                target: str | None = None) -> None:
+        """Raise :class:`PermissionDeniedError` naming ``permission`` unless ``allowed``.
+
+        ``action``, ``name``, ``version`` and ``target`` (a stage, alias or new
+        name) say what was refused, as data for the audit trail.
+        """
         if not allowed:
             roles = ", ".join(sorted(self.principal.roles)) or "none"
             raise PermissionDeniedError(
                 f"{self.principal.name} may not {permission} (roles: {roles})",
                 hint="ask the server's admin for a grant (server.toml [[grants]] or a token "
                      "role)" + (f"; unknown roles {self.unknown_roles} grant nothing"
-                                if self.unknown_roles else ""))
+                                if self.unknown_roles else ""),
+                refused=Refused(action=action, permission=permission, name=name,
+                                version=version, target=target))

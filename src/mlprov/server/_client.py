@@ -473,6 +473,97 @@ class RemoteRegistry:
                             kinds={"review.add"}, name=name, version=version, raw=data,
                             query={"reason": reason})
 
+    # ------------------------------------------------------------------ settings (admin)
+
+    def set_thresholds(self, thresholds: Any, *, reason: str, actor: str | None = None
+                       ) -> ChangeResult:
+        """Ask the server (admin) to replace the thresholds; verify the signed change.
+
+        The decision must record exactly this set (its digest, computed here).
+        """
+        from mlprov.thresholds import Thresholds, parse_thresholds
+
+        del actor
+        wanted = thresholds if isinstance(thresholds, Thresholds) \
+            else parse_thresholds(list(thresholds))
+        expected = _digest(wanted.to_bytes())
+        return self._setting("thresholds", {"thresholds": wanted.lines(), "reason": reason},
+                             expected)
+
+    def set_config(self, config: Path | str, *, reason: str, actor: str | None = None
+                   ) -> ChangeResult:
+        """Send a new ``mlprov.toml`` to the server (admin); verify the signed change."""
+        from mlprov._internal.readers import MAX_CONFIG_BYTES, read_bytes
+
+        del actor
+        data = read_bytes(Path(config), what="registry config", limit=MAX_CONFIG_BYTES)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{config} is not UTF-8 text") from exc
+        return self._setting("config", {"text": text, "reason": reason}, _digest(data))
+
+    def set_policies(self, policies: Path | str | None, *, reason: str,
+                     actor: str | None = None) -> ChangeResult:
+        """Send a policies directory (None: the shipped ones) to the server (admin).
+
+        The signed change must name a policies snapshot holding exactly the
+        files sent (each file's digest checked against the snapshot's blob).
+        """
+        del actor
+        if policies is None:
+            return self._setting("policies", {"files": None, "reason": reason}, None)
+        files = _policy_files(Path(policies))
+        result = self._setting("policies", {"files": files, "reason": reason}, None)
+        self._check_policies(str(result.details.get("to")), files)
+        return result
+
+    def set_trust(self, trust: Trust | Path | str, *, reason: str, actor: str | None = None
+                  ) -> ChangeResult:
+        """Send a trust (file, loaded here with its keys) to the server (admin).
+
+        The decision must record exactly this trust plus the registry's own key
+        (its digest, computed here with the pinned key).
+        """
+        import json
+
+        from mlprov.registry import trust_snapshot
+        from mlprov.trust import Trust as _Trust
+        from mlprov.trust import load_trust
+
+        del actor
+        loaded = trust if isinstance(trust, _Trust) else load_trust(Path(trust))
+        pem = self.info.get("publicKey")
+        key = _public_key(pem) if self.info.get("signing") == "key" and \
+            isinstance(pem, str) else None
+        expected = _digest(trust_snapshot(loaded, registry_key=key))
+        document = json.loads(trust_snapshot(loaded))  # our own canonical JSON
+        return self._setting("trust", {"trust": document, "reason": reason}, expected)
+
+    def _setting(self, key: str, document: dict[str, Any], expected: str | None
+                 ) -> ChangeResult:
+        def check(change: dict[str, Any]) -> bool:
+            return expected is None or change.get("to") == expected
+
+        return self._change("PUT", f"/api/v1/registry/{key}", document,
+                            kinds={f"registry.{key}"}, name="", version=None, check=check)
+
+    def _check_policies(self, digest: str, files: dict[str, str]) -> None:
+        """The snapshot the signed change names holds exactly ``files``."""
+        from mlprov.canonical import loads_strict
+
+        try:
+            snapshot = loads_strict(self.local.blobs.get_bytes(digest),
+                                    what="the policies snapshot")
+            stored = snapshot["files"]
+        except (MlprovError, KeyError, TypeError) as exc:
+            raise RegistryIntegrityError(f"the server's policies snapshot {digest} is "
+                                         f"unusable: {exc}") from exc
+        sent = {name: _digest(text.encode("utf-8")) for name, text in files.items()}
+        if stored != sent:
+            raise RegistryIntegrityError("the server's signed policies are not the files "
+                                         "sent")
+
     def create_deployment(self, name: str, models: list[str], *, reason: str,
                           actor: str | None = None) -> ChangeResult:
         """Ask the server to create a deployment version; verify its signed decision."""
@@ -711,7 +802,7 @@ class RemoteRegistry:
             raise RegistryIntegrityError("the server's decision records no change")
         if change.get("kind") not in kinds:
             problems.append(f"it records a {change.get('kind')} change")
-        if change.get("name") != name:
+        if change.get("name") != (name or None):  # "": a change of the registry's settings
             problems.append(f"it is about {change.get('name')!r}")
         if version is not None and change.get("version") != version:
             problems.append(f"it is about version {change.get('version')}")
@@ -817,6 +908,41 @@ def _no_archived(allow_archived: bool) -> None:
         raise InputError("--allow-archived is not offered by a registry server",
                          hint="name the version itself (models:/NAME/N), which is never "
                               "refused for being Archived")
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+#: What a policies directory may hold (the registry's own rule: mlprov.registry._home).
+_POLICY_SUFFIXES = (".rego", ".yaml", ".yml", ".json")
+_MAX_POLICY_FILE = 4 * 1024 * 1024
+
+
+def _policy_files(directory: Path) -> dict[str, str]:
+    """A policies directory's files (relative POSIX path -> text), as the registry takes them.
+
+    Raises:
+        InputError: not a directory, a symlink in it, a file too large or not UTF-8.
+    """
+    from mlprov._internal.readers import read_bytes
+
+    if not directory.is_dir():
+        raise InputError(f"policies directory not found: {directory}")
+    files: dict[str, str] = {}
+    for path in sorted(directory.rglob("*")):
+        rel = path.relative_to(directory).as_posix()
+        if any(part.startswith(".") or part == "__pycache__" for part in rel.split("/")):
+            continue
+        if path.is_symlink():
+            raise InputError(f"policies directory holds a symlink: {rel}")
+        if path.is_file() and path.suffix in _POLICY_SUFFIXES:
+            data = read_bytes(path, what="policy file", limit=_MAX_POLICY_FILE)
+            try:
+                files[rel] = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"policy file {path} is not UTF-8 text") from exc
+    return files
 
 
 def _transition(change: dict[str, Any]) -> dict[str, Any]:

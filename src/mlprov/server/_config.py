@@ -308,6 +308,10 @@ class ServerSettings(_Model):
     keep_alive: float = Field(default=5.0, gt=0, le=600)
     ui: bool = True
     tmp_dir: str | None = None
+    # Refusals recorded one by one in the audit trail, per principal per window;
+    # beyond, counted and recorded as one summary entry (0: log only).
+    refusal_audit_limit: int = Field(default=10, ge=0, le=10000)
+    refusal_audit_window: float = Field(default=600.0, ge=1, le=86400)
 
 
 class AuthzSettings(_Model):

@@ -10,8 +10,10 @@ says about it. :func:`starlette_endpoint` wraps its handler so that, in order:
 3. the handler runs with a :class:`Call` (request, principal, access);
 4. an :class:`~mlprov.errors.MlprovError` becomes its one-line JSON error
    answer (:mod:`._http_errors`); a refusal (403) is also logged as one JSON
-   line on the ``mlprov.server.audit`` logger; anything else is a bare 500,
-   logged with its traceback on the server only.
+   line on the ``mlprov.server.audit`` logger and, when a principal was
+   authenticated, recorded in the registry's signed audit trail (bounded per
+   principal, :mod:`._refusals`) before the answer goes out; anything else is
+   a bare 500, logged with its traceback on the server only.
 """
 
 from __future__ import annotations
@@ -157,7 +159,26 @@ def _client_address(request: Request) -> str:
     return client.host if client is not None else "unknown"
 
 
-def _error_answer(exc: MlprovError, request: Request, principal: Principal | None) -> Response:
+async def _audit_refusal(state: ServerState, principal: Principal,
+                         error: PermissionDeniedError, endpoint: Endpoint) -> str:
+    """Record a refusal in the audit trail if its principal's bound allows; say what was done."""
+    action = error.refused.action if error.refused else "other"
+    one_by_one = state.refusals.admit(principal.name, action)
+    summaries = state.refusals.summaries()
+    if not one_by_one and not summaries:
+        return "counted"
+    try:
+        await state.run(lambda: state.record_refusal(
+            principal, error, f"{endpoint.method} {endpoint.path}", one_by_one=one_by_one,
+            summaries=summaries))
+    except Exception:  # the refusal stands; the log line below still records it
+        log.exception("could not record a refusal of %s in the audit trail", principal.name)
+        return "failed"
+    return "recorded" if one_by_one else "counted"
+
+
+def _error_answer(exc: MlprovError, request: Request, principal: Principal | None,
+                  audited: str | None = None) -> Response:
     status, document = answer_of(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, BodyTooLarge):
@@ -175,7 +196,8 @@ def _error_answer(exc: MlprovError, request: Request, principal: Principal | Non
             "principal": principal.name if principal else None,
             "via": principal.via if principal else None,
             "method": request.method, "path": request.url.path,
-            "client": _client_address(request), "reason": str(exc)}))
+            "client": _client_address(request), "reason": str(exc),
+            "auditTrail": audited or "not recorded (no principal)"}))
     return json_response(document, status, headers)
 
 
@@ -206,7 +228,10 @@ def starlette_endpoint(state: ServerState, endpoint: Endpoint) -> Callable[..., 
             response = await endpoint.handler(Call(request, state, principal, access))
             return response
         except MlprovError as exc:
-            return _error_answer(exc, request, principal)
+            audited = None
+            if principal is not None and isinstance(exc, PermissionDeniedError):
+                audited = await _audit_refusal(state, principal, exc, endpoint)
+            return _error_answer(exc, request, principal, audited)
         except ClientDisconnect:
             from starlette.responses import Response
 

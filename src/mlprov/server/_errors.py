@@ -8,12 +8,15 @@ exit 1 with the permission named, a malformed or unverifiable answer exit 1.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from mlprov.errors import EXIT_ERROR, MlprovError, VerificationError
 
 __all__ = [
     "AuthenticationError",
     "MalformedResponseError",
     "PermissionDeniedError",
+    "Refused",
     "ServerError",
     "ServerUnavailableError",
 ]
@@ -44,13 +47,35 @@ class AuthenticationError(ServerError):
             "server's admin), or to the CI job's OIDC token")
 
 
+@dataclass(frozen=True)
+class Refused:
+    """What a principal was refused, as data (the server records it in the audit trail).
+
+    ``action`` is the permission's kind (``read``, ``promote``, ``alias``...),
+    ``permission`` the phrase the message names, ``name``/``version`` the
+    model (or deployment) asked about, ``target`` a stage, an alias or a new name.
+    """
+
+    action: str
+    permission: str
+    name: str | None = None
+    version: int | None = None
+    target: str | None = None
+
+
 class PermissionDeniedError(VerificationError):
     """HTTP 403: the authenticated principal lacks the permission the request needs.
 
-    A check said no (exit 1); nothing was changed. The server logs the refusal.
+    A check said no (exit 1); nothing was changed. The server logs the refusal and
+    records it in the registry's audit trail (``refused``: what was refused).
     """
 
     hint = "ask the server's admin for the permission named (server.toml grants, token roles)"
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 refused: Refused | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.refused = refused
 
 
 class MalformedResponseError(VerificationError):

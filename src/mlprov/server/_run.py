@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from mlprov.server._config import ServerConfig
     from mlprov.server._state import ServerState
 
-__all__ = ["make_server", "plain_http_warning"]
+__all__ = ["key_file_warning", "make_server", "plain_http_warning"]
 
 log = logging.getLogger("mlprov.server")
 
@@ -31,6 +31,25 @@ def plain_http_warning(host: str, tls: bool) -> str | None:
     return (f"warning: serving plain HTTP on {host}: bearer tokens and models cross the "
             "network unencrypted; pass --tls-cert and --tls-key (or put a TLS proxy in front "
             "and listen on 127.0.0.1)")
+
+
+def key_file_warning(path: Path | None) -> str | None:
+    """The warning for a registry signing key others than its owner may read (else None).
+
+    The key signs every decision and head clients verify: only the server's
+    account should read it (mode 0600, as ``registry init`` writes it).
+    """
+    if path is None:
+        return None
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    return (f"warning: the registry's signing key {path} is readable by others than its "
+            f"owner (mode {mode & 0o777:o}); `chmod 600` it: whoever reads it can sign "
+            "decisions clients accept")
 
 
 def make_server(state: ServerState, config: ServerConfig, *, host: str, port: int,

@@ -22,10 +22,13 @@ from mlprov.server._auth import Authenticator
 from mlprov.server._config import ServerConfig
 from mlprov.server._oidc import OidcVerifier
 from mlprov.server._ratelimit import RateLimiter
+from mlprov.server._refusals import RefusalTrail, Summary
 from mlprov.server._tokens import TokenStore
 
 if TYPE_CHECKING:
     from mlprov.registry import Registry
+    from mlprov.server._authz import Principal
+    from mlprov.server._errors import PermissionDeniedError
 
 __all__ = ["ServerState", "token_store_for"]
 
@@ -76,6 +79,8 @@ class ServerState:
         self.tmp = Path(tempfile.mkdtemp(prefix="mlprov-server-",
                                          dir=config.server.tmp_dir or None))
         self._limiter: Any = None
+        self.refusals = RefusalTrail(config.server.refusal_audit_limit,
+                                     config.server.refusal_audit_window)
 
     @property
     def limiter(self) -> Any:
@@ -104,8 +109,52 @@ class ServerState:
 
         return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
 
+    def record_refusal(self, principal: Principal, error: PermissionDeniedError,
+                       endpoint: str, *, one_by_one: bool, summaries: list[Summary]) -> None:
+        """Record a refusal (``one_by_one``) and the summaries due in the audit trail.
+
+        Runs on a worker thread. Strings are cut to the registry's bounds; they
+        come from the server's own messages over names already checked.
+        """
+        registry = self.registry()
+        refused = error.refused
+        # The trail's target column holds a stage or an alias (120 characters); a long
+        # new name of a refused rename stays in the permission's text.
+        target = refused.target if refused and refused.target and \
+            len(refused.target) <= 120 else None
+        if one_by_one:
+            registry.record_refusal(
+                principal.name, refused.action if refused else "other",
+                reason=str(error)[:1000], name=refused.name if refused else None,
+                version=refused.version if refused else None,
+                target=target,
+                permission=refused.permission[:300] if refused else None,
+                via=principal.via[:300], endpoint=endpoint[:300])
+        self.record_summaries(summaries)
+
+    def record_summaries(self, summaries: list[Summary]) -> None:
+        """Record refusal summaries in the audit trail (a worker thread, or at shutdown)."""
+        for summary in summaries:
+            try:
+                self.registry().record_refusal_summary(
+                    summary.principal, count=summary.count, first=summary.first,
+                    last=summary.last, actions=summary.actions)
+            except Exception:  # the count stays in the log; the server carries on
+                log.exception("could not record %d refusal(s) of %s in the audit trail",
+                              summary.count, summary.principal)
+
+    async def flush_refusals(self) -> None:
+        """Record the refusal summaries whose windows are over."""
+        summaries = self.refusals.summaries()
+        if summaries:
+            await self.run(self.record_summaries, summaries)
+
     def close(self) -> None:
-        """Close every registry and the token store; remove temporary uploads."""
+        """Record pending refusal summaries; close every registry and the token store."""
+        try:
+            self.record_summaries(self.refusals.summaries(everything=True))
+        except Exception:  # never block a shutdown on the audit trail
+            log.exception("could not record the pending refusal summaries")
         with self._lock:
             opened, self._opened = self._opened, []
         for registry in opened:

@@ -64,12 +64,12 @@ def _bool(call: Call, name: str) -> bool | None:
 
 def _readable(call: Call, name: str) -> str:
     check_name(name)
-    call.access.require(call.access.may_read(name), f"read {name}")
+    call.access.require(call.access.may_read(name), f"read {name}", action="read", name=name)
     return name
 
 
 def _any_read(call: Call) -> None:
-    call.access.require(call.access.may_read_any(), "read the registry")
+    call.access.require(call.access.may_read_any(), "read the registry", action="read")
 
 
 async def _tx(call: Call, fn: Callable[[ReadTransaction], Any]) -> Response:
@@ -272,7 +272,7 @@ async def get_event(call: Call) -> Response:
 
 async def deliveries(call: Call) -> Response:
     """Hook deliveries (of one event, or all): admin only (they name hooks and errors)."""
-    call.access.require(call.access.admin, "read hook deliveries")
+    call.access.require(call.access.admin, "read hook deliveries", action="admin")
     event_id = _int(call, "event", None, low=1)
     return await _tx(call, lambda tx: _many(tx.deliveries(event_id=event_id)))
 
@@ -297,7 +297,7 @@ async def get_deployment(call: Call) -> Response:
 async def all_versions(call: Call) -> Response:
     """Every version of every model, a page at a time (audit replay needs them all)."""
     call.access.require(call.access.may_read("*") or call.access.admin,
-                        "read every model (needed to replay the audit log)")
+                        "read every model (needed to replay the audit log)", action="read")
     offset = _int(call, "offset", 0)
     limit = _int(call, "limit", _MAX_LIMIT, low=1, high=_MAX_LIMIT)
     assert offset is not None and limit is not None
@@ -317,7 +317,7 @@ async def all_versions(call: Call) -> Response:
 async def all_aliases(call: Call) -> Response:
     """Every alias of every model (audit replay)."""
     call.access.require(call.access.may_read("*") or call.access.admin,
-                        "read every model (needed to replay the audit log)")
+                        "read every model (needed to replay the audit log)", action="read")
     return await _tx(call, lambda tx: _many(tx.all_aliases()))
 
 
@@ -396,7 +396,7 @@ async def _batch(call: Call, field: str) -> list[Any]:
 async def all_models(call: Call) -> Response:
     """Every model, deleted ones too (audit replay)."""
     call.access.require(call.access.may_read("*") or call.access.admin,
-                        "read every model (needed to replay the audit log)")
+                        "read every model (needed to replay the audit log)", action="read")
     return await _tx(call, lambda tx: _many(tx.all_models()))
 
 
@@ -440,14 +440,14 @@ async def aliases_of(call: Call) -> Response:
 async def all_tags(call: Call) -> Response:
     """Every tag (audit replay)."""
     call.access.require(call.access.may_read("*") or call.access.admin,
-                        "read every model (needed to replay the audit log)")
+                        "read every model (needed to replay the audit log)", action="read")
     return await _tx(call, lambda tx: _many(tx.all_tags()))
 
 
 async def all_metrics(call: Call) -> Response:
     """Every version's indexed metrics (audit replay)."""
     call.access.require(call.access.may_read("*") or call.access.admin,
-                        "read every model (needed to replay the audit log)")
+                        "read every model (needed to replay the audit log)", action="read")
     return await _tx(call, lambda tx: {"entries": [
         [name, version, metrics] for (name, version), metrics in tx.all_metrics().items()]})
 
@@ -475,7 +475,7 @@ async def renamed_from(call: Call) -> Response:
 async def all_renames(call: Call) -> Response:
     """Every rename (audit replay)."""
     call.access.require(call.access.may_read("*") or call.access.admin,
-                        "read every model (needed to replay the audit log)")
+                        "read every model (needed to replay the audit log)", action="read")
     return await _tx(call, lambda tx: _many(tx.all_renames()))
 
 
