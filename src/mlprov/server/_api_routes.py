@@ -212,7 +212,8 @@ def _readable_uris(call: Call, uris: list[str]) -> list[str]:
 def _version_of(call: Call) -> tuple[str, int]:
     name = check_name(call.param("name"))
     version = parse_version(call.param("version"))
-    call.access.require(call.access.may_read(name), f"read {name}")
+    call.access.require(call.access.may_read(name), f"read {name}", action="read", name=name,
+                        version=version)
     return name, version
 
 
@@ -356,7 +357,8 @@ async def list_deployments(call: Call) -> Response:
 async def show_deployment(call: Call) -> Response:
     """A deployment's versions, each signed spec, member and alias verified on the server."""
     name = check_name(call.param("name"), what="deployment name")
-    call.access.require(call.access.may_read(name), f"read deployment {name}")
+    call.access.require(call.access.may_read(name), f"read deployment {name}", action="read",
+                        name=name)
     views = await _on_registry(call, lambda r: r.show_deployment(name))
     return json_response({"schema": "https://mlprov.dev/schemas/deployments/v1",
                           "deployments": [v.to_json_dict() for v in views]})
