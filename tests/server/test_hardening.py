@@ -413,3 +413,29 @@ def test_a_client_refused_mid_upload_gets_the_answer(serve, make_model):
 def test_state_keys_that_are_not_for_clients(served, key):
     status, _, data = request(served.url, "GET", f"/api/v1/store/state/{key}", auth(served))
     assert status == 400 and "not readable" in error_of(data)["message"]
+
+
+def test_answers_never_name_the_servers_directories(served, make_model):
+    """A blob that fails its check is reported by digest, not by where the server keeps it."""
+    import tempfile
+
+    from mlprov.server._http_errors import redact_paths
+    from tests.registry.stored import tamper_blob
+
+    m = make_model()
+    served.client("admin").register(m.model, evidence=m.evidence)
+    with Registry.open(served.registry) as reg:
+        facts = reg.verify_version("credit-risk", 1)
+        tamper_blob(reg, facts.evidence["eval.sigstore.json"],
+                    lambda data: data.replace(b'"payload"', b'"payloaD"'))
+    status, _, body = request(served.url, "GET", "/api/v1/models/credit-risk/versions/1",
+                              auth(served))
+    error = error_of(body)
+    assert status >= 400 and error["message"]
+    text = error["message"] + (error["hint"] or "")
+    for private in (served.registry, str(Path(served.registry).resolve()),
+                    tempfile.gettempdir()):
+        assert private not in text, text
+    assert redact_paths("cannot read /srv/reg/blobs/sha256/ab/abcd: gone",
+                        ("/srv/reg/blobs", "/srv/reg")) == \
+        "cannot read <server>/sha256/ab/abcd: gone"

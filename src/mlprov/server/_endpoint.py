@@ -178,8 +178,8 @@ async def _audit_refusal(state: ServerState, principal: Principal,
 
 
 def _error_answer(exc: MlprovError, request: Request, principal: Principal | None,
-                  audited: str | None = None) -> Response:
-    status, document = answer_of(exc)
+                  audited: str | None = None, private: tuple[str, ...] = ()) -> Response:
+    status, document = answer_of(exc, private)
     headers: dict[str, str] = {}
     if isinstance(exc, BodyTooLarge):
         status = 413
@@ -231,7 +231,7 @@ def starlette_endpoint(state: ServerState, endpoint: Endpoint) -> Callable[..., 
             audited = None
             if principal is not None and isinstance(exc, PermissionDeniedError):
                 audited = await _audit_refusal(state, principal, exc, endpoint)
-            return _error_answer(exc, request, principal, audited)
+            return _error_answer(exc, request, principal, audited, state.private_paths)
         except ClientDisconnect:
             from starlette.responses import Response
 

@@ -39,7 +39,8 @@ from mlprov.server._errors import (
     ServerUnavailableError,
 )
 
-__all__ = ["answer_of", "denial_from_answer", "error_from_answer", "status_of", "unexpected"]
+__all__ = ["answer_of", "denial_from_answer", "error_from_answer", "redact_paths", "status_of",
+           "unexpected"]
 
 
 def status_of(exc: MlprovError) -> int:
@@ -135,12 +136,31 @@ def unexpected(exc: BaseException) -> dict[str, Any]:
                       "exitCode": 4}}
 
 
-def answer_of(exc: MlprovError) -> tuple[int, dict[str, Any]]:
-    """The status and document for an error the server raised on purpose."""
+def redact_paths(text: str, private: tuple[str, ...]) -> str:
+    """``text`` with each of the server's own directories (longest first) named ``<server>``.
+
+    Errors raised deep in the registry name files by their full path (a blob
+    that failed its digest check, an upload being unpacked); a client needs the
+    part inside the model or the digest, never where the server keeps its data.
+    """
+    for path in private:
+        if path in text:
+            text = text.replace(path, "<server>")
+    return text
+
+
+def answer_of(exc: MlprovError, private: tuple[str, ...] = ()) -> tuple[int, dict[str, Any]]:
+    """The status and document for an error the server raised on purpose.
+
+    ``private``: the server's directories, replaced in the message and hint
+    (:func:`redact_paths`).
+    """
     status = status_of(exc)
-    document: dict[str, Any] = {"error": {"status": status, "type": type(exc).__name__,
-                                          "message": str(exc), "hint": exc.diagnostics(),
-                                          "exitCode": exc.exit_code}}
+    hint = exc.diagnostics()
+    document: dict[str, Any] = {"error": {
+        "status": status, "type": type(exc).__name__,
+        "message": redact_paths(str(exc), private),
+        "hint": redact_paths(hint, private) if hint else hint, "exitCode": exc.exit_code}}
     if isinstance(exc, PolicyDeniedError):
         document["result"] = exc.result.to_json_dict()
     return status, document

@@ -79,6 +79,7 @@ class ServerState:
         self.tmp = Path(tempfile.mkdtemp(prefix="mlprov-server-",
                                          dir=config.server.tmp_dir or None))
         self._limiter: Any = None
+        self.private_paths = _private_paths(first, self.tmp)
         self.refusals = RefusalTrail(config.server.refusal_audit_limit,
                                      config.server.refusal_audit_window)
 
@@ -161,3 +162,22 @@ class ServerState:
             registry.close()
         self.tokens.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _private_paths(registry: Registry, tmp: Path) -> tuple[str, ...]:
+    """The server's own directories, kept out of answers (see :func:`redact_paths`).
+
+    The registry's home and its local blob store, the upload directory and the
+    system's temporary directory, each as given and resolved; longest first, so
+    the most specific one is named.
+    """
+    found: set[str] = set()
+    candidates: list[Path] = [registry.home, tmp, Path(tempfile.gettempdir())]
+    root = getattr(registry.blobs, "root", None)
+    if isinstance(root, Path):
+        candidates.append(root)
+    for path in candidates:
+        for form in (str(path), str(path.resolve())):
+            if (form.startswith("/") and len(form) > 1) or ":\\" in form:
+                found.add(form.rstrip("/\\"))
+    return tuple(sorted(found, key=len, reverse=True))
