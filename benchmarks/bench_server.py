@@ -124,7 +124,15 @@ def report(label: str, local: list[float] | None, remote: list[float]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    argv = sys.argv[1:] if argv is None else argv
+    if "--load" in argv:  # the load scenario: benchmarks/_serverload.py
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import _serverload
+
+        return int(_serverload.main([a for a in argv if a != "--load"]))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     epilog="--load [--help]: many clients at once, against "
+                                            "mlflow server too (benchmarks/_serverload.py)")
     parser.add_argument("--size-mib", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args(argv)
