@@ -354,14 +354,21 @@ aliases = [{{ names = ["{NAME}"], aliases = {names} }}]
 """
 
 
-def make_token(registry: Path, principal: str, role: str) -> str:
-    """``mlprov server token create`` (the CLI), its token from its JSON."""
-    out = subprocess.run(
-        [*mlprov_command(), "server", "token", "create", "--registry", str(registry),
-         "--principal", principal, "--role", role, "--expires", "1d", "--json"],
-        check=True, capture_output=True, text=True)
-    token: str = json.loads(out.stdout)["token"]
-    return token
+def make_tokens(registry: Path) -> dict[str, str]:
+    """API tokens for the reader and the promoter (what `mlprov server token create` does)."""
+    from mlprov.registry import Registry
+    from mlprov.server import token_store
+
+    tokens = {}
+    with Registry.open(registry) as opened:
+        store = token_store(opened)
+        try:
+            for kind, principal in (("reader", READER), ("promoter", PROMOTER)):
+                tokens[kind], _ = store.issue(principal=principal, roles=[kind],
+                                              created_by="bench", expires_at=None)
+        finally:
+            store.close()
+    return tokens
 
 
 def start_mlprov(registry: Path, work: Path, promoters: int, log: TextIO) -> Server:
@@ -744,7 +751,8 @@ def run_phase(label: str, system: str, mode: str, server: Server, args: argparse
             "p50": percentile(values, 0.5) if values else None,
             "p99": percentile(values, 0.99) if values else None,
             "max": max(values) if values else None,
-            "errorMessages": errors.get(name, {})}
+            "errorMessages": errors.get(name, {}),
+            "latencies": values}  # every one, in ms (--json keeps them)
     return {"phase": label, "server": server.about, "duration": args.duration,
             "wall": wall, "resolvers": args.resolvers, "promoters": args.promoters,
             "clientProcesses": len(procs), "loadBefore": list(load_before),
@@ -861,8 +869,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         shutil.copytree(built, work / "home")
         registry = work / "home" / "registry"
-        tokens = {"reader": make_token(registry, READER, "reader"),
-                  "promoter": make_token(registry, PROMOTER, "promoter")}
+        tokens = make_tokens(registry)
         mlprov_phases = [p for p in phases if p.startswith("mlprov")]
         with open(work / "server.log", "w") as log:
             if mlprov_phases:

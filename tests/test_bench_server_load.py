@@ -21,7 +21,7 @@ pytest.importorskip("starlette")
 
 LOAD = Path(__file__).resolve().parents[1] / "benchmarks" / "_serverload.py"
 SMALL = ["--versions", "40", "--one-name", "20", "--resolvers", "3", "--promoters", "2",
-         "--client-procs", "2"]
+         "--client-procs", "1"]
 
 
 @pytest.fixture(scope="module")
