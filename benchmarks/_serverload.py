@@ -65,10 +65,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 HERE = Path(__file__).resolve().parent
 NAME = "credit-risk"
@@ -769,6 +769,10 @@ def print_phase(phase: dict[str, Any]) -> None:
     print(f"  load average {before[0]:.2f} before, {after[0]:.2f} after (1 min); CPU used: "
           f"server {phase['serverCpu']:.1f} s ({100 * phase['serverCpu'] / phase['wall']:.0f}%"
           f" of a core), clients {phase['clientCpu']:.1f} s")
+    done = sum(op["count"] for op in phase["operations"].values())
+    if done:
+        print(f"  server CPU per operation done (all kinds): "
+              f"{1000 * phase['serverCpu'] / done:.2f} ms")
     print(f"  {'operation':<12} {'count':>7} {'errors':>7} {'ops/s':>8} {'p50 ms':>9} "
           f"{'p99 ms':>9} {'max ms':>9}")
     for name, op in phase["operations"].items():

@@ -2,6 +2,13 @@
 
     pip install -e '.[server]'
     python benchmarks/bench_server.py [--size-mib 64] [--rounds 30]
+    python benchmarks/bench_server.py --load [--duration 60] [--mlflow-python PATH] [--help]
+
+``--load`` runs the load scenario instead (issue 14, item 8; benchmarks/_serverload.py):
+50 resolving and 4 promoting clients for 60 s against a real `mlprov server` over a
+registry of 10k versions, p50/p99 per operation, errors, `audit verify --deep` after, and
+the same resolvers against `mlflow server` on the same data. What follows is the default
+scenario.
 
 One embedded registry, one real `mlprov server` (the uvicorn server `mlprov
 server` runs, in a thread, on a loopback port, plain HTTP), one client
