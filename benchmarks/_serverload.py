@@ -684,9 +684,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run_phase(label: str, system: str, mode: str, server: Server, args: argparse.Namespace,
-              tokens: dict[str, str], cache: Path) -> dict[str, Any]:
-    """Start the client processes, let them run ``args.duration`` seconds, gather."""
+def run_slice(label: str, system: str, mode: str, server: Server, args: argparse.Namespace,
+              tokens: dict[str, str], cache: Path, duration: float) -> dict[str, Any]:
+    """Start the client processes, let them run ``duration`` seconds, gather what they saw."""
     specs = []
     first = 0
     for threads in split(args.resolvers, args.client_procs) if args.resolvers else []:
@@ -717,9 +717,9 @@ def run_phase(label: str, system: str, mode: str, server: Server, args: argparse
         began = time.monotonic()
         for proc in procs:
             assert proc.stdin is not None
-            proc.stdin.write(f"go {args.duration}\n")
+            proc.stdin.write(f"go {duration}\n")
             proc.stdin.flush()
-        outputs = [proc.communicate(timeout=args.duration + 300)[0] for proc in procs]
+        outputs = [proc.communicate(timeout=duration + 300)[0] for proc in procs]
         wall = time.monotonic() - began
         server_cpu = tree_cpu(server.proc.pid) - cpu_before
         load_after = os.getloadavg()
@@ -742,6 +742,23 @@ def run_phase(label: str, system: str, mode: str, server: Server, args: argparse
             for message, count in found.items():
                 bucket = errors.setdefault(name, {})
                 bucket[message] = bucket.get(message, 0) + count
+    return {"latencies": latencies, "errors": errors, "wall": wall, "serverCpu": server_cpu,
+            "clientCpu": client_cpu, "load": [load_before[0], load_after[0]],
+            "clientProcesses": len(procs)}
+
+
+def summarise(label: str, server: Server, args: argparse.Namespace,
+              slices: list[dict[str, Any]]) -> dict[str, Any]:
+    """One phase's report from its slices: every latency pooled, errors and CPU added."""
+    latencies: dict[str, list[float]] = {}
+    errors: dict[str, dict[str, int]] = {}
+    for part in slices:
+        for name, values in part["latencies"].items():
+            latencies.setdefault(name, []).extend(values)
+        for name, found in part["errors"].items():
+            for message, count in found.items():
+                bucket = errors.setdefault(name, {})
+                bucket[message] = bucket.get(message, 0) + count
     operations = {}
     for name in sorted(set(latencies) | set(errors)):
         values = latencies.get(name, [])
@@ -753,20 +770,22 @@ def run_phase(label: str, system: str, mode: str, server: Server, args: argparse
             "max": max(values) if values else None,
             "errorMessages": errors.get(name, {}),
             "latencies": values}  # every one, in ms (--json keeps them)
+    loads = [value for part in slices for value in part["load"]]
     return {"phase": label, "server": server.about, "duration": args.duration,
-            "wall": wall, "resolvers": args.resolvers, "promoters": args.promoters,
-            "clientProcesses": len(procs), "loadBefore": list(load_before),
-            "loadAfter": list(load_after), "serverCpu": server_cpu, "clientCpu": client_cpu,
-            "operations": operations,
+            "slices": len(slices), "wall": sum(p["wall"] for p in slices),
+            "resolvers": args.resolvers, "promoters": args.promoters,
+            "clientProcesses": slices[0]["clientProcesses"], "load": [min(loads), max(loads)],
+            "serverCpu": sum(p["serverCpu"] for p in slices),
+            "clientCpu": sum(p["clientCpu"] for p in slices), "operations": operations,
             "errors": sum(op["errors"] for op in operations.values())}
 
 
 def print_phase(phase: dict[str, Any]) -> None:
-    before, after = phase["loadBefore"], phase["loadAfter"]
+    low, high = phase["load"]
     print(f"\n{phase['phase']}: {phase['resolvers']} resolving + {phase['promoters']} "
-          f"promoting clients in {phase['clientProcesses']} processes, {phase['duration']:g} s;"
-          f" {phase['server']}")
-    print(f"  load average {before[0]:.2f} before, {after[0]:.2f} after (1 min); CPU used: "
+          f"promoting clients in {phase['clientProcesses']} processes, {phase['duration']:g} s "
+          f"in {phase['slices']} slice(s); {phase['server']}")
+    print(f"  load average {low:.2f}-{high:.2f} (1 min, before and after each slice); CPU: "
           f"server {phase['serverCpu']:.1f} s ({100 * phase['serverCpu'] / phase['wall']:.0f}%"
           f" of a core), clients {phase['clientCpu']:.1f} s")
     done = sum(op["count"] for op in phase["operations"].values())
@@ -830,6 +849,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--client-procs", type=int, default=5,
                    help="processes the resolving clients are spread over (default 5; the "
                         "promoters run in one more)")
+    p.add_argument("--slices", type=int, default=3,
+                   help="each phase's time is cut in this many slices, run round-robin with "
+                        "the other phases' (default 3)")
     p.add_argument("--phases", default=",".join(PHASES),
                    help=f"comma-separated, of {', '.join(PHASES)} (default all)")
     p.add_argument("--mlflow-python", metavar="PATH",
@@ -847,6 +869,66 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def run(args: argparse.Namespace, phases: list[str], built: Path, work: Path,
+        report: dict[str, Any]) -> None:
+    """Start the servers, run the phases in slices, stop them, verify the audit log."""
+    shutil.copytree(built, work / "home")
+    registry = work / "home" / "registry"
+    tokens = make_tokens(registry)
+    servers: dict[str, Server] = {}
+    with open(work / "server.log", "w") as log:
+        try:
+            if any(p.startswith("mlprov") for p in phases):
+                seq_before = audit_seq(registry)
+                servers["mlprov"] = start_mlprov(registry, work, args.promoters, log)
+            if "mlflow" in phases:
+                python, about = find_mlflow_python(args.mlflow_python)
+                if python is None:
+                    print(f"\nMLflow not compared: {about}. To compare, install the full "
+                          f"MLflow: {MLFLOW_HINT}", flush=True)
+                    report["mlflow"] = {"skipped": about}
+                    phases = [p for p in phases if p != "mlflow"]
+                else:
+                    servers["mlflow"] = start_mlflow(python, work, args.versions,
+                                                     args.one_name, args.promoters,
+                                                     args.mlflow_workers, log)
+                    report["mlflow"] = {"version": about}
+            # Each phase's time in slices, round-robin, the order flipped every round: on a
+            # shared machine every phase sees the same changing load.
+            slices: dict[str, list[dict[str, Any]]] = {label: [] for label in phases}
+            for n in range(args.slices):
+                for label in phases if n % 2 == 0 else phases[::-1]:
+                    system = "mlflow" if label == "mlflow" else "mlprov"
+                    mode = "client" if label == "mlprov-client" else "http"
+                    slices[label].append(run_slice(
+                        label, system, mode, servers[system], args,
+                        tokens if system == "mlprov" else {}, work / "clients",
+                        args.duration / args.slices))
+        finally:
+            status = {name: stop(server.proc) for name, server in servers.items()}
+    for label in phases:
+        phase = summarise(label, servers["mlflow" if label == "mlflow" else "mlprov"], args,
+                          slices[label])
+        report["phases"].append(phase)
+        print_phase(phase)
+    if "mlprov" not in servers:
+        return
+    changes = sum(op["count"] for phase in report["phases"] if phase["phase"] != "mlflow"
+                  for name, op in phase["operations"].items() if name != "resolve")
+    audit = audit_verify(registry)
+    audit["entriesAdded"] = audit.get("entries", 0) - seq_before
+    audit["changesMade"] = changes
+    audit["serverExit"] = status["mlprov"]
+    report["audit"] = audit
+    intact = audit.get("ok") and audit["exitCode"] == 0
+    print(f"\naudit verify --deep after the run: {'chain intact' if intact else 'FAILED'}: "
+          f"{audit.get('entries')} entries, {audit.get('decisionsVerified')} signed decisions "
+          f"verified; {audit['entriesAdded']} entries added during the run for {changes} "
+          f"changes the promoters saw accepted; mlprov server exit {status['mlprov']}")
+    for problem in audit.get("problems", [])[:5]:
+        print(f"  problem: {problem}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
@@ -856,8 +938,10 @@ def main(argv: list[str] | None = None) -> int:
         parser().error(f"unknown phase(s) {', '.join(wrong)}; choose from {', '.join(PHASES)}")
     if not real <= args.one_name <= args.versions:
         parser().error(f"need {real} <= --one-name <= --versions")
-    if args.resolvers < 0 or args.promoters < 0 or args.client_procs < 1 or args.duration <= 0:
-        parser().error("--resolvers, --promoters >= 0, --client-procs >= 1, --duration > 0")
+    if (args.resolvers < 0 or args.promoters < 0 or args.client_procs < 1
+            or args.duration <= 0 or args.slices < 1):
+        parser().error("--resolvers, --promoters >= 0, --client-procs, --slices >= 1, "
+                       "--duration > 0")
     if args.no_mlflow and "mlflow" in phases:
         phases.remove("mlflow")
     report: dict[str, Any] = {
@@ -871,54 +955,11 @@ def main(argv: list[str] | None = None) -> int:
                          rebuild=args.rebuild)
     with tempfile.TemporaryDirectory(prefix="bench-server-load-") as tmp:
         work = Path(tmp)
-        shutil.copytree(built, work / "home")
-        registry = work / "home" / "registry"
-        tokens = make_tokens(registry)
-        mlprov_phases = [p for p in phases if p.startswith("mlprov")]
-        with open(work / "server.log", "w") as log:
-            if mlprov_phases:
-                seq_before = audit_seq(registry)
-                server = start_mlprov(registry, work, args.promoters, log)
-                try:
-                    for label in mlprov_phases:
-                        phase = run_phase(label, "mlprov", label.split("-")[1], server, args,
-                                          tokens, work / "clients")
-                        report["phases"].append(phase)
-                        print_phase(phase)
-                finally:
-                    status = stop(server.proc)
-                changes = sum(op["count"] for phase in report["phases"]
-                              for name, op in phase["operations"].items() if name != "resolve")
-                audit = audit_verify(registry)
-                audit["entriesAdded"] = audit.get("entries", 0) - seq_before
-                audit["changesMade"] = changes
-                audit["serverExit"] = status
-                report["audit"] = audit
-                intact = audit.get("ok") and audit["exitCode"] == 0
-                print(f"\naudit verify --deep after the run: "
-                      f"{'chain intact' if intact else 'FAILED'}: {audit.get('entries')} "
-                      f"entries, {audit.get('decisionsVerified')} signed decisions verified; "
-                      f"{audit['entriesAdded']} entries added during the run for "
-                      f"{changes} changes the promoters saw accepted; server exit {status}")
-                for problem in audit.get("problems", [])[:5]:
-                    print(f"  problem: {problem}")
-            if "mlflow" in phases:
-                python, about = find_mlflow_python(args.mlflow_python)
-                if python is None:
-                    print(f"\nMLflow not compared: {about}. To compare, install the full "
-                          f"MLflow: {MLFLOW_HINT}", flush=True)
-                    report["mlflow"] = {"skipped": about}
-                else:
-                    server = start_mlflow(python, work, args.versions, args.one_name,
-                                          args.promoters, args.mlflow_workers, log)
-                    try:
-                        phase = run_phase("mlflow", "mlflow", "http", server, args, {},
-                                          work / "clients")
-                    finally:
-                        stop(server.proc)
-                    report["phases"].append(phase)
-                    report["mlflow"] = {"version": about}
-                    print_phase(phase)
+        try:
+            run(args, phases, built, work, report)
+        finally:
+            with contextlib.suppress(OSError):  # kept: the servers' own words on any error
+                shutil.copy(work / "server.log", args.cache / "last-run-servers.log")
     by_label = {phase["phase"]: phase for phase in report["phases"]}
     if "mlflow" in by_label:
         print("\nresolve, mlprov / MLflow (same run):     p50      p99   throughput")
