@@ -19,6 +19,8 @@ import pytest
 pytest.importorskip("uvicorn")
 pytest.importorskip("starlette")
 
+pytestmark = pytest.mark.multiprocess  # a server and its client processes at once
+
 LOAD = Path(__file__).resolve().parents[1] / "benchmarks" / "_serverload.py"
 SMALL = ["--versions", "40", "--one-name", "20", "--resolvers", "3", "--promoters", "2",
          "--client-procs", "1", "--slices", "1"]
