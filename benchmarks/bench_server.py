@@ -2,6 +2,13 @@
 
     pip install -e '.[server]'
     python benchmarks/bench_server.py [--size-mib 64] [--rounds 30]
+    python benchmarks/bench_server.py --load [--duration 60] [--mlflow-python PATH] [--help]
+
+``--load`` runs the load scenario instead (issue 14, item 8; benchmarks/_serverload.py):
+50 resolving and 4 promoting clients for 60 s against a real `mlprov server` over a
+registry of 10k versions, p50/p99 per operation, errors, `audit verify --deep` after, and
+the same resolvers against `mlflow server` on the same data. What follows is the default
+scenario.
 
 One embedded registry, one real `mlprov server` (the uvicorn server `mlprov
 server` runs, in a thread, on a loopback port, plain HTTP), one client
@@ -124,7 +131,15 @@ def report(label: str, local: list[float] | None, remote: list[float]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    argv = sys.argv[1:] if argv is None else argv
+    if "--load" in argv:  # the load scenario: benchmarks/_serverload.py
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import _serverload
+
+        return int(_serverload.main([a for a in argv if a != "--load"]))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     epilog="--load [--help]: many clients at once, against "
+                                            "mlflow server too (benchmarks/_serverload.py)")
     parser.add_argument("--size-mib", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args(argv)

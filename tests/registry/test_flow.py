@@ -481,3 +481,25 @@ def test_a_gated_move_re_verifies_from_the_blob_store_without_copies(registry, m
     with fresh:
         assert fresh.promote("credit-risk", 1, to="Staging", reason="eval passed").allowed
     assert sources and all(isinstance(s, BlobEvidenceSource) for s in sources)
+
+
+def test_resolve_reads_again_when_a_change_commits_between_head_and_row(
+        registry, make_model, monkeypatch):
+    """A change committed after resolve read the signed head but before it read the row:
+    the row names a decision newer than that head, which is a race, not tampering."""
+    for _ in range(2):
+        m = make_model()
+        registry.register(m.model, evidence=m.evidence)
+    registry.set_alias("credit-risk", "canary", 1, reason="first")
+    real_head = type(registry.settings).head
+    raced = []
+
+    def head_then_change(settings, **kwargs):
+        head = real_head(settings, **kwargs)
+        if not raced:  # the first read: another writer commits right after it
+            raced.append(registry.set_alias("credit-risk", "canary", 2, reason="racing").seq)
+        return head
+
+    monkeypatch.setattr(type(registry.settings), "head", head_then_change)
+    assert registry.resolve("models:/credit-risk@canary").version == 2
+    assert raced

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from mlprov.registry import _facts
 from mlprov.registry._catalog import need_model
+from mlprov.registry._facts import RegistryIntegrityError
 from mlprov.registry._gate import rule_outcome
 from mlprov.registry._gatekeeper import verify_record
 from mlprov.registry._head import check_decision_in_log, check_head_file
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 __all__ = ["decision", "get_version", "iter_versions", "record_archived_use", "resolve",
            "verify_version"]
 
+#: Reads of a resolve while changes keep committing between its head and its row.
+_RACE_ATTEMPTS = 5
+
 
 def resolve(registry: RegistryContext, uri: str | ModelUri, *, trust: Trust | None = None,
             min_seq: int | None = None, head_file: Path | None = None,
@@ -42,11 +46,21 @@ def resolve(registry: RegistryContext, uri: str | ModelUri, *, trust: Trust | No
     """Resolve a ``models:/`` URI against the signed head (see :meth:`Registry.resolve`)."""
     parsed = uri if isinstance(uri, ModelUri) else parse_model_uri(uri)
     anchor = trust or registry.settings.anchor
-    head = registry.settings.head(anchor=anchor)
-    check_head_file(head, min_seq=min_seq, head_file=head_file)
-    with registry.metadata.read() as tx:
-        resolved = resolve_uri(tx, parsed, allow_archived=allow_archived)
-        check_decision_in_log(tx, resolved.decision, head, anchor)
+    for attempt in range(1, _RACE_ATTEMPTS + 1):
+        head = registry.settings.head(anchor=anchor)
+        check_head_file(head, min_seq=min_seq, head_file=head_file)
+        try:
+            with registry.metadata.read() as tx:
+                resolved = resolve_uri(tx, parsed, allow_archived=allow_archived)
+                check_decision_in_log(tx, resolved.decision, head, anchor)
+        except RegistryIntegrityError:
+            # A change committed between reading the signed head and the row makes the
+            # row name a decision newer than that head: read both again, while the head
+            # moves. A row that still names no entry of the signed log is refused.
+            if attempt == _RACE_ATTEMPTS or registry.settings.head(anchor=anchor).seq == head.seq:
+                raise
+            continue
+        break
     record_archived_use(registry, resolved, actor=actor)
     return resolved
 
