@@ -236,7 +236,7 @@ def test_a_metric_that_is_not_finite_is_refused(tracking, make_key):
 
     def log(info):
         # Logged after log_model: MLflow 3.9's SQL store fails log_model itself after a
-        # NaN metric (it links the run's metrics to the model), fixed by 3.17.
+        # NaN metric (it links the run's metrics to the model); 3.17 does not.
         mlflow.log_metric("loss", float("nan"))
         with pytest.raises(InputError, match="metric 'loss' is nan"):
             mlprov.mlflow.log_evidence("credit-risk", key=key.private, environment=[])
