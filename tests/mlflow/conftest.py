@@ -37,6 +37,12 @@ def require_mlflow() -> None:
                         allow_module_level=True)
 
 
+def _release(version: str) -> tuple[int, int]:
+    """``3.17.2`` -> ``(3, 17)``."""
+    major, minor = version.split(".")[:2]
+    return int(major), int(minor)
+
+
 @pytest.fixture(scope="session")
 def _empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated, empty MLflow SQLite store for the session to copy."""
@@ -92,12 +98,22 @@ class Tracking:
         return run.info.run_id, info, extra
 
     def download(self, uri: str, into: Path) -> Path:
-        """Download ``uri`` (models:/..., runs:/...) into the new directory ``into``."""
+        """Download ``uri`` (models:/..., runs:/...) into the new directory ``into``.
+
+        MLflow before 3.18 writes a ``registered_model_meta`` file (the registered name
+        and version) into every model directory it downloads from a ``models:/`` URI, on
+        the caller's side: not a file of the model, and so not in its signed manifest.
+        It is removed, as docs/mlflow.md tells users to; from 3.18 on there is none.
+        """
+        import mlflow
         from mlflow.artifacts import download_artifacts
 
         into.mkdir(parents=True)
-        return Path(download_artifacts(artifact_uri=uri, dst_path=str(into),
-                                       tracking_uri=self.uri))
+        local = Path(download_artifacts(artifact_uri=uri, dst_path=str(into),
+                                        tracking_uri=self.uri))
+        if uri.startswith("models:/") and _release(mlflow.__version__) < (3, 18):
+            (local / "registered_model_meta").unlink(missing_ok=True)
+        return local
 
     def model_files(self, model_id: str) -> Path:
         """Where the artefact store keeps a LoggedModel's files (a local directory here)."""

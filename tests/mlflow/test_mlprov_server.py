@@ -65,7 +65,7 @@ def test_mlflow_through_mlprov_server(mlprov_server, tracking, signers):
     info = attested(tracking, signers)
     mv = mlflow.register_model(info.model_uri, NAME, tags={"team": "risk"})
     assert mv.version == "1" and mv.source.startswith("mlprov-verified://")
-    assert mv.tags["team"] == "risk"
+    assert mv.tags["team"] == "risk" and mv.run_id == info.run_id
     client = MlflowClient()
     client.transition_model_version_stage(NAME, "1", "Staging")
     denied = error_of(lambda: client.set_registered_model_alias(NAME, "production", "1"))
@@ -75,7 +75,8 @@ def test_mlflow_through_mlprov_server(mlprov_server, tracking, signers):
     client.set_registered_model_alias(NAME, "challenger", "1")
     model = mlflow.pyfunc.load_model(f"models:/{NAME}@challenger")
     assert list(model.predict(pd.DataFrame({"x": [0.0, 5.0]}))) == [0, 1]
-    assert [v.version for v in client.search_model_versions(f"name = '{NAME}'")] == ["1"]
+    assert [(v.version, v.run_id) for v in client.search_model_versions(f"name = '{NAME}'")] \
+        == [("1", info.run_id)]
     assert client.get_registered_model(NAME).aliases == {"challenger": "1"}
 
     other = error_of(lambda: mlflow.register_model(info.model_uri, "fraud"))

@@ -145,9 +145,9 @@ def test_refusals_carry_mlflow_error_codes_and_mlprovs_line(tracking, mlprov_reg
     # Prompts live elsewhere.
     assert code(lambda: mlflow.genai.register_prompt("greeting", "Hello {{name}}")) \
         == "NOT_IMPLEMENTED"
-    # Nothing above changed the registry.
+    # Nothing above changed the registry (the registration and its run's tag).
     assert [e["kind"] for e in mlprov_registry.audit_log()
-            if e["kind"] != "registry.init"] == ["model.register"]
+            if e["kind"] != "registry.init"] == ["model.register", "version.tag"]
 
 
 def test_evidence_made_for_another_name_is_refused_before_anything_is_recorded(
@@ -163,6 +163,52 @@ def test_evidence_made_for_another_name_is_refused_before_anything_is_recorded(
     assert mlflow.register_model(f"runs:/{info.run_id}/{NAME}", NAME).version == "1"
     assert MlflowClient().create_model_version(NAME, f"runs:/{info.run_id}/{NAME}",
                                                run_id=info.run_id).version == "1"
+
+
+def test_a_version_shows_the_run_it_was_registered_from(tracking, mlprov_registry, signers):
+    from mlprov._mlflow.store import RUN_TAG
+
+    client = MlflowClient()
+    first = attested(tracking, signers)
+    assert mlflow.register_model(f"runs:/{first.run_id}/{NAME}", NAME).run_id == first.run_id
+    second = attested(tracking, signers, params={"C": 0.5, "max_iter": 50})
+    assert second.run_id != first.run_id
+    assert client.create_model_version(NAME, second.model_uri).run_id == second.run_id
+    # The same model again keeps the run that registered it first.
+    assert mlflow.register_model(first.model_uri, NAME).run_id == first.run_id
+
+    client.set_registered_model_alias(NAME, "challenger", "2")
+    assert client.get_model_version(NAME, "1").run_id == first.run_id
+    assert client.get_model_version_by_alias(NAME, "challenger").run_id == second.run_id
+    assert [(v.version, v.run_id) for v in client.search_model_versions(f"name = '{NAME}'")] \
+        == [("2", second.run_id), ("1", first.run_id)]
+    assert [v.run_id for v in client.get_registered_model(NAME).latest_versions] \
+        == [second.run_id]
+    assert [v.version for v in client.search_model_versions(
+        f"tags.`{RUN_TAG}` = '{first.run_id}'")] == ["1"]
+    # Recorded once, as an audited tag MLflow's API cannot set.
+    tags = [e for e in mlprov_registry.audit_log(name=NAME) if e["kind"] == "version.tag"]
+    assert [(e["version"], e["accepted"], e["reason"]) for e in tags] \
+        == [(1, True, "MLflow create_model_version"), (2, True, "MLflow create_model_version")]
+    refused = error_of(lambda: client.set_model_version_tag(NAME, "1", RUN_TAG, second.run_id))
+    assert refused.error_code == "INVALID_PARAMETER_VALUE"
+    # Display data only: a value that is not a run id is shown as no run.
+    mlprov_registry.set_tag(NAME, RUN_TAG, "../not a run", version=1, reason="test")
+    assert client.get_model_version(NAME, "1").run_id == ""
+
+
+def test_a_registry_gating_tags_keeps_the_version_without_its_run(tracking, mlprov_registry,
+                                                                  signers, tmp_path):
+    from mlprov.registry._config import DEFAULT_CONFIG
+
+    config = tmp_path / "mlprov.toml"
+    config.write_text(DEFAULT_CONFIG + '\n[gates.changes]\ntags = "production.rego"\n')
+    mlprov_registry.set_config(config, reason="gate tags")
+    info = attested(tracking, signers)
+    mv = mlflow.register_model(info.model_uri, NAME)
+    assert (mv.version, mv.run_id) == ("1", "")
+    kinds = [(e["kind"], e["accepted"]) for e in mlprov_registry.audit_log(name=NAME)]
+    assert kinds == [("model.register", True), ("version.tag", False)]  # the denial audited
 
 
 def test_sources_mlprov_does_not_register_from_are_refused(tracking, mlprov_registry,

@@ -42,7 +42,7 @@ def test_the_registry_workflow_goes_through_mlprov(tracking, mlprov_registry, si
     # --- log and register (MLflow's own calls; the evidence is logged in the run) ---
     info = attested(tracking, signers)
     mv = mlflow.register_model(info.model_uri, NAME)
-    assert mv.version == "1" and mv.status == "READY"
+    assert mv.version == "1" and mv.status == "READY" and mv.run_id == info.run_id
     assert mv.source == f"mlprov-verified://{registry.registry_id}/{NAME}/1"
     assert mv.tags["mlprov.root_digest"] == registry.get_version(NAME, 1).root_digest
 
@@ -103,8 +103,8 @@ def test_the_registry_workflow_goes_through_mlprov(tracking, mlprov_registry, si
 
     # --- search and the registered model as MLflow shows it ---
     found = client.search_model_versions(f"name='{NAME}'")
-    assert [(v.version, v.current_stage) for v in found] == [("2", "Production"),
-                                                             ("1", "Production")]
+    assert [(v.version, v.current_stage, v.run_id) for v in found] \
+        == [("2", "Production", info2.run_id), ("1", "Production", info.run_id)]
     model = client.get_registered_model(NAME)
     assert model.aliases == {"challenger": "2", "champion": "1", "production": "1"}
     assert {v.current_stage: v.version for v in model.latest_versions} == {"Production": "2"}

@@ -12,6 +12,9 @@ unchanged MLflow code lands here:
   :meth:`Registry.set_alias` and :meth:`Registry.promote`: gated by the registry's
   policies, signed and audited; a denial raises ``PERMISSION_DENIED`` with the policy's
   reasons;
+- a version's ``run_id`` is the MLflow run it was registered from, recorded at its
+  registration as the tag ``mlprov.mlflow_run_id``: display data, like MLflow's own
+  ``run_id`` (nothing mlprov decides reads it; the signed provenance names the run);
 - every version's ``source`` and download URI is ``mlprov-verified://...``, so
   ``mlflow.pyfunc.load_model("models:/NAME@ALIAS")`` downloads through
   :class:`~mlprov._mlflow.artifacts.VerifiedArtifactRepository`, which hands out only
@@ -46,6 +49,7 @@ from mlflow.entities.model_registry import (
 from mlflow.store.entities.paged_list import PagedList
 from mlflow.store.model_registry.abstract_store import AbstractStore
 
+from mlprov._internal.mlflowrun import check_run_id
 from mlprov._internal.names import check_alias, check_name, check_version, parse_version
 from mlprov._mlflow import sources
 from mlprov._mlflow.errors import already_exists, invalid, mapped, not_supported
@@ -56,11 +60,17 @@ from mlprov.registry._records import default_actor
 from mlprov.registry._uri import parse_stage
 from mlprov.registry.interface import VersionRecord
 
-__all__ = ["FACT_TAGS", "SOURCE_TRACKING_ENV", "MlprovRegistryStore"]
+__all__ = ["FACT_TAGS", "RUN_TAG", "SOURCE_TRACKING_ENV", "MlprovRegistryStore"]
 
 #: Tags every version carries, read from the registry's record (read-only: a request
 #: setting a tag under ``mlprov.`` is refused).
 FACT_TAGS = ("mlprov.identity", "mlprov.root_digest", "mlprov.reproducible")
+#: The MLflow run a version was registered from (``runs:/<run>/...``, or the LoggedModel's
+#: source run), set by the store once, at the version's first registration, and shown as
+#: MLflow's ``ModelVersion.run_id``. Display data: an audited tag like any other, which
+#: anyone allowed to tag the version (``mlprov tag``) could change; mlprov never decides
+#: anything on it. The run the builder signed for is the provenance's invocation id.
+RUN_TAG = "mlprov.mlflow_run_id"
 _RESERVED_PREFIX = "mlprov."
 _PROMPT_TAG = "mlflow.prompt.is_prompt"
 #: What MLflow's client adds to every model search to leave prompts out. An mlprov
@@ -128,6 +138,14 @@ def _bounded(values: Any, most: int, what: str) -> list[Any]:
             raise InputError(f"more than {most} {what}")
         items.append(item)
     return items
+
+
+def _run_id(value: str | None) -> str:
+    """The run id a version's :data:`RUN_TAG` holds, or "" (none, or not a run id)."""
+    try:
+        return check_run_id(value) if value is not None else ""
+    except InputError:
+        return ""
 
 
 def _token(token: object) -> str | None:
@@ -210,7 +228,7 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
             description=info.description,
             source=verified_uri(self.registry.registry_id, info.name, info.version),
             tags=[ModelVersionTag(k, v) for k, v in sorted(tags.items())],
-            aliases=sorted(info.aliases))
+            aliases=sorted(info.aliases), run_id=_run_id(info.tags.get(RUN_TAG)))
 
     def _version_entity(self, name: str, version: int) -> ModelVersion:
         return self._entity(self.registry.version_info(name, version))
@@ -409,11 +427,29 @@ class MlprovRegistryStore(AbstractStore):  # type: ignore[misc]  # MLflow is unt
                         f"not {name!r}: it was registered as models:/{result.name}/"
                         f"{result.version}; attest it under {name!r} "
                         f"(log_evidence(..., name={name!r})) to register it as {name!r}")
+            self._record_run(result.name, result.version, found.run_id)
             for key, value in pairs:
                 self._tag(result.name, key, value, result.version, "create_model_version")
             if text is not None:
                 self._describe(result.name, text, result.version, "create_model_version")
             return self._version_entity(result.name, result.version)
+
+    def _record_run(self, name: str, version: int, run_id: str) -> None:
+        """Tag a new version with the run it came from (:data:`RUN_TAG`), once.
+
+        The same model registered again from another run keeps the first run, as
+        MLflow's version keeps the run that created it. A registry whose tag gate or
+        server refuses the tag keeps the version without it (its ``run_id`` is empty):
+        display data is not worth failing a registration that is already recorded.
+        """
+        if RUN_TAG in self.registry.version_info(name, version).tags:
+            return
+        try:
+            self.registry.set_tag(name, RUN_TAG, run_id, version=version,
+                                  reason=self._reason("create_model_version"),
+                                  actor=default_actor())
+        except VerificationError:
+            return
 
     def _check_evidence_name(self, name: str, evidence: Path, found: sources.Source) -> None:
         """Refuse evidence made for another model before anything is recorded under it.
