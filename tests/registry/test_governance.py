@@ -384,3 +384,47 @@ def test_a_deployment_cannot_carry_a_member_past_the_registry_thresholds(tmp_pat
         reg.promote_deployment("stack", 1, to="Staging", reason="try")
         with pytest.raises(PolicyDeniedError, match=r"test/auc = 0\.8 is below the minimum 0\.85"):
             reg.promote_deployment("stack", 1, to="Production", reason="around the gate")
+
+
+
+def _ready_for_production(registry, make_model, approve):
+    m = make_model("credit-risk", metrics=SEED_METRICS)
+    registry.set_thresholds(SEED_THRESHOLDS, reason="the seed's metrics")
+    registry.register(m.model, evidence=m.evidence)
+    registry.promote("credit-risk", 1, to="Staging", reason="eval passed")
+    registry.add_review("credit-risk", 1, approve(m))
+    assert registry.promote("credit-risk", 1, to="Production", reason="x", dry_run=True).allowed
+
+
+def test_a_long_open_registry_decides_on_settings_another_process_changed(
+        registry, make_model, approve):
+    """A server or notebook keeps its Registry open: what others record since then counts."""
+    _ready_for_production(registry, make_model, approve)
+    registry.config  # noqa: B018 - read and cached, like the thresholds just used
+    with Registry.open(registry.address) as other:  # e.g. `mlprov registry set-thresholds`
+        other.set_thresholds(["test/auc>=0.95"], reason="stricter", actor="risk")
+    # The long-open instance is refused by the new thresholds, not the ones it read.
+    with pytest.raises(PolicyDeniedError, match=r"below the minimum 0\.95"):
+        registry.promote("credit-risk", 1, to="Production", reason="ship it")
+    assert registry.get_version("credit-risk", 1).stage.value == "Staging"
+    with Registry.open(registry.address) as other:
+        other.set_thresholds(SEED_THRESHOLDS, reason="back to the seed's", actor="risk")
+    assert registry.promote("credit-risk", 1, to="Production", reason="ship it").allowed
+    assert registry.verify_audit(deep=True).ok
+
+
+def test_a_change_decided_on_old_settings_is_decided_again(registry, make_model, approve):
+    """The settings move between this process's reads: the change is evaluated once more."""
+    _ready_for_production(registry, make_model, approve)
+    with Registry.open(registry.address) as other:
+        other.set_thresholds(["test/auc>=0.95"], reason="stricter", actor="risk")
+    settings = registry.settings
+    assert settings.is_stale(registry.head().settings)  # the head moved under the cache
+    assert not settings.is_stale(registry.head().settings)  # reported once, then current
+    # A change whose transaction finds the settings moved since they were read is decided
+    # again (the first try raises a conflict inside retrying()), never on the old ones.
+    registry.thresholds  # noqa: B018 - cached under the current head
+    with Registry.open(registry.address) as other:
+        other.set_thresholds(["test/auc>=0.96"], reason="stricter still", actor="risk")
+    with pytest.raises(PolicyDeniedError, match=r"below the minimum 0\.96"):
+        registry.promote("credit-risk", 1, to="Production", reason="ship it")

@@ -45,6 +45,9 @@ def check_config_pinned(registry: RegistryContext) -> None:
     except OSError:
         on_disk = None
     if on_disk != recorded:
+        registry.settings.head()  # another process may have recorded this very edit
+        recorded = registry.settings.config_bytes
+    if on_disk != recorded:
         raise RegistryError(
             f"{path} differs from the configuration the registry recorded",
             hint=f"record the edit with `mlprov registry set-config {path} --reason TEXT`, "

@@ -152,6 +152,12 @@ def _settings_before(registry: RegistryContext, tx: WriteTransaction, pending: P
             f"entry {previous.seq}: the log was cut or rolled back; nothing was recorded")
     for key in SETTINGS:
         check_setting(tx, previous, key)
+    if registry.settings.is_stale(previous.settings):
+        # Another process changed a setting since this one read it: decide again on
+        # the settings now in force (retrying() runs the whole change once more).
+        registry.settings.forget()
+        raise StoreConflictError("the registry's settings changed while the change was "
+                                 "prepared")
     return dict(previous.settings)
 
 

@@ -51,9 +51,14 @@ class RegistrySettings:
         self._thresholds: Thresholds | None = None
         self._signer: Any = None
         self._policies_dir: Path | None = None
+        #: The settings (key -> digest) of the signed head the cached values were read
+        #: under: another process's change makes a later head name others.
+        self._basis: dict[str, str] | None = None
+        self._moved = False  # the basis moved since is_stale() last looked
 
     def forget(self) -> None:
         """Drop what a settings change replaces (trust, config, policies, thresholds)."""
+        self._basis = None
         self._trust = None
         self._trust_digest = None
         self._config = None
@@ -119,7 +124,24 @@ class RegistrySettings:
             head = read_head(tx, registry_id=self.registry_id, anchor=trusted,
                              anchor_id=id(trusted))
             check_log(tx, head)
+        if head.settings != self._basis:  # changed since read (by anyone): read again
+            if self._basis is not None:
+                self._moved = True
+            self.forget()
+            self._basis = dict(head.settings)
         return head
+
+    def is_stale(self, settings: dict[str, str]) -> bool:
+        """Whether a change may have been decided on settings other than ``settings``.
+
+        A long-running process (a server, a notebook) keeps its :class:`Registry`
+        open while other processes change trust, config, policies or thresholds.
+        True when the values cached here were read under other settings, or when
+        they were replaced since the last call (a change could have used some
+        old and some new ones); the caller then decides the change again.
+        """
+        moved, self._moved = self._moved, False
+        return moved or (self._basis is not None and settings != self._basis)
 
     def _signed_setting(self, key: str) -> str:
         """A setting's digest, only if the signed head names it."""
