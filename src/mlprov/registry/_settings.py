@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from mlprov.canonical import loads_strict
 from mlprov.errors import InputError
-from mlprov.registry._config import RegistryConfig, parse_config
 from mlprov.registry._head import SignedHead, check_log, check_setting, read_head
 from mlprov.registry._home import load_trust_snapshot, materialize_policies
 from mlprov.registry.interface import RegistryError
 from mlprov.trust import Role, Trust
 
 if TYPE_CHECKING:
+    from mlprov.registry._config import RegistryConfig
     from mlprov.registry._location import RegistryLocation
     from mlprov.registry.interface import BlobStore, MetadataStore
     from mlprov.thresholds import Thresholds
@@ -158,6 +158,8 @@ class RegistrySettings:
         if self._config is None:
             data = self._blobs.get_bytes(self._signed_setting("config"))
             self._config_bytes = data
+            from mlprov.registry._config import parse_config
+
             self._config = parse_config(data)
         return self._config
 
