@@ -48,7 +48,7 @@ print(json.dumps({{"code": code, "loaded": loaded}}), file=sys.stderr)
 def test_the_schema_version_is_the_migrations_last():
     from mlprov.registry import _sql
 
-    assert LATEST_SCHEMA == _sql.MIGRATIONS[-1].version
+    assert _sql.MIGRATIONS[-1].version == LATEST_SCHEMA
 
 
 def test_an_embedded_registry_reads_without_sqlalchemy(tmp_path: Path, keys, make_model):

@@ -612,6 +612,11 @@ class SqliteMetadataStore(MetadataStore):
             return self._writer
 
     @property
+    def url(self) -> str:
+        """The database's SQLAlchemy URL (the server keeps its token tables there)."""
+        return self.writer.url
+
+    @property
     def engine(self) -> Any:
         """The writer's SQLAlchemy engine (for tools and tests that run SQL directly)."""
         return self.writer.engine

@@ -86,12 +86,12 @@ def describe(registry: RegistryContext) -> dict[str, Any]:
 def list_models(registry: RegistryContext) -> list[dict[str, Any]]:
     """Every model: name, latest version, aliases."""
     with registry.metadata.read() as tx:
-        out = []
-        for model in tx.list_models():
-            out.append({"name": model.name, "latestVersion": model.latest_version,
-                        "createdAt": model.created_at,
-                        "aliases": {a.alias: a.version for a in tx.list_aliases(model.name)}})
-    return out
+        models = tx.list_models()
+        aliases = tx.aliases_of([m.name for m in models])  # one query, not one per model
+    return [{"name": model.name, "latestVersion": model.latest_version,
+             "createdAt": model.created_at,
+             "aliases": {a.alias: a.version for a in aliases.get(model.name, [])}}
+            for model in models]
 
 
 def show_model(registry: RegistryContext, name: str, *, limit: int | None = None
