@@ -29,8 +29,8 @@ from mlprov.registry.interface import MetadataStore, ReviewRecord, Stage, Versio
 # JSON Schema, and the registry's write, gate, evidence-verification and server parts.
 FORBIDDEN = ("sqlalchemy", "regopy", "jsonschema", "mlprov.registry._sql",
              "mlprov.registry._recorder", "mlprov.registry._gatekeeper",
-             "mlprov.registry._config", "mlprov.verification", "mlprov.lineage",
-             "mlprov.sbom", "mlprov.server")
+             "mlprov.registry._config", "mlprov.registry._facts", "mlprov.verification",
+             "mlprov.hashing", "mlprov.lineage", "mlprov.sbom", "mlprov.server")
 
 PROBE = """
 import json, sys

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from mlprov.registry._auditlog import AuditReport
     from mlprov.registry._catalog import ModelInfo, Page, VersionInfo
     from mlprov.registry._core import Registry
-    from mlprov.registry._facts import RegistryIntegrityError, VersionFacts
+    from mlprov.registry._facts import VersionFacts
     from mlprov.registry._filter import FilterError
     from mlprov.registry._gc import GcReport
     from mlprov.registry._home import HOME_ENV, default_home
@@ -86,6 +86,7 @@ if TYPE_CHECKING:
         NotFoundError,
         RegistryBusyError,
         RegistryError,
+        RegistryIntegrityError,
         Stage,
     )
     from mlprov.trust import Trust
@@ -129,7 +130,7 @@ _LAZY: dict[str, str] = {
     "Registry": "mlprov.registry._core",
     "RegistryBusyError": "mlprov.registry.interface",
     "RegistryError": "mlprov.registry.interface",
-    "RegistryIntegrityError": "mlprov.registry._facts",
+    "RegistryIntegrityError": "mlprov.registry.interface",
     "RegistryLineage": "mlprov.registry._reports",
     "Resolved": "mlprov.registry._records",
     "ResolvedDeployment": "mlprov.registry._reports",

@@ -1100,9 +1100,9 @@ class Registry:
             InputError: ``to`` is this registry.
             RegistrationRefusedError: ``to``'s trust refuses the version (audited there).
         """
-        if isinstance(to, Registry):
-            from mlprov.registry import _copy
+        from mlprov.registry import _copy
 
+        if isinstance(to, Registry):
             return _copy.copy_version(self, str(uri), to, name=name, actor=actor,
                                       reason=reason)
         with Registry.open(to, key=key) as target:

@@ -28,7 +28,6 @@ from typing import Any
 
 from mlprov.canonical import canonical_json, loads_strict
 from mlprov.errors import InputError
-from mlprov.hashing import check_relative_path
 from mlprov.registry.interface import BlobStore, StoreError
 from mlprov.registry.interface import NotFoundError as _NotFound
 from mlprov.signing import PublicKey
@@ -146,6 +145,8 @@ def load_trust_snapshot(data: bytes, *, source: str) -> Trust:
 
 
 def _policy_files(directory: Path) -> Iterator[tuple[str, Path]]:
+    from mlprov.hashing import check_relative_path  # not on a read command's path
+
     for path in sorted(directory.rglob("*")):
         rel = path.relative_to(directory).as_posix()
         if any(part.startswith(".") or part == "__pycache__" for part in rel.split("/")):
@@ -181,6 +182,8 @@ def policy_file_digests(snapshot: bytes) -> dict[str, str]:
     Raises:
         StoreError: malformed snapshot.
     """
+    from mlprov.hashing import check_relative_path  # not on a read command's path
+
     try:
         document = loads_strict(snapshot, what="policies snapshot")
         if not isinstance(document, dict) or document.get("schema") != POLICIES_SCHEMA:

@@ -45,6 +45,7 @@ __all__ = [
     "ReadTransaction",
     "RegistryBusyError",
     "RegistryError",
+    "RegistryIntegrityError",
     "RenameRecord",
     "ReviewRecord",
     "Stage",
@@ -69,6 +70,13 @@ class NotFoundError(RegistryError, InputError):
     """An unknown model, version, alias, deployment or registry."""
 
     hint = "`mlprov models list` shows what the registry holds"
+
+
+class RegistryIntegrityError(VerificationError):
+    """The registry's records disagree with what is signed: tampering or corruption."""
+
+    hint = ("do not use this version; run `mlprov audit verify` and restore the registry "
+            "from a backup")
 
 
 class StoreError(RegistryError):
