@@ -24,14 +24,16 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlprov.canonical import canonical_json, loads_strict
 from mlprov.errors import InputError
 from mlprov.registry.interface import BlobStore, StoreError
 from mlprov.registry.interface import NotFoundError as _NotFound
-from mlprov.signing import PublicKey
-from mlprov.trust import IdentityRule, Role, Trust, TrustedKey, load_trust
+
+if TYPE_CHECKING:
+    from mlprov.signing import PublicKey
+    from mlprov.trust import Trust
 
 __all__ = [
     "CONFIG_FILE",
@@ -97,6 +99,8 @@ def trust_snapshot(trust_file: Path, registry_key: PublicKey | None) -> bytes:
     Raises:
         TrustError, KeyMaterialError: an unusable trust file.
     """
+    from mlprov.trust import Role, load_trust
+
     trust = load_trust(trust_file)
     keys = [{"name": k.name, "roles": sorted(r.value for r in k.roles),
              "publicKey": k.key.pem.decode("ascii")} for k in trust.keys]
@@ -123,6 +127,9 @@ def load_trust_snapshot(data: bytes, *, source: str) -> Trust:
         StoreError: the snapshot is malformed.
     """
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    from mlprov.signing import PublicKey
+    from mlprov.trust import IdentityRule, Role, Trust, TrustedKey
 
     try:
         document = loads_strict(data, what="trust snapshot")

@@ -38,7 +38,6 @@ from mlprov.registry._records import default_actor
 from mlprov.registry._settings import SIGNING_SCHEMA, check_registry_identity, keyless_signer
 from mlprov.registry._sqlite import SqliteMetadataStore
 from mlprov.registry.interface import BlobStore, MetadataStore, NotFoundError, RegistryError
-from mlprov.trust import load_trust
 
 if TYPE_CHECKING:
     from mlprov.registry._context import RegistryContext
@@ -157,6 +156,8 @@ def create_registry(home: Path | str | None, *, trust: Path | str,
             raise InputError("give the registry a signing key or Sigstore keyless "
                              "signing, not both", hint="pass --key PRIVATE_KEY or --sigstore")
         signer = keyless_signer(identity_token, staging, trust_config)
+        from mlprov.trust import load_trust
+
         check_registry_identity(signer, load_trust(trust_path))
     elif identity_token is not None or staging or trust_config is not None:
         raise InputError("an identity token, staging or a trust config needs Sigstore "
