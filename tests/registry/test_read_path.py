@@ -199,3 +199,34 @@ def test_models_show_reads_reviews_in_one_statement(tmp_path: Path):
             [1 if v % 2 else 0 for v in range(60, 60 - limit, -1)]
     assert counts[0] == counts[1], counts
     store.close()
+
+
+def test_the_reader_never_creates_a_database(tmp_path: Path):
+    from mlprov.registry.interface import StoreError
+
+    missing = tmp_path / "registry.db"
+    store = SqliteMetadataStore(missing)
+    with pytest.raises(StoreError, match="cannot open"), store.read():
+        pass
+    assert not missing.exists()
+    store.close()
+
+
+def test_a_database_without_the_latest_schema_is_judged_as_before(tmp_path: Path):
+    """Not a registry, or an older schema: the same errors as the SQLAlchemy store's."""
+    import sqlite3
+
+    from mlprov.registry.interface import StoreError
+
+    path = tmp_path / "registry.db"
+    sqlite3.connect(path).close()
+    store = SqliteMetadataStore(path)
+    with pytest.raises(StoreError, match="not an mlprov registry database"):
+        store.check_schema()
+    store.create_schema()
+    store.check_schema()
+    with store.write() as tx:
+        tx.set_state("schema_version", "1")
+    with pytest.raises(StoreError, match="needs version 2"):
+        store.check_schema()
+    store.close()
