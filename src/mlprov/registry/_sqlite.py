@@ -23,6 +23,7 @@ this module's connection, in the same snapshot.
 from __future__ import annotations
 
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -76,6 +77,13 @@ _ALIAS_COLUMNS = "alias, version, decision, seq, updated_at"
 _RENAME_COLUMNS = "old_name, new_name, seq, decision, time"
 #: The order columns a search without filter clauses may name (a closed set).
 _MODEL_ORDER = {"name": "name", "created_at": "created_at"}
+
+
+def _latest_schema() -> int:
+    """The schema version :mod:`._sql` migrates to: its own word once it is loaded (so a
+    process that changed its migrations is judged by them), else :data:`LATEST_SCHEMA`."""
+    loaded = sys.modules.get("mlprov.registry._sql")
+    return LATEST_SCHEMA if loaded is None else int(loaded.MIGRATIONS[-1].version)
 
 
 def _version(name: str, row: Sequence[Any]) -> VersionRecord:
@@ -648,7 +656,7 @@ class SqliteMetadataStore(MetadataStore):
             table = tx._one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
                             "name = 'registry_state'")
             stored = tx.get_state("schema_version") if table is not None else None
-        if stored != str(LATEST_SCHEMA):
+        if stored != str(_latest_schema()):
             self.writer.check_schema()
 
     # ------------------------------------------------------------------ reads (sqlite3)
