@@ -80,8 +80,11 @@ _MODEL_ORDER = {"name": "name", "created_at": "created_at"}
 
 
 def _latest_schema() -> int:
-    """The schema version :mod:`._sql` migrates to: its own word once it is loaded (so a
-    process that changed its migrations is judged by them), else :data:`LATEST_SCHEMA`."""
+    """The schema version :mod:`._sql` migrates to.
+
+    Its own word once it is loaded (a process that changed its migrations is judged
+    by them), else :data:`LATEST_SCHEMA`.
+    """
     loaded = sys.modules.get("mlprov.registry._sql")
     return LATEST_SCHEMA if loaded is None else int(loaded.MIGRATIONS[-1].version)
 
