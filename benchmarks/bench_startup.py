@@ -12,10 +12,11 @@ accepted changes of ``credit-risk@champion`` to the log (signed head re-signed).
 Then it runs each command as a user does, as a new ``mlprov`` process (the
 console script beside this interpreter; bytecode cached, as an installed package
 has it) with stdout to /dev/null, ``--rounds`` times, interleaved (one of each per
-round, the order rotated every round), and prints per command the median wall time, the median CPU time (user + system),
-the peak RSS, and the wall ratio to ``python -c pass`` run in the same rounds
-(so load on a shared machine shows in both). Target (issue 16): ``resolve``,
-``models list`` and ``alias history`` at most 0.2 s wall (median). Nothing is
+round, the order rotated every round), and prints per command the median wall
+time, the median CPU time (user + system), the peak RSS, and the wall ratio to
+``python -c pass`` run in the same rounds (so load on a shared machine shows in
+both). Target (issue 16): ``resolve``, ``models list`` and ``alias history`` at
+most 0.2 s wall (median). Nothing is
 asserted; ``--json`` prints one document instead of the table.
 """
 
