@@ -20,6 +20,7 @@ import pytest
 
 import mlprov
 from mlprov.registry import Registry
+from mlprov.registry.interface import MetadataStore
 from mlprov.signing import KeyType, generate_key, load_private_key, write_key_pair
 from tests.conftest import COMMIT
 from tests.pg import PostgresServer, PostgresUnavailable, start_server
@@ -216,6 +217,25 @@ def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return sqlite_url(tmp_path / "registry.db")
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+@pytest.fixture(params=["sqlite", "sqlite-stdlib", "postgresql"])
+def metadata_stores(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], MetadataStore]:
+    """Every metadata store implementation, as a factory of stores over one fresh database.
+
+    ``sqlite``: :class:`SqlMetadataStore` (SQLAlchemy) on a SQLite file;
+    ``sqlite-stdlib``: :class:`SqliteMetadataStore` (reads on :mod:`sqlite3`, what an
+    embedded registry opens); ``postgresql``: :class:`SqlMetadataStore` on a fresh database.
+    """
+    from mlprov.registry._sql import SqlMetadataStore, sqlite_url
+    from mlprov.registry._sqlite import SqliteMetadataStore
+
+    if request.param == "sqlite-stdlib":
+        return lambda: SqliteMetadataStore(tmp_path / "registry.db")
+    if request.param == "sqlite":
+        return lambda: SqlMetadataStore(sqlite_url(tmp_path / "registry.db"))
+    url: str = request.getfixturevalue("postgres_url")
+    return lambda: SqlMetadataStore(url)
 
 
 # --------------------------------------------------------------------------- S3 (SeaweedFS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,9 +28,8 @@ from mlprov.registry._filter import (
     parse_filter,
     parse_order,
 )
-from mlprov.registry._sql import SqlMetadataStore
 from mlprov.registry._sqlsearch import glob_pattern, lower_ascii
-from mlprov.registry.interface import AliasRecord, Stage, TagRecord, VersionRecord
+from mlprov.registry.interface import AliasRecord, MetadataStore, Stage, TagRecord, VersionRecord
 
 # --------------------------------------------------------------------------- the parser
 
@@ -262,9 +261,10 @@ def _digest(n: int) -> str:
 
 
 @pytest.fixture
-def store(metadata_url: str) -> Iterator[tuple[SqlMetadataStore, list[Row]]]:
-    """A metadata store (SQLite, PostgreSQL) holding the sample rows."""
-    store = SqlMetadataStore(metadata_url)
+def store(metadata_stores: Callable[[], MetadataStore]
+          ) -> Iterator[tuple[MetadataStore, list[Row]]]:
+    """A metadata store (every implementation: tests/registry/conftest.py) holding the rows."""
+    store = metadata_stores()
     store.create_schema()
     rows = sample_rows()
     with store.write() as tx:

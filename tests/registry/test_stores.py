@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -42,8 +42,8 @@ def _sqlite(tmp: Path) -> SqlMetadataStore:
 
 
 @pytest.fixture
-def store(metadata_url: str) -> Iterator[MetadataStore]:
-    made = SqlMetadataStore(metadata_url)
+def store(metadata_stores: Callable[[], MetadataStore]) -> Iterator[MetadataStore]:
+    made = metadata_stores()
     made.create_schema()
     yield made
     made.close()
@@ -265,13 +265,14 @@ def test_values_round_trip_exactly(store: MetadataStore):
         assert delivery.next_attempt_at == 1e12 + 0.5
 
 
-def test_writers_serialise(metadata_url: str, monkeypatch: pytest.MonkeyPatch):
+def test_writers_serialise(metadata_stores: Callable[[], MetadataStore],
+                           monkeypatch: pytest.MonkeyPatch):
     """A second writer waits for the first (BEGIN IMMEDIATE; PostgreSQL: an advisory
     lock), then fails only on timeout; readers are not blocked."""
     monkeypatch.setenv("MLPROV_BUSY_TIMEOUT", "0.2")
-    first = SqlMetadataStore(metadata_url)
+    first = metadata_stores()
     first.create_schema()
-    second = SqlMetadataStore(metadata_url)
+    second = metadata_stores()
     holding, release = threading.Event(), threading.Event()
 
     def hold() -> None:

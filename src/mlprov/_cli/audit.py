@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
-from mlprov._cli.output import echo, emit_json, note
+from mlprov._cli.output import echo, emit_json, emit_json_stream, note
 from mlprov._cli.registry_common import open_registry, registry_option
 from mlprov.errors import EXIT_CHECK_FAILED
 
@@ -39,30 +40,35 @@ def audit() -> None:
 def log(registry_dir: Path | None, since: int, limit: int | None, name: str | None,
         as_json: bool) -> None:
     """Print the audit log, oldest first (every change, accepted or denied)."""
+    # Printed as read from the log: a long log streams in bounded memory.
     with open_registry(registry_dir) as reg:
-        entries = reg.audit_log(since=since, limit=limit, name=name)
-    if as_json:
-        emit_json({"schema": LOG_SCHEMA, "entries": entries})
-        return
-    for e in entries:
-        outcome = "ok    " if e["accepted"] else "DENIED"
-        subject = e["name"] or ""
-        if e["version"] is not None:
-            subject += f" v{e['version']}"
-        details = e["details"]
-        change = ""
-        if e["kind"] == "stage.transition":
-            change = f" {details.get('from')} -> {details.get('to')}"
-        elif e["kind"].startswith("alias."):
-            change = f" @{details.get('alias')}"
-        elif e["kind"] == "access.refused":  # a server refused the actor (no state changed)
-            change = f" {details.get('action')}" + (f" {e['target']}" if e["target"] else "")
-        elif e["kind"] == "access.refused-summary":
-            change = f" {details.get('count')} more refusal(s)"
-        echo(f"#{e['seq']:<6} {e['time']}  {outcome} {e['kind']:<19} {subject}{change}  "
-                   f"by {e['actor']}" + (f": {e['reason']}" if e["reason"] else ""))
-        for message in details.get("deny", []):
-            echo(f"         denied: {message}")
+        entries = reg.iter_audit_log(since=since, limit=limit, name=name)
+        if as_json:
+            emit_json_stream({"schema": LOG_SCHEMA}, "entries", entries)
+            return
+        for e in entries:
+            _print_entry(e)
+
+
+def _print_entry(e: dict[str, Any]) -> None:
+    outcome = "ok    " if e["accepted"] else "DENIED"
+    subject = e["name"] or ""
+    if e["version"] is not None:
+        subject += f" v{e['version']}"
+    details = e["details"]
+    change = ""
+    if e["kind"] == "stage.transition":
+        change = f" {details.get('from')} -> {details.get('to')}"
+    elif e["kind"].startswith("alias."):
+        change = f" @{details.get('alias')}"
+    elif e["kind"] == "access.refused":  # a server refused the actor (no state changed)
+        change = f" {details.get('action')}" + (f" {e['target']}" if e["target"] else "")
+    elif e["kind"] == "access.refused-summary":
+        change = f" {details.get('count')} more refusal(s)"
+    echo(f"#{e['seq']:<6} {e['time']}  {outcome} {e['kind']:<19} {subject}{change}  "
+         f"by {e['actor']}" + (f": {e['reason']}" if e["reason"] else ""))
+    for message in details.get("deny", []):
+        echo(f"         denied: {message}")
 
 
 @audit.command("verify")

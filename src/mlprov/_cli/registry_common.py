@@ -77,15 +77,17 @@ def open_registry(registry_dir: Path | str | None) -> Registry:
     """
     import os
 
-    from mlprov.server._url import is_server_url
-
     location = registry_dir if registry_dir is not None else os.environ.get(REGISTRY_ENV)
-    if is_server_url(location):
-        from typing import cast
+    # Only a URL can name a server: a directory never imports the server's client.
+    if isinstance(location, str) and "://" in location:
+        from mlprov.server._url import is_server_url
 
-        from mlprov.server import RemoteRegistry
+        if is_server_url(location):
+            from typing import cast
 
-        return cast("Registry", RemoteRegistry.open(str(location)))
+            from mlprov.server import RemoteRegistry
+
+            return cast("Registry", RemoteRegistry.open(str(location)))
     from mlprov.registry import Registry
 
     return Registry.open(registry_dir)

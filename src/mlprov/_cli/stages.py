@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from mlprov._cli.output import echo, emit_json, note
+from mlprov._cli.output import echo, emit_json_stream, note
 from mlprov._cli.registry_common import (
     VERSION,
     actor_option,
@@ -18,6 +20,9 @@ from mlprov._cli.registry_common import (
     stage_change_options,
     version_argument,
 )
+
+if TYPE_CHECKING:
+    from mlprov.registry import AliasChange, Registry
 
 HISTORY_SCHEMA = "https://mlprov.dev/schemas/alias-history/v1"
 
@@ -126,19 +131,27 @@ def history(name: str, alias_name: str, at: str | None, registry_dir: Path | Non
     from mlprov.registry import parse_time
 
     moment = parse_time(at) if at is not None else None
+    last: list[int | None] = [None]  # the version of the last change printed
+
+    def changes(reg: Registry) -> Iterator[AliasChange]:
+        # Printed as read from the log: a long history streams in bounded memory.
+        for change in reg.iter_alias_history(name, alias_name, at=moment):
+            last[0] = change.version
+            yield change
+
     with open_registry(registry_dir) as reg:
-        changes = reg.alias_history(name, alias_name, at=moment)
-    current = changes[-1].version if changes else None
-    if as_json:
-        emit_json({"schema": HISTORY_SCHEMA, "name": name, "alias": alias_name, "at": moment,
-                   "version": current, "changes": [c.to_json_dict() for c in changes]})
-        return
-    for change in changes:
-        target = f"v{change.version}" if change.version is not None else "unset"
-        echo(f"{change.time}  #{change.seq:<6} {change.kind:<15} {target:<7} "
-                   f"{change.actor}: {change.reason or ''}".rstrip())
+        if as_json:
+            emit_json_stream({"schema": HISTORY_SCHEMA, "name": name, "alias": alias_name,
+                              "at": moment}, "changes",
+                             (c.to_json_dict() for c in changes(reg)),
+                             later={"version": lambda: last[0]})
+            return
+        for change in changes(reg):
+            target = f"v{change.version}" if change.version is not None else "unset"
+            echo(f"{change.time}  #{change.seq:<6} {change.kind:<15} {target:<7} "
+                 f"{change.actor}: {change.reason or ''}".rstrip())
     if at is not None:
-        shown = f"v{current}" if current is not None else "nothing"
+        shown = f"v{last[0]}" if last[0] is not None else "nothing"
         echo(f"at {moment}: {name}@{alias_name} pointed to {shown}")
 
 

@@ -22,8 +22,9 @@ defaults. See docs/registry.md.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlprov._internal.arguments import (
     BYTES,
@@ -32,74 +33,150 @@ from mlprov._internal.arguments import (
     TRUST,
     checked,
     either,
-    instance,
     lazy_instance,
     optional,
 )
 from mlprov.registry._arguments import COUNT
-from mlprov.registry._auditlog import AuditReport
-from mlprov.registry._catalog import ModelInfo, Page, VersionInfo
-from mlprov.registry._core import Registry
-from mlprov.registry._facts import RegistryIntegrityError, VersionFacts
-from mlprov.registry._filter import FilterError
-from mlprov.registry._gc import GcReport
-from mlprov.registry._home import HOME_ENV, default_home
-from mlprov.registry._hooks import sign_webhook, verify_webhook
-from mlprov.registry._migrate import MigrationReport, migrate_registry
-from mlprov.registry._pull import LoadedModel
-from mlprov.registry._records import (
-    AliasChange,
-    ArchivedVersionError,
-    ChangeResult,
-    PolicyDeniedError,
-    PullResult,
-    RegisterResult,
-    RegistrationRefusedError,
-    Resolved,
-)
-from mlprov.registry._reports import (
-    AliasFact,
-    ChildLink,
-    ComponentFact,
-    CopyResult,
-    DatasetFact,
-    DeploymentMember,
-    DeploymentPullResult,
-    Descendant,
-    EvaluationFact,
-    HistoryEntry,
-    InputsFact,
-    LoadedDeployment,
-    ParentLink,
-    PendingApproval,
-    PulledMember,
-    RegistryLineage,
-    ResolvedDeployment,
-    ReviewFact,
-    SbomFact,
-    SkippedReview,
-    VersionDetails,
-)
-from mlprov.registry._search import PageTokenError
-from mlprov.registry._sql import SchemaUpgrade
-from mlprov.registry._stores_url import upgrade_registry
-from mlprov.registry._uri import (
-    DeploymentUri,
-    ModelUri,
-    parse_deployment_uri,
-    parse_model_uri,
-    parse_time,
-)
-from mlprov.registry.interface import (
-    NotFoundError,
-    RegistryBusyError,
-    RegistryError,
-    Stage,
-)
 
 if TYPE_CHECKING:
+    from mlprov.registry._auditlog import AuditReport
+    from mlprov.registry._catalog import ModelInfo, Page, VersionInfo
+    from mlprov.registry._core import Registry
+    from mlprov.registry._facts import VersionFacts
+    from mlprov.registry._filter import FilterError
+    from mlprov.registry._gc import GcReport
+    from mlprov.registry._home import HOME_ENV, default_home
+    from mlprov.registry._hooks import sign_webhook, verify_webhook
+    from mlprov.registry._migrate import MigrationReport, migrate_registry
+    from mlprov.registry._pull import LoadedModel
+    from mlprov.registry._records import (
+        AliasChange,
+        ArchivedVersionError,
+        ChangeResult,
+        PolicyDeniedError,
+        PullResult,
+        RegisterResult,
+        RegistrationRefusedError,
+        Resolved,
+    )
+    from mlprov.registry._reports import (
+        AliasFact,
+        ChildLink,
+        ComponentFact,
+        CopyResult,
+        DatasetFact,
+        DeploymentMember,
+        DeploymentPullResult,
+        Descendant,
+        EvaluationFact,
+        HistoryEntry,
+        InputsFact,
+        LoadedDeployment,
+        ParentLink,
+        PendingApproval,
+        PulledMember,
+        RegistryLineage,
+        ResolvedDeployment,
+        ReviewFact,
+        SbomFact,
+        SkippedReview,
+        VersionDetails,
+    )
+    from mlprov.registry._search import PageTokenError
+    from mlprov.registry._sql import SchemaUpgrade
+    from mlprov.registry._stores_url import upgrade_registry
+    from mlprov.registry._uri import (
+        DeploymentUri,
+        ModelUri,
+        parse_deployment_uri,
+        parse_model_uri,
+        parse_time,
+    )
+    from mlprov.registry.interface import (
+        NotFoundError,
+        RegistryBusyError,
+        RegistryError,
+        RegistryIntegrityError,
+        Stage,
+    )
     from mlprov.signing import PublicKey
     from mlprov.trust import Trust
+
+# Every name below is imported on first use (PEP 562), so that a command which only
+# reads (``mlprov resolve``) loads the modules it runs and not, say, SQLAlchemy.
+_LAZY: dict[str, str] = {
+    "AliasChange": "mlprov.registry._records",
+    "AliasFact": "mlprov.registry._reports",
+    "ArchivedVersionError": "mlprov.registry._records",
+    "AuditReport": "mlprov.registry._auditlog",
+    "ChangeResult": "mlprov.registry._records",
+    "ChildLink": "mlprov.registry._reports",
+    "ComponentFact": "mlprov.registry._reports",
+    "CopyResult": "mlprov.registry._reports",
+    "DatasetFact": "mlprov.registry._reports",
+    "DeploymentMember": "mlprov.registry._reports",
+    "DeploymentPullResult": "mlprov.registry._reports",
+    "DeploymentUri": "mlprov.registry._uri",
+    "Descendant": "mlprov.registry._reports",
+    "EvaluationFact": "mlprov.registry._reports",
+    "FilterError": "mlprov.registry._filter",
+    "GcReport": "mlprov.registry._gc",
+    "HOME_ENV": "mlprov.registry._home",
+    "HistoryEntry": "mlprov.registry._reports",
+    "InputsFact": "mlprov.registry._reports",
+    "LoadedDeployment": "mlprov.registry._reports",
+    "LoadedModel": "mlprov.registry._pull",
+    "MigrationReport": "mlprov.registry._migrate",
+    "ModelInfo": "mlprov.registry._catalog",
+    "ModelUri": "mlprov.registry._uri",
+    "NotFoundError": "mlprov.registry.interface",
+    "Page": "mlprov.registry._catalog",
+    "PageTokenError": "mlprov.registry._search",
+    "ParentLink": "mlprov.registry._reports",
+    "PendingApproval": "mlprov.registry._reports",
+    "PolicyDeniedError": "mlprov.registry._records",
+    "PullResult": "mlprov.registry._records",
+    "PulledMember": "mlprov.registry._reports",
+    "RegisterResult": "mlprov.registry._records",
+    "RegistrationRefusedError": "mlprov.registry._records",
+    "Registry": "mlprov.registry._core",
+    "RegistryBusyError": "mlprov.registry.interface",
+    "RegistryError": "mlprov.registry.interface",
+    "RegistryIntegrityError": "mlprov.registry.interface",
+    "RegistryLineage": "mlprov.registry._reports",
+    "Resolved": "mlprov.registry._records",
+    "ResolvedDeployment": "mlprov.registry._reports",
+    "ReviewFact": "mlprov.registry._reports",
+    "SbomFact": "mlprov.registry._reports",
+    "SchemaUpgrade": "mlprov.registry._sql",
+    "SkippedReview": "mlprov.registry._reports",
+    "Stage": "mlprov.registry.interface",
+    "VersionDetails": "mlprov.registry._reports",
+    "VersionFacts": "mlprov.registry._facts",
+    "VersionInfo": "mlprov.registry._catalog",
+    "default_home": "mlprov.registry._home",
+    "migrate_registry": "mlprov.registry._migrate",
+    "parse_deployment_uri": "mlprov.registry._uri",
+    "parse_model_uri": "mlprov.registry._uri",
+    "parse_time": "mlprov.registry._uri",
+    "sign_webhook": "mlprov.registry._hooks",
+    "upgrade_registry": "mlprov.registry._stores_url",
+    "verify_webhook": "mlprov.registry._hooks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "HOME_ENV",
@@ -209,7 +286,8 @@ def trust_from_snapshot(data: bytes, *, source: str) -> Trust:
             from exc
 
 
-@checked(uri=TEXT, registry=optional(either(instance(Registry), PATH)), trust=optional(TRUST),
+@checked(uri=TEXT, registry=optional(either(
+    lazy_instance("mlprov.registry._core", "Registry", "a Registry"), PATH)), trust=optional(TRUST),
          min_seq=optional(COUNT), head_file=optional(PATH))
 def load(uri: str, registry: Registry | Path | str | None = None, *,
          trust: Trust | Path | str | None = None, min_seq: int | None = None,
@@ -269,7 +347,9 @@ def load(uri: str, registry: Registry | Path | str | None = None, *,
         return reg.load(uri, trust=resolved_trust, min_seq=min_seq, head_file=head_file,
                         allow_archived=allow_archived)
 
-    if isinstance(registry, Registry):
+    from mlprov.registry._core import Registry as _Registry
+
+    if isinstance(registry, _Registry):
         return take(registry)
-    with Registry.open(registry) as opened:
+    with _Registry.open(registry) as opened:
         return take(opened)

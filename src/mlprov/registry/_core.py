@@ -39,29 +39,7 @@ from mlprov._internal.arguments import (
     mapping,
     optional,
 )
-from mlprov.registry import (
-    _annotations,
-    _auditlog,
-    _copy,
-    _deploy,
-    _deploy_serve,
-    _events,
-    _faults,  # noqa: F401 - re-exported: tests patch the fault points as ``_core._faults``
-    _gatekeeper,
-    _lookup,
-    _moves,
-    _pending,
-    _pull,
-    _refusals,
-    _register,
-    _relatives,
-    _rename,
-    _search,
-    _settings_ops,
-    _setup,
-    _show,
-    _views,
-)
+from mlprov.registry import _faults  # noqa: F401 - re-exported: tests patch the fault points as ``_core._faults``
 from mlprov.registry._arguments import (
     COUNT,
     ORDER_BY,
@@ -73,32 +51,27 @@ from mlprov.registry._arguments import (
     URI,
     VERSION,
 )
-from mlprov.registry._catalog import ModelInfo, Page, VersionInfo
-from mlprov.registry._config import RegistryConfig
-from mlprov.registry._facts import VerifiedCache, VersionFacts
 from mlprov.registry._gate import PolicyCache
-from mlprov.registry._gc import DEFAULT_GRACE, GcReport, collect_garbage
-from mlprov.registry._head import SignedHead
 from mlprov.registry._location import RegistryLocation
 from mlprov.registry._records import (
-    AliasChange,
     ArchivedVersionError,
     ChangeResult,
-    GatePolicy,
     PolicyDeniedError,
-    PullResult,
     RegisterResult,
     Resolved,
     default_actor,
 )
 from mlprov.registry._settings import RegistrySettings
-from mlprov.registry._uri import ModelUri
-from mlprov.registry.interface import BlobStore, MetadataStore, Stage, VersionRecord
-from mlprov.trust import Trust
 
 if TYPE_CHECKING:
     from mlprov.inspection import Inspection
+    from mlprov.registry._catalog import ModelInfo, Page, VersionInfo
+    from mlprov.registry._config import RegistryConfig
+    from mlprov.registry._facts import VerifiedCache, VersionFacts
+    from mlprov.registry._gc import GcReport
+    from mlprov.registry._head import SignedHead
     from mlprov.registry._pull import LoadedModel
+    from mlprov.registry._records import AliasChange, GatePolicy, PullResult
     from mlprov.registry._reports import (
         CopyResult,
         DeploymentPullResult,
@@ -108,7 +81,10 @@ if TYPE_CHECKING:
         ResolvedDeployment,
         VersionDetails,
     )
+    from mlprov.registry._uri import ModelUri
+    from mlprov.registry.interface import BlobStore, MetadataStore, Stage, VersionRecord
     from mlprov.thresholds import Thresholds
+    from mlprov.trust import Trust
 
 __all__ = [
     "ArchivedVersionError",
@@ -136,7 +112,7 @@ class Registry:
         self.blobs = blobs
         self.settings = RegistrySettings(home, self.location, metadata, blobs, key=key)
         self.policy_cache = PolicyCache()
-        self._verified = VerifiedCache()
+        self._verified: VerifiedCache | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -159,6 +135,8 @@ class Registry:
             NotFoundError: there is no registry there.
             RegistryIntegrityError: a team registry's public key is not the pinned one.
         """
+        from mlprov.registry import _setup
+
         make: _setup.MakeRegistry[Registry] = cls
         return _setup.open_registry(home, key=key, make=make)
 
@@ -207,6 +185,8 @@ class Registry:
                 keyless, the trust gives the signing identity no registry role).
             SigningError: keyless: no usable identity token.
         """
+        from mlprov.registry import _setup
+
         make: _setup.MakeRegistry[Registry] = cls
         return _setup.create_registry(
             home, trust=trust, policies=policies, key=key, actor=actor, sigstore=sigstore,
@@ -285,6 +265,10 @@ class Registry:
     @property
     def verified(self) -> VerifiedCache:
         """Re-verifications of stored versions, memoised by content digests."""
+        if self._verified is None:
+            from mlprov.registry._facts import VerifiedCache
+
+            self._verified = VerifiedCache()
         return self._verified
 
     def gate_policy(self, *, stage: Stage | str | None = None, alias: str | None = None
@@ -298,6 +282,8 @@ class Registry:
         Raises:
             InputError: neither or both of ``stage`` and ``alias``.
         """
+        from mlprov.registry import _gatekeeper
+
         return _gatekeeper.gate_policy(self, stage=stage, alias=alias)
 
     # ------------------------------------------------------------------ registry config
@@ -312,6 +298,8 @@ class Registry:
         Example:
             registry.set_trust("trust.yaml", reason="add the QA key")
         """
+        from mlprov.registry import _settings_ops
+
         return _settings_ops.set_trust(self, trust, reason=reason, actor=actor)
 
     @checked(policies=optional(PATH), reason=TEXT, actor=optional(TEXT))
@@ -328,6 +316,8 @@ class Registry:
         Raises:
             PolicyError: a test of the set fails (or the set does not compile).
         """
+        from mlprov.registry import _settings_ops
+
         return _settings_ops.set_policies(self, policies, reason=reason, actor=actor)
 
     @checked(thresholds=THRESHOLDS, reason=TEXT, actor=optional(TEXT))
@@ -346,6 +336,8 @@ class Registry:
             InputError: a threshold does not parse, or the set is unchanged.
             PolicyError: a test of the policies fails.
         """
+        from mlprov.registry import _settings_ops
+
         return _settings_ops.set_thresholds(self, thresholds, reason=reason, actor=actor)
 
     @checked(config=PATH, reason=TEXT, actor=optional(TEXT))
@@ -356,6 +348,8 @@ class Registry:
         Example:
             registry.set_config("mlprov.toml", reason="gate @production")
         """
+        from mlprov.registry import _settings_ops
+
         return _settings_ops.set_config(self, config, reason=reason, actor=actor)
 
     # ------------------------------------------------------------------ register
@@ -375,6 +369,8 @@ class Registry:
         Raises:
             RegistrationRefusedError: verification failed (the refusal is audited).
         """
+        from mlprov.registry import _register
+
         return _register.register(self, model, evidence=evidence, actor=actor, reason=reason)
 
     # ------------------------------------------------------------------ reads
@@ -404,6 +400,8 @@ class Registry:
             ArchivedVersionError: the URI leads to an Archived version.
             RegistryIntegrityError: the log was cut, rolled back or rewritten.
         """
+        from mlprov.registry import _lookup
+
         return _lookup.resolve(self, uri, trust=trust, min_seq=min_seq, head_file=head_file,
                                allow_archived=allow_archived, actor=actor)
 
@@ -417,6 +415,8 @@ class Registry:
         Raises:
             RegistryIntegrityError: missing or changed.
         """
+        from mlprov.registry import _lookup
+
         return _lookup.decision(self, digest)
 
     @checked(name=TEXT, version=VERSION)
@@ -429,6 +429,8 @@ class Registry:
         Raises:
             NotFoundError: unknown model or version.
         """
+        from mlprov.registry import _lookup
+
         return _lookup.get_version(self, name, version)
 
     @checked(name=TEXT, version=VERSION, deep=BOOL, trust=optional(TRUST_OBJ))
@@ -439,6 +441,8 @@ class Registry:
         Example:
             facts = registry.verify_version("credit-risk", 3, deep=True)
         """
+        from mlprov.registry import _lookup
+
         return _lookup.verify_version(self, name, version, deep=deep, trust=trust)
 
     @checked(name=TEXT)
@@ -448,6 +452,8 @@ class Registry:
         Example:
             for record in registry.iter_versions("credit-risk"): ...
         """
+        from mlprov.registry import _lookup
+
         return _lookup.iter_versions(self, name)
 
     # ------------------------------------------------------------------ gated changes
@@ -469,6 +475,8 @@ class Registry:
             PolicyDeniedError: the gate said no (the denial is audited).
             NotFoundError: unknown model or version.
         """
+        from mlprov.registry import _moves
+
         return _moves.promote(self, name, version, to=to, reason=reason, actor=actor,
                               dry_run=dry_run)
 
@@ -486,6 +494,8 @@ class Registry:
         Raises:
             PolicyDeniedError: the gate said no (the denial is audited).
         """
+        from mlprov.registry import _moves
+
         return _moves.set_alias(self, name, alias, version, reason=reason, actor=actor,
                                 dry_run=dry_run)
 
@@ -500,6 +510,8 @@ class Registry:
         Raises:
             NotFoundError: the alias does not exist.
         """
+        from mlprov.registry import _moves
+
         return _moves.delete_alias(self, name, alias, reason=reason, actor=actor)
 
     @checked(name=TEXT, alias=TEXT, to=optional(VERSION), reason=TEXT, actor=optional(TEXT),
@@ -523,6 +535,8 @@ class Registry:
         Raises:
             NotFoundError: no earlier target in the audit log.
         """
+        from mlprov.registry import _moves
+
         return _moves.rollback(self, name, alias, to=to, reason=reason, actor=actor,
                                dry_run=dry_run)
 
@@ -537,6 +551,8 @@ class Registry:
         Raises:
             VerificationError: the review does not verify for this version.
         """
+        from mlprov.registry import _moves
+
         return _moves.add_review(self, name, version, review, actor=actor, reason=reason)
 
     # ------------------------------------------------------------------ the catalog
@@ -560,6 +576,8 @@ class Registry:
             InputError: the text is too long, holds control characters, or is the
                 current description.
         """
+        from mlprov.registry import _annotations
+
         return _annotations.set_description(self, name, text, version=version, reason=reason,
                                             actor=actor)
 
@@ -579,6 +597,8 @@ class Registry:
             NotFoundError: unknown, renamed or deleted model or version.
             InputError: a bad key or value, the same value again, or 100 tags already.
         """
+        from mlprov.registry import _annotations
+
         return _annotations.set_tag(self, name, key, value, version=version, reason=reason,
                                     actor=actor)
 
@@ -594,6 +614,8 @@ class Registry:
         Raises:
             NotFoundError: no such tag (or model, or version).
         """
+        from mlprov.registry import _annotations
+
         return _annotations.delete_tag(self, name, key, version=version, reason=reason,
                                        actor=actor)
 
@@ -607,6 +629,8 @@ class Registry:
         Raises:
             NotFoundError: unknown (renamed: the hint names the new name) or deleted.
         """
+        from mlprov.registry import _annotations
+
         return _annotations.model_info(self, name)
 
     @checked(name=TEXT, version=VERSION)
@@ -619,6 +643,8 @@ class Registry:
         Raises:
             NotFoundError: unknown, renamed or deleted model or version.
         """
+        from mlprov.registry import _annotations
+
         return _annotations.version_info(self, name, version)
 
     @checked(filter=optional(TEXT), order_by=optional(ORDER_BY), limit=PAGE_SIZE,
@@ -640,6 +666,8 @@ class Registry:
             FilterError: the filter or order does not parse (``exit_code`` 2).
             PageTokenError: a token of another query or registry, or changed.
         """
+        from mlprov.registry import _search
+
         return _search.search_models(self, filter, order_by=order_by, limit=limit,
                                      page_token=page_token)
 
@@ -664,6 +692,8 @@ class Registry:
             FilterError: the filter or order does not parse (``exit_code`` 2).
             PageTokenError: a token of another query or registry, or changed.
         """
+        from mlprov.registry import _search
+
         return _search.search_versions(self, name, filter, order_by=order_by, limit=limit,
                                        page_token=page_token)
 
@@ -683,6 +713,8 @@ class Registry:
             InputError: a model named ``new_name`` exists (or existed and was deleted).
             PolicyDeniedError: a policy named under ``[gates.changes]`` said no.
         """
+        from mlprov.registry import _rename
+
         return _rename.rename_model(self, name, new_name, reason=reason, actor=actor)
 
     @checked(name=TEXT, reason=optional(TEXT), actor=optional(TEXT))
@@ -700,6 +732,8 @@ class Registry:
         Raises:
             InputError: it has an alias or a version in Production (move them first).
         """
+        from mlprov.registry import _rename
+
         return _rename.delete_model(self, name, reason=reason, actor=actor)
 
     @checked(name=TEXT, version=VERSION, reason=TEXT, actor=optional(TEXT))
@@ -713,6 +747,8 @@ class Registry:
         Raises:
             InputError: an alias points at it, or it is in Production (move it first).
         """
+        from mlprov.registry import _rename
+
         return _rename.delete_version(self, name, version, reason=reason, actor=actor)
 
     # ------------------------------------------------------------------ history and views
@@ -727,14 +763,34 @@ class Registry:
         Example:
             changes = registry.alias_history("credit-risk", "production")
         """
+        from mlprov.registry import _views
+
         return _views.alias_history(self, name, alias, at=at)
+
+    @checked(name=TEXT, alias=TEXT, at=optional(TEXT))
+    def iter_alias_history(self, name: str, alias: str, *, at: str | None = None
+                           ) -> Iterator[AliasChange]:
+        """:meth:`alias_history` as it is read, in bounded memory (for long histories).
+
+        One read transaction stays open until the iterator is exhausted or closed.
+
+        Example:
+            for change in registry.iter_alias_history("credit-risk", "production"): ...
+        """
+        from mlprov.registry import _views
+
+        return _views.iter_alias_history(self, name, alias, at=at)
 
     def describe(self) -> dict[str, Any]:
         """Where the registry is and what it enforces (JSON-ready)."""
+        from mlprov.registry import _views
+
         return _views.describe(self)
 
     def list_models(self) -> list[dict[str, Any]]:
         """Every model: name, latest version, aliases (JSON-ready)."""
+        from mlprov.registry import _views
+
         return _views.list_models(self)
 
     @checked(name=TEXT, limit=optional(COUNT))
@@ -747,6 +803,8 @@ class Registry:
         Raises:
             NotFoundError: no such model.
         """
+        from mlprov.registry import _views
+
         return _views.show_model(self, name, limit=limit)
 
     @checked(since=COUNT, limit=optional(COUNT), name=optional(TEXT))
@@ -757,7 +815,23 @@ class Registry:
         Example:
             entries = registry.audit_log(since=0, limit=50, name="credit-risk")
         """
+        from mlprov.registry import _views
+
         return _views.audit_log(self, since=since, limit=limit, name=name)
+
+    @checked(since=COUNT, limit=optional(COUNT), name=optional(TEXT))
+    def iter_audit_log(self, *, since: int = 0, limit: int | None = None,
+                       name: str | None = None) -> Iterator[dict[str, Any]]:
+        """:meth:`audit_log` as it is read, in bounded memory (for long logs).
+
+        One read transaction stays open until the iterator is exhausted or closed.
+
+        Example:
+            for entry in registry.iter_audit_log(name="credit-risk"): ...
+        """
+        from mlprov.registry import _views
+
+        return _views.iter_audit_log(self, since=since, limit=limit, name=name)
 
     @checked(deep=BOOL, checkpoint=optional(PATH_OBJ), sign_checkpoint=BOOL, full=BOOL)
     def verify_audit(self, *, deep: bool = False, checkpoint: Path | None = None,
@@ -771,6 +845,8 @@ class Registry:
         Example:
             report = registry.verify_audit(deep=True)
         """
+        from mlprov.registry import _auditlog
+
         return _auditlog.verify_audit(self, deep=deep, checkpoint=checkpoint,
                                       sign_checkpoint=sign_checkpoint, full=full)
 
@@ -788,6 +864,8 @@ class Registry:
         Raises:
             VerificationError: the log does not verify (nothing is signed).
         """
+        from mlprov.registry import _auditlog
+
         return _auditlog.checkpoint(self, deep=deep)
 
     @checked(actor=TEXT, action=TEXT, reason=TEXT, name=optional(TEXT),
@@ -815,6 +893,8 @@ class Registry:
         Raises:
             InputError: a string is empty, too long or not printable; a bad name.
         """
+        from mlprov.registry import _refusals
+
         return _refusals.record_refusal(self, actor=actor, action=action, reason=reason,
                                         name=name, version=version, target=target,
                                         permission=permission, via=via, endpoint=endpoint)
@@ -832,11 +912,15 @@ class Registry:
             registry.record_refusal_summary("reader", count=512, first=t0, last=t1,
                                             actions={"promote": 512})
         """
+        from mlprov.registry import _refusals
+
         return _refusals.record_refusal_summary(self, actor=actor, count=count, first=first,
                                                 last=last, actions=actions)
 
     def latest_checkpoint(self) -> bytes | None:
         """The latest signed checkpoint bundle (keep it outside the registry)."""
+        from mlprov.registry import _auditlog
+
         return _auditlog.export_head(self)
 
     @checked(since=COUNT, limit=optional(COUNT))
@@ -846,6 +930,8 @@ class Registry:
         Example:
             events = registry.events(since=0, limit=20)
         """
+        from mlprov.registry import _views
+
         return _views.events(self, since=since, limit=limit)
 
     @checked(now=optional(NUMBER))
@@ -855,10 +941,12 @@ class Registry:
         Example:
             registry.deliver_events()
         """
+        from mlprov.registry import _events
+
         return _events.deliver_due(self, now=now)
 
     @checked(grace=NUMBER, dry_run=BOOL)
-    def collect_garbage(self, *, grace: float = DEFAULT_GRACE, dry_run: bool = False,
+    def collect_garbage(self, *, grace: float = 3600.0, dry_run: bool = False,  # _gc.DEFAULT_GRACE
                         progress: Callable[[str], None] | None = None) -> GcReport:
         """Delete blobs nothing in the registry names, written over ``grace`` seconds ago.
 
@@ -868,6 +956,8 @@ class Registry:
         Example:
             report = registry.collect_garbage(dry_run=True)
         """
+        from mlprov.registry._gc import collect_garbage
+
         return collect_garbage(self.metadata, self.blobs, grace=grace, dry_run=dry_run,
                                progress=progress)
 
@@ -881,6 +971,8 @@ class Registry:
         Example:
             registry.create_deployment("scoring", ["models:/credit-risk/3"], reason="r")
         """
+        from mlprov.registry import _deploy
+
         return _deploy.create_deployment(self, name, models, reason=reason,
                                          actor=actor or default_actor())
 
@@ -892,6 +984,8 @@ class Registry:
         Example:
             registry.promote_deployment("scoring", 1, to="Production", reason="r")
         """
+        from mlprov.registry import _deploy
+
         return _deploy.promote_deployment(self, name, version, to=to, reason=reason,
                                           actor=actor or default_actor())
 
@@ -902,10 +996,14 @@ class Registry:
         Example:
             versions = registry.show_deployment("scoring")
         """
+        from mlprov.registry import _deploy
+
         return _deploy.show_deployment(self, name, version)
 
     def list_deployments(self) -> list[dict[str, Any]]:
         """Every deployment version (JSON-ready; not verified, see :meth:`show_deployment`)."""
+        from mlprov.registry import _views
+
         return _views.list_deployments(self)
 
     # ------------------------------------------------------------------ handing out
@@ -925,6 +1023,8 @@ class Registry:
         Example:
             registry.pull("models:/credit-risk@production", "serving/model")
         """
+        from mlprov.registry import _pull
+
         return _pull.pull(self, uri, Path(out), trust=trust, min_seq=min_seq,
                           head_file=Path(head_file) if head_file is not None else None,
                           allow_archived=allow_archived, actor=actor)
@@ -937,6 +1037,8 @@ class Registry:
         Example:
             registry.export_evidence("models:/base/2", "parents/base")
         """
+        from mlprov.registry import _pull
+
         return _pull.export_evidence(self, uri, Path(out), trust=trust)
 
     @checked(uri=URI, trust=optional(TRUST_OBJ), min_seq=optional(COUNT), head_file=optional(PATH),
@@ -952,6 +1054,8 @@ class Registry:
         Example:
             model = registry.load("models:/credit-risk@production")
         """
+        from mlprov.registry import _pull
+
         return _pull.load(self, uri, trust=trust, min_seq=min_seq,
                           head_file=Path(head_file) if head_file is not None else None,
                           allow_archived=allow_archived, actor=actor)
@@ -975,6 +1079,8 @@ class Registry:
             NotFoundError: unknown model or version.
             RegistryIntegrityError: a stored blob, row or decision does not verify.
         """
+        from mlprov.registry import _show
+
         return _show.show_version(self, name, version, trust=trust)
 
     @checked(uri=URI, trust=optional(TRUST_OBJ))
@@ -990,6 +1096,8 @@ class Registry:
         Raises:
             RegistryIntegrityError: the version or the decision behind ``uri`` does not verify.
         """
+        from mlprov.registry import _show
+
         return _show.verify_uri(self, str(uri), trust=trust)
 
     @checked(uri=URI, trust=optional(TRUST_OBJ))
@@ -999,6 +1107,8 @@ class Registry:
         Example:
             inspection = registry.inspect("models:/credit-risk/3")
         """
+        from mlprov.registry import _show
+
         return _show.inspect(self, str(uri), trust=trust)
 
     @checked(uri=URI, trust=optional(TRUST_OBJ), descendants=BOOL)
@@ -1013,6 +1123,8 @@ class Registry:
             graph = registry.lineage("models:/credit-risk/3", descendants=True)
             print(graph.verified, [d.uri for d in graph.descendants or ()])
         """
+        from mlprov.registry import _relatives
+
         return _relatives.registry_lineage(self, str(uri), trust=trust,
                                            with_descendants=descendants)
 
@@ -1041,6 +1153,8 @@ class Registry:
             InputError: ``to`` is this registry.
             RegistrationRefusedError: ``to``'s trust refuses the version (audited there).
         """
+        from mlprov.registry import _copy
+
         if isinstance(to, Registry):
             return _copy.copy_version(self, str(uri), to, name=name, actor=actor,
                                       reason=reason)
@@ -1065,6 +1179,8 @@ class Registry:
             stack = registry.resolve_deployment("deployments:/credit-stack@production")
             print([m.uri for m in stack.members])
         """
+        from mlprov.registry import _deploy_serve
+
         return _deploy_serve.resolve_deployment(
             self, uri, trust=trust, min_seq=min_seq,
             head_file=Path(head_file) if head_file is not None else None)
@@ -1079,6 +1195,8 @@ class Registry:
         Example:
             registry.pull_deployment("deployments:/credit-stack/2", "serving/")
         """
+        from mlprov.registry import _deploy_serve
+
         return _deploy_serve.pull_deployment(
             self, uri, Path(out), trust=trust, min_seq=min_seq,
             head_file=Path(head_file) if head_file is not None else None)
@@ -1094,6 +1212,8 @@ class Registry:
             stack = registry.load_deployment("deployments:/credit-stack@production")
             weights = open(stack["credit-risk"] / "weights.safetensors", "rb")
         """
+        from mlprov.registry import _deploy_serve
+
         return _deploy_serve.load_deployment(
             self, uri, trust=trust, min_seq=min_seq,
             head_file=Path(head_file) if head_file is not None else None)
@@ -1113,6 +1233,8 @@ class Registry:
         Raises:
             PolicyDeniedError: a member's gate said no (the denial is audited).
         """
+        from mlprov.registry import _deploy
+
         return _deploy.set_deployment_alias(self, name, alias, version, reason=reason,
                                             actor=actor or default_actor(), dry_run=dry_run)
 
@@ -1127,6 +1249,8 @@ class Registry:
         Raises:
             NotFoundError: the alias does not exist.
         """
+        from mlprov.registry import _deploy
+
         return _deploy.delete_deployment_alias(self, name, alias, reason=reason,
                                                actor=actor or default_actor())
 
@@ -1149,4 +1273,6 @@ class Registry:
             InputError: ``stage`` is not Staging or Production.
             NotFoundError: ``name`` is not a registered model.
         """
+        from mlprov.registry import _pending
+
         return _pending.pending_approvals(self, stage=stage, name=name)

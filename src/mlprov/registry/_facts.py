@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlprov.canonical import canonical_json, loads_strict
-from mlprov.errors import InputError, MlprovError, VerificationError
+from mlprov.errors import InputError, MlprovError
 from mlprov.hashing import FileDigest, HashJob, Manifest, check_relative_path
 from mlprov.registry._decisions import (
     VSA_PREDICATE,
@@ -41,7 +41,13 @@ from mlprov.registry._decisions import (
     verify_signed,
 )
 from mlprov.registry._uri import version_uri
-from mlprov.registry.interface import BlobStore, RenameRecord, StoreError, VersionRecord
+from mlprov.registry.interface import (
+    BlobStore,
+    RegistryIntegrityError,
+    RenameRecord,
+    StoreError,
+    VersionRecord,
+)
 from mlprov.trust import Trust
 
 if TYPE_CHECKING:
@@ -65,13 +71,6 @@ FILES_INPUT = "registry:files"
 EVIDENCE_INPUT = "registry:evidence"
 SCAN_INPUT = "registry:scan"
 _MAX_INDEX_BYTES = 64 * 1024 * 1024
-
-
-class RegistryIntegrityError(VerificationError):
-    """The registry's records disagree with what is signed: tampering or corruption."""
-
-    hint = ("do not use this version; run `mlprov audit verify` and restore the registry "
-            "from a backup")
 
 
 @dataclass

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlprov.errors import MlprovError
-from mlprov.registry._config import UNGATED
 
 if TYPE_CHECKING:
     from mlprov.thresholds import Thresholds
@@ -92,6 +91,8 @@ def evaluate(gate: str | None, *, what: str, policies_dir: Path, data_file: str 
     if gate is None:
         return rule_outcome("no-gate", allowed=False, deny=(
             f"no policy gates {what} (add it to [gates] in the registry's mlprov.toml)",))
+    from mlprov.registry._config import UNGATED  # pydantic models: loaded when a gate runs
+
     if gate == UNGATED:
         return rule_outcome("ungated")
     uri = f"{policy_uri_prefix}{gate}"

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlprov.errors import InputError, MlprovError
 from mlprov.registry._decisions import CHECKPOINT_PREDICATE, sign, verify_signed
-from mlprov.registry._facts import RegistryIntegrityError
+from mlprov.registry.interface import RegistryIntegrityError
 from mlprov.statements import Statement
 
 if TYPE_CHECKING:

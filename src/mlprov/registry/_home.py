@@ -24,15 +24,16 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlprov.canonical import canonical_json, loads_strict
 from mlprov.errors import InputError
-from mlprov.hashing import check_relative_path
 from mlprov.registry.interface import BlobStore, StoreError
 from mlprov.registry.interface import NotFoundError as _NotFound
-from mlprov.signing import PublicKey
-from mlprov.trust import IdentityRule, Role, Trust, TrustedKey, load_trust
+
+if TYPE_CHECKING:
+    from mlprov.signing import PublicKey
+    from mlprov.trust import Trust
 
 __all__ = [
     "CONFIG_FILE",
@@ -99,11 +100,15 @@ def trust_snapshot(trust_file: Path, registry_key: PublicKey | None) -> bytes:
     Raises:
         TrustError, KeyMaterialError: an unusable trust file.
     """
+    from mlprov.trust import load_trust
+
     return trust_snapshot_of(load_trust(trust_file), trust_file.name, registry_key)
 
 
 def trust_snapshot_of(trust: Trust, source: str, registry_key: PublicKey | None) -> bytes:
     """The snapshot of a loaded trust (see :func:`trust_snapshot`), named ``source``."""
+    from mlprov.trust import Role
+
     keys = [{"name": k.name, "roles": sorted(r.value for r in k.roles),
              "publicKey": k.key.pem.decode("ascii")} for k in trust.keys]
     if registry_key is not None and not any(
@@ -132,6 +137,9 @@ def load_trust_snapshot(data: bytes, *, source: str) -> Trust:
     """
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+    from mlprov.signing import PublicKey
+    from mlprov.trust import IdentityRule, Role, Trust, TrustedKey
+
     try:
         document = loads_strict(data, what="trust snapshot")
         if not isinstance(document, dict) or document.get("schema") != TRUST_SCHEMA:
@@ -153,6 +161,8 @@ def load_trust_snapshot(data: bytes, *, source: str) -> Trust:
 
 
 def _policy_files(directory: Path) -> Iterator[tuple[str, Path]]:
+    from mlprov.hashing import check_relative_path  # not on a read command's path
+
     for path in sorted(directory.rglob("*")):
         rel = path.relative_to(directory).as_posix()
         if any(part.startswith(".") or part == "__pycache__" for part in rel.split("/")):
@@ -188,6 +198,8 @@ def policy_file_digests(snapshot: bytes) -> dict[str, str]:
     Raises:
         StoreError: malformed snapshot.
     """
+    from mlprov.hashing import check_relative_path  # not on a read command's path
+
     try:
         document = loads_strict(snapshot, what="policies snapshot")
         if not isinstance(document, dict) or document.get("schema") != POLICIES_SCHEMA:

@@ -10,13 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlprov.registry import _facts
 from mlprov.registry._catalog import need_model
-from mlprov.registry._facts import RegistryIntegrityError
-from mlprov.registry._gate import rule_outcome
-from mlprov.registry._gatekeeper import verify_record
 from mlprov.registry._head import check_decision_in_log, check_head_file
-from mlprov.registry._recorder import after_commit, record_change, retrying
 from mlprov.registry._records import (
     ChangeResult,
     PendingChange,
@@ -26,7 +21,7 @@ from mlprov.registry._records import (
     resolve_uri,
 )
 from mlprov.registry._uri import ModelUri, check_name, check_version, parse_model_uri, version_uri
-from mlprov.registry.interface import Stage, VersionRecord
+from mlprov.registry.interface import RegistryIntegrityError, Stage, VersionRecord
 
 if TYPE_CHECKING:
     from mlprov.registry._context import RegistryContext
@@ -74,6 +69,10 @@ def record_archived_use(registry: RegistryContext, resolved: Resolved, *,
     record = resolved.record
     if record.stage is not Stage.ARCHIVED or resolved.via == "version":
         return
+    # Writes are rare here: their modules load only then (a resolve stays light).
+    from mlprov.registry._gate import rule_outcome
+    from mlprov.registry._recorder import after_commit, record_change, retrying
+
     who = actor or default_actor()
 
     def run() -> ChangeResult:
@@ -96,8 +95,10 @@ def record_archived_use(registry: RegistryContext, resolved: Resolved, *,
 
 def decision(registry: RegistryContext, digest: str) -> bytes:
     """A signed decision by its digest, checked against it."""
+    from mlprov.registry._facts import read_decision
+
     with registry.metadata.read() as tx:
-        return _facts.read_decision(tx.get_decision, digest)
+        return read_decision(tx.get_decision, digest)
 
 
 def get_version(registry: RegistryContext, name: str, version: int) -> VersionRecord:
@@ -114,6 +115,8 @@ def verify_version(registry: RegistryContext, name: str, version: int, *, deep: 
 
     A deleted version too: its evidence and decisions stay, and still verify.
     """
+    from mlprov.registry._gatekeeper import verify_record
+
     with registry.metadata.read() as tx:
         record = need_version(tx, name, version, deleted=True)
         reviews = [r.digest for r in tx.list_reviews(name, version)]

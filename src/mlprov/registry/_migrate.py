@@ -40,6 +40,7 @@ from mlprov.registry._location import (
 )
 from mlprov.registry._setup import pin_public_key
 from mlprov.registry._sql import SqlMetadataStore, sqlite_url
+from mlprov.registry._sqlite import SqliteMetadataStore
 from mlprov.registry.interface import BlobStore, RegistryError
 
 __all__ = ["MigrationReport", "migrate_registry"]
@@ -123,6 +124,8 @@ def migrate_registry(source: Registry, to: str | Path, *, blobs: str | None = No
         store.create_schema()
         count, size = _copy_blobs(source.blobs, target_blobs, say)
         source_store = source.metadata
+        if isinstance(source_store, SqliteMetadataStore):  # an embedded registry's reader
+            source_store = source_store.writer
         if not isinstance(source_store, SqlMetadataStore):
             raise RegistryError("this registry's metadata store cannot be migrated")
         say("copying the metadata")

@@ -8,10 +8,8 @@ operations.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -162,6 +160,9 @@ def default_actor() -> str:
     value = os.environ.get(ACTOR_ENV)
     if value:
         return value
+    import getpass  # here: socket costs a read command's start-up (issue 16) for nothing
+    import socket
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):

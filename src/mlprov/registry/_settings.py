@@ -16,16 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from mlprov.canonical import loads_strict
 from mlprov.errors import InputError
-from mlprov.registry._config import RegistryConfig, parse_config
-from mlprov.registry._head import SignedHead, check_log, check_setting, read_head
-from mlprov.registry._home import load_trust_snapshot, materialize_policies
 from mlprov.registry.interface import RegistryError
-from mlprov.trust import Role, Trust
 
 if TYPE_CHECKING:
+    from mlprov.registry._config import RegistryConfig
+    from mlprov.registry._head import SignedHead
     from mlprov.registry._location import RegistryLocation
     from mlprov.registry.interface import BlobStore, MetadataStore
     from mlprov.thresholds import Thresholds
+    from mlprov.trust import Trust
 
 __all__ = ["SIGNING_SCHEMA", "RegistrySettings", "check_registry_identity", "keyless_signer"]
 
@@ -94,6 +93,9 @@ class RegistrySettings:
         ``registry`` rules of its stored trust set (a pipeline's trust file is the
         real anchor there; SECURITY.md).
         """
+        from mlprov.registry._home import load_trust_snapshot
+        from mlprov.trust import Role, Trust
+
         if self._anchor is None:
             from mlprov.signing import load_public_key
             from mlprov.trust import TrustedKey
@@ -119,6 +121,8 @@ class RegistrySettings:
         Raises:
             RegistryIntegrityError: no valid head, or a log cut, extended or rewritten.
         """
+        from mlprov.registry._head import check_log, read_head
+
         trusted = anchor or self.anchor
         with self._metadata.read() as tx:
             head = read_head(tx, registry_id=self.registry_id, anchor=trusted,
@@ -145,6 +149,8 @@ class RegistrySettings:
 
     def _signed_setting(self, key: str) -> str:
         """A setting's digest, only if the signed head names it."""
+        from mlprov.registry._head import check_setting
+
         head = self.head()
         with self._metadata.read() as tx:
             digest = check_setting(tx, head, key)
@@ -159,6 +165,8 @@ class RegistrySettings:
 
         The registry role is held only by the registry's own key (:attr:`anchor`).
         """
+        from mlprov.registry._home import load_trust_snapshot
+
         if self._trust is None:
             digest = self._signed_setting("trust")
             stored = load_trust_snapshot(self._blobs.get_bytes(digest),
@@ -180,6 +188,8 @@ class RegistrySettings:
         if self._config is None:
             data = self._blobs.get_bytes(self._signed_setting("config"))
             self._config_bytes = data
+            from mlprov.registry._config import parse_config
+
             self._config = parse_config(data)
         return self._config
 
@@ -196,6 +206,8 @@ class RegistrySettings:
 
         Read only as the signed head names them.
         """
+        from mlprov.registry._head import check_setting
+
         if self._thresholds is None:
             from mlprov.thresholds import Thresholds
 
@@ -208,6 +220,8 @@ class RegistrySettings:
 
     def policies_dir(self) -> Path:
         """The directory holding the recorded policies (rebuilt from blobs if needed)."""
+        from mlprov.registry._home import materialize_policies
+
         if self._policies_dir is None:
             digest = self._signed_setting("policies")
             self._policies_dir = materialize_policies(
@@ -283,6 +297,8 @@ def check_registry_identity(signer: Any, trust: Trust) -> None:
     Raises:
         InputError: the registry could not verify its own decisions.
     """
+    from mlprov.trust import Role
+
     _, issuer = signer.sigstore_identity
     subjects = signer.certificate_subjects()
     if not any(Role.REGISTRY in rule.roles and rule.matches(subject, issuer)
@@ -302,6 +318,8 @@ def _registry_role_from(stored: Trust, anchor: Trust) -> Trust:
     registry's own key, or (keyless) its own identity rules.
     """
     from dataclasses import replace
+
+    from mlprov.trust import Role
 
     anchor_keys = {k.key.keyid for k in anchor.keys}
     keys = tuple(k if Role.REGISTRY not in k.roles or k.key.keyid in anchor_keys

@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from mlprov.canonical import canonical_json
 from mlprov.errors import InputError
 from mlprov.registry._blobs import LocalBlobStore
-from mlprov.registry._config import DEFAULT_CONFIG, parse_config
-from mlprov.registry._facts import RegistryIntegrityError
 from mlprov.registry._home import (
     CONFIG_FILE,
     DB_FILE,
@@ -36,22 +34,14 @@ from mlprov.registry._location import (
     RegistryLocation,
     open_blob_store,
 )
-from mlprov.registry._recorder import record_change
 from mlprov.registry._records import default_actor
 from mlprov.registry._settings import SIGNING_SCHEMA, check_registry_identity, keyless_signer
-from mlprov.registry._settings_ops import (
-    check_gates,
-    check_policy_tests,
-    config_change,
-    shipped_policies,
-    threshold_set,
-)
-from mlprov.registry._sql import SqlMetadataStore, sqlite_url
+from mlprov.registry._sqlite import SqliteMetadataStore
 from mlprov.registry.interface import BlobStore, MetadataStore, NotFoundError, RegistryError
-from mlprov.trust import load_trust
 
 if TYPE_CHECKING:
     from mlprov.registry._context import RegistryContext
+    from mlprov.registry._sql import SqlMetadataStore
     from mlprov.thresholds import Thresholds
 
 __all__ = ["MakeRegistry", "create_registry", "open_registry", "pin_public_key"]
@@ -81,11 +71,16 @@ def open_registry(home: Path | str | None, *, key: Path | str | None,
     if location.embedded:
         path = location.home
         require_registry(path)
-        store = SqlMetadataStore(sqlite_url(path / DB_FILE),
-                                 description=f"registry database {path / DB_FILE}")
-        store.check_schema()
+        # Reads on the standard library's sqlite3; SQLAlchemy only once something writes.
+        store = SqliteMetadataStore(path / DB_FILE,
+                                    description=f"registry database {path / DB_FILE}")
+        try:
+            store.check_schema()
+        except BaseException:
+            store.close()
+            raise
         return make(path, store, LocalBlobStore(path / "blobs"), location=location, key=key)
-    team = cast(SqlMetadataStore, location.metadata_store())
+    team = cast("SqlMetadataStore", location.metadata_store())
     try:
         team.check_schema()
         with team.read() as tx:
@@ -119,6 +114,11 @@ def create_registry(home: Path | str | None, *, trust: Path | str,
             keyless, the trust gives the signing identity no registry role).
         SigningError: keyless: no usable identity token.
     """
+    from mlprov.registry._settings_ops import (
+        check_policy_tests,
+        shipped_policies,
+        threshold_set,
+    )
     from mlprov.signing import KeyType, generate_key, load_private_key, write_key_pair
 
     location = RegistryLocation.of(home)
@@ -156,6 +156,8 @@ def create_registry(home: Path | str | None, *, trust: Path | str,
             raise InputError("give the registry a signing key or Sigstore keyless "
                              "signing, not both", hint="pass --key PRIVATE_KEY or --sigstore")
         signer = keyless_signer(identity_token, staging, trust_config)
+        from mlprov.trust import load_trust
+
         check_registry_identity(signer, load_trust(trust_path))
     elif identity_token is not None or staging or trust_config is not None:
         raise InputError("an identity token, staging or a trust config needs Sigstore "
@@ -206,9 +208,13 @@ def create_registry(home: Path | str | None, *, trust: Path | str,
         signed_by["signing"] = signing_blob
     else:
         signed_by["publicKey"] = signer.public_key.keyid
+    from mlprov.registry._sql import SqlMetadataStore, sqlite_url
+
     store = SqlMetadataStore(sqlite_url(path / DB_FILE),
                              description=f"registry database {path / DB_FILE}")
     store.create_schema()
+    from mlprov.registry._config import DEFAULT_CONFIG
+
     write_file_atomically(path / CONFIG_FILE, DEFAULT_CONFIG.encode(), 0o644)
     registry = make(path, store, blob_store, location=location, key=key)
     registry.settings.use_signer(signer)
@@ -231,7 +237,7 @@ def _create_team(location: RegistryLocation, *, signer: Any, key: Path | str | N
     if sigstore:
         raise InputError("a keyless team registry is not supported yet",
                          hint="give the team registry a key (--key)")
-    store = cast(SqlMetadataStore, location.metadata_store())
+    store = cast("SqlMetadataStore", location.metadata_store())
     try:
         store.create_schema()
         location.prepare_cache()
@@ -263,6 +269,9 @@ def _record_init(registry: RegistryContext, settings: list[tuple[str, str]], *,
         tx.set_state("registry_id", registry_id)
         for key_name, value in settings:
             tx.set_state(key_name, value)
+        from mlprov.registry._recorder import record_change
+        from mlprov.registry._settings_ops import config_change
+
         record_change(registry, tx, config_change(
             registry, "registry.init", actor=actor or default_actor(),
             reason="registry created", subject=found["trust"],
@@ -285,6 +294,8 @@ def pin_public_key(location: RegistryLocation, pem: bytes) -> None:
     except OSError as exc:
         raise RegistryError(f"cannot read the pinned registry key {pin}: {exc.strerror}") from exc
     if pinned.strip() != pem.strip():
+        from mlprov.registry._facts import RegistryIntegrityError
+
         raise RegistryIntegrityError(
             f"the registry in {location.describe()} names another public key than the one "
             f"pinned at first use ({pin})",
@@ -300,6 +311,9 @@ def _initial_settings(blobs: BlobStore, trust_bytes: bytes, policies_dir: Path,
         InputError: the default gates name a policy the set does not hold.
     """
     policies_bytes = policies_snapshot(policies_dir, blobs)
+    from mlprov.registry._config import DEFAULT_CONFIG, parse_config
+    from mlprov.registry._settings_ops import check_gates
+
     config_bytes = DEFAULT_CONFIG.encode()
     check_gates(parse_config(config_bytes), policies_bytes)
     settings = [("trust", blobs.put_bytes(trust_bytes).digest),

@@ -20,7 +20,6 @@ ordered steps in :data:`MIGRATIONS` (``mlprov registry upgrade``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,6 +66,8 @@ from sqlalchemy.types import TypeEngine
 
 from mlprov.errors import InputError
 from mlprov.registry._blobs import fsync_enabled
+from mlprov.registry._busy import BUSY_TIMEOUT_ENV as BUSY_TIMEOUT_ENV
+from mlprov.registry._busy import busy_timeout
 from mlprov.registry._filter import SearchQuery
 from mlprov.registry._sqlsearch import CatalogTables, model_search, version_search
 from mlprov.registry.interface import (
@@ -91,11 +92,9 @@ from mlprov.registry.interface import (
     WriteTransaction,
 )
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "SchemaUpgrade", "SqlMetadataStore",
-           "sqlite_url"]
+__all__ = ["CATALOG", "MIGRATIONS", "SCHEMA_VERSION", "Migration", "SchemaUpgrade",
+           "SqlMetadataStore", "sqlite_url"]
 
-BUSY_TIMEOUT_ENV = "MLPROV_BUSY_TIMEOUT"
-_DEFAULT_BUSY_TIMEOUT = 60.0
 
 
 def _int() -> TypeEngine[int]:
@@ -296,7 +295,8 @@ model_renames = Table(
 Index("ix_model_renames_old", model_renames.c.old_name, model_renames.c.seq)
 Index("ix_model_renames_model", model_renames.c.model_id, model_renames.c.seq)
 
-_CATALOG = CatalogTables(models=models, versions=versions, aliases=aliases,
+#: The catalog's tables, for the searches of :mod:`._sqlsearch`.
+CATALOG = _CATALOG = CatalogTables(models=models, versions=versions, aliases=aliases,
                          model_tags=model_tags, version_tags=version_tags,
                          version_metrics=version_metrics)
 
@@ -307,11 +307,7 @@ def sqlite_url(path: Path) -> str:
 
 
 def _busy_timeout() -> float:
-    value = os.environ.get(BUSY_TIMEOUT_ENV)
-    try:
-        return float(value) if value else _DEFAULT_BUSY_TIMEOUT
-    except ValueError:
-        return _DEFAULT_BUSY_TIMEOUT
+    return busy_timeout()
 
 
 # PostgreSQL error codes (https://www.postgresql.org/docs/current/errcodes-appendix.html):
@@ -676,6 +672,22 @@ class _Read(ReadTransaction):
             reviews.c.model_id == model_id, reviews.c.version == version).order_by(reviews.c.id))
         return [ReviewRecord(name=name, version=r.version, digest=r.digest,
                              added_at=r.added_at, seq=r.seq) for r in rows]
+
+    def reviews_of(self, name: str, versions: Sequence[int]) -> dict[int, list[ReviewRecord]]:
+        model_id = self._model_id(name)
+        out: dict[int, list[ReviewRecord]] = {}
+        wanted = sorted(set(versions))
+        if model_id is None:
+            return out
+        for start in range(0, len(wanted), 500):
+            rows = self.conn.execute(select(reviews).where(
+                reviews.c.model_id == model_id, reviews.c.version.in_(wanted[start:start + 500])
+            ).order_by(reviews.c.id))
+            for r in rows:
+                out.setdefault(r.version, []).append(ReviewRecord(
+                    name=name, version=r.version, digest=r.digest, added_at=r.added_at,
+                    seq=r.seq))
+        return out
 
     # -- audit
     def audit_head(self) -> AuditRecord | None:

@@ -7,6 +7,7 @@ it does; :mod:`._auditlog` verifies the log and :mod:`._pull` what is handed out
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from mlprov.errors import MlprovError
@@ -14,37 +15,44 @@ from mlprov.registry._audit import entry_from_record
 from mlprov.registry._catalog import name_periods, need_model
 from mlprov.registry._records import AliasChange, event_document
 from mlprov.registry._uri import check_alias, version_uri
-from mlprov.registry.interface import AuditRecord
 
 if TYPE_CHECKING:
     from mlprov.registry._context import RegistryContext
 
-__all__ = ["alias_history", "audit_log", "describe", "events", "list_deployments",
-           "list_models", "show_model"]
+__all__ = ["alias_history", "audit_log", "describe", "events", "iter_alias_history",
+           "iter_audit_log", "list_deployments", "list_models", "show_model"]
 
 
 def alias_history(registry: RegistryContext, name: str, alias: str, *,
                   at: str | None = None) -> list[AliasChange]:
     """Every accepted change of ``alias``, oldest first (to ``at``), from the audit log."""
+    return list(iter_alias_history(registry, name, alias, at=at))
+
+
+def iter_alias_history(registry: RegistryContext, name: str, alias: str, *,
+                       at: str | None = None) -> Iterator[AliasChange]:
+    """:func:`alias_history` as it is read: one read transaction, a bounded batch of rows.
+
+    The transaction stays open until the iterator is exhausted or closed.
+    """
     check_alias(alias)
+    target = f"@{alias}"
     with registry.metadata.read() as tx:
-        records: list[AuditRecord] = []  # under each name the model had, oldest first
         for period_name, after, until in name_periods(tx, name):
-            records.extend(r for r in tx.audit_entries(name=period_name, target=f"@{alias}",
-                                                       accepted=True, since=after, until=until)
-                           if until is None or r.seq < until)
-    changes = []
-    for record in records:
-        entry = entry_from_record(record)
-        if entry.name != record.name or entry.target != f"@{alias}" or not entry.accepted:
-            continue
-        if at is not None and entry.time > at:
-            break
-        version = None if entry.kind == "alias.delete" else entry.version
-        changes.append(AliasChange(seq=entry.seq, time=entry.time, kind=entry.kind,
-                                   version=version, actor=entry.actor,
-                                   reason=entry.reason, decision=entry.decision))
-    return changes
+            # under each name the model had, oldest first
+            for record in tx.stream_audit(name=period_name, target=target, accepted=True,
+                                          since=after, until=until):
+                if until is not None and record.seq >= until:
+                    continue
+                entry = entry_from_record(record)
+                if entry.name != record.name or entry.target != target or not entry.accepted:
+                    continue
+                if at is not None and entry.time > at:
+                    return
+                version = None if entry.kind == "alias.delete" else entry.version
+                yield AliasChange(seq=entry.seq, time=entry.time, kind=entry.kind,
+                                  version=version, actor=entry.actor, reason=entry.reason,
+                                  decision=entry.decision)
 
 
 def describe(registry: RegistryContext) -> dict[str, Any]:
@@ -78,12 +86,12 @@ def describe(registry: RegistryContext) -> dict[str, Any]:
 def list_models(registry: RegistryContext) -> list[dict[str, Any]]:
     """Every model: name, latest version, aliases."""
     with registry.metadata.read() as tx:
-        out = []
-        for model in tx.list_models():
-            out.append({"name": model.name, "latestVersion": model.latest_version,
-                        "createdAt": model.created_at,
-                        "aliases": {a.alias: a.version for a in tx.list_aliases(model.name)}})
-    return out
+        models = tx.list_models()
+        aliases = tx.aliases_of([m.name for m in models])  # one query, not one per model
+    return [{"name": model.name, "latestVersion": model.latest_version,
+             "createdAt": model.created_at,
+             "aliases": {a.alias: a.version for a in aliases.get(model.name, [])}}
+            for model in models]
 
 
 def show_model(registry: RegistryContext, name: str, *, limit: int | None = None
@@ -97,7 +105,8 @@ def show_model(registry: RegistryContext, name: str, *, limit: int | None = None
         model = need_model(tx, name)
         versions = tx.list_versions(name, limit=limit, descending=True)
         aliases = tx.list_aliases(name)
-        reviews = {v.version: len(tx.list_reviews(name, v.version)) for v in versions}
+        found = tx.reviews_of(name, [v.version for v in versions])  # one query
+        reviews = {v.version: len(found.get(v.version, ())) for v in versions}
         keys = [(name, v.version) for v in versions]
         tags, version_tags = tx.model_tags([name]).get(name, {}), tx.version_tags(keys)
         metrics = tx.version_metrics(keys)
@@ -121,9 +130,15 @@ def show_model(registry: RegistryContext, name: str, *, limit: int | None = None
 def audit_log(registry: RegistryContext, *, since: int = 0, limit: int | None = None,
               name: str | None = None) -> list[dict[str, Any]]:
     """Audit entries after ``since``, parsed from the hashed bodies."""
+    return list(iter_audit_log(registry, since=since, limit=limit, name=name))
+
+
+def iter_audit_log(registry: RegistryContext, *, since: int = 0, limit: int | None = None,
+                   name: str | None = None) -> Iterator[dict[str, Any]]:
+    """:func:`audit_log` as it is read (one read transaction, a bounded batch of rows)."""
     with registry.metadata.read() as tx:
-        records = tx.audit_entries(since=since, limit=limit, name=name)
-    return [entry_from_record(r).to_json_dict(r.entry_hash) for r in records]
+        for record in tx.stream_audit(since=since, limit=limit, name=name):
+            yield entry_from_record(record).to_json_dict(record.entry_hash)
 
 
 def events(registry: RegistryContext, *, since: int = 0, limit: int | None = None

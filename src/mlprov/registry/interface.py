@@ -45,6 +45,7 @@ __all__ = [
     "ReadTransaction",
     "RegistryBusyError",
     "RegistryError",
+    "RegistryIntegrityError",
     "RenameRecord",
     "ReviewRecord",
     "Stage",
@@ -69,6 +70,13 @@ class NotFoundError(RegistryError, InputError):
     """An unknown model, version, alias, deployment or registry."""
 
     hint = "`mlprov models list` shows what the registry holds"
+
+
+class RegistryIntegrityError(VerificationError):
+    """The registry's records disagree with what is signed: tampering or corruption."""
+
+    hint = ("do not use this version; run `mlprov audit verify` and restore the registry "
+            "from a backup")
 
 
 class StoreError(RegistryError):
@@ -396,6 +404,19 @@ class ReadTransaction(ABC):
     def list_reviews(self, name: str, version: int) -> list[ReviewRecord]:
         """Reviews attached to a version, oldest first."""
 
+    def reviews_of(self, name: str, versions: Sequence[int]) -> dict[int, list[ReviewRecord]]:
+        """The reviews of each of ``versions`` of ``name``, oldest first (none: left out).
+
+        One query where the store can (``models show`` lists many versions); this
+        default asks version by version.
+        """
+        out: dict[int, list[ReviewRecord]] = {}
+        for version in sorted(set(versions)):
+            found = self.list_reviews(name, version)
+            if found:
+                out[version] = found
+        return out
+
     @abstractmethod
     def audit_head(self) -> AuditRecord | None:
         """The last audit entry."""
@@ -410,6 +431,27 @@ class ReadTransaction(ABC):
                       target: str | None = None, accepted: bool | None = None,
                       descending: bool = False) -> list[AuditRecord]:
         """Audit entries with ``since < seq <= until``, optionally filtered."""
+
+    def stream_audit(self, *, since: int = 0, until: int | None = None,
+                     limit: int | None = None, name: str | None = None,
+                     target: str | None = None, accepted: bool | None = None,
+                     batch: int = 500) -> Iterator[AuditRecord]:
+        """:meth:`audit_entries` (oldest first) as an iterator holding at most ``batch`` rows.
+
+        This default pages by sequence number (``seq > last``), so a log of any
+        length is read in bounded memory; a store may stream from a cursor instead.
+        """
+        last, left = since, limit
+        while left is None or left > 0:
+            size = batch if left is None else min(batch, left)
+            rows = self.audit_entries(since=last, until=until, limit=size, name=name,
+                                      target=target, accepted=accepted)
+            yield from rows
+            if len(rows) < size:
+                return
+            last = rows[-1].seq
+            if left is not None:
+                left -= len(rows)
 
     @abstractmethod
     def iter_audit(self, *, since: int = 0, batch: int = 5000) -> Iterator[AuditRecord]:

@@ -336,6 +336,10 @@ class RemoteRegistry:
         """Every accepted change of an alias, from the audit log's hashed bodies."""
         return self.local.alias_history(name, alias, at=at)
 
+    def iter_alias_history(self, name: str, alias: str, *, at: str | None = None) -> Any:
+        """:meth:`alias_history` as it is read."""
+        return self.local.iter_alias_history(name, alias, at=at)
+
     def list_models(self) -> list[dict[str, Any]]:
         """Models this principal may read."""
         return self.local.list_models()
@@ -348,6 +352,11 @@ class RemoteRegistry:
                   name: str | None = None) -> list[dict[str, Any]]:
         """Audit entries (parsed from the hashed bodies)."""
         return self.local.audit_log(since=since, limit=limit, name=name)
+
+    def iter_audit_log(self, *, since: int = 0, limit: int | None = None,
+                       name: str | None = None) -> Iterator[dict[str, Any]]:
+        """:meth:`audit_log` as it is read."""
+        return self.local.iter_audit_log(since=since, limit=limit, name=name)
 
     def events(self, *, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
         """Events after id ``since`` (the server's view, with deliveries)."""
