@@ -439,3 +439,71 @@ def test_answers_never_name_the_servers_directories(served, make_model):
     assert redact_paths("cannot read /srv/reg/blobs/sha256/ab/abcd: gone",
                         ("/srv/reg/blobs", "/srv/reg")) == \
         "cannot read <server>/sha256/ab/abcd: gone"
+
+
+def test_a_stalled_upload_is_cut_off_and_others_are_served_meanwhile(serve, make_model):
+    """A slow client holds its connection, not the server: after upload_idle_timeout
+    without a byte the upload is refused, nothing stored; others are answered meanwhile."""
+    import time
+
+    served = serve(ServerConfig({"server": {"upload_idle_timeout": 1.0}}))
+    m = make_model()
+    data = model_tar(m)
+    before = audit_count(served)
+    parts = urlsplit(served.url)
+    with socket.create_connection((parts.hostname, parts.port)) as sock:
+        head = (f"POST /api/v1/models/register HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: Bearer {served.tokens['registrar']}\r\n"
+                f"Content-Type: application/x-tar\r\nContent-Length: {len(data)}\r\n\r\n")
+        sock.sendall(head.encode() + data[:10000])  # then nothing: the client stalls
+        started = time.monotonic()
+        # While it stalls, another client is served at once.
+        assert request(served.url, "GET", "/api/v1/health")[0] == 200
+        sock.settimeout(30)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        waited = time.monotonic() - started
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.split()[1] == b"400", answer[:300]
+    assert b"the upload stalled for 1 s" in rest
+    assert 0.9 <= waited < 25  # cut off by the idle timeout, not by the test's own
+    assert audit_count(served) == before
+    with Registry.open(served.registry) as reg:
+        assert reg.list_models() == []
+
+
+def test_connections_that_never_finish_their_headers_are_closed(serve):
+    """Slow headers (or none at all) cannot hold connections until the limit answers 503."""
+    import time
+
+    served = serve(ServerConfig({"server": {"header_timeout": 1.0}}))
+    parts = urlsplit(served.url)
+
+    def closed_after(first: bytes) -> float:
+        with socket.create_connection((parts.hostname, parts.port)) as sock:
+            if first:
+                sock.sendall(first)
+            started = time.monotonic()
+            sock.settimeout(20)
+            while sock.recv(65536):
+                pass
+            return time.monotonic() - started
+
+    assert 0.8 <= closed_after(b"") < 10  # opened, nothing sent
+    assert 0.8 <= closed_after(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n") < 10
+    # A client that sends its headers in time is served, and then gets its keep-alive.
+    with socket.create_connection((parts.hostname, parts.port)) as sock:
+        sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.settimeout(20)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        # The next request started and stalled is cut off as the first would be.
+        sock.sendall(b"GET /api/v1/health HTTP/1.1\r\n")
+        started = time.monotonic()
+        while sock.recv(65536):
+            pass
+        assert time.monotonic() - started < 10
+    assert request(served.url, "GET", "/api/v1/health")[0] == 200

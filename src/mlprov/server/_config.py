@@ -306,6 +306,8 @@ class ServerSettings(_Model):
     workers: int = Field(default=4, ge=1, le=64)
     graceful_timeout: float = Field(default=30.0, ge=0, le=3600)
     keep_alive: float = Field(default=5.0, gt=0, le=600)
+    # A connection must finish each request's headers this soon (slow clients).
+    header_timeout: float = Field(default=10.0, gt=0, le=600)
     ui: bool = True
     tmp_dir: str | None = None
     # Refusals recorded one by one in the audit trail, per principal per window;

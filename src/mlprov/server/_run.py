@@ -65,6 +65,7 @@ def make_server(state: ServerState, config: ServerConfig, *, host: str, port: in
         raise InputError("mlprov server needs uvicorn and starlette, which are not "
                          "installed", hint="pip install 'mlprov[server]'") from exc
     from mlprov.server._app import create_app
+    from mlprov.server._slowclients import header_deadline_protocol
 
     if (tls_cert is None) != (tls_key is None):
         raise InputError("TLS needs both --tls-cert and --tls-key")
@@ -80,6 +81,7 @@ def make_server(state: ServerState, config: ServerConfig, *, host: str, port: in
         timeout_keep_alive=int(settings.keep_alive),
         timeout_graceful_shutdown=int(settings.graceful_timeout),
         limit_concurrency=256, h11_max_incomplete_event_size=64 * 1024,
+        http=header_deadline_protocol(settings.header_timeout),
         ssl_certfile=str(tls_cert) if tls_cert else None,
         ssl_keyfile=str(tls_key) if tls_key else None)
     return uvicorn.Server(uv_config)
