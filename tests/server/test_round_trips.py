@@ -98,3 +98,28 @@ def test_a_resolve_raced_by_a_change_reads_the_head_again_and_retries(
     proxy.log.clear()
     assert client.resolve(URI).version == 1
     assert kinds(proxy.log)["head"] == 3  # the stale one, the check after the failure, the retry
+
+
+def test_the_digest_cache_keeps_only_verified_bytes_within_its_bounds() -> None:
+    import hashlib
+
+    from mlprov.server._remote_store import DigestCache
+
+    def digest(data: bytes) -> str:
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+
+    cache = DigestCache(3, 400)
+    assert not cache.put(digest(b"a"), b"b")  # other bytes than the digest names: not kept
+    assert cache.get(digest(b"a")) is None
+    assert not cache.put(digest(b"x" * 101), b"x" * 101)  # over a quarter of the bytes
+    blobs = [bytes([n]) * 90 for n in range(4)]
+    for blob in blobs[:3]:
+        assert cache.put(digest(blob), blob)
+    assert cache.get(digest(blobs[0])) == blobs[0]  # now the most recently used
+    cache.put(digest(blobs[3]), blobs[3])  # four entries: the least recently used goes
+    assert digest(blobs[1]) not in cache and len(cache) == 3
+    assert cache.get(digest(blobs[0])) == blobs[0]
+    by_bytes = DigestCache(100, 400)
+    for n in range(4, 10):  # 90 bytes each: four fit in 400
+        assert by_bytes.put(digest(bytes([n]) * 90), bytes([n]) * 90)
+    assert len(by_bytes) == 4 and digest(bytes([9]) * 90) in by_bytes
