@@ -21,8 +21,9 @@ Phases (``--phases``):
 - ``mlprov-client``: resolvers use the real client, ``RemoteRegistry`` (what
   ``mlprov.load`` and the CLI run on a serving host): it fetches the signed
   head, the log's end and the decision behind the alias and verifies them with
-  the pinned registry key: seven requests per resolve (the head twice, the model, the
-  alias, the version, the decision, the audit entry that holds it).
+  the pinned registry key: five requests per resolve (the head once, the model,
+  the alias, the version, the audit entry that holds the decision; the decision
+  itself, content-addressed, only the first time the client sees its digest).
 - ``mlprov-http``: resolvers send one plain request, ``GET /api/v1/resolve``
   (the server resolves against its signed head and answers the version; the
   client checks the status and the JSON only): the same shape as MLflow's call.
@@ -965,7 +966,7 @@ def main(argv: list[str] | None = None) -> int:
     if "mlflow" in by_label:
         print("\nresolve, mlprov / MLflow (same run):     p50      p99   throughput")
         for label, what in (("mlprov-http", "GET /api/v1/resolve, 1 request"),
-                            ("mlprov-client", "verified client, 7 requests")):
+                            ("mlprov-client", "verified client, 5 requests")):
             if label in by_label:
                 r = ratios(by_label[label], by_label["mlflow"])
                 report["ratios"][label] = r

@@ -29,8 +29,10 @@ sample) so both see the same load:
 - load: `mlprov.load` of the same version again (a cached, re-hashed checkout).
 
 Nothing is asserted; p50 and p99 per series and the remote/local ratios are
-printed. There is no target in issue 14; the figures show what the extra hop
-and the client-side verification cost.
+printed, then how many HTTP requests one more warm remote call of each makes
+(tests/server/test_round_trips.py holds the resolve's count). There is no
+target in issue 14; the figures show what the extra hop and the client-side
+verification cost.
 """
 
 from __future__ import annotations
@@ -130,6 +132,25 @@ def report(label: str, local: list[float] | None, remote: list[float]) -> None:
           f"  p99 {r99:8.2f} ms | remote/local {r50 / l50:5.2f}x")
 
 
+def requests_of(remote: Any, fn: Callable[[], Any]) -> int:
+    """How many HTTP requests the client sends for one more call of ``fn``."""
+    transport = remote.transport
+    sent = 0
+    original = transport.request
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal sent
+        sent += 1
+        return original(*args, **kwargs)
+
+    transport.request = counting
+    try:
+        fn()
+    finally:
+        del transport.request  # the class's method again
+    return sent
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if "--load" in argv:  # the load scenario: benchmarks/_serverload.py
@@ -199,6 +220,15 @@ def main(argv: list[str] | None = None) -> int:
             timed = series([("local", lambda: local.load(f"models:/{NAME}/1")),
                             ("remote", lambda: remote.load(f"models:/{NAME}/1"))], pulls)
             report("load (cached checkout)", timed["local"], timed["remote"])
+            counts = {
+                "resolve": requests_of(remote, lambda: remote.resolve(f"models:/{NAME}@canary")),
+                "gated alias move": requests_of(remote, move(remote)),
+                "pull": requests_of(remote, lambda: remote.pull(f"models:/{NAME}/1",
+                                                                work / f"r{next(outs)}")),
+                "load": requests_of(remote, lambda: remote.load(f"models:/{NAME}/1")),
+            }
+            print("requests per remote operation (warm): "
+                  + ", ".join(f"{k} {v}" for k, v in counts.items()))
             remote.close()
             conn.close()
         finally:

@@ -31,6 +31,7 @@ from tests.registry.conftest import (  # noqa: F401 - fixtures
     s3_server,
     s3_url,
 )
+from tests.server.proxy import Proxy
 
 ROLES = ("reader", "registrar", "promoter", "reviewer", "admin")
 
@@ -129,3 +130,30 @@ def serve(tmp_path: Path, keys: Any, monkeypatch: pytest.MonkeyPatch  # noqa: F8
 def served(serve: Callable[..., Served]) -> Served:
     """One server over a fresh embedded registry, default configuration."""
     return serve()
+
+
+#: The proxied server's configuration: no alias protected (a promoter may set any).
+PROTECTED = ServerConfig({"authz": {"protected_aliases": []}})
+
+
+@pytest.fixture
+def proxied(serve: Callable[..., Served], make_model: Any, approve: Any,  # noqa: F811
+            ) -> Iterator[dict[str, Any]]:
+    """v1 and v2 of credit-risk in Production; @production moved v1 -> v2; a proxy."""
+    served = serve(PROTECTED)
+    admin = served.client("admin")
+    models = []
+    for n in (1, 2):
+        m = make_model()
+        models.append(m)
+        admin.register(m.model, evidence=m.evidence)
+        admin.promote("credit-risk", n, to="Staging", reason="r")
+        served.client("reviewer").add_review("credit-risk", n, approve(m))
+        admin.promote("credit-risk", n, to="Production", reason="r")
+        admin.set_alias("credit-risk", "production", n, reason="r")
+    admin.close()
+    proxy = Proxy(served.url)
+    yield {"served": served, "models": models, "proxy": proxy,
+           "client": lambda role="reader", **kw: RemoteRegistry.open(
+               proxy.url, token=served.tokens[role], **kw)}
+    proxy.stop()

@@ -10,134 +10,42 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.client
 import json
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import pytest
 
 from mlprov.errors import VerificationError
 from mlprov.registry import RegistryIntegrityError
 from mlprov.registry.interface import BlobCorruptError
-from mlprov.server import MalformedResponseError, RemoteRegistry, ServerConfig
+from mlprov.server import MalformedResponseError
 from tests.cli.conftest import assert_error
-
-Tamper = Callable[[str, str, int, dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
-
-class Proxy:
-    """An HTTP proxy to the server that may rewrite any answer (or answer itself)."""
-
-    def __init__(self, upstream: str) -> None:
-        self.tamper: Tamper | None = None
-        self.answer: Callable[[str, str, bytes], tuple[int, dict[str, str], bytes] | None] \
-            | None = None
-        parts = urlsplit(upstream)
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                if proxy.answer is not None:
-                    canned = proxy.answer(self.command, unquote(self.path), body)
-                    if canned is not None:
-                        self._send(*canned)
-                        return
-                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("host", "connection")}
-                conn.request(self.command, self.path, body=body or None, headers=headers)
-                response = conn.getresponse()
-                data = response.read()
-                status = response.status
-                out = {k: v for k, v in response.getheaders()
-                       if k.lower() not in ("connection", "transfer-encoding")
-                       and (k.lower() != "content-length" or self.command == "HEAD")}
-                conn.close()
-                if proxy.tamper is not None:
-                    status, out, data = proxy.tamper(self.command, unquote(self.path), status,
-                                                     out, data)
-                self._send(status, out, data)
-
-            def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                if self.command != "HEAD":
-                    self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-PROTECTED = ServerConfig({"authz": {"protected_aliases": []}})
-
-
-@pytest.fixture
-def story(serve, make_model, approve, tmp_path) -> Iterator[dict[str, Any]]:
-    """v1 and v2 of credit-risk in Production; @production moved v1 -> v2; a proxy."""
-    served = serve(PROTECTED)
-    admin = served.client("admin")
-    models = []
-    for n in (1, 2):
-        m = make_model()
-        models.append(m)
-        admin.register(m.model, evidence=m.evidence)
-        admin.promote("credit-risk", n, to="Staging", reason="r")
-        served.client("reviewer").add_review("credit-risk", n, approve(m))
-        admin.promote("credit-risk", n, to="Production", reason="r")
-        admin.set_alias("credit-risk", "production", n, reason="r")
-    admin.close()
-    proxy = Proxy(served.url)
-    yield {"served": served, "models": models, "proxy": proxy,
-           "client": lambda role="reader", **kw: RemoteRegistry.open(
-               proxy.url, token=served.tokens[role], **kw)}
-    proxy.stop()
 
 
 def json_body(data: bytes) -> Any:
     return json.loads(data)
 
 
-def test_an_edited_alias_row_behind_the_server_is_refused(story, tmp_path, run_cli):
-    client = story["client"]()
+def test_an_edited_alias_row_behind_the_server_is_refused(proxied, tmp_path, run_cli):
+    client = proxied["client"]()
     assert client.resolve("models:/credit-risk@production").version == 2  # pins the key
-    db = Path(story["served"].registry) / "registry.db"
+    db = Path(proxied["served"].registry) / "registry.db"
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE aliases SET version = 1 WHERE alias = 'production'")
     with pytest.raises(RegistryIntegrityError):
         client.pull("models:/credit-risk@production", tmp_path / "out")
     assert not (tmp_path / "out").exists()
     r = run_cli("pull", "models:/credit-risk@production", "--out", str(tmp_path / "o2"),
-                "--registry", story["proxy"].url,
-                env={"MLPROV_TOKEN": story["served"].tokens["reader"]})
+                "--registry", proxied["proxy"].url,
+                env={"MLPROV_TOKEN": proxied["served"].tokens["reader"]})
     assert_error(r, 1)
     assert not (tmp_path / "o2").exists()
 
 
-def test_a_cut_history_is_refused(story, tmp_path):
-    client = story["client"]()
+def test_a_cut_history_is_refused(proxied, tmp_path):
+    client = proxied["client"]()
     client.resolve("models:/credit-risk/1")
     head = client.head().seq
 
@@ -151,7 +59,7 @@ def test_a_cut_history_is_refused(story, tmp_path):
             data = json.dumps(document).encode()
         return status, headers, data
 
-    story["proxy"].tamper = cut
+    proxied["proxy"].tamper = cut
     with pytest.raises(RegistryIntegrityError, match=r"cut|rolled back|does not hold|not the one"):
         client.pull("models:/credit-risk@production", tmp_path / "out")
     with pytest.raises(RegistryIntegrityError):
@@ -160,18 +68,18 @@ def test_a_cut_history_is_refused(story, tmp_path):
     assert not report.ok
 
 
-def test_a_swapped_blob_is_refused_and_nothing_is_written(story, tmp_path):
-    client = story["client"]()
-    weights = story["models"][1].model / "weights.safetensors"
+def test_a_swapped_blob_is_refused_and_nothing_is_written(proxied, tmp_path):
+    client = proxied["client"]()
+    weights = proxied["models"][1].model / "weights.safetensors"
     digest = "sha256:" + hashlib.sha256(weights.read_bytes()).hexdigest()
-    other = story["models"][0].model / "weights.safetensors"
+    other = proxied["models"][0].model / "weights.safetensors"
 
     def swap(method: str, path: str, status: int, headers: dict[str, str], data: bytes):
         if path == f"/api/v1/blobs/{digest}" and method == "GET":
             return status, headers, other.read_bytes()
         return status, headers, data
 
-    story["proxy"].tamper = swap
+    proxied["proxy"].tamper = swap
     with pytest.raises(BlobCorruptError, match="does not match its digest"):
         client.pull("models:/credit-risk@production", tmp_path / "out")
     assert not (tmp_path / "out").exists()
@@ -179,8 +87,8 @@ def test_a_swapped_blob_is_refused_and_nothing_is_written(story, tmp_path):
         client.load("models:/credit-risk@production")
 
 
-def test_a_forged_row_in_an_answer_is_refused(story, tmp_path):
-    client = story["client"]()
+def test_a_forged_row_in_an_answer_is_refused(proxied, tmp_path):
+    client = proxied["client"]()
 
     def forge(method: str, path: str, status: int, headers: dict[str, str], data: bytes):
         if path == "/api/v1/store/models/credit-risk/aliases/production":
@@ -189,13 +97,13 @@ def test_a_forged_row_in_an_answer_is_refused(story, tmp_path):
             data = json.dumps(document).encode()
         return status, headers, data
 
-    story["proxy"].tamper = forge
+    proxied["proxy"].tamper = forge
     with pytest.raises(RegistryIntegrityError):
         client.pull("models:/credit-risk@production", tmp_path / "out")
 
 
-def test_a_decision_not_signed_by_the_pinned_key_is_refused(story, keys):
-    client = story["client"]("admin")
+def test_a_decision_not_signed_by_the_pinned_key_is_refused(proxied, keys):
+    client = proxied["client"]("admin")
     from mlprov.bundles import sign_statement
     from mlprov.signing import load_private_key
     from mlprov.statements import Statement
@@ -219,29 +127,29 @@ def test_a_decision_not_signed_by_the_pinned_key_is_refused(story, keys):
                 data = json.dumps({"value": base64.b64encode(forged[digest]).decode()}).encode()
         return status, headers, data
 
-    story["proxy"].tamper = forge
+    proxied["proxy"].tamper = forge
     with pytest.raises(RegistryIntegrityError, match="pinned registry key"):
         client.set_alias("credit-risk", "canary", 1, reason="r")
 
 
-def test_a_replayed_decision_is_refused(story):
-    client = story["client"]("admin")
+def test_a_replayed_decision_is_refused(proxied):
+    client = proxied["client"]("admin")
     first = client.set_alias("credit-risk", "canary", 1, reason="r")
     client.delete_alias("credit-risk", "canary", reason="r")
     replay = json.dumps({"schema": "https://mlprov.dev/schemas/registry-change/v1",
                          **first.to_json_dict()}).encode()
-    story["proxy"].answer = lambda method, path, body: (
+    proxied["proxy"].answer = lambda method, path, body: (
         (200, {"Content-Type": "application/json"}, replay)
         if method == "PUT" and path.endswith("/aliases/canary") else None)
     with pytest.raises(RegistryIntegrityError, match="replayed decision"):
         client.set_alias("credit-risk", "canary", 1, reason="r")
 
 
-def test_a_denial_turned_into_an_approval_is_refused(story, make_model):
-    admin = story["served"].client("admin")
+def test_a_denial_turned_into_an_approval_is_refused(proxied, make_model):
+    admin = proxied["served"].client("admin")
     m = make_model(seed=77)
     admin.register(m.model, evidence=m.evidence)
-    client = story["client"]("admin")
+    client = proxied["client"]("admin")
 
     def approve_it(method: str, path: str, status: int, headers: dict[str, str], data: bytes):
         if status == 422 and path.endswith("/versions/3/stage"):
@@ -250,13 +158,13 @@ def test_a_denial_turned_into_an_approval_is_refused(story, make_model):
             return 200, headers, json.dumps(document).encode()
         return status, headers, data
 
-    story["proxy"].tamper = approve_it
+    proxied["proxy"].tamper = approve_it
     with pytest.raises(RegistryIntegrityError, match="outcome"):
         client.promote("credit-risk", 3, to="Production", reason="r")
 
 
-def test_another_registry_key_is_refused(story, keys, tmp_path):
-    story["client"]().close()  # first use: pinned
+def test_another_registry_key_is_refused(proxied, keys, tmp_path):
+    proxied["client"]().close()  # first use: pinned
     mallory = (keys.root / "mallory.key.pub").read_text()
 
     def other_key(method: str, path: str, status: int, headers: dict[str, str], data: bytes):
@@ -266,17 +174,17 @@ def test_another_registry_key_is_refused(story, keys, tmp_path):
             data = json.dumps(document).encode()
         return status, headers, data
 
-    story["proxy"].tamper = other_key
+    proxied["proxy"].tamper = other_key
     with pytest.raises(RegistryIntegrityError, match="pinned at first use"):
-        story["client"]()
+        proxied["client"]()
 
 
 GARBAGE = [b"not json", b"[]", b'{"record": {"name": 1}}', b'{"record": "x"}',
            b'{"records": [{"seq": true}]}', b'{"value": 5}', b'{"a": NaN}']
 
 
-def test_malformed_answers_are_refused_not_crashes(story, tmp_path, run_cli):
-    client = story["client"]()
+def test_malformed_answers_are_refused_not_crashes(proxied, tmp_path, run_cli):
+    client = proxied["client"]()
     for n, garbage in enumerate(GARBAGE):
         def break_it(method: str, path: str, status: int, headers: dict[str, str],
                      data: bytes, garbage: bytes = garbage):
@@ -284,9 +192,64 @@ def test_malformed_answers_are_refused_not_crashes(story, tmp_path, run_cli):
                 return status, headers, garbage
             return status, headers, data
 
-        story["proxy"].tamper = break_it
+        proxied["proxy"].tamper = break_it
         with pytest.raises((MalformedResponseError, VerificationError)):
             client.pull("models:/credit-risk@production", tmp_path / f"out{n}")
         r = run_cli("resolve", "models:/credit-risk@production", "--registry",
-                    story["proxy"].url, env={"MLPROV_TOKEN": story["served"].tokens["reader"]})
+                    proxied["proxy"].url, env={"MLPROV_TOKEN": proxied["served"].tokens["reader"]})
         assert_error(r, 1)
+
+
+def test_a_cached_digest_answered_differently_later_changes_nothing(proxied):
+    client = proxied["client"]()
+    first = client.load("models:/credit-risk@production")
+    decisions = client.local.metadata.decisions
+    blobs = client.local.blobs.memory
+    assert len(decisions) and len(blobs)  # what the load verified is kept by digest
+
+    def other_bytes(method: str, path: str, status: int, headers: dict[str, str],
+                    data: bytes):
+        if method == "GET" and path.startswith("/api/v1/store/decisions/"):
+            return status, headers, json.dumps(
+                {"value": base64.b64encode(b"another decision").decode()}).encode()
+        if method == "GET" and path.startswith("/api/v1/blobs/"):
+            return status, headers, b"another blob"
+        return status, headers, data
+
+    proxied["proxy"].tamper = other_bytes
+    proxied["proxy"].log.clear()
+    again = client.load("models:/credit-risk@production")
+    assert (again.version, again.digest) == (first.version, first.digest)
+    assert client.resolve("models:/credit-risk@production").version == 2
+    asked = [path for _, path in proxied["proxy"].log]
+    assert not [p for p in asked if p.startswith(("/api/v1/blobs/", "/api/v1/store/decisions/"))]
+    # The server does answer those digests with other bytes: a client that has not
+    # verified them yet refuses them.
+    with pytest.raises(RegistryIntegrityError, match="decision"):
+        proxied["client"]().resolve("models:/credit-risk@production")
+
+
+def test_a_head_swapped_between_two_resolves_is_seen(proxied):
+    client = proxied["client"]()
+    heads: list[bytes] = []
+
+    def keep(method: str, path: str, status: int, headers: dict[str, str], data: bytes):
+        if path == "/api/v1/store/head":
+            heads.append(data)
+        return status, headers, data
+
+    proxied["proxy"].tamper = keep
+    assert client.resolve("models:/credit-risk@production").version == 2
+    before = client.head()
+    admin = proxied["served"].client("admin")  # behind the proxy's back
+    admin.set_alias("credit-risk", "production", 1, reason="back")
+    assert client.resolve("models:/credit-risk@production").version == 1
+    assert client.head().seq > before.seq
+    assert heads[-1] != heads[0]
+
+    # The server swaps back to the head of before the move: refused, as the alias
+    # row names a decision that head does not sign (no head is kept from before).
+    proxied["proxy"].tamper = lambda method, path, status, headers, data: (
+        (status, headers, heads[0]) if path == "/api/v1/store/head" else (status, headers, data))
+    with pytest.raises(RegistryIntegrityError):
+        client.resolve("models:/credit-risk@production")

@@ -208,23 +208,30 @@ class RemoteRegistry:
         The server's answers to separate requests are no snapshot: a change
         committed between them can make a check fail. A failure is retried
         only when the signed head moved meanwhile; one that repeats is real.
+        Each attempt is one operation of the store: the signed head is read once
+        in it, and read again only after a failure, to see whether it moved.
         """
         import random
         import time
 
+        store = self.local.metadata
+        assert isinstance(store, RemoteMetadataStore)
+        previous: str | None = None
         for attempt in range(_CONSISTENT_ATTEMPTS):
-            before = self._raw_head()
-            try:
-                return fn()
-            except RegistryIntegrityError:
-                if attempt + 1 == _CONSISTENT_ATTEMPTS or self._raw_head() == before:
-                    raise
-                time.sleep(0.05 * (attempt + 1) * random.random())  # noqa: S311 - jitter
+            with store.operation() as operation:
+                try:
+                    return fn()
+                except RegistryIntegrityError:
+                    if attempt + 1 == _CONSISTENT_ATTEMPTS:
+                        raise
+                    seen = operation.head.get("head") if operation.head is not None \
+                        else previous
+                    now = store.fresh_head()
+                    if seen is not None and now == seen:
+                        raise
+                    previous = now
+            time.sleep(0.05 * (attempt + 1) * random.random())  # noqa: S311 - jitter
         raise AssertionError("unreachable")
-
-    def _raw_head(self) -> Any:
-        with self.local.metadata.read() as tx:
-            return tx.get_state("head")
 
     # ------------------------------------------------------------------ verified reads
 

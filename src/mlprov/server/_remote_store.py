@@ -16,6 +16,19 @@ Within one read transaction every answer is memoised, so a transaction sees
 one answer per question. Answers of different requests are not one snapshot:
 a change committed in between can make a check fail, and the client retries
 such reads (:meth:`RemoteRegistry._consistent`).
+
+What is kept longer, and why it stays safe:
+
+- **The signed head** is read once per *operation* (:meth:`RemoteMetadataStore.operation`,
+  one attempt of a client read such as a resolve or a pull), however many
+  transactions the operation opens; never beyond it. The retry guard reads it
+  again only when the operation failed (:meth:`RemoteMetadataStore.fresh_head`).
+- **Content-addressed answers** (signed decisions and blobs, named by their
+  SHA-256 digest) are kept in bounded in-process LRU caches by digest, and only
+  after their bytes were hashed and matched the digest; a cached entry answers
+  only a question about that same digest, so a server that later answers the
+  same digest with other bytes is never asked again, and could change nothing.
+  Rows, aliases, state and the head are mutable and never cached across operations.
 """
 
 from __future__ import annotations
@@ -26,6 +39,8 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,6 +79,64 @@ __all__ = ["RemoteBlobStore", "RemoteMetadataStore"]
 _STORE = "/api/v1/store"
 _PAGE = 5000
 _SMALL_BLOB = 4 * 1024 * 1024
+#: In-process caches of verified content-addressed answers (entries, bytes held).
+_DECISION_CACHE = (1024, 16 * 1024 * 1024)
+_BLOB_CACHE = (256, 64 * 1024 * 1024)
+#: Blob sizes learnt from bytes hashed here (a digest's size never changes).
+_SIZES_KEPT = 16384
+
+
+class DigestCache:
+    """A bounded, thread-safe LRU of bytes by SHA-256 digest, verified on the way in.
+
+    :meth:`put` keeps ``data`` only when it hashes to ``digest``; :meth:`get`
+    answers only for that exact digest. Bounded by entry count and by bytes held.
+    """
+
+    def __init__(self, entries: int, max_bytes: int) -> None:
+        self._entries = entries
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> bytes | None:
+        """The verified bytes of ``digest``, if kept (now the most recently used)."""
+        with self._lock:
+            data = self._items.get(digest)
+            if data is not None:
+                self._items.move_to_end(digest)
+            return data
+
+    def put(self, digest: str, data: bytes) -> bool:
+        """Keep ``data`` as ``digest``'s bytes if it hashes to it; whether it was kept."""
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest or \
+                len(data) > self._max_bytes // 4:
+            return False
+        with self._lock:
+            old = self._items.pop(digest, None)
+            self._bytes -= len(old) if old is not None else 0
+            self._items[digest] = data
+            self._bytes += len(data)
+            while len(self._items) > self._entries or self._bytes > self._max_bytes:
+                _, evicted = self._items.popitem(last=False)
+                self._bytes -= len(evicted)
+        return True
+
+    def __contains__(self, digest: object) -> bool:
+        with self._lock:
+            return digest in self._items
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+class _Operation:
+    """What one client operation remembers: the head answer it read (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.head: dict[str, Any] | None = None
 
 
 class _ReadOnly(RegistryError):
@@ -76,8 +149,9 @@ class _ReadOnly(RegistryError):
 class RemoteReadTransaction(ReadTransaction):
     """One read transaction against the server (answers memoised for its duration)."""
 
-    def __init__(self, transport: Transport) -> None:
-        self.t = transport
+    def __init__(self, store: RemoteMetadataStore) -> None:
+        self.t = store.transport
+        self._store = store
         self._memo: dict[str, Any] = {}
 
     def _get(self, path: str, query: dict[str, Any] | None = None) -> Any:
@@ -110,8 +184,15 @@ class RemoteReadTransaction(ReadTransaction):
 
         What :meth:`Registry.head` compares (the head's sequence number against
         the log's end) then never straddles a change committed in between.
+        Within one operation the answer is read once (:meth:`RemoteMetadataStore.operation`).
         """
-        return self._get(f"{_STORE}/head")  # type: ignore[no-any-return]
+        operation = self._store.current_operation()
+        if operation is not None and operation.head is not None:
+            return operation.head
+        head: dict[str, Any] = self._get(f"{_STORE}/head")
+        if operation is not None:
+            operation.head = head
+        return head
 
     # ------------------------------------------------------------------ reads
 
@@ -224,15 +305,23 @@ class RemoteReadTransaction(ReadTransaction):
             cursor = page[-1].seq
 
     def get_decision(self, digest: str) -> bytes | None:
+        # Decisions are named by their digest: one verified earlier answers again.
+        cached = self._store.decisions.get(digest)
+        if cached is not None:
+            return cached
         value = self._get(f"{_STORE}/decisions/{quote_segment(digest)}").get("value")
         if value is None:
             return None
         if not isinstance(value, str):
             raise MalformedResponseError("the server sent a malformed decision")
         try:
-            return base64.b64decode(value, validate=True)
+            data = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise MalformedResponseError("the server sent a malformed decision") from None
+        # Kept only if it hashes to its name; other bytes go back to the caller,
+        # whose digest check refuses them (read_decision).
+        self._store.decisions.put(digest, data)
+        return data
 
     def checkpoints(self) -> list[CheckpointRecord]:
         return self._many(CheckpointRecord, f"{_STORE}/checkpoints")
@@ -388,13 +477,43 @@ class RemoteMetadataStore(MetadataStore):
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
         self.description = f"registry server {transport.url}"
+        self.decisions = DigestCache(*_DECISION_CACHE)
+        self._local = threading.local()
+
+    @contextmanager
+    def operation(self) -> Iterator[_Operation]:
+        """One client operation: its transactions share one read of the signed head.
+
+        Nothing is kept past the block: the next operation reads the head again.
+        """
+        outer = getattr(self._local, "operation", None)
+        current = self._local.operation = _Operation()
+        try:
+            yield current
+        finally:
+            self._local.operation = outer
+
+    def current_operation(self) -> _Operation | None:
+        """The operation this thread runs, if any."""
+        found: _Operation | None = getattr(self._local, "operation", None)
+        return found
+
+    def fresh_head(self) -> str | None:
+        """The signed head as the server holds it now, past any operation's memo."""
+        _, document = self.transport.json("GET", f"{_STORE}/head")
+        if not isinstance(document, dict):
+            raise MalformedResponseError("the server's head answer is not an object")
+        value = document.get("head")
+        if value is not None and not isinstance(value, str):
+            raise MalformedResponseError("the server sent a malformed signed head")
+        return value
 
     def create_schema(self) -> None:
         raise _ReadOnly(f"{self.description} is not created from a client")
 
     @contextmanager
     def read(self) -> Iterator[ReadTransaction]:
-        yield RemoteReadTransaction(self.transport)
+        yield RemoteReadTransaction(self)
 
     def write(self) -> contextlib.AbstractContextManager[WriteTransaction]:
         raise _ReadOnly(f"{self.description} is changed through its API, not by writing "
@@ -410,13 +529,33 @@ class RemoteBlobStore(BlobStore):
     Blobs of at most 4 MiB (evidence, manifests, settings) are kept in a local
     content-addressed cache (``cache``) and re-hashed on every read from it, so
     a version verified again is not downloaded again; model files go straight
-    to their destination (``copy_to``), hashed on the way.
+    to their destination (``copy_to``), hashed on the way. Within the process,
+    verified small blobs are also kept in memory (:class:`DigestCache`), and the
+    size of every blob hashed here is remembered by digest, so :meth:`stat` of a
+    blob already verified asks the server nothing.
     """
 
     def __init__(self, transport: Transport, cache: Path | None = None) -> None:
         self.transport = transport
         self.cache = cache
         self.description = f"blobs of registry server {transport.url}"
+        self.memory = DigestCache(*_BLOB_CACHE)
+        self._sizes: OrderedDict[str, int] = OrderedDict()
+        self._sizes_lock = threading.Lock()
+
+    def _verified_size(self, digest: str, size: int | None = None) -> int | None:
+        """Remember (``size`` given) or recall the size of bytes that hashed to ``digest``."""
+        with self._sizes_lock:
+            if size is not None:
+                self._sizes[digest] = size
+                self._sizes.move_to_end(digest)
+                while len(self._sizes) > _SIZES_KEPT:
+                    self._sizes.popitem(last=False)
+                return size
+            found = self._sizes.get(digest)
+            if found is not None:
+                self._sizes.move_to_end(digest)
+            return found
 
     def _path(self, digest: str) -> str:
         return f"/api/v1/blobs/{quote_segment(check_digest(digest))}"
@@ -428,6 +567,9 @@ class RemoteBlobStore(BlobStore):
         return self.cache / hexdigest[:2] / hexdigest
 
     def stat(self, digest: str) -> int | None:
+        known = self._verified_size(digest)
+        if known is not None:
+            return known
         cached = self._cached(digest)
         if cached is not None and cached.is_file():
             return cached.stat().st_size
@@ -445,12 +587,16 @@ class RemoteBlobStore(BlobStore):
 
     def get_bytes(self, digest: str, *, max_size: int | None = None) -> bytes:
         check_digest(digest)
+        kept = self.memory.get(digest)
+        if kept is not None and (max_size is None or len(kept) <= max_size):
+            return kept
         cached = self._cached(digest)
         if cached is not None:
             with contextlib.suppress(OSError):
                 data = cached.read_bytes()
-                if "sha256:" + hashlib.sha256(data).hexdigest() == digest and \
+                if self.memory.put(digest, data) and \
                         (max_size is None or len(data) <= max_size):
+                    self._verified_size(digest, len(data))
                     return data
         limit = max_size if max_size is not None else 1024 * 1024 * 1024
         answer = self.transport.request("GET", self._path(digest), max_size=limit)
@@ -460,8 +606,11 @@ class RemoteBlobStore(BlobStore):
         if "sha256:" + hashlib.sha256(answer.data).hexdigest() != digest:
             raise BlobCorruptError(f"the server's blob {digest} does not match its digest "
                                    "(swapped or corrupted)")
-        if cached is not None and len(answer.data) <= _SMALL_BLOB:
-            self._store(cached, answer.data)
+        self._verified_size(digest, len(answer.data))
+        if len(answer.data) <= _SMALL_BLOB:
+            self.memory.put(digest, answer.data)
+            if cached is not None:
+                self._store(cached, answer.data)
         return answer.data
 
     def _check_status(self, status: int, data: bytes, digest: str) -> None:
@@ -510,6 +659,7 @@ class RemoteBlobStore(BlobStore):
             with contextlib.suppress(OSError):
                 dest.unlink()
             raise
+        self._verified_size(digest, size)
         return size
 
     # ------------------------------------------------------------------ read-only
