@@ -175,6 +175,17 @@ def test_alias_row_edit_is_detected_and_refused(populated, tmp_path):
     with pytest.raises(RegistryIntegrityError, match="is about models:/credit-risk/3"):
         populated.pull("models:/credit-risk@canary", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+    # resolve (what `mlprov resolve` and a server's plain resolve answer) refuses it too:
+    # the decision is genuine and in the log, but it put version 3 there, not 1.
+    with pytest.raises(RegistryIntegrityError, match="is about models:/credit-risk/3"):
+        populated.resolve("models:/credit-risk@canary")
+
+
+def test_a_stage_row_edit_is_refused_by_resolve(populated):
+    conn = db(populated)
+    conn.execute("UPDATE versions SET stage = 'Production' WHERE version = 1")
+    with pytest.raises(RegistryIntegrityError, match="moved the version to Staging"):
+        populated.resolve("models:/credit-risk/Production")
 
 
 def test_replayed_old_decision_is_refused(populated, tmp_path):

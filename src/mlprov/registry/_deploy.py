@@ -45,7 +45,8 @@ from mlprov.registry._gatekeeper import (
     verify_for_gate,
     verify_record,
 )
-from mlprov.registry._pull import Scope, check_latest
+from mlprov.registry._placement import Scope
+from mlprov.registry._pull import check_latest
 from mlprov.registry._recorder import after_commit, change_tx, record_change, retrying
 from mlprov.registry._reports import DeploymentMember
 from mlprov.registry._show import verified_stage

@@ -21,7 +21,7 @@ from mlprov.registry._records import (
     resolve_uri,
 )
 from mlprov.registry._uri import ModelUri, check_name, check_version, parse_model_uri, version_uri
-from mlprov.registry.interface import RegistryIntegrityError, Stage, VersionRecord
+from mlprov.registry.interface import ReadTransaction, RegistryIntegrityError, Stage, VersionRecord
 
 if TYPE_CHECKING:
     from mlprov.registry._context import RegistryContext
@@ -48,6 +48,7 @@ def resolve(registry: RegistryContext, uri: str | ModelUri, *, trust: Trust | No
             with registry.metadata.read() as tx:
                 resolved = resolve_uri(tx, parsed, allow_archived=allow_archived)
                 check_decision_in_log(tx, resolved.decision, head, anchor)
+                _check_decision_names(registry, tx, resolved, anchor)
         except RegistryIntegrityError:
             # A change committed between reading the signed head and the row makes the
             # row name a decision newer than that head: read both again, while the head
@@ -58,6 +59,35 @@ def resolve(registry: RegistryContext, uri: str | ModelUri, *, trust: Trust | No
         break
     record_archived_use(registry, resolved, actor=actor)
     return resolved
+
+
+def _check_decision_names(registry: RegistryContext, tx: ReadTransaction, resolved: Resolved,
+                          anchor: Trust) -> None:
+    """Refuse a row whose (genuine) decision put another version, digest or alias there.
+
+    The decision is in the signed log (:func:`check_decision_in_log`); its words
+    must also match the row: a row edited to name another version while keeping
+    a real decision is refused here. A row replaying an older decision of the
+    same alias needs the walk of the log after it, which ``pull`` and ``load``
+    do before handing anything out (docs/registry.md).
+    """
+    from mlprov.registry._decisions import VSA_PREDICATE, verify_signed
+    from mlprov.registry._placement import decided_name, placement_problems
+
+    data = tx.get_decision(resolved.decision)
+    if data is None:  # check_decision_in_log read it a moment ago, in this transaction
+        raise RegistryIntegrityError(f"decision {resolved.decision[:19]}... is not stored")
+    what = f"the decision behind {resolved.uri}"
+    decision = verify_signed(data, anchor, what=what, predicate_type=VSA_PREDICATE)
+    problems = placement_problems(decision, resolved, registry.settings.registry_id)
+    decided = decided_name(decision.predicate.get("resourceUri"), resolved.record.version)
+    if decided is not None and decided != resolved.record.name \
+            and not tx.renames_of(resolved.record.name):
+        problems.append(f"it is about the model {decided!r}")
+    if problems:
+        raise RegistryIntegrityError(f"{what} does not match the registry's row: "
+                                     f"{'; '.join(problems)}: the row was changed outside "
+                                     "the registry")
 
 
 def record_archived_use(registry: RegistryContext, resolved: Resolved, *,

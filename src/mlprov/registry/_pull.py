@@ -20,7 +20,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from mlprov.errors import InputError
 from mlprov.hashing import hash_path
@@ -38,6 +38,7 @@ from mlprov.registry._facts import (
 )
 from mlprov.registry._gatekeeper import verify_record
 from mlprov.registry._lookup import record_archived_use
+from mlprov.registry._placement import Scope, decided_name, expected_change, placement_problems
 from mlprov.registry._uri import parse_model_uri, version_uri
 from mlprov.registry.interface import ReadTransaction
 from mlprov.trust import Trust
@@ -49,21 +50,6 @@ if TYPE_CHECKING:
 
 __all__ = ["check_latest", "check_placement", "checkout", "copy_files", "export_evidence",
            "load", "prepare", "pull"]
-
-
-#: Which later audit entries of the same name and target supersede a decision:
-#: ``none`` (a registration: nothing), ``version`` (a stage: only the same version's),
-#: ``any`` (an alias: any later move of it).
-Scope = Literal["none", "version", "any"]
-
-
-def _expected_change(resolved: Resolved) -> tuple[set[str], str | None, Scope]:
-    """What may put a version where ``resolved`` found it: kinds, target, what supersedes."""
-    if resolved.via.startswith("@"):
-        return {"alias.set", "alias.rollback"}, resolved.via, "any"
-    if resolved.via == "stage":
-        return {"stage.transition"}, "stage", "version"
-    return {"model.register"}, "version", "none"
 
 
 def check_placement(tx: ReadTransaction, resolved: Resolved, decision_bytes: bytes,
@@ -83,28 +69,12 @@ def check_placement(tx: ReadTransaction, resolved: Resolved, decision_bytes: byt
            f"{resolved.uri}"
     decision = verify_signed(decision_bytes, trust, what=what, predicate_type=VSA_PREDICATE)
     change = change_of(decision)
-    kinds, target, scope = _expected_change(resolved)
-    problems = []
-    decided = _decided_name(decision.predicate.get("resourceUri"), record.version)
-    if decided is None:
-        problems.append(f"it is about {decision.predicate.get('resourceUri')}")
-    if decision.statement.subject_sha256() != {record.root_digest.removeprefix("sha256:")}:
-        problems.append("it names another root digest")
-    if decision.predicate.get("verificationResult") != "PASSED":
-        problems.append("it was a denial")
-    if change.get("registry") != registry_id:
-        problems.append("it was made by another registry")
-    if change.get("kind") not in kinds:
-        problems.append(f"it records a {change.get('kind')} change")
-    transition = change.get("transition") if isinstance(change.get("transition"), dict) else {}
-    assert isinstance(transition, dict)
-    if resolved.via.startswith("@") and transition.get("alias") != resolved.via[1:]:
-        problems.append("it set another alias")
-    if resolved.via == "stage" and transition.get("to") != record.stage.value:
-        problems.append(f"it moved the version to {transition.get('to')}")
+    _, target, scope = expected_change(resolved)
+    problems = placement_problems(decision, resolved, registry_id)
     if problems:
         raise RegistryIntegrityError(f"{what} does not match the registry's records: "
                                      f"{'; '.join(problems)}")
+    decided = decided_name(decision.predicate.get("resourceUri"), record.version)
     assert decided is not None
     seq = change.get("auditSeq")
     if not isinstance(seq, int):
@@ -112,14 +82,6 @@ def check_placement(tx: ReadTransaction, resolved: Resolved, decision_bytes: byt
     check_latest(tx, decision_bytes, seq, name=record.name, version=record.version,
                  target=target, scope=scope, what=what, decided=decided)
     return decision
-
-
-def _decided_name(resource_uri: object, version: int) -> str | None:
-    """The model name a decision about ``models:/NAME/version`` names, else None."""
-    if not isinstance(resource_uri, str) or not resource_uri.startswith("models:/"):
-        return None
-    name, _, number = resource_uri[len("models:/"):].rpartition("/")
-    return name if name and number == str(version) else None
 
 
 def check_latest(tx: ReadTransaction, decision_bytes: bytes, seq: int, *, name: str,
