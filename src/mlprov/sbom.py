@@ -771,13 +771,14 @@ def _bom_body(basis: _BomBasis, packages: list[Package], card: CardInput,
     bom.metadata.tools.components.add(Component(type=ComponentType.APPLICATION,
                                                 name=_TOOL_NAME, version=__version__))
     model_needs: list[Any] = []
+    edges: list[tuple[Any, list[Any]]] = []  # (component, the components it needs)
     data_refs = []
     for dataset in basis.data:
         ref = f"data:{dataset.name}"
         component = Component(type=ComponentType.DATA, name=dataset.name, bom_ref=ref,
                               hashes=_sha256_hashes(dataset.sha256))
         bom.components.add(component)
-        bom.register_dependency(component, [])
+        edges.append((component, []))
         model_needs.append(component)
         data_refs.append(ref)
     for number, parent in enumerate(basis.parents, 1):
@@ -789,17 +790,18 @@ def _bom_body(basis: _BomBasis, packages: list[Package], card: CardInput,
                               hashes=_sha256_hashes(parent.sha256) if parent.sha256 else [],
                               properties=props)
         bom.components.add(component)
-        bom.register_dependency(component, [])
+        edges.append((component, []))
         model_needs.append(component)
     components = {}
     for package in packages:
         components[package.key] = _package_component(package)
         bom.components.add(components[package.key])
     for package in packages:
-        bom.register_dependency(components[package.key], [
-            components[r] for r in package.requires if r in components and r != package.key])
+        edges.append((components[package.key], [
+            components[r] for r in package.requires if r in components and r != package.key]))
     model_needs.extend(components[p.key] for p in _roots(packages))
-    bom.register_dependency(model, model_needs)
+    edges.append((model, model_needs))
+    bom.dependencies = _dependency_graph(edges)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the library warns about graph shapes we mean
         document: dict[str, Any] = json.loads(JsonV1Dot6(bom).output_as_string())
@@ -819,6 +821,27 @@ def _bom_body(basis: _BomBasis, packages: list[Package], card: CardInput,
                 entry["contents"] = {"url": uri}
             item["data"] = [entry]
     return _ordered(document)
+
+
+def _dependency_graph(edges: list[tuple[Any, list[Any]]]) -> list[Any]:
+    """The library's ``Dependency`` entries for ``edges``, as ``Bom.register_dependency`` makes them.
+
+    That is: one entry per component named, as a target or as a dependency (by
+    ``bom-ref``), whose dependencies are the union of those given for it. Calling
+    ``register_dependency`` once per edge does the same, but searches the whole
+    graph linearly on every call and for every dependency (quadratic: about 20 ms
+    for a 130-package environment, 0.1 s with JupyterLab's).
+    """
+    from cyclonedx.model.dependency import Dependency
+
+    graph: dict[Any, dict[Any, None]] = {}  # BomRef -> its dependencies' BomRefs
+    for target, needs in edges:
+        wanted = graph.setdefault(target.bom_ref, {})
+        for need in needs:
+            wanted[need.bom_ref] = None
+            graph.setdefault(need.bom_ref, {})
+    return [Dependency(ref=ref, dependencies=[Dependency(ref=r) for r in needs])
+            for ref, needs in graph.items()]
 
 
 def _ordered(document: dict[str, Any]) -> dict[str, Any]:
