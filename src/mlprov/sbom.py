@@ -824,7 +824,7 @@ def _bom_body(basis: _BomBasis, packages: list[Package], card: CardInput,
 
 
 def _dependency_graph(edges: list[tuple[Any, list[Any]]]) -> list[Any]:
-    """The library's ``Dependency`` entries for ``edges``, as ``Bom.register_dependency`` makes them.
+    """The library's ``Dependency`` entries for ``edges``, as ``register_dependency`` makes them.
 
     That is: one entry per component named, as a target or as a dependency (by
     ``bom-ref``), whose dependencies are the union of those given for it. Calling
