@@ -34,7 +34,7 @@ import sys
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -167,8 +167,13 @@ def is_spdx_id(value: str) -> bool:
     return fixup_id(value) == value
 
 
+@lru_cache(maxsize=4096)
 def _spdx(value: str) -> str | None:
-    """The SPDX id or expression ``value`` names, else None."""
+    """The SPDX id or expression ``value`` names, else None.
+
+    Remembered: parsing an expression costs about 1 ms (license-expression), and
+    the scan of the environment and the BOM's licences ask about the same values.
+    """
     from cyclonedx.spdx import fixup_id, is_expression
 
     fixed = fixup_id(value)
