@@ -251,12 +251,13 @@ class _Headers:
     """The headers of a core-metadata text, read as ``Distribution.metadata`` reads them.
 
     ``importlib.metadata`` email-parses the whole file, the long description in
-    its body included, which is most of the time of scanning an environment
-    (about 60% here); every field the SBOM reads is a header. Only the text up to
-    the first empty line is parsed, with the same parser, which is where that
-    parser ends the headers too: a line that is neither a header nor a
-    continuation ends them earlier in both cases. Values spanning several lines
-    get the re-indentation ``importlib.metadata`` applies (RFC 822 folding).
+    its body included (about a third of the time of scanning an environment here:
+    28 ms against 18 ms for 133 distributions); every field the SBOM reads is a
+    header. Only the text up to the first empty line is parsed, with the same
+    parser, which is where that parser ends the headers too: a line that is
+    neither a header nor a continuation ends them earlier in both cases. Values
+    spanning several lines get the re-indentation ``importlib.metadata`` applies
+    (RFC 822 folding).
     """
 
     def __init__(self, text: str) -> None:
