@@ -365,3 +365,94 @@ def test_runtime_validation_checks_the_formats_of_a_plain_install():
                 "iri", "uri"):
         assert f"'{fmt}'" not in checkers, (fmt, checkers)
     assert "rfc3339_validator" in _FORMAT_EXTRAS
+
+
+# --- the installed packages' metadata: headers only ---------------------------------
+
+_FIELDS = ("Name", "Version", "License-Expression", "License", "Classifier", "Requires-Dist",
+           "Summary", "Description")
+
+
+def test_header_only_metadata_reads_what_importlib_metadata_reads_for_every_installed_dist():
+    import importlib.metadata
+
+    dists = list(importlib.metadata.distributions())
+    assert len(dists) > 50  # this venv: mlprov and its test dependencies
+    for dist in dists:
+        full, headers = dist.metadata, sbom._metadata(dist)
+        for name in _FIELDS[:-1]:
+            assert headers.get_all(name) == full.get_all(name), (dist, name)
+
+
+def test_installed_packages_are_those_of_the_full_metadata():
+    import importlib.metadata
+
+    full: dict[str, Package] = {}
+    for dist in importlib.metadata.distributions():
+        meta = dist.metadata
+        name, version = meta.get_all("Name"), meta.get_all("Version")
+        key = sbom.normalise_name(name[0]) if name else ""
+        if name and version and key not in full:
+            full[key] = Package(name=name[0], version=version[0],
+                                licenses=sbom._metadata_licenses(meta),
+                                requires=sbom._requires(meta.get_all("Requires-Dist")))
+    assert installed_packages() == sorted(full.values(), key=lambda p: p.key)
+
+
+_LINE = st.one_of(
+    st.sampled_from(["Name: demo", "Version: 1.0", "License: MIT", "License: Apache-2.0",
+                     "License-Expression: MIT OR Apache-2.0", "Classifier: License :: OSI "
+                     "Approved :: MIT License", "Requires-Dist: numpy>=1; extra == 'x'",
+                     "Requires-Dist: requests", "Description: in a header", "From demo",
+                     "        continued", "\tcontinued", " ", "", ":no name", "not a header",
+                     "Name:", "name: lower"]),
+    st.text(alphabet="Na:me \t-xV1\u00e9", max_size=12))
+_BREAK = st.sampled_from(["\n", "\r\n", "\r"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_LINE, _BREAK), max_size=14),
+       st.text(alphabet="ab \n\r:", max_size=30))
+def test_header_only_metadata_matches_importlib_metadata_on_any_text(tmp_path_factory, lines,
+                                                                     body):
+    """Line breaks of every kind, folding, stray lines, bodies: the same fields as the stdlib."""
+    import importlib.metadata
+
+    text = "".join(line + end for line, end in lines) + body
+    where = tmp_path_factory.mktemp("dist")
+    (where / "METADATA").write_text(text, encoding="utf-8", newline="")
+    dist = importlib.metadata.PathDistribution(where)
+    if not text:
+        return  # the stdlib fails on an empty file (3.11); the SBOM then skips the dist
+    full, headers = dist.metadata, sbom._metadata(dist)
+    for name in _FIELDS[:-1]:
+        assert headers.get_all(name) == full.get_all(name), (text, name)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.lists(st.integers(0, 5), max_size=4)),
+                max_size=10))
+def test_the_dependency_graph_is_the_one_register_dependency_builds(edges):
+    """Targets named twice, dependents met before and after their own entry, self loops."""
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.component import Component, ComponentType
+    from cyclonedx.output.json import JsonV1Dot6
+
+    def document(build: Any) -> Any:
+        bom = Bom()
+        nodes = [Component(type=ComponentType.LIBRARY, name=f"p{i}", bom_ref=f"ref-{i}")
+                 for i in range(6)]
+        for node in nodes:
+            bom.components.add(node)
+        pairs = [(nodes[t], [nodes[n] for n in needs]) for t, needs in edges]
+        build(bom, pairs)
+        return json.loads(JsonV1Dot6(bom).output_as_string()).get("dependencies")
+
+    def library(bom: Any, pairs: Any) -> None:
+        for target, needs in pairs:
+            bom.register_dependency(target, needs)
+
+    def mlprov_graph(bom: Any, pairs: Any) -> None:
+        bom.dependencies = sbom._dependency_graph(pairs)
+
+    assert document(mlprov_graph) == document(library)

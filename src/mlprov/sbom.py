@@ -34,7 +34,7 @@ import sys
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -167,8 +167,13 @@ def is_spdx_id(value: str) -> bool:
     return fixup_id(value) == value
 
 
+@lru_cache(maxsize=4096)
 def _spdx(value: str) -> str | None:
-    """The SPDX id or expression ``value`` names, else None."""
+    """The SPDX id or expression ``value`` names, else None.
+
+    Remembered: parsing an expression costs about 1 ms (license-expression), and
+    the scan of the environment and the BOM's licences ask about the same values.
+    """
     from cyclonedx.spdx import fixup_id, is_expression
 
     fixed = fixup_id(value)
@@ -236,13 +241,59 @@ def installed_packages() -> list[Package]:
     return list(_installed(_path_state()))
 
 
+#: The end of a core-metadata file's headers: its first empty line (a line
+#: break, ``\r\n``, ``\r`` or ``\n``, right after another; atomic groups, so a
+#: ``\r\n`` is never read as two breaks).
+_HEADERS_END = re.compile(r"(?>\r\n|\r|\n)(?>\r\n|\r|\n)")
+
+
+class _Headers:
+    """The headers of a core-metadata text, read as ``Distribution.metadata`` reads them.
+
+    ``importlib.metadata`` email-parses the whole file, the long description in
+    its body included (about a third of the time of scanning an environment here:
+    28 ms against 18 ms for 133 distributions); every field the SBOM reads is a
+    header. Only the text up to the first empty line is parsed, with the same
+    parser, which is where that parser ends the headers too: a line that is
+    neither a header nor a continuation ends them earlier in both cases. Values
+    spanning several lines get the re-indentation ``importlib.metadata`` applies
+    (RFC 822 folding).
+    """
+
+    def __init__(self, text: str) -> None:
+        import email
+
+        if "\r" not in text:  # the usual case, found faster
+            end = text.find("\n\n")
+            head = text[:end + 2] if end >= 0 else text
+        else:
+            found = _HEADERS_END.search(text)
+            head = text[:found.end()] if found else text
+        self._message = email.message_from_string(head)
+
+    def get_all(self, name: str) -> list[str] | None:
+        """Every value of the header ``name`` (case-insensitive), or None."""
+        import textwrap
+
+        values = self._message.get_all(name)
+        if values is None:
+            return None
+        return [textwrap.dedent(" " * 8 + str(v)) if "\n" in str(v) else v for v in values]
+
+
+def _metadata(dist: Any) -> _Headers:
+    """A distribution's core metadata headers (the files ``Distribution.metadata`` reads)."""
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or dist.read_text("")
+    return _Headers(text or "")
+
+
 @cache
 def _installed(_state: tuple[tuple[str, int], ...]) -> tuple[Package, ...]:
     import importlib.metadata
 
     found: dict[str, Package] = {}
     for dist in importlib.metadata.distributions():
-        metadata = dist.metadata
+        metadata = _metadata(dist)
         name, version = _field(metadata, "Name"), _field(metadata, "Version")
         if not name or not version or normalise_name(name) in found:
             continue
@@ -726,13 +777,14 @@ def _bom_body(basis: _BomBasis, packages: list[Package], card: CardInput,
     bom.metadata.tools.components.add(Component(type=ComponentType.APPLICATION,
                                                 name=_TOOL_NAME, version=__version__))
     model_needs: list[Any] = []
+    edges: list[tuple[Any, list[Any]]] = []  # (component, the components it needs)
     data_refs = []
     for dataset in basis.data:
         ref = f"data:{dataset.name}"
         component = Component(type=ComponentType.DATA, name=dataset.name, bom_ref=ref,
                               hashes=_sha256_hashes(dataset.sha256))
         bom.components.add(component)
-        bom.register_dependency(component, [])
+        edges.append((component, []))
         model_needs.append(component)
         data_refs.append(ref)
     for number, parent in enumerate(basis.parents, 1):
@@ -744,17 +796,18 @@ def _bom_body(basis: _BomBasis, packages: list[Package], card: CardInput,
                               hashes=_sha256_hashes(parent.sha256) if parent.sha256 else [],
                               properties=props)
         bom.components.add(component)
-        bom.register_dependency(component, [])
+        edges.append((component, []))
         model_needs.append(component)
     components = {}
     for package in packages:
         components[package.key] = _package_component(package)
         bom.components.add(components[package.key])
     for package in packages:
-        bom.register_dependency(components[package.key], [
-            components[r] for r in package.requires if r in components and r != package.key])
+        edges.append((components[package.key], [
+            components[r] for r in package.requires if r in components and r != package.key]))
     model_needs.extend(components[p.key] for p in _roots(packages))
-    bom.register_dependency(model, model_needs)
+    edges.append((model, model_needs))
+    bom.dependencies = _dependency_graph(edges)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the library warns about graph shapes we mean
         document: dict[str, Any] = json.loads(JsonV1Dot6(bom).output_as_string())
@@ -774,6 +827,27 @@ def _bom_body(basis: _BomBasis, packages: list[Package], card: CardInput,
                 entry["contents"] = {"url": uri}
             item["data"] = [entry]
     return _ordered(document)
+
+
+def _dependency_graph(edges: list[tuple[Any, list[Any]]]) -> list[Any]:
+    """The library's ``Dependency`` entries for ``edges``, as ``register_dependency`` makes them.
+
+    That is: one entry per component named, as a target or as a dependency (by
+    ``bom-ref``), whose dependencies are the union of those given for it. Calling
+    ``register_dependency`` once per edge does the same, but searches the whole
+    graph linearly on every call and for every dependency (quadratic: about 20 ms
+    for a 130-package environment, 0.1 s with JupyterLab's).
+    """
+    from cyclonedx.model.dependency import Dependency
+
+    graph: dict[Any, dict[Any, None]] = {}  # BomRef -> its dependencies' BomRefs
+    for target, needs in edges:
+        wanted = graph.setdefault(target.bom_ref, {})
+        for need in needs:
+            wanted[need.bom_ref] = None
+            graph.setdefault(need.bom_ref, {})
+    return [Dependency(ref=ref, dependencies=[Dependency(ref=r) for r in needs])
+            for ref, needs in graph.items()]
 
 
 def _ordered(document: dict[str, Any]) -> dict[str, Any]:
