@@ -11,33 +11,44 @@ Verification order follows DSSE: decode, check the signature over PAE with a
 trusted key holding the needed role (for a certificate bundle: sigstore-python's
 verifier and the trust file's identity rules), then check the payload type,
 then parse the exact signed bytes. Nothing is parsed as a statement before that.
+
+Envelopes and statements are read by :mod:`mlprov._internal.intoto`, without
+pydantic; the pydantic schemas (:mod:`mlprov._signing.schemas`,
+:class:`mlprov.statements.Statement`) own the rules, word the error when a
+document is refused, and build ``VerifiedStatement.statement`` when asked for it.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
-from pydantic import ConfigDict, Field, ValidationError
-
+from mlprov._internal.intoto import (
+    PAYLOAD_TYPE_IN_TOTO,
+    Bundle,
+    Envelope,
+    EnvelopeSignature,
+    StatementFields,
+    read_bundle,
+    read_envelope,
+    read_statement,
+)
 from mlprov._internal.readers import MAX_EVIDENCE_BYTES, read_bytes
 from mlprov._signing.interface import BUNDLE_MEDIA_TYPE
 from mlprov._signing.verify_keyless import verify_keyless
 from mlprov.canonical import loads_strict
 from mlprov.errors import BundleError, InputError, SignatureError
 from mlprov.signing import BundleSigner, b64decode_any, pae
-from mlprov.statements import (
-    PAYLOAD_TYPE_IN_TOTO,
-    MlprovModel,
-    Statement,
-    parse_statement,
-)
 from mlprov.trust import Role, Trust, TrustedKey
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
     from mlprov.evidence import EvidenceSource
+    from mlprov.statements import Statement
 
 __all__ = [
     "BUNDLE_MEDIA_TYPE",
@@ -59,44 +70,26 @@ KNOWN_BUNDLE_MEDIA_TYPES = frozenset({
     "application/vnd.dev.sigstore.bundle+json;version=0.2",
     "application/vnd.dev.sigstore.bundle+json;version=0.1",
 })
-_READ = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
-
-
-class EnvelopeSignature(MlprovModel):
-    """One DSSE signature: the signature bytes (base64) and an untrusted key hint."""
-
-    model_config = _READ
-    sig: str = Field(min_length=1)
-    keyid: str | None = None  # protobuf JSON may omit it or write null
-
-
-class Envelope(MlprovModel):
-    """A DSSE envelope."""
-
-    model_config = _READ
-    payload: str
-    payload_type: str = Field(alias="payloadType", min_length=1)
-    signatures: list[EnvelopeSignature] = Field(min_length=1)
-
-
-class Bundle(MlprovModel):
-    """A Sigstore bundle carrying a DSSE envelope."""
-
-    model_config = _READ
-    media_type: str = Field(alias="mediaType")
-    verification_material: dict[str, Any] = Field(alias="verificationMaterial")
-    dsse_envelope: Envelope = Field(alias="dsseEnvelope")
-
-
 @dataclass(frozen=True)
 class VerifiedStatement:
-    """A statement whose signature checked out, with who signed it."""
+    """A statement whose signature checked out, with who signed it.
 
-    statement: Statement
+    ``parsed`` holds the statement's fields, read without pydantic;
+    :attr:`statement` is the pydantic model of the same document, built on first use.
+    """
+
+    parsed: StatementFields
     payload: bytes
     signer: TrustedKey
     path: Path
     file_sha256: str
+
+    @cached_property
+    def statement(self) -> Statement:
+        """The verified statement as a :class:`mlprov.statements.Statement`."""
+        from mlprov.statements import statement_from_document
+
+        return statement_from_document(self.parsed.document, what=f"{self.path.name} payload")
 
 
 def sign_statement(statement: Statement, signer: BundleSigner) -> bytes:
@@ -115,6 +108,45 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
+def _refused(kind: str, document: Any, what: str) -> NoReturn:
+    """Raise the schema's error for a document the pydantic-free reader refused."""
+    from pydantic import ValidationError
+
+    from mlprov._signing.schemas import BundleModel, EnvelopeModel
+
+    model = BundleModel if kind == "bundle" else EnvelopeModel
+    try:
+        model.model_validate(document)
+    except ValidationError as exc:
+        raise BundleError(f"{what} is malformed: {_first_error(exc)}") from exc
+    raise _disagree(what)
+
+
+def _disagree(what: str) -> BundleError:
+    # tests/test_intoto.py proves this cannot happen; refuse rather than guess.
+    return BundleError(f"{what}: mlprov's schema accepts what its reader refuses (a bug)",
+                       hint="please report it; the document was not used")
+
+
+def _read_statement(payload: bytes, what: str) -> StatementFields:
+    """The exact signed bytes as an in-toto Statement v1 (pydantic only to word a refusal).
+
+    Raises:
+        BundleError: not JSON, or not a Statement v1.
+    """
+    try:
+        document = loads_strict(payload, what=what)
+    except InputError as exc:
+        raise BundleError(str(exc)) from exc
+    fields = read_statement(document)
+    if fields is None:
+        from mlprov.statements import statement_from_document
+
+        statement_from_document(document, what=what)
+        raise _disagree(what)
+    return fields
+
+
 class _Signed(NamedTuple):
     """One envelope found in a file, with what verifying it needs.
 
@@ -130,28 +162,25 @@ def _envelope_from_document(document: Any, raw: bytes, what: str) -> _Signed:
     """Return the envelope of a bundle or bare DSSE document, and the key hint."""
     if not isinstance(document, dict):
         raise BundleError(f"{what} is not a JSON object")
-    try:
-        if "mediaType" in document:
-            media_type = document["mediaType"]
-            if media_type not in KNOWN_BUNDLE_MEDIA_TYPES:
-                raise BundleError(f"{what} has an unknown bundle media type {media_type!r}",
-                                  hint="mlprov reads Sigstore bundles v0.1-v0.3")
-            if "dsseEnvelope" not in document:
-                raise BundleError(f"{what} holds no DSSE envelope (a message signature?)")
-            bundle = Bundle.model_validate(document)
-            material = bundle.verification_material
-            if "publicKey" not in material:
-                if "certificate" in material or "x509CertificateChain" in material:
-                    return _Signed(bundle.dsse_envelope, None, raw)
-                raise BundleError(f"{what} names neither a public key nor a certificate")
-            hint = material["publicKey"].get("hint") if isinstance(
-                material["publicKey"], dict) else None
-            return _Signed(bundle.dsse_envelope, hint)
-        if "payloadType" in document:
-            envelope = Envelope.model_validate(document)
-            return _Signed(envelope, envelope.signatures[0].keyid or None)
-    except ValidationError as exc:
-        raise BundleError(f"{what} is malformed: {_first_error(exc)}") from exc
+    if "mediaType" in document:
+        media_type = document["mediaType"]
+        if media_type not in KNOWN_BUNDLE_MEDIA_TYPES:
+            raise BundleError(f"{what} has an unknown bundle media type {media_type!r}",
+                              hint="mlprov reads Sigstore bundles v0.1-v0.3")
+        if "dsseEnvelope" not in document:
+            raise BundleError(f"{what} holds no DSSE envelope (a message signature?)")
+        bundle = read_bundle(document) or _refused("bundle", document, what)
+        material = bundle.verification_material
+        if "publicKey" not in material:
+            if "certificate" in material or "x509CertificateChain" in material:
+                return _Signed(bundle.dsse_envelope, None, raw)
+            raise BundleError(f"{what} names neither a public key nor a certificate")
+        hint = material["publicKey"].get("hint") if isinstance(
+            material["publicKey"], dict) else None
+        return _Signed(bundle.dsse_envelope, hint)
+    if "payloadType" in document:
+        envelope = read_envelope(document) or _refused("envelope", document, what)
+        return _Signed(envelope, envelope.signatures[0].keyid or None)
     raise BundleError(f"{what} is neither a Sigstore bundle nor a DSSE envelope")
 
 
@@ -295,7 +324,7 @@ def verify_statement_bytes(data: bytes, trust: Trust, role: Role, *, what: str,
                                         f"expected {PAYLOAD_TYPE_IN_TOTO!r}"))
             continue
         try:
-            statement = parse_statement(payload, what=f"{what} payload")
+            statement = _read_statement(payload, f"{what} payload")
         except BundleError as exc:
             failures.append(exc)
             continue
@@ -304,7 +333,7 @@ def verify_statement_bytes(data: bytes, trust: Trust, role: Role, *, what: str,
                 f"{what} has predicate type {statement.predicate_type!r}, "
                 f"expected {predicate_type!r}"))
             continue
-        return VerifiedStatement(statement=statement, payload=payload, signer=signer,
+        return VerifiedStatement(parsed=statement, payload=payload, signer=signer,
                                  path=path if path is not None else Path(what),
                                  file_sha256=hashlib.sha256(data).hexdigest())
     assert failures

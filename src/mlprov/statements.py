@@ -4,15 +4,26 @@ Spec: https://github.com/in-toto/attestation/tree/main/spec/v1. What mlprov
 emits is strict (``extra="forbid"``); what it reads ignores unknown fields, as
 the spec requires of consumers. Statements are serialised as RFC 8785 canonical
 JSON before signing; a verified statement keeps the exact bytes that were signed.
+
+Verification reads a signed statement with the pydantic-free
+:func:`mlprov._internal.intoto.read_statement`, which accepts exactly what
+:class:`Statement` accepts; the model is built from the same document when a
+caller asks for it (``VerifiedStatement.statement``), and gives the error message
+when the reader refuses.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mlprov._internal.intoto import (
+    MLPROV_PREDICATE_PREFIX,
+    PAYLOAD_TYPE_IN_TOTO,
+    STATEMENT_TYPE_V1,
+    bad_digest,
+)
 from mlprov.canonical import canonical_json, loads_strict
 from mlprov.errors import BundleError, InputError
 
@@ -25,18 +36,8 @@ __all__ = [
     "Statement",
     "parse_statement",
     "sha256_descriptor",
+    "statement_from_document",
 ]
-
-STATEMENT_TYPE_V1: Final = "https://in-toto.io/Statement/v1"
-PAYLOAD_TYPE_IN_TOTO = "application/vnd.in-toto+json"
-#: mlprov's own predicate types live under this prefix, each versioned:
-#: ``<prefix>eval/v1``, ``<prefix>review/v1``, ... (documented in docs/predicates.md).
-MLPROV_PREDICATE_PREFIX = "https://mlprov.dev/predicates/"
-
-_HEX = re.compile(r"\A[0-9a-f]+\Z")
-# Lengths of the hex digests the in-toto DigestSet names with a fixed size.
-_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128, "sha1": 40, "sha224": 56,
-                "sha512_256": 64, "sha3_256": 64, "sha3_384": 96, "sha3_512": 128}
 
 
 class MlprovModel(BaseModel):
@@ -69,10 +70,9 @@ class ResourceDescriptor(MlprovModel):
     @field_validator("digest")
     @classmethod
     def _digests_are_hex(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        for algorithm, hexdigest in (value or {}).items():
-            expected = _HEX_LENGTHS.get(algorithm)
-            if expected is not None and (len(hexdigest) != expected or not _HEX.match(hexdigest)):
-                raise ValueError(f"bad {algorithm} digest {hexdigest!r}")
+        problem = bad_digest(value or {})
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @model_validator(mode="after")
@@ -118,9 +118,19 @@ def parse_statement(payload: bytes, *, what: str) -> Statement:
     """
     try:
         document = loads_strict(payload, what=what)
-        return Statement.model_validate(document)
     except InputError as exc:
         raise BundleError(str(exc)) from exc
+    return statement_from_document(document, what=what)
+
+
+def statement_from_document(document: Any, *, what: str) -> Statement:
+    """A parsed JSON document (of payload ``what``) as an in-toto Statement v1.
+
+    Raises:
+        BundleError: not a Statement v1 (the first problem pydantic found).
+    """
+    try:
+        return Statement.model_validate(document)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "statement"

@@ -33,9 +33,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlprov._internal.arguments import BOOL, PATH, checked, optional
 from mlprov._internal.readers import MAX_TRUST_BYTES, load_yaml, read_text
@@ -46,7 +43,6 @@ from mlprov._signing.interface import (
     SigstoreIdentity,
     TrustedKey,
 )
-from mlprov._signing.interface import SigstoreEntry as _SigstoreEntry
 from mlprov._signing.verify_keyless import trusted_root_verifier
 from mlprov.errors import TrustError
 from mlprov.signing import load_public_key
@@ -105,23 +101,6 @@ class Trust:
         return sorted(self.keys, key=lambda k: k.key.keyid != hint)
 
 
-class _KeyEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(min_length=1)
-    public_key: str = Field(min_length=1)
-    roles: list[Role] = Field(min_length=1)
-
-
-class _TrustFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    version: Literal[1] = 1
-    keys: list[_KeyEntry] = Field(default_factory=list)
-    sigstore: list[_SigstoreEntry] = Field(default_factory=list)
-    trusted_root: str | None = Field(default=None, min_length=1)
-
-
 @checked(path=PATH, offline=optional(BOOL))
 def load_trust(path: Path, *, offline: bool | None = None) -> Trust:
     """Load and check a trust file; key and trusted-root paths are relative to the file.
@@ -147,8 +126,13 @@ def load_trust(path: Path, *, offline: bool | None = None) -> Trust:
     except OSError as exc:
         raise TrustError(f"cannot read trust file {path}: {exc.strerror}") from exc
     document = load_yaml(text, what=f"trust file {path}", error=TrustError)
+    # The schema (pydantic) loads only here: verifying with a pinned key needs none.
+    from pydantic import ValidationError
+
+    from mlprov._signing.schemas import TrustFile
+
     try:
-        parsed = _TrustFile.model_validate(document)
+        parsed = TrustFile.model_validate(document)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "document"

@@ -26,15 +26,12 @@ import json
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from mlprov._signing.constants import GITHUB_ACTIONS_ISSUER, IDENTITY_TOKEN_ENV
+from mlprov._internal.intoto import PAYLOAD_TYPE_IN_TOTO
+from mlprov._signing.constants import GITHUB_ACTIONS_ISSUER, IDENTITY_TOKEN_ENV, Role
 from mlprov.errors import KeyMaterialError, TrustError
-from mlprov.statements import PAYLOAD_TYPE_IN_TOTO
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
@@ -51,7 +48,6 @@ __all__ = [
     "PublicKey",
     "Role",
     "Signer",
-    "SigstoreEntry",
     "SigstoreIdentity",
     "TrustedKey",
     "hash_for_curve",
@@ -232,39 +228,6 @@ def key_bundle(statement: Statement, signer: Signer) -> bytes:
 
 # -- trust: who may sign what -----------------------------------------------------------------
 
-class Role(StrEnum):
-    """What a signer is trusted to vouch for."""
-
-    BUILDER = "builder"      # provenance, SBOM, OMS signature
-    EVALUATOR = "evaluator"  # eval results
-    REVIEWER = "reviewer"    # human approvals
-    REGISTRY = "registry"    # registry decisions, log checkpoints
-
-
-class SigstoreEntry(BaseModel):
-    """A trust file's ``sigstore`` entry, as written (also a snapshot's rule)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str | None = Field(default=None, min_length=1)
-    issuer: str = Field(min_length=1)
-    subject: str | None = Field(default=None, min_length=1)
-    subject_regex: str | None = Field(default=None, min_length=1)
-    roles: list[Role] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _one_subject(self) -> SigstoreEntry:
-        if (self.subject is None) == (self.subject_regex is None):
-            raise ValueError("give exactly one of 'subject' or 'subject_regex'")
-        if self.subject_regex is not None:
-            try:
-                re.compile(self.subject_regex)
-            except re.error as exc:
-                raise ValueError(f"subject_regex is not a valid regular expression: {exc}"
-                                 ) from exc
-        return self
-
-
 @dataclass(frozen=True)
 class SigstoreIdentity:
     """Who signed a keyless bundle, read from its verified Fulcio certificate.
@@ -367,6 +330,10 @@ class IdentityRule:
         Raises:
             TrustError: not a well-formed rule.
         """
+        from pydantic import ValidationError  # a keyless registry's rules only
+
+        from mlprov._signing.schemas import SigstoreEntry
+
         try:
             entry = SigstoreEntry(name=document.get("name"), issuer=document["issuer"],
                                    subject=document.get("subject"),

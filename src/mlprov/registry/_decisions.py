@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlprov import __version__
+from mlprov._internal.intoto import MLPROV_PREDICATE_PREFIX
 from mlprov.errors import BundleError, SignatureError
-from mlprov.statements import MLPROV_PREDICATE_PREFIX, Statement
 from mlprov.trust import Role, Trust, TrustedKey
 
 if TYPE_CHECKING:
+    from mlprov.bundles import VerifiedStatement
     from mlprov.signing import BundleSigner
+    from mlprov.statements import Statement
 
 __all__ = [
     "CHANGE_FIELD",
@@ -54,14 +56,27 @@ class SignedByRegistry:
     ``signer`` is the registry key, or (keyless registries) the Sigstore identity.
     """
 
-    statement: Statement
-    payload: bytes
-    signer: TrustedKey
+    verified: VerifiedStatement
+
+    @property
+    def payload(self) -> bytes:
+        """The exact signed bytes."""
+        return self.verified.payload
+
+    @property
+    def signer(self) -> TrustedKey:
+        """Who signed it (holding the ``registry`` role)."""
+        return self.verified.signer
+
+    @property
+    def statement(self) -> Statement:
+        """The statement as a pydantic model (built on first use)."""
+        return self.verified.statement
 
     @property
     def predicate(self) -> dict[str, Any]:
-        """The statement's predicate."""
-        return self.statement.predicate
+        """The statement's predicate (read without pydantic)."""
+        return self.verified.parsed.predicate
 
 
 def build_decision(*, subject_name: str, root_digest: str, resource_uri: str,
@@ -92,6 +107,8 @@ def build_decision(*, subject_name: str, root_digest: str, resource_uri: str,
         "slsaVersion": "1.1",
         CHANGE_FIELD: change,
     }
+    from mlprov.statements import Statement  # writing only: a read needs no pydantic
+
     return Statement.model_validate({
         "_type": "https://in-toto.io/Statement/v1",
         "subject": [{"name": subject_name, "digest": {"sha256": _hex(root_digest)}}],
@@ -102,6 +119,8 @@ def build_decision(*, subject_name: str, root_digest: str, resource_uri: str,
 
 def build_checkpoint(*, registry_id: str, seq: int, entry_hash: str, time: str) -> Statement:
     """A signed checkpoint: the audit log's entry ``seq`` has hash ``entry_hash``."""
+    from mlprov.statements import Statement
+
     return Statement.model_validate({
         "_type": "https://in-toto.io/Statement/v1",
         "subject": [{"name": f"mlprov-audit-log:{registry_id}",
@@ -147,8 +166,7 @@ def verify_signed(data: bytes, trust: Trust, *, what: str,
         if "hint" in vars(exc):  # a specific hint (keyless checks, a missing role): keep it
             raise
         raise SignatureError(str(exc), hint=_TAMPERED_HINT) from exc
-    return SignedByRegistry(statement=verified.statement, payload=verified.payload,
-                            signer=verified.signer)
+    return SignedByRegistry(verified)
 
 
 _TAMPERED_HINT = ("the registry's records were changed or signed by another registry; run "

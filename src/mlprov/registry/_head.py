@@ -38,11 +38,11 @@ from typing import TYPE_CHECKING, Any
 from mlprov.errors import InputError, MlprovError
 from mlprov.registry._decisions import CHECKPOINT_PREDICATE, sign, verify_signed
 from mlprov.registry.interface import RegistryIntegrityError
-from mlprov.statements import Statement
 
 if TYPE_CHECKING:
     from mlprov.registry.interface import ReadTransaction, WriteTransaction
     from mlprov.signing import BundleSigner
+    from mlprov.statements import Statement
     from mlprov.trust import Trust
 
 __all__ = ["HEAD_STATE", "SETTINGS", "SignedHead", "check_decision_in_log", "check_head_file",
@@ -72,6 +72,8 @@ class SignedHead:
 
 def _statement(registry_id: str, seq: int, entry_hash: str, settings: dict[str, str],
                time: str) -> Statement:
+    from mlprov.statements import Statement  # signing only: reading a head needs no pydantic
+
     return Statement.model_validate({
         "_type": "https://in-toto.io/Statement/v1",
         "subject": [{"name": f"mlprov-audit-log:{registry_id}",
