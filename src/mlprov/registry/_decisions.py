@@ -78,6 +78,10 @@ class SignedByRegistry:
         """The statement's predicate (read without pydantic)."""
         return self.verified.parsed.predicate
 
+    def subject_sha256(self) -> set[str]:
+        """The SHA-256 digests of the statement's subjects (read without pydantic)."""
+        return self.verified.parsed.subject_sha256()
+
 
 def build_decision(*, subject_name: str, root_digest: str, resource_uri: str,
                    policy_uri: str, policy_digest: str, inputs: dict[str, str],

@@ -52,7 +52,7 @@ def placement_problems(decision: SignedByRegistry, resolved: Resolved,
     problems = []
     if decided_name(decision.predicate.get("resourceUri"), record.version) is None:
         problems.append(f"it is about {decision.predicate.get('resourceUri')}")
-    if decision.statement.subject_sha256() != {record.root_digest.removeprefix("sha256:")}:
+    if decision.subject_sha256() != {record.root_digest.removeprefix("sha256:")}:
         problems.append("it names another root digest")
     if decision.predicate.get("verificationResult") != "PASSED":
         problems.append("it was a denial")
