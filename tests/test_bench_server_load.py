@@ -66,10 +66,14 @@ def test_a_short_load_run_counts_every_operation_and_the_audit_chain_holds(
 
 
 def test_without_a_full_mlflow_the_comparison_is_skipped_with_how_to_install_it(
-    load: ModuleType, cache: Path, capsys: pytest.CaptureFixture[str]
+    load: ModuleType, cache: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    # The test environment has mlflow-skinny at most: no `mlflow server`.
+    # A Python without MLflow (the test extra brings the full one): this interpreter with
+    # no site-packages.
+    bare = tmp_path / "python"
+    bare.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    bare.chmod(0o755)
     assert load.main([*SMALL, "--duration", "1", "--phases", "mlflow", "--cache", str(cache),
-                      "--mlflow-python", sys.executable]) == 0
+                      "--mlflow-python", str(bare)]) == 0
     printed = capsys.readouterr().out
     assert "MLflow not compared" in printed and "pip install mlflow" in printed
