@@ -307,3 +307,11 @@ def test_changed_decision_row_is_detected(populated, tmp_path):
     # Decisions before the last checkpoint are covered by it; --deep reads them all.
     report = populated.verify_audit(deep=True, sign_checkpoint=False)
     assert any("was changed" in p for p in report.problems)
+
+
+def test_a_version_never_moved_resolves_by_stage_none(registry, make_model):
+    """In stage None by its registration: the registration is the decision behind the row."""
+    m = make_model()
+    registry.register(m.model, evidence=m.evidence)
+    resolved = registry.resolve("models:/credit-risk/None")
+    assert resolved.record.version == 1 and resolved.decision == resolved.record.registration

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from mlprov.registry._decisions import SignedByRegistry, change_of
+from mlprov.registry.interface import Stage
 
 if TYPE_CHECKING:
     from mlprov.registry._records import Resolved
@@ -31,6 +32,10 @@ def expected_change(resolved: Resolved) -> tuple[set[str], str | None, Scope]:
     if resolved.via.startswith("@"):
         return {"alias.set", "alias.rollback"}, resolved.via, "any"
     if resolved.via == "stage":
+        record = resolved.record
+        if record.stage is Stage.NONE and resolved.decision == record.registration:
+            # Never moved: a version is in stage None by its registration.
+            return {"model.register"}, "version", "none"
         return {"stage.transition"}, "stage", "version"
     return {"model.register"}, "version", "none"
 
@@ -64,6 +69,7 @@ def placement_problems(decision: SignedByRegistry, resolved: Resolved,
     assert isinstance(transition, dict)
     if resolved.via.startswith("@") and transition.get("alias") != resolved.via[1:]:
         problems.append("it set another alias")
-    if resolved.via == "stage" and transition.get("to") != record.stage.value:
+    if resolved.via == "stage" and change.get("kind") == "stage.transition" \
+            and transition.get("to") != record.stage.value:
         problems.append(f"it moved the version to {transition.get('to')}")
     return problems
