@@ -40,6 +40,7 @@ from mlprov.registry._decisions import CHECKPOINT_PREDICATE, sign, verify_signed
 from mlprov.registry.interface import RegistryIntegrityError
 
 if TYPE_CHECKING:
+    from mlprov.registry._decisions import SignedByRegistry
     from mlprov.registry.interface import ReadTransaction, WriteTransaction
     from mlprov.signing import BundleSigner
     from mlprov.statements import Statement
@@ -96,7 +97,7 @@ def sign_head(tx: WriteTransaction, *, registry_id: str, seq: int, entry_hash: s
 
 
 _VERIFIED: dict[tuple[str, str, int], SignedHead] = {}
-_DECISION_SEQ: dict[tuple[str, str, int], Any] = {}
+_DECISIONS: dict[tuple[str, str, int], SignedByRegistry] = {}
 _VERIFIED_LOCK = threading.Lock()
 
 
@@ -168,11 +169,11 @@ def check_log(tx: ReadTransaction, head: SignedHead) -> None:
 
 
 def check_decision_in_log(tx: ReadTransaction, decision: str, head: SignedHead,
-                          anchor: Trust) -> None:
+                          anchor: Trust) -> SignedByRegistry:
     """Refuse a row (alias, stage) whose decision names no entry of the signed log.
 
     The decision must be stored, signed by the anchor, and held by the audit
-    entry it names, at or before the signed head.
+    entry it names, at or before the signed head. Returns it, verified.
 
     Raises:
         RegistryIntegrityError: otherwise.
@@ -185,19 +186,19 @@ def check_decision_in_log(tx: ReadTransaction, decision: str, head: SignedHead,
     # Memoised by the bytes' own digest (the row's digest is only a claim) and the anchor.
     key = (hashlib.sha256(data).hexdigest(), "decision", id(anchor))
     with _VERIFIED_LOCK:
-        seq = _DECISION_SEQ.get(key)
-    if seq is None:
+        signed = _DECISIONS.get(key)
+    if signed is None:
         try:
             signed = verify_signed(data, anchor, what="the row's decision",
                                    predicate_type=VSA_PREDICATE)
         except MlprovError as exc:
             raise RegistryIntegrityError(f"the row's decision does not verify: {exc}") \
                 from exc
-        seq = change_of(signed).get("auditSeq")
         with _VERIFIED_LOCK:
-            if len(_DECISION_SEQ) > 4096:
-                _DECISION_SEQ.clear()
-            _DECISION_SEQ[key] = seq
+            if len(_DECISIONS) > 4096:
+                _DECISIONS.clear()
+            _DECISIONS[key] = signed
+    seq = change_of(signed).get("auditSeq")
     if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= head.seq:
         raise RegistryIntegrityError(
             f"a row names a decision of audit entry {seq}, which the signed log (ending at "
@@ -207,6 +208,7 @@ def check_decision_in_log(tx: ReadTransaction, decision: str, head: SignedHead,
         raise RegistryIntegrityError(
             f"a row names a decision that audit entry {seq} does not hold: the row was "
             "changed outside the registry")
+    return signed
 
 
 def check_setting(tx: ReadTransaction, head: SignedHead, key: str) -> str | None:

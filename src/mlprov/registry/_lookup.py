@@ -25,6 +25,7 @@ from mlprov.registry.interface import ReadTransaction, RegistryIntegrityError, S
 
 if TYPE_CHECKING:
     from mlprov.registry._context import RegistryContext
+    from mlprov.registry._decisions import SignedByRegistry
     from mlprov.registry._facts import VersionFacts
     from mlprov.trust import Trust
 
@@ -47,8 +48,8 @@ def resolve(registry: RegistryContext, uri: str | ModelUri, *, trust: Trust | No
         try:
             with registry.metadata.read() as tx:
                 resolved = resolve_uri(tx, parsed, allow_archived=allow_archived)
-                check_decision_in_log(tx, resolved.decision, head, anchor)
-                _check_decision_names(registry, tx, resolved, anchor)
+                decision = check_decision_in_log(tx, resolved.decision, head, anchor)
+                _check_decision_names(registry, tx, resolved, decision)
         except RegistryIntegrityError:
             # A change committed between reading the signed head and the row makes the
             # row name a decision newer than that head: read both again, while the head
@@ -62,32 +63,26 @@ def resolve(registry: RegistryContext, uri: str | ModelUri, *, trust: Trust | No
 
 
 def _check_decision_names(registry: RegistryContext, tx: ReadTransaction, resolved: Resolved,
-                          anchor: Trust) -> None:
+                          decision: SignedByRegistry) -> None:
     """Refuse a row whose (genuine) decision put another version, digest or alias there.
 
-    The decision is in the signed log (:func:`check_decision_in_log`); its words
-    must also match the row: a row edited to name another version while keeping
-    a real decision is refused here. A row replaying an older decision of the
-    same alias needs the walk of the log after it, which ``pull`` and ``load``
-    do before handing anything out (docs/registry.md).
+    ``decision`` is in the signed log (:func:`check_decision_in_log` verified
+    it); its words must also match the row: a row edited to name another
+    version while keeping a real decision is refused here. A row replaying an
+    older decision of the same alias needs the walk of the log after it, which
+    ``pull`` and ``load`` do before handing anything out (docs/registry.md).
     """
-    from mlprov.registry._decisions import VSA_PREDICATE, verify_signed
     from mlprov.registry._placement import decided_name, placement_problems
 
-    data = tx.get_decision(resolved.decision)
-    if data is None:  # check_decision_in_log read it a moment ago, in this transaction
-        raise RegistryIntegrityError(f"decision {resolved.decision[:19]}... is not stored")
-    what = f"the decision behind {resolved.uri}"
-    decision = verify_signed(data, anchor, what=what, predicate_type=VSA_PREDICATE)
     problems = placement_problems(decision, resolved, registry.settings.registry_id)
     decided = decided_name(decision.predicate.get("resourceUri"), resolved.record.version)
     if decided is not None and decided != resolved.record.name \
             and not tx.renames_of(resolved.record.name):
         problems.append(f"it is about the model {decided!r}")
     if problems:
-        raise RegistryIntegrityError(f"{what} does not match the registry's row: "
-                                     f"{'; '.join(problems)}: the row was changed outside "
-                                     "the registry")
+        raise RegistryIntegrityError(f"the decision behind {resolved.uri} does not match the "
+                                     f"registry's row: {'; '.join(problems)}: the row was "
+                                     "changed outside the registry")
 
 
 def record_archived_use(registry: RegistryContext, resolved: Resolved, *,
