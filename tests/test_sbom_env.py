@@ -375,3 +375,72 @@ def test_licences_are_the_reference_ones(expression, field_value, classifiers):
     for classifier in classifiers:
         message["Classifier"] = classifier
     assert sbom._metadata_licenses(message) == reference_licenses(message)
+
+
+# --- SPDX expressions: the verdicts the licence list decides ------------------------------
+
+def _index() -> list[dict[str, Any]]:
+    import json
+
+    import license_expression
+
+    with open(license_expression.vendored_scancode_licensedb_index_location) as file:
+        return list(json.load(file))
+
+
+_ENTRIES = _index()
+_NAMES_IN_INDEX = sorted({n for e in _ENTRIES for n in [e.get("spdx_license_key") or
+                                                        e.get("license_key"),
+                                                        *e.get("other_spdx_license_keys", [])]
+                          if isinstance(n, str) and n})
+_EXCEPTIONS = sorted(e["spdx_license_key"] for e in _ENTRIES
+                     if e.get("is_exception") and e.get("spdx_license_key"))
+_OPERAND = st.one_of(
+    st.sampled_from(_NAMES_IN_INDEX), st.sampled_from(_EXCEPTIONS),
+    st.sampled_from(["GPL 2.0", "GPL 2.0+", "GPL", "2.0", "MIT", "mit", "MIT-like", "BSD",
+                     "License", "LicenseRef-foo", "Apache License", "x", "", "é", "MIT\u212a"]),
+    st.text(alphabet="ABCMITGPL-.+0123 ", max_size=8))
+_JOIN = st.sampled_from([" AND ", " OR ", " and ", " Or ", " WITH ", " with ", " ", "  AND ",
+                         " AND\t", "\tOR ", " AND (", ") OR ", "(", ")", ",", " / ", "\x1cOR "])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.tuples(_OPERAND, _JOIN), min_size=1, max_size=5), _OPERAND)
+def test_expression_verdicts_are_the_librarys(parts, last):
+    value = "".join(operand + join for operand, join in parts) + last
+    verdict = sbom._expression_verdict(value)
+    if verdict is not None:
+        assert verdict == is_expression(value), value
+
+
+def test_every_licence_alone_and_paired_is_the_librarys_verdict():
+    decided = 0
+    for number, name in enumerate(_NAMES_IN_INDEX):
+        partner = _NAMES_IN_INDEX[(number * 7919) % len(_NAMES_IN_INDEX)]
+        for value in (name, name.upper(), f"{name} OR {partner}", f"{partner} and {name}"):
+            verdict = sbom._expression_verdict(value)
+            if verdict is not None:
+                decided += 1
+                assert verdict == is_expression(value), value
+    assert decided > 3 * len(_NAMES_IN_INDEX)
+
+
+def test_the_licence_values_of_this_venv_are_decided_without_the_library(fresh_scan):
+    """Every non-id licence of the environment: decided from the list (none left to parse)."""
+    values = {v for p in reference_installed() for v in p.licenses} | {
+        "Apache License, Version 2.0", "MIT License", "Apache 2.0", "PSFL", "Dual License"}
+    for value in values:
+        if fixup_id(value) is None:
+            assert sbom._expression_verdict(value) == is_expression(value), value
+
+
+def test_the_scan_and_the_licence_verdicts_import_no_parser():
+    import subprocess
+
+    code = ("import sys\nfrom mlprov import sbom\nsbom.installed_packages()\n"
+            "print(sbom._spdx('MIT OR Apache-2.0'), sbom._spdx('BSD License'))\n"
+            "print(sorted(m for m in ('cyclonedx.spdx', 'license_expression', 'email.parser')"
+            " if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.splitlines() == ["MIT OR Apache-2.0 None", "[]"], done.stderr

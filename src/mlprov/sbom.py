@@ -202,17 +202,116 @@ def is_spdx_id(value: str) -> bool:
 def _spdx(value: str) -> str | None:
     """The SPDX id or expression ``value`` names, else None.
 
-    An id is looked up (:func:`_fixup_id`); anything else is parsed by
-    license-expression (through ``cyclonedx.spdx.is_expression``), which is
-    imported only then. Remembered: parsing an expression costs about 1 ms, and
-    the scan of the environment and the BOM's licences ask about the same values.
+    An id is looked up (:func:`_fixup_id`); the verdict on anything else is
+    ``cyclonedx.spdx.is_expression``'s, decided from license-expression's list
+    of licences where that list alone decides it (:func:`_expression_verdict`),
+    else by the library, imported only then. Remembered: the scan of the
+    environment and the BOM's licences ask about the same values.
     """
     fixed = _fixup_id(value)
     if fixed is not None:
         return fixed
-    from cyclonedx.spdx import is_expression
+    verdict = _expression_verdict(value)
+    if verdict is None:
+        from cyclonedx.spdx import is_expression
 
-    return value if is_expression(value) else None
+        verdict = is_expression(value)
+    return value if verdict else None
+
+
+#: license-expression's tokens (its ``_pyahocorasick.get_tokens``): runs of text,
+#: of whitespace, and parentheses.
+_EXPRESSION_TOKEN = re.compile(r"[^\s()]+|\s+|[()]")
+_OPERATORS = frozenset({"and", "or"})
+
+
+@dataclass(frozen=True)
+class _LicenceWords:
+    """What license-expression's SPDX licensing knows, as far as the verdicts below need.
+
+    ``words``: every token (lower case) of every SPDX key and alias of its index.
+    ``licences``: the one-token keys and aliases naming only licences (no
+    exception) of that licensing, and no token of a key or alias of several.
+    """
+
+    words: frozenset[str]
+    licences: frozenset[str]
+
+
+@cache
+def _licence_words() -> _LicenceWords | None:
+    """:class:`_LicenceWords` from the index license-expression ships, or None.
+
+    The file ``cyclonedx.spdx`` builds its licensing from (read with json:
+    about 12 ms, against about 40 ms for importing ``cyclonedx.spdx`` and
+    license-expression's parser). None when it is not there, or when a key of
+    several tokens holds an operator or a parenthesis.
+    """
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("license_expression")
+        if spec is None or spec.origin is None:
+            return None
+        index = os.path.join(os.path.dirname(spec.origin), "data",
+                             "scancode-licensedb-index.json")
+        with open(index, encoding="utf-8") as file:
+            entries = json.load(file)
+    except (ImportError, OSError, ValueError):
+        return None
+    if not isinstance(entries, list):
+        return None
+    words: set[str] = set()
+    several: set[str] = set()
+    licence: dict[str, bool] = {}  # one-token name -> whether every use names a licence
+    for entry in entries:
+        if not isinstance(entry, dict):
+            return None
+        aliases = entry.get("other_spdx_license_keys") or []
+        used = bool(entry.get("spdx_license_key")) and not entry.get("is_exception", False)
+        for name in [entry.get("spdx_license_key"), *(aliases if isinstance(aliases, list)
+                                                       else [])]:
+            if not isinstance(name, str):
+                continue
+            tokens = [t for t in _EXPRESSION_TOKEN.findall(name.lower()) if not t.isspace()]
+            words.update(tokens)
+            if len(tokens) == 1:
+                licence[tokens[0]] = licence.get(tokens[0], True) and used
+            else:
+                several.update(tokens)
+    if several & {"and", "or", "with", "(", ")"}:
+        return None
+    return _LicenceWords(words=frozenset(words), licences=frozenset(
+        name for name, only_licences in licence.items()
+        if only_licences and name not in several))
+
+
+def _expression_verdict(value: str) -> bool | None:
+    """``cyclonedx.spdx.is_expression(value)`` where the licence list decides it, else None.
+
+    False: a word of ``value`` (ASCII) that is no token of any licence key or
+    alias nor an operator: license-expression makes it an unknown licence,
+    which fails validation. True: ``LICENCE OP LICENCE ...`` with single
+    spaces, ``OP`` ``AND`` or ``OR`` in any case, each ``LICENCE`` a one-token
+    licence key or alias (see :class:`_LicenceWords`). Anything else (``WITH``,
+    parentheses, exceptions, keys of several words, other spacing): None.
+    ``tests/test_sbom_env.py`` holds both verdicts to the library's.
+    """
+    if not value.isascii():
+        return None  # lower-casing could shift license-expression's token positions
+    known = _licence_words()
+    if known is None:
+        return None
+    lowered = value.lower()
+    for token in _EXPRESSION_TOKEN.findall(lowered):
+        if token not in known.words and token not in ("and", "or", "with", "(", ")") and \
+                not token.isspace():
+            return False
+    parts = lowered.split(" ")
+    if len(parts) % 2 and all(p in known.licences for p in parts[0::2]) and \
+            all(p in _OPERATORS for p in parts[1::2]):
+        return True
+    return None
 
 
 def _field(metadata: Any, name: str) -> str | None:
