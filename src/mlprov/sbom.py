@@ -422,12 +422,11 @@ class _Headers:
 
     def __init__(self, text: str) -> None:
         self._fields: dict[str, list[str]] = {}  # lower-case name -> values, in order
-        if "\r" in text:
-            pieces = _LINE_BREAK.split(text)
-            lines, ends = pieces[0::2], [*pieces[1::2], ""]
-        else:
-            lines = text.split("\n")
-            ends = ["\n"] * (len(lines) - 1) + [""]
+        if "\r" not in text:
+            self._read_lines(text.split("\n"))
+            return
+        pieces = _LINE_BREAK.split(text)
+        lines, ends = pieces[0::2], [*pieces[1::2], ""]
         header_line = _HEADER_LINE.match
         name: str | None = None  # the header open, its value so far and its last line break
         value = pending = ""
@@ -448,6 +447,32 @@ class _Headers:
             name, value, pending = line[:colon], line[colon + 1:].lstrip(" \t"), end
         if name is not None:
             self._fields.setdefault(name.lower(), []).append((value + pending).rstrip("\r\n"))
+
+    def _read_lines(self, lines: list[str]) -> None:
+        r"""The same, faster, for lines that all ended with ``\n`` (but maybe the last).
+
+        Every line break kept inside a value is then ``\n``, and the one a value
+        would end with is the one removed from it.
+        """
+        header_line = _HEADER_LINE.match
+        name: str | None = None
+        parts: list[str] = []  # the open header's value: first line, continuations
+        for line in lines:
+            if not line or not header_line(line):
+                break
+            if line[0] in " \t":
+                if name is not None:
+                    parts.append(line)
+                continue
+            if name is not None:
+                self._fields.setdefault(name.lower(), []).append("\n".join(parts))
+                name = None
+            colon = line.find(":")
+            if line.startswith("From ") or colon == 0:
+                continue
+            name, parts = line[:colon], [line[colon + 1:].lstrip(" \t")]
+        if name is not None:
+            self._fields.setdefault(name.lower(), []).append("\n".join(parts))
 
     def get_all(self, name: str) -> list[str] | None:
         """Every value of the header ``name`` (case-insensitive), or None."""
@@ -492,9 +517,14 @@ def _metadata_head(path: str) -> str | None:
         while chunk := os.read(fd, _READ_CHUNK):
             start = max(0, len(data) - 3)  # an end of headers may span two chunks
             data += chunk
-            found = _HEADERS_END.search(data, start)
-            if found:
-                data = data[:found.end()]
+            if b"\r" in data:
+                found = _HEADERS_END.search(data, start)
+                end = found.end() if found else -1
+            else:  # the usual case, found faster
+                end = data.find(b"\n\n", start)
+                end = end + 2 if end >= 0 else -1
+            if end >= 0:
+                data = data[:end]
                 break
             if len(data) > _MAX_HEADER_BYTES:
                 raise InputError(f"{path}: core metadata headers over "
