@@ -413,6 +413,21 @@ def test_expression_verdicts_are_the_librarys(parts, last):
         assert verdict == is_expression(value), value
 
 
+_ONE_TOKEN = [n for n in _NAMES_IN_INDEX if not re.search(r"[\s()]", n)]
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([" AND ", " OR ", " and ", " oR "]),
+                          st.sampled_from(_ONE_TOKEN)), max_size=4),
+       st.sampled_from(_ONE_TOKEN), st.sampled_from([str, str.upper, str.lower, str.swapcase]))
+def test_licences_joined_by_operators_are_the_librarys_verdict(rest, first, case):
+    """The shape decided True: licences (exceptions, aliases, deprecated ids among them)."""
+    value = case(first + "".join(operator + name for operator, name in rest))
+    verdict = sbom._expression_verdict(value)
+    if verdict is not None:
+        assert verdict == is_expression(value), value
+
+
 def test_every_licence_alone_and_paired_is_the_librarys_verdict():
     decided = 0
     for number, name in enumerate(_NAMES_IN_INDEX):

@@ -176,10 +176,11 @@ def _spdx_ids() -> dict[str, str] | None:
 
         with open(SPDX_JSON, encoding="utf-8") as file:
             ids = json.load(file).get("enum", [])
-        by_lower = {str(i).lower(): str(i) for i in ids if isinstance(i, str)}
-    except (ImportError, OSError, ValueError, AttributeError):
+        by_lower = {i.lower(): i for i in ids if isinstance(i, str)}
+        distinct = len(set(ids))
+    except (ImportError, OSError, ValueError, AttributeError, TypeError):
         return None
-    return by_lower if by_lower and len(by_lower) == len(set(ids)) else None
+    return by_lower if by_lower and len(by_lower) == distinct else None
 
 
 def _fixup_id(value: str) -> str | None:
