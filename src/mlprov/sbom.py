@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import sys
 import warnings
 from collections import Counter
@@ -45,7 +46,7 @@ from mlprov.errors import BundleError, InputError
 from mlprov.statements import Statement, sha256_descriptor
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from mlprov._internal.parents import ParentRef
     from mlprov.evaluation import EvalPredicate
@@ -160,26 +161,158 @@ def _one_line(value: str | None, limit: int = 100) -> str | None:
     return value
 
 
+@cache
+def _spdx_ids() -> dict[str, str] | None:
+    """The SPDX licence ids cyclonedx-python-lib knows, by their lower-case form.
+
+    The list and the mapping ``cyclonedx.spdx.fixup_id`` uses (read from the same
+    file of the library), without importing that module: its import builds
+    license-expression's parser, about 50 ms. None when the list is not where
+    that module reads it, or names two ids differing only in case (the
+    library's pick would then depend on set order): the library is asked then.
+    """
+    try:
+        from cyclonedx.schema._res import SPDX_JSON
+
+        with open(SPDX_JSON, encoding="utf-8") as file:
+            ids = json.load(file).get("enum", [])
+        by_lower = {i.lower(): i for i in ids if isinstance(i, str)}
+        distinct = len(set(ids))
+    except (ImportError, OSError, ValueError, AttributeError, TypeError):
+        return None
+    return by_lower if by_lower and len(by_lower) == distinct else None
+
+
+def _fixup_id(value: str) -> str | None:
+    """The SPDX id ``value`` names in any case (``cyclonedx.spdx.fixup_id``), else None."""
+    ids = _spdx_ids()
+    if ids is None:
+        from cyclonedx.spdx import fixup_id
+
+        found = fixup_id(value)
+        return None if found is None else str(found)
+    return ids.get(value.lower())
+
+
 def is_spdx_id(value: str) -> bool:
     """Whether ``value`` is exactly an SPDX licence id (case as SPDX writes it)."""
-    from cyclonedx.spdx import fixup_id
-
-    return fixup_id(value) == value
+    return _fixup_id(value) == value
 
 
 @lru_cache(maxsize=4096)
 def _spdx(value: str) -> str | None:
     """The SPDX id or expression ``value`` names, else None.
 
-    Remembered: parsing an expression costs about 1 ms (license-expression), and
-    the scan of the environment and the BOM's licences ask about the same values.
+    An id is looked up (:func:`_fixup_id`); the verdict on anything else is
+    ``cyclonedx.spdx.is_expression``'s, decided from license-expression's list
+    of licences where that list alone decides it (:func:`_expression_verdict`),
+    else by the library, imported only then. Remembered: the scan of the
+    environment and the BOM's licences ask about the same values.
     """
-    from cyclonedx.spdx import fixup_id, is_expression
-
-    fixed = fixup_id(value)
+    fixed = _fixup_id(value)
     if fixed is not None:
-        return str(fixed)
-    return value if is_expression(value) else None
+        return fixed
+    verdict = _expression_verdict(value)
+    if verdict is None:
+        from cyclonedx.spdx import is_expression
+
+        verdict = is_expression(value)
+    return value if verdict else None
+
+
+#: license-expression's tokens (its ``_pyahocorasick.get_tokens``): runs of text,
+#: of whitespace, and parentheses.
+_EXPRESSION_TOKEN = re.compile(r"[^\s()]+|\s+|[()]")
+_OPERATORS = frozenset({"and", "or"})
+
+
+@dataclass(frozen=True)
+class _LicenceWords:
+    """What license-expression's SPDX licensing knows, as far as the verdicts below need.
+
+    ``words``: every token (lower case) of every SPDX key and alias of its index.
+    ``licences``: the one-token keys and aliases naming only licences (no
+    exception) of that licensing, and no token of a key or alias of several.
+    """
+
+    words: frozenset[str]
+    licences: frozenset[str]
+
+
+@cache
+def _licence_words() -> _LicenceWords | None:
+    """:class:`_LicenceWords` from the index license-expression ships, or None.
+
+    The file ``cyclonedx.spdx`` builds its licensing from (read with json:
+    about 12 ms, against about 40 ms for importing ``cyclonedx.spdx`` and
+    license-expression's parser). None when it is not there, or when a key of
+    several tokens holds an operator or a parenthesis.
+    """
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("license_expression")
+        if spec is None or spec.origin is None:
+            return None
+        index = os.path.join(os.path.dirname(spec.origin), "data",
+                             "scancode-licensedb-index.json")
+        with open(index, encoding="utf-8") as file:
+            entries = json.load(file)
+    except (ImportError, OSError, ValueError):
+        return None
+    if not isinstance(entries, list):
+        return None
+    words: set[str] = set()
+    several: set[str] = set()
+    licence: dict[str, bool] = {}  # one-token name -> whether every use names a licence
+    for entry in entries:
+        if not isinstance(entry, dict):
+            return None
+        aliases = entry.get("other_spdx_license_keys") or []
+        used = bool(entry.get("spdx_license_key")) and not entry.get("is_exception", False)
+        for name in [entry.get("spdx_license_key"), *(aliases if isinstance(aliases, list)
+                                                       else [])]:
+            if not isinstance(name, str):
+                continue
+            tokens = [t for t in _EXPRESSION_TOKEN.findall(name.lower()) if not t.isspace()]
+            words.update(tokens)
+            if len(tokens) == 1:
+                licence[tokens[0]] = licence.get(tokens[0], True) and used
+            else:
+                several.update(tokens)
+    if several & {"and", "or", "with", "(", ")"}:
+        return None
+    return _LicenceWords(words=frozenset(words), licences=frozenset(
+        name for name, only_licences in licence.items()
+        if only_licences and name not in several))
+
+
+def _expression_verdict(value: str) -> bool | None:
+    """``cyclonedx.spdx.is_expression(value)`` where the licence list decides it, else None.
+
+    False: a word of ``value`` (ASCII) that is no token of any licence key or
+    alias nor an operator: license-expression makes it an unknown licence,
+    which fails validation. True: ``LICENCE OP LICENCE ...`` with single
+    spaces, ``OP`` ``AND`` or ``OR`` in any case, each ``LICENCE`` a one-token
+    licence key or alias (see :class:`_LicenceWords`). Anything else (``WITH``,
+    parentheses, exceptions, keys of several words, other spacing): None.
+    ``tests/test_sbom_env.py`` holds both verdicts to the library's.
+    """
+    if not value.isascii():
+        return None  # lower-casing could shift license-expression's token positions
+    known = _licence_words()
+    if known is None:
+        return None
+    lowered = value.lower()
+    for token in _EXPRESSION_TOKEN.findall(lowered):
+        if token not in known.words and token not in ("and", "or", "with", "(", ")") and \
+                not token.isspace():
+            return False
+    parts = lowered.split(" ")
+    if len(parts) % 2 and all(p in known.licences for p in parts[0::2]) and \
+            all(p in _OPERATORS for p in parts[1::2]):
+        return True
+    return None
 
 
 def _field(metadata: Any, name: str) -> str | None:
@@ -189,16 +322,27 @@ def _field(metadata: Any, name: str) -> str | None:
 
 
 def _metadata_licenses(metadata: Any) -> tuple[str, ...]:
-    """Licences of an installed distribution (PEP 639 expression, licence field, classifiers)."""
+    """Licences of an installed distribution (PEP 639 expression, licence field, classifiers).
+
+    A ``License-Expression`` is kept as the SPDX id it names, else as written,
+    expression or not; a ``License`` field wins over the classifiers when it is
+    an SPDX id or expression. So license-expression parses a value only when
+    its verdict decides: a ``License`` field that is not an id, beside
+    classifiers that name ids.
+    """
     expression = _one_line(_field(metadata, "License-Expression"), 400)
     if expression:
-        return (_spdx(expression) or expression,)
+        return (_fixup_id(expression) or expression,)
     field_value = _one_line(_field(metadata, "License"))
-    if field_value and _spdx(field_value):
-        return (str(_spdx(field_value)),)
     classifiers = [c.split(" :: ")[-1] for c in metadata.get_all("Classifier") or []
                    if c.startswith("License :: ")]
     ids = [_CLASSIFIER_SPDX[c] for c in classifiers if c in _CLASSIFIER_SPDX]
+    if field_value:
+        spdx_id = _fixup_id(field_value)
+        if spdx_id:
+            return (spdx_id,)
+        if ids and _spdx(field_value):  # an expression (without ids, kept as written anyway)
+            return (field_value,)
     if ids:
         return tuple(dict.fromkeys(ids))
     if field_value:
@@ -237,63 +381,242 @@ def installed_packages() -> list[Package]:
     ``License`` field that is an SPDX id, else the licence classifiers, else the
     field as a name); requirements with an ``extra`` marker are left out of the graph.
     The result is reused while ``sys.path`` and its directories are unchanged.
+
+    Raises:
+        InputError: a distribution's metadata headers cannot be read (not UTF-8,
+            larger than 4 MiB, not a regular file).
     """
     return list(_installed(_path_state()))
 
 
-#: The end of a core-metadata file's headers: its first empty line (a line
-#: break, ``\r\n``, ``\r`` or ``\n``, right after another; atomic groups, so a
-#: ``\r\n`` is never read as two breaks).
-_HEADERS_END = re.compile(r"(?>\r\n|\r|\n)(?>\r\n|\r|\n)")
+#: A core-metadata header line as the stdlib's email parser (policy ``compat32``,
+#: what ``importlib.metadata`` uses) recognises one: a Unix ``From `` line, a
+#: name of printable ASCII but ``:`` followed by ``:``, or a continuation. The
+#: first other line, the empty one included, ends the headers.
+_HEADER_LINE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
+_LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
+#: The end of a core-metadata file's headers, in its bytes: its first empty line
+#: (a line break, ``\r\n``, ``\r`` or ``\n``, right after another; atomic
+#: groups, so a ``\r\n`` is never read as two breaks).
+_HEADERS_END = re.compile(rb"(?>\r\n|\r|\n)(?>\r\n|\r|\n)")
+#: Bound on a core-metadata file's headers (the long description, in the body,
+#: is not read). Some projects put a whole licence text in the ``License``
+#: header: SciPy's headers are 58 KB.
+_MAX_HEADER_BYTES: Final = 4 * 1024 * 1024
+_READ_CHUNK = 16 * 1024
 
 
 class _Headers:
-    """The headers of a core-metadata text, read as ``Distribution.metadata`` reads them.
+    r"""The headers of a core-metadata text, read as ``Distribution.metadata`` reads them.
 
-    ``importlib.metadata`` email-parses the whole file, the long description in
-    its body included (about a third of the time of scanning an environment here:
-    28 ms against 18 ms for 133 distributions); every field the SBOM reads is a
-    header. Only the text up to the first empty line is parsed, with the same
-    parser, which is where that parser ends the headers too: a line that is
-    neither a header nor a continuation ends them earlier in both cases. Values
-    spanning several lines get the re-indentation ``importlib.metadata`` applies
-    (RFC 822 folding).
+    ``importlib.metadata`` parses the file with ``email.message_from_string``
+    and re-indents values spanning several lines (RFC 822 folding). The same
+    rules, for headers only: lines end at ``\r\n``, ``\r`` or ``\n``; a line
+    starting with a space or tab continues the header before it (its line breaks
+    kept), or is dropped when none is open; a ``From `` line or one starting
+    with ``:`` closes the open header and is dropped; a header's value is what
+    follows its ``:`` with leading spaces and tabs removed, trailing line breaks
+    removed. ``tests/test_sbom_env.py`` holds it to the email parser on any text.
     """
 
-    def __init__(self, text: str) -> None:
-        import email
+    __slots__ = ("_fields",)
 
-        if "\r" not in text:  # the usual case, found faster
-            end = text.find("\n\n")
-            head = text[:end + 2] if end >= 0 else text
-        else:
-            found = _HEADERS_END.search(text)
-            head = text[:found.end()] if found else text
-        self._message = email.message_from_string(head)
+    def __init__(self, text: str) -> None:
+        self._fields: dict[str, list[str]] = {}  # lower-case name -> values, in order
+        if "\r" not in text:
+            self._read_lines(text.split("\n"))
+            return
+        pieces = _LINE_BREAK.split(text)
+        lines, ends = pieces[0::2], [*pieces[1::2], ""]
+        header_line = _HEADER_LINE.match
+        name: str | None = None  # the header open, its value so far and its last line break
+        value = pending = ""
+        for line, end in zip(lines, ends, strict=True):
+            if not line or not header_line(line):
+                break
+            if line[0] in " \t":
+                if name is not None:
+                    value += pending + line
+                    pending = end
+                continue
+            if name is not None:
+                self._fields.setdefault(name.lower(), []).append((value + pending).rstrip("\r\n"))
+                name = None
+            colon = line.find(":")
+            if line.startswith("From ") or colon == 0:
+                continue
+            name, value, pending = line[:colon], line[colon + 1:].lstrip(" \t"), end
+        if name is not None:
+            self._fields.setdefault(name.lower(), []).append((value + pending).rstrip("\r\n"))
+
+    def _read_lines(self, lines: list[str]) -> None:
+        r"""The same, faster, for lines that all ended with ``\n`` (but maybe the last).
+
+        Every line break kept inside a value is then ``\n``, and the one a value
+        would end with is the one removed from it.
+        """
+        header_line = _HEADER_LINE.match
+        name: str | None = None
+        parts: list[str] = []  # the open header's value: first line, continuations
+        for line in lines:
+            if not line or not header_line(line):
+                break
+            if line[0] in " \t":
+                if name is not None:
+                    parts.append(line)
+                continue
+            if name is not None:
+                self._fields.setdefault(name.lower(), []).append("\n".join(parts))
+                name = None
+            colon = line.find(":")
+            if line.startswith("From ") or colon == 0:
+                continue
+            name, parts = line[:colon], [line[colon + 1:].lstrip(" \t")]
+        if name is not None:
+            self._fields.setdefault(name.lower(), []).append("\n".join(parts))
 
     def get_all(self, name: str) -> list[str] | None:
         """Every value of the header ``name`` (case-insensitive), or None."""
-        import textwrap
-
-        values = self._message.get_all(name)
+        values = self._fields.get(name.lower())
         if values is None:
             return None
-        return [textwrap.dedent(" " * 8 + str(v)) if "\n" in str(v) else v for v in values]
+        return [_refolded(v) if "\n" in v else v for v in values]
 
 
-def _metadata(dist: Any) -> _Headers:
-    """A distribution's core metadata headers (the files ``Distribution.metadata`` reads)."""
+def _refolded(value: str) -> str:
+    """A folded value as ``importlib.metadata`` gives it (its ``_adapters.Message``)."""
+    import textwrap
+
+    return textwrap.dedent(" " * 8 + value)
+
+
+def _metadata_head(path: str) -> str | None:
+    r"""The text of a core-metadata file up to its headers' end, newlines made ``\n``.
+
+    Decoded and translated as ``Distribution.read_text`` (UTF-8, universal
+    newlines) reads the whole file; None where it gives None (no such file, a
+    directory, no permission).
+
+    Raises:
+        InputError: not UTF-8, not a regular file, headers too large, a read error.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | \
+        getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
+        return None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            return None
+        if not stat.S_ISREG(mode):
+            raise InputError(f"{path}: not a regular file")
+        data = b""
+        while chunk := os.read(fd, _READ_CHUNK):
+            start = max(0, len(data) - 3)  # an end of headers may span two chunks
+            data += chunk
+            if b"\r" in data:
+                found = _HEADERS_END.search(data, start)
+                end = found.end() if found else -1
+            else:  # the usual case, found faster
+                end = data.find(b"\n\n", start)
+                end = end + 2 if end >= 0 else -1
+            if end >= 0:
+                data = data[:end]
+                break
+            if len(data) > _MAX_HEADER_BYTES:
+                raise InputError(f"{path}: core metadata headers over "
+                                 f"{_MAX_HEADER_BYTES} bytes")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: core metadata that is not UTF-8") from exc
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def _metadata(path: str) -> _Headers:
+    """The core metadata headers of the distribution at ``path`` (``*.dist-info``/``*.egg-info``).
+
+    The files ``Distribution.metadata`` reads, in its order: ``METADATA``, else
+    ``PKG-INFO``, else ``path`` itself (an ``.egg-info`` file); an empty one counts
+    as missing.
+    """
+    text = (_metadata_head(os.path.join(path, "METADATA"))
+            or _metadata_head(os.path.join(path, "PKG-INFO")) or _metadata_head(path))
+    return _Headers(text or "")
+
+
+def _distribution_metadata(dist: Any) -> _Headers:
+    """The core metadata headers of an ``importlib.metadata`` distribution (any kind)."""
     text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or dist.read_text("")
     return _Headers(text or "")
 
 
+def _distribution_paths() -> list[str] | None:
+    """The paths ``importlib.metadata.distributions()`` finds, in its order, or None.
+
+    Its rules (``MetadataPathFinder``, ``FastPath``, ``Lookup``), for each
+    ``sys.path`` entry in turn (``""`` is the current directory): the entry's
+    children (``os.listdir`` order) ending in ``.dist-info`` or ``.egg-info``
+    (any case), grouped by the normalised project name before the first ``-``
+    (groups in order of first appearance), then, in a ``*.egg`` directory, its
+    ``EGG-INFO``. None when that is not the whole answer: a ``sys.path`` entry
+    that is a file (a zip archive), one that is not a string, or an import
+    finder other than the standard ``PathFinder`` that finds distributions
+    (``importlib.metadata`` is asked then).
+    """
+    import importlib.machinery
+
+    finders = [f for f in sys.meta_path if getattr(f, "find_distributions", None)]
+    if finders != [importlib.machinery.PathFinder]:
+        return None
+    paths: list[str] = []
+    for entry in sys.path:
+        if not isinstance(entry, str):
+            return None
+        try:
+            children = os.listdir(entry or ".")
+        except Exception:  # as importlib.metadata: an entry it cannot list has none
+            if os.path.isfile(entry or "."):
+                return None
+            continue
+        groups: dict[str, list[str]] = {}
+        eggs: list[str] = []
+        in_egg = os.path.basename(entry).lower().endswith(".egg")
+        for child in children:
+            low = child.lower()
+            if low.endswith((".dist-info", ".egg-info")):
+                project = normalise_name(low.rpartition(".")[0].partition("-")[0])
+                groups.setdefault(project, []).append(os.path.join(entry, child))
+            elif in_egg and low == "egg-info":
+                eggs.append(os.path.join(entry, child))
+        paths.extend(path for group in groups.values() for path in group)
+        paths.extend(eggs)
+    return paths
+
+
+def _environment() -> Iterator[_Headers]:
+    """The metadata headers of every distribution, in ``importlib.metadata``'s order."""
+    paths = _distribution_paths()
+    if paths is None:
+        import importlib.metadata
+
+        yield from map(_distribution_metadata, importlib.metadata.distributions())
+    else:
+        yield from map(_metadata, paths)
+
+
 @cache
 def _installed(_state: tuple[tuple[str, int], ...]) -> tuple[Package, ...]:
-    import importlib.metadata
-
     found: dict[str, Package] = {}
-    for dist in importlib.metadata.distributions():
-        metadata = _metadata(dist)
+    for metadata in _environment():
         name, version = _field(metadata, "Name"), _field(metadata, "Version")
         if not name or not version or normalise_name(name) in found:
             continue
