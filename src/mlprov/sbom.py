@@ -542,10 +542,11 @@ def _fast_validator_class(base: Any, root: dict[str, Any]) -> Any:
       Draft 7 that verdict depends only on the subschema and the item (these
       two subschemas sit in the root schema's ``properties``, so they are always
       resolved against the root). An item whose canonical JSON was already found
-      valid by this validator is not checked again: ``attest`` validates its
-      draft BOM while the model is hashed, and the final BOM (the same packages
-      and graph, plus the model's digest and evidence pins) then only has its
-      metadata left to check. Invalid items are never remembered; every item
+      valid by this validator is not checked again: a draft BOM validated on
+      request (``prepare_bom(..., validate=True)``), then the final BOM (the
+      same packages and graph, plus the model's digest and evidence pins),
+      leaves only the metadata to check; a registry verifying many versions of
+      one environment sees the same items. Invalid items are never remembered; every item
       not remembered is checked in full, with the usual error.
     """
     from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
