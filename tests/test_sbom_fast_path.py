@@ -190,14 +190,14 @@ def test_a_draft_of_other_inputs_is_not_used(change):
     assert fast == plain
 
 
-def test_a_draft_that_does_not_validate_fails_early_with_the_same_error(monkeypatch):
+def test_a_draft_checked_on_request_fails_early_with_the_same_error(monkeypatch):
     monkeypatch.setattr(CardInput, "model_card_json", lambda self, refs, evaluation: {
         "modelParameters": {"approach": {"type": "guessing"}}})
     pending = _provenance(root="0" * 64, finished=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     with pytest.raises(InputError, match=r"not valid CycloneDX 1\.6") as late:
-        build_bom(provenance=pending, root=ROOT, packages=PACKAGES, card=CARD)
+        build_bom(provenance=pending, root=ROOT, packages=PACKAGES, card=CARD, validate=True)
     with pytest.raises(InputError) as early:
-        prepare_bom(provenance=pending, packages=PACKAGES, card=CARD)
+        prepare_bom(provenance=pending, packages=PACKAGES, card=CARD, validate=True)
     assert str(early.value) == str(late.value)
 
 
@@ -427,32 +427,3 @@ def test_header_only_metadata_matches_importlib_metadata_on_any_text(tmp_path_fa
     full, headers = dist.metadata, sbom._metadata(str(dist._path))
     for name in _FIELDS[:-1]:
         assert headers.get_all(name) == full.get_all(name), (text, name)
-
-
-@settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 5), st.lists(st.integers(0, 5), max_size=4)),
-                max_size=10))
-def test_the_dependency_graph_is_the_one_register_dependency_builds(edges):
-    """Targets named twice, dependents met before and after their own entry, self loops."""
-    from cyclonedx.model.bom import Bom
-    from cyclonedx.model.component import Component, ComponentType
-    from cyclonedx.output.json import JsonV1Dot6
-
-    def document(build: Any) -> Any:
-        bom = Bom()
-        nodes = [Component(type=ComponentType.LIBRARY, name=f"p{i}", bom_ref=f"ref-{i}")
-                 for i in range(6)]
-        for node in nodes:
-            bom.components.add(node)
-        pairs = [(nodes[t], [nodes[n] for n in needs]) for t, needs in edges]
-        build(bom, pairs)
-        return json.loads(JsonV1Dot6(bom).output_as_string()).get("dependencies")
-
-    def library(bom: Any, pairs: Any) -> None:
-        for target, needs in pairs:
-            bom.register_dependency(target, needs)
-
-    def mlprov_graph(bom: Any, pairs: Any) -> None:
-        bom.dependencies = sbom._dependency_graph(pairs)
-
-    assert document(mlprov_graph) == document(library)
