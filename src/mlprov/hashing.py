@@ -913,6 +913,10 @@ class HashJob:
     asleep in ``read`` between messages, hands them to the callbacks. Elsewhere
     it runs in a thread. Call :meth:`result` for the manifest, or :meth:`cancel`
     to stop early.
+
+    Only the forked child hashes large files through ``mmap`` (no copy into a
+    buffer): a file truncated while mapped kills it with SIGBUS, and
+    :meth:`result` then raises an :class:`~mlprov.errors.InputError` naming the file.
     """
 
     def __init__(self, path: Path | str, *, ignore_paths: Iterable[str] = DEFAULT_IGNORE_PATHS,
