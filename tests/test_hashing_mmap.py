@@ -151,7 +151,7 @@ def test_in_process_hashing_never_maps(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 CHILD = """
-import os, sys
+import os, signal, sys
 import mlprov.hashing as hashing
 hashing._WINDOW = 1 << 20
 log = sys.argv[2]
@@ -160,6 +160,8 @@ def hook(fd, path):
         f.write(path + "\\n")
     if sys.argv[3] == "truncate":
         os.truncate(path, 0)
+    elif sys.argv[3] == "kill":
+        os.kill(os.getpid(), signal.SIGTERM)
 hashing._after_map = hook
 made_here = []  # the parent made the error: the child died (of SIGBUS) without a word
 parent, made = os.getpid(), hashing._changed_while_hashed
@@ -171,7 +173,7 @@ assert job._pid is not None, "expected a forked child"
 try:
     manifest = job.result()
 except hashing.InputError as exc:
-    print("error" if made_here == [True] else "child error", exc, "|", exc.diagnostics())
+    print("parent:error" if made_here == [True] else "error", exc, "|", exc.diagnostics())
 else:
     print("ok", manifest == hashing.hash_path(sys.argv[1]), sum(seen) == totals[0])
 """
@@ -202,9 +204,17 @@ def test_a_file_truncated_while_mapped_is_one_clean_error(tmp_path: Path):
     (model / "small.txt").write_bytes(b"x" * 100)
     out = run_child(model, tmp_path / "log", "truncate")  # SIGBUS in the child, not here
     assert out.count("\n") == 1
-    assert out.startswith(f"error {model / 'big.bin'} changed or could not be read while it "
+    assert out.startswith(f"parent:error {model / 'big.bin'} changed or could not be read while it "
                           "was hashed")
     assert "make sure nothing writes to the model" in out
+
+
+def test_a_child_killed_otherwise_is_not_blamed_on_the_file(tmp_path: Path):
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "big.bin").write_bytes(os.urandom(2 << 20))
+    out = run_child(model, tmp_path / "log", "kill")
+    assert out.startswith("error hashing stopped unexpectedly: killed by SIGTERM |")
 
 
 def test_the_cli_says_so_in_one_line(tmp_path: Path, make_key):

@@ -959,7 +959,10 @@ class HashJob:
     def _start_process(self, path: Path | str, ignore: tuple[str, ...], allow_symlinks: bool,
                        progress: ProgressCallback | None, on_total: ProgressCallback | None,
                        cache: Path | str | None) -> None:
-        mapping = _Mapped()
+        try:
+            mapping: _Mapped | None = _Mapped()
+        except OSError:  # no shared memory to name a failed file in: the child reads
+            mapping = None
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: hash, send the outcome, exit at once
@@ -1010,8 +1013,21 @@ class HashJob:
             self._manifest = _unpack(value)
         elif isinstance(value, BaseException):
             self._error = value
-        elif os.WIFSIGNALED(status) and mapped:  # SIGBUS: a mapped file shrank or failed
-            self._error = _changed_while_hashed(mapped)
+        elif os.WIFSIGNALED(status):
+            import signal
+
+            number = os.WTERMSIG(status)
+            if mapped and number == getattr(signal, "SIGBUS", None):  # a mapped file failed
+                self._error = _changed_while_hashed(mapped)
+            else:  # the OOM killer, or someone's kill
+                try:
+                    name = signal.Signals(number).name
+                except ValueError:
+                    name = f"signal {number}"
+                self._error = InputError(
+                    f"hashing stopped unexpectedly: killed by {name}",
+                    hint="run again; if it happens again, check the memory limits (the OOM "
+                         "killer) and what else signals this process group")
         else:
             self._error = InputError("hashing stopped unexpectedly")
 
