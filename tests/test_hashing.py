@@ -571,12 +571,15 @@ def test_hash_job_reraises_hashing_errors(tmp_path):
         job.result()
 
 
-def test_hash_job_cancel_stops_hashing(tmp_path):
+def test_hash_job_cancel_stops_hashing(tmp_path, monkeypatch):
     import threading
     import time
 
+    import mlprov.hashing as hashing
     from mlprov.hashing import HashJob
 
+    # A forked child maps the file: 1 MiB windows, so it reports before it is done.
+    monkeypatch.setattr(hashing, "_WINDOW", 1 << 20)
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "big.bin").write_bytes(b"\0" * (8 << 20))
     started = threading.Event()

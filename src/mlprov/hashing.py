@@ -13,7 +13,9 @@ symlink swapped in after the walk is not followed.
 
 Speed: the tree is walked once; large files are hashed on a thread pool
 (hashlib releases the GIL), largest first, each read once into a reused
-buffer; small files, whose cost is per-file work under the GIL, are hashed one
+buffer, or, in a :class:`HashJob`'s forked child, hashed straight from an
+``mmap`` of the file (no copy: about 10% less CPU; see :class:`_Mapped` for
+why only there); small files, whose cost is per-file work under the GIL, are hashed one
 after another on one thread, or split among forked processes when there are
 thousands (see :func:`hash_path`). An opt-in digest cache skips unchanged files.
 """
@@ -68,6 +70,11 @@ DEFAULT_IGNORE_PATHS: tuple[str, ...] = (".git", ".gitattributes", ".github", ".
 ProgressCallback = Callable[[int], None]
 
 _CHUNK = 1 << 18  # 256 KiB, as hashlib.file_digest: amortises syscalls, stays in L2.
+#: Files of this size or more are hashed through mmap where that is safe (see _Mapped).
+_MAP_FROM = 1 << 20
+#: Bytes mapped at a time: bounds the address space used (32-bit systems) and paces
+#: progress reports; 64 MiB windows cost the same CPU as mapping the whole file.
+_WINDOW = 64 << 20
 _SINGLE_FILE_NAME = "."
 
 
@@ -350,6 +357,11 @@ def _hash_fd(path: str | Path, *, progress: ProgressCallback | None,
             if progress is not None:
                 progress(st.st_size)
             return hit[1][4], st.st_size, hit  # kept: the saved cache holds this run's files
+        mapping = _mapping
+        if mapping is not None and st.st_size >= _MAP_FROM:
+            size = _hash_mapped(mapping, fd, str(path), st.st_size, h, progress)
+            if size:
+                os.lseek(fd, size, os.SEEK_SET)  # a file that grew meanwhile: read the rest
         while n := os.readv(fd, bufs):
             h.update(view[:n])
             size += n
@@ -363,6 +375,116 @@ def _hash_fd(path: str | Path, *, progress: ProgressCallback | None,
     finally:
         os.close(fd)
     return digest, size, entry
+
+
+class _Mapped:
+    """The files a forked hashing child has mapped right now, in memory its parent shares.
+
+    Reading a mapped file that has shrunk (another process truncated it) or whose
+    FUSE/NFS server fails raises SIGBUS, which kills the process: Python cannot
+    catch it. So files are mapped only in :class:`HashJob`'s forked child, and
+    while a file is mapped its path sits in a slot of this shared memory: when the
+    child dies of a signal, the parent names the file(s) in a clean
+    :class:`InputError`. A thread that finds no free slot reads its file instead.
+    """
+
+    SLOTS = 64
+    SLOT = 4096  # a 2-byte length, then the path's bytes (cut to fit)
+
+    def __init__(self) -> None:
+        import mmap
+
+        # Anonymous and MAP_SHARED (mmap's default): the child's writes reach the parent.
+        self.memory = mmap.mmap(-1, self.SLOTS * self.SLOT)
+        self.free = list(range(self.SLOTS - 1, -1, -1))
+        self.lock = threading.Lock()
+
+    def claim(self, path: str) -> int:
+        """Record ``path`` as mapped; its slot, or -1 when none is free."""
+        with self.lock:
+            if not self.free:
+                return -1
+            slot = self.free.pop()
+        name = os.fsencode(path)[:self.SLOT - 2]
+        start = slot * self.SLOT
+        self.memory[start + 2:start + 2 + len(name)] = name
+        self.memory[start:start + 2] = len(name).to_bytes(2, "big")
+        return slot
+
+    def release(self, slot: int) -> None:
+        start = slot * self.SLOT
+        self.memory[start:start + 2] = b"\0\0"
+        with self.lock:
+            self.free.append(slot)
+
+    def names(self) -> list[str]:
+        """The paths still recorded (read by the parent once the child is gone)."""
+        found = []
+        for slot in range(self.SLOTS):
+            start = slot * self.SLOT
+            length = int.from_bytes(self.memory[start:start + 2], "big")
+            if 0 < length <= self.SLOT - 2:
+                found.append(os.fsdecode(self.memory[start + 2:start + 2 + length]))
+        return found
+
+    def close(self) -> None:
+        self.memory.close()
+
+
+#: Set only in a HashJob's forked child (whose death by a signal its parent reports):
+#: the one place files are mapped.
+_mapping: _Mapped | None = None
+#: Tests only: called with the fd and path after each window is mapped, before it is read.
+_after_map: Callable[[int, str], None] | None = None
+
+
+def _changed_while_hashed(paths: Sequence[str]) -> InputError:
+    named = paths[0] if len(paths) == 1 else "one of " + ", ".join(paths)
+    return InputError(
+        f"{named} changed or could not be read while it was hashed "
+        "(truncated by another process, or its filesystem failed)",
+        hint="make sure nothing writes to the model while mlprov reads it and that its "
+             "filesystem is reachable, then run again")
+
+
+def _hash_mapped(mapping: _Mapped, fd: int, path: str, size: int, h: Any,
+                 progress: ProgressCallback | None) -> int:
+    """Feed ``h`` the first ``size`` bytes of ``fd`` through mmap, a window at a time.
+
+    Returns the bytes hashed: fewer (0: none) when mmap refuses the file (a
+    filesystem without mmap, a file already shorter than ``size``) or no slot is
+    free; the caller reads the rest. A file found shorter afterwards is an error:
+    its last page may have read as zeros that were never in it.
+    """
+    import mmap
+
+    slot = mapping.claim(path)
+    if slot < 0:
+        return 0
+    done = 0
+    try:
+        while done < size:
+            n = min(_WINDOW, size - done)
+            try:
+                window = mmap.mmap(fd, n, prot=mmap.PROT_READ, offset=done)
+            except (OSError, ValueError, OverflowError):
+                break  # ENODEV, or the file shrank since fstat: read from here on
+            try:
+                if hasattr(window, "madvise") and hasattr(mmap, "MADV_SEQUENTIAL"):
+                    window.madvise(mmap.MADV_SEQUENTIAL)  # read ahead (cold files)
+                if _after_map is not None:
+                    _after_map(fd, path)
+                h.update(window)
+            finally:
+                window.close()
+            done += n
+            if progress is not None:
+                progress(n)
+        if done and os.fstat(fd).st_size < done:
+            raise _changed_while_hashed([path])
+    finally:
+        mapping.release(slot)
+    return done
 
 
 @checked(path=PATH, ignore_paths=STRINGS, allow_symlinks=BOOL,
@@ -657,6 +779,9 @@ class _Child:
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:
+            global _mapping
+            _mapping = None  # only a HashJob child maps: its parent reports a SIGBUS
+
             def work(reporter: _Reporter) -> object:
                 mine = _Hasher(hasher.prefix, hasher.follow_symlinks,
                                reporter if hasher.progress is not None else None, hasher.cache,
@@ -788,6 +913,10 @@ class HashJob:
     asleep in ``read`` between messages, hands them to the callbacks. Elsewhere
     it runs in a thread. Call :meth:`result` for the manifest, or :meth:`cancel`
     to stop early.
+
+    Only the forked child hashes large files through ``mmap`` (no copy into a
+    buffer): a file truncated while mapped kills it with SIGBUS, and
+    :meth:`result` then raises an :class:`~mlprov.errors.InputError` naming the file.
     """
 
     def __init__(self, path: Path | str, *, ignore_paths: Iterable[str] = DEFAULT_IGNORE_PATHS,
@@ -804,6 +933,7 @@ class HashJob:
         self._data: bytes | None = None
         self._thread: threading.Thread | None = None
         self._reader: threading.Thread | None = None
+        self._mapping: _Mapped | None = None
         ignore = self.ignore_paths
         if hasattr(os, "fork") and threading.active_count() == 1:
             self._start_process(path, ignore, allow_symlinks, progress, on_total, cache)
@@ -829,9 +959,15 @@ class HashJob:
     def _start_process(self, path: Path | str, ignore: tuple[str, ...], allow_symlinks: bool,
                        progress: ProgressCallback | None, on_total: ProgressCallback | None,
                        cache: Path | str | None) -> None:
+        try:
+            mapping: _Mapped | None = _Mapped()
+        except OSError:  # no shared memory to name a failed file in: the child reads
+            mapping = None
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: hash, send the outcome, exit at once
+            global _mapping
+            _mapping = mapping  # here a SIGBUS kills only this child, and the parent says why
             os.setpgid(0, 0)  # its own group: cancel() stops its small-file workers too
 
             def work(reporter: _Reporter) -> object:
@@ -844,7 +980,7 @@ class HashJob:
         with contextlib.suppress(OSError):  # either side may win the race; both try
             os.setpgid(pid, pid)
         os.close(write_fd)
-        self._pid, self._read_fd = pid, read_fd
+        self._pid, self._read_fd, self._mapping = pid, read_fd, mapping
         if progress is not None or on_total is not None:
             def read() -> None:
                 self._data = _read_frames(read_fd, progress, on_total, self._cancel)
@@ -864,8 +1000,10 @@ class HashJob:
             data = _read_frames(self._read_fd, None, None)
         os.close(self._read_fd)
         self._read_fd = None
-        os.waitpid(self._pid, 0)
+        _pid, status = os.waitpid(self._pid, 0)
         self._pid = None
+        mapped = self._mapping.names() if self._mapping is not None else []
+        self._close_mapping()
         value: Any
         try:
             ok, value = pickle.loads(data) if data is not None else (False, None)  # noqa: S301 - our own child wrote it
@@ -875,8 +1013,28 @@ class HashJob:
             self._manifest = _unpack(value)
         elif isinstance(value, BaseException):
             self._error = value
+        elif os.WIFSIGNALED(status):
+            import signal
+
+            number = os.WTERMSIG(status)
+            if mapped and number == getattr(signal, "SIGBUS", None):  # a mapped file failed
+                self._error = _changed_while_hashed(mapped)
+            else:  # the OOM killer, or someone's kill
+                try:
+                    name = signal.Signals(number).name
+                except ValueError:
+                    name = f"signal {number}"
+                self._error = InputError(
+                    f"hashing stopped unexpectedly: killed by {name}",
+                    hint="run again; if it happens again, check the memory limits (the OOM "
+                         "killer) and what else signals this process group")
         else:
             self._error = InputError("hashing stopped unexpectedly")
+
+    def _close_mapping(self) -> None:
+        if self._mapping is not None:
+            self._mapping.close()
+            self._mapping = None
 
     def result(self) -> Manifest:
         """Wait for the manifest; re-raise whatever hashing raised."""
@@ -904,6 +1062,7 @@ class HashJob:
                 os.kill(self._pid, signal.SIGKILL)
             os.waitpid(self._pid, 0)
             self._pid = None
+            self._close_mapping()
             if self._reader is not None:
                 self._reader.join()
             if self._read_fd is not None:
