@@ -41,9 +41,17 @@ __all__ = [
 
 
 class MlprovModel(BaseModel):
-    """Shared base: frozen, no unknown fields, camelCase aliases where the spec has them."""
+    """Shared base: frozen, no unknown fields, camelCase aliases where the spec has them.
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    ``defer_build``: a model's validator and serialiser are built on its first use
+    (validation, ``model_dump``, ``model_json_schema``), not when its module is
+    imported, so a command pays only for the models it uses (``attest`` without
+    ``--card`` or ``--metrics`` builds neither the card input nor the eval models).
+    Subclasses that set their own ``model_config`` inherit it (pydantic merges them).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True,
+                              defer_build=True)
 
     def to_json_dict(self) -> dict[str, Any]:
         """Return the JSON form (aliases, no unset optional fields)."""
