@@ -1,8 +1,10 @@
 """What a plain ``mlprov attest`` loads (issue 16): only the models it uses, no PyYAML,
-no pydantic plugins. Checked in a fresh interpreter, without clocks."""
+no pydantic plugins, no cyclic garbage collection. Checked in a fresh interpreter,
+without clocks."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -17,7 +19,7 @@ from tests.conftest import COMMIT
 # Runs the console script's entry point, then reports (at exit, after attest) which
 # mlprov pydantic models built their validators and what was imported.
 _PROBE = """
-import atexit, json, os, sys
+import atexit, gc, json, os, sys
 
 REPORT = sys.argv[1]
 
@@ -38,6 +40,7 @@ def report():
                                                  "mlprov.lineage", "jinja2")
                                      if m in sys.modules),
                    "plugins_scanned": loader._plugins is not None,
+                   "gc": gc.isenabled(),
                    "env": os.environ.get("PYDANTIC_DISABLE_PLUGINS")}, f)
 
 atexit.register(report)
@@ -69,6 +72,12 @@ def test_a_plain_attest_builds_only_the_models_it_uses(make_key, model_dir: Path
     assert seen["modules"] == []  # no PyYAML: no YAML read, a plain card header
     assert seen["plugins_scanned"] is False
     assert seen["env"] == "__all__"
+    assert seen["gc"] is False  # a one-shot command: reference counting frees the rest
+
+
+def test_attest_in_process_keeps_the_garbage_collector(attested):
+    """Only the mlprov process skips cyclic collection; a host running main() keeps it."""
+    assert gc.isenabled()
 
 
 def test_attest_with_a_card_still_validates_it(make_key, model_dir: Path, tmp_path: Path):

@@ -161,8 +161,10 @@ def console_main() -> Any:
     import atexit
     import gc
 
+    from mlprov._cli.process import mark_console_process
     from mlprov._internal.plugins import disable_pydantic_plugins
 
     disable_pydantic_plugins()
+    mark_console_process()
     atexit.register(gc.freeze)
     return main()
