@@ -37,7 +37,7 @@ def report():
                                    if c.__module__.startswith("mlprov")
                                    and c.__pydantic_complete__),
                    "modules": sorted(m for m in ("yaml", "mlprov._signing.schemas",
-                                                 "mlprov.lineage", "jinja2")
+                                                 "mlprov.lineage", "jinja2", "subprocess")
                                      if m in sys.modules),
                    "plugins_scanned": loader._plugins is not None,
                    "gc": gc.isenabled(),
@@ -69,7 +69,8 @@ def test_a_plain_attest_builds_only_the_models_it_uses(make_key, model_dir: Path
     # (no --card), the eval models (no --metrics), DataRef (no --data), trust schemas.
     assert seen["built"] == ["CodeRef", "EvidenceIndex", "IdentityInputs", "ResourceDescriptor",
                              "Statement", "TrainingProvenance"]
-    assert seen["modules"] == []  # no PyYAML: no YAML read, a plain card header
+    # No PyYAML (no YAML read, a plain card header), no subprocess (--commit: no git).
+    assert seen["modules"] == []
     assert seen["plugins_scanned"] is False
     assert seen["env"] == "__all__"
     assert seen["gc"] is False  # a one-shot command: reference counting frees the rest
