@@ -252,3 +252,76 @@ def test_hugging_face_metadata_and_every_mitchell_section(make_key, model_dir, t
     trust = write_trust(tmp_path / "trust.yaml", [("ci", ci.public, ["builder"])])
     assert render_verified_card(evidence, trust=trust) == text  # re-rendered from evidence
     assert load_card_input(card_file).license_name == "ACME model licence 1.0"
+
+
+# The YAML header without PyYAML (``card._plain_yaml``): wherever it answers, it writes
+# what yaml.safe_dump writes; it answers for a plain card's header.
+_PLAINISH = "aZyn09:.-_/@+"
+_lettered = st.builds(str.__add__, st.sampled_from("aZyn"),
+                      st.text(st.sampled_from(_PLAINISH), max_size=11))
+_yaml_text = (_lettered
+              | st.sampled_from(["mlprov", "yes", "No", "ON", "null", "y", "n", "a: b", "a:",
+                                 "a:b", "-a", "a#b", "a #b", "1.0", "0x1f", "2026-01-01", "~",
+                                 "<<", "=", "é", "a b", "x" * 130, "sha256:" + "0" * 64,
+                                 "mlid:sha256:ab", "acme/credit-base", "Apache-2.0"])
+              | st.text(st.sampled_from(_PLAINISH + " #'\"!&*[]{},?|>%`\\\n\téλ"), max_size=12))
+
+
+def _headers(text: st.SearchStrategy[str]) -> st.SearchStrategy[dict[str, object]]:
+    value = (text | st.lists(text, max_size=3) | st.dictionaries(text, text, max_size=3)
+             | st.integers() | st.none())
+    return st.dictionaries(text, value, max_size=4)
+
+
+def _same_as_pyyaml(header: dict[str, object]) -> None:
+    import yaml
+
+    from mlprov.card import _plain_yaml
+
+    text = _plain_yaml(header)
+    if text is not None:
+        assert text == yaml.safe_dump(header, sort_keys=False, allow_unicode=True,
+                                      width=4096).rstrip("\n")
+        assert yaml.safe_load(text) == header
+
+
+@settings(max_examples=300, deadline=None)
+@given(header=_headers(_yaml_text))
+def test_the_yaml_header_is_written_as_pyyaml_writes_it(header: dict[str, object]):
+    _same_as_pyyaml(header)
+
+
+@settings(max_examples=300, deadline=None)
+@given(header=_headers(_lettered))
+def test_a_mostly_plain_yaml_header_is_written_as_pyyaml_writes_it(header: dict[str, object]):
+    _same_as_pyyaml(header)
+
+
+def test_a_plain_header_needs_no_pyyaml():
+    from mlprov.card import _plain_yaml
+
+    header = {"license": "apache-2.0", "datasets": ["train", "acme/loans-2025"],
+              "base_model": "acme/credit-base", "tags": ["mlprov", "tabular"],
+              "mlprov": {"identity": "mlid:sha256:" + "a" * 64, "rootDigest": "sha256:" + "b" * 64}}
+    assert _plain_yaml(header) == (
+        "license: apache-2.0\ndatasets:\n- train\n- acme/loans-2025\n"
+        "base_model: acme/credit-base\ntags:\n- mlprov\n- tabular\nmlprov:\n"
+        f"  identity: mlid:sha256:{'a' * 64}\n  rootDigest: sha256:{'b' * 64}")
+    assert _plain_yaml({"tags": ["yes"]}) is None  # PyYAML quotes it: not plain
+    assert _plain_yaml({}) is None
+
+
+def test_every_short_text_is_written_as_pyyaml_writes_it():
+    import itertools
+
+    import yaml
+
+    from mlprov.card import _plain_yaml
+
+    for size in (1, 2, 3):
+        for chars in itertools.product("aZ09:.-_/@+#", repeat=size):
+            text = "".join(chars)
+            for header in ({text: "v"}, {"k": text}, {"k": [text]}, {"k": {text: text}}):
+                written = _plain_yaml(header)
+                if written is not None:
+                    assert written == yaml.safe_dump(header, sort_keys=False).rstrip("\n")

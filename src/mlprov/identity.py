@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +149,8 @@ def code_from_commit(commit: str, uri: str | None = None) -> CodeRef:
 
 
 def _git(repo: Path, *args: str) -> str:
+    import subprocess  # only here: attest --commit never starts git
+
     try:
         done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
                               check=False, timeout=60)

@@ -14,9 +14,17 @@ when the reader refuses.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    VERSION,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mlprov._internal.intoto import (
     MLPROV_PREDICATE_PREFIX,
@@ -40,10 +48,25 @@ __all__ = [
 ]
 
 
-class MlprovModel(BaseModel):
-    """Shared base: frozen, no unknown fields, camelCase aliases where the spec has them."""
+#: Build each model's validator on its first use, only where pydantic does that under
+#: a lock (2.14, https://github.com/pydantic/pydantic/pull/13438): before, threads
+#: first using a model at once could validate with its parent's validator
+#: (https://github.com/pydantic/pydantic/issues/13419), so older versions build at import.
+_DEFER_BUILD: Final = tuple(int(part) for part in VERSION.split(".")[:2]) >= (2, 14)
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+class MlprovModel(BaseModel):
+    """Shared base: frozen, no unknown fields, camelCase aliases where the spec has them.
+
+    ``defer_build``: a model's validator and serialiser are built on its first use
+    (validation, ``model_dump``, ``model_json_schema``), not when its module is
+    imported, so a command pays only for the models it uses (``attest`` without
+    ``--card`` or ``--metrics`` builds neither the card input nor the eval models).
+    Subclasses that set their own ``model_config`` inherit it (pydantic merges them).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True,
+                              defer_build=_DEFER_BUILD)
 
     def to_json_dict(self) -> dict[str, Any]:
         """Return the JSON form (aliases, no unset optional fields)."""

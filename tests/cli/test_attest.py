@@ -170,9 +170,12 @@ def test_the_mlprov_process_attests_and_exits_cleanly(make_key, model_dir: Path,
 def test_only_the_console_script_freezes_its_objects_at_exit(monkeypatch):
     """``console_main`` (the ``mlprov`` script) adds the exit hook; ``main`` never does."""
     from mlprov._cli import main as cli_main
+    from mlprov._internal import plugins
 
     registered: list[object] = []
     monkeypatch.setattr(atexit, "register", registered.append)
     monkeypatch.setattr(cli_main, "main", lambda: "ran")
+    # It also turns pydantic's plugins off (tests/cli/test_attest_startup.py), not here.
+    monkeypatch.setattr(plugins, "disable_pydantic_plugins", lambda: registered.append("off"))
     assert cli_main.console_main() == "ran"
-    assert registered == [gc.freeze]
+    assert registered == ["off", gc.freeze]

@@ -13,6 +13,7 @@ import click
 
 from mlprov._cli.options import build_inputs, cache_option, identity_options
 from mlprov._cli.output import echo
+from mlprov._cli.process import skip_cyclic_gc
 from mlprov._cli.progress import byte_progress
 from mlprov._cli.signer_options import SignerOptions, signer_options
 from mlprov.hashing import HashJob, default_ignore_paths
@@ -134,6 +135,7 @@ def attest(model_path: Path | None, name: str | None, signer: SignerOptions, out
     sbom.sigstore.json (CycloneDX 1.6 ML-BOM), eval.sigstore.json (with
     --metrics), MODEL_CARD.md (its digest signed in the SBOM) and evidence.json.
     """
+    skip_cyclic_gc()  # one model, one evidence directory, then the process ends
     if mlflow_run is not None:
         if model_path is not None:
             raise click.UsageError("give MODEL_PATH or --mlflow-run, not both")

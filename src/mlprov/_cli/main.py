@@ -155,10 +155,16 @@ def console_main() -> Any:
     the OS to free the memory a moment later. Freezing them from an ``atexit``
     hook keeps them out of those passes. Only in the ``mlprov`` process itself:
     a host process running :func:`main` in-process (tests) keeps normal
-    finalisation.
+    finalisation. Likewise only here, pydantic loads no third-party plugins
+    (:mod:`mlprov._internal.plugins`): none observes what mlprov validates.
     """
     import atexit
     import gc
 
+    from mlprov._cli.process import mark_console_process
+    from mlprov._internal.plugins import disable_pydantic_plugins
+
+    disable_pydantic_plugins()
+    mark_console_process()
     atexit.register(gc.freeze)
     return main()

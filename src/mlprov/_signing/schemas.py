@@ -4,7 +4,9 @@ Imported only where a document is checked against them: loading a trust file or 
 registry's keyless rules, and (for its error message) a bundle the pydantic-free
 reader in :mod:`mlprov._internal.intoto` refused. Verifying a key-signed statement
 does not import pydantic (issue 16); ``tests/test_intoto.py`` proves the reader and
-these models accept the same documents.
+these models accept the same documents. Like every mlprov model
+(:class:`~mlprov.statements.MlprovModel`), they build their validators on first use
+where pydantic does that safely (2.14 on).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from mlprov._signing.constants import Role
 from mlprov.statements import MlprovModel
 
+_DEFER_BUILD = MlprovModel.model_config.get("defer_build", False)  # as every mlprov model
+
 __all__ = ["BundleModel", "EnvelopeModel", "EnvelopeSignatureModel", "KeyEntry",
            "SigstoreEntry", "TrustFile"]
 
@@ -24,7 +28,7 @@ __all__ = ["BundleModel", "EnvelopeModel", "EnvelopeSignatureModel", "KeyEntry",
 class SigstoreEntry(BaseModel):
     """A trust file's ``sigstore`` entry, as written (also a snapshot's rule)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=_DEFER_BUILD)
 
     name: str | None = Field(default=None, min_length=1)
     issuer: str = Field(min_length=1)
@@ -48,7 +52,7 @@ class SigstoreEntry(BaseModel):
 class KeyEntry(BaseModel):
     """A trust file's ``keys`` entry."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=_DEFER_BUILD)
 
     name: str = Field(min_length=1)
     public_key: str = Field(min_length=1)
@@ -58,7 +62,7 @@ class KeyEntry(BaseModel):
 class TrustFile(BaseModel):
     """A trust file (``version: 1``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=_DEFER_BUILD)
 
     version: Literal[1] = 1
     keys: list[KeyEntry] = Field(default_factory=list)

@@ -33,6 +33,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from mlprov._internal.arguments import BYTES, INT, NUMBER, TEXT, checked, optional
+from mlprov._internal.plugins import user_environ
 from mlprov.registry._config import HookConfig
 
 __all__ = ["DeliveryOutcome", "backoff", "deliver_one", "sign_webhook", "verify_webhook"]
@@ -94,8 +95,8 @@ def deliver_one(hook: HookConfig, *, kind: str, event_id: int, delivery_id: int,
     if hook.url is not None:
         return _post(hook, kind=kind, delivery_id=delivery_id, payload=payload)
     assert hook.command is not None
-    env = dict(os.environ, MLPROV_EVENT_KIND=kind, MLPROV_EVENT_ID=str(event_id),
-               MLPROV_DELIVERY_ID=str(delivery_id))
+    env = user_environ(MLPROV_EVENT_KIND=kind, MLPROV_EVENT_ID=str(event_id),
+                       MLPROV_DELIVERY_ID=str(delivery_id))
     try:
         done = subprocess.run(hook.command, input=payload, capture_output=True,
                               timeout=hook.timeout, env=env, check=False)

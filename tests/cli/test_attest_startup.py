@@ -1,0 +1,161 @@
+"""What a plain ``mlprov attest`` loads (issue 16): only the models it uses, no PyYAML,
+no pydantic plugins, no cyclic garbage collection. Checked in a fresh interpreter,
+without clocks."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlprov._internal import plugins
+from mlprov.statements import _DEFER_BUILD
+from tests.conftest import COMMIT
+
+# Runs the console script's entry point, then reports (at exit, after attest) which
+# mlprov pydantic models built their validators and what was imported.
+_PROBE = """
+import atexit, gc, json, os, sys
+
+REPORT = sys.argv[1]
+
+def report():
+    from pydantic import BaseModel
+
+    def walk(c):
+        for s in c.__subclasses__():
+            yield s
+            yield from walk(s)
+
+    import pydantic.plugin._loader as loader
+    with open(REPORT, "w") as f:
+        json.dump({"built": sorted(c.__name__ for c in set(walk(BaseModel))
+                                   if c.__module__.startswith("mlprov")
+                                   and c.__pydantic_complete__),
+                   "modules": sorted(m for m in ("yaml", "mlprov._signing.schemas",
+                                                 "mlprov.lineage", "jinja2", "subprocess")
+                                     if m in sys.modules),
+                   "plugins_scanned": loader._plugins is not None,
+                   "gc": gc.isenabled(),
+                   "env": os.environ.get("PYDANTIC_DISABLE_PLUGINS")}, f)
+
+atexit.register(report)
+sys.argv = ["mlprov", *sys.argv[2:]]
+from mlprov._cli.main import console_main
+console_main()
+"""
+
+
+def _probe(tmp_path: Path, *args: str) -> dict[str, object]:
+    report = tmp_path / "report.json"
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    done = subprocess.run([sys.executable, "-c", _PROBE, str(report), *args],
+                          capture_output=True, text=True, check=False, env=env)
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(report.read_text())
+    return result
+
+
+def test_a_plain_attest_builds_only_the_models_it_uses(make_key, model_dir: Path,
+                                                       tmp_path: Path):
+    key = make_key()
+    seen = _probe(tmp_path, "attest", str(model_dir), "--name", "m", "--key", str(key.private),
+                  "--out", str(tmp_path / "ev"), "--commit", COMMIT)
+    # The statements, identity, provenance and index it writes; not the card input
+    # (no --card), the eval models (no --metrics), DataRef (no --data), trust schemas.
+    if _DEFER_BUILD:  # pydantic >= 2.14; older ones build every model at import
+        assert seen["built"] == ["CodeRef", "EvidenceIndex", "IdentityInputs",
+                                 "ResourceDescriptor", "Statement", "TrainingProvenance"]
+    # No PyYAML (no YAML read, a plain card header), no subprocess (--commit: no git).
+    assert seen["modules"] == []
+    assert seen["plugins_scanned"] is False
+    assert seen["env"] == "__all__"
+    assert seen["gc"] is False  # a one-shot command: reference counting frees the rest
+
+
+def test_attest_in_process_keeps_the_garbage_collector(attested):
+    """Only the mlprov process skips cyclic collection; a host running main() keeps it."""
+    assert gc.isenabled()
+
+
+def test_attest_with_a_card_still_validates_it(make_key, model_dir: Path, tmp_path: Path):
+    key = make_key()
+    card = tmp_path / "card.yaml"
+    card.write_text("description: Scores loans.\nlicense: apache-2.0\n")
+    seen = _probe(tmp_path, "attest", str(model_dir), "--name", "m", "--key", str(key.private),
+                  "--out", str(tmp_path / "ev"), "--commit", COMMIT, "--card", str(card))
+    assert "CardInput" in seen["built"]
+    assert "yaml" in seen["modules"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("approach: guessing\n")
+    done = subprocess.run([sys.executable, "-c", _PROBE, str(tmp_path / "r2.json"), "attest",
+                           str(model_dir), "--name", "m", "--key", str(key.private), "--out",
+                           str(tmp_path / "ev2"), "--commit", COMMIT, "--card", str(bad)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 3
+    assert done.stderr.startswith(f"error: card file {bad}: approach: Input should be ")
+
+
+def test_a_library_caller_keeps_its_pydantic_plugins(tmp_path: Path):
+    """Only the ``mlprov`` process disables plugins; importing mlprov changes nothing."""
+    code = ("import os, mlprov.attestation, mlprov._cli.main; "
+            "print(os.environ.get('PYDANTIC_DISABLE_PLUGINS'))")
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, env=env)
+    assert done.stdout == "None\n"
+
+
+@pytest.mark.parametrize("before", [None, "", "logfire"])
+def test_child_commands_get_the_users_setting_back(monkeypatch, before: str | None):
+    monkeypatch.setattr(plugins, "_saved", (False, None))
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "placeholder")  # restored at teardown
+    if before is None:
+        monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS")
+    else:
+        monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", before)
+    plugins.disable_pydantic_plugins()
+    plugins.disable_pydantic_plugins()  # twice: still the user's value is remembered
+    assert os.environ["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
+    env = plugins.user_environ(MLPROV_EVENT_KIND="x")
+    assert env.get("PYDANTIC_DISABLE_PLUGINS") == before
+    assert env["MLPROV_EVENT_KIND"] == "x"
+
+
+_THREADS = """
+import sys, threading
+from mlprov.evaluation import EvalPredicate
+from mlprov.statements import Statement
+
+statement = {"_type": "https://in-toto.io/Statement/v1", "predicateType": "x",
+             "subject": [{"name": "m", "digest": {"sha256": "ab" * 32}}], "predicate": {}}
+evaluation = {"evaluator": {"id": "x:y"}, "metrics": {"auc": 0.9}}
+start, failures, results = threading.Barrier(16), [], []
+
+def first_use():
+    start.wait()
+    try:
+        results.append((Statement.model_validate(statement).canonical_bytes(),
+                        EvalPredicate.model_validate(evaluation).metrics))
+    except Exception as exc:
+        failures.append(repr(exc))
+
+threads = [threading.Thread(target=first_use) for _ in range(16)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+assert not failures, failures
+assert len(results) == 16 and len(set(repr(r) for r in results)) == 1
+"""
+
+
+def test_threads_first_using_a_model_at_once_all_validate():
+    """A deferred build is safe under threads (pydantic's lock): no parent validator used."""
+    for _ in range(3):
+        subprocess.run([sys.executable, "-c", _THREADS], check=True, timeout=60)
