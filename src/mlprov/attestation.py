@@ -538,8 +538,8 @@ def attest(
         evaluation=read_eval(pending_eval, what=EVAL_FILE) if pending_eval else None)
     # A dry run of the card on the draft's facts: a misspelt name or a refused access
     # in a template fails now, not after the hash, and the renderer's first-call costs
-    # (importing PyYAML for a header with more than plain text, about 11 ms) are paid
-    # while the model is hashed. Its output is dropped.
+    # (importing PyYAML, about 15 ms) are paid while the model is hashed. Its output
+    # is dropped.
     (template.render if template is not None else render_card)(card_facts(
         read_provenance(provenance_for(_PENDING_ROOT, started), what=PROVENANCE_FILE),
         _PENDING_ROOT, draft.evaluation, sbom_info(draft.document)))

@@ -229,56 +229,11 @@ def card_metadata(facts: CardFacts) -> dict[str, Any]:
     return _header(facts)
 
 
-#: Text PyYAML's ``safe_dump`` writes as it is (a plain scalar) and reads back as that
-#: text: ASCII starting with a letter (of YAML 1.1's implicit types only booleans and
-#: null can start with one), no space, ``#``, quote or bracket, and a colon only before
-#: another such character (``": "`` and a final ``":"`` mark a mapping key).
-#: https://yaml.org/spec/1.1/#id907281, PyYAML's ``Emitter.analyze_scalar``.
-_PLAIN = re.compile(r"\A[A-Za-z](?:[A-Za-z0-9_./@+-]|:(?=[A-Za-z0-9_./@+-]))*\Z")
-#: Words YAML 1.1 reads as booleans or null (compared ignoring case; ``y``/``n`` too).
-_YAML_WORDS = frozenset({"yes", "no", "y", "n", "true", "false", "on", "off", "null"})
-
-
-def _plain(text: object) -> bool:
-    return (isinstance(text, str) and _PLAIN.match(text) is not None
-            and text.lower() not in _YAML_WORDS)
-
-
-def _plain_yaml(header: dict[str, Any]) -> str | None:
-    """``header`` as ``yaml.safe_dump(header, sort_keys=False)`` writes it, or None.
-
-    Only for the shapes a card without ``--card`` or metrics has (plain texts, lists
-    and mappings of them, one level deep; see :data:`_PLAIN`), so ``attest`` need not
-    import PyYAML (about 11 ms). Anything else is None: PyYAML writes it.
-    ``tests/test_card.py`` checks the two agree on generated headers.
-    """
-    if not header:
-        return None
-    lines: list[str] = []
-    for key, value in header.items():
-        if not _plain(key) or len(key) >= 128:  # PyYAML's longest simple key is 127
-            return None
-        if _plain(value):
-            lines.append(f"{key}: {value}")
-        elif isinstance(value, list) and value and all(_plain(v) for v in value):
-            lines += [f"{key}:", *(f"- {v}" for v in value)]
-        elif (isinstance(value, dict) and value
-              and all(_plain(k) and len(k) < 128 and _plain(v) for k, v in value.items())):
-            lines += [f"{key}:", *(f"  {k}: {v}" for k, v in value.items())]
-        else:
-            return None
-    return "\n".join(lines)
-
-
 def metadata_yaml(facts: CardFacts) -> str:
     """The YAML header's text, without the ``---`` lines (the Hub's ``card_data``)."""
-    header = _header(facts)
-    text = _plain_yaml(header)
-    if text is not None:
-        return text
     import yaml
 
-    return yaml.safe_dump(header, sort_keys=False, allow_unicode=True,
+    return yaml.safe_dump(_header(facts), sort_keys=False, allow_unicode=True,
                           width=4096).rstrip("\n")
 
 
