@@ -71,8 +71,8 @@ def test_a_plain_attest_builds_only_the_models_it_uses(make_key, model_dir: Path
     if _DEFER_BUILD:  # pydantic >= 2.14; older ones build every model at import
         assert seen["built"] == ["CodeRef", "EvidenceIndex", "IdentityInputs",
                                  "ResourceDescriptor", "Statement", "TrainingProvenance"]
-    # No PyYAML (no YAML read, a plain card header), no subprocess (--commit: no git).
-    assert seen["modules"] == []
+    # PyYAML writes the card's header; no subprocess (--commit: no git), no lineage.
+    assert seen["modules"] == ["yaml"]
     assert seen["plugins_scanned"] is False
     assert seen["env"] == "__all__"
     assert seen["gc"] is False  # a one-shot command: reference counting frees the rest
