@@ -170,9 +170,13 @@ def test_the_mlprov_process_attests_and_exits_cleanly(make_key, model_dir: Path,
 def test_only_the_console_script_freezes_its_objects_at_exit(monkeypatch):
     """``console_main`` (the ``mlprov`` script) adds the exit hook; ``main`` never does."""
     from mlprov._cli import main as cli_main
+    from mlprov._cli import process
     from mlprov._internal import plugins
 
     registered: list[object] = []
+    # It marks this process as the console script's: undone after the test, so later
+    # in-process commands keep the garbage collector (test_attest_startup.py).
+    monkeypatch.setattr(process, "_console", False)
     monkeypatch.setattr(atexit, "register", registered.append)
     monkeypatch.setattr(cli_main, "main", lambda: "ran")
     # It also turns pydantic's plugins off (tests/cli/test_attest_startup.py), not here.
