@@ -39,7 +39,8 @@ def report():
                                    and c.__pydantic_complete__),
                    "modules": sorted(m for m in ("yaml", "mlprov._signing.schemas",
                                                  "mlprov.lineage", "jinja2", "subprocess",
-                                                 "importlib.metadata")
+                                                 "importlib.metadata", "logging",
+                                                 "mlprov._signing.verify_keyless")
                                      if m in sys.modules),
                    "plugins_scanned": getattr(loader, "_plugins", None) is not None,
                    "gc": gc.isenabled(),
@@ -74,6 +75,7 @@ def test_a_plain_attest_builds_only_the_models_it_uses(make_key, model_dir: Path
                                  "ResourceDescriptor", "Statement", "TrainingProvenance"]
     # PyYAML writes the card's header; no subprocess (--commit: no git), no lineage.
     # Nor importlib.metadata: pydantic's plugin loader is replaced by mlprov's stand-in.
+    # Nor the keyless verifier (and logging): key-signed evidence never needs it.
     assert seen["modules"] == ["yaml"]
     assert seen["plugins_scanned"] is False
     assert seen["env"] == "__all__"
