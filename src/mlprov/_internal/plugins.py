@@ -53,7 +53,7 @@ def disable_pydantic_plugins() -> None:
 
 
 def _get_plugins() -> Iterable[object]:
-    """pydantic's ``get_plugins()`` while the variable disables them all: none."""
+    """Stand in for pydantic's ``get_plugins()``: none while the variable disables them all."""
     if os.environ.get(_VARIABLE) == "__all__":
         return ()
     # The variable changed after all: pydantic's own loader decides from now on.
