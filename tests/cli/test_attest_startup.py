@@ -40,7 +40,8 @@ def report():
                    "modules": sorted(m for m in ("yaml", "mlprov._signing.schemas",
                                                  "mlprov.lineage", "jinja2", "subprocess",
                                                  "importlib.metadata", "logging",
-                                                 "mlprov._signing.verify_keyless", "pickle")
+                                                 "mlprov._signing.verify_keyless", "pickle",
+                                                 "rfc8785")
                                      if m in sys.modules),
                    "plugins_scanned": getattr(loader, "_plugins", None) is not None,
                    "gc": gc.isenabled(),
