@@ -125,9 +125,17 @@ _CLASSIFIER_SPDX = {
 }
 
 
+_NAME_SEPARATORS = re.compile(r"[-_.]+")
+
+
 def normalise_name(name: str) -> str:
     """A Python package name in PEP 503 form (``Foo_Bar`` -> ``foo-bar``)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return _NAME_SEPARATORS.sub("-", name).lower()
+
+
+#: :func:`normalise_name`, remembered for :attr:`Package.key`: an attest asks for the
+#: keys of its 100-odd packages some 1,600 times (about 1.5 ms uncached).
+_package_key = lru_cache(maxsize=4096)(normalise_name)
 
 
 @dataclass(frozen=True)
@@ -143,7 +151,7 @@ class Package:
     @property
     def key(self) -> str:
         """The normalised name."""
-        return normalise_name(self.name)
+        return _package_key(self.name)
 
     @property
     def purl(self) -> str:
