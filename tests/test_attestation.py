@@ -132,6 +132,28 @@ def test_write_dir_atomically_restores_on_failure(tmp_path: Path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ev"]
 
 
+def test_staging_directories_are_private_and_never_taken_over(tmp_path: Path, monkeypatch):
+    from mlprov import evidence
+
+    made = evidence._make_sibling(tmp_path, ".ev.")
+    assert made.parent == tmp_path and made.name.startswith(".ev.") and len(made.name) == 16
+    assert made.stat().st_mode & 0o777 == 0o700 & ~_umask()
+    taken = tmp_path / ".ev.000000000000"
+    taken.mkdir()
+    monkeypatch.setattr(os, "urandom", lambda n: bytes(n))  # every name is taken
+    with pytest.raises(FileExistsError):
+        evidence._make_sibling(tmp_path, ".ev.")
+    with pytest.raises(InputError, match="cannot create"):
+        write_dir_atomically(tmp_path / "ev", {"model.sig": b"x"}, overwrite=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([made.name, taken.name])
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @pytest.mark.parametrize("content", [{"notes.txt": "x"}, {"model.sig": "x", "sub/": ""}])
 def test_check_out_dir_protects_foreign_directories(tmp_path: Path, content: dict[str, str]):
     out = tmp_path / "ev"

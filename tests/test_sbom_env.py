@@ -459,3 +459,35 @@ def test_the_scan_and_the_licence_verdicts_import_no_parser():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.splitlines() == ["MIT OR Apache-2.0 None", "[]"], done.stderr
+
+
+def test_licence_words_are_the_tokens_of_every_key_and_alias():
+    """The shortcut for one-run keys gives what tokenising every key gives."""
+    import importlib.util
+    import json
+    import os
+
+    known = sbom._licence_words()
+    if known is None:
+        pytest.skip("license-expression's index is not installed")
+    spec = importlib.util.find_spec("license_expression")
+    assert spec is not None and spec.origin is not None
+    index = os.path.join(os.path.dirname(spec.origin), "data", "scancode-licensedb-index.json")
+    with open(index, encoding="utf-8") as file:
+        entries = json.load(file)
+    words: set[str] = set()
+    several: set[str] = set()
+    licence: dict[str, bool] = {}
+    for entry in entries:
+        used = bool(entry.get("spdx_license_key")) and not entry.get("is_exception", False)
+        for name in [entry.get("spdx_license_key"), *(entry.get("other_spdx_license_keys") or [])]:
+            if isinstance(name, str):
+                tokens = [t for t in sbom._EXPRESSION_TOKEN.findall(name.lower())
+                          if not t.isspace()]
+                words.update(tokens)
+                if len(tokens) == 1:
+                    licence[tokens[0]] = licence.get(tokens[0], True) and used
+                else:
+                    several.update(tokens)
+    assert known.words == words
+    assert known.licences == {n for n, only in licence.items() if only and n not in several}

@@ -38,7 +38,6 @@ from mlprov._internal.intoto import (
 )
 from mlprov._internal.readers import MAX_EVIDENCE_BYTES, read_bytes
 from mlprov._signing.interface import BUNDLE_MEDIA_TYPE
-from mlprov._signing.verify_keyless import verify_keyless
 from mlprov.canonical import loads_strict
 from mlprov.errors import BundleError, InputError, SignatureError
 from mlprov.signing import BundleSigner, b64decode_any, pae
@@ -309,7 +308,10 @@ def verify_statement_bytes(data: bytes, trust: Trust, role: Role, *, what: str,
     for envelope, hint, keyless in _read_signed(data, what):
         try:
             if keyless is not None:
-                # sigstore itself loads only now, when a certificate bundle shows up.
+                # sigstore (and this verifier, with logging) loads only now, when a
+                # certificate bundle shows up: signing and key bundles never need it.
+                from mlprov._signing.verify_keyless import verify_keyless
+
                 signer, payload_type, payload = verify_keyless(keyless, trust, role, what)
             else:
                 signer, payload = _verify_envelope(envelope, hint, trust, role, what)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import marshal
 import os
 import stat
 import struct
@@ -737,12 +738,42 @@ class _Reporter:
             _write_all(self.fd, _FRAME.pack(b"P", self.pending))
             self.pending = 0
 
-    def result(self, outcome: object) -> None:
+    def result(self, outcome: tuple[bool, object]) -> None:
+        self.flush()
+        data = _encode_outcome(outcome)
+        _write_all(self.fd, _FRAME.pack(b"R", len(data)) + data)
+
+
+def _encode_outcome(outcome: tuple[bool, Any]) -> bytes:
+    """A child's outcome for its parent: ``m`` + marshal, or ``p`` + pickle.
+
+    A result is plain data (str, bytes, int, bool, tuples, lists): marshal holds
+    it, is built in (no module to import in the child or the parent) and is
+    faster. Only what marshal refuses, exceptions, goes through pickle.
+    """
+    try:
+        return b"m" + marshal.dumps(outcome)
+    except ValueError:  # an exception (or anything else but plain data)
         import pickle
 
-        self.flush()
-        data = pickle.dumps(outcome)
-        _write_all(self.fd, _FRAME.pack(b"R", len(data)) + data)
+        return b"p" + pickle.dumps(outcome)
+
+
+def _decode_outcome(data: bytes | None) -> Any:
+    """What :func:`_encode_outcome` wrote, read back; ``(False, None)`` if the child died.
+
+    Only ever bytes our own forked child wrote into a private pipe (never input).
+    """
+    if data is None:
+        return False, None
+    body = memoryview(data)[1:]
+    if data[:1] == b"m":
+        return marshal.loads(body)  # noqa: S302 - our own child wrote it
+    if data[:1] == b"p":
+        import pickle
+
+        return pickle.loads(body)  # noqa: S301 - our own child wrote it
+    return False, None
 
 
 def _in_child(read_fd: int, write_fd: int, work: Callable[[_Reporter], object]) -> NoReturn:
@@ -814,8 +845,6 @@ class _Child:
 
     def collect(self, results: list[FileDigest | None], errors: dict[int, BaseException],
                 entries: list[tuple[str, Entry]]) -> None:
-        import pickle
-
         assert self.fd is not None
         value: Any
         data = self.data if self.data is not None else _read_frames(self.fd, None, None)
@@ -825,7 +854,7 @@ class _Child:
             os.waitpid(self.pid, 0)
             self.pid = None
         try:
-            ok, value = pickle.loads(data) if data is not None else (False, None)  # noqa: S301
+            ok, value = _decode_outcome(data)
         except Exception:
             ok, value = False, None
         if not ok:
@@ -879,7 +908,7 @@ _Packed = tuple[str, tuple[str, ...], bool, bool, list[str], bytes, list[int]]
 
 
 def _pack(manifest: Manifest) -> _Packed:
-    """A manifest as a few flat values: a 100k-file manifest pickles in a tenth of the time."""
+    """A manifest as a few flat values: a 100k-file manifest is sent in a tenth of the time."""
     return (manifest.name, manifest.ignore_paths, manifest.allow_symlinks, manifest.is_file,
             [f.path for f in manifest.files],
             b"".join(bytes.fromhex(f.sha256) for f in manifest.files),
@@ -990,8 +1019,6 @@ class HashJob:
             self._reader.start()
 
     def _collect_process(self) -> None:
-        import pickle
-
         assert self._pid is not None and self._read_fd is not None
         if self._reader is not None:
             self._reader.join()
@@ -1006,7 +1033,7 @@ class HashJob:
         self._close_mapping()
         value: Any
         try:
-            ok, value = pickle.loads(data) if data is not None else (False, None)  # noqa: S301 - our own child wrote it
+            ok, value = _decode_outcome(data)
         except Exception:
             ok, value = False, None
         if ok:

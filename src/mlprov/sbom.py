@@ -125,9 +125,17 @@ _CLASSIFIER_SPDX = {
 }
 
 
+_NAME_SEPARATORS = re.compile(r"[-_.]+")
+
+
 def normalise_name(name: str) -> str:
     """A Python package name in PEP 503 form (``Foo_Bar`` -> ``foo-bar``)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return _NAME_SEPARATORS.sub("-", name).lower()
+
+
+#: :func:`normalise_name`, remembered for :attr:`Package.key`: an attest asks for the
+#: keys of its 100-odd packages some 1,600 times (about 1.5 ms uncached).
+_package_key = lru_cache(maxsize=4096)(normalise_name)
 
 
 @dataclass(frozen=True)
@@ -143,7 +151,7 @@ class Package:
     @property
     def key(self) -> str:
         """The normalised name."""
-        return normalise_name(self.name)
+        return _package_key(self.name)
 
     @property
     def purl(self) -> str:
@@ -281,7 +289,11 @@ def _licence_words() -> _LicenceWords | None:
                                                        else [])]:
             if not isinstance(name, str):
                 continue
-            tokens = [t for t in _EXPRESSION_TOKEN.findall(name.lower()) if not t.isspace()]
+            lowered = name.lower()
+            if "(" in lowered or ")" in lowered or lowered.split() != [lowered]:
+                tokens = [t for t in _EXPRESSION_TOKEN.findall(lowered) if not t.isspace()]
+            else:  # one run of text (most keys): its only token, without the regex (~1.5 ms)
+                tokens = [lowered]
             words.update(tokens)
             if len(tokens) == 1:
                 licence[tokens[0]] = licence.get(tokens[0], True) and used

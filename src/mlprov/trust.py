@@ -43,7 +43,6 @@ from mlprov._signing.interface import (
     SigstoreIdentity,
     TrustedKey,
 )
-from mlprov._signing.verify_keyless import trusted_root_verifier
 from mlprov.errors import TrustError
 from mlprov.signing import load_public_key
 
@@ -160,6 +159,9 @@ def load_trust(path: Path, *, offline: bool | None = None) -> Trust:
     root = path.parent / parsed.trusted_root if parsed.trusted_root is not None else None
     if root is not None:
         # Parse it now: an unusable root is a trust-file error, not a failed signature.
+        # (Imported here: only a trust file naming a root needs the keyless verifier.)
+        from mlprov._signing.verify_keyless import trusted_root_verifier
+
         trusted_root_verifier(root)
     return Trust(keys=tuple(keys), source=str(path), sigstore=rules, trusted_root=root,
                  offline=offline)

@@ -293,39 +293,21 @@ def checked(**checks: Check) -> Callable[[Callable[P, R]], Callable[P, R]]:
             one line naming the function and the argument.
     """
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
-        signature = inspect.signature(func)
-        unknown = set(checks) - set(signature.parameters)
+        unknown = set(checks) - _parameter_names(func)
         if unknown:  # a typo in a check list is a bug in mlprov: fail at import
             raise AssertionError(f"{func.__qualname__} has no argument {sorted(unknown)}")
         label = f"{func.__qualname__.replace('.<locals>', '')}()"
-        example = _example(func)
-
-        parameters = list(signature.parameters.values())
-        positional = tuple(p.name for p in parameters
-                           if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        # The common shape (no *args, **kwargs or positional-only): bound without
-        # inspect's bind(), which costs microseconds on helpers called per file.
-        simple = all(p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                inspect.Parameter.KEYWORD_ONLY) for p in parameters)
-        names = frozenset(signature.parameters)
-        required = frozenset(p.name for p in parameters if p.default is p.empty)
         to_check = tuple(checks.items())
-
-        def arguments_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-            if simple and len(args) <= len(positional):
-                given = dict(zip(positional, args, strict=False))
-                if (not kwargs or (names.issuperset(kwargs) and given.keys().isdisjoint(kwargs))):
-                    given.update(kwargs)
-                    if required <= given.keys():
-                        return given
-            try:
-                return dict(signature.bind(*args, **kwargs).arguments)
-            except TypeError as exc:  # missing, unknown or repeated argument
-                raise ArgumentError(f"{label}: {exc}", hint=example) from None
+        # The binder is made on the first call: most decorated functions of an
+        # imported module are never called in a process (inspect.signature() of
+        # two dozen functions costs about 2 ms at import).
+        binders: list[Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]]] = []
 
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            given = arguments_of(args, kwargs)
+            if not binders:
+                binders.append(_binder(func, label))
+            given = binders[0](args, kwargs)
             for name, check in to_check:
                 if name in given:
                     value = given[name]
@@ -334,12 +316,51 @@ def checked(**checks: Check) -> Callable[[Callable[P, R]], Callable[P, R]]:
                     except Invalid as exc:
                         raise ArgumentError(
                             f"{label}: {name} must be {exc.expected}, not {describe(value)}",
-                            hint=exc.example or example) from None
+                            hint=exc.example or _example(func)) from None
             return func(*args, **kwargs)
 
         return wrapper
 
     return decorate
+
+
+def _parameter_names(func: Callable[..., Any]) -> frozenset[str]:
+    """The names ``func`` takes (its code object's, without inspect where it can)."""
+    code = getattr(func, "__code__", None)
+    if code is None or hasattr(func, "__wrapped__"):
+        return frozenset(inspect.signature(func).parameters)
+    count = code.co_argcount + code.co_kwonlyargcount
+    count += bool(code.co_flags & inspect.CO_VARARGS) + bool(code.co_flags & inspect.CO_VARKEYWORDS)
+    return frozenset(code.co_varnames[:count])
+
+
+def _binder(func: Callable[..., Any], label: str
+            ) -> Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]]:
+    """The arguments of one call of ``func`` by name, or ArgumentError naming what is wrong."""
+    signature = inspect.signature(func)
+    parameters = list(signature.parameters.values())
+    positional = tuple(p.name for p in parameters
+                       if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    # The common shape (no *args, **kwargs or positional-only): bound without
+    # inspect's bind(), which costs microseconds on helpers called per file.
+    simple = all(p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                            inspect.Parameter.KEYWORD_ONLY) for p in parameters)
+    names = frozenset(signature.parameters)
+    required = frozenset(p.name for p in parameters if p.default is p.empty)
+
+    def arguments_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        if simple and len(args) <= len(positional):
+            given = dict(zip(positional, args, strict=False))
+            if (not kwargs or (names.issuperset(kwargs) and given.keys().isdisjoint(kwargs))):
+                given.update(kwargs)
+                if required <= given.keys():
+                    return given
+        try:
+            return dict(signature.bind(*args, **kwargs).arguments)
+        except TypeError as exc:  # missing, unknown or repeated argument
+            raise ArgumentError(f"{label}: {exc}", hint=_example(func)) from None
+
+    return arguments_of
 
 
 def _example(func: Callable[..., Any]) -> str:

@@ -38,7 +38,6 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -186,6 +185,8 @@ class DigestCache:
             return
         doc = {"schema": SCHEMA, "entries": {k: list(v) for k, v in self.used.items()}}
         try:  # a cache that cannot be written only costs time: the digests are right
+            import tempfile  # only when a cache is written (opt-in)
+
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=self.path.parent)
         except OSError:
             return
