@@ -9,14 +9,6 @@ its plugins (``pydantic/plugin/_loader.py``), so it must stay set for the life o
 the process. It also spares the scan of every installed distribution's entry
 points (about 5 ms). A program importing mlprov as a library keeps its plugins.
 
-pydantic's loader module imports ``importlib.metadata`` (and with it ``email``,
-``socket``, ``zipfile``: about 15 ms of CPU) the first time it builds a validator,
-even when the variable tells it to load nothing. So the command also puts a
-stand-in for that module in ``sys.modules``, whose ``get_plugins`` (the one name
-pydantic takes from it) answers what pydantic's does with the variable set: no
-plugins. Should the variable be changed in the process after all, the stand-in
-steps aside and hands over to pydantic's own loader.
-
 The variable is mlprov's own setting, not the user's: :func:`user_environ` is the
 environment for a child process that runs the user's command (a registry hook),
 with the user's value of the variable (or its absence) restored.
@@ -24,18 +16,12 @@ with the user's value of the variable (or its absence) restored.
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
-import types
-from collections.abc import Iterable
 from typing import Final
 
 __all__ = ["disable_pydantic_plugins", "user_environ"]
 
 _VARIABLE: Final = "PYDANTIC_DISABLE_PLUGINS"
-#: pydantic's plugin loader; ``plugin/_schema_validator.py`` takes ``get_plugins`` from it.
-_LOADER: Final = "pydantic.plugin._loader"
 #: (set by mlprov, the user's value before) once :func:`disable_pydantic_plugins` ran.
 _saved: tuple[bool, str | None] = (False, None)
 
@@ -46,21 +32,6 @@ def disable_pydantic_plugins() -> None:
     if not _saved[0]:
         _saved = (True, os.environ.get(_VARIABLE))
     os.environ[_VARIABLE] = "__all__"
-    if _LOADER not in sys.modules:
-        stand_in = types.ModuleType(_LOADER, "mlprov's stand-in: no pydantic plugins.")
-        stand_in.get_plugins = _get_plugins  # type: ignore[attr-defined]
-        sys.modules[_LOADER] = stand_in
-
-
-def _get_plugins() -> Iterable[object]:
-    """Stand in for pydantic's ``get_plugins()``: none while the variable disables them all."""
-    if os.environ.get(_VARIABLE) == "__all__":
-        return ()
-    # The variable changed after all: pydantic's own loader decides from now on.
-    if getattr(sys.modules.get(_LOADER), "get_plugins", None) is _get_plugins:
-        del sys.modules[_LOADER]
-    plugins: Iterable[object] = importlib.import_module(_LOADER).get_plugins()
-    return plugins
 
 
 def user_environ(**extra: str) -> dict[str, str]:
