@@ -88,7 +88,30 @@ def reference_installed() -> list[Package]:
 
 
 @pytest.fixture
-def fresh_scan():
+def fresh_scan(monkeypatch):
+    """A fresh scan, with the import system as a plain interpreter has it.
+
+    The ``importlib_metadata`` backport, once a dependency imports it (MLflow does,
+    and other tests of this session import MLflow), appends its own finder to
+    ``sys.meta_path`` and deletes ``PathFinder.find_distributions`` for the whole
+    process; the scan then leaves the listing to ``importlib.metadata`` (correct,
+    only slower: ``test_another_distribution_finder_is_left_to_importlib_metadata``).
+    Here that finder is taken out and the stdlib's method put back, as CPython
+    defines it, so these tests see what ``mlprov attest`` sees.
+    """
+    from importlib.machinery import PathFinder
+
+    monkeypatch.setattr(sys, "meta_path", [
+        f for f in sys.meta_path
+        if not getattr(type(f), "__module__", "").startswith("importlib_metadata")])
+    if not hasattr(PathFinder, "find_distributions"):
+        def find_distributions(*args: Any, **kwargs: Any) -> Any:
+            from importlib.metadata import MetadataPathFinder
+
+            return MetadataPathFinder.find_distributions(*args, **kwargs)
+
+        monkeypatch.setattr(PathFinder, "find_distributions", staticmethod(find_distributions),
+                            raising=False)
     sbom._installed.cache_clear()
     yield
     sbom._installed.cache_clear()
@@ -254,7 +277,7 @@ def _importlib_paths() -> list[Path]:
     return [Path(d._path) for d in importlib.metadata.distributions()]  # type: ignore[attr-defined]
 
 
-def test_the_distributions_of_this_venv_in_importlib_metadatas_order():
+def test_the_distributions_of_this_venv_in_importlib_metadatas_order(fresh_scan):
     paths = sbom._distribution_paths()
     assert paths is not None and len(paths) > 50
     assert [Path(p) for p in paths] == _importlib_paths()
