@@ -423,6 +423,8 @@ _HEADERS_END = re.compile(rb"(?>\r\n|\r|\n)(?>\r\n|\r|\n)")
 #: header: SciPy's headers are 58 KB.
 _MAX_HEADER_BYTES: Final = 4 * 1024 * 1024
 _READ_CHUNK = 16 * 1024
+_DAMAGED_HINT: Final = ("reinstall or remove that distribution, or describe the training "
+                        "environment with --environment FILE (a requirements or lock file)")
 
 
 class _Headers:
@@ -532,8 +534,8 @@ def _metadata_head(path: str) -> str | None:
         if stat.S_ISDIR(mode):
             return None
         if not stat.S_ISREG(mode):
-            raise InputError(f"{path}: not a regular file")
-        data = b""
+            raise InputError(f"{path}: not a regular file", hint=_DAMAGED_HINT)
+        data = bytearray()  # amortised appends: headers may run to the bound below
         while chunk := os.read(fd, _READ_CHUNK):
             start = max(0, len(data) - 3)  # an end of headers may span two chunks
             data += chunk
@@ -548,7 +550,7 @@ def _metadata_head(path: str) -> str | None:
                 break
             if len(data) > _MAX_HEADER_BYTES:
                 raise InputError(f"{path}: core metadata headers over "
-                                 f"{_MAX_HEADER_BYTES} bytes")
+                                 f"{_MAX_HEADER_BYTES} bytes", hint=_DAMAGED_HINT)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
     finally:
@@ -556,7 +558,8 @@ def _metadata_head(path: str) -> str | None:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: core metadata that is not UTF-8") from exc
+        raise InputError(f"{path}: core metadata that is not UTF-8",
+                         hint=_DAMAGED_HINT) from exc
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
