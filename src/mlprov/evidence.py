@@ -19,13 +19,25 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, ValidationError
-
+from mlprov._internal.evidence_names import (
+    CARD_FILE,
+    EVAL_FILE,
+    EVIDENCE_SCHEMA,
+    INDEX_FILE,
+    OMS_FILE,
+    PROVENANCE_FILE,
+    SBOM_BUNDLE_FILE,
+    SBOM_FILE,
+    STANDARD_FILES,
+)
 from mlprov._internal.readers import MAX_EVIDENCE_BYTES, read_bytes
 from mlprov.canonical import loads_strict
 from mlprov.errors import BundleError, InputError, MlprovError
-from mlprov.statements import MlprovModel
+
+if TYPE_CHECKING:
+    from mlprov._internal.evidence_index import EvidenceIndex as EvidenceIndex
 
 __all__ = [
     "CARD_FILE",
@@ -49,31 +61,6 @@ __all__ = [
     "write_dir_atomically",
 ]
 
-EVIDENCE_SCHEMA = "https://mlprov.dev/schemas/evidence/v1"
-INDEX_FILE = "evidence.json"
-OMS_FILE = "model.sig"
-PROVENANCE_FILE = "provenance.sigstore.json"
-#: The CycloneDX ML-BOM, exactly the predicate signed in ``SBOM_BUNDLE_FILE``.
-SBOM_FILE = "sbom.cdx.json"
-SBOM_BUNDLE_FILE = "sbom.sigstore.json"
-#: The eval statement (mlprov eval predicate), written when metrics are given.
-EVAL_FILE = "eval.sigstore.json"
-#: The model card; its SHA-256 is recorded in the signed SBOM.
-CARD_FILE = "MODEL_CARD.md"
-#: Files every evidence directory holds (the eval statement is required when the
-#: signed SBOM records one).
-STANDARD_FILES = (OMS_FILE, PROVENANCE_FILE, SBOM_FILE, SBOM_BUNDLE_FILE, CARD_FILE)
-
-
-class EvidenceIndex(MlprovModel):
-    """The index of an evidence directory."""
-
-    schema_: str = Field(default=EVIDENCE_SCHEMA, alias="schema")
-    name: str
-    identity: str
-    root_digest: str = Field(alias="rootDigest")
-    files: dict[str, str] = Field(description="evidence file name -> sha256:<hex>")
-    mlprov_version: str = Field(alias="mlprovVersion")
 
 
 # ---------------------------------------------------------------------------
@@ -291,6 +278,10 @@ def read_index(evidence: EvidenceSource | Path) -> EvidenceIndex:
     if isinstance(document, dict) and document.get("schema") != EVIDENCE_SCHEMA:
         raise BundleError(f"{INDEX_FILE} has unknown schema {document.get('schema')!r}",
                           hint="upgrade mlprov to read evidence from newer versions")
+    from pydantic import ValidationError
+
+    from mlprov._internal.evidence_index import EvidenceIndex
+
     try:
         return EvidenceIndex.model_validate(document)
     except ValidationError as exc:
@@ -409,3 +400,12 @@ def write_dir_atomically(out: Path, files: dict[str, bytes], *, overwrite: bool)
         raise
     if old is not None:
         _remove_tree(old)
+
+
+def __getattr__(name: str) -> Any:
+    """``EvidenceIndex``, the pydantic model, imported when first named (PEP 562)."""
+    if name == "EvidenceIndex":
+        from mlprov._internal.evidence_index import EvidenceIndex
+
+        return EvidenceIndex
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
