@@ -16,13 +16,13 @@ recorded in the provenance so a verifier can recompute it.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator
 
+from mlprov._internal import inputs as _plain
 from mlprov._internal.arguments import (
     BOOL,
     PATH,
@@ -32,10 +32,10 @@ from mlprov._internal.arguments import (
     instance,
     optional,
 )
+from mlprov._internal.inputs import IDENTITY_PREFIX, commit_problem, digest_problem, duplicate_names
 from mlprov._internal.readers import MAX_CONFIG_BYTES, load_toml, load_yaml, read_text
 from mlprov.canonical import canonical_json, loads_strict
-from mlprov.errors import IdentityError, InputError
-from mlprov.hashing import hash_path
+from mlprov.errors import InputError
 from mlprov.statements import MlprovModel
 
 __all__ = [
@@ -51,10 +51,6 @@ __all__ = [
     "parse_seed",
 ]
 
-IDENTITY_PREFIX = "mlid:sha256:"
-_COMMIT = re.compile(r"\A(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
-_SHA256 = re.compile(r"\A[0-9a-f]{64}\Z")
-_DATA_NAME = re.compile(r"\A[A-Za-z0-9_.:-]+\Z")
 _SEED = re.compile(r"\A-?[0-9]+\Z")
 _MAX_SAFE_INT = 2**53 - 1
 
@@ -69,8 +65,9 @@ class CodeRef(MlprovModel):
     @field_validator("commit")
     @classmethod
     def _commit_is_hex(cls, value: str) -> str:
-        if not _COMMIT.match(value):
-            raise ValueError(f"not a full git commit id: {value!r}")
+        problem = commit_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
 
@@ -84,8 +81,9 @@ class DataRef(MlprovModel):
     @field_validator("digest")
     @classmethod
     def _digest_form(cls, value: str) -> str:
-        if not value.startswith("sha256:") or not _SHA256.match(value[7:]):
-            raise ValueError(f"dataset digest must be sha256:<64 hex>, got {value!r}")
+        problem = digest_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @property
@@ -105,9 +103,9 @@ class IdentityInputs(MlprovModel):
     @field_validator("data")
     @classmethod
     def _sorted_unique(cls, value: list[DataRef]) -> list[DataRef]:
-        names = [d.name for d in value]
-        if len(set(names)) != len(names):
-            raise ValueError("two datasets share a name")
+        problem = duplicate_names(d.name for d in value)
+        if problem is not None:
+            raise ValueError(problem)
         return sorted(value, key=lambda d: d.name)
 
     def canonical_inputs(self) -> dict[str, Any]:
@@ -128,7 +126,7 @@ def compute_identity(inputs: IdentityInputs) -> str:
         compute_identity(IdentityInputs(code=code_from_commit("0123...cdef"),
                                         config={"lr": 0.01}, seeds={"torch": 7}))
     """
-    return IDENTITY_PREFIX + hashlib.sha256(canonical_json(inputs.canonical_inputs())).hexdigest()
+    return _plain.compute_identity(inputs)
 
 
 @checked(commit=TEXT, uri=optional(TEXT))
@@ -141,45 +139,8 @@ def code_from_commit(commit: str, uri: str | None = None) -> CodeRef:
     Raises:
         IdentityError: not a full (40 or 64 hex digit) commit id.
     """
-    commit = commit.strip().lower()
-    if not _COMMIT.match(commit):
-        raise IdentityError(f"not a full git commit id: {commit!r}",
-                            hint="pass the full 40-hex commit (git rev-parse HEAD)")
-    return CodeRef(commit=commit, uri=uri)
-
-
-def _git(repo: Path, *args: str) -> str:
-    import subprocess  # only here: attest --commit never starts git
-
-    try:
-        done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
-                              check=False, timeout=60)
-    except FileNotFoundError as exc:
-        raise IdentityError("git is not installed", hint="install git or pass --commit SHA") \
-            from exc
-    if done.returncode != 0:
-        why = done.stderr.strip().splitlines()
-        raise IdentityError(f"{repo} is not a git work tree with a commit: "
-                            f"{why[-1] if why else f'git {args[0]} failed'}",
-                            hint="pass --repo DIR pointing at the training code, or --commit SHA")
-    return done.stdout.strip()
-
-
-def _normalise_remote(url: str) -> str:
-    """Turn a git remote into a ResourceURI (``git+https://host/path``).
-
-    The scp form (``git@host:org/repo.git``) and ``ssh://`` URLs become
-    ``https://`` so one repository has one URI (and one identity) however it
-    was cloned; user info (``user:token@``) is never recorded.
-    """
-    scp = re.match(r"\A(?:[^@/]+@)?([\w.-]+):(.+)\Z", url)
-    if scp and "://" not in url:
-        url = f"https://{scp.group(1)}/{scp.group(2).lstrip('/')}"
-    elif url.startswith("/"):
-        url = f"file://{url}"  # a local remote: keep it a URI
-    url = re.sub(r"^([a-z][a-z0-9+.-]*://)[^@/]*@", r"\1", url, flags=re.I)
-    url = re.sub(r"^(?:git\+)?ssh://([^/:]+)(?::\d+)?/", r"https://\1/", url, flags=re.I)
-    return url if url.startswith("git+") else f"git+{url}"
+    code = _plain.code_from_commit(commit, uri)
+    return CodeRef(commit=code.commit, uri=code.uri)
 
 
 @checked(repo=PATH, allow_dirty=BOOL)
@@ -195,17 +156,8 @@ def code_from_repo(repo: Path, *, allow_dirty: bool = False) -> CodeRef:
     Raises:
         IdentityError: not a work tree, no commit, or dirty without ``allow_dirty``.
     """
-    commit = _git(repo, "rev-parse", "HEAD")
-    status = _git(repo, "status", "--porcelain", "--untracked-files=no")
-    dirty = bool(status)
-    if dirty and not allow_dirty:
-        first = status.splitlines()[0].strip()
-        raise IdentityError(f"git tree {repo} has uncommitted changes ({first})")
-    try:
-        remote: str | None = _normalise_remote(_git(repo, "remote", "get-url", "origin"))
-    except IdentityError:
-        remote = None
-    return CodeRef(commit=commit, uri=remote, dirty=dirty)
+    code = _plain.code_from_repo(repo, allow_dirty=allow_dirty)
+    return CodeRef(commit=code.commit, uri=code.uri, dirty=code.dirty)
 
 
 def _jsonable(value: Any, where: str) -> Any:
@@ -306,27 +258,8 @@ def parse_data_spec(spec: str, *, allow_symlinks: bool = False) -> DataRef:
         parse_data_spec("hf://datasets/acme/reviews@sha256:" + "ab" * 32)
 
     Raises:
-        InputError: a malformed digest, a missing path, or a path that cannot be hashed.
+        InputError: a malformed digest, a missing path, a path that cannot be hashed,
+            or a name that is not valid Unicode (undecodable bytes in a URI or file name).
     """
-    name: str | None = None
-    head, sep, rest = spec.partition("=")
-    if sep and _DATA_NAME.match(head):
-        name, spec = head, rest
-    if "@sha256:" in spec:
-        uri, _, hexdigest = spec.rpartition("@sha256:")
-        hexdigest = hexdigest.lower()
-        if not uri or not _SHA256.match(hexdigest):
-            raise InputError(f"dataset must be URI@sha256:<64 hex>, got {spec!r}")
-        return DataRef(name=name or uri, digest=f"sha256:{hexdigest}", uri=uri)
-    if not spec:
-        # Path("") is the current directory: never hash it by accident.
-        raise InputError("dataset path is empty (expected [NAME=]PATH or URI@sha256:HEX)")
-    path = Path(spec)
-    try:
-        found = path.exists()
-    except (OSError, ValueError):  # a name too long, or a NUL byte: it names nothing
-        found = False
-    if not found:
-        raise InputError(f"dataset {spec!r} is neither an existing path nor URI@sha256:HEX")
-    manifest = hash_path(path, allow_symlinks=allow_symlinks)
-    return DataRef(name=name or path.resolve().name, digest=f"sha256:{manifest.root}")
+    found = _plain.parse_data_spec(spec, allow_symlinks=allow_symlinks)
+    return DataRef(name=found.name, digest=found.digest, uri=found.uri)

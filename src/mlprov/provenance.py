@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mlprov import __version__
+from mlprov._internal.provenance_reader import BUILD_TYPE, SLSA_PROVENANCE_V1
 from mlprov.errors import BundleError
 from mlprov.identity import IdentityInputs, compute_identity
 from mlprov.statements import MlprovModel, ResourceDescriptor, Statement, sha256_descriptor
@@ -36,8 +37,6 @@ __all__ = [
     "rfc3339",
 ]
 
-SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
-BUILD_TYPE = "https://mlprov.dev/buildtypes/training/v1"
 DEFAULT_BUILDER_ID = "https://mlprov.dev/builders/local/v1"
 
 
