@@ -18,9 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Any
-
-from pydantic import Field, field_validator
+from typing import TYPE_CHECKING, Any
 
 from mlprov._internal import inputs as _plain
 from mlprov._internal.arguments import (
@@ -29,14 +27,18 @@ from mlprov._internal.arguments import (
     PATHS,
     TEXT,
     checked,
-    instance,
+    lazy_instance,
     optional,
 )
-from mlprov._internal.inputs import IDENTITY_PREFIX, commit_problem, digest_problem, duplicate_names
+from mlprov._internal.inputs import IDENTITY_PREFIX
 from mlprov._internal.readers import MAX_CONFIG_BYTES, load_toml, load_yaml, read_text
 from mlprov.canonical import canonical_json, loads_strict
 from mlprov.errors import InputError
-from mlprov.statements import MlprovModel
+
+if TYPE_CHECKING:
+    from mlprov._internal.identity_models import CodeRef as CodeRef
+    from mlprov._internal.identity_models import DataRef as DataRef
+    from mlprov._internal.identity_models import IdentityInputs as IdentityInputs
 
 __all__ = [
     "IDENTITY_PREFIX",
@@ -55,70 +57,8 @@ _SEED = re.compile(r"\A-?[0-9]+\Z")
 _MAX_SAFE_INT = 2**53 - 1
 
 
-class CodeRef(MlprovModel):
-    """The training code: a git commit, where it lives, and whether the tree was dirty."""
-
-    commit: str
-    uri: str | None = None
-    dirty: bool = False
-
-    @field_validator("commit")
-    @classmethod
-    def _commit_is_hex(cls, value: str) -> str:
-        problem = commit_problem(value)
-        if problem is not None:
-            raise ValueError(problem)
-        return value
-
-
-class DataRef(MlprovModel):
-    """A dataset by name and content digest (``sha256:<hex>``)."""
-
-    name: str = Field(min_length=1)
-    digest: str
-    uri: str | None = None
-
-    @field_validator("digest")
-    @classmethod
-    def _digest_form(cls, value: str) -> str:
-        problem = digest_problem(value)
-        if problem is not None:
-            raise ValueError(problem)
-        return value
-
-    @property
-    def sha256(self) -> str:
-        """The hex digest."""
-        return self.digest.removeprefix("sha256:")
-
-
-class IdentityInputs(MlprovModel):
-    """Everything a version identity is derived from."""
-
-    code: CodeRef
-    data: list[DataRef] = Field(default_factory=list)
-    config: dict[str, Any] = Field(default_factory=dict)
-    seeds: dict[str, int] = Field(default_factory=dict)
-
-    @field_validator("data")
-    @classmethod
-    def _sorted_unique(cls, value: list[DataRef]) -> list[DataRef]:
-        problem = duplicate_names(d.name for d in value)
-        if problem is not None:
-            raise ValueError(problem)
-        return sorted(value, key=lambda d: d.name)
-
-    def canonical_inputs(self) -> dict[str, Any]:
-        """Return the exact document the identity hashes."""
-        return {
-            "code": self.code.to_json_dict(),
-            "data": [{"digest": d.digest, "name": d.name} for d in self.data],
-            "config": self.config,
-            "seeds": self.seeds,
-        }
-
-
-@checked(inputs=instance(IdentityInputs, "an IdentityInputs"))
+@checked(inputs=lazy_instance("mlprov._internal.identity_models", "IdentityInputs",
+                              "an IdentityInputs"))
 def compute_identity(inputs: IdentityInputs) -> str:
     """Return ``mlid:sha256:<hex>`` for ``inputs``.
 
@@ -140,6 +80,8 @@ def code_from_commit(commit: str, uri: str | None = None) -> CodeRef:
         IdentityError: not a full (40 or 64 hex digit) commit id.
     """
     code = _plain.code_from_commit(commit, uri)
+    from mlprov._internal.identity_models import CodeRef
+
     return CodeRef(commit=code.commit, uri=code.uri)
 
 
@@ -157,6 +99,8 @@ def code_from_repo(repo: Path, *, allow_dirty: bool = False) -> CodeRef:
         IdentityError: not a work tree, no commit, or dirty without ``allow_dirty``.
     """
     code = _plain.code_from_repo(repo, allow_dirty=allow_dirty)
+    from mlprov._internal.identity_models import CodeRef
+
     return CodeRef(commit=code.commit, uri=code.uri, dirty=code.dirty)
 
 
@@ -262,4 +206,15 @@ def parse_data_spec(spec: str, *, allow_symlinks: bool = False) -> DataRef:
             or a name that is not valid Unicode (undecodable bytes in a URI or file name).
     """
     found = _plain.parse_data_spec(spec, allow_symlinks=allow_symlinks)
+    from mlprov._internal.identity_models import DataRef
+
     return DataRef(name=found.name, digest=found.digest, uri=found.uri)
+
+
+def __getattr__(name: str) -> Any:
+    """The pydantic models, imported when first named (PEP 562): ``attest`` needs none."""
+    if name in ("CodeRef", "DataRef", "IdentityInputs"):
+        from mlprov._internal import identity_models
+
+        return getattr(identity_models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
