@@ -420,11 +420,12 @@ def index_bytes(*, name: str, identity: str, root_digest: str, files: dict[str, 
         # (\" \\ \b \f \n \r \t), other controls as lower-case \u00XX, U+2028 and DEL
         # as is, two-space indent, "key": value; json with ensure_ascii=False is the same.
         return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    if type(files) is dict and any(type(k) is str and not _text(k) for k in files):
-        raise InputError("cannot write evidence.json: a file name is not valid Unicode "
-                         "(a lone surrogate)")
     from mlprov.evidence import EvidenceIndex
 
     index = EvidenceIndex(name=name, identity=identity, root_digest=root_digest, files=files,
                           mlprov_version=mlprov_version)
-    return index.model_dump_json(by_alias=True, indent=2).encode() + b"\n"
+    data = index.model_dump_json(by_alias=True, indent=2).encode() + b"\n"
+    if any(not _text(str(k)) for k in index.files):
+        raise InputError("cannot write evidence.json: a file name is not valid Unicode "
+                         "(a lone surrogate)")
+    return data
