@@ -56,6 +56,7 @@ __all__ = [
     "EnvelopeSignature",
     "VerifiedStatement",
     "read_envelopes",
+    "sign_document",
     "sign_statement",
     "verify_statement_bytes",
     "verify_statement_file",
@@ -99,6 +100,19 @@ def sign_statement(statement: Statement, signer: BundleSigner) -> bytes:
     certificate bundle with a transparency-log entry).
     """
     return signer.sign_statement(statement)
+
+
+def sign_document(document: dict[str, Any], signer: BundleSigner) -> bytes:
+    """:func:`sign_statement` for a statement given as its JSON document (no pydantic).
+
+    The document is checked as an in-toto Statement v1 and signed as the same
+    canonical bytes its :class:`~mlprov.statements.Statement` model would give.
+
+    Raises:
+        BundleError: not an in-toto Statement v1 (the model's own message).
+        InputError: a value canonical JSON cannot carry.
+    """
+    return signer.sign_document(document)
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
+from mlprov._internal.documents import OMS_PREDICATE_TYPE, manifest_document
 from mlprov.errors import BundleError, UnsafePathError
 from mlprov.hashing import (  # the unchecked forms: a manifest has 100k names, checked here
     Manifest,
@@ -20,11 +20,10 @@ from mlprov.hashing import (  # the unchecked forms: a manifest has 100k names, 
     _safe_relative_path,
     check_relative_path,
 )
-from mlprov.statements import Statement, sha256_descriptor
+from mlprov.statements import Statement
 
 __all__ = ["OMS_PREDICATE_TYPE", "SignedManifest", "manifest_statement", "read_signed_manifest"]
 
-OMS_PREDICATE_TYPE = "https://model_signing/signature/v1.0"
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 
 
@@ -40,16 +39,12 @@ class SignedManifest:
 
 
 def manifest_statement(manifest: Manifest) -> Statement:
-    """Build the OMS statement for ``manifest``."""
-    serialization: dict[str, Any] = {"method": "files", "hash_type": "sha256",
-                                     "allow_symlinks": manifest.allow_symlinks}
-    if manifest.ignore_paths:
-        serialization["ignore_paths"] = list(manifest.ignore_paths)
-    resources = [{"name": f.path, "algorithm": "sha256", "digest": f.sha256}
-                 for f in manifest.files]
-    return Statement(subject=[sha256_descriptor(manifest.name, manifest.root)],
-                     predicate_type=OMS_PREDICATE_TYPE,
-                     predicate={"serialization": serialization, "resources": resources})
+    """Build the OMS statement for ``manifest``.
+
+    The model of :func:`mlprov._internal.documents.manifest_document` (the predicate
+    is built there, without pydantic, for ``mlprov attest``).
+    """
+    return Statement.model_validate(manifest_document(manifest))
 
 
 def read_signed_manifest(statement: Statement, *, what: str) -> SignedManifest:

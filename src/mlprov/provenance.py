@@ -15,17 +15,20 @@ with mlprov's build type ``https://mlprov.dev/buildtypes/training/v1``
 from __future__ import annotations
 
 import datetime as dt
-import platform
-import sys
 from typing import Any
 
 from pydantic import ValidationError
 
-from mlprov import __version__
-from mlprov._internal.provenance_reader import BUILD_TYPE, SLSA_PROVENANCE_V1
+from mlprov._internal.documents import (
+    BUILD_TYPE,
+    DEFAULT_BUILDER_ID,
+    SLSA_PROVENANCE_V1,
+    provenance_document,
+    rfc3339,
+)
 from mlprov.errors import BundleError
 from mlprov.identity import IdentityInputs, compute_identity
-from mlprov.statements import MlprovModel, ResourceDescriptor, Statement, sha256_descriptor
+from mlprov.statements import MlprovModel, ResourceDescriptor, Statement
 
 __all__ = [
     "BUILD_TYPE",
@@ -36,13 +39,6 @@ __all__ = [
     "read_provenance",
     "rfc3339",
 ]
-
-DEFAULT_BUILDER_ID = "https://mlprov.dev/builders/local/v1"
-
-
-def rfc3339(moment: dt.datetime) -> str:
-    """Format a time as RFC 3339 UTC with a ``Z`` (what in-toto requires)."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class TrainingProvenance(MlprovModel):
@@ -67,44 +63,17 @@ def build_provenance(*, name: str, root: str, inputs: IdentityInputs,
 
     ``parents`` are the parent models' descriptors
     (:meth:`mlprov.lineage.ParentRecord.descriptor`), appended to
-    ``resolvedDependencies``; they are not part of the identity.
+    ``resolvedDependencies``; they are not part of the identity. The model of
+    :func:`mlprov._internal.documents.provenance_document` (the predicate is built
+    there, without pydantic, for ``mlprov attest``).
     """
-    dependencies: list[ResourceDescriptor] = []
-    code = inputs.code
-    dependencies.append(ResourceDescriptor(
-        name="code", uri=f"{code.uri}@{code.commit}" if code.uri else None,
-        digest={"gitCommit": code.commit},
-        annotations={"dirty": True} if code.dirty else None))
-    for dataset in inputs.data:
-        dependencies.append(sha256_descriptor(f"dataset:{dataset.name}", dataset.sha256,
-                                              uri=dataset.uri))
-    dependencies.extend(parents or [])
-    external = {"name": name, **inputs.canonical_inputs()}
-    metadata: dict[str, Any] = {"startedOn": rfc3339(started_on),
-                                "finishedOn": rfc3339(finished_on)}
-    if invocation_id:
-        metadata["invocationId"] = invocation_id
-    run_details: dict[str, Any] = {
-        "builder": {"id": builder_id, "version": {"mlprov": __version__}},
-        "metadata": metadata,
-    }
-    if byproducts:
-        run_details["byproducts"] = [b.to_json_dict() for b in byproducts]
-    predicate = {
-        "buildDefinition": {
-            "buildType": BUILD_TYPE,
-            "externalParameters": external,
-            "internalParameters": {
-                "identity": compute_identity(inputs),
-                "python": platform.python_version(),
-                "platform": f"{sys.platform}-{platform.machine()}",
-            },
-            "resolvedDependencies": [d.to_json_dict() for d in dependencies],
-        },
-        "runDetails": run_details,
-    }
-    return Statement(subject=[sha256_descriptor(name, root)],
-                     predicate_type=SLSA_PROVENANCE_V1, predicate=predicate)
+    compute_identity(inputs)  # refuses what is not an IdentityInputs, as it always did
+    document = provenance_document(
+        name=name, root=root, inputs=inputs, started_on=started_on, finished_on=finished_on,
+        builder_id=builder_id, invocation_id=invocation_id,
+        byproducts=[b.to_json_dict() for b in byproducts or []],
+        parents=[p.to_json_dict() for p in parents or []])
+    return Statement.model_validate(document)
 
 
 def _object(value: Any, where: str, what: str) -> dict[str, Any]:

@@ -48,9 +48,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from mlprov import __version__
 from mlprov._internal.cardinput import CardInput, licence_names
+from mlprov._internal.documents import CYCLONEDX_BOM_PREDICATE, bom_statement_document
 from mlprov._internal.readers import MAX_ENVIRONMENT_BYTES, load_toml, read_text
 from mlprov.errors import BundleError, InputError
-from mlprov.statements import Statement, sha256_descriptor
+from mlprov.statements import Statement
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -82,8 +83,6 @@ __all__ = [
     "validate_bom",
 ]
 
-#: The predicate type cosign and policy-controller match for CycloneDX.
-CYCLONEDX_BOM_PREDICATE: Final = "https://cyclonedx.org/bom"
 SPEC_VERSION: Final = "1.6"
 #: CycloneDX versions whose BOMs mlprov reads (validated against their schema).
 _READABLE_VERSIONS = ("1.5", "1.6", "1.7")
@@ -1345,9 +1344,11 @@ def pin_evidence(bom: dict[str, Any], files: dict[str, tuple[str, str]], *,
 
 
 def bom_statement(bom: dict[str, Any], *, name: str, root: str) -> Statement:
-    """The in-toto statement carrying ``bom`` (subject: the model's root digest)."""
-    return Statement(subject=[sha256_descriptor(name, root)],
-                     predicate_type=CYCLONEDX_BOM_PREDICATE, predicate=bom)
+    """The in-toto statement carrying ``bom`` (subject: the model's root digest).
+
+    The model of :func:`mlprov._internal.documents.bom_statement_document`.
+    """
+    return Statement.model_validate(bom_statement_document(bom, name=name, root=root))
 
 
 def bom_file_bytes(bom: dict[str, Any]) -> bytes:

@@ -199,3 +199,33 @@ def test_every_signer_makes_verifiable_v03_bundles(any_signer: BundleSigner, tru
     assert verified.payload == statement().canonical_bytes()
     assert any_signer.description
     assert (verified.signer.identity is None) == isinstance(any_signer, KeySigner)
+
+
+def test_every_signer_signs_documents_as_their_models(any_signer: BundleSigner, trust_config,
+                                                      tmp_path):
+    """A statement given as a document (no pydantic) is signed as its model would be."""
+    from mlprov._internal.documents import descriptor, statement_document
+    from mlprov.bundles import sign_document
+    from mlprov.statements import Statement
+    from mlprov.trust import Trust, TrustedKey
+
+    keys = ((TrustedKey("ci-key", any_signer.public_key, frozenset({Role.BUILDER})),)
+            if isinstance(any_signer, KeySigner) else ())
+    trust = Trust(keys=keys, source="mixed", sigstore=(builder_rule(name="ci"),),
+                  trusted_root=trust_config, offline=True)
+    document = statement_document([descriptor('m"\u2028\U0001f600', "c" * 64)],
+                                  "https://slsa.dev/provenance/v1", {"f": 1.0, "n": None})
+    path = tmp_path / "d.sigstore.json"
+    path.write_bytes(sign_document(document, any_signer))
+    verified = verify_statement_file(path, trust, Role.BUILDER)
+    assert verified.payload == Statement.model_validate(document).canonical_bytes()
+    assert verified.parsed.document == document
+
+
+def test_document_sigstore_python_refuses(stub, issuer, trust_config):
+    signer = make_signer(sigstore=True, identity_token=issuer.github_token(),
+                         trust_config=trust_config)
+    odd = {"subject": [{"name": "m", "digest": {"gitCommit": "a" * 40}}], "predicateType": "x"}
+    with pytest.raises(SigningError, match="sigstore-python refuses the statement"):
+        signer.sign_document(odd)
+    assert stub.cert_requests == 0

@@ -53,6 +53,7 @@ __all__ = [
     "hash_for_curve",
     "key_bundle",
     "pae",
+    "payload_bundle",
 ]
 
 #: The bundle media type mlprov writes (https://github.com/sigstore/protobuf-specs).
@@ -149,6 +150,12 @@ class BundleSigner(ABC):
     One signer is one signing session: a keyless signer uses one identity
     token and one Fulcio certificate for every statement it signs (until the
     certificate expires), so all evidence of one run names the same signer.
+
+    A statement comes as a :class:`~mlprov.statements.Statement` model
+    (:meth:`sign_statement`) or as its JSON document (:meth:`sign_document`, no
+    pydantic); both sign the same RFC 8785 bytes. mlprov's backends implement both
+    through :meth:`_sign_canonical`; a backend written against the older interface
+    (only :meth:`sign_statement`) signs documents through the model.
     """
 
     @abstractmethod
@@ -159,6 +166,33 @@ class BundleSigner(ABC):
             KeyMaterialError: a local key cannot sign.
             SigningError: keyless signing failed (identity token, Fulcio, Rekor).
         """
+
+    def sign_document(self, document: dict[str, Any]) -> bytes:
+        """Sign a statement given as a JSON document; return the bundle JSON.
+
+        The document is checked as an in-toto Statement v1
+        (:func:`mlprov._internal.intoto.read_statement`); the signed bytes are those
+        ``Statement.model_validate(document).canonical_bytes()`` gives.
+
+        Raises:
+            BundleError: not an in-toto Statement v1 (the model's own message).
+            InputError: a value canonical JSON cannot carry.
+            KeyMaterialError: a local key cannot sign.
+            SigningError: keyless signing failed (identity token, Fulcio, Rekor).
+        """
+        from mlprov._internal.documents import statement_payload
+
+        return self._sign_canonical(statement_payload(document))
+
+    def _sign_canonical(self, payload: bytes) -> bytes:
+        """Sign ``payload``, the canonical bytes of a checked in-toto Statement v1.
+
+        mlprov's backends override this; the default hands the statement's model to
+        :meth:`sign_statement` (whose canonical bytes are ``payload`` again).
+        """
+        from mlprov.statements import parse_statement
+
+        return self.sign_statement(parse_statement(payload, what="statement"))
 
     @property
     @abstractmethod
@@ -197,6 +231,10 @@ class Signer(BundleSigner):
         """Sign the canonical statement over PAE into a ``publicKey`` bundle's JSON."""
         return key_bundle(statement, self)
 
+    def _sign_canonical(self, payload: bytes) -> bytes:
+        """Sign canonical statement bytes over PAE into a ``publicKey`` bundle's JSON."""
+        return payload_bundle(payload, self)
+
     @property
     def description(self) -> str:
         """``key <key id prefix>``."""
@@ -210,7 +248,11 @@ def key_bundle(statement: Statement, signer: Signer) -> bytes:
     transparency-log entry, as OMS writes key-signed bundles
     (https://github.com/sigstore/protobuf-specs, ``sigstore_bundle.proto``).
     """
-    payload = statement.canonical_bytes()
+    return payload_bundle(statement.canonical_bytes(), signer)
+
+
+def payload_bundle(payload: bytes, signer: Signer) -> bytes:
+    """:func:`key_bundle` for a statement's canonical bytes (checked by the caller)."""
     signature = signer.sign(pae(PAYLOAD_TYPE_IN_TOTO, payload))
     keyid = signer.public_key.keyid
     document = {

@@ -192,12 +192,16 @@ class SigstoreSigner(BundleSigner):
 
     def sign_statement(self, statement: Statement) -> bytes:
         """DSSE-sign the canonical statement; log it in Rekor; return the bundle JSON."""
+        return self._sign_canonical(statement.canonical_bytes())
+
+    def _sign_canonical(self, payload: bytes) -> bytes:
+        """DSSE-sign canonical statement bytes; log them in Rekor; return the bundle JSON."""
         from sigstore.errors import Error as SigstoreError
 
         from sigstore import dsse
 
         try:
-            to_sign = dsse.Statement(statement.canonical_bytes())
+            to_sign = dsse.Statement(payload)
         except SigstoreError as exc:
             raise SigningError(f"sigstore-python refuses the statement: {one_line(exc)}"
                                ) from exc
