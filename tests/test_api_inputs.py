@@ -462,7 +462,8 @@ UNCHECKED = {
     "mlprov.reviews.evidence_verified", "mlprov.reviews.provenance_digest",
     "mlprov.reviews.signer_id", "mlprov.reviews.signer_json",
     "mlprov.evaluation.build_eval_statement", "mlprov.evaluation.eval_schema",
-    "mlprov.evaluation.format_metric", "mlprov.evaluation.read_eval", "mlprov.card.card_facts",
+    "mlprov._internal.cardfields.format_metric",  # mlprov.evaluation's, defined there
+    "mlprov.evaluation.read_eval", "mlprov.card.card_facts",
     "mlprov.card.card_from_verdict", "mlprov.card.card_metadata", "mlprov.card.metadata_yaml",
     "mlprov.card.render_card", "mlprov.lineage.read_parents", "mlprov.policy.engine_name",
     "mlprov.policy.input_schema", "mlprov.policy.shipped_policies_dir",

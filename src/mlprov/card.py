@@ -61,6 +61,7 @@ from pydantic import ValidationError
 
 from mlprov import __version__
 from mlprov._internal.arguments import PATH, TRUST, checked, optional
+from mlprov._internal.cardfields import CardView
 from mlprov._internal.cardinput import PROPERTY_PREFIX as PROPERTY_PREFIX
 from mlprov._internal.cardinput import Approach as Approach
 from mlprov._internal.cardinput import CardInput, EthicalConsideration
@@ -133,7 +134,7 @@ class CardFacts:
 
     provenance: TrainingProvenance
     root_digest: str  # hex
-    card: CardInput
+    card: CardView  # a CardInput, or its twin CardFields (card_facts's read_card)
     evaluation: EvalPredicate | None
     package_count: int
     licenses: dict[str, int]
@@ -141,10 +142,16 @@ class CardFacts:
 
 
 def card_facts(provenance: TrainingProvenance, root: str, evaluation: EvalPredicate | None,
-               sbom: SbomInfo) -> CardFacts:
-    """Gather the card's facts from verified (or just built) statements."""
+               sbom: SbomInfo, *,
+               read_card: Callable[[dict[str, Any]], CardView] | None = None) -> CardFacts:
+    """Gather the card's facts from verified (or just built) statements.
+
+    ``read_card`` reads the human-written parts out of the SBOM: by default
+    :meth:`CardInput.from_bom`; ``mlprov._internal.cardfields.card_from_bom``
+    gives the same fields without pydantic (and the same rendered card).
+    """
     return CardFacts(provenance=provenance, root_digest=root,
-                     card=CardInput.from_bom(sbom.document), evaluation=evaluation,
+                     card=(read_card or CardInput.from_bom)(sbom.document), evaluation=evaluation,
                      package_count=len(sbom.packages), licenses=sbom.license_counts(),
                      parents=parents_from_predicate(provenance.predicate))
 
@@ -162,7 +169,7 @@ def _bullets(items: list[str], empty: str = "_Not stated._") -> list[str]:
     return [f"- {_line(i)}" for i in items] if items else [empty]
 
 
-def _hf_license(licence: str | None, card: CardInput | None = None) -> dict[str, Any]:
+def _hf_license(licence: str | None, card: CardView | None = None) -> dict[str, Any]:
     """HF ``license`` (lower-case SPDX id or HF id), else ``other`` with ``license_name``."""
     if card is not None and card.license_name and (not licence or licence.lower() == "other"):
         named: dict[str, Any] = {"license": "other", "license_name": card.license_name}

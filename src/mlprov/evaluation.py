@@ -27,6 +27,7 @@ from pydantic import ConfigDict, Field, StrictFloat, StrictInt, ValidationError,
 
 from mlprov import __version__
 from mlprov._internal.arguments import PATH, TEXT, checked
+from mlprov._internal.cardfields import format_metric as format_metric
 from mlprov._internal.readers import MAX_METRICS_BYTES, read_bytes
 from mlprov.canonical import loads_strict
 from mlprov.errors import BundleError, InputError
@@ -66,11 +67,6 @@ def _check_metrics(value: dict[str, int | float], where: str) -> dict[str, int |
         if not math.isfinite(number):
             raise ValueError(f"{where}: metric {name!r} is not a finite number")
     return value
-
-
-def format_metric(value: int | float) -> str:
-    """Write a metric value as a string the way JSON writes it (what CycloneDX wants)."""
-    return json.dumps(value)
 
 
 class Evaluator(MlprovModel):

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from mlprov import __version__
-from mlprov._internal.cardinput import CardInput, licence_names
+from mlprov._internal.cardfields import CardFields, CardView, licence_names
 from mlprov._internal.documents import CYCLONEDX_BOM_PREDICATE, bom_statement_document
 from mlprov._internal.readers import MAX_ENVIRONMENT_BYTES, load_toml, read_text
 from mlprov.errors import BundleError, InputError
@@ -1088,13 +1088,13 @@ class BomDraft:
 
     basis: _BomBasis
     packages: tuple[Package, ...]
-    card: CardInput
+    card: CardView
     evaluation: EvalPredicate | None
     document: dict[str, Any] = field(repr=False)
 
 
 def prepare_bom(*, provenance: TrainingProvenance, packages: list[Package],
-                card: CardInput | None = None, evaluation: EvalPredicate | None = None,
+                card: CardView | None = None, evaluation: EvalPredicate | None = None,
                 validate: bool = False) -> BomDraft:
     """Build, ahead of the model's digest, the BOM :func:`build_bom` will finish.
 
@@ -1107,7 +1107,7 @@ def prepare_bom(*, provenance: TrainingProvenance, packages: list[Package],
     Args:
         provenance: the provenance, for any root digest.
         packages: the training environment.
-        card: the model card input.
+        card: the model card input (a ``CardInput``; None: no human-written parts).
         evaluation: the eval predicate.
         validate: also check the draft against the strict CycloneDX 1.6 schema
             (cyclonedx-python-lib's, with jsonschema): not needed for the
@@ -1117,7 +1117,7 @@ def prepare_bom(*, provenance: TrainingProvenance, packages: list[Package],
         InputError: input the writer refuses; with ``validate``, a draft that
             is not valid CycloneDX 1.6.
     """
-    card = card or CardInput()
+    card = card or CardFields()
     basis = _BomBasis.of(provenance)
     document = _bom_body(basis, packages, card, evaluation, root=_PENDING_ROOT)
     if validate:
@@ -1127,7 +1127,7 @@ def prepare_bom(*, provenance: TrainingProvenance, packages: list[Package],
 
 
 def build_bom(*, provenance: TrainingProvenance, root: str, packages: list[Package],
-              card: CardInput | None = None, evaluation: EvalPredicate | None = None,
+              card: CardView | None = None, evaluation: EvalPredicate | None = None,
               validate: bool = False, draft: BomDraft | None = None) -> dict[str, Any]:
     """Build the ML-BOM of a model from its (verified or just built) provenance.
 
@@ -1142,7 +1142,9 @@ def build_bom(*, provenance: TrainingProvenance, root: str, packages: list[Packa
         provenance: the model's training provenance (name, identity, code, data, parents).
         root: the model's root digest (hex).
         packages: the training environment (one entry per normalised name).
-        card: the model card input (modelCard considerations, licence...).
+        card: the model card input (modelCard considerations, licence...), a
+            ``CardInput``; None: no human-written parts (the same BOM as
+            ``CardInput()``, written without building a pydantic model).
         evaluation: the eval predicate, whose metrics become performanceMetrics.
         validate: also check the result against the strict CycloneDX 1.6 schema
             with cyclonedx-python-lib and jsonschema (off by default: costs
@@ -1159,7 +1161,7 @@ def build_bom(*, provenance: TrainingProvenance, root: str, packages: list[Packa
             SHA-256 hex, a code URI the library would refuse; with
             ``validate``, a result that is not valid CycloneDX 1.6.
     """
-    card = card or CardInput()
+    card = card or CardFields()
     basis = _BomBasis.of(provenance)
     if draft is not None and (draft.basis, draft.packages, draft.card, draft.evaluation) == (
             basis, tuple(packages), card, evaluation):
@@ -1190,7 +1192,7 @@ def _component_order(component: dict[str, Any]) -> tuple[int, str, str, str]:
             component["bom-ref"])
 
 
-def _bom_body(basis: _BomBasis, packages: list[Package], card: CardInput,
+def _bom_body(basis: _BomBasis, packages: list[Package], card: CardView,
               evaluation: EvalPredicate | None, *, root: str) -> dict[str, Any]:
     """The BOM as cyclonedx-python-lib writes it, plus the parts it does not model.
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from mlprov import __version__
+from mlprov._internal.cardfields import card_json
 from mlprov._internal.readers import MAX_CARD_BYTES, load_yaml, read_text
 from mlprov.card import (
     CardFacts,
@@ -293,7 +294,7 @@ def template_variables(facts: CardFacts) -> dict[str, Any]:
         "package_count": facts.package_count,
         "package_licenses": facts.licenses,
         "mlprov_version": __version__,
-        "card": card.model_dump(mode="json"),
+        "card": card_json(card),
         # ready-made Markdown
         "model_details_table": "\n".join(["| | |", "| --- | --- |",
                                           *[f"| {_cell(k)} | {_cell(v)} |" for k, v in details]]),

@@ -6,6 +6,11 @@ writes it into the CycloneDX 1.6 ``modelCard`` of the signed SBOM and
 ``mlprov.sbom`` (which embeds it) and ``mlprov.card`` (which renders it, and
 re-exports these names): the SBOM never imports the card renderer.
 
+Its pydantic-free twin, for ``attest`` without ``--card``, is
+:class:`mlprov._internal.cardfields.CardFields` (``card_from_bom`` there is
+:meth:`CardInput.from_bom`'s twin); the one ``modelCard`` writer, which
+:meth:`CardInput.model_card_json` calls, and the constants live there too.
+
 Internal API, not covered by any compatibility promise; the public names are
 ``mlprov.card.CardInput``, ``mlprov.card.EthicalConsideration`` and
 ``mlprov.sbom.licence_names``.
@@ -13,26 +18,25 @@ Internal API, not covered by any compatibility promise; the public names are
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final, Literal, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from pydantic import Field, ValidationError, field_validator
 
-from mlprov.evaluation import format_metric
+from mlprov._internal.cardfields import BASE_MODEL as _BASE_MODEL
+from mlprov._internal.cardfields import EXTRA_LISTS as _EXTRA_LISTS
+from mlprov._internal.cardfields import EXTRA_TEXTS as _EXTRA_TEXTS
+from mlprov._internal.cardfields import FACTOR as _FACTOR
+from mlprov._internal.cardfields import OUT_OF_SCOPE as _OUT_OF_SCOPE
+from mlprov._internal.cardfields import PROPERTY_PREFIX as PROPERTY_PREFIX
+from mlprov._internal.cardfields import Approach as Approach
+from mlprov._internal.cardfields import licence_names as licence_names
+from mlprov._internal.cardfields import model_card_json
 from mlprov.statements import MlprovModel
 
 if TYPE_CHECKING:
-    from mlprov.evaluation import EvalPredicate
+    from mlprov._internal.cardfields import EvalView
 
 __all__ = ["PROPERTY_PREFIX", "Approach", "CardInput", "EthicalConsideration", "licence_names"]
-
-
-#: CycloneDX ``modelCard.properties`` names for card fields CycloneDX has no field for.
-PROPERTY_PREFIX: Final = "mlprov:modelcard:"
-_OUT_OF_SCOPE = PROPERTY_PREFIX + "outOfScopeUse"
-_FACTOR = PROPERTY_PREFIX + "factor"
-_BASE_MODEL = PROPERTY_PREFIX + "baseModel"
-Approach = Literal["supervised", "unsupervised", "reinforcement-learning", "semi-supervised",
-                   "self-supervised"]
 
 
 class EthicalConsideration(MlprovModel):
@@ -40,19 +44,6 @@ class EthicalConsideration(MlprovModel):
 
     name: str = Field(min_length=1)
     mitigation: str | None = None
-
-
-#: Card fields kept in the SBOM's ``modelCard.properties`` as
-#: ``mlprov:modelcard:<name>`` (CycloneDX has no field for them): lists ...
-_EXTRA_LISTS: Final = ("language", "tags", "datasets", "relevant_factors",
-                       "evaluation_factors", "performance_measures", "decision_thresholds",
-                       "variation_approaches")
-#: ... and single texts.
-_EXTRA_TEXTS: Final = ("pipeline_tag", "library_name", "license_name", "license_link",
-                       "model_date", "model_version", "paper", "citation", "contact",
-                       "evaluation_data_motivation", "evaluation_data_preprocessing",
-                       "training_data_description", "unitary_results",
-                       "intersectional_results")
 
 
 def _as_list(value: Any) -> Any:
@@ -143,55 +134,14 @@ class CardInput(MlprovModel):
             raise ValueError("must not be empty")
         return value
 
-    def model_card_json(self, dataset_refs: list[str], evaluation: EvalPredicate | None
+    def model_card_json(self, dataset_refs: list[str], evaluation: EvalView | None
                         ) -> dict[str, Any]:
-        """The CycloneDX 1.6 ``modelCard`` object (empty parts left out)."""
-        parameters: dict[str, Any] = {}
-        if self.approach:
-            parameters["approach"] = {"type": self.approach}
-        for key, value in (("task", self.task), ("architectureFamily", self.architecture_family),
-                           ("modelArchitecture", self.model_architecture)):
-            if value:
-                parameters[key] = value
-        if dataset_refs:
-            parameters["datasets"] = [{"ref": ref} for ref in dataset_refs]
-        if self.inputs:
-            parameters["inputs"] = [{"format": f} for f in self.inputs]
-        if self.outputs:
-            parameters["outputs"] = [{"format": f} for f in self.outputs]
-        card: dict[str, Any] = {}
-        if parameters:
-            card["modelParameters"] = parameters
-        if evaluation is not None:
-            metrics = [{"type": name, "value": format_metric(value)}
-                       for name, value in sorted(evaluation.metrics.items())]
-            metrics += [{"type": name, "value": format_metric(value), "slice": slice_name}
-                        for slice_name, values in sorted(evaluation.slices.items())
-                        for name, value in sorted(values.items())]
-            card["quantitativeAnalysis"] = {"performanceMetrics": metrics}
-        considerations: dict[str, Any] = {}
-        for key, values in (("users", self.intended_users), ("useCases", self.intended_use),
-                            ("technicalLimitations", self.caveats_and_recommendations)):
-            if values:
-                considerations[key] = list(values)
-        if self.ethical_considerations:
-            considerations["ethicalConsiderations"] = [
-                {"name": e.name, **({"mitigationStrategy": e.mitigation} if e.mitigation else {})}
-                for e in self.ethical_considerations]
-        if considerations:
-            card["considerations"] = considerations
-        properties = [{"name": name, "value": value}
-                      for name, values in ((_OUT_OF_SCOPE, self.out_of_scope_uses),
-                                           (_FACTOR, self.factors),
-                                           (_BASE_MODEL, self.base_model))
-                      for value in values]
-        properties += [{"name": PROPERTY_PREFIX + key, "value": value}
-                       for key in _EXTRA_LISTS for value in getattr(self, key)]
-        properties += [{"name": PROPERTY_PREFIX + key, "value": getattr(self, key)}
-                       for key in _EXTRA_TEXTS if getattr(self, key) is not None]
-        if properties:
-            card["properties"] = properties
-        return card
+        """The CycloneDX 1.6 ``modelCard`` object (empty parts left out).
+
+        Written by :func:`mlprov._internal.cardfields.model_card_json`, which its
+        pydantic-free twin ``CardFields`` shares.
+        """
+        return model_card_json(self, dataset_refs, evaluation)
 
     @classmethod
     def from_bom(cls, document: dict[str, Any]) -> CardInput:
@@ -243,6 +193,7 @@ class CardInput(MlprovModel):
             return cls()  # a BOM written by another tool: show no human-written parts
 
 
+
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -257,19 +208,3 @@ def _str(value: Any) -> str | None:
 
 def _strings(value: Any) -> list[str]:
     return [v for v in _list(value) if isinstance(v, str) and v.strip()]
-
-
-def licence_names(component: dict[str, Any]) -> tuple[str, ...]:
-    """The licences a CycloneDX component states: SPDX ids, names or one expression."""
-    names = []
-    for entry in component.get("licenses") or []:
-        if not isinstance(entry, dict):
-            continue
-        if isinstance(entry.get("expression"), str):
-            names.append(entry["expression"])
-        licence = entry.get("license")
-        if isinstance(licence, dict):
-            value = licence.get("id") or licence.get("name")
-            if isinstance(value, str):
-                names.append(value)
-    return tuple(names)
