@@ -57,21 +57,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from mlprov import __version__
 from mlprov._internal.arguments import PATH, TRUST, checked, optional
-from mlprov._internal.cardfields import CardView
-from mlprov._internal.cardinput import PROPERTY_PREFIX as PROPERTY_PREFIX
-from mlprov._internal.cardinput import Approach as Approach
-from mlprov._internal.cardinput import CardInput, EthicalConsideration
+from mlprov._internal.cardfields import PROPERTY_PREFIX as PROPERTY_PREFIX
+from mlprov._internal.cardfields import Approach as Approach
+from mlprov._internal.cardfields import CardView, format_metric
 from mlprov._internal.parents import ParentRef, parents_from_predicate
 from mlprov._internal.readers import MAX_CARD_BYTES, load_yaml, read_text
 from mlprov.errors import InputError, VerificationError
-from mlprov.evaluation import EvalPredicate, format_metric
 from mlprov.evidence import EVAL_FILE, PROVENANCE_FILE, SBOM_BUNDLE_FILE, SBOM_FILE
 
 if TYPE_CHECKING:
+    from mlprov._internal.cardinput import CardInput as CardInput
+    from mlprov._internal.cardinput import EthicalConsideration as EthicalConsideration
+    from mlprov.evaluation import EvalPredicate
     from mlprov.provenance import TrainingProvenance
     from mlprov.sbom import SbomInfo
     from mlprov.trust import Trust
@@ -113,6 +112,10 @@ def load_card_input(path: Path) -> CardInput:
         document = {}
     if not isinstance(document, dict):
         raise InputError(f"card file {path} is not a mapping at the top level")
+    from pydantic import ValidationError
+
+    from mlprov._internal.cardinput import CardInput
+
     try:
         return CardInput.model_validate(document)
     except ValidationError as exc:
@@ -150,8 +153,12 @@ def card_facts(provenance: TrainingProvenance, root: str, evaluation: EvalPredic
     :meth:`CardInput.from_bom`; ``mlprov._internal.cardfields.card_from_bom``
     gives the same fields without pydantic (and the same rendered card).
     """
+    if read_card is None:
+        from mlprov._internal.cardinput import CardInput
+
+        read_card = CardInput.from_bom
     return CardFacts(provenance=provenance, root_digest=root,
-                     card=(read_card or CardInput.from_bom)(sbom.document), evaluation=evaluation,
+                     card=read_card(sbom.document), evaluation=evaluation,
                      package_count=len(sbom.packages), licenses=sbom.license_counts(),
                      parents=parents_from_predicate(provenance.predicate))
 
@@ -454,3 +461,12 @@ def render_verified_card(evidence: Path | str, *, trust: Trust | Path | str | No
 
     return _render_verdict(verify(None, evidence=evidence, trust=trust, key=key),
                            render or render_card)
+
+
+def __getattr__(name: str) -> Any:
+    """The card input's pydantic models, imported when first named (PEP 562)."""
+    if name in ("CardInput", "EthicalConsideration"):
+        from mlprov._internal import cardinput
+
+        return getattr(cardinput, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

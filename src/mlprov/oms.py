@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mlprov._internal.documents import OMS_PREDICATE_TYPE, manifest_document
 from mlprov.errors import BundleError, UnsafePathError
@@ -20,7 +21,9 @@ from mlprov.hashing import (  # the unchecked forms: a manifest has 100k names, 
     _safe_relative_path,
     check_relative_path,
 )
-from mlprov.statements import Statement
+
+if TYPE_CHECKING:
+    from mlprov.statements import Statement
 
 __all__ = ["OMS_PREDICATE_TYPE", "SignedManifest", "manifest_statement", "read_signed_manifest"]
 
@@ -44,6 +47,8 @@ def manifest_statement(manifest: Manifest) -> Statement:
     The model of :func:`mlprov._internal.documents.manifest_document` (the predicate
     is built there, without pydantic, for ``mlprov attest``).
     """
+    from mlprov.statements import Statement
+
     return Statement.model_validate(manifest_document(manifest))
 
 

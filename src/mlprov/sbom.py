@@ -51,7 +51,6 @@ from mlprov._internal.cardfields import CardFields, CardView, licence_names
 from mlprov._internal.documents import CYCLONEDX_BOM_PREDICATE, bom_statement_document
 from mlprov._internal.readers import MAX_ENVIRONMENT_BYTES, load_toml, read_text
 from mlprov.errors import BundleError, InputError
-from mlprov.statements import Statement
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -60,6 +59,7 @@ if TYPE_CHECKING:
     from mlprov.evaluation import EvalPredicate
     from mlprov.identity import CodeRef, DataRef
     from mlprov.provenance import TrainingProvenance
+    from mlprov.statements import Statement
 
 __all__ = [
     "CYCLONEDX_BOM_PREDICATE",
@@ -1350,6 +1350,8 @@ def bom_statement(bom: dict[str, Any], *, name: str, root: str) -> Statement:
 
     The model of :func:`mlprov._internal.documents.bom_statement_document`.
     """
+    from mlprov.statements import Statement
+
     return Statement.model_validate(bom_statement_document(bom, name=name, root=root))
 
 
