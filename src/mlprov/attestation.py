@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from mlprov import __version__
 from mlprov._internal.arguments import (
     BOOL,
@@ -29,18 +27,29 @@ from mlprov._internal.arguments import (
     optional,
     sequence_of,
 )
-from mlprov._internal.names import check_name
-from mlprov.bundles import sign_statement
-from mlprov.canonical import loads_strict
-from mlprov.card import CardInput, card_facts, load_card_input, render_card
-from mlprov.errors import InputError
-from mlprov.evaluation import (
-    MetricsFile,
-    build_eval_statement,
-    load_metrics,
-    parse_metrics,
-    read_eval,
+from mlprov._internal.cardfields import CardFields, CardView, card_from_bom
+from mlprov._internal.documents import (
+    DEFAULT_BUILDER_ID,
+    bom_statement_document,
+    descriptor,
+    index_bytes,
+    manifest_document,
+    provenance_document,
+    statement_payload,
 )
+from mlprov._internal.inputs import Code, Dataset, Inputs, InputsRefused
+from mlprov._internal.inputs import code_from_commit as plain_code_from_commit
+from mlprov._internal.inputs import code_from_repo as plain_code_from_repo
+from mlprov._internal.inputs import compute_identity as plain_identity
+from mlprov._internal.inputs import parse_data_spec as plain_data_spec
+from mlprov._internal.intoto import read_statement
+from mlprov._internal.names import check_name
+from mlprov._internal.provenance_reader import ProvenanceFacts
+from mlprov._internal.provenance_reader import read_provenance as read_provenance_facts
+from mlprov.bundles import sign_document, sign_statement
+from mlprov.canonical import loads_strict
+from mlprov.card import card_facts, load_card_input, render_card
+from mlprov.errors import BundleError, InputError
 from mlprov.evidence import (
     CARD_FILE,
     EVAL_FILE,
@@ -49,7 +58,6 @@ from mlprov.evidence import (
     PROVENANCE_FILE,
     SBOM_BUNDLE_FILE,
     SBOM_FILE,
-    EvidenceIndex,
     check_out_dir,
     write_dir_atomically,
 )
@@ -60,22 +68,10 @@ from mlprov.hashing import (
     default_ignore_paths,
     hash_path,
 )
-from mlprov.identity import (
-    CodeRef,
-    DataRef,
-    IdentityInputs,
-    code_from_commit,
-    code_from_repo,
-    compute_identity,
-    parse_data_spec,
-)
-from mlprov.oms import manifest_statement
-from mlprov.provenance import DEFAULT_BUILDER_ID, build_provenance, read_provenance
 from mlprov.sbom import (
     BomDraft,
     Package,
     bom_file_bytes,
-    bom_statement,
     build_bom,
     installed_packages,
     pin_evidence,
@@ -84,12 +80,15 @@ from mlprov.sbom import (
     sbom_info,
 )
 from mlprov.signing import BundleSigner, Signer, load_private_key
-from mlprov.statements import ResourceDescriptor, Statement, parse_statement, sha256_descriptor
 from mlprov.trust import Role, Trust, TrustedKey, load_trust
 
 if TYPE_CHECKING:
     from mlprov._internal.card_template import CardTemplate
+    from mlprov.card import CardInput
+    from mlprov.evaluation import EvalPredicate, MetricsFile
+    from mlprov.identity import CodeRef, DataRef, IdentityInputs
     from mlprov.lineage import ParentRecord, ParentSpec
+    from mlprov.statements import Statement
 
 __all__ = ["AttestResult", "attest", "default_builder_id", "make_inputs"]
 
@@ -115,6 +114,10 @@ class AttestResult:
 def make_inputs(code: CodeRef, data: list[DataRef], config: dict[str, object],
                 seeds: dict[str, int]) -> IdentityInputs:
     """Assemble identity inputs, turning validation failures into one-line errors."""
+    from pydantic import ValidationError
+
+    from mlprov.identity import IdentityInputs
+
     try:
         return IdentityInputs(code=code, data=data, config=config, seeds=seeds)
     except ValidationError as exc:
@@ -135,6 +138,18 @@ def coerce_data(data: Any, *, allow_symlinks: bool = False) -> list[DataRef]:
     Raises:
         InputError: not one of the accepted shapes, or a dataset that cannot be read.
     """
+    from mlprov.identity import DataRef
+
+    return [DataRef(name=d.name, digest=d.digest, uri=d.uri)
+            for d in datasets_of(data, allow_symlinks=allow_symlinks)]
+
+
+def datasets_of(data: Any, *, allow_symlinks: bool = False) -> list[Dataset]:
+    """``attest``'s ``data`` argument as the identity inputs' datasets (paths hashed here).
+
+    Raises:
+        InputError: not one of the accepted shapes, or a dataset that cannot be read.
+    """
     if data is None:
         return []
     if isinstance(data, str | bytes | os.PathLike):
@@ -147,25 +162,53 @@ def coerce_data(data: Any, *, allow_symlinks: bool = False) -> list[DataRef]:
             if not isinstance(name, str) or not isinstance(where, str | os.PathLike):
                 raise InputError("data mapping must map dataset names to paths or URIs",
                                  hint='data={"train": "data/train.csv"}')
-            found = parse_data_spec(os.fspath(where), allow_symlinks=allow_symlinks)
+            found = plain_data_spec(os.fspath(where), allow_symlinks=allow_symlinks)
             try:
-                refs.append(DataRef(name=name, digest=found.digest, uri=found.uri))
-            except ValidationError as exc:
-                raise InputError(f"dataset {name!r}: {exc.errors()[0]['msg']}") from exc
+                refs.append(Dataset(name=name, digest=found.digest, uri=found.uri))
+            except InputsRefused as exc:
+                raise InputError(f"dataset {name!r}: {exc.msg}") from exc
         return refs
     if not isinstance(data, Sequence):
         raise InputError(f"data must be a list or a mapping, not {type(data).__name__}",
                          hint='data=["train=data/train.csv"]')
     refs = []
     for item in data:
-        if isinstance(item, DataRef):
+        if isinstance(item, Dataset):
             refs.append(item)
         elif isinstance(item, str | os.PathLike):
-            refs.append(parse_data_spec(os.fspath(item), allow_symlinks=allow_symlinks))
+            refs.append(plain_data_spec(os.fspath(item), allow_symlinks=allow_symlinks))
+        elif _is_data_ref(item):
+            refs.append(Dataset(name=item.name, digest=item.digest, uri=item.uri))
         else:
             raise InputError(f"a dataset must be a DataRef or a '[NAME=]PATH' string, "
                              f"not {type(item).__name__}", hint='data=["train=data/train.csv"]')
     return refs
+
+
+def _is_data_ref(item: object) -> bool:
+    """Whether ``item`` is a ``DataRef`` (not importing pydantic to ask: no module, no DataRef)."""
+    import sys
+
+    module = sys.modules.get("mlprov._internal.identity_models")
+    return module is not None and isinstance(item, module.DataRef)
+
+
+def identity_inputs(code: Code, data: list[Dataset], config: dict[str, object],
+                    seeds: dict[str, int]) -> Inputs:
+    """The identity inputs' twin, refused in the words of :func:`make_inputs`.
+
+    Values only the model's lax mode takes (``seeds={"a": "5"}`` from Python) go
+    through the model, which decides and words any refusal.
+    """
+    try:
+        return Inputs(code=code, data=tuple(data), config=config, seeds=seeds)
+    except InputsRefused:
+        from mlprov.identity import CodeRef, DataRef
+
+        model = make_inputs(CodeRef(commit=code.commit, uri=code.uri, dirty=code.dirty),
+                            [DataRef(name=d.name, digest=d.digest, uri=d.uri) for d in data],
+                            config, seeds)
+        return Inputs.from_model(model)
 
 
 def coerce_metrics(metrics: Any) -> tuple[MetricsFile, bytes, str] | None:
@@ -179,6 +222,8 @@ def coerce_metrics(metrics: Any) -> tuple[MetricsFile, bytes, str] | None:
     """
     if metrics is None:
         return None
+    from mlprov.evaluation import load_metrics, parse_metrics
+
     if isinstance(metrics, Mapping):
         from mlprov.canonical import canonical_json
 
@@ -237,13 +282,13 @@ def _check_out_is_not_model(model: Path, out: Path) -> None:
                          hint="choose an --out outside the model, or a new directory inside it")
 
 
-def _metrics_byproduct(data: bytes, what: str) -> ResourceDescriptor:
+def _metrics_byproduct(data: bytes, what: str) -> dict[str, Any]:
     """The provenance's byproduct naming the metrics by digest, with the document."""
     document = loads_strict(data, what=what)
     if not isinstance(document, dict):
         raise InputError(f"{what} is not a JSON object")
-    return sha256_descriptor("metrics", hashlib.sha256(data).hexdigest(),
-                             mediaType="application/json", annotations=document)
+    return descriptor("metrics", hashlib.sha256(data).hexdigest(),
+                      mediaType="application/json", annotations=document)
 
 
 def _parent_trust(trust: Trust | Path | str | None, key: Path | str | None,
@@ -308,12 +353,34 @@ def _as_signed(statement: Statement, what: str) -> Statement:
     rendered from the in-memory statement would show ``1.0`` where ``mlprov card``,
     re-rendering from the verified evidence, shows ``1`` (another card, another digest).
     """
+    from mlprov.statements import parse_statement
+
     return parse_statement(statement.canonical_bytes(), what=what)
 
 
-def _sbom_eval_card(*, name: str, root: str, provenance: Statement, provenance_bundle: bytes,
-                    signer: BundleSigner, eval_signer: BundleSigner | None,
-                    eval_statement: Statement | None, card: CardInput,
+def _read_eval(statement: Statement) -> EvalPredicate:
+    from mlprov.evaluation import read_eval
+
+    return read_eval(statement, what=EVAL_FILE)
+
+
+def _read_signed_provenance(document: dict[str, Any]) -> ProvenanceFacts:
+    """The provenance ``document`` as a verifier reads it, from its canonical JSON.
+
+    Read as :func:`_as_signed` and :func:`mlprov.provenance.read_provenance` would,
+    without pydantic (:mod:`mlprov._internal.provenance_reader` is held to them).
+    """
+    fields = read_statement(loads_strict(statement_payload(document, what=PROVENANCE_FILE),
+                                         what=PROVENANCE_FILE))
+    if fields is None:  # statement_payload checked this very document
+        raise BundleError(f"{PROVENANCE_FILE}: not an in-toto Statement v1 once written")
+    return read_provenance_facts(fields, what=PROVENANCE_FILE)
+
+
+def _sbom_eval_card(*, name: str, root: str, provenance: dict[str, Any],
+                    provenance_bundle: bytes, signer: BundleSigner,
+                    eval_signer: BundleSigner | None, eval_statement: Statement | None,
+                    card: CardView,
                     packages: list[Package], draft: BomDraft | None = None,
                     template: CardTemplate | None = None) -> dict[str, bytes]:
     """Sign the eval statement, render the card, and sign the SBOM that pins both.
@@ -323,11 +390,13 @@ def _sbom_eval_card(*, name: str, root: str, provenance: Statement, provenance_b
     SBOM as :func:`mlprov.sbom.prepare_bom` built it before the hash ended;
     ``template``: a ``--card-template`` that renders the card instead of mlprov's layout.
     """
-    prov = read_provenance(_as_signed(provenance, PROVENANCE_FILE), what=PROVENANCE_FILE)
+    prov = _read_signed_provenance(provenance)
     files: dict[str, bytes] = {}
     pins = {PROVENANCE_FILE: ("attestation", _sha256(provenance_bundle))}
     evaluation = None
     if eval_statement is not None:
+        from mlprov.evaluation import read_eval
+
         evaluation = read_eval(_as_signed(eval_statement, EVAL_FILE), what=EVAL_FILE)
         files[EVAL_FILE] = sign_statement(eval_statement, eval_signer or signer)
         pins[EVAL_FILE] = ("attestation", _sha256(files[EVAL_FILE]))
@@ -338,15 +407,25 @@ def _sbom_eval_card(*, name: str, root: str, provenance: Statement, provenance_b
                     evaluation=evaluation, draft=draft)
     sbom = sbom_info(bom)
     render = template.render if template is not None else render_card
-    files[CARD_FILE] = render(card_facts(prov, root, evaluation, sbom)).encode("utf-8")
+    files[CARD_FILE] = render(card_facts(prov, root, evaluation, sbom,
+                                         read_card=card_from_bom)).encode("utf-8")
     pins[CARD_FILE] = ("model-card", _sha256(files[CARD_FILE]))
     bom = pin_evidence(bom, pins)
     files[SBOM_FILE] = bom_file_bytes(bom)
-    files[SBOM_BUNDLE_FILE] = sign_statement(bom_statement(bom, name=name, root=root), signer)
+    files[SBOM_BUNDLE_FILE] = sign_document(bom_statement_document(bom, name=name, root=root),
+                                            signer)
     return files
 
 
 _SIGNER = instance(BundleSigner, "a signer (mlprov.signing.make_signer(key=...))")
+_MODEL_INPUTS = lazy_instance("mlprov._internal.identity_models", "IdentityInputs",
+                              "a IdentityInputs")
+
+
+def _INPUTS(value: Any) -> None:
+    """An ``IdentityInputs``, or its twin (what the ``mlprov`` command passes)."""
+    if not isinstance(value, Inputs):
+        _MODEL_INPUTS(value)
 
 
 @checked(
@@ -354,7 +433,8 @@ _SIGNER = instance(BundleSigner, "a signer (mlprov.signing.make_signer(key=...))
     commit=optional(TEXT), repo=optional(PATH), allow_dirty=BOOL,
     config=optional(json_mapping), params=optional(json_mapping),
     seeds=optional(mapping(values=int_in(), what="integer seeds")),
-    inputs=optional(instance(IdentityInputs)), builder_id=optional(TEXT),
+    inputs=optional(_INPUTS),
+    builder_id=optional(TEXT),
     invocation_id=optional(TEXT), started_on=optional(instance(dt.datetime, "a datetime")),
     allow_symlinks=BOOL, overwrite=BOOL, progress=CALLBACK,
     hashing=optional(instance(HashJob)),
@@ -362,8 +442,11 @@ _SIGNER = instance(BundleSigner, "a signer (mlprov.signing.make_signer(key=...))
                                  "'ROLE=EVIDENCE_DIR' strings")),
     parent_trust=optional(either(instance(Trust), PATH)), parent_key=optional(PATH),
     eval_key=optional(PATH), eval_signer=optional(_SIGNER),
-    eval_data=optional(sequence_of(instance(DataRef), "DataRefs")),
-    evaluator_id=optional(TEXT), card=optional(either(instance(CardInput), PATH)),
+    eval_data=optional(sequence_of(lazy_instance("mlprov._internal.identity_models", "DataRef",
+                                                 "a DataRef"), "DataRefs")),
+    evaluator_id=optional(TEXT),
+    card=optional(either(lazy_instance("mlprov._internal.cardinput", "CardInput",
+                                       "a CardInput"), PATH)),
     environment=optional(either(PATH, sequence_of(instance(Package), "Packages"))),
 )
 def attest(
@@ -380,7 +463,7 @@ def attest(
     config: dict[str, object] | None = None,
     params: Mapping[str, object] | None = None,
     seeds: dict[str, int] | None = None,
-    inputs: IdentityInputs | None = None,
+    inputs: IdentityInputs | Inputs | None = None,
     metrics: Path | str | Mapping[str, Any] | None = None,
     builder_id: str | None = None,
     invocation_id: str | None = None,
@@ -483,16 +566,19 @@ def attest(
         if key is None:
             raise InputError("no signing key given", hint="pass --key PRIVATE_KEY")
         signer = load_private_key(Path(key))
+    plain: Inputs
     if inputs is None:
         if commit is not None:
-            code = code_from_commit(commit)
+            code = plain_code_from_commit(commit)
         else:
-            code = code_from_repo(Path(repo or "."), allow_dirty=allow_dirty)
-        inputs = make_inputs(code, coerce_data(data, allow_symlinks=allow_symlinks),
-                             merge_params(config, params), seeds or {})
+            code = plain_code_from_repo(Path(repo or "."), allow_dirty=allow_dirty)
+        plain = identity_inputs(code, datasets_of(data, allow_symlinks=allow_symlinks),
+                                merge_params(config, params), seeds or {})
     elif data is not None or config is not None or params is not None or seeds is not None:
         raise InputError("inputs= was given together with data, config, params or seeds",
                          hint="give either complete identity inputs or their parts")
+    else:
+        plain = inputs if isinstance(inputs, Inputs) else Inputs.from_model(inputs)
     # Everything the SBOM, eval and card need is read before hashing, so bad
     # input fails fast and the reading overlaps a background hash.
     metrics_read = coerce_metrics(metrics)
@@ -503,26 +589,28 @@ def attest(
                          hint="pass --metrics FILE, the results the evaluator signs")
     if eval_signer is None and eval_key is not None:
         eval_signer = load_private_key(Path(eval_key))
-    # No card: the defaults, which need no validation (nor CardInput's validator, ~5 ms).
-    card_input = card if isinstance(card, CardInput) else (
-        load_card_input(Path(card)) if card is not None else CardInput.model_construct())
+    # No card: the defaults, as the pydantic-free twin (the same BOM and card).
+    card_input: CardView = CardFields() if card is None else (
+        load_card_input(Path(card)) if isinstance(card, str | os.PathLike) else card)
     template = _card_template(card_template)
     packages = _environment(environment)
     parent_records = _resolve_parents(list(parents), _parent_trust(
         parent_trust, parent_key, signer)) if parents else ()
-    identity = compute_identity(inputs)
+    identity = plain_identity(plain)
     builder = builder_id or default_builder_id()
     invocation = invocation_id or str(uuid.uuid4())
 
-    def provenance_for(root: str, finished_on: dt.datetime) -> Statement:
-        return build_provenance(
-            name=name, root=root, inputs=inputs, started_on=started, finished_on=finished_on,
+    def provenance_for(root: str, finished_on: dt.datetime) -> dict[str, Any]:
+        return provenance_document(
+            name=name, root=root, inputs=plain, started_on=started, finished_on=finished_on,
             builder_id=builder, invocation_id=invocation, byproducts=byproducts,
-            parents=[r.descriptor() for r in parent_records])
+            parents=[r.descriptor().to_json_dict() for r in parent_records])
 
     def eval_statement_for(root: str) -> Statement | None:
         if metrics_file is None:
             return None
+        from mlprov.evaluation import build_eval_statement
+
         return build_eval_statement(name=name, root=root, metrics=metrics_file,
                                     evaluator_id=evaluator_id or builder,
                                     datasets=eval_data or [])
@@ -532,17 +620,16 @@ def attest(
     # model is hashed, for a placeholder digest (input the writer refuses fails
     # here). The final build_bom(..., draft=draft) fills those in.
     pending_eval = eval_statement_for(_PENDING_ROOT)
-    draft = prepare_bom(
-        provenance=read_provenance(provenance_for(_PENDING_ROOT, started), what=PROVENANCE_FILE),
-        packages=packages, card=card_input,
-        evaluation=read_eval(pending_eval, what=EVAL_FILE) if pending_eval else None)
+    pending = _read_signed_provenance(provenance_for(_PENDING_ROOT, started))
+    draft = prepare_bom(provenance=pending, packages=packages, card=card_input,
+                        evaluation=_read_eval(pending_eval) if pending_eval else None)
     # A dry run of the card on the draft's facts: a misspelt name or a refused access
     # in a template fails now, not after the hash, and the renderer's first-call costs
     # (importing PyYAML, about 15 ms) are paid while the model is hashed. Its output
     # is dropped.
     (template.render if template is not None else render_card)(card_facts(
-        read_provenance(provenance_for(_PENDING_ROOT, started), what=PROVENANCE_FILE),
-        _PENDING_ROOT, draft.evaluation, sbom_info(draft.document)))
+        pending, _PENDING_ROOT, draft.evaluation, sbom_info(draft.document),
+        read_card=card_from_bom))
     # A process's first signature costs some 6 ms more than the next ones
     # (cryptography loads its OpenSSL backend, OpenSSL sets up): pay that now,
     # while the model is hashed, rather than after. The signature is dropped.
@@ -562,8 +649,8 @@ def attest(
                              hint="a parent must be another model; check the --parent values")
     provenance = provenance_for(manifest.root, dt.datetime.now(dt.UTC))
     files = {
-        OMS_FILE: sign_statement(manifest_statement(manifest), signer),
-        PROVENANCE_FILE: sign_statement(provenance, signer),
+        OMS_FILE: sign_document(manifest_document(manifest), signer),
+        PROVENANCE_FILE: sign_document(provenance, signer),
     }
     files.update(_sbom_eval_card(
         name=name, root=manifest.root, provenance=provenance,
@@ -571,9 +658,9 @@ def attest(
         eval_statement=eval_statement_for(manifest.root), card=card_input,
         packages=packages, draft=draft, template=template))
     digests = {n: "sha256:" + hashlib.sha256(b).hexdigest() for n, b in files.items()}
-    index = EvidenceIndex(name=name, identity=identity, root_digest=f"sha256:{manifest.root}",
-                          files=digests, mlprov_version=__version__)
-    files[INDEX_FILE] = index.model_dump_json(by_alias=True, indent=2).encode() + b"\n"
+    files[INDEX_FILE] = index_bytes(name=name, identity=identity,
+                                    root_digest=f"sha256:{manifest.root}", files=digests,
+                                    mlprov_version=__version__)
     write_dir_atomically(out_path, files, overwrite=overwrite)
     return AttestResult(name=name, identity=identity, root_digest=manifest.root,
                         evidence_dir=out_path, files=digests, manifest=manifest,

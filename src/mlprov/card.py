@@ -70,6 +70,7 @@ from mlprov.evidence import EVAL_FILE, PROVENANCE_FILE, SBOM_BUNDLE_FILE, SBOM_F
 if TYPE_CHECKING:
     from mlprov._internal.cardinput import CardInput as CardInput
     from mlprov._internal.cardinput import EthicalConsideration as EthicalConsideration
+    from mlprov._internal.provenance_reader import ProvenanceFacts
     from mlprov.evaluation import EvalPredicate
     from mlprov.provenance import TrainingProvenance
     from mlprov.sbom import SbomInfo
@@ -135,7 +136,7 @@ def load_card_input(path: Path) -> CardInput:
 class CardFacts:
     """Everything a card shows, each taken from a signed statement."""
 
-    provenance: TrainingProvenance
+    provenance: TrainingProvenance | ProvenanceFacts
     root_digest: str  # hex
     card: CardView  # a CardInput, or its twin CardFields (card_facts's read_card)
     evaluation: EvalPredicate | None
@@ -144,8 +145,8 @@ class CardFacts:
     parents: tuple[ParentRef, ...] = ()
 
 
-def card_facts(provenance: TrainingProvenance, root: str, evaluation: EvalPredicate | None,
-               sbom: SbomInfo, *,
+def card_facts(provenance: TrainingProvenance | ProvenanceFacts, root: str,
+               evaluation: EvalPredicate | None, sbom: SbomInfo, *,
                read_card: Callable[[dict[str, Any]], CardView] | None = None) -> CardFacts:
     """Gather the card's facts from verified (or just built) statements.
 

@@ -55,7 +55,9 @@ from mlprov.errors import BundleError, InputError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from mlprov._internal.inputs import Code, Dataset
     from mlprov._internal.parents import ParentRef
+    from mlprov._internal.provenance_reader import ProvenanceFacts
     from mlprov.evaluation import EvalPredicate
     from mlprov.identity import CodeRef, DataRef
     from mlprov.provenance import TrainingProvenance
@@ -1065,12 +1067,12 @@ class _BomBasis:
 
     name: str
     identity: str
-    code: CodeRef
-    data: tuple[DataRef, ...]
+    code: CodeRef | Code
+    data: tuple[DataRef | Dataset, ...]
     parents: tuple[ParentRef, ...]
 
     @classmethod
-    def of(cls, provenance: TrainingProvenance) -> _BomBasis:
+    def of(cls, provenance: TrainingProvenance | ProvenanceFacts) -> _BomBasis:
         from mlprov._internal.parents import parents_from_predicate
 
         return cls(name=provenance.name, identity=provenance.identity,
@@ -1093,7 +1095,7 @@ class BomDraft:
     document: dict[str, Any] = field(repr=False)
 
 
-def prepare_bom(*, provenance: TrainingProvenance, packages: list[Package],
+def prepare_bom(*, provenance: TrainingProvenance | ProvenanceFacts, packages: list[Package],
                 card: CardView | None = None, evaluation: EvalPredicate | None = None,
                 validate: bool = False) -> BomDraft:
     """Build, ahead of the model's digest, the BOM :func:`build_bom` will finish.
@@ -1126,7 +1128,8 @@ def prepare_bom(*, provenance: TrainingProvenance, packages: list[Package],
                     document=document)
 
 
-def build_bom(*, provenance: TrainingProvenance, root: str, packages: list[Package],
+def build_bom(*, provenance: TrainingProvenance | ProvenanceFacts, root: str,
+              packages: list[Package],
               card: CardView | None = None, evaluation: EvalPredicate | None = None,
               validate: bool = False, draft: BomDraft | None = None) -> dict[str, Any]:
     """Build the ML-BOM of a model from its (verified or just built) provenance.

@@ -8,7 +8,7 @@ import click
 
 from mlprov._cli.options import build_inputs, identity_options
 from mlprov._cli.output import echo, emit_json
-from mlprov.identity import compute_identity
+from mlprov._internal.inputs import compute_identity
 
 IDENTITY_SCHEMA = "https://mlprov.dev/schemas/identity/v1"
 

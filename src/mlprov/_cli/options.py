@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from mlprov.identity import IdentityInputs
+    from mlprov._internal.inputs import Inputs
 
 F = Callable[..., Any]
 
@@ -38,20 +38,16 @@ def identity_options(fn: F) -> F:
 
 def build_inputs(commit: str | None, repo: Path | None, allow_dirty: bool,
                  data: tuple[str, ...], configs: tuple[Path, ...],
-                 seeds: tuple[str, ...]) -> IdentityInputs:
+                 seeds: tuple[str, ...]) -> Inputs:
     """Turn the identity options into checked identity inputs.
 
-    The identity modules (pydantic) load here, not at start-up, so that
-    `attest` can start hashing first and import them while the disk works.
+    Built as the pydantic-free twins of ``IdentityInputs`` (the same rules and
+    messages, held to the models by tests/test_inputs.py): a plain ``attest`` or
+    ``identity`` does not import pydantic.
     """
-    from mlprov.attestation import make_inputs
-    from mlprov.identity import (
-        code_from_commit,
-        code_from_repo,
-        load_configs,
-        parse_data_spec,
-        parse_seed,
-    )
+    from mlprov._internal.inputs import code_from_commit, code_from_repo, parse_data_spec
+    from mlprov.attestation import identity_inputs
+    from mlprov.identity import load_configs, parse_seed
 
     if commit and repo:
         raise click.UsageError("give --commit or --repo, not both")
@@ -63,8 +59,8 @@ def build_inputs(commit: str | None, repo: Path | None, allow_dirty: bool,
         if name in seed_map:
             raise click.UsageError(f"seed {name} given twice")
         seed_map[name] = value
-    return make_inputs(code, [parse_data_spec(d) for d in data], load_configs(list(configs)),
-                       seed_map)
+    return identity_inputs(code, [parse_data_spec(d) for d in data],
+                           load_configs(list(configs)), seed_map)
 
 
 _TRUST_HELP = "Trust file (YAML) naming signers (keys, Sigstore identities) and their roles."

@@ -234,12 +234,16 @@ def instance(cls: type, what: str | None = None) -> Check:
 
 
 def lazy_instance(module: str, name: str, what: str | None = None) -> Check:
-    """An instance of ``module.name``, imported only when a value is checked."""
-    def check(value: Any) -> None:
-        import importlib
+    """An instance of ``module.name``, imported only when a value is checked.
 
-        cls = getattr(importlib.import_module(module), name)
-        if not isinstance(value, cls):
+    A module not imported yet defines no instance: the value is refused without
+    importing it (checking a path against ``CardInput`` does not load pydantic).
+    """
+    def check(value: Any) -> None:
+        import sys
+
+        cls = getattr(sys.modules.get(module), name, None)
+        if not isinstance(cls, type) or not isinstance(value, cls):
             raise Invalid(what or f"a {module}.{name}")
     return check
 
