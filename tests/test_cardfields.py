@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -40,9 +41,17 @@ from mlprov._internal.cardfields import (
     card_json,
     model_card_json,
 )
-from mlprov.card import CardInput, EthicalConsideration, card_facts, render_card
+from mlprov.card import (
+    CardInput,
+    EthicalConsideration,
+    card_facts,
+    card_metadata,
+    render_card,
+)
 from mlprov.evaluation import EvalPredicate, Evaluator, format_metric
 from mlprov.evidence import CARD_FILE, EVAL_FILE, PROVENANCE_FILE, SBOM_FILE
+from mlprov.identity import IdentityInputs, code_from_commit
+from mlprov.provenance import build_provenance, read_provenance
 from mlprov.sbom import (
     bom_file_bytes,
     build_bom,
@@ -299,6 +308,38 @@ def test_one_model_card_writer_for_both_types(pair, refs, metrics):
         "modelCard": written}}}
     assert _same_reading(document) == twin
     assert CardInput.from_bom(document) == model
+
+
+@settings(max_examples=60, deadline=None)
+@given(card_pairs(), evaluations)
+def test_any_card_renders_the_same_from_either_type(pair, metrics):
+    """The SBOM written from either type, and the card rendered from either reader."""
+    model, twin = pair
+    evaluation = None if metrics is None else EvalPredicate(
+        evaluator=Evaluator(id="https://e.example"), metrics=metrics[0], slices=metrics[1])
+    boms = [build_bom(provenance=_PROVENANCE, root="a" * 64, packages=[], card=card,
+                      evaluation=evaluation) for card in (model, twin)]
+    for bom in boms:
+        bom["serialNumber"] = "urn:uuid:" + "0" * 32
+    assert boms[0] == boms[1]
+    info = sbom_info(boms[0])
+    on_model = card_facts(_PROVENANCE, "a" * 64, evaluation, info)
+    on_twin = card_facts(_PROVENANCE, "a" * 64, evaluation, info, read_card=card_from_bom)
+    assert card_json(on_twin.card) == card_json(on_model.card)
+    assert render_card(on_twin) == render_card(on_model)
+    assert card_metadata(on_twin) == card_metadata(on_model)
+
+
+def _provenance() -> Any:
+    moment = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    statement = build_provenance(
+        name="m", root="a" * 64, inputs=IdentityInputs(code=code_from_commit(COMMIT),
+                                                       data=[TRAIN]),
+        started_on=moment, finished_on=moment)
+    return read_provenance(statement, what="p")
+
+
+_PROVENANCE = _provenance()
 
 
 # --------------------------------------------------------------- the same bytes
