@@ -13,6 +13,7 @@ signs, and ``mlprov verify``'s reader accepts the bundle.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import platform
 import subprocess
 import sys
@@ -67,8 +68,19 @@ texts = st.one_of(st.text(max_size=8), st.sampled_from(HOSTILE),
 hostile_texts = st.one_of(texts, st.sampled_from(SURROGATES))
 plain_scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**53) + 1, 2**53 - 1),
                           st.floats(allow_nan=False, allow_infinity=False), texts)
+
+
+class Text(str):
+    """A str subclass (pydantic writes it as a str)."""
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+
+
 odd_scalars = st.one_of(st.integers(), st.floats(), st.sampled_from(SURROGATES),
-                        st.binary(max_size=3), st.just(()), st.just((1, "a")))
+                        st.binary(max_size=3), st.just(()), st.just((1, "a")),
+                        st.sampled_from([Text("t"), Text("\u2028"), Level.LOW, 2.0**60]))
 plain_values = st.recursive(plain_scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=3), st.dictionaries(texts, inner, max_size=3)), max_leaves=10)
 any_values = st.recursive(st.one_of(plain_scalars, odd_scalars), lambda inner: st.one_of(
@@ -320,7 +332,9 @@ manifests = st.builds(
         name=name, files=tuple(FileDigest(path, sha256, 1) for path, sha256 in files),
         ignore_paths=tuple(ignore), allow_symlinks=symlinks),
     name=hostile_texts,
-    files=st.lists(st.tuples(hostile_texts, hexes), max_size=4),
+    files=st.lists(st.tuples(st.one_of(hostile_texts, st.sampled_from([Text("p"), None, 7])),
+                             st.one_of(hexes, st.just(Text(SHA)))),
+                   max_size=4),
     ignore=st.lists(hostile_texts, max_size=2), symlinks=st.booleans())
 
 
