@@ -12,8 +12,10 @@ signs, and ``mlprov verify``'s reader accepts the bundle.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import enum
+import json
 import platform
 import subprocess
 import sys
@@ -472,7 +474,27 @@ def test_attest_of_a_real_model_stays_on_the_plain_path(no_model: None, tmp_path
                     config={"lr": 0.01, "layers": [1, 2], "q": 'x"\u2028'}, seeds={"torch": 1},
                     data=[f"train={data}"], parents=[f"base={tmp_path / 'parent-ev'}"],
                     metrics=metrics)
-    assert result.root_digest
+    # Ed25519 signs deterministically: signing each signed payload again as a document
+    # gives the very bundle attest wrote, and index_bytes the very evidence.json.
+    from mlprov.canonical import loads_strict
+    from mlprov.hashing import default_ignore_paths, hash_path
+    from mlprov.signing import load_private_key
+
+    evidence = tmp_path / "ev"
+    signer = load_private_key(key)
+    for name in ("model.sig", "provenance.sigstore.json", "sbom.sigstore.json"):
+        bundle = (evidence / name).read_bytes()
+        payload = base64.b64decode(json.loads(bundle)["dsseEnvelope"]["payload"])
+        assert sign_document(loads_strict(payload, what=name), signer) == bundle
+    manifest = hash_path(model, ignore_paths=default_ignore_paths(model, evidence))
+    oms = (evidence / "model.sig").read_bytes()
+    assert signer.sign_document(manifest_document(manifest)) == oms
+    index = json.loads((evidence / "evidence.json").read_bytes())
+    assert index_bytes(name=index["name"], identity=index["identity"],
+                       root_digest=index["rootDigest"], files=index["files"],
+                       mlprov_version=index["mlprovVersion"]) \
+        == (evidence / "evidence.json").read_bytes()
+    assert result.root_digest == manifest.root
 
 
 # -- evidence.json -----------------------------------------------------------------------------
