@@ -12,7 +12,10 @@ signs, and ``mlprov verify``'s reader accepts the bundle.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import enum
+import json
 import platform
 import subprocess
 import sys
@@ -67,8 +70,19 @@ texts = st.one_of(st.text(max_size=8), st.sampled_from(HOSTILE),
 hostile_texts = st.one_of(texts, st.sampled_from(SURROGATES))
 plain_scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**53) + 1, 2**53 - 1),
                           st.floats(allow_nan=False, allow_infinity=False), texts)
+
+
+class Text(str):
+    """A str subclass (pydantic writes it as a str)."""
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+
+
 odd_scalars = st.one_of(st.integers(), st.floats(), st.sampled_from(SURROGATES),
-                        st.binary(max_size=3), st.just(()), st.just((1, "a")))
+                        st.binary(max_size=3), st.just(()), st.just((1, "a")),
+                        st.sampled_from([Text("t"), Text("\u2028"), Level.LOW, 2.0**60]))
 plain_values = st.recursive(plain_scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=3), st.dictionaries(texts, inner, max_size=3)), max_leaves=10)
 any_values = st.recursive(st.one_of(plain_scalars, odd_scalars), lambda inner: st.one_of(
@@ -320,7 +334,9 @@ manifests = st.builds(
         name=name, files=tuple(FileDigest(path, sha256, 1) for path, sha256 in files),
         ignore_paths=tuple(ignore), allow_symlinks=symlinks),
     name=hostile_texts,
-    files=st.lists(st.tuples(hostile_texts, hexes), max_size=4),
+    files=st.lists(st.tuples(st.one_of(hostile_texts, st.sampled_from([Text("p"), None, 7])),
+                             st.one_of(hexes, st.just(Text(SHA)))),
+                   max_size=4),
     ignore=st.lists(hostile_texts, max_size=2), symlinks=st.booleans())
 
 
@@ -458,7 +474,27 @@ def test_attest_of_a_real_model_stays_on_the_plain_path(no_model: None, tmp_path
                     config={"lr": 0.01, "layers": [1, 2], "q": 'x"\u2028'}, seeds={"torch": 1},
                     data=[f"train={data}"], parents=[f"base={tmp_path / 'parent-ev'}"],
                     metrics=metrics)
-    assert result.root_digest
+    # Ed25519 signs deterministically: signing each signed payload again as a document
+    # gives the very bundle attest wrote, and index_bytes the very evidence.json.
+    from mlprov.canonical import loads_strict
+    from mlprov.hashing import default_ignore_paths, hash_path
+    from mlprov.signing import load_private_key
+
+    evidence = tmp_path / "ev"
+    signer = load_private_key(key)
+    for name in ("model.sig", "provenance.sigstore.json", "sbom.sigstore.json"):
+        bundle = (evidence / name).read_bytes()
+        payload = base64.b64decode(json.loads(bundle)["dsseEnvelope"]["payload"])
+        assert sign_document(loads_strict(payload, what=name), signer) == bundle
+    manifest = hash_path(model, ignore_paths=default_ignore_paths(model, evidence))
+    oms = (evidence / "model.sig").read_bytes()
+    assert signer.sign_document(manifest_document(manifest)) == oms
+    index = json.loads((evidence / "evidence.json").read_bytes())
+    assert index_bytes(name=index["name"], identity=index["identity"],
+                       root_digest=index["rootDigest"], files=index["files"],
+                       mlprov_version=index["mlprovVersion"]) \
+        == (evidence / "evidence.json").read_bytes()
+    assert result.root_digest == manifest.root
 
 
 # -- evidence.json -----------------------------------------------------------------------------

@@ -30,11 +30,9 @@ def canonical_json(value: Any) -> bytes:
         InputError: the value holds something JSON cannot carry (NaN, infinity,
             non-string keys, integers beyond IEEE 754 double precision...).
     """
-    try:
-        if _plain(value):
-            return _ENCODER.encode(value).encode("utf-8")
-    except (RecursionError, UnicodeEncodeError):  # rfc8785 says what is wrong, if anything
-        pass
+    fast = _fast_canonical(value)
+    if fast is not None:
+        return fast
     import rfc8785
 
     try:
@@ -59,6 +57,21 @@ def canonical_json(value: Any) -> bytes:
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True,
                             allow_nan=False)
 _INT_LIMIT = 2**53 - 1  # rfc8785 refuses integers beyond +-(2**53 - 1)
+
+
+def _fast_canonical(value: Any) -> bytes | None:
+    """The canonical bytes of ``value`` when the fast path below applies, else None.
+
+    None also for a value the fast path cannot write (a lone surrogate, nesting too
+    deep): rfc8785 says what is wrong, if anything. Bytes mean ``value`` holds only
+    dict, list, tuple, str, int, bool and None (exactly those types).
+    """
+    try:
+        if _plain(value):
+            return _ENCODER.encode(value).encode("utf-8")
+    except (RecursionError, UnicodeEncodeError):
+        pass
+    return None
 
 
 def _plain(value: Any) -> bool:

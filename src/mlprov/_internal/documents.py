@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from mlprov import __version__
 from mlprov._internal.intoto import STATEMENT_TYPE_V1, bad_digest, read_statement
 from mlprov._internal.provenance_reader import BUILD_TYPE, SLSA_PROVENANCE_V1
-from mlprov.canonical import canonical_json
+from mlprov.canonical import _fast_canonical, canonical_json
 from mlprov.errors import BundleError, InputError
 
 if TYPE_CHECKING:
@@ -228,8 +228,12 @@ def descriptor(name: str, sha256: str, **extra: Any) -> dict[str, Any]:
     return form
 
 
-def _statement_form(document: Any) -> dict[str, Any] | None:
-    """``Statement.model_validate(document).to_json_dict()``, or None off the plain domain."""
+def _statement_form(document: Any, *, deep: bool = True) -> dict[str, Any] | None:
+    """``Statement.model_validate(document).to_json_dict()``, or None off the plain domain.
+
+    ``deep=False``: the caller vouches that the predicate and any extra fields hold
+    plain values only (checked another way), so they are not walked here.
+    """
     if type(document) is not dict or any(key in document for key in _STATEMENT_NAMES):
         return None
     kind = document.get("_type", STATEMENT_TYPE_V1)
@@ -238,7 +242,7 @@ def _statement_form(document: Any) -> dict[str, Any] | None:
     predicate = document.get("predicate", {})
     if type(kind) is not str or kind != STATEMENT_TYPE_V1 or type(subjects) is not list \
             or not subjects or not _text(predicate_type) or not predicate_type \
-            or type(predicate) is not dict or not _plain(predicate):
+            or type(predicate) is not dict or (deep and not _plain(predicate)):
         return None
     forms = [_descriptor_form(item, subject=True) for item in subjects]
     if any(form is None for form in forms):
@@ -248,7 +252,7 @@ def _statement_form(document: Any) -> dict[str, Any] | None:
     for key, value in document.items():
         if key in out:
             continue
-        if not _text(key) or not _plain(value):
+        if not _text(key) or (deep and not _plain(value)):
             return None
         if value is not None:
             out[key] = value
@@ -262,8 +266,13 @@ def statement_document(subject: list[dict[str, Any]], predicate_type: str,
     Raises:
         pydantic.ValidationError: what the model raises.
     """
+    return _statement_document(subject, predicate_type, predicate)
+
+
+def _statement_document(subject: list[dict[str, Any]], predicate_type: str,
+                        predicate: dict[str, Any], *, deep: bool = True) -> dict[str, Any]:
     form = _statement_form({"subject": subject, "predicateType": predicate_type,
-                            "predicate": predicate})
+                            "predicate": predicate}, deep=deep)
     if form is None:
         statement = _models().Statement(subject=subject, predicate_type=predicate_type,
                                         predicate=predicate)
@@ -289,7 +298,15 @@ def statement_payload(document: Any, *, what: str = "statement") -> bytes:
         # tests/test_intoto.py proves this cannot happen; refuse rather than guess.
         raise BundleError(f"{what}: mlprov's Statement model accepts what its reader refuses "
                           "(a bug)", hint="please report it; nothing was signed")
-    form = _statement_form(document)
+    # Most documents (an OMS manifest, a BOM) hold no float: canonical JSON's fast path
+    # then proves them plain (exact JSON types) while writing them, and the values need
+    # no walk of their own. A tuple there is written as the list the model would give.
+    form = _statement_form(document, deep=False)
+    if form is not None:
+        fast = _fast_canonical(form)
+        if fast is not None:
+            return fast
+        form = _statement_form(document)
     if form is None:
         statement = _models().Statement.model_validate(document)
         return statement.canonical_bytes()  # type: ignore[no-any-return]
@@ -304,10 +321,17 @@ def manifest_document(manifest: Manifest) -> dict[str, Any]:
                                      "allow_symlinks": manifest.allow_symlinks}
     if manifest.ignore_paths:
         serialization["ignore_paths"] = list(manifest.ignore_paths)
-    resources = [{"name": f.path, "algorithm": "sha256", "digest": f.sha256}
-                 for f in manifest.files]
-    return statement_document([descriptor(manifest.name, manifest.root)], OMS_PREDICATE_TYPE,
-                              {"serialization": serialization, "resources": resources})
+    paths = [f.path for f in manifest.files]
+    digests = [f.sha256 for f in manifest.files]
+    resources = [{"name": path, "algorithm": "sha256", "digest": digest}
+                 for path, digest in zip(paths, digests, strict=True)]
+    predicate = {"serialization": serialization, "resources": resources}
+    # A manifest lists up to 100k files: check its strings at once, not node by node.
+    plain = all(type(text) is str for text in paths) \
+        and all(type(text) is str for text in digests) \
+        and _text("".join(paths)) and _text("".join(digests)) and _plain(serialization)
+    return _statement_document([descriptor(manifest.name, manifest.root)], OMS_PREDICATE_TYPE,
+                               predicate, deep=not plain)
 
 
 def rfc3339(moment: dt.datetime) -> str:
