@@ -28,7 +28,6 @@ refuses it (:class:`~mlprov.errors.InputError`).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import math
 import platform
@@ -38,6 +37,9 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from mlprov import __version__
+from mlprov._internal.evidence_names import EVIDENCE_SCHEMA
+from mlprov._internal.inputs import IDENTITY_PREFIX
+from mlprov._internal.inputs import compute_identity as identity_of
 from mlprov._internal.intoto import STATEMENT_TYPE_V1, bad_digest, read_statement
 from mlprov._internal.provenance_reader import BUILD_TYPE, SLSA_PROVENANCE_V1
 from mlprov.canonical import _fast_canonical, canonical_json
@@ -73,8 +75,6 @@ OMS_PREDICATE_TYPE: Final = "https://model_signing/signature/v1.0"
 DEFAULT_BUILDER_ID: Final = "https://mlprov.dev/builders/local/v1"
 #: The predicate type cosign and policy-controller match for CycloneDX.
 CYCLONEDX_BOM_PREDICATE: Final = "https://cyclonedx.org/bom"
-EVIDENCE_SCHEMA: Final = "https://mlprov.dev/schemas/evidence/v1"
-IDENTITY_PREFIX: Final = "mlid:sha256:"
 
 
 # -- the inputs, duck-typed ----------------------------------------------------------------
@@ -337,11 +337,6 @@ def manifest_document(manifest: Manifest) -> dict[str, Any]:
 def rfc3339(moment: dt.datetime) -> str:
     """Format a time as RFC 3339 UTC with a ``Z`` (what in-toto requires)."""
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def identity_of(inputs: InputsLike) -> str:
-    """``mlid:sha256:<hex>`` of ``inputs`` (as :func:`mlprov.identity.compute_identity`)."""
-    return IDENTITY_PREFIX + hashlib.sha256(canonical_json(inputs.canonical_inputs())).hexdigest()
 
 
 def _given_descriptor(document: Any) -> dict[str, Any]:
