@@ -1,4 +1,8 @@
-"""The pydantic-free provenance reader and ``mlprov.provenance.read_provenance`` agree.
+"""The pydantic-free provenance reader agrees with the reader it replaced.
+
+``mlprov.provenance.read_provenance`` now reads through the pydantic-free reader; the
+implementation it had before (pydantic's ``IdentityInputs`` deciding the inputs) is
+kept below as the reference.
 
 Provenance documents as mlprov writes them (``build_provenance``), then up to three
 edits anywhere a field is read: a field dropped, set to a near-miss (a seed
@@ -23,6 +27,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from mlprov._internal.inputs import Inputs
 from mlprov._internal.intoto import STATEMENT_TYPE_V1, read_statement
@@ -31,13 +36,102 @@ from mlprov._internal.provenance_reader import read_provenance as read_facts
 from mlprov.errors import BundleError
 from mlprov.identity import CodeRef, DataRef, IdentityInputs
 from mlprov.provenance import (
+    BUILD_TYPE,
     SLSA_PROVENANCE_V1,
     TrainingProvenance,
     build_provenance,
-    read_provenance,
 )
+from mlprov.provenance import read_provenance as public_read_provenance
 from mlprov.statements import Statement
 from tests.conftest import COMMIT
+
+# -- the reference: read_provenance as it was before the pydantic-free reader -----------
+
+def _object(value: Any, where: str, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BundleError(f"{what}: provenance field {where} is not an object")
+    return value
+
+
+def _field(container: dict[str, Any], key: str, where: str, what: str) -> Any:
+    if key not in container:
+        raise BundleError(f"{what}: provenance lacks field {where}.{key}")
+    return container[key]
+
+
+def _optional_str(container: dict[str, Any], key: str, where: str, what: str) -> str | None:
+    value = container.get(key)
+    if value is not None and not isinstance(value, str):
+        raise BundleError(f"{what}: provenance field {where}.{key} is not a string")
+    return value
+
+
+def _string(container: dict[str, Any], key: str, where: str, what: str) -> str:
+    value = _field(container, key, where, what)
+    if not isinstance(value, str):
+        raise BundleError(f"{what}: provenance field {where}.{key} is not a string")
+    return value
+
+
+def _with_dataset_uris(inputs: IdentityInputs, dependencies: Any) -> IdentityInputs:
+    """Restore dataset URIs, which live in ``resolvedDependencies`` (not in the identity)."""
+    if not isinstance(dependencies, list):
+        return inputs
+    uris: dict[tuple[str, str], str] = {}
+    for dep in dependencies:
+        if isinstance(dep, dict) and isinstance(dep.get("name"), str) \
+                and isinstance(dep.get("uri"), str) and isinstance(dep.get("digest"), dict):
+            sha256 = dep["digest"].get("sha256")
+            if isinstance(sha256, str):
+                uris[(dep["name"], sha256)] = dep["uri"]
+    data = [d.model_copy(update={"uri": uris.get((f"dataset:{d.name}", d.sha256), d.uri)})
+            for d in inputs.data]
+    return inputs.model_copy(update={"data": data})
+
+
+def read_provenance(statement: Statement, *, what: str) -> TrainingProvenance:  # the reference
+    """Read mlprov's training provenance out of a verified statement.
+
+    Unknown ``externalParameters`` are rejected, as SLSA asks of verifiers.
+
+    Raises:
+        BundleError: not SLSA v1, not mlprov's build type, or malformed fields.
+    """
+    if statement.predicate_type != SLSA_PROVENANCE_V1:
+        raise BundleError(f"{what}: predicate type {statement.predicate_type!r} is not "
+                          f"{SLSA_PROVENANCE_V1!r}")
+    predicate = statement.predicate
+    definition = _object(_field(predicate, "buildDefinition", "predicate", what),
+                         "buildDefinition", what)
+    build_type = _field(definition, "buildType", "buildDefinition", what)
+    if build_type != BUILD_TYPE:
+        raise BundleError(f"{what}: unknown build type {build_type!r}",
+                          hint=f"mlprov reads provenance of build type {BUILD_TYPE}")
+    external = dict(_object(_field(definition, "externalParameters", "buildDefinition", what),
+                            "externalParameters", what))
+    name = _string(external, "name", "externalParameters", what)
+    del external["name"]
+    try:
+        inputs = IdentityInputs.model_validate(external)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise BundleError(f"{what}: externalParameters: "
+                          f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
+    inputs = _with_dataset_uris(inputs, definition.get("resolvedDependencies"))
+    internal = _object(_field(definition, "internalParameters", "buildDefinition", what),
+                       "internalParameters", what)
+    identity = _string(internal, "identity", "internalParameters", what)
+    run = _object(_field(predicate, "runDetails", "predicate", what), "runDetails", what)
+    builder = _object(_field(run, "builder", "runDetails", what), "runDetails.builder", what)
+    builder_id = _string(builder, "id", "runDetails.builder", what)
+    metadata = _object(run.get("metadata", {}), "runDetails.metadata", what)
+    return TrainingProvenance(
+        name=name, identity=identity, inputs=inputs, builder_id=builder_id,
+        invocation_id=_optional_str(metadata, "invocationId", "metadata", what),
+        started_on=_optional_str(metadata, "startedOn", "metadata", what),
+        finished_on=_optional_str(metadata, "finishedOn", "metadata", what),
+        predicate=predicate)
+
 
 HEX = "ab" * 32
 WHEN = dt.datetime(2026, 12, 6, 23, 0, tzinfo=dt.UTC)
@@ -245,3 +339,17 @@ print(sorted(m for m in sys.modules if m.split(".")[0] == "pydantic"))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert done.stdout.strip() == "[]", done.stderr
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=predicates())
+def test_public_reader_agrees_with_the_reference(case: tuple[str, dict[str, Any]]) -> None:
+    """``mlprov.provenance.read_provenance`` (now through the twin) reads as it did."""
+    document = _statement_document(*case)
+    reference = _outcome(read_provenance, Statement.model_validate(copy.deepcopy(document)))
+    public = _outcome(public_read_provenance, Statement.model_validate(copy.deepcopy(document)))
+    if isinstance(reference, tuple):
+        assert public == reference
+    else:
+        assert isinstance(public, TrainingProvenance)
+        assert repr(public) == repr(reference)
