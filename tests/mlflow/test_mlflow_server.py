@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -101,7 +102,8 @@ def server(tmp_path: Path, signers, monkeypatch: pytest.MonkeyPatch) -> Iterator
          "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
          "--registry-store-uri", f"mlprov://{registry}",
          "--artifacts-destination", (tmp_path / "artifacts").as_uri()],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
+        start_new_session=True)  # its own group: `mlflow server` starts uvicorn and a job runner
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -120,13 +122,33 @@ def server(tmp_path: Path, signers, monkeypatch: pytest.MonkeyPatch) -> Iterator
         use_registry_uri(monkeypatch, url)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop_group(process)
         log.close()
         mlflow.set_tracking_uri(None)
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop the server and every process it started (uvicorn, MLflow's job runner).
+
+    Terminating only ``mlflow server`` left its children running after the tests.
+    """
+    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break  # the whole group is gone
+        try:
+            process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        # The leader is gone; its children may still be shutting down.
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
 
 
 def test_behind_mlflow_server_a_denial_is_http_403(server, signers, tmp_path, monkeypatch):
