@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from mlprov._internal.inputs import Code, Dataset
     from mlprov._internal.parents import ParentRef
     from mlprov._internal.provenance_reader import ProvenanceFacts
+    from mlprov._internal.schema_verdicts import SchemaVerdicts
     from mlprov.evaluation import EvalPredicate
     from mlprov.identity import CodeRef, DataRef
     from mlprov.provenance import TrainingProvenance
@@ -1413,12 +1414,16 @@ def _sha256_of(component: dict[str, Any]) -> str | None:
     return None
 
 
-def read_bom(statement: Statement, *, what: str) -> SbomInfo:
+def read_bom(statement: Statement, *, what: str,
+             verdicts: SchemaVerdicts | None = None) -> SbomInfo:
     """Read and check the BOM of a verified SBOM statement.
 
     Checks: the predicate type; a CycloneDX JSON BOM of a known version that
     validates against that version's strict schema; a model component
     (``machine-learning-model``) whose SHA-256 is the statement's subject.
+    ``verdicts`` (``verify --cache``): a BOM that passed the schema check under
+    the same validator before is not checked again, and a pass is remembered
+    (:mod:`mlprov._internal.schema_verdicts`).
 
     Raises:
         BundleError: any of those fails.
@@ -1430,12 +1435,16 @@ def read_bom(statement: Statement, *, what: str) -> SbomInfo:
     version = document.get("specVersion")
     if document.get("bomFormat") != "CycloneDX" or version not in _READABLE_VERSIONS:
         raise BundleError(f"{what}: not a CycloneDX {'/'.join(_READABLE_VERSIONS)} JSON BOM")
-    try:
-        error = _schema_errors(document, str(version))
-    except InputError as exc:
-        raise BundleError(f"{what}: {exc}", hint=exc.hint) from exc
-    if error is not None:
-        raise BundleError(f"{what}: the SBOM is not valid CycloneDX {version}: {error}")
+    key = verdicts.key(document, str(version)) if verdicts is not None else None
+    if key is None or verdicts is None or not verdicts.passed(key):
+        try:
+            error = _schema_errors(document, str(version))
+        except InputError as exc:
+            raise BundleError(f"{what}: {exc}", hint=exc.hint) from exc
+        if error is not None:
+            raise BundleError(f"{what}: the SBOM is not valid CycloneDX {version}: {error}")
+        if key is not None and verdicts is not None:
+            verdicts.add(key)
     component = document.get("metadata", {}).get("component")
     if not isinstance(component, dict) or component.get("type") != "machine-learning-model":
         raise BundleError(f"{what}: the SBOM describes no machine-learning-model component")

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlprov._internal.arguments import (
     BOOL,
@@ -62,6 +62,9 @@ from mlprov.oms import OMS_PREDICATE_TYPE, SignedManifest, read_signed_manifest
 from mlprov.provenance import SLSA_PROVENANCE_V1, TrainingProvenance, read_provenance
 from mlprov.sbom import CYCLONEDX_BOM_PREDICATE, SbomInfo, read_bom
 from mlprov.trust import Role, Trust, load_trust
+
+if TYPE_CHECKING:
+    from mlprov._internal.schema_verdicts import SchemaVerdicts
 
 __all__ = ["VERDICT_SCHEMA", "Check", "Verdict", "compare_files", "verify"]
 
@@ -317,12 +320,12 @@ def _check_subject(verified: VerifiedStatement, root: str) -> None:
                                 f"sha256:{root}")
 
 
-def _check_sbom(evidence: EvidenceSource, verified: VerifiedStatement, root: str
-                ) -> tuple[SbomInfo, str]:
+def _check_sbom(evidence: EvidenceSource, verified: VerifiedStatement, root: str,
+                verdicts: SchemaVerdicts | None = None) -> tuple[SbomInfo, str]:
     """The signed BOM: schema-valid, about this model, equal to sbom.cdx.json, pins intact."""
     from mlprov.canonical import loads_strict
 
-    sbom = read_bom(verified.statement, what=SBOM_BUNDLE_FILE)
+    sbom = read_bom(verified.statement, what=SBOM_BUNDLE_FILE, verdicts=verdicts)
     _check_subject(verified, root)
     try:
         data = _evidence_bytes(evidence, SBOM_FILE)
@@ -363,7 +366,7 @@ def _check_card(evidence: EvidenceSource, sbom: SbomInfo) -> tuple[None, str]:
 
 
 def _verify_sbom_eval_card(run: _Run, evidence: EvidenceSource, trust: Trust,
-                           root: str | None) -> None:
+                           root: str | None, verdicts: SchemaVerdicts | None = None) -> None:
     """The SBOM (builder), the eval statement (evaluator) and the model card it pins."""
     unknown_root = "the model's root digest is unknown"
     bom = _signature(run, evidence, SBOM_BUNDLE_FILE, trust, Role.BUILDER,
@@ -373,7 +376,7 @@ def _verify_sbom_eval_card(run: _Run, evidence: EvidenceSource, trust: Trust,
         run.skip("sbom", "the SBOM signature did not verify" if bom is None else unknown_root)
     else:
         known, statement = root, bom
-        sbom = run.step("sbom", lambda: _check_sbom(evidence, statement, known))
+        sbom = run.step("sbom", lambda: _check_sbom(evidence, statement, known, verdicts))
     run.verdict.sbom = sbom
     # The eval statement is required when the signed SBOM records one; one the
     # SBOM does not record is refused (it was not part of this attestation).
@@ -457,7 +460,8 @@ def _check_lineage(run: _Run, evidence: EvidenceSource, trust: Trust,
 
 
 @checked(model=optional(PATH), evidence=EVIDENCE, trust=optional(TRUST), key=optional(PATH),
-         progress=CALLBACK, hashing=optional(HASH_JOB), search=PATHS, require_lineage=BOOL)
+         progress=CALLBACK, hashing=optional(HASH_JOB), search=PATHS, require_lineage=BOOL,
+         cache=optional(PATH))
 def verify(
     model: Path | str | None,
     *,
@@ -468,6 +472,7 @@ def verify(
     hashing: HashJob | None = None,
     search: Sequence[Path | str] = (),
     require_lineage: bool = False,
+    cache: Path | str | None = None,
 ) -> Verdict:
     """Verify ``model`` against an evidence directory (or one signature file).
 
@@ -499,6 +504,10 @@ def verify(
             the signed settings, so start-up overlaps the hashing.
         search: more directories holding parents' evidence (found by digest).
         require_lineage: fail unless the whole lineage verified to its roots.
+        cache: the opt-in digest cache directory (``verify --cache``, see
+            docs/digest-cache.md): the signed SBOM's schema check is remembered
+            there (a BOM that passed under the same validator is not checked
+            again). File digests come from ``hashing``'s cache, or ``hash_path``'s.
 
     Returns:
         The verdict; ``verdict.verified`` is true only when every check passed.
@@ -528,6 +537,11 @@ def verify(
         source = DirectorySource(evidence_path)
     verdict = Verdict(model=str(model_path or ""), evidence=source.describe())
     run = _Run(verdict)
+    verdicts = None
+    if cache is not None:
+        from mlprov._internal.schema_verdicts import SchemaVerdicts
+
+        verdicts = SchemaVerdicts.open(cache)
     index = run.step("index", lambda: (read_index(source), f"{INDEX_FILE} readable"))
     oms = _signature(run, source, OMS_FILE, resolved, Role.BUILDER, OMS_PREDICATE_TYPE)
     if model_path is None:  # evidence only: the signed manifest names the root
@@ -543,7 +557,9 @@ def verify(
     provenance = _signature(run, source, PROVENANCE_FILE, resolved, Role.BUILDER,
                             SLSA_PROVENANCE_V1)
     prov = _verify_provenance(run, provenance, root) if provenance else None
-    _verify_sbom_eval_card(run, source, resolved, root)
+    _verify_sbom_eval_card(run, source, resolved, root, verdicts)
+    if verdicts is not None:
+        verdicts.save()
     if index is not None and prov is not None and root is not None:
         run.step("index-consistent", lambda: _check_index(index, source, prov, root))
     else:

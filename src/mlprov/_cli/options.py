@@ -91,7 +91,8 @@ def cache_option(fn: F) -> F:
         type=click.Path(file_okay=False, path_type=Path),
         help="Remember per-file digests in DIR (created 0700) and skip re-reading files "
              "whose device, inode, size, mtime, ctime and first/last 4 KiB are unchanged "
-             "(also MLPROV_CACHE). Trusts the filesystem's metadata: off by default; see "
+             "(also MLPROV_CACHE); verify also remembers which signed SBOMs passed the "
+             "schema check. Trusts the filesystem's metadata: off by default; see "
              "docs/digest-cache.md.")(fn)
 
 

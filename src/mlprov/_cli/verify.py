@@ -79,7 +79,7 @@ def verify(ctx: click.Context, model_path: Path, evidence: Path, trust: Path | N
                                             if trust is not None and offline else trust)
             verdict = run_verify(model_path, evidence=evidence, trust=trusted, key=key,
                                  progress=progress, hashing=job, search=search,
-                                 require_lineage=require_lineage)
+                                 require_lineage=require_lineage, cache=cache)
         finally:
             job.cancel()
     if as_json:

@@ -74,6 +74,72 @@ def _meta(st: os.stat_result) -> tuple[int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
+def private_directory(directory: Path | str) -> Path:
+    """``directory`` (created 0700 if missing), checked to be the caller's own, private.
+
+    Raises:
+        InputError: not POSIX, not a directory, or not owned by the caller with mode 0700.
+    """
+    if os.name != "posix":
+        raise InputError("the digest cache needs a POSIX filesystem (device, inode, ctime)")
+    directory = Path(directory)
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.lstat(directory)
+    except OSError as exc:
+        raise InputError(f"cannot use cache directory {directory}: {exc.strerror}") from exc
+    if not stat.S_ISDIR(st.st_mode):
+        raise InputError(f"cache directory is not a directory: {directory}")
+    if st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        raise InputError(f"cache directory {directory} must be owned by you with mode 0700",
+                         hint=f"chmod 700 {directory}, or pick another --cache directory")
+    return directory
+
+
+def read_private(path: Path, limit: int) -> bytes | None:
+    """The bytes of the caller's own regular file ``path`` (no symlink), or None.
+
+    None too when it is larger than ``limit`` or cannot be read: a cache file that
+    is not usable is ignored, never trusted.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_size > limit:
+            return None
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(limit + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return data if len(data) <= limit else None
+
+
+def write_private(path: Path, document: object) -> None:
+    """Write ``document`` as JSON to ``path`` atomically (a 0600 temporary file, renamed).
+
+    A cache that cannot be written only costs time: failures are ignored.
+    """
+    try:
+        import tempfile  # only when a cache is written (opt-in)
+
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(document, f, separators=(",", ":"))
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
 @dataclass
 class DigestCache:
     """The entries of one model root, loaded from and saved to ``path``."""
@@ -89,41 +155,16 @@ class DigestCache:
         Raises:
             InputError: the directory is not a private directory of the current user.
         """
-        if os.name != "posix":
-            raise InputError("the digest cache needs a POSIX filesystem (device, inode, ctime)")
-        directory = Path(directory)
-        try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            st = os.lstat(directory)
-        except OSError as exc:
-            raise InputError(f"cannot use cache directory {directory}: {exc.strerror}") from exc
-        if not stat.S_ISDIR(st.st_mode):
-            raise InputError(f"cache directory is not a directory: {directory}")
-        if st.st_uid != os.geteuid() or st.st_mode & 0o077:
-            raise InputError(f"cache directory {directory} must be owned by you with mode 0700",
-                             hint=f"chmod 700 {directory}, or pick another --cache directory")
+        directory = private_directory(directory)
         name = hashlib.sha256(os.fsencode(os.path.realpath(model))).hexdigest()[:32]
         cache = cls(directory / f"{name}.json")
         cache.entries = cache._load()
         return cache
 
     def _load(self) -> dict[str, Entry]:
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-        try:
-            fd = os.open(self.path, flags)
-        except OSError:
+        data = read_private(self.path, MAX_CACHE_BYTES)
+        if data is None:
             return {}
-        try:
-            st = os.fstat(fd)
-            if (not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid()
-                    or st.st_size > MAX_CACHE_BYTES):
-                return {}
-            with os.fdopen(os.dup(fd), "rb") as f:
-                data = f.read(MAX_CACHE_BYTES + 1)
-        except OSError:
-            return {}
-        finally:
-            os.close(fd)
         try:
             doc = json.loads(data)
         except ValueError:
@@ -184,16 +225,4 @@ class DigestCache:
         if self.used == self.entries:
             return
         doc = {"schema": SCHEMA, "entries": {k: list(v) for k, v in self.used.items()}}
-        try:  # a cache that cannot be written only costs time: the digests are right
-            import tempfile  # only when a cache is written (opt-in)
-
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=self.path.parent)
-        except OSError:
-            return
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(doc, f, separators=(",", ":"))
-            os.replace(tmp, self.path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        write_private(self.path, doc)
