@@ -51,6 +51,8 @@ from mlprov._internal.arguments import (
     optional,
 )
 from mlprov._internal.display import printable
+from mlprov._internal.inputs import compute_identity as identity_of
+from mlprov._internal.provenance_reader import read_provenance as read_provenance_facts
 from mlprov._internal.readers import MAX_EVIDENCE_BYTES, read_bytes
 from mlprov.bundles import read_envelopes, verify_statement_in
 from mlprov.canonical import loads_strict
@@ -65,9 +67,9 @@ from mlprov.evidence import (
     read_index,
 )
 from mlprov.hashing import DEFAULT_IGNORE_PATHS, hash_path
-from mlprov.identity import IDENTITY_PREFIX, compute_identity
+from mlprov.identity import IDENTITY_PREFIX
 from mlprov.oms import OMS_PREDICATE_TYPE, SignedManifest, read_signed_manifest
-from mlprov.provenance import SLSA_PROVENANCE_V1, read_provenance
+from mlprov.provenance import SLSA_PROVENANCE_V1
 from mlprov.signing import b64decode_any
 from mlprov.statements import ResourceDescriptor, Statement, parse_statement
 from mlprov.trust import Role, Trust, load_trust
@@ -396,7 +398,8 @@ def verify_evidence(evidence: Path | str | EvidenceSource, trust: Trust | None
     oms, oms_sha, _ = _load(source, OMS_FILE, trust, OMS_PREDICATE_TYPE)
     signed = read_signed_manifest(oms, what=OMS_FILE)
     statement, prov_sha, signer = _load(source, PROVENANCE_FILE, trust, SLSA_PROVENANCE_V1)
-    prov = read_provenance(statement, what=PROVENANCE_FILE)
+    # The facts without their pydantic models (the same reader and errors, tested).
+    prov = read_provenance_facts(statement, what=PROVENANCE_FILE)
     names = {s.name or "" for s in statement.subject}
     if names != {prov.name}:
         raise LineageError(f"{PROVENANCE_FILE}: subject name {sorted(names)} is not "
@@ -404,7 +407,7 @@ def verify_evidence(evidence: Path | str | EvidenceSource, trust: Trust | None
     if signed.root not in statement.subject_sha256():
         raise LineageError(f"{PROVENANCE_FILE}: subject is not the root digest "
                            f"sha256:{signed.root} that {OMS_FILE} signs")
-    if compute_identity(prov.inputs) != prov.identity:
+    if identity_of(prov.inputs) != prov.identity:
         raise LineageError(f"identity {prov.identity} does not match its recorded inputs")
     if index.name != prov.name or index.identity != prov.identity \
             or index.root_digest != f"sha256:{signed.root}":
