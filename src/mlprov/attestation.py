@@ -21,6 +21,7 @@ from mlprov._internal.arguments import (
     either,
     instance,
     int_in,
+    is_loaded_instance,
     json_mapping,
     lazy_instance,
     mapping,
@@ -177,20 +178,12 @@ def datasets_of(data: Any, *, allow_symlinks: bool = False) -> list[Dataset]:
             refs.append(item)
         elif isinstance(item, str | os.PathLike):
             refs.append(plain_data_spec(os.fspath(item), allow_symlinks=allow_symlinks))
-        elif _is_data_ref(item):
+        elif is_loaded_instance(item, "mlprov._internal.identity_models", "DataRef"):
             refs.append(Dataset(name=item.name, digest=item.digest, uri=item.uri))
         else:
             raise InputError(f"a dataset must be a DataRef or a '[NAME=]PATH' string, "
                              f"not {type(item).__name__}", hint='data=["train=data/train.csv"]')
     return refs
-
-
-def _is_data_ref(item: object) -> bool:
-    """Whether ``item`` is a ``DataRef`` (not importing pydantic to ask: no module, no DataRef)."""
-    import sys
-
-    module = sys.modules.get("mlprov._internal.identity_models")
-    return module is not None and isinstance(item, module.DataRef)
 
 
 def identity_inputs(code: Code, data: list[Dataset], config: dict[str, object],

@@ -49,6 +49,7 @@ __all__ = [
     "either",
     "instance",
     "int_in",
+    "is_loaded_instance",
     "json_mapping",
     "lazy_instance",
     "mapping",
@@ -233,17 +234,24 @@ def instance(cls: type, what: str | None = None) -> Check:
     return check
 
 
-def lazy_instance(module: str, name: str, what: str | None = None) -> Check:
-    """An instance of ``module.name``, imported only when a value is checked.
+def is_loaded_instance(value: Any, module: str, name: str) -> bool:
+    """Whether ``value`` is an instance of ``module.name``, without importing ``module``.
 
-    A module not imported yet defines no instance: the value is refused without
-    importing it (checking a path against ``CardInput`` does not load pydantic).
+    A module not imported yet defines no instance, so the answer is then no.
+    """
+    import sys
+
+    cls = getattr(sys.modules.get(module), name, None)
+    return isinstance(cls, type) and isinstance(value, cls)
+
+
+def lazy_instance(module: str, name: str, what: str | None = None) -> Check:
+    """An instance of ``module.name``, never importing it to ask (:func:`is_loaded_instance`).
+
+    Checking a path against ``CardInput`` does not load pydantic.
     """
     def check(value: Any) -> None:
-        import sys
-
-        cls = getattr(sys.modules.get(module), name, None)
-        if not isinstance(cls, type) or not isinstance(value, cls):
+        if not is_loaded_instance(value, module, name):
             raise Invalid(what or f"a {module}.{name}")
     return check
 
