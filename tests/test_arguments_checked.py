@@ -75,3 +75,26 @@ def test_the_binder_is_made_once_on_the_first_call(monkeypatch: pytest.MonkeyPat
     assert made == []
     assert [f(1), f(n=2), f(3)] == [1, 2, 3]
     assert len(made) == 1 and made[0].endswith(".f()")
+
+
+def test_lazy_instance_never_imports_to_ask(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """A module nobody imported defines no instance: refused without importing it."""
+    import sys
+
+    (tmp_path / "mlprov_probe_module.py").write_text(
+        "class Thing:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    check = arguments.lazy_instance("mlprov_probe_module", "Thing", "a Thing")
+    with pytest.raises(arguments.Invalid):
+        check(object())
+    assert "mlprov_probe_module" not in sys.modules
+    import mlprov_probe_module  # type: ignore[import-not-found]
+
+    try:
+        check(mlprov_probe_module.Thing())  # once imported, its instances pass
+        assert arguments.is_loaded_instance(mlprov_probe_module.Thing(), "mlprov_probe_module",
+                                            "Thing")
+        assert not arguments.is_loaded_instance(object(), "mlprov_probe_module", "Thing")
+        assert not arguments.is_loaded_instance(object(), "mlprov_probe_module", "Missing")
+    finally:
+        sys.modules.pop("mlprov_probe_module", None)
