@@ -149,7 +149,7 @@ def test_hits_in_forked_workers_are_kept_in_the_saved_cache(tmp_path: Path,
     import mlprov.hashing as hashing
 
     monkeypatch.setattr(hashing, "POOL_MIN_FILES", 8)
-    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(hashing, "_cpus", lambda: 3)
     model = tmp_path / "m"
     model.mkdir()
     for i in range(40):

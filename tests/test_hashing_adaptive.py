@@ -60,7 +60,7 @@ def _tree(root: Path, count: int, big: int = 0) -> dict[str, bytes]:
 def pool(monkeypatch: pytest.MonkeyPatch) -> None:
     """Send small files to forked workers from a few dozen files on, with 3 shares."""
     monkeypatch.setattr(hashing, "POOL_MIN_FILES", 8)
-    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(hashing, "_cpus", lambda: 3)
 
 
 def test_forked_small_file_workers_give_the_same_manifest(tmp_path: Path, pool: None):

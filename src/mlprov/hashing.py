@@ -23,6 +23,7 @@ thousands (see :func:`hash_path`). An opt-in digest cache skips unchanged files.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import marshal
 import os
@@ -557,8 +558,34 @@ def hash_path(
         if st is not None:  # a FIFO, socket or device: never opened (a FIFO would block)
             raise UnsafePathError(f"not a regular file or directory: {root}")
         raise InputError(f"no such file or directory: {root}")
-    ignores = tuple(sorted({check_relative_path(p.rstrip("/")) for p in ignore_paths}))
-    root_real = os.path.realpath(root)
+    # Each is a str (checked above): the unchecked test, as every file name's.
+    ignores = tuple(sorted({_safe_relative_path(p.rstrip("/")) for p in ignore_paths}))
+    return hash_directory(root, ignores=ignores, allow_symlinks=allow_symlinks,
+                          root_real=os.path.realpath(root), workers=workers, progress=progress,
+                          on_total=on_total, cache=cache)
+
+
+def hash_directory(
+    root: Path,
+    *,
+    ignores: tuple[str, ...],
+    allow_symlinks: bool,
+    root_real: str,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+    on_total: ProgressCallback | None = None,
+    cache: Path | str | None = None,
+) -> Manifest:
+    """:func:`hash_path` of a directory, for callers that already hold what it derives.
+
+    Internal (not in ``__all__``): no argument checks; ``ignores`` must be
+    sorted, unique and checked (:func:`check_relative_path`, no trailing
+    ``/``) and ``root_real`` the real path of ``root``. :mod:`mlprov.lineage`
+    hashes a thousand small models in a walk and knows both already.
+
+    Raises:
+        InputError, UnsafePathError: as :func:`hash_path`.
+    """
     listed = _walk(root, _Ignore(ignores, normalised=True), allow_symlinks, root_real)
     if not listed:
         raise InputError(f"model directory holds no files to hash: {root}",
@@ -578,7 +605,7 @@ def hash_path(
     prefix = "" if str(root) == "." else os.path.join(str(root), "")
     hasher = _Hasher(prefix, allow_symlinks, locked_progress if progress else None, digests,
                      getattr(hash_file, "__wrapped__", hash_file))
-    n_workers = workers or max(4, os.cpu_count() or 1)
+    n_workers = workers or max(4, _cpus())
     results, entries = _hash_all(hasher, listed, n_workers)
     if digests is not None:
         for key, new in entries:
@@ -589,6 +616,12 @@ def hash_path(
     files = sorted(results, key=lambda f: f.path.replace("/", "\x00"))
     return Manifest(name=os.path.basename(root_real), files=tuple(files), ignore_paths=ignores,
                     allow_symlinks=allow_symlinks)
+
+
+@functools.cache
+def _cpus() -> int:
+    """``os.cpu_count()``, asked once: it reads ``/sys`` (about 8 µs), twice per model hashed."""
+    return os.cpu_count() or 1
 
 
 def _hash_all(hasher: _Hasher, listed: list[tuple[str, int]], workers: int
@@ -608,7 +641,7 @@ def _hash_all(hasher: _Hasher, listed: list[tuple[str, int]], workers: int
     results: list[FileDigest | None] = [None] * len(listed)
     errors: dict[int, BaseException] = {}
     entries: list[tuple[str, Entry]] = []
-    cpus = os.cpu_count() or 1
+    cpus = _cpus()
     shares = min(cpus, len(small) // (POOL_MIN_FILES // 2) or 1) if workers > 1 else 1
     children: list[_Child] = []
     try:  # the finally below stops every child started, whatever fails after it
