@@ -10,7 +10,7 @@ import json
 import math
 from typing import Any
 
-from mlprov._internal.arguments import BYTES, TEXT, checked, either
+from mlprov._internal.arguments import TEXT, TEXT_OR_BYTES, checked
 from mlprov._internal.jsondepth import MAX_JSON_DEPTH, check_json_depth
 from mlprov.errors import InputError
 
@@ -146,7 +146,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-@checked(data=either(TEXT, BYTES), what=TEXT)
+@checked(data=TEXT_OR_BYTES, what=TEXT)
 def loads_strict(data: bytes | str, *, what: str) -> Any:
     """Parse JSON strictly: no NaN/Infinity, no duplicate keys, bounded size.
 

@@ -42,6 +42,7 @@ __all__ = [
     "PATHS",
     "STRINGS",
     "TEXT",
+    "TEXT_OR_BYTES",
     "TRUST",
     "Check",
     "Invalid",
@@ -159,6 +160,13 @@ def sha256_hex(value: Any) -> None:
 def _bytes(value: Any) -> None:
     if not isinstance(value, bytes | bytearray):
         raise Invalid("bytes")
+
+
+def _text_or_bytes(value: Any) -> None:
+    # either(TEXT, BYTES) without an exception raised per call for bytes (JSON is
+    # parsed from bytes thousands of times in a lineage walk); the same words.
+    if not isinstance(value, str | bytes | bytearray):
+        raise Invalid("a string or bytes")
 
 
 def sequence_of(check: Check, what: str) -> Check:
@@ -292,6 +300,8 @@ BOOL: Check = _bool
 INT: Check = int_in()
 NUMBER: Check = _number
 BYTES: Check = _bytes
+#: ``either(TEXT, BYTES)``, in one test.
+TEXT_OR_BYTES: Check = _text_or_bytes
 CALLBACK: Check = _callback
 PATHS: Check = sequence_of(_path, "paths")
 STRINGS: Check = sequence_of(_text, "strings")
