@@ -18,6 +18,7 @@ import errno
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -255,14 +256,8 @@ def as_source(evidence: EvidenceSource | Path | str) -> EvidenceSource:
     return evidence if isinstance(evidence, EvidenceSource) else DirectorySource(evidence)
 
 
-def read_index(evidence: EvidenceSource | Path) -> EvidenceIndex:
-    """Read ``evidence.json`` (unverified; callers check it against signed statements).
-
-    Raises:
-        InputError: the directory does not exist or has no index.
-        BundleError: the index is malformed or of an unknown schema.
-    """
-    source = as_source(evidence)
+def _index_document(source: EvidenceSource) -> Any:
+    """``evidence.json`` parsed, its schema checked (the part both readers share)."""
     if source.directory is not None and not source.directory.is_dir():
         raise InputError(f"evidence directory not found: {source.directory}")
     try:
@@ -278,6 +273,10 @@ def read_index(evidence: EvidenceSource | Path) -> EvidenceIndex:
     if isinstance(document, dict) and document.get("schema") != EVIDENCE_SCHEMA:
         raise BundleError(f"{INDEX_FILE} has unknown schema {document.get('schema')!r}",
                           hint="upgrade mlprov to read evidence from newer versions")
+    return document
+
+
+def _index_model(document: Any) -> EvidenceIndex:
     from pydantic import ValidationError
 
     from mlprov._internal.evidence_index import EvidenceIndex
@@ -288,6 +287,68 @@ def read_index(evidence: EvidenceSource | Path) -> EvidenceIndex:
         first = exc.errors()[0]
         raise BundleError(f"{INDEX_FILE} is malformed: "
                           f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
+
+
+def read_index(evidence: EvidenceSource | Path) -> EvidenceIndex:
+    """Read ``evidence.json`` (unverified; callers check it against signed statements).
+
+    Raises:
+        InputError: the directory does not exist or has no index.
+        BundleError: the index is malformed or of an unknown schema.
+    """
+    return _index_model(_index_document(as_source(evidence)))
+
+
+@dataclass(frozen=True)
+class IndexFields:
+    """What :class:`EvidenceIndex` holds, read without pydantic (a lineage walk reads 1000s)."""
+
+    name: str
+    identity: str
+    root_digest: str
+    files: dict[str, str]
+    mlprov_version: str
+
+
+_INDEX_KEYS = frozenset({"schema", "name", "identity", "rootDigest", "files", "mlprovVersion"})
+
+
+def index_fields(document: Any) -> IndexFields | None:
+    """The fields of an index document the model accepts, or None to let the model decide.
+
+    Accepts only the common form (every field under its alias, each a string,
+    ``files`` a string-to-string object): what :class:`EvidenceIndex` accepts
+    with the same values (``tests/test_evidence_index.py``). Anything else (a
+    field under its Python name, a missing or unknown one, a wrong type) is the
+    model's to accept or to word the refusal.
+    """
+    if not isinstance(document, dict) or document.keys() != _INDEX_KEYS:
+        return None
+    files = document["files"]
+    texts = (document["schema"], document["name"], document["identity"],
+             document["rootDigest"], document["mlprovVersion"])
+    if not all(isinstance(v, str) for v in texts) or not isinstance(files, dict) \
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        return None
+    return IndexFields(name=document["name"], identity=document["identity"],
+                       root_digest=document["rootDigest"], files=dict(files),
+                       mlprov_version=document["mlprovVersion"])
+
+
+def read_index_fields(evidence: EvidenceSource | Path) -> IndexFields:
+    """:func:`read_index`, the same checks and errors, without building the pydantic model.
+
+    Raises:
+        InputError: the directory does not exist or has no index.
+        BundleError: the index is malformed or of an unknown schema.
+    """
+    document = _index_document(as_source(evidence))
+    fields = index_fields(document)
+    if fields is not None:
+        return fields
+    model = _index_model(document)
+    return IndexFields(name=model.name, identity=model.identity, root_digest=model.root_digest,
+                       files=dict(model.files), mlprov_version=model.mlprov_version)
 
 
 def _replaceable(out: Path) -> bool:
