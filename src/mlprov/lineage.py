@@ -31,7 +31,7 @@ import hashlib
 import os
 import re
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -52,26 +52,31 @@ from mlprov._internal.arguments import (
 )
 from mlprov._internal.display import printable
 from mlprov._internal.inputs import compute_identity as identity_of
+from mlprov._internal.intoto import StatementLike
+from mlprov._internal.lineage_search import (
+    SEARCH_DEPTH,
+    ModelLocator,
+    SearchIndex,
+    SearchTree,
+)
 from mlprov._internal.provenance_reader import read_provenance as read_provenance_facts
-from mlprov._internal.readers import MAX_EVIDENCE_BYTES, read_bytes
 from mlprov.bundles import read_envelopes, verify_statement_in
-from mlprov.canonical import loads_strict
 from mlprov.errors import BundleError, InputError, LineageError, MlprovError
 from mlprov.evidence import (
     INDEX_FILE,
     OMS_FILE,
     PROVENANCE_FILE,
+    DirectorySource,
     EvidenceSource,
     as_source,
     check_evidence_name,
-    read_index,
+    read_index_fields,
 )
-from mlprov.hashing import DEFAULT_IGNORE_PATHS, hash_path
 from mlprov.identity import IDENTITY_PREFIX
 from mlprov.oms import OMS_PREDICATE_TYPE, SignedManifest, read_signed_manifest
 from mlprov.provenance import SLSA_PROVENANCE_V1
 from mlprov.signing import b64decode_any
-from mlprov.statements import ResourceDescriptor, Statement, parse_statement
+from mlprov.statements import ResourceDescriptor, parse_statement
 from mlprov.trust import Role, Trust, load_trust
 
 __all__ = [
@@ -104,9 +109,6 @@ LINEAGE_SCHEMA = "https://mlprov.dev/schemas/lineage/v1"
 PARENT_PREFIX = "parent:"
 #: How many edges the walk follows from the starting model before it gives up.
 DEFAULT_MAX_DEPTH = 64
-#: Evidence (and, with ``deep``, model) directories are looked for at most this
-#: many levels below each search directory (0 = the search directory itself).
-SEARCH_DEPTH = 3
 #: A provenance naming more parents than this is refused (a resource bound).
 MAX_PARENTS = 1024
 
@@ -284,7 +286,7 @@ def _read_parent(dep: dict[str, Any], what: str) -> ParentRecord:
                                    f"{label}: manifestBundle"))
 
 
-def read_parents(statement: Statement, *, what: str) -> list[ParentRecord]:
+def read_parents(statement: StatementLike, *, what: str) -> list[ParentRecord]:
     """Read the parents a (verified) provenance statement records.
 
     Raises:
@@ -338,16 +340,6 @@ class VerifiedEvidence:
                             manifest_bundle=self.manifest_bundle)
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return read_bytes(path, what="evidence file", limit=MAX_EVIDENCE_BYTES,
-                          follow_symlinks=False, error=BundleError)
-    except FileNotFoundError as exc:
-        raise BundleError(f"evidence file missing: {path}") from exc
-    except OSError as exc:
-        raise BundleError(f"cannot read {path}: {exc.strerror}") from exc
-
-
 def _source_bytes(source: EvidenceSource, name: str) -> bytes:
     try:
         return source.read(name, what="evidence file", error=BundleError)
@@ -356,12 +348,15 @@ def _source_bytes(source: EvidenceSource, name: str) -> bytes:
 
 
 def _load(source: EvidenceSource, name: str, trust: Trust | None, predicate_type: str
-          ) -> tuple[Statement, str, str | None]:
-    """Return (statement, sha256 of the file, signer name); unverified without a trust."""
+          ) -> tuple[StatementLike, str, str | None]:
+    """Return (statement, sha256 of the file, signer name); unverified without a trust.
+
+    A verified statement comes as the verifier's fields (no pydantic model built).
+    """
     if trust is not None:
         verified = verify_statement_in(source, name, trust, Role.BUILDER,
                                        predicate_type=predicate_type)
-        return verified.statement, verified.file_sha256, verified.signer.name
+        return verified.parsed, verified.file_sha256, verified.signer.name
     data = _source_bytes(source, name)
     for envelope, _hint in read_envelopes(data, what=name):
         try:
@@ -393,8 +388,12 @@ def verify_evidence(evidence: Path | str | EvidenceSource, trust: Trust | None
         InputError: ``evidence`` is not a directory.
         VerificationError: any check failed (BundleError, SignatureError, ...).
     """
-    source = as_source(evidence)
-    index = read_index(source)
+    return _verify_evidence(as_source(evidence), trust)
+
+
+def _verify_evidence(source: EvidenceSource, trust: Trust | None) -> VerifiedEvidence:
+    """:func:`verify_evidence` without its argument checks (the walk calls it per model)."""
+    index = read_index_fields(source)  # the model's checks, without building it
     oms, oms_sha, _ = _load(source, OMS_FILE, trust, OMS_PREDICATE_TYPE)
     signed = read_signed_manifest(oms, what=OMS_FILE)
     statement, prov_sha, signer = _load(source, PROVENANCE_FILE, trust, SLSA_PROVENANCE_V1)
@@ -470,210 +469,6 @@ def resolve_parent(spec: ParentSpec, trust: Trust) -> ParentRecord:
 # ---------------------------------------------------------------------------
 # Finding evidence and model files under search directories, by digest
 # ---------------------------------------------------------------------------
-
-
-def _subdirs_real(root: Path, depth: int
-                  ) -> Iterable[tuple[str, str, list[os.DirEntry[str]]]]:
-    """Yield (directory, its real path, its entries) breadth first, ``depth`` levels down.
-
-    Hidden entries (temporary directories of an atomic write among them) and
-    symlinks are skipped; unreadable directories are left out. Symlinks are
-    never followed below the root, so a directory's real path is its parent's
-    joined with its name (one ``realpath``, for the root).
-    """
-    # Paths stay strings here (pathlib costs more than the scan); callers make Paths of
-    # the few directories they keep.
-    queue: deque[tuple[str, str, int]] = deque([(str(root), os.path.realpath(root), 0)])
-    while queue:
-        directory, real, level = queue.popleft()
-        try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
-        except OSError:
-            continue
-        yield directory, real, entries
-        if level < depth:
-            queue.extend((e.path, os.path.join(real, e.name), level + 1) for e in entries
-                         if not e.name.startswith(".") and e.is_dir(follow_symlinks=False))
-
-
-def _tree_files(directory: str, memo: dict[str, list[str]]) -> list[str]:
-    """The relative paths ``os.walk(directory)`` would list as files, each directory scanned once.
-
-    As ``os.walk``: entries that are directories (symlinks to directories too)
-    are not files, symlinked directories are not descended, unreadable
-    directories are skipped.
-    """
-    if directory in memo:
-        return memo[directory]
-    files: list[str] = []
-    subdirs: list[str] = []
-    try:
-        with os.scandir(directory) as it:
-            for entry in it:
-                try:
-                    is_dir = entry.is_dir()
-                except OSError:
-                    is_dir = False
-                if not is_dir:
-                    files.append(entry.name)
-                elif not entry.is_symlink():
-                    subdirs.append(entry.name)
-    except OSError:
-        pass
-    for name in sorted(subdirs):
-        files.extend(f"{name}/{f}" for f in _tree_files(os.path.join(directory, name), memo))
-    memo[directory] = files
-    return files
-
-
-def _is_evidence(entries: list[os.DirEntry[str]]) -> bool:
-    return any(e.name == PROVENANCE_FILE and e.is_file(follow_symlinks=False) for e in entries)
-
-
-class _SearchIndex:
-    """Evidence directories under the search roots, by provenance-bundle and root digest.
-
-    Built once, on first use. The root-digest index reads the unsigned
-    ``evidence.json`` and is only a hint: whatever it finds is verified.
-    """
-
-    def __init__(self, roots: Sequence[Path], depth: int = SEARCH_DEPTH) -> None:
-        self.roots = list(dict.fromkeys(roots))
-        self.depth = depth
-        self._by_bundle: dict[str, list[Path]] | None = None
-        self._by_root: dict[str, list[Path]] = {}
-
-    def _scan(self) -> dict[str, list[Path]]:
-        if self._by_bundle is not None:
-            return self._by_bundle
-        by_bundle: dict[str, list[Path]] = {}
-        seen: set[str] = set()
-        for root in self.roots:
-            for name, real, entries in _subdirs_real(root, self.depth):
-                if not _is_evidence(entries):
-                    continue
-                if real in seen:
-                    continue
-                seen.add(real)
-                directory = Path(name)
-                try:
-                    data = _read_bytes(directory / PROVENANCE_FILE)
-                except BundleError:
-                    continue
-                by_bundle.setdefault(hashlib.sha256(data).hexdigest(), []).append(directory)
-                self._index_root(directory)
-        self._by_bundle = by_bundle
-        return by_bundle
-
-    def _index_root(self, directory: Path) -> None:
-        try:
-            document = loads_strict(_read_bytes(directory / INDEX_FILE), what=INDEX_FILE)
-        except (BundleError, InputError):
-            return
-        root = document.get("rootDigest") if isinstance(document, dict) else None
-        if isinstance(root, str) and root.startswith("sha256:"):
-            self._by_root.setdefault(root[7:], []).append(directory)
-
-    def by_bundle(self, provenance_bundle: str) -> list[Path]:
-        """Evidence directories whose provenance bundle has this SHA-256."""
-        return list(self._scan().get(provenance_bundle, []))
-
-    def by_root(self, root_digest: str) -> list[Path]:
-        """Evidence directories whose (unsigned) index names this root digest."""
-        self._scan()
-        return list(self._by_root.get(root_digest, []))
-
-
-class _ModelLocator:
-    """Copies of models' files under the search roots, matched by file names, then hashed."""
-
-    def __init__(self, roots: Sequence[Path], depth: int = SEARCH_DEPTH) -> None:
-        self.roots = list(dict.fromkeys(roots))
-        self.depth = depth
-        self._dirs: list[tuple[Path, list[str]]] | None = None
-        self._files: dict[str, list[Path]] = {}
-        self._hashed: dict[tuple[str, tuple[str, ...], bool], dict[str, str] | None] = {}
-        self._by_names: dict[tuple[str, ...], dict[frozenset[str], list[Path]]] = {}
-        self._real: dict[Path, str] = {}
-        # id(candidates list) -> (the list, kept alive; by real path; by real parent)
-        self._index: dict[int, tuple[list[Path], dict[str, list[int]],
-                                     dict[str, list[int]]]] = {}
-
-    def real(self, path: Path) -> str:
-        """``os.path.realpath``, once per path per walk."""
-        if path not in self._real:
-            self._real[path] = os.path.realpath(path)
-        return self._real[path]
-
-    def _listing(self) -> list[tuple[Path, list[str]]]:
-        if self._dirs is not None:
-            return self._dirs
-        dirs: list[tuple[Path, list[str]]] = []
-        seen: set[str] = set()
-        memo: dict[str, list[str]] = {}
-        for root in self.roots:
-            for name, real, entries in _subdirs_real(root, self.depth):
-                if real in seen or _is_evidence(entries):
-                    continue
-                seen.add(real)
-                directory = Path(name)
-                self._real.setdefault(directory, real)
-                for entry in entries:
-                    if entry.is_file(follow_symlinks=False):
-                        self._files.setdefault(entry.name, []).append(Path(entry.path))
-                dirs.append((directory, _tree_files(name, memo)))
-        self._dirs = dirs
-        return dirs
-
-    def candidates(self, signed: SignedManifest) -> list[Path]:
-        """Files or directories whose file names are exactly the signed manifest's.
-
-        The list is the locator's own (shared by every model of those names): do not change it.
-        """
-        listing = self._listing()
-        if set(signed.files) == {"."}:
-            return self._files.get(signed.name, [])
-        ignore = tuple(sorted({*DEFAULT_IGNORE_PATHS, *signed.ignore_paths}))
-        by_names = self._by_names.get(ignore)
-        if by_names is None:  # once per distinct set of ignore paths, not once per model
-            by_names = self._by_names[ignore] = {}
-            prefixes = tuple(f"{p}/" for p in ignore)
-            for directory, files in listing:
-                kept = frozenset(f for f in files
-                                 if f not in ignore and not f.startswith(prefixes))
-                by_names.setdefault(kept, []).append(directory)
-        return by_names.get(frozenset(signed.files), [])
-
-    def index_of(self, candidates: list[Path]) -> dict[str, list[int]]:
-        """Positions in ``candidates`` (a list :meth:`candidates` returned) by real path."""
-        key = id(candidates)
-        if key not in self._index:
-            index: dict[str, list[int]] = {}
-            for i, c in enumerate(candidates):
-                index.setdefault(self.real(c), []).append(i)
-            beside: dict[str, list[int]] = {}
-            for i, c in enumerate(candidates):
-                beside.setdefault(os.path.dirname(self.real(c)), []).append(i)
-            self._index[key] = (candidates, index, beside)
-        return self._index[key][1]
-
-    def beside_index_of(self, candidates: list[Path]) -> dict[str, list[int]]:
-        """Positions in ``candidates`` by the real path of their parent directory."""
-        self.index_of(candidates)
-        return self._index[id(candidates)][2]
-
-    def digests(self, path: Path, signed: SignedManifest) -> dict[str, str] | None:
-        """The files' digests under the signed settings (cached), or None if unhashable."""
-        ignore = tuple(dict.fromkeys((*DEFAULT_IGNORE_PATHS, *signed.ignore_paths)))
-        key = (self.real(path), ignore, signed.allow_symlinks)
-        if key not in self._hashed:
-            try:
-                manifest = hash_path(path, ignore_paths=ignore,
-                                     allow_symlinks=signed.allow_symlinks)
-                self._hashed[key] = manifest.by_path()
-            except MlprovError:
-                self._hashed[key] = None
-        return self._hashed[key]
 
 
 # ---------------------------------------------------------------------------
@@ -874,7 +669,7 @@ class _Node:
 @dataclass
 class _Walk:
     trust: Trust | None
-    index: _SearchIndex
+    index: SearchIndex
     max_depth: int
     nodes: dict[str, _Node] = field(default_factory=dict)
     edges: list[LineageEdge] = field(default_factory=list)
@@ -884,10 +679,10 @@ class _Walk:
 
     def evidence(self, path: Path) -> VerifiedEvidence | MlprovError:
         """Verify an evidence directory once, whatever the number of edges reaching it."""
-        key = os.path.realpath(path)
+        key = self.index.tree.real(path)  # the scan's, for a directory it listed
         if key not in self._verified:
             try:
-                self._verified[key] = verify_evidence(path, self.trust)
+                self._verified[key] = _verify_evidence(DirectorySource(path), self.trust)
             except MlprovError as exc:
                 self._verified[key] = exc
         return self._verified[key]
@@ -895,7 +690,7 @@ class _Walk:
     def start(self, source: EvidenceSource) -> VerifiedEvidence | MlprovError:
         """Verify the starting evidence when it is not a directory (nothing else reaches it)."""
         try:
-            return verify_evidence(source, self.trust)
+            return _verify_evidence(source, self.trust)
         except MlprovError as exc:
             return exc
 
@@ -1074,7 +869,7 @@ def _belongs_to(here: str, ev: str) -> int:
     return 1 if os.path.dirname(here) == os.path.dirname(ev) else 0
 
 
-def _ranked(candidates: list[Path], ev: str, locator: _ModelLocator
+def _ranked(candidates: list[Path], ev: str, locator: ModelLocator
             ) -> Iterator[tuple[int, Path]]:
     """``candidates`` as ``sorted(((belongs, i, c)), reverse=True)`` would order them, lazily.
 
@@ -1112,7 +907,7 @@ def _ancestors(path: str) -> Iterator[str]:
         path = parent
 
 
-def _check_files(walk: _Walk, locator: _ModelLocator) -> None:
+def _check_files(walk: _Walk, locator: ModelLocator) -> None:
     """With ``deep``: re-hash a copy of each verified model's files, when one is found.
 
     Any copy under the model search directories whose files all match verifies
@@ -1207,12 +1002,13 @@ def _walk_lineage(source: EvidenceSource, *, trust: Trust | None, search: Sequen
         raise InputError(f"max depth must be 0 or more, got {max_depth}")
     roots = [*([start_path.parent] if start_path is not None else []),
              *(Path(s) for s in search)]
-    walk = _Walk(trust=trust, index=_SearchIndex(roots), max_depth=max_depth)
+    tree = SearchTree(roots)  # scanned once, for parents' evidence and (deep) models' files
+    walk = _Walk(trust=trust, index=SearchIndex(tree), max_depth=max_depth)
     found: VerifiedEvidence | MlprovError
     if verified_start is not None and trust is not None:
         found = verified_start
         if start_path is not None:  # an edge back to the start finds it verified
-            walk._verified[os.path.realpath(start_path)] = verified_start
+            walk._verified[tree.real(start_path)] = verified_start
     else:
         found = walk.evidence(start_path) if start_path is not None else walk.start(source)
     where = source.describe()
@@ -1242,9 +1038,9 @@ def _walk_lineage(source: EvidenceSource, *, trust: Trust | None, search: Sequen
                 _resolve(walk, child, record, queue)
         _find_cycles(walk)
         if deep and trust is not None:
-            locator_roots = [Path(s) for s in model_search] if model_search is not None \
-                else roots
-            _check_files(walk, _ModelLocator(locator_roots))
+            locator_tree = SearchTree([Path(s) for s in model_search]) \
+                if model_search is not None else tree
+            _check_files(walk, ModelLocator(locator_tree))
     return Lineage(start=start_id, nodes=tuple(n.freeze() for n in walk.nodes.values()),
                    edges=tuple(walk.edges), failures=tuple(walk.failures),
                    missing=tuple(walk.missing), trusted=trust is not None, deep=deep,

@@ -23,6 +23,7 @@ from mlprov.hashing import (  # the unchecked forms: a manifest has 100k names, 
 )
 
 if TYPE_CHECKING:
+    from mlprov._internal.intoto import StatementLike
     from mlprov.statements import Statement
 
 __all__ = ["OMS_PREDICATE_TYPE", "SignedManifest", "manifest_statement", "read_signed_manifest"]
@@ -52,7 +53,7 @@ def manifest_statement(manifest: Manifest) -> Statement:
     return Statement.model_validate(manifest_document(manifest))
 
 
-def read_signed_manifest(statement: Statement, *, what: str) -> SignedManifest:
+def read_signed_manifest(statement: StatementLike, *, what: str) -> SignedManifest:
     """Extract and check the manifest of a verified OMS statement.
 
     Rejects unsafe names (``..``, absolute paths), duplicate names, non-SHA-256

@@ -17,8 +17,9 @@ https://github.com/secure-systems-lab/dsse/blob/master/envelope.md.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 __all__ = [
     "HEX_LENGTHS",
@@ -29,6 +30,7 @@ __all__ = [
     "Envelope",
     "EnvelopeSignature",
     "StatementFields",
+    "StatementLike",
     "Subject",
     "bad_digest",
     "read_bundle",
@@ -112,6 +114,31 @@ class Subject:
 
     name: str | None
     digest: dict[str, str]
+
+
+class SubjectLike(Protocol):
+    """A statement's subject, as :class:`Subject` and ``ResourceDescriptor`` both hold it."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def digest(self) -> dict[str, str] | None: ...
+
+
+class StatementLike(Protocol):
+    """What readers of a verified statement use: :class:`StatementFields` or the pydantic model.
+
+    Readers typed on it (the OMS manifest, lineage's parents) run on the fields
+    a verifier already holds, without building :class:`mlprov.statements.Statement`.
+    """
+
+    @property
+    def subject(self) -> Sequence[SubjectLike]: ...
+    @property
+    def predicate_type(self) -> str: ...
+    @property
+    def predicate(self) -> dict[str, Any]: ...
+    def subject_sha256(self) -> set[str]: ...
 
 
 @dataclass(frozen=True)
