@@ -116,7 +116,8 @@ def read_provenance(statement: Statement, *, what: str) -> TrainingProvenance:  
     except ValidationError as exc:
         first = exc.errors()[0]
         raise BundleError(f"{what}: externalParameters: "
-                          f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
+                          f"{'.'.join(str(p) for p in first['loc'])}: "
+                          f"{str(first['msg']).removeprefix('Value error, ')}") from exc
     inputs = _with_dataset_uris(inputs, definition.get("resolvedDependencies"))
     internal = _object(_field(definition, "internalParameters", "buildDefinition", what),
                        "internalParameters", what)
@@ -320,7 +321,7 @@ def test_model_words_refusals() -> None:
     assert fields is not None
     with pytest.raises(BundleError) as refused:
         read_facts(fields, what="p")
-    assert str(refused.value) == ("p: externalParameters: data.0.digest: Value error, "
+    assert str(refused.value) == ("p: externalParameters: data.0.digest: "
                                   "dataset digest must be sha256:<64 hex>, got 'x'")
 
 

@@ -29,6 +29,7 @@ from mlprov._internal.arguments import (
     sequence_of,
 )
 from mlprov._internal.cardfields import CardFields, CardView, card_from_bom
+from mlprov._internal.display import validator_words
 from mlprov._internal.documents import (
     DEFAULT_BUILDER_ID,
     bom_statement_document,
@@ -122,7 +123,8 @@ def make_inputs(code: CodeRef, data: list[DataRef], config: dict[str, object],
     try:
         return IdentityInputs(code=code, data=data, config=config, seeds=seeds)
     except ValidationError as exc:
-        raise InputError(f"identity inputs: {exc.errors()[0]['msg']}") from exc
+        raise InputError(f"identity inputs: {validator_words(str(exc.errors()[0]['msg']))}"
+                         ) from exc
 
 
 #: What ``attest(data=...)`` takes: DataRefs, ``"[NAME=]PATH"`` / ``"[NAME=]URI@sha256:HEX"``

@@ -62,6 +62,7 @@ from mlprov._internal.arguments import PATH, TRUST, checked, optional
 from mlprov._internal.cardfields import PROPERTY_PREFIX as PROPERTY_PREFIX
 from mlprov._internal.cardfields import Approach as Approach
 from mlprov._internal.cardfields import CardView, format_metric
+from mlprov._internal.display import validator_words
 from mlprov._internal.parents import ParentRef, parents_from_predicate
 from mlprov._internal.readers import MAX_CARD_BYTES, load_yaml, read_text
 from mlprov.errors import InputError, VerificationError
@@ -122,7 +123,7 @@ def load_card_input(path: Path) -> CardInput:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "document"
-        message = str(first["msg"]).removeprefix("Value error, ")
+        message = validator_words(str(first["msg"]))
         raise InputError(f"card file {path}: {where}: {message}",
                          hint="see docs/sbom-eval-card.md for the card file's keys") from exc
 

@@ -28,6 +28,7 @@ from pydantic import ConfigDict, Field, StrictFloat, StrictInt, ValidationError,
 from mlprov import __version__
 from mlprov._internal.arguments import PATH, TEXT, checked
 from mlprov._internal.cardfields import format_metric as format_metric
+from mlprov._internal.display import validator_words
 from mlprov._internal.readers import MAX_METRICS_BYTES, read_bytes
 from mlprov.canonical import loads_strict
 from mlprov.errors import BundleError, InputError
@@ -146,7 +147,7 @@ class MetricsFile(MlprovModel):
 def _first_error(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"])
-    message = str(first["msg"]).removeprefix("Value error, ")
+    message = validator_words(str(first["msg"]))
     return f"{where}: {message}" if where else message
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-__all__ = ["printable", "printable_tree"]
+__all__ = ["printable", "printable_tree", "validator_words"]
 
 #: Controls, format characters, surrogates, private-use and unassigned code points,
 #: and separators other than the plain space (a look-alike space hides a difference).
@@ -49,3 +49,8 @@ def printable_tree(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [printable_tree(v) for v in value]
     return value
+
+
+def validator_words(message: str) -> str:
+    """A validator's refusal as mlprov words it: pydantic's ``Value error, `` prefix dropped."""
+    return message.removeprefix("Value error, ")

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from mlprov._internal.display import validator_words
 from mlprov.canonical import canonical_json
 from mlprov.errors import IdentityError, InputError
 from mlprov.hashing import hash_path
@@ -70,7 +71,7 @@ class InputsRefused(InputError):
     """
 
     def __init__(self, loc: tuple[str | int, ...], msg: str) -> None:
-        super().__init__(f"identity inputs: {msg}")
+        super().__init__(f"identity inputs: {validator_words(msg)}")
         self.loc = loc
         self.msg = msg
 

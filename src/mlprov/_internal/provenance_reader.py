@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Final, Protocol
 
+from mlprov._internal.display import validator_words
 from mlprov._internal.inputs import Code, Dataset, Inputs, InputsRefused
 from mlprov.errors import BundleError
 
@@ -124,11 +125,12 @@ def _model_inputs(document: dict[str, Any], what: str) -> Inputs:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise BundleError(f"{what}: externalParameters: "
-                          f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
+                          f"{'.'.join(str(p) for p in first['loc'])}: "
+                          f"{validator_words(str(first['msg']))}") from exc
     try:
         return Inputs.from_model(model)
     except InputsRefused as exc:  # outside the domain (see the module's docstring)
-        raise BundleError(f"{what}: externalParameters: {exc.msg}") from exc
+        raise BundleError(f"{what}: externalParameters: {validator_words(exc.msg)}") from exc
 
 
 def _with_dataset_uris(inputs: Inputs, dependencies: Any) -> Inputs:
