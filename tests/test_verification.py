@@ -33,6 +33,21 @@ def test_verify_returns_a_verdict(signed):
     assert verdict.root_digest == f"sha256:{hash_path(model).root}"
 
 
+def test_the_verdicts_provenance_is_the_model_of_the_verified_facts(signed):
+    from mlprov.provenance import TrainingProvenance, read_provenance
+
+    model, out, key = signed
+    verdict = mlprov.verify(model, evidence=out, key=key.public)
+    facts = verdict.provenance_facts
+    assert facts is not None and facts.name == "m" and facts.identity == verdict.identity
+    statement = verdict.statements["provenance.sigstore.json"].statement
+    expected = read_provenance(statement, what="provenance.sigstore.json")
+    assert isinstance(verdict.provenance, TrainingProvenance)
+    assert verdict.provenance == expected
+    assert verdict.provenance is verdict.provenance  # built once
+    assert Verdict(model="m", evidence="e").provenance is None
+
+
 def test_verdict_fails_when_any_check_fails(signed):
     model, out, key = signed
     (model / "config.json").unlink()

@@ -55,6 +55,7 @@ __all__ = [
     "Envelope",
     "EnvelopeSignature",
     "VerifiedStatement",
+    "parse_statement_fields",
     "read_envelopes",
     "sign_document",
     "sign_statement",
@@ -158,6 +159,18 @@ def _read_statement(payload: bytes, what: str) -> StatementFields:
         statement_from_document(document, what=what)
         raise _disagree(what)
     return fields
+
+
+def parse_statement_fields(payload: bytes, *, what: str) -> StatementFields:
+    """:func:`mlprov.statements.parse_statement` without building the pydantic model.
+
+    The same acceptance and errors (the model words a refusal); for readers that
+    need the fields only, such as a lineage walk without a trust anchor.
+
+    Raises:
+        BundleError: not JSON, or not a Statement v1.
+    """
+    return _read_statement(payload, what)
 
 
 class _Signed(NamedTuple):

@@ -29,11 +29,12 @@ from mlprov import __version__
 from mlprov._internal.arguments import PATH, TEXT, checked
 from mlprov._internal.cardfields import format_metric as format_metric
 from mlprov._internal.display import validator_words
+from mlprov._internal.documents import EVAL_PREDICATE_TYPE as EVAL_PREDICATE_TYPE
 from mlprov._internal.readers import MAX_METRICS_BYTES, read_bytes
 from mlprov.canonical import loads_strict
 from mlprov.errors import BundleError, InputError
 from mlprov.identity import DataRef
-from mlprov.statements import MLPROV_PREDICATE_PREFIX, MlprovModel, Statement, sha256_descriptor
+from mlprov.statements import MlprovModel, Statement, sha256_descriptor
 
 __all__ = [
     "EVAL_PREDICATE_TYPE",
@@ -50,7 +51,6 @@ __all__ = [
     "read_eval",
 ]
 
-EVAL_PREDICATE_TYPE: Final = MLPROV_PREDICATE_PREFIX + "eval/v1"
 #: The JSON Schema of the predicate, shipped as package data.
 EVAL_SCHEMA_FILE: Final = "schemas/eval-v1.schema.json"
 

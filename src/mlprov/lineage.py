@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
 from mlprov._internal.arguments import (
     BOOL,
@@ -59,8 +59,9 @@ from mlprov._internal.lineage_search import (
     SearchIndex,
     SearchTree,
 )
+from mlprov._internal.provenance_reader import SLSA_PROVENANCE_V1
 from mlprov._internal.provenance_reader import read_provenance as read_provenance_facts
-from mlprov.bundles import read_envelopes, verify_statement_in
+from mlprov.bundles import parse_statement_fields, read_envelopes, verify_statement_in
 from mlprov.errors import BundleError, InputError, LineageError, MlprovError
 from mlprov.evidence import (
     INDEX_FILE,
@@ -74,10 +75,11 @@ from mlprov.evidence import (
 )
 from mlprov.identity import IDENTITY_PREFIX
 from mlprov.oms import OMS_PREDICATE_TYPE, SignedManifest, read_signed_manifest
-from mlprov.provenance import SLSA_PROVENANCE_V1
 from mlprov.signing import b64decode_any
-from mlprov.statements import ResourceDescriptor, parse_statement
 from mlprov.trust import Role, Trust, load_trust
+
+if TYPE_CHECKING:
+    from mlprov.statements import ResourceDescriptor
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
@@ -230,6 +232,8 @@ class ParentRecord:
 
     def descriptor(self) -> ResourceDescriptor:
         """The in-toto ResourceDescriptor written to ``resolvedDependencies``."""
+        from mlprov.statements import ResourceDescriptor  # pydantic: attest with --parent only
+
         annotations: dict[str, Any] = {"role": self.role.value, "name": self.name}
         if self.external:
             annotations["external"] = True
@@ -360,7 +364,8 @@ def _load(source: EvidenceSource, name: str, trust: Trust | None, predicate_type
     data = _source_bytes(source, name)
     for envelope, _hint in read_envelopes(data, what=name):
         try:
-            statement = parse_statement(b64decode_any(envelope.payload, what=name), what=name)
+            statement = parse_statement_fields(b64decode_any(envelope.payload, what=name),
+                                               what=name)
         except BundleError:
             continue
         if statement.predicate_type == predicate_type:

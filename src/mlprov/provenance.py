@@ -24,6 +24,7 @@ from mlprov._internal.documents import (
     provenance_document,
     rfc3339,
 )
+from mlprov._internal.provenance_reader import ProvenanceFacts
 from mlprov._internal.provenance_reader import read_provenance as read_provenance_facts
 from mlprov.identity import IdentityInputs, compute_identity
 from mlprov.statements import MlprovModel, ResourceDescriptor, Statement
@@ -84,7 +85,14 @@ def read_provenance(statement: Statement, *, what: str) -> TrainingProvenance:
     Raises:
         BundleError: not SLSA v1, not mlprov's build type, or malformed fields.
     """
-    facts = read_provenance_facts(statement, what=what)
+    return training_provenance(read_provenance_facts(statement, what=what))
+
+
+def training_provenance(facts: ProvenanceFacts) -> TrainingProvenance:
+    """The model of provenance facts (what :func:`read_provenance` builds from a statement).
+
+    ``mlprov.verify`` reads the facts without pydantic; ``Verdict.provenance`` is this.
+    """
     return TrainingProvenance(
         name=facts.name, identity=facts.identity,
         inputs=IdentityInputs.model_validate(facts.inputs, from_attributes=True),

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from mlprov._internal.inputs import Code, Dataset
+    from mlprov._internal.intoto import StatementLike
     from mlprov._internal.parents import ParentRef
     from mlprov._internal.provenance_reader import ProvenanceFacts
     from mlprov._internal.schema_verdicts import SchemaVerdicts
@@ -1414,7 +1415,7 @@ def _sha256_of(component: dict[str, Any]) -> str | None:
     return None
 
 
-def read_bom(statement: Statement, *, what: str,
+def read_bom(statement: StatementLike, *, what: str,
              verdicts: SchemaVerdicts | None = None) -> SbomInfo:
     """Read and check the BOM of a verified SBOM statement.
 

@@ -24,9 +24,12 @@ from mlprov._internal.arguments import (
     checked,
     optional,
 )
+from mlprov._internal.documents import EVAL_PREDICATE_TYPE
+from mlprov._internal.inputs import compute_identity
+from mlprov._internal.provenance_reader import SLSA_PROVENANCE_V1, ProvenanceFacts
+from mlprov._internal.provenance_reader import read_provenance as read_provenance_facts
 from mlprov.bundles import VerifiedStatement, verify_statement_file, verify_statement_in
 from mlprov.errors import InputError, MlprovError, VerificationError
-from mlprov.evaluation import EVAL_PREDICATE_TYPE, EvalPredicate, read_eval
 from mlprov.evidence import (
     CARD_FILE,
     EVAL_FILE,
@@ -37,10 +40,10 @@ from mlprov.evidence import (
     SBOM_FILE,
     STANDARD_FILES,
     DirectorySource,
-    EvidenceIndex,
     EvidenceSource,
+    IndexFields,
     check_evidence_name,
-    read_index,
+    read_index_fields,
 )
 from mlprov.hashing import (
     DEFAULT_IGNORE_PATHS,
@@ -50,7 +53,6 @@ from mlprov.hashing import (
     default_ignore_paths,
     hash_path,
 )
-from mlprov.identity import compute_identity
 from mlprov.lineage import (
     DEFAULT_MAX_DEPTH,
     Lineage,
@@ -59,12 +61,13 @@ from mlprov.lineage import (
     read_parents,
 )
 from mlprov.oms import OMS_PREDICATE_TYPE, SignedManifest, read_signed_manifest
-from mlprov.provenance import SLSA_PROVENANCE_V1, TrainingProvenance, read_provenance
 from mlprov.sbom import CYCLONEDX_BOM_PREDICATE, SbomInfo, read_bom
 from mlprov.trust import Role, Trust, load_trust
 
 if TYPE_CHECKING:
     from mlprov._internal.schema_verdicts import SchemaVerdicts
+    from mlprov.evaluation import EvalPredicate
+    from mlprov.provenance import TrainingProvenance
 
 __all__ = ["VERDICT_SCHEMA", "Check", "Verdict", "compare_files", "verify"]
 
@@ -96,8 +99,9 @@ class Verdict:
     #: Every statement whose signature verified, by evidence file name. Only
     #: these (never raw files) may feed later decisions such as policies.
     statements: dict[str, VerifiedStatement] = field(default_factory=dict)
-    #: The verified training provenance, when it verified.
-    provenance: TrainingProvenance | None = None
+    #: The verified training provenance's facts, when it verified (read without pydantic;
+    #: :attr:`provenance` is the same as a pydantic model).
+    provenance_facts: ProvenanceFacts | None = None
     #: The verified ML-BOM (``sbom.sigstore.json``), when its checks passed.
     sbom: SbomInfo | None = None
     #: The verified eval predicate (``eval.sigstore.json``), when its checks passed.
@@ -106,6 +110,19 @@ class Verdict:
     #: ``lineage.verified``; ``lineage.status`` is ``incomplete`` when parents
     #: were not found), or None when it was not walked (no verified provenance).
     lineage: Lineage | None = None
+    _provenance: TrainingProvenance | None = field(default=None, init=False, repr=False,
+                                                   compare=False)
+
+    @property
+    def provenance(self) -> TrainingProvenance | None:
+        """The verified training provenance, when it verified (built on first use)."""
+        if self.provenance_facts is None:
+            return None
+        if self._provenance is None:
+            from mlprov.provenance import training_provenance
+
+            self._provenance = training_provenance(self.provenance_facts)
+        return self._provenance
 
     @property
     def verified(self) -> bool:
@@ -225,7 +242,7 @@ def _signature(run: _Run, source: EvidenceSource, name: str, trust: Trust, role:
 def _signed_manifest(run: _Run, oms: VerifiedStatement) -> SignedManifest | None:
     """The checked manifest of a verified OMS statement (evidence-only verification)."""
     run.signed = run.step("manifest", lambda: (
-        read_signed_manifest(oms.statement, what=oms.path.name), "safe and self-consistent"))
+        read_signed_manifest(oms.parsed, what=oms.path.name), "safe and self-consistent"))
     return run.signed
 
 
@@ -239,9 +256,9 @@ def _verify_oms(run: _Run, model: Path, oms: VerifiedStatement,
 
 
 def _verify_provenance(run: _Run, provenance: VerifiedStatement, root: str | None
-                       ) -> TrainingProvenance | None:
+                       ) -> ProvenanceFacts | None:
     what = provenance.path.name
-    prov = run.step("provenance", lambda: (read_provenance(provenance.statement, what=what),
+    prov = run.step("provenance", lambda: (read_provenance_facts(provenance.parsed, what=what),
                                            "SLSA Provenance v1, mlprov training build type"))
     if prov is None:
         run.skip("subject", "no usable provenance")
@@ -249,8 +266,8 @@ def _verify_provenance(run: _Run, provenance: VerifiedStatement, root: str | Non
         return None
 
     def subject(root: str) -> tuple[None, str]:
-        digests = provenance.statement.subject_sha256()
-        names = {s.name or "" for s in provenance.statement.subject}
+        digests = provenance.parsed.subject_sha256()
+        names = {s.name or "" for s in provenance.parsed.subject}
         if names != {prov.name}:
             raise VerificationError(f"{what}: subject name {sorted(names)} is not {prov.name!r}")
         if root not in digests:
@@ -273,11 +290,11 @@ def _verify_provenance(run: _Run, provenance: VerifiedStatement, root: str | Non
         run.step("subject", lambda: subject(known))
     run.step("identity", identity)
     run.verdict.name, run.verdict.identity = prov.name, prov.identity
-    run.verdict.provenance = prov
+    run.verdict.provenance_facts = prov
     return prov
 
 
-def _check_index(index: EvidenceIndex, evidence: EvidenceSource, prov: TrainingProvenance,
+def _check_index(index: IndexFields, evidence: EvidenceSource, prov: ProvenanceFacts,
                  root: str) -> tuple[None, str]:
     if index.name != prov.name or index.identity != prov.identity:
         raise VerificationError(f"{INDEX_FILE} disagrees with the signed provenance "
@@ -315,7 +332,7 @@ def _file_sha256(evidence: EvidenceSource, name: str) -> str:
 
 
 def _check_subject(verified: VerifiedStatement, root: str) -> None:
-    if root not in verified.statement.subject_sha256():
+    if root not in verified.parsed.subject_sha256():
         raise VerificationError(f"{verified.path.name}: subject is not the model's root digest "
                                 f"sha256:{root}")
 
@@ -325,14 +342,14 @@ def _check_sbom(evidence: EvidenceSource, verified: VerifiedStatement, root: str
     """The signed BOM: schema-valid, about this model, equal to sbom.cdx.json, pins intact."""
     from mlprov.canonical import loads_strict
 
-    sbom = read_bom(verified.statement, what=SBOM_BUNDLE_FILE, verdicts=verdicts)
+    sbom = read_bom(verified.parsed, what=SBOM_BUNDLE_FILE, verdicts=verdicts)
     _check_subject(verified, root)
     try:
         data = _evidence_bytes(evidence, SBOM_FILE)
     except OSError as exc:
         raise VerificationError(f"evidence file missing: {SBOM_FILE}") from exc
     try:
-        same = loads_strict(data, what=SBOM_FILE) == verified.statement.predicate
+        same = loads_strict(data, what=SBOM_FILE) == verified.parsed.predicate
     except InputError:
         same = False
     if not same:
@@ -350,6 +367,8 @@ def _check_sbom(evidence: EvidenceSource, verified: VerifiedStatement, root: str
 
 def _check_eval(verified: VerifiedStatement, root: str, sbom: SbomInfo
                 ) -> tuple[EvalPredicate, str]:
+    from mlprov.evaluation import read_eval  # pydantic: only for evidence holding an eval
+
     predicate = read_eval(verified.statement, what=EVAL_FILE)
     _check_subject(verified, root)
     if sbom.pinned.get(EVAL_FILE) != verified.file_sha256:
@@ -411,7 +430,7 @@ def _resolve_trust(trust: Trust | Path | str | None, key: Path | str | None) -> 
 
 
 def _verified_start(run: _Run, evidence: EvidenceSource, oms: VerifiedStatement | None,
-                    provenance: VerifiedStatement | None, prov: TrainingProvenance | None,
+                    provenance: VerifiedStatement | None, prov: ProvenanceFacts | None,
                     root: str | None) -> VerifiedEvidence | None:
     """What ``verify_evidence`` would return, when every check above passed (else None).
 
@@ -424,7 +443,7 @@ def _verified_start(run: _Run, evidence: EvidenceSource, oms: VerifiedStatement 
             or not any(c.name == "index-consistent" and c.ok for c in run.verdict.checks):
         return None
     try:
-        parents = read_parents(provenance.statement, what=PROVENANCE_FILE)
+        parents = read_parents(provenance.parsed, what=PROVENANCE_FILE)
     except MlprovError:
         return None  # the walk reads them again and names the problem
     path = evidence.directory if evidence.directory is not None else Path(evidence.describe())
@@ -435,7 +454,7 @@ def _verified_start(run: _Run, evidence: EvidenceSource, oms: VerifiedStatement 
 
 
 def _check_lineage(run: _Run, evidence: EvidenceSource, trust: Trust,
-                   prov: TrainingProvenance | None, search: Sequence[Path | str],
+                   prov: ProvenanceFacts | None, search: Sequence[Path | str],
                    require: bool, start: VerifiedEvidence | None = None) -> None:
     """Walk the lineage; a root model adds no check, missing parents fail only if required."""
     if prov is None:
@@ -542,7 +561,7 @@ def verify(
         from mlprov._internal.schema_verdicts import SchemaVerdicts
 
         verdicts = SchemaVerdicts.open(cache)
-    index = run.step("index", lambda: (read_index(source), f"{INDEX_FILE} readable"))
+    index = run.step("index", lambda: (read_index_fields(source), f"{INDEX_FILE} readable"))
     oms = _signature(run, source, OMS_FILE, resolved, Role.BUILDER, OMS_PREDICATE_TYPE)
     if model_path is None:  # evidence only: the signed manifest names the root
         signed = _signed_manifest(run, oms) if oms else None
@@ -581,7 +600,7 @@ def _verify_single(run: _Run, model: Path, path: Path, trust: Trust,
         return
     run.verdict.signers[path.name] = verified.signer.name
     run.verdict.statements[path.name] = verified
-    predicate_type = verified.statement.predicate_type
+    predicate_type = verified.parsed.predicate_type
     if predicate_type == OMS_PREDICATE_TYPE:
         actual = _verify_oms(run, model, verified, progress, job)
         run.verdict.root_digest = f"sha256:{actual.root}" if actual else None

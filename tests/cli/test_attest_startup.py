@@ -176,3 +176,26 @@ def test_threads_first_using_a_model_at_once_all_validate():
     """A deferred build is safe under threads (pydantic's lock): no parent validator used."""
     for _ in range(3):
         subprocess.run([sys.executable, "-c", _THREADS], check=True, timeout=60)
+
+
+def test_a_plain_verify_imports_no_pydantic(attested, tmp_path: Path):
+    """``mlprov verify`` checks on the verifier's fields; the models load only when asked."""
+    args = ("verify", str(attested.model), "--evidence", str(attested.evidence),
+            "--key", str(attested.key.public))
+    seen = _probe(tmp_path, *args)
+    assert seen["pydantic"] == [] and seen["built"] == []
+    seen = _probe(tmp_path, *args, "--json")
+    assert seen["pydantic"] == []
+
+
+def test_verify_of_evidence_with_an_eval_statement_reads_it_through_its_model(
+        make_key, model_dir: Path, tmp_path: Path):
+    key = make_key()
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text('{"metrics": {"auc": 0.91}, "evaluator": {"id": "ci:eval"}}\n')
+    evidence = tmp_path / "ev"
+    _probe(tmp_path, "attest", str(model_dir), "--name", "m", "--key", str(key.private),
+           "--out", str(evidence), "--commit", COMMIT, "--metrics", str(metrics))
+    seen = _probe(tmp_path, "verify", str(model_dir), "--evidence", str(evidence),
+                  "--key", str(key.public))
+    assert "EvalPredicate" in seen["built"]

@@ -40,7 +40,12 @@ from mlprov import __version__
 from mlprov._internal.evidence_names import EVIDENCE_SCHEMA
 from mlprov._internal.inputs import IDENTITY_PREFIX
 from mlprov._internal.inputs import compute_identity as identity_of
-from mlprov._internal.intoto import STATEMENT_TYPE_V1, bad_digest, read_statement
+from mlprov._internal.intoto import (
+    MLPROV_PREDICATE_PREFIX,
+    STATEMENT_TYPE_V1,
+    bad_digest,
+    read_statement,
+)
 from mlprov._internal.provenance_reader import BUILD_TYPE, SLSA_PROVENANCE_V1
 from mlprov.canonical import _fast_canonical, canonical_json
 from mlprov.errors import BundleError, InputError
@@ -52,6 +57,7 @@ __all__ = [
     "BUILD_TYPE",
     "CYCLONEDX_BOM_PREDICATE",
     "DEFAULT_BUILDER_ID",
+    "EVAL_PREDICATE_TYPE",
     "EVIDENCE_SCHEMA",
     "IDENTITY_PREFIX",
     "OMS_PREDICATE_TYPE",
@@ -75,6 +81,9 @@ OMS_PREDICATE_TYPE: Final = "https://model_signing/signature/v1.0"
 DEFAULT_BUILDER_ID: Final = "https://mlprov.dev/builders/local/v1"
 #: The predicate type cosign and policy-controller match for CycloneDX.
 CYCLONEDX_BOM_PREDICATE: Final = "https://cyclonedx.org/bom"
+#: mlprov's eval statement (:mod:`mlprov.evaluation`); here so that ``verify`` knows it
+#: without importing that module's models.
+EVAL_PREDICATE_TYPE: Final = MLPROV_PREDICATE_PREFIX + "eval/v1"
 
 
 # -- the inputs, duck-typed ----------------------------------------------------------------
