@@ -33,8 +33,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mlprov._internal.arguments import BOOL, PATH, checked, optional
+from mlprov._internal.display import validator_words
 from mlprov._internal.readers import MAX_TRUST_BYTES, load_yaml, read_text
 from mlprov._signing.interface import GITHUB_ACTIONS_ISSUER as GITHUB_ACTIONS_ISSUER
 from mlprov._signing.interface import (
@@ -43,6 +45,7 @@ from mlprov._signing.interface import (
     SigstoreIdentity,
     TrustedKey,
 )
+from mlprov._signing.trust_file import TrustFileFields, read_trust_file
 from mlprov.errors import TrustError
 from mlprov.signing import load_public_key
 
@@ -100,6 +103,21 @@ class Trust:
         return sorted(self.keys, key=lambda k: k.key.keyid != hint)
 
 
+def _trust_file_model(document: Any, path: Path) -> TrustFileFields:
+    """What the schema (pydantic) makes of a trust file the plain reader left to it."""
+    from pydantic import ValidationError
+
+    from mlprov._signing.schemas import TrustFile
+
+    try:
+        return TrustFileFields.from_model(TrustFile.model_validate(document))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "document"
+        raise TrustError(f"trust file {path}: {where}: {validator_words(str(first['msg']))}"
+                         ) from exc
+
+
 @checked(path=PATH, offline=optional(BOOL))
 def load_trust(path: Path, *, offline: bool | None = None) -> Trust:
     """Load and check a trust file; key and trusted-root paths are relative to the file.
@@ -125,17 +143,7 @@ def load_trust(path: Path, *, offline: bool | None = None) -> Trust:
     except OSError as exc:
         raise TrustError(f"cannot read trust file {path}: {exc.strerror}") from exc
     document = load_yaml(text, what=f"trust file {path}", error=TrustError)
-    # The schema (pydantic) loads only here: verifying with a pinned key needs none.
-    from pydantic import ValidationError
-
-    from mlprov._signing.schemas import TrustFile
-
-    try:
-        parsed = TrustFile.model_validate(document)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "document"
-        raise TrustError(f"trust file {path}: {where}: {first['msg']}") from exc
+    parsed = read_trust_file(document) or _trust_file_model(document, path)
     if not parsed.keys and not parsed.sigstore:
         raise TrustError(f"trust file {path} trusts no signer",
                          hint="add at least one entry under 'keys' or 'sigstore'")

@@ -186,6 +186,12 @@ def test_a_plain_verify_imports_no_pydantic(attested, tmp_path: Path):
     assert seen["pydantic"] == [] and seen["built"] == []
     seen = _probe(tmp_path, *args, "--json")
     assert seen["pydantic"] == []
+    trust = tmp_path / "trust.yaml"  # a trust file is read by its pydantic-free twin
+    trust.write_text(f"keys: [{{name: ci, public_key: {attested.key.public}, "
+                     "roles: [builder]}]\n")
+    seen = _probe(tmp_path, "verify", str(attested.model), "--evidence", str(attested.evidence),
+                  "--trust", str(trust))
+    assert seen["pydantic"] == []
 
 
 def test_verify_of_evidence_with_an_eval_statement_reads_it_through_its_model(

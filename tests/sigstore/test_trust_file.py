@@ -58,6 +58,10 @@ trusted_root: root.json
      "roles: [builder]}\n", "give exactly one of 'subject' or 'subject_regex'"),
     (f"sigstore:\n  - {{issuer: {GITHUB_ISSUER}, subject_regex: '(', roles: [builder]}}\n",
      "subject_regex is not a valid regular expression"),
+    # re.compile raises OverflowError here, not re.error: a refusal still, not a crash.
+    (f"sigstore:\n  - {{issuer: {GITHUB_ISSUER}, subject_regex: 'a{{99999999999999999999}}', "
+     "roles: [builder]}\n", "^trust file .*: sigstore.0: subject_regex is not a valid regular "
+     "expression: the repetition number is too large$"),
     ("sigstore:\n  - {subject: a, roles: [builder]}\n", "sigstore.0.issuer"),
     (f"sigstore:\n  - {{issuer: {GITHUB_ISSUER}, subject: a, roles: []}}\n",
      "sigstore.0.roles"),

@@ -43,7 +43,7 @@ class SigstoreEntry(BaseModel):
         if self.subject_regex is not None:
             try:
                 re.compile(self.subject_regex)
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError) as exc:  # "a{99999999999999999999}"
                 raise ValueError(f"subject_regex is not a valid regular expression: {exc}"
                                  ) from exc
         return self
